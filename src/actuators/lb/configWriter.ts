@@ -1,0 +1,162 @@
+/**
+ * Writes generated LB config the consul-template way: compare bytes, validate
+ * the candidate in isolation, swap atomically, validate the live config,
+ * reload. Blocking (fs + LB binary), serialised per writer: one operation at a
+ * time, because a reload applies every file at once.
+ *
+ * Contract of apply():
+ * - bytes on disk equal `text` and no reload pending => {changed:false,
+ *   reloaded:false}, nothing spawned (a restarted controller does zero reloads).
+ * - otherwise candidate (dot temp sibling) -> validateCandidate -> rename ->
+ *   validateLive (failure: previous bytes restored / new file removed) ->
+ *   reload.
+ * - On ANY failure the last good file stays in place and no temp file is left.
+ *   Errors are LbError: ValidationFailed | ReloadFailed | WriteFailed.
+ * - ReloadFailed leaves the (valid) new file and marks the path reload-pending:
+ *   the next apply()/remove() retries the reload even when bytes are equal.
+ *   Pending state is in memory only; it does not survive a restart.
+ * Idempotent: repeating a successful apply is a no-op.
+ */
+import {
+  commitTemp,
+  DEFAULT_FILE_MODE,
+  discardFile,
+  readIfExists,
+  removeIfExists,
+  writeFileAtomic,
+  writeTempSibling,
+} from "./atomicFile.js";
+import type { LoadBalancerDriver } from "./driver.js";
+import { asLbError, errorMessage, LbError } from "./errors.js";
+
+export interface ApplyResult {
+  /** The file on disk was replaced/removed by this call. */
+  readonly changed: boolean;
+  /** A reload was performed successfully by this call. */
+  readonly reloaded: boolean;
+}
+
+export interface ApplyOptions {
+  readonly path: string;
+  readonly text: string;
+  /** Default 0o644; world-writable modes are refused. */
+  readonly mode?: number;
+}
+
+export class LbConfigWriter {
+  private readonly pendingReload = new Set<string>();
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly driver: LoadBalancerDriver) {}
+
+  /** True when `path` changed on disk but the reload after it has not succeeded yet. */
+  isReloadPending(path: string): boolean {
+    return this.pendingReload.has(path);
+  }
+
+  apply(opts: ApplyOptions): Promise<ApplyResult> {
+    return this.serialise(() => this.doApply(opts));
+  }
+
+  /** Delete our generated file (binding deleted), validate live, reload. Missing file => no-op unless pending. */
+  remove(path: string): Promise<ApplyResult> {
+    return this.serialise(() => this.doRemove(path));
+  }
+
+  private serialise<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doApply({ path, text, mode = DEFAULT_FILE_MODE }: ApplyOptions): Promise<ApplyResult> {
+    const bytes = Buffer.from(text, "utf8");
+    const previous = await io(() => readIfExists(path), `read ${path}`);
+    if (previous?.equals(bytes) === true) return this.retryPendingReload(path);
+
+    const candidate = await io(() => writeTempSibling(path, bytes, mode), `write candidate for ${path}`);
+    try {
+      await this.driver.validateCandidate(candidate);
+    } catch (err: unknown) {
+      await discardFile(candidate);
+      throw asLbError(err, "ValidationFailed", `candidate for ${path}`);
+    }
+    await io(() => commitTemp(candidate, path), `rename candidate onto ${path}`);
+    await this.validateLiveOrRestore(path, previous, mode);
+    return this.reloadFor(path);
+  }
+
+  private async doRemove(path: string): Promise<ApplyResult> {
+    const previous = await io(() => readIfExists(path), `read ${path}`);
+    if (previous === undefined) return this.retryPendingReload(path);
+    await io(() => removeIfExists(path), `remove ${path}`);
+    await this.validateLiveOrRestore(path, previous, DEFAULT_FILE_MODE);
+    return this.reloadFor(path);
+  }
+
+  private async retryPendingReload(path: string): Promise<ApplyResult> {
+    if (!this.pendingReload.has(path)) return { changed: false, reloaded: false };
+    await this.reloadAll();
+    return { changed: false, reloaded: true };
+  }
+
+  private async reloadFor(path: string): Promise<ApplyResult> {
+    this.pendingReload.add(path);
+    await this.reloadAll();
+    return { changed: true, reloaded: true };
+  }
+
+  /** A successful reload applies every file on disk, so it clears every pending flag. */
+  private async reloadAll(): Promise<void> {
+    try {
+      await this.driver.reload();
+    } catch (err: unknown) {
+      throw asLbError(err, "ReloadFailed", "reload");
+    }
+    this.pendingReload.clear();
+  }
+
+  private async validateLiveOrRestore(path: string, previous: Buffer | undefined, mode: number): Promise<void> {
+    try {
+      await this.driver.validateLive();
+    } catch (err: unknown) {
+      const failure = asLbError(err, "ValidationFailed", `live config with ${path}`);
+      try {
+        if (previous === undefined) await removeIfExists(path);
+        else await writeFileAtomic(path, previous, mode);
+      } catch (restoreErr: unknown) {
+        throw new LbError(
+          "ValidationFailed",
+          `${failure.message}; restoring the previous ${path} ALSO failed: ${errorMessage(restoreErr)}`,
+          { cause: failure },
+        );
+      }
+      throw failure;
+    }
+  }
+}
+
+async function io<T>(fn: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err: unknown) {
+    throw asLbError(err, "WriteFailed", what);
+  }
+}
+
+const writers = new WeakMap<LoadBalancerDriver, LbConfigWriter>();
+
+/** The shared writer for `driver` (one per LB instance, so pending-reload state persists across calls). */
+export function writerFor(driver: LoadBalancerDriver): LbConfigWriter {
+  let w = writers.get(driver);
+  if (w === undefined) {
+    w = new LbConfigWriter(driver);
+    writers.set(driver, w);
+  }
+  return w;
+}
+
+/** Functional form of LbConfigWriter.apply using the shared writer for `opts.driver`. */
+export function applyLbConfig(opts: ApplyOptions & { readonly driver: LoadBalancerDriver }): Promise<ApplyResult> {
+  return writerFor(opts.driver).apply(opts);
+}

@@ -1,0 +1,19 @@
+import type { LoadBalancerKind } from "../../domain/types.js";
+
+/**
+ * What the config writer needs from a load balancer. All methods are async,
+ * spawn the LB binary (blocking on it up to the driver's timeout), have no
+ * effect on files, and reject with LbError on failure.
+ */
+export interface LoadBalancerDriver {
+  readonly kind: LoadBalancerKind;
+  /**
+   * Check one generated snippet on its own, isolated from the live config.
+   * Read-only w.r.t. live state; idempotent. Rejects LbError("ValidationFailed").
+   */
+  validateCandidate(candidatePath: string): Promise<void>;
+  /** Check the full live config (all included files). Idempotent. Rejects LbError("ValidationFailed"). */
+  validateLive(): Promise<void>;
+  /** Ask the running LB to reload its config. Idempotent. Rejects LbError("ReloadFailed"). */
+  reload(): Promise<void>;
+}

@@ -1,0 +1,106 @@
+/**
+ * Validation of ServiceBinding documents against the v1alpha1 JSON Schema
+ * (the single source of truth, also embedded in the CRD) plus the semantic
+ * rules a JSON Schema cannot express.
+ *
+ * Pure: no I/O. Defaults from the schema are applied to a deep copy.
+ */
+import { Ajv, type ErrorObject } from "ajv";
+import { createRequire } from "node:module";
+import { isIP } from "node:net";
+import type { ServiceBinding } from "../../domain/types.js";
+
+const require = createRequire(import.meta.url);
+/** The schema document, loaded once. */
+export const serviceBindingSchema = require("./servicebinding.schema.json") as Record<string, unknown>;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
+// "ip": an IPv4 or IPv6 literal, checked by Node itself (no hostnames, no zones).
+ajv.addFormat("ip", { type: "string", validate: (s: string) => isIP(s) !== 0 });
+const validateSchema = ajv.compile(serviceBindingSchema);
+
+/** One problem with one document, precise enough to fix without reading code. */
+export interface FieldError {
+  /** Dotted path, e.g. `spec.backends.port`; `(document)` for the whole document. */
+  readonly field: string;
+  readonly message: string;
+}
+
+export type ValidationResult =
+  | { readonly ok: true; readonly binding: ServiceBinding }
+  | { readonly ok: false; readonly errors: readonly FieldError[] };
+
+function fieldOf(e: ErrorObject): string {
+  const parts = e.instancePath.split("/").filter((p) => p !== "").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  if (e.keyword === "required") parts.push((e.params as { missingProperty: string }).missingProperty);
+  if (e.keyword === "additionalProperties") parts.push((e.params as { additionalProperty: string }).additionalProperty);
+  if (e.keyword === "propertyNames") parts.push((e.params as { propertyName: string }).propertyName);
+  return parts.length === 0 ? "(document)" : parts.map((p) => (/^\d+$/.test(p) ? `[${p}]` : p)).join(".").replace(/\.\[/g, "[");
+}
+
+function messageOf(e: ErrorObject): string {
+  switch (e.keyword) {
+    case "additionalProperties":
+      return "unknown field";
+    case "required":
+      return "required field is missing";
+    case "enum":
+      return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "propertyNames":
+      return "key not allowed: use [A-Za-z0-9_-], at most 128 characters, not starting with consul- or dockbind_";
+    case "pattern":
+      return `${e.message ?? "does not match"} (value rejected)`;
+    default:
+      return e.message ?? "is invalid";
+  }
+}
+
+/** Rules the schema cannot say. Returns [] when the binding is consistent. */
+function semanticErrors(b: ServiceBinding): FieldError[] {
+  const errors: FieldError[] = [];
+  const exprs = b.spec.backends.selector.matchExpressions ?? [];
+  exprs.forEach((x, i) => {
+    const field = `spec.backends.selector.matchExpressions[${i}].values`;
+    const n = x.values?.length ?? 0;
+    if ((x.operator === "In" || x.operator === "NotIn") && n === 0) {
+      errors.push({ field, message: `operator ${x.operator} needs at least one value` });
+    }
+    if ((x.operator === "Exists" || x.operator === "DoesNotExist") && n > 0) {
+      errors.push({ field, message: `operator ${x.operator} takes no values` });
+    }
+  });
+  if (b.spec.backends.addressMode === "published" && b.spec.backends.network !== undefined) {
+    errors.push({ field: "spec.backends.network", message: "only meaningful with addressMode: internal" });
+  }
+  if (b.spec.backends.addressMode === "internal" && b.spec.backends.hostIP !== undefined) {
+    errors.push({ field: "spec.backends.hostIP", message: "only meaningful with addressMode: published" });
+  }
+  return errors;
+}
+
+/**
+ * Validates one parsed document. Never throws; on success returns a deep copy
+ * with schema defaults applied.
+ */
+export function validateBinding(doc: unknown): ValidationResult {
+  const copy: unknown = doc === undefined ? undefined : structuredClone(doc);
+  if (!validateSchema(copy)) {
+    // Errors raised inside propertyNames repeat the propertyNames one; keep the precise one.
+    const raw = (validateSchema.errors ?? []).filter((e) => e.propertyName === undefined);
+    const errors = raw.map((e) => ({ field: fieldOf(e), message: messageOf(e) }));
+    return { ok: false, errors: dedupe(errors) };
+  }
+  const binding = copy as ServiceBinding;
+  const semantic = semanticErrors(binding);
+  return semantic.length > 0 ? { ok: false, errors: semantic } : { ok: true, binding };
+}
+
+function dedupe(errors: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const k = `${e.field}\u0000${e.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

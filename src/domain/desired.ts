@@ -1,0 +1,112 @@
+/**
+ * desired(binding, containers) -> the Consul registrations the binding asks
+ * for. Pure: same input, same output (sorted by id). Containers that cannot
+ * provide a usable address (port not published, not on the network) are
+ * reported as `skipped` with a reason instead of being registered half-baked.
+ */
+import { isIP } from "node:net";
+import { matchesSelector } from "./selector.js";
+import {
+  OWNER_META,
+  bindingKey,
+  type CheckDefinition,
+  type ContainerInfo,
+  type HealthCheckSpec,
+  type Registration,
+  type ServiceBinding,
+} from "./types.js";
+
+export interface DesiredOptions {
+  /** This controller's node identity (owner of what it registers). */
+  readonly node: string;
+  /** Default advertised address in published mode when the binding has no hostIP and the port is bound to a wildcard. */
+  readonly hostIP: string;
+}
+
+export interface SkippedBackend {
+  readonly containerId: string;
+  readonly reason: string;
+}
+
+export interface DesiredResult {
+  readonly registrations: readonly Registration[];
+  readonly skipped: readonly SkippedBackend[];
+}
+
+/** Deterministic, restart-stable service ID: service, node, binding and container identity. */
+export function serviceId(binding: ServiceBinding, node: string, containerId: string): string {
+  const { namespace, name } = binding.metadata;
+  return `dockbind:${node}:${namespace}:${name}:${containerId.slice(0, 12)}:${binding.spec.backends.port}`;
+}
+
+const WILDCARD = new Set(["", "0.0.0.0", "::"]);
+
+function endpoint(
+  binding: ServiceBinding,
+  c: ContainerInfo,
+  opts: DesiredOptions,
+): { address: string; port: number } | { skip: string } {
+  const b = binding.spec.backends;
+  if (b.addressMode === "internal") {
+    const nets = Object.keys(c.networks).sort();
+    const net = b.network ?? nets[0];
+    const ip = net === undefined ? undefined : c.networks[net];
+    if (ip === undefined) return { skip: `container is not attached to network ${b.network ?? "(any)"}` };
+    return { address: ip, port: b.port };
+  }
+  const mapping = c.ports.find((p) => p.privatePort === b.port && p.protocol === b.protocol && p.hostPort !== undefined);
+  if (mapping?.hostPort === undefined) return { skip: `port ${b.port}/${b.protocol} is not published` };
+  const bound = mapping.hostIP ?? "";
+  const address = b.hostIP ?? (WILDCARD.has(bound) ? opts.hostIP : bound);
+  if (isIP(address) === 0) return { skip: `published host IP ${JSON.stringify(address)} is not an IP address` };
+  return { address, port: mapping.hostPort };
+}
+
+function hostPort(address: string, port: number): string {
+  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** The Consul check for one backend, or undefined for type none. */
+export function checkFor(hc: HealthCheckSpec, address: string, port: number): CheckDefinition | undefined {
+  const common = {
+    status: hc.initialStatus,
+    ...(hc.deregisterCriticalAfter !== undefined ? { deregisterCriticalServiceAfter: hc.deregisterCriticalAfter } : {}),
+  };
+  switch (hc.type) {
+    case "http":
+      return { http: `http://${hostPort(address, port)}${hc.path}`, interval: hc.interval, timeout: hc.timeout, ...common };
+    case "tcp":
+      return { tcp: hostPort(address, port), interval: hc.interval, timeout: hc.timeout, ...common };
+    case "ttl":
+      return { ttl: hc.ttl, ...common };
+    case "none":
+      return undefined;
+  }
+}
+
+export function desiredForBinding(binding: ServiceBinding, containers: readonly ContainerInfo[], opts: DesiredOptions): DesiredResult {
+  const registrations: Registration[] = [];
+  const skipped: SkippedBackend[] = [];
+  const key = bindingKey(binding);
+  const { service, healthCheck } = binding.spec;
+  for (const c of containers) {
+    if (!c.running || !matchesSelector(binding.spec.backends.selector, c.labels)) continue;
+    const ep = endpoint(binding, c, opts);
+    if ("skip" in ep) {
+      skipped.push({ containerId: c.id, reason: ep.skip });
+      continue;
+    }
+    const check = checkFor(healthCheck, ep.address, ep.port);
+    registrations.push({
+      id: serviceId(binding, opts.node, c.id),
+      name: service.name,
+      address: ep.address,
+      port: ep.port,
+      tags: [...service.tags],
+      meta: { ...service.meta, [OWNER_META.node]: opts.node, [OWNER_META.binding]: key, [OWNER_META.container]: c.id },
+      ...(check !== undefined ? { check } : {}),
+    });
+  }
+  registrations.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { registrations, skipped };
+}

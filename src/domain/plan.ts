@@ -1,0 +1,57 @@
+/**
+ * plan(current, desired) -> the Consul writes that converge current to
+ * desired. Pure. A registration is (re)written only when its content hash
+ * differs from the hash stored in the registered service's meta, so a
+ * converged system produces an empty plan (zero writes). Only services in
+ * `current` are ever deregistered, and callers pass only services owned by
+ * this node (OWNER_META.node), so foreign registrations are never touched.
+ */
+import { createHash } from "node:crypto";
+import { OWNER_META, type RegisteredService, type Registration } from "./types.js";
+
+export interface RegistrationPlan {
+  readonly register: readonly Registration[];
+  readonly deregister: readonly string[];
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.keys(obj)
+        .sort()
+        .filter((k) => obj[k] !== undefined)
+        .map((k) => [k, canonical(obj[k])]),
+    );
+  }
+  return value;
+}
+
+/** Content hash of a registration (everything but the hash itself). */
+export function registrationHash(r: Registration): string {
+  const meta = Object.fromEntries(Object.entries(r.meta).filter(([k]) => k !== OWNER_META.hash));
+  const body = canonical({ ...r, meta, tags: [...r.tags].sort() });
+  return createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 16);
+}
+
+/** Returns the registration with its hash recorded in meta. */
+export function withHash(r: Registration): Registration {
+  return { ...r, meta: { ...r.meta, [OWNER_META.hash]: registrationHash(r) } };
+}
+
+export function planRegistrations(current: readonly RegisteredService[], desired: readonly Registration[]): RegistrationPlan {
+  const byId = new Map(current.map((s) => [s.id, s]));
+  const wanted = new Set(desired.map((r) => r.id));
+  const register = desired.map(withHash).filter((r) => {
+    const cur = byId.get(r.id);
+    // The hash covers everything we write; the cheap fields are compared too so
+    // that a registration edited behind our back (same meta) is corrected.
+    return cur === undefined || cur.meta[OWNER_META.hash] !== r.meta[OWNER_META.hash] || cur.address !== r.address || cur.port !== r.port || cur.name !== r.name;
+  });
+  const deregister = current
+    .filter((s) => !wanted.has(s.id))
+    .map((s) => s.id)
+    .sort();
+  return { register, deregister };
+}

@@ -1,0 +1,175 @@
+/**
+ * Domain model shared by every stage of the pipeline
+ * (sources -> workqueue -> reconcilers -> actuators). Pure data, no I/O.
+ *
+ * Owner metadata: every Consul registration dockbind makes carries the keys in
+ * OWNER_META; only registrations whose `dockbind_node` equals this controller's
+ * node identity are ever deregistered by it (external-dns ownership model).
+ */
+
+/** Consul service-meta keys dockbind writes. Underscores: Consul meta keys allow [A-Za-z0-9_-]. */
+export const OWNER_META = {
+  node: "dockbind_node",
+  binding: "dockbind_binding",
+  container: "dockbind_container",
+  hash: "dockbind_hash",
+} as const;
+
+export type HealthCheckType = "http" | "tcp" | "ttl" | "none";
+export type CheckStatus = "passing" | "warning" | "critical";
+export type AddressMode = "published" | "internal";
+export type Protocol = "tcp" | "udp";
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  readonly values?: readonly string[];
+}
+
+export interface LabelSelector {
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly matchExpressions?: readonly LabelSelectorRequirement[];
+}
+
+export interface ServiceSpec {
+  readonly name: string;
+  readonly tags: readonly string[];
+  readonly meta: Readonly<Record<string, string>>;
+  readonly datacenter?: string;
+}
+
+export interface BackendsSpec {
+  readonly selector: LabelSelector;
+  /** Private (container-side) port. */
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly addressMode: AddressMode;
+  /** Published mode: address to advertise instead of the port binding's host IP (registrator's -ip). */
+  readonly hostIP?: string;
+  /** Internal mode: Docker network whose container IP is advertised. */
+  readonly network?: string;
+}
+
+export interface HealthCheckSpec {
+  readonly type: HealthCheckType;
+  /** HTTP path, http type only. */
+  readonly path: string;
+  readonly interval: string;
+  readonly timeout: string;
+  readonly ttl: string;
+  readonly deregisterCriticalAfter?: string;
+  readonly initialStatus: CheckStatus;
+}
+
+export type LoadBalancerKind = "nginx";
+
+export interface LoadBalancerSpec {
+  readonly kind: LoadBalancerKind;
+  readonly listen: { readonly port: number; readonly address: string };
+  readonly serverName?: string;
+  /** Render only instances whose aggregated Consul health is passing. */
+  readonly onlyPassing: boolean;
+  /** nginx upstream balancing method. */
+  readonly method: "round_robin" | "least_conn" | "ip_hash";
+  /** File name (no directory) inside the controller's --lb-output-dir. */
+  readonly output: string;
+  /** Optional template file name inside the controller's --template-dir. */
+  readonly template?: string;
+}
+
+export interface ServiceBindingSpec {
+  readonly service: ServiceSpec;
+  readonly backends: BackendsSpec;
+  readonly healthCheck: HealthCheckSpec;
+  readonly loadBalancer?: LoadBalancerSpec;
+}
+
+export interface ServiceBinding {
+  readonly apiVersion: "dockbind.io/v1alpha1";
+  readonly kind: "ServiceBinding";
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly generation?: number;
+    readonly labels?: Readonly<Record<string, string>>;
+  };
+  readonly spec: ServiceBindingSpec;
+}
+
+/** Identity-only workqueue key of a binding: `<namespace>/<name>`. */
+export type BindingKey = string;
+
+export function bindingKey(b: Pick<ServiceBinding, "metadata">): BindingKey {
+  return `${b.metadata.namespace}/${b.metadata.name}`;
+}
+
+export interface PortMapping {
+  readonly privatePort: number;
+  readonly protocol: Protocol;
+  /** Host side, absent when the port is only exposed. */
+  readonly hostIP?: string;
+  readonly hostPort?: number;
+}
+
+export type ContainerHealth = "none" | "starting" | "healthy" | "unhealthy";
+
+/** A container as dockbind needs it, normalised from `docker inspect`. */
+export interface ContainerInfo {
+  readonly id: string;
+  /** Without the leading slash. */
+  readonly name: string;
+  readonly image: string;
+  readonly hostname: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Config.Env parsed to a map (registrator reads SERVICE_* from env too). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly running: boolean;
+  readonly health: ContainerHealth;
+  /** Published and exposed ports. */
+  readonly ports: readonly PortMapping[];
+  /** Network name -> container IP on it (empty IPs are dropped). */
+  readonly networks: Readonly<Record<string, string>>;
+}
+
+export interface CheckDefinition {
+  readonly http?: string;
+  readonly tcp?: string;
+  readonly ttl?: string;
+  readonly interval?: string;
+  readonly timeout?: string;
+  readonly deregisterCriticalServiceAfter?: string;
+  readonly status?: CheckStatus;
+}
+
+/** One Consul agent service registration that dockbind wants to exist. */
+export interface Registration {
+  readonly id: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tags: readonly string[];
+  /** Includes OWNER_META keys (hash is filled by the planner). */
+  readonly meta: Readonly<Record<string, string>>;
+  readonly check?: CheckDefinition;
+}
+
+/** A registration as read back from the Consul agent (`/v1/agent/services`). */
+export interface RegisteredService {
+  readonly id: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tags: readonly string[];
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+/** One instance of a service as `/v1/health/service/<name>` reports it. */
+export interface HealthInstance {
+  readonly serviceId: string;
+  readonly node: string;
+  readonly address: string;
+  readonly port: number;
+  readonly tags: readonly string[];
+  /** Aggregated over node and service checks: worst status wins. */
+  readonly status: CheckStatus;
+}

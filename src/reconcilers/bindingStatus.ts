@@ -1,0 +1,95 @@
+/**
+ * In-memory status of every binding, shaped like the Kubernetes status the
+ * CRD will carry (issue #3): conditions with CamelCase reasons and a
+ * lastTransitionTime that changes only when the condition's status changes.
+ * Reconcilers write here; the status page, metrics and the Kubernetes status
+ * writer read here.
+ */
+export type ConditionType = "Ready" | "Registered" | "LoadBalancerConfigured" | "Degraded";
+export type ConditionStatus = "True" | "False" | "Unknown";
+
+export interface Condition {
+  readonly type: ConditionType;
+  readonly status: ConditionStatus;
+  readonly reason: string;
+  readonly message: string;
+  readonly lastTransitionTime: string;
+}
+
+export interface BackendCounts {
+  readonly desired: number;
+  readonly registered: number;
+  readonly passing: number;
+}
+
+export interface BindingStatus {
+  readonly conditions: readonly Condition[];
+  readonly backends: BackendCounts;
+  readonly lastRender?: { readonly at: string; readonly result: string; readonly servers: number };
+}
+
+export type StatusListener = (key: string, status: BindingStatus) => void;
+
+const EMPTY: BindingStatus = { conditions: [], backends: { desired: 0, registered: 0, passing: 0 } };
+
+export class BindingStatusStore {
+  private readonly statuses = new Map<string, BindingStatus>();
+  private readonly listeners: StatusListener[] = [];
+
+  get(key: string): BindingStatus {
+    return this.statuses.get(key) ?? EMPTY;
+  }
+
+  keys(): readonly string[] {
+    return [...this.statuses.keys()].sort();
+  }
+
+  delete(key: string): void {
+    this.statuses.delete(key);
+  }
+
+  onChange(listener: StatusListener): void {
+    this.listeners.push(listener);
+  }
+
+  setCondition(key: string, type: ConditionType, status: ConditionStatus, reason: string, message: string): void {
+    const cur = this.get(key);
+    const prev = cur.conditions.find((c) => c.type === type);
+    if (prev?.status === status && prev.reason === reason && prev.message === message) return;
+    const lastTransitionTime = prev !== undefined && prev.status === status ? prev.lastTransitionTime : new Date().toISOString();
+    const conditions = [...cur.conditions.filter((c) => c.type !== type), { type, status, reason, message, lastTransitionTime }];
+    this.put(key, { ...cur, conditions: deriveReady(conditions) });
+  }
+
+  setBackends(key: string, patch: Partial<BackendCounts>): void {
+    const cur = this.get(key);
+    const backends = { ...cur.backends, ...patch };
+    if (JSON.stringify(backends) !== JSON.stringify(cur.backends)) this.put(key, { ...cur, backends });
+  }
+
+  setLastRender(key: string, result: string, servers: number): void {
+    const cur = this.get(key);
+    this.put(key, { ...cur, lastRender: { at: new Date().toISOString(), result, servers } });
+  }
+
+  private put(key: string, status: BindingStatus): void {
+    this.statuses.set(key, status);
+    for (const l of this.listeners) l(key, status);
+  }
+}
+
+/** Ready = Registered and (if present) LoadBalancerConfigured are True and not Degraded. */
+function deriveReady(conditions: Condition[]): Condition[] {
+  const get = (t: ConditionType): Condition | undefined => conditions.find((c) => c.type === t);
+  const blocking = [get("Registered"), get("LoadBalancerConfigured")].find((c) => c !== undefined && c.status !== "True");
+  const degraded = get("Degraded");
+  const ready: Omit<Condition, "lastTransitionTime"> =
+    blocking !== undefined
+      ? { type: "Ready", status: "False", reason: blocking.reason, message: blocking.message }
+      : degraded?.status === "True"
+        ? { type: "Ready", status: "False", reason: degraded.reason, message: degraded.message }
+        : { type: "Ready", status: "True", reason: "Converged", message: "registrations and load balancer config are converged" };
+  const prev = get("Ready");
+  const lastTransitionTime = prev !== undefined && prev.status === ready.status ? prev.lastTransitionTime : new Date().toISOString();
+  return [...conditions.filter((c) => c.type !== "Ready"), { ...ready, lastTransitionTime }].sort((a, b) => a.type.localeCompare(b.type));
+}

@@ -1,0 +1,119 @@
+/**
+ * Registrar reconciler (Docker -> Consul). Keys:
+ * - `binding/<namespace>/<name>`: registrations of one ServiceBinding;
+ * - `container/<id>`: registrator-compat registrations of one container.
+ *
+ * reconcile(key) re-reads the binding, the container cache and the Consul
+ * agent, computes desired (pure) and plan(current, desired) (pure) and applies
+ * the plan. Converged => zero Consul writes. Only registrations carrying this
+ * node's owner meta for this key are ever deregistered. While the Docker cache
+ * is not synced (Docker unreachable) nothing is computed: the key is requeued.
+ */
+import type { ConsulApi } from "../actuators/consul/consulClient.js";
+import { desiredForBinding } from "../domain/desired.js";
+import { planRegistrations, type RegistrationPlan } from "../domain/plan.js";
+import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
+import { OWNER_META, type RegisteredService, type Registration } from "../domain/types.js";
+import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
+import { ReconcileError, reasonOf } from "../runtime/errors.js";
+import { errorMessage, type Logger } from "../runtime/logger.js";
+import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
+import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStatusStore } from "./bindingStatus.js";
+
+export const BINDING_PREFIX = "binding/";
+export const CONTAINER_PREFIX = "container/";
+
+export interface RegistrarOptions {
+  readonly bindings: BindingStore;
+  readonly containers: ContainerStore;
+  readonly consul: ConsulApi;
+  readonly status: BindingStatusStore;
+  readonly logger: Logger;
+  readonly node: string;
+  readonly hostIP: string;
+  /** Registrator-compat options; undefined when --registrator-compat is off. */
+  readonly compat?: CompatOptions;
+  /** How long to wait before re-checking a key while a source is not synced. */
+  readonly notSyncedRetryMs?: number;
+}
+
+/** Workqueue key for the registrations owned by one registered service (used by GC). */
+export function ownerKey(meta: Readonly<Record<string, string>>): string | undefined {
+  const binding = meta[OWNER_META.binding];
+  if (binding === COMPAT_BINDING_KEY) {
+    const container = meta[OWNER_META.container];
+    return container === undefined ? undefined : CONTAINER_PREFIX + container;
+  }
+  return binding === undefined ? undefined : BINDING_PREFIX + binding;
+}
+
+export class RegistrarReconciler implements Reconciler {
+  constructor(private readonly opts: RegistrarOptions) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { bindings, containers } = this.opts;
+    if (!bindings.synced() || !containers.synced()) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 1000 };
+    if (key.startsWith(BINDING_PREFIX)) return this.reconcileBinding(key.slice(BINDING_PREFIX.length));
+    if (key.startsWith(CONTAINER_PREFIX)) return this.reconcileContainer(key.slice(CONTAINER_PREFIX.length));
+    throw new ReconcileError("InvalidKey", `unknown registrar key ${key}`, true);
+  }
+
+  private async reconcileBinding(bkey: string): Promise<ReconcileResult> {
+    const binding = this.opts.bindings.get(bkey);
+    const desired = binding === undefined ? { registrations: [], skipped: [] } : desiredForBinding(binding, this.opts.containers.list(), this.opts);
+    for (const s of desired.skipped) {
+      this.opts.logger.warn("backend skipped", { binding: bkey, container: s.containerId.slice(0, 12), reason: s.reason });
+    }
+    const current = await this.owned((m) => m[OWNER_META.binding] === bkey);
+    const plan = planRegistrations(current, desired.registrations);
+    try {
+      await this.apply(bkey, plan);
+    } catch (err) {
+      if (binding !== undefined) this.opts.status.setCondition(bkey, "Registered", "False", reasonOf(err), errorMessage(err));
+      throw err;
+    }
+    if (binding === undefined) {
+      this.opts.status.delete(bkey);
+      return {};
+    }
+    const n = desired.registrations.length;
+    this.opts.status.setBackends(bkey, { desired: n + desired.skipped.length, registered: n });
+    const skippedMsg = desired.skipped.length > 0 ? `; ${desired.skipped.length} backend(s) skipped: ${desired.skipped[0]?.reason ?? ""}` : "";
+    this.opts.status.setCondition(bkey, "Registered", "True", "Registered", `${n} instance(s) registered${skippedMsg}`);
+    return {};
+  }
+
+  private async reconcileContainer(id: string): Promise<ReconcileResult> {
+    const container = this.opts.containers.get(id);
+    const compat = this.opts.compat;
+    let desired: readonly Registration[] = [];
+    if (container !== undefined && compat !== undefined) {
+      const result = compatRegistrations(container, compat);
+      for (const issue of result.issues) {
+        this.opts.logger.warn("registrator label ignored", { container: issue.containerId.slice(0, 12), field: issue.field, reason: issue.message });
+      }
+      desired = result.registrations;
+    }
+    const current = await this.owned((m) => m[OWNER_META.binding] === COMPAT_BINDING_KEY && m[OWNER_META.container] === id);
+    await this.apply(`${COMPAT_BINDING_KEY}:${id.slice(0, 12)}`, planRegistrations(current, desired));
+    return {};
+  }
+
+  /** Agent services owned by this node that match `filter`. */
+  private async owned(filter: (meta: Readonly<Record<string, string>>) => boolean): Promise<RegisteredService[]> {
+    const all = await this.opts.consul.listAgentServices();
+    return all.filter((s) => s.meta[OWNER_META.node] === this.opts.node && filter(s.meta));
+  }
+
+  private async apply(label: string, plan: RegistrationPlan): Promise<void> {
+    for (const id of plan.deregister) {
+      await this.opts.consul.deregister(id);
+      this.opts.logger.info("deregistered", { binding: label, action: "deregister", serviceId: id });
+    }
+    for (const r of plan.register) {
+      await this.opts.consul.register(r);
+      this.opts.logger.info("registered", { binding: label, action: "register", serviceId: r.id, address: `${r.address}:${r.port}` });
+    }
+  }
+}

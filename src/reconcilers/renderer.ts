@@ -1,0 +1,136 @@
+/**
+ * Renderer reconciler (Consul -> load balancer config). Key: the binding key
+ * `<namespace>/<name>`.
+ *
+ * reconcile(key) re-reads the binding and the health snapshot of its service,
+ * renders (pure) and hands the text to the LB writer, which compares bytes,
+ * validates, swaps atomically and reloads. Contract:
+ * - no health snapshot yet (Consul not answered since start) => nothing is
+ *   written; the key is re-checked later, the existing file is untouched;
+ * - render or validation failure => the last good file stays, the binding is
+ *   Degraded, and the key is retried with backoff (the error is rethrown);
+ * - a binding that is gone (or lost its loadBalancer) gets its generated file
+ *   removed. Every generated file starts with OWNERSHIP_MARKER so files of
+ *   bindings deleted while the controller was down are found at start-up.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { LbConfigWriter } from "../actuators/lb/configWriter.js";
+import { readIfExists } from "../actuators/lb/atomicFile.js";
+import { renderNginx } from "../render/nginx.js";
+import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
+import { ReconcileError, reasonOf } from "../runtime/errors.js";
+import { errorMessage, type Logger } from "../runtime/logger.js";
+import type { HealthStore } from "../sources/consul/healthWatcher.js";
+import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStatusStore } from "./bindingStatus.js";
+
+/** First line of every generated file; the binding key follows. */
+export const OWNERSHIP_MARKER = "# dockbind-generated binding=";
+
+export interface RendererOptions {
+  readonly bindings: BindingStore;
+  readonly health: HealthStore;
+  readonly writer: LbConfigWriter;
+  readonly status: BindingStatusStore;
+  readonly logger: Logger;
+  readonly outputDir: string;
+  readonly templateDir: string;
+  readonly notSyncedRetryMs?: number;
+}
+
+export class RendererReconciler implements Reconciler {
+  /** Output path last written per binding, to remove the old file when `output` changes. */
+  private readonly outputs = new Map<string, string>();
+
+  constructor(private readonly opts: RendererOptions) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { bindings, status } = this.opts;
+    if (!bindings.synced()) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 500 };
+    const binding = bindings.get(key);
+    const lb = binding?.spec.loadBalancer;
+    const previous = this.outputs.get(key);
+    if (binding === undefined || lb === undefined) {
+      if (previous !== undefined) await this.remove(key, previous);
+      return {};
+    }
+    const ref = { service: binding.spec.service.name, ...(binding.spec.service.datacenter !== undefined ? { dc: binding.spec.service.datacenter } : {}) };
+    const snapshot = this.opts.health.get(ref);
+    if (snapshot === undefined) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 500 };
+    const path = join(this.opts.outputDir, lb.output);
+    try {
+      const template = lb.template === undefined ? undefined : await this.readTemplate(lb.template);
+      const result = renderNginx({ bindingKey: key, serviceName: ref.service, lb, instances: snapshot.instances, ...(template !== undefined ? { template } : {}) });
+      for (const r of result.rejected) this.opts.logger.warn("instance not rendered", { binding: key, serviceId: r.serviceId, reason: r.reason });
+      const applied = await this.opts.writer.apply({ path, text: `${OWNERSHIP_MARKER}${key}\n${result.text}` });
+      this.outputs.set(key, path);
+      if (previous !== undefined && previous !== path) await this.remove(key, previous);
+      const passing = snapshot.instances.filter((i) => i.status === "passing").length;
+      status.setBackends(key, { passing });
+      if (applied.changed || applied.reloaded) {
+        status.setLastRender(key, applied.reloaded ? "Reloaded" : "Written", result.servers.length);
+        this.opts.logger.info("load balancer config updated", { binding: key, action: "render", file: path, servers: result.servers.length, reloaded: applied.reloaded });
+      }
+      status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}`);
+      status.setCondition(key, "Degraded", "False", "AsExpected", "");
+      return {};
+    } catch (err) {
+      const reason = reasonOf(err);
+      status.setLastRender(key, reason, 0);
+      status.setCondition(key, "LoadBalancerConfigured", "False", reason, errorMessage(err));
+      status.setCondition(key, "Degraded", "True", reason, `last good config kept: ${errorMessage(err)}`);
+      throw err;
+    }
+  }
+
+  private async readTemplate(name: string): Promise<string> {
+    try {
+      return await readFile(join(this.opts.templateDir, name), "utf8");
+    } catch (err) {
+      throw new ReconcileError("TemplateNotFound", `template ${name} in ${this.opts.templateDir}: ${errorMessage(err)}`, false, { cause: err });
+    }
+  }
+
+  private async remove(key: string, path: string): Promise<void> {
+    const head = (await readIfExists(path))?.subarray(0, 512).toString("utf8") ?? "";
+    if (!head.startsWith(`${OWNERSHIP_MARKER}${key}\n`)) {
+      this.opts.logger.warn("not removing a file dockbind does not own", { binding: key, file: path });
+    } else {
+      await this.opts.writer.remove(path);
+      this.opts.logger.info("load balancer config removed", { binding: key, action: "remove", file: path });
+    }
+    if (this.outputs.get(key) === path) this.outputs.delete(key);
+  }
+
+  /**
+   * Adopts generated files found on disk at start-up (see ownedFiles) and
+   * returns their keys, which the caller queues: a file whose binding no
+   * longer exists is then removed by reconcile().
+   */
+  async adoptExisting(): Promise<readonly string[]> {
+    const found = await ownedFiles(this.opts.outputDir);
+    for (const [key, path] of found) if (!this.outputs.has(key)) this.outputs.set(key, path);
+    return [...found.keys()];
+  }
+}
+
+/** Generated files in `dir`, by binding key (read from their ownership marker). */
+export async function ownedFiles(dir: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return found;
+  }
+  for (const name of names.filter((n) => n.endsWith(".conf") && !n.startsWith("."))) {
+    const path = join(dir, name);
+    const head = (await readIfExists(path))?.subarray(0, 512).toString("utf8") ?? "";
+    if (head.startsWith(OWNERSHIP_MARKER)) {
+      const key = head.slice(OWNERSHIP_MARKER.length).split("\n")[0];
+      if (key !== undefined && key !== "") found.set(key, path);
+    }
+  }
+  return found;
+}

@@ -1,0 +1,44 @@
+/**
+ * Consul health -> nginx config text. Pure and synchronous: no I/O, no clock,
+ * no randomness, so the same input yields the same bytes (the writer relies on
+ * byte equality to skip reloads). Idempotent by construction.
+ *
+ * Safety contract: instance addresses/ports are validated (safety.ts); failing
+ * instances are dropped and listed in `rejected`, never rendered. Free text
+ * (service ids, binding key) is only emitted through sanitizeComment.
+ *
+ * Errors: throws RenderError("InvalidSpec") for an unsafe binding-level value
+ * and RenderError("TemplateInvalid") for an unparsable custom template. A
+ * result that renders is not guaranteed to be valid nginx (custom templates
+ * can emit anything): the actuator validates it with `nginx -t` before use.
+ */
+import type { HealthInstance, LoadBalancerSpec } from "../domain/types.js";
+import { renderCustom } from "./customTemplate.js";
+import { renderDefault } from "./nginxDefault.js";
+import { buildView, type RejectedInstance, type RenderedServer } from "./view.js";
+
+export type { NginxTemplateView, RejectedInstance, RenderedServer, TemplateServer } from "./view.js";
+export { upstreamName } from "./view.js";
+
+export interface NginxRenderInput {
+  readonly bindingKey: string;
+  readonly serviceName: string;
+  readonly lb: LoadBalancerSpec;
+  readonly instances: readonly HealthInstance[];
+  /** Custom mustache template text (already read from --template-dir); default template when absent. */
+  readonly template?: string;
+}
+
+export interface RenderResult {
+  readonly text: string;
+  /** Rendered servers, sorted by (address, port), deduplicated. */
+  readonly servers: readonly RenderedServer[];
+  /** Health-eligible instances dropped by validation, sorted by serviceId. */
+  readonly rejected: readonly RejectedInstance[];
+}
+
+export function renderNginx(input: NginxRenderInput): RenderResult {
+  const { view, servers, rejected } = buildView(input);
+  const text = input.template === undefined ? renderDefault(view) : renderCustom(input.template, view);
+  return { text, servers, rejected };
+}

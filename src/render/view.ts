@@ -1,0 +1,192 @@
+/**
+ * Turns render input into a fully validated, deterministic view. Pure and
+ * synchronous: no I/O, no clock, no randomness; same input => deep-equal output
+ * regardless of instance order.
+ *
+ * Every string in the returned view has passed a safety.ts validator (or is
+ * sanitizeComment output), which is what lets both the default renderer and
+ * custom mustache templates emit values verbatim.
+ */
+import type { HealthInstance, LoadBalancerSpec } from "../domain/types.js";
+import { RenderError } from "./errors.js";
+import {
+  formatHostForNginx,
+  isSafeAddress,
+  isSafeName,
+  isSafePort,
+  isSafeServerName,
+  sanitizeComment,
+} from "./safety.js";
+import { isIPv4 } from "node:net";
+
+export interface RenderedServer {
+  /** Raw validated IP (no brackets). */
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface RejectedInstance {
+  readonly serviceId: string;
+  readonly reason: string;
+}
+
+/** One server as a template sees it. */
+export interface TemplateServer {
+  /** nginx host form: IPv6 already in brackets, so `{{address}}:{{port}}` is always valid. */
+  readonly address: string;
+  readonly port: number;
+  /** sanitizeComment(serviceId) of the first (sorted) instance at this address:port; may be "". */
+  readonly id: string;
+}
+
+/**
+ * The documented view handed to custom mustache templates (and used by the
+ * default renderer). All values are pre-validated; mustache escaping is off.
+ */
+export interface NginxTemplateView {
+  /** sanitizeComment(bindingKey), e.g. `default/web`. */
+  readonly bindingKey: string;
+  /** Consul service name (DNS label). */
+  readonly service: string;
+  /** `dockbind_<service with - replaced by _>`. */
+  readonly upstream: string;
+  /** nginx host form (IPv6 bracketed). */
+  readonly listenAddress: string;
+  readonly listenPort: number;
+  /** "" when the spec has none (falsy: `{{#serverName}}` skips). */
+  readonly serverName: string;
+  readonly method: LoadBalancerSpec["method"];
+  /** `least_conn;`, `ip_hash;` or "" for round_robin. */
+  readonly methodDirective: string;
+  /** Sorted by (address, port), deduplicated. */
+  readonly servers: readonly TemplateServer[];
+  readonly hasServers: boolean;
+  readonly noServers: boolean;
+}
+
+export interface ViewInput {
+  readonly bindingKey: string;
+  readonly serviceName: string;
+  readonly lb: LoadBalancerSpec;
+  readonly instances: readonly HealthInstance[];
+}
+
+export interface BuiltView {
+  readonly view: NginxTemplateView;
+  readonly servers: readonly RenderedServer[];
+  readonly rejected: readonly RejectedInstance[];
+}
+
+const METHOD_DIRECTIVE: Readonly<Record<LoadBalancerSpec["method"], string>> = {
+  round_robin: "",
+  least_conn: "least_conn;",
+  ip_hash: "ip_hash;",
+};
+
+/** Upstream name for a (validated) service name. */
+export function upstreamName(serviceName: string): string {
+  return `dockbind_${serviceName.replaceAll("-", "_")}`;
+}
+
+/** Health filter: onlyPassing => passing; else passing + warning. Critical never. */
+function healthEligible(status: HealthInstance["status"], onlyPassing: boolean): boolean {
+  return status === "passing" || (!onlyPassing && status === "warning");
+}
+
+function rejectReason(i: HealthInstance): string | undefined {
+  if (!isSafeAddress(i.address)) return "address is not a literal IPv4/IPv6 address";
+  if (!isSafePort(i.port)) return "port is not an integer in 1..65535";
+  return undefined;
+}
+
+/** Code-unit order, never locale-dependent. */
+function cmpStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function cmpAddress(a: string, b: string): number {
+  const a4 = isIPv4(a);
+  const b4 = isIPv4(b);
+  if (a4 !== b4) return a4 ? -1 : 1;
+  if (a4) {
+    const pa = a.split(".").map(Number);
+    const pb = b.split(".").map(Number);
+    for (let k = 0; k < 4; k++) {
+      const d = (pa[k] ?? 0) - (pb[k] ?? 0);
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+  return cmpStr(a.toLowerCase(), b.toLowerCase()) || cmpStr(a, b);
+}
+
+interface Candidate {
+  readonly address: string;
+  readonly port: number;
+  readonly serviceId: string;
+}
+
+function cmpCandidate(a: Candidate, b: Candidate): number {
+  return cmpAddress(a.address, b.address) || a.port - b.port || cmpStr(a.serviceId, b.serviceId);
+}
+
+function validateSpec(input: ViewInput): void {
+  const { serviceName, lb } = input;
+  if (!isSafeName(serviceName)) throw new RenderError("InvalidSpec", "service name is not a DNS label");
+  if (!isSafeAddress(lb.listen.address)) throw new RenderError("InvalidSpec", "listen.address is not an IP");
+  if (!isSafePort(lb.listen.port)) throw new RenderError("InvalidSpec", "listen.port is not in 1..65535");
+  if (lb.serverName !== undefined && !isSafeServerName(lb.serverName)) {
+    throw new RenderError("InvalidSpec", "serverName is not a hostname");
+  }
+  if (!Object.hasOwn(METHOD_DIRECTIVE, lb.method)) throw new RenderError("InvalidSpec", "unknown lb method");
+}
+
+/**
+ * Filters by health, drops (and reports) instances failing validation, sorts
+ * and dedupes by (address, port). Only health-eligible instances are
+ * validated, so `rejected` lists exactly the instances that would otherwise
+ * have been rendered.
+ *
+ * @throws RenderError("InvalidSpec") when a binding-level value is unsafe.
+ */
+export function buildView(input: ViewInput): BuiltView {
+  validateSpec(input);
+  const { lb } = input;
+  const rejected: RejectedInstance[] = [];
+  const candidates: Candidate[] = [];
+  for (const inst of input.instances) {
+    if (!healthEligible(inst.status, lb.onlyPassing)) continue;
+    const reason = rejectReason(inst);
+    if (reason === undefined) {
+      candidates.push({ address: inst.address, port: inst.port, serviceId: inst.serviceId });
+    } else {
+      rejected.push({ serviceId: inst.serviceId, reason });
+    }
+  }
+  candidates.sort(cmpCandidate);
+  rejected.sort((a, b) => cmpStr(a.serviceId, b.serviceId) || cmpStr(a.reason, b.reason));
+
+  const servers: RenderedServer[] = [];
+  const viewServers: TemplateServer[] = [];
+  for (const c of candidates) {
+    const last = servers.at(-1);
+    if (last?.address === c.address && last.port === c.port) continue;
+    servers.push({ address: c.address, port: c.port });
+    viewServers.push({ address: formatHostForNginx(c.address), port: c.port, id: sanitizeComment(c.serviceId) });
+  }
+
+  const view: NginxTemplateView = {
+    bindingKey: sanitizeComment(input.bindingKey),
+    service: input.serviceName,
+    upstream: upstreamName(input.serviceName),
+    listenAddress: formatHostForNginx(lb.listen.address),
+    listenPort: lb.listen.port,
+    serverName: lb.serverName ?? "",
+    method: lb.method,
+    methodDirective: METHOD_DIRECTIVE[lb.method],
+    servers: viewServers,
+    hasServers: viewServers.length > 0,
+    noServers: viewServers.length === 0,
+  };
+  return { view, servers, rejected };
+}

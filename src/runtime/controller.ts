@@ -1,0 +1,80 @@
+/**
+ * The controller loop: N workers take keys from one WorkQueue and call the
+ * reconciler's single entry point. Results and errors are recorded here, in
+ * the framework, not in reconcilers (controller-runtime's contract):
+ * - success: forget the key's backoff; `requeueAfter` schedules a re-check;
+ * - retryable error: requeue with per-key exponential backoff;
+ * - terminal error: counted and logged, not retried.
+ */
+import type { Logger } from "./logger.js";
+import { errorMessage } from "./logger.js";
+import { isTerminal, reasonOf } from "./errors.js";
+import type { WorkQueue } from "./workqueue.js";
+
+export interface ReconcileResult {
+  /** Re-check this key after the given delay (e.g. waiting for a source to sync). */
+  readonly requeueAfterMs?: number;
+}
+
+export interface Reconciler {
+  /** Converges the world for `key`. Idempotent; re-reads all state it needs. */
+  reconcile(key: string): Promise<ReconcileResult>;
+}
+
+export type ReconcileOutcome = "success" | "requeue" | "error" | "terminal";
+
+export interface ControllerObserver {
+  onReconcile?(controller: string, outcome: ReconcileOutcome, seconds: number, reason?: string): void;
+}
+
+export interface ControllerOptions {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  readonly reconciler: Reconciler;
+  readonly workers: number;
+  readonly logger: Logger;
+  readonly observer?: ControllerObserver;
+}
+
+/** Starts the workers; resolves when the queue is shut down and all workers returned. */
+export async function runController(opts: ControllerOptions): Promise<void> {
+  const workers = Array.from({ length: Math.max(1, opts.workers) }, () => worker(opts));
+  await Promise.all(workers);
+}
+
+async function worker(opts: ControllerOptions): Promise<void> {
+  const { queue, logger, name } = opts;
+  for (;;) {
+    const key = await queue.get();
+    if (key === undefined) return;
+    const started = performance.now();
+    let outcome: ReconcileOutcome = "success";
+    let reason: string | undefined;
+    try {
+      const result = await opts.reconciler.reconcile(key);
+      queue.forget(key);
+      if (result.requeueAfterMs !== undefined) {
+        outcome = "requeue";
+        queue.addAfter(key, result.requeueAfterMs);
+      }
+    } catch (err) {
+      reason = reasonOf(err);
+      if (isTerminal(err)) {
+        outcome = "terminal";
+        queue.forget(key);
+        logger.error("reconcile failed (terminal, not retried)", { controller: name, key, reason, error: errorMessage(err) });
+      } else {
+        outcome = "error";
+        const delay = queue.addRateLimited(key);
+        logger.warn("reconcile failed, will retry", { controller: name, key, reason, error: errorMessage(err), retryInMs: delay });
+      }
+    } finally {
+      queue.done(key);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    opts.observer?.onReconcile?.(name, outcome, seconds, reason);
+    if (outcome === "success" || outcome === "requeue") {
+      logger.debug("reconciled", { controller: name, key, outcome, durationMs: Math.round(seconds * 1000) });
+    }
+  }
+}

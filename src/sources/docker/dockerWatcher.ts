@@ -1,0 +1,221 @@
+/**
+ * Docker source: keeps an informer-style cache of running containers and
+ * tells the controller which containers changed.
+ *
+ * Contract:
+ * - events are hints: an event marks a container dirty and the latest state is
+ *   re-read with `inspect` (level-based, coalesces bursts);
+ * - subscribe first, then list (nothing is missed between the two); a full
+ *   resync follows every (re)connect and runs every `resyncIntervalMs`;
+ * - when the event stream is lost the cache is kept but `synced()` turns false
+ *   until the next successful resync: "Docker unreachable" never reads as "no
+ *   containers", so nothing is deregistered while Docker is away;
+ * - reconnects back off exponentially.
+ */
+import type Dockerode from "dockerode";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import type { ContainerInfo } from "../../domain/types.js";
+import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
+import { errorMessage, type Logger } from "../../runtime/logger.js";
+import { fromInspect } from "./inspect.js";
+
+export interface ContainerChange {
+  readonly id: string;
+  readonly before?: ContainerInfo;
+  readonly after?: ContainerInfo;
+}
+
+/** Read side of the cache, used by reconcilers. */
+export interface ContainerStore {
+  /** True once a full list succeeded and the event stream is connected. */
+  synced(): boolean;
+  list(): readonly ContainerInfo[];
+  get(id: string): ContainerInfo | undefined;
+}
+
+export interface DockerWatcherObserver {
+  onEvent?(action: string): void;
+  onReconnect?(): void;
+}
+
+export interface DockerWatcherOptions {
+  readonly docker: Dockerode;
+  readonly logger: Logger;
+  readonly resyncIntervalMs: number;
+  readonly backoff: BackoffOptions;
+  /** Called for every container whose cached state changed. Must not throw. */
+  readonly onChange: (change: ContainerChange) => void;
+  /** Called after every full resync (the controller re-queues everything). */
+  readonly onResync: () => void;
+  readonly observer?: DockerWatcherObserver;
+  /** How many inspects run at once while draining dirty containers. */
+  readonly concurrency?: number;
+}
+
+const EVENT_ACTIONS = new Set(["start", "die", "kill", "stop", "destroy", "pause", "unpause", "rename", "update", "restart"]);
+
+interface DockerEvent {
+  readonly Type?: string;
+  readonly Action?: string;
+  readonly status?: string;
+  readonly id?: string;
+  readonly Actor?: { readonly ID?: string };
+}
+
+function healthFromStatus(status: string): string {
+  const m = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1];
+  return m === undefined ? "none" : m.replace("health: ", "");
+}
+
+export class DockerWatcher implements ContainerStore {
+  private readonly cache = new Map<string, ContainerInfo>();
+  /** Fingerprint (state + health) of each container at its last inspect, for cheap resync diffs. */
+  private readonly fingerprints = new Map<string, string>();
+  private readonly dirty = new Set<string>();
+  private draining: Promise<void> | undefined;
+  private connected = false;
+  private listed = false;
+
+  constructor(private readonly opts: DockerWatcherOptions) {}
+
+  synced(): boolean {
+    return this.connected && this.listed;
+  }
+
+  list(): readonly ContainerInfo[] {
+    return [...this.cache.values()];
+  }
+
+  get(id: string): ContainerInfo | undefined {
+    return this.cache.get(id);
+  }
+
+  /** Runs until `signal` aborts. Never rejects. */
+  async run(signal: AbortSignal): Promise<void> {
+    const timer = setInterval(() => {
+      if (this.connected) void this.resync().catch((err: unknown) => this.opts.logger.warn("docker resync failed", { error: errorMessage(err) }));
+    }, this.opts.resyncIntervalMs);
+    timer.unref();
+    let failures = 0;
+    try {
+      while (!isAborted(signal)) {
+        try {
+          // dockerode types getEvents as NodeJS.ReadableStream; it is a node:stream Readable at run time.
+          const stream = (await this.opts.docker.getEvents({ filters: { type: ["container"] }, abortSignal: signal } as object)) as unknown as Readable;
+          this.connected = true;
+          await this.resync();
+          if (failures > 0) this.opts.logger.info("docker event stream reconnected", { afterFailures: failures });
+          failures = 0;
+          await this.consume(stream, signal);
+          if (!isAborted(signal)) this.opts.logger.warn("docker event stream ended; reconnecting");
+        } catch (err) {
+          if (isAborted(signal)) break;
+          this.opts.logger.warn("docker unreachable; keeping last known containers", { error: errorMessage(err), failures });
+        }
+        this.connected = false;
+        this.listed = false;
+        if (isAborted(signal)) break;
+        this.opts.observer?.onReconnect?.();
+        await sleep(backoffDelay(failures++, this.opts.backoff), signal);
+      }
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Lists running containers, inspects new or changed ones and drops vanished ones. */
+  async resync(): Promise<void> {
+    const listed = await this.opts.docker.listContainers({ all: false });
+    const seen = new Set<string>();
+    for (const c of listed) {
+      seen.add(c.Id);
+      if (this.fingerprints.get(c.Id) !== `${c.State}/${healthFromStatus(c.Status)}`) this.dirty.add(c.Id);
+    }
+    for (const id of this.cache.keys()) if (!seen.has(id)) this.dirty.add(id);
+    await this.drain();
+    this.listed = true;
+    this.opts.onResync();
+  }
+
+  private async consume(stream: Readable, signal: AbortSignal): Promise<void> {
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    const onAbort = (): void => {
+      lines.close(); // ends the async iterator; destroying the stream alone does not
+      stream.destroy();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const line of lines) {
+        const event = parseEvent(line);
+        const action = (event?.Action ?? event?.status ?? "").split(":")[0] ?? "";
+        const id = event?.Actor?.ID ?? event?.id;
+        if (event === undefined || id === undefined || (event.Type !== undefined && event.Type !== "container")) continue;
+        this.opts.observer?.onEvent?.(action);
+        if (!EVENT_ACTIONS.has(action) && action !== "health_status") continue;
+        this.dirty.add(id);
+        void this.drain();
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Inspects dirty containers (bounded concurrency). Concurrent callers share one drain. */
+  private drain(): Promise<void> {
+    this.draining ??= this.drainLoop().finally(() => {
+      this.draining = undefined;
+    });
+    return this.draining;
+  }
+
+  private async drainLoop(): Promise<void> {
+    const workers = Array.from({ length: this.opts.concurrency ?? 8 }, async () => {
+      for (let id = this.nextDirty(); id !== undefined; id = this.nextDirty()) {
+        try {
+          await this.refresh(id);
+        } catch (err) {
+          // Docker went away mid-drain: the stream loop notices and resyncs on reconnect.
+          this.opts.logger.warn("docker inspect failed", { container: id.slice(0, 12), error: errorMessage(err) });
+        }
+      }
+    });
+    await Promise.all(workers);
+  }
+
+  private nextDirty(): string | undefined {
+    const first = this.dirty.values().next();
+    if (first.done === true) return undefined;
+    this.dirty.delete(first.value);
+    return first.value;
+  }
+
+  private async refresh(id: string): Promise<void> {
+    let after: ContainerInfo | undefined;
+    try {
+      const info = await this.opts.docker.getContainer(id).inspect();
+      after = info.State.Running ? fromInspect(info) : undefined;
+      this.fingerprints.set(id, `${info.State.Status}/${info.State.Health?.Status ?? "none"}`);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      after = undefined;
+    }
+    const before = this.cache.get(id);
+    if (after === undefined) {
+      this.cache.delete(id);
+      this.fingerprints.delete(id);
+    } else this.cache.set(id, after);
+    if (before === undefined && after === undefined) return;
+    if (before !== undefined && after !== undefined && JSON.stringify(before) === JSON.stringify(after)) return;
+    this.opts.onChange({ id, ...(before !== undefined ? { before } : {}), ...(after !== undefined ? { after } : {}) });
+  }
+}
+
+function parseEvent(line: string): DockerEvent | undefined {
+  try {
+    const v: unknown = JSON.parse(line);
+    return v !== null && typeof v === "object" ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

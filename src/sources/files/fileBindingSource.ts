@@ -1,0 +1,205 @@
+/**
+ * File binding source: every *.yaml|*.yml|*.json file in one directory,
+ * hot-reloaded on change (fs.watch, plus a slow poll because watches can miss
+ * events on some filesystems).
+ *
+ * Contract ("bad input affects only itself, loses nothing converged"):
+ * - an invalid document keeps the last good version of the same binding key;
+ *   a file that is not even valid YAML keeps every binding it had before;
+ * - only a binding whose document is removed (or whose file is deleted) goes away;
+ * - cross-binding conflicts (same key, same LB output file or listen socket)
+ *   reject the later binding (by file name, then document order);
+ * - `onChange` receives the keys whose binding appeared, changed or vanished.
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ServiceBinding } from "../../domain/types.js";
+import { isAborted, sleep } from "../../runtime/backoff.js";
+import { errorMessage, type Logger } from "../../runtime/logger.js";
+import { formatProblem, type BindingProblem, type BindingStore } from "./bindingStore.js";
+import { parseBindingFile } from "./parseBindingFile.js";
+
+export interface FileBindingSourceOptions {
+  readonly dir: string;
+  readonly logger: Logger;
+  readonly onChange: (keys: readonly string[]) => void;
+  readonly pollIntervalMs?: number;
+  readonly debounceMs?: number;
+}
+
+interface Entry {
+  readonly binding: ServiceBinding;
+  readonly file: string;
+}
+
+const BINDING_FILE = /\.(ya?ml|json)$/;
+
+export class FileBindingSource implements BindingStore {
+  private entries = new Map<string, Entry>();
+  private currentProblems: readonly BindingProblem[] = [];
+  private loaded = false;
+  private scanning: Promise<void> | undefined;
+  private rescanRequested = false;
+
+  constructor(private readonly opts: FileBindingSourceOptions) {}
+
+  synced(): boolean {
+    return this.loaded;
+  }
+
+  get(key: string): ServiceBinding | undefined {
+    return this.entries.get(key)?.binding;
+  }
+
+  list(): readonly ServiceBinding[] {
+    return [...this.entries.values()].map((e) => e.binding);
+  }
+
+  problems(): readonly BindingProblem[] {
+    return this.currentProblems;
+  }
+
+  /** Watches the directory until `signal` aborts. Performs the initial scan first. */
+  async run(signal: AbortSignal): Promise<void> {
+    await this.rescan();
+    let watcher: FSWatcher | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const schedule = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void this.rescan(), this.opts.debounceMs ?? 100);
+    };
+    try {
+      watcher = watch(this.opts.dir, { persistent: false }, schedule);
+      watcher.on("error", (err) => {
+        this.opts.logger.warn("bindings directory watch failed; polling only", { dir: this.opts.dir, error: errorMessage(err) });
+      });
+    } catch (err) {
+      this.opts.logger.warn("cannot watch bindings directory; polling only", { dir: this.opts.dir, error: errorMessage(err) });
+    }
+    try {
+      while (!isAborted(signal)) {
+        await sleep(this.opts.pollIntervalMs ?? 5000, signal);
+        if (!isAborted(signal)) await this.rescan();
+      }
+    } finally {
+      clearTimeout(timer);
+      watcher?.close();
+    }
+  }
+
+  /** Re-reads the directory; concurrent calls coalesce into one extra scan. Never rejects. */
+  rescan(): Promise<void> {
+    if (this.scanning !== undefined) {
+      this.rescanRequested = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      do {
+        this.rescanRequested = false;
+        try {
+          await this.scanOnce();
+        } catch (err) {
+          this.opts.logger.error("cannot read bindings directory; keeping current bindings", { dir: this.opts.dir, error: errorMessage(err) });
+        }
+      } while (this.takeRescanRequest());
+    })().finally(() => {
+      this.scanning = undefined;
+    });
+    return this.scanning;
+  }
+
+  private takeRescanRequest(): boolean {
+    return this.rescanRequested;
+  }
+
+  private async scanOnce(): Promise<void> {
+    const names = (await readdir(this.opts.dir)).filter((n) => BINDING_FILE.test(n) && !n.startsWith(".")).sort();
+    const next = new Map<string, Entry>();
+    const problems: BindingProblem[] = [];
+    const keepPrevious = (key: string, file: string): void => {
+      const prev = this.entries.get(key);
+      if (prev?.file === file && !next.has(key)) next.set(key, prev);
+    };
+    for (const name of names) {
+      const file = join(this.opts.dir, name);
+      let text: string;
+      try {
+        text = await readFile(file, "utf8");
+      } catch (err) {
+        problems.push({ source: file, document: 0, field: "(file)", message: errorMessage(err) });
+        for (const [key, e] of this.entries) if (e.file === file) keepPrevious(key, file);
+        continue;
+      }
+      const parsed = parseBindingFile(text);
+      if (!parsed.readable) for (const [key, e] of this.entries) if (e.file === file) keepPrevious(key, file);
+      for (const doc of parsed.documents) {
+        for (const e of doc.errors) problems.push({ source: file, document: doc.document, ...e, ...(doc.key !== undefined ? { key: doc.key } : {}) });
+        if (doc.binding === undefined || doc.key === undefined) {
+          if (doc.key !== undefined) keepPrevious(doc.key, file);
+          continue;
+        }
+        const other = next.get(doc.key);
+        if (other !== undefined) {
+          problems.push({ source: file, document: doc.document, field: "metadata.name", message: `binding ${doc.key} is already defined in ${other.file}`, key: doc.key });
+          continue;
+        }
+        next.set(doc.key, { binding: doc.binding, file });
+      }
+    }
+    problems.push(...dropConflicts(next, new Set(this.entries.keys())));
+    this.commit(next, problems);
+  }
+
+  private commit(next: Map<string, Entry>, problems: BindingProblem[]): void {
+    const changed: string[] = [];
+    for (const key of new Set([...this.entries.keys(), ...next.keys()])) {
+      const a = this.entries.get(key);
+      const b = next.get(key);
+      if (JSON.stringify(a?.binding) !== JSON.stringify(b?.binding)) changed.push(key);
+    }
+    const before = new Set(this.currentProblems.map(formatProblem));
+    for (const p of problems) {
+      if (!before.has(formatProblem(p))) this.opts.logger.error("invalid binding", { source: p.source, document: p.document, field: p.field, error: p.message, binding: p.key });
+    }
+    this.entries = next;
+    this.currentProblems = problems;
+    const first = !this.loaded;
+    this.loaded = true;
+    if (changed.length > 0 || first) {
+      this.opts.logger.info("bindings loaded", { count: next.size, changed: changed.length, problems: problems.length });
+    }
+    if (changed.length > 0) this.opts.onChange(changed);
+  }
+}
+
+/**
+ * Rejects one of two bindings that would write the same LB file or listen on
+ * the same socket: bindings that already existed win over new ones (so adding
+ * a clashing file never takes down a converged binding), then key order.
+ */
+function dropConflicts(next: Map<string, Entry>, existing: ReadonlySet<string>): BindingProblem[] {
+  const problems: BindingProblem[] = [];
+  const outputs = new Map<string, string>();
+  const sockets = new Map<string, string>();
+  const keys = [...next.keys()].sort();
+  for (const key of [...keys.filter((k) => existing.has(k)), ...keys.filter((k) => !existing.has(k))]) {
+    const entry = next.get(key);
+    const lb = entry?.binding.spec.loadBalancer;
+    if (entry === undefined || lb === undefined) continue;
+    const socket = `${lb.listen.address}:${lb.listen.port}`;
+    const clash = outputs.has(lb.output)
+      ? { field: "spec.loadBalancer.output", message: `output ${lb.output} is already used by binding ${outputs.get(lb.output) ?? ""}` }
+      : sockets.has(socket) && lb.serverName === undefined
+        ? { field: "spec.loadBalancer.listen", message: `listen ${socket} is already used by binding ${sockets.get(socket) ?? ""}; set serverName to share it` }
+        : undefined;
+    if (clash !== undefined) {
+      problems.push({ source: entry.file, document: 0, ...clash, key });
+      next.delete(key);
+      continue;
+    }
+    outputs.set(lb.output, key);
+    sockets.set(socket, key);
+  }
+  return problems;
+}

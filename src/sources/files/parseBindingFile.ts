@@ -1,0 +1,56 @@
+/**
+ * Parses one bindings file (multi-document YAML or JSON) into validated
+ * ServiceBindings and precise per-document errors. Pure.
+ */
+import { parseAllDocuments } from "yaml";
+import { validateBinding, type FieldError } from "../../api/v1alpha1/validate.js";
+import type { ServiceBinding } from "../../domain/types.js";
+
+export interface ParsedDocument {
+  /** 1-based document number inside the file. */
+  readonly document: number;
+  readonly binding?: ServiceBinding;
+  /** `<namespace>/<name>` when the metadata could be read, even if the document is invalid. */
+  readonly key?: string;
+  readonly errors: readonly FieldError[];
+}
+
+export interface ParsedFile {
+  /** False when the YAML itself could not be parsed: nothing in the file is trustworthy. */
+  readonly readable: boolean;
+  readonly documents: readonly ParsedDocument[];
+}
+
+/** Best-effort identity of an invalid document, so its last good version can be kept. */
+function keyOf(doc: unknown): string | undefined {
+  const meta = (doc as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+  if (typeof meta?.name !== "string") return undefined;
+  return `${typeof meta.namespace === "string" ? meta.namespace : "default"}/${meta.name}`;
+}
+
+export const MAX_FILE_BYTES = 1 << 20;
+
+export function parseBindingFile(text: string): ParsedFile {
+  if (text.length > MAX_FILE_BYTES) {
+    return { readable: false, documents: [{ document: 1, errors: [{ field: "(file)", message: `file is larger than ${MAX_FILE_BYTES} bytes` }] }] };
+  }
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  const documents: ParsedDocument[] = [];
+  let readable = true;
+  list.forEach((d, i) => {
+    const document = i + 1;
+    if (d.errors.length > 0) {
+      readable = false;
+      documents.push({ document, errors: d.errors.map((e) => ({ field: "(yaml)", message: e.message.split("\n")[0] ?? e.message })) });
+      return;
+    }
+    const value: unknown = d.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return; // empty document (e.g. trailing ---)
+    const key = keyOf(value);
+    const result = validateBinding(value);
+    if (result.ok) documents.push({ document, binding: result.binding, key: `${result.binding.metadata.namespace}/${result.binding.metadata.name}`, errors: [] });
+    else documents.push({ document, ...(key !== undefined ? { key } : {}), errors: result.errors });
+  });
+  return { readable, documents };
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Idempotent install of the real peers the test suite talks to (issue #2):
+# Debian docker.io, nginx, haproxy, busybox-static, and consul 1.8.7 from a
+# bullseye source pinned low so that only packages missing from bookworm come
+# from it. Safe to run repeatedly; does nothing when everything is present.
+set -euo pipefail
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
+command -v consul >/dev/null 2>&1 || need+=(consul)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "install: all test-bed packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install: missing ${need[*]} and not root; install them by hand" >&2
+  exit 1
+fi
+
+if [[ " ${need[*]} " == *" consul "* ]] && [ ! -f /etc/apt/sources.list.d/bullseye.sources ]; then
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$mirror" ] || { echo "install: cannot find the Debian mirror" >&2; exit 1; }
+  cat >/etc/apt/sources.list.d/bullseye.sources <<SRC
+Types: deb
+URIs: $mirror
+Suites: bullseye
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  cat >/etc/apt/preferences.d/bullseye-pin <<PIN
+Package: *
+Pin: release n=bullseye
+Pin-Priority: 100
+PIN
+fi
+
+echo "install: apt-get install ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian's packages start services on install where systemd exists; the test bed
+# runs its own instances on its own ports, so make sure nothing holds port 80.
+if command -v service >/dev/null 2>&1; then
+  service nginx stop >/dev/null 2>&1 || true
+  service haproxy stop >/dev/null 2>&1 || true
+fi
+pkill -x nginx 2>/dev/null || true
+echo "install: done"

@@ -1,0 +1,104 @@
+/**
+ * A real nginx master (non-daemon) with its own prefix directory, for tests
+ * that check rendered configs and reloads.
+ *
+ * Layout under `<prefix>` (/tmp/dockbind-testbed/nginx-XXXX): nginx.conf (main,
+ * written once), conf.d/*.conf (included inside `http {}`; drop server blocks
+ * there), error.log (level notice: every reload logs "reconfiguring"),
+ * nginx.pid, temp/ (all temp paths, so nothing touches /var/lib/nginx).
+ * The main conf defines no server: nginx listens on nothing until a conf.d
+ * file does. The master is tracked by procs.ts (killed on test exit).
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { httpGet, type HttpResponse } from "./http.js";
+import { ensureBedRoot, startManaged } from "./procs.js";
+import { waitFor } from "./wait.js";
+
+export interface NginxHandle {
+  readonly prefix: string;
+  /** Directory included as `conf.d/*.conf` inside `http {}`. */
+  readonly confDir: string;
+  readonly mainConf: string;
+  readonly errorLog: string;
+  /** `['-p', prefix, '-c', mainConf]`: append `-t` or `-s reload`. */
+  readonly nginxArgs: readonly string[];
+  /** Reloads (SIGHUPs) the master has taken, counted from its "reconfiguring" log lines. Reload is async: poll. */
+  reloadCount(): Promise<number>;
+  /** GET http://127.0.0.1:port{path} without keep-alive. */
+  get(port: number, path?: string): Promise<Pick<HttpResponse, "status" | "body">>;
+  /** SIGTERM (fast shutdown), resolves when the master has exited. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startNginx(): Promise<NginxHandle> {
+  const prefix = mkdtempSync(join(ensureBedRoot(), "nginx-"));
+  // Workers run as `nobody` when the master is root: let them reach temp/.
+  chmodSync(prefix, 0o755);
+  const confDir = join(prefix, "conf.d");
+  const temp = join(prefix, "temp");
+  mkdirSync(confDir);
+  mkdirSync(temp);
+  const mainConf = join(prefix, "nginx.conf");
+  const errorLog = join(prefix, "error.log");
+  const pidFile = join(prefix, "nginx.pid");
+  writeFileSync(mainConf, mainConfig(confDir, temp, errorLog, pidFile));
+  const nginxArgs = ["-p", prefix, "-c", mainConf];
+
+  const proc = startManaged("nginx", nginxArgs, join(prefix, "stderr.log"));
+  const died = new AbortController();
+  void proc.exited.then(() => {
+    died.abort(new Error(`nginx exited early, see ${join(prefix, "stderr.log")} and ${errorLog}`));
+  });
+  try {
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(proc.pid), {
+      timeoutMs: 10_000,
+      what: `nginx master pid file ${pidFile}`,
+      signal: died.signal,
+    });
+  } catch (err) {
+    await proc.stop("SIGKILL");
+    throw err;
+  }
+
+  return {
+    prefix,
+    confDir,
+    mainConf,
+    errorLog,
+    nginxArgs,
+    reloadCount: () => Promise.resolve(countReloads(errorLog)),
+    get: async (port, path = "/") => {
+      const r = await httpGet(`http://127.0.0.1:${port}${path}`);
+      return { status: r.status, body: r.body };
+    },
+    stop: async () => {
+      await proc.stop("SIGTERM", 10_000);
+    },
+  };
+}
+
+function countReloads(errorLog: string): number {
+  if (!existsSync(errorLog)) return 0;
+  // Each SIGHUP logs "signal 1 (SIGHUP) received from N, reconfiguring" and then a bare "...: reconfiguring".
+  return readFileSync(errorLog, "utf8").split("\n").filter((l) => l.endsWith(": reconfiguring")).length;
+}
+
+function mainConfig(confDir: string, temp: string, errorLog: string, pidFile: string): string {
+  return `# dockbind test bed (test/support/nginx.ts)
+daemon off;
+worker_processes 1;
+pid ${pidFile};
+error_log ${errorLog} notice;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${temp}/client_body;
+  proxy_temp_path ${temp}/proxy;
+  fastcgi_temp_path ${temp}/fastcgi;
+  uwsgi_temp_path ${temp}/uwsgi;
+  scgi_temp_path ${temp}/scgi;
+  include ${confDir}/*.conf;
+}
+`;
+}
