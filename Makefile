@@ -15,7 +15,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 deps: node_modules/.package-lock.json
 
 ## testbed: install (apt) and start the real peers: dockerd, consul, nginx, haproxy; build the backend image
-testbed:
+testbed: deps
 	bash test/bed/ensure.sh
 
 build: deps
