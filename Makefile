@@ -1,6 +1,7 @@
 # dockbind — see README.md. `make test` is what CI runs (.ci/run).
 SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-reporter=spec
+# Node 20's --test does not expand globs: make does (test/unit/*.test.ts, test/integration/*.test.ts).
 # Integration tests share one dockerd and start their own Consul/nginx: run files one at a time.
 INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
 
@@ -28,10 +29,10 @@ lint: typecheck
 	npx eslint .
 
 test-unit: deps
-	$(NODE_TEST) 'test/unit/**/*.test.ts'
+	$(NODE_TEST) $(sort $(wildcard test/unit/*.test.ts))
 
 test-integration: deps testbed
-	$(NODE_TEST) $(INTEGRATION_FLAGS) 'test/integration/**/*.test.ts'
+	$(NODE_TEST) $(INTEGRATION_FLAGS) $(sort $(wildcard test/integration/*.test.ts))
 
 ## test: everything CI runs — lint, unit tests, integration tests against real dockerd/Consul/nginx
 test: lint test-unit test-integration

@@ -142,7 +142,9 @@ server {
     listen {{listenAddress}}:{{listenPort}};
     {{#serverName}}server_name {{serverName}};{{/serverName}}
     {{#hasServers}}location / { proxy_pass http://{{upstream}}; }{{/hasServers}}
-    {{#noServers}}return 503;{{/noServers}}
+{{#noServers}}
+    return 503;
+{{/noServers}}
 }
 `;
 
@@ -166,7 +168,6 @@ server {
     listen 127.0.0.1:8080;
     server_name *.example.com;
     location / { proxy_pass http://dockbind_web_app; }
-    
 }
 `,
   );
