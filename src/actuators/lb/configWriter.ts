@@ -12,9 +12,12 @@
  *   reload.
  * - On ANY failure the last good file stays in place and no temp file is left.
  *   Errors are LbError: ValidationFailed | ReloadFailed | WriteFailed.
- * - ReloadFailed leaves the (valid) new file and marks the path reload-pending:
- *   the next apply()/remove() retries the reload even when bytes are equal.
- *   Pending state is in memory only; it does not survive a restart.
+ * - ReloadFailed leaves the new file (it passed both validations, so it is the
+ *   new "last good") and marks the path reload-pending: the next
+ *   apply()/remove() of that path retries validateLive + reload even when the
+ *   bytes are equal. Pending state is in memory only: it does not survive a
+ *   restart, so a controller killed between rename and a successful reload
+ *   leaves nginx on the old config until the next change.
  * Idempotent: repeating a successful apply is a no-op.
  */
 import {
@@ -72,7 +75,7 @@ export class LbConfigWriter {
   private async doApply({ path, text, mode = DEFAULT_FILE_MODE }: ApplyOptions): Promise<ApplyResult> {
     const bytes = Buffer.from(text, "utf8");
     const previous = await io(() => readIfExists(path), `read ${path}`);
-    if (previous?.equals(bytes) === true) return this.retryPendingReload(path);
+    if (previous?.equals(bytes) === true) return this.retryPending(path);
 
     const candidate = await io(() => writeTempSibling(path, bytes, mode), `write candidate for ${path}`);
     try {
@@ -81,29 +84,59 @@ export class LbConfigWriter {
       await discardFile(candidate);
       throw asLbError(err, "ValidationFailed", `candidate for ${path}`);
     }
-    await io(() => commitTemp(candidate, path), `rename candidate onto ${path}`);
-    await this.validateLiveOrRestore(path, previous, mode);
-    return this.reloadFor(path);
+    return this.swapAndReload(path, previous, mode, `rename candidate onto ${path}`, () => commitTemp(candidate, path));
   }
 
   private async doRemove(path: string): Promise<ApplyResult> {
     const previous = await io(() => readIfExists(path), `read ${path}`);
-    if (previous === undefined) return this.retryPendingReload(path);
-    await io(() => removeIfExists(path), `remove ${path}`);
-    await this.validateLiveOrRestore(path, previous, DEFAULT_FILE_MODE);
-    return this.reloadFor(path);
+    if (previous === undefined) return this.retryPending(path);
+    return this.swapAndReload(path, previous, DEFAULT_FILE_MODE, `remove ${path}`, async () => {
+      await removeIfExists(path);
+    });
   }
 
-  private async retryPendingReload(path: string): Promise<ApplyResult> {
+  /** Equal bytes on disk: only a reload left pending by an earlier failure is retried (after validateLive). */
+  private async retryPending(path: string): Promise<ApplyResult> {
     if (!this.pendingReload.has(path)) return { changed: false, reloaded: false };
+    await this.validateLive(path);
     await this.reloadAll();
     return { changed: false, reloaded: true };
   }
 
-  private async reloadFor(path: string): Promise<ApplyResult> {
+  /**
+   * `change` puts the new state on disk (atomic rename / unlink); then the live
+   * config is validated (failure: `previous` restored, error thrown) and nginx
+   * reloaded. The path is marked pending before `change`, because from then on
+   * the disk may differ from what nginx runs; only a successful reload (or a
+   * successful restore) clears that.
+   */
+  private async swapAndReload(
+    path: string,
+    previous: Buffer | undefined,
+    mode: number,
+    what: string,
+    change: () => Promise<void>,
+  ): Promise<ApplyResult> {
+    const wasPending = this.pendingReload.has(path);
     this.pendingReload.add(path);
+    await io(change, what);
+    try {
+      await this.validateLive(path);
+    } catch (err: unknown) {
+      await restore(path, previous, mode, err);
+      if (!wasPending) this.pendingReload.delete(path);
+      throw err;
+    }
     await this.reloadAll();
     return { changed: true, reloaded: true };
+  }
+
+  private async validateLive(path: string): Promise<void> {
+    try {
+      await this.driver.validateLive();
+    } catch (err: unknown) {
+      throw asLbError(err, "ValidationFailed", `live config with ${path}`);
+    }
   }
 
   /** A successful reload applies every file on disk, so it clears every pending flag. */
@@ -115,24 +148,19 @@ export class LbConfigWriter {
     }
     this.pendingReload.clear();
   }
+}
 
-  private async validateLiveOrRestore(path: string, previous: Buffer | undefined, mode: number): Promise<void> {
-    try {
-      await this.driver.validateLive();
-    } catch (err: unknown) {
-      const failure = asLbError(err, "ValidationFailed", `live config with ${path}`);
-      try {
-        if (previous === undefined) await removeIfExists(path);
-        else await writeFileAtomic(path, previous, mode);
-      } catch (restoreErr: unknown) {
-        throw new LbError(
-          "ValidationFailed",
-          `${failure.message}; restoring the previous ${path} ALSO failed: ${errorMessage(restoreErr)}`,
-          { cause: failure },
-        );
-      }
-      throw failure;
-    }
+/** Put `previous` back (or remove the file when there was none). Throws a combined LbError if that fails. */
+async function restore(path: string, previous: Buffer | undefined, mode: number, failure: unknown): Promise<void> {
+  try {
+    if (previous === undefined) await removeIfExists(path);
+    else await writeFileAtomic(path, previous, mode);
+  } catch (restoreErr: unknown) {
+    throw new LbError(
+      "ValidationFailed",
+      `${errorMessage(failure)}; restoring the previous ${path} ALSO failed: ${errorMessage(restoreErr)}`,
+      { cause: failure },
+    );
   }
 }
 

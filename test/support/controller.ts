@@ -1,0 +1,96 @@
+/**
+ * Runs the real controller (`src/cli/main.ts`) as a child process with JSON
+ * logs in a file, tracked by procs.ts so it never outlives the test.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
+import { waitFor } from "./wait.js";
+
+const REPO = join(import.meta.dirname, "..", "..");
+
+export interface ControllerOptions {
+  readonly bindingsDir: string;
+  readonly consulAddr: string;
+  readonly outputDir: string;
+  /** nginx `-p PREFIX -c CONF` args (NginxHandle.nginxArgs). */
+  readonly nginxArgs: readonly string[];
+  readonly node: string;
+  readonly extraArgs?: readonly string[];
+  /** Log file name inside the bed root; several runs may append to one file. */
+  readonly logName?: string;
+}
+
+export interface LogLine {
+  readonly level: string;
+  readonly message: string;
+  readonly [field: string]: unknown;
+}
+
+export interface ControllerHandle {
+  readonly proc: ManagedProcess;
+  readonly logFile: string;
+  /** JSON log lines written by THIS run (earlier runs sharing the file are skipped). */
+  logs(): LogLine[];
+  /** Resolves with the first log line of this run matching `pred`. */
+  waitForLog(pred: (l: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+  stop(): Promise<void>;
+}
+
+export function controllerArgs(o: ControllerOptions): string[] {
+  const prefix = o.nginxArgs[o.nginxArgs.indexOf("-p") + 1] ?? "";
+  const conf = o.nginxArgs[o.nginxArgs.indexOf("-c") + 1] ?? "";
+  return [
+    "--docker-only",
+    "--bindings", o.bindingsDir,
+    "--consul-addr", o.consulAddr,
+    "--lb-output-dir", o.outputDir,
+    "--nginx-prefix", prefix,
+    "--nginx-conf", conf,
+    "--node", o.node,
+    "--log-format", "json",
+    ...(o.extraArgs ?? []),
+  ];
+}
+
+export async function startController(o: ControllerOptions): Promise<ControllerHandle> {
+  const logFile = join(ensureBedRoot(), o.logName ?? `controller-${o.node}-${process.pid}.log`);
+  let offset = 0;
+  try {
+    offset = readFileSync(logFile).length;
+  } catch {
+    offset = 0;
+  }
+  const proc = startManaged(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...controllerArgs(o)], logFile);
+  const logs = (): LogLine[] =>
+    readFileSync(logFile)
+      .subarray(offset)
+      .toString("utf8")
+      .split("\n")
+      .flatMap((line) => {
+        try {
+          const v = JSON.parse(line) as LogLine;
+          return typeof v.message === "string" ? [v] : [];
+        } catch {
+          return [];
+        }
+      });
+  const handle: ControllerHandle = {
+    proc,
+    logFile,
+    logs,
+    waitForLog: (pred, what, timeoutMs = 20_000) =>
+      waitFor(
+        () => {
+          if (!proc.alive()) throw new Error(`controller exited; log: ${logFile}`);
+          return logs().find(pred);
+        },
+        { timeoutMs, what },
+      ),
+    stop: async () => {
+      await proc.stop("SIGTERM", 10_000);
+    },
+  };
+  await handle.waitForLog((l) => l.message === "controller started", "controller started");
+  return handle;
+}
