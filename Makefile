@@ -5,7 +5,7 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Integration tests share one dockerd and start their own Consul/nginx: run files one at a time.
 INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
 
-.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo clean teardown
+.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench clean teardown
 
 all: build
 
@@ -40,6 +40,10 @@ test: lint test-unit test-integration
 ## demo: the registrator + consul-template + nginx walkthrough, live (Ctrl-C tears down)
 demo: deps testbed
 	node --import tsx test/demo/demo.ts
+
+## bench: latency and idle-cost figures on real dockerd/Consul/nginx (prints numbers, not pass/fail)
+bench: deps testbed
+	node --import tsx bench/docker-only.ts
 
 teardown:
 	bash test/bed/teardown.sh

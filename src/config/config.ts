@@ -137,13 +137,13 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     node: pick(values.node, env.DOCKBIND_NODE) ?? hostname(),
     hostIP,
     dockerHost: pick(values["docker-host"], env.DOCKER_HOST) ?? "unix:///var/run/docker.sock",
-    consul: {
+    consul: Object.freeze({
       url: consulUrl(pick(values["consul-addr"], env.CONSUL_HTTP_ADDR) ?? "127.0.0.1:8500", env.CONSUL_HTTP_SSL === "true"),
       ...(consulToken !== undefined ? { token: consulToken } : {}),
-    },
+    }),
     lbOutputDir: resolve(pick(values["lb-output-dir"], env.DOCKBIND_LB_OUTPUT_DIR) ?? "/etc/nginx/conf.d"),
     templateDir: resolve(pick(values["template-dir"], env.DOCKBIND_TEMPLATE_DIR) ?? bindingsDir),
-    nginx: { bin: pick(values["nginx-bin"], env.DOCKBIND_NGINX_BIN) ?? "nginx", args: Object.freeze(nginxArgs) },
+    nginx: Object.freeze({ bin: pick(values["nginx-bin"], env.DOCKBIND_NGINX_BIN) ?? "nginx", args: Object.freeze(nginxArgs) }),
     resyncIntervalMs: duration("--resync", pick(values.resync, env.DOCKBIND_RESYNC) ?? "30s"),
     waitMinMs,
     waitMaxMs,

@@ -6,7 +6,8 @@ export function matchesSelector(selector: LabelSelector, labels: Readonly<Record
     if (labels[k] !== v) return false;
   }
   for (const req of selector.matchExpressions ?? []) {
-    const value = labels[req.key];
+    // Own keys only: "constructor" or "toString" are not labels.
+    const value = Object.hasOwn(labels, req.key) ? labels[req.key] : undefined;
     const values = req.values ?? [];
     switch (req.operator) {
       case "In":

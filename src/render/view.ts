@@ -83,9 +83,19 @@ const METHOD_DIRECTIVE: Readonly<Record<LoadBalancerSpec["method"], string>> = {
   ip_hash: "ip_hash;",
 };
 
-/** Upstream name for a (validated) service name. */
-export function upstreamName(serviceName: string): string {
-  return `dockbind_${serviceName.replaceAll("-", "_")}`;
+const BINDING_KEY = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)$/;
+
+/**
+ * Upstream name for a binding key `<namespace>/<name>`. Keyed by binding, not
+ * service: nginx upstream names are global across included files, so two
+ * bindings rendering the same service must not collide. DNS labels contain no
+ * `_`, so `dockbind_<ns>_<name>` is unambiguous. Throws RenderError for a key
+ * that is not two DNS labels.
+ */
+export function upstreamName(bindingKey: string): string {
+  const m = BINDING_KEY.exec(bindingKey);
+  if (m === null) throw new RenderError("InvalidSpec", `binding key ${JSON.stringify(bindingKey).slice(0, 80)} is not <namespace>/<name> DNS labels`);
+  return `dockbind_${m[1] ?? ""}_${m[2] ?? ""}`;
 }
 
 /** Health filter: onlyPassing => passing; else passing + warning. Critical never. */
@@ -178,7 +188,7 @@ export function buildView(input: ViewInput): BuiltView {
   const view: NginxTemplateView = {
     bindingKey: sanitizeComment(input.bindingKey),
     service: input.serviceName,
-    upstream: upstreamName(input.serviceName),
+    upstream: upstreamName(input.bindingKey),
     listenAddress: formatHostForNginx(lb.listen.address),
     listenPort: lb.listen.port,
     serverName: lb.serverName ?? "",

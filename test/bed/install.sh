@@ -12,6 +12,9 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
 command -v consul >/dev/null 2>&1 || need+=(consul)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# issue #5: a real Prometheus scrapes the controller; headless Chromium loads the status page.
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "install: all test-bed packages present"
@@ -50,6 +53,7 @@ apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 if command -v service >/dev/null 2>&1; then
   service nginx stop >/dev/null 2>&1 || true
   service haproxy stop >/dev/null 2>&1 || true
+  service prometheus stop >/dev/null 2>&1 || true
 fi
 pkill -x nginx 2>/dev/null || true
 echo "install: done"

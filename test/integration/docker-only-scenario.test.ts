@@ -60,7 +60,8 @@ describe("docker-only walkthrough", () => {
       assert.equal(e.meta.dockbind_node, "scenario");
       assert.equal(e.meta.dockbind_binding, "default/web");
     }
-    // Round-robin: 8 requests over 4 backends hit each exactly twice.
+    // Round-robin: once no reload is in flight, 8 requests over 4 backends hit each exactly twice.
+    await world.nginx.settled();
     const bodies = await world.sample(port, 8);
     for (const b of backends) assert.equal(bodies.filter((x) => x === b.name).length, 2, `round-robin share of ${b.name}`);
   });

@@ -9,7 +9,7 @@
  * The main conf defines no server: nginx listens on nothing until a conf.d
  * file does. The master is tracked by procs.ts (killed on test exit).
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { httpGet, type HttpResponse } from "./http.js";
 import { ensureBedRoot, startManaged } from "./procs.js";
@@ -27,6 +27,12 @@ export interface NginxHandle {
   reloadCount(): Promise<number>;
   /** GET http://127.0.0.1:port{path} without keep-alive. */
   get(port: number, path?: string): Promise<Pick<HttpResponse, "status" | "body">>;
+  /**
+   * Resolves once no reload is in flight: the master has exactly one worker and
+   * no worker of an older generation is still shutting down (they would answer
+   * with the old upstream set and skew round-robin samples).
+   */
+  settled(timeoutMs?: number): Promise<void>;
   /** SIGTERM (fast shutdown), resolves when the master has exited. Idempotent. */
   stop(): Promise<void>;
 }
@@ -72,10 +78,43 @@ export async function startNginx(): Promise<NginxHandle> {
       const r = await httpGet(`http://127.0.0.1:${port}${path}`);
       return { status: r.status, body: r.body };
     },
+    settled: async (timeoutMs = 10_000) => {
+      await waitFor(
+        () => {
+          const workers = childrenOf(proc.pid).map(cmdline);
+          return workers.length === 1 && workers[0]?.includes("worker process") === true && !workers[0].includes("shutting down") ? true : undefined;
+        },
+        { timeoutMs, intervalMs: 20, what: "nginx reload settled (one live worker)" },
+      );
+    },
     stop: async () => {
       await proc.stop("SIGTERM", 10_000);
     },
   };
+}
+
+/** PIDs whose parent is `ppid`, read from /proc (field 4 of /proc/PID/stat). */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields[0] !== "Z" && Number(fields[1]) === ppid) out.push(Number(name));
+    } catch {
+      // the process exited between readdir and read
+    }
+  }
+  return out;
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+  } catch {
+    return "";
+  }
 }
 
 function countReloads(errorLog: string): number {

@@ -122,6 +122,11 @@ test(`hostile table has >= 15 values (${HOSTILE.length})`, () => {
 
 test("hostile values in address/tags/service id/binding key never reach output", () => {
   for (const c of hostileCases()) {
+    if (c.input.bindingKey !== "default/web") {
+      // A binding key is identity, not data: anything but <ns>/<name> DNS labels is refused outright.
+      assert.throws(() => renderNginx(c.input), (e: unknown) => e instanceof RenderError && e.reason === "InvalidSpec", c.name);
+      continue;
+    }
     const r = renderNginx(c.input);
     assertSafe(c, r);
     if (c.name.endsWith("address only")) {
@@ -134,7 +139,7 @@ test("hostile values in address/tags/service id/binding key never reach output",
 
 test("hostile ports are rejected, never rendered", () => {
   for (const port of [0, -1, 65536, 80.5, Number.NaN, Infinity, 1e21]) {
-    const r = renderNginx({ bindingKey: "k", serviceName: "web", lb: LB, instances: [{ ...inst("p", "10.0.0.1"), port }] });
+    const r = renderNginx({ bindingKey: "default/k", serviceName: "web", lb: LB, instances: [{ ...inst("p", "10.0.0.1"), port }] });
     assert.deepEqual(r.servers, []);
     assert.equal(r.rejected.length, 1);
   }
@@ -143,11 +148,11 @@ test("hostile ports are rejected, never rendered", () => {
 test("hostile binding-level values (service name, serverName, listen address) throw InvalidSpec", () => {
   const isSpec = (e: unknown): boolean => e instanceof RenderError && e.reason === "InvalidSpec";
   for (const h of HOSTILE.filter((v) => v !== "localhost")) {
-    const base = { bindingKey: "k", instances: [inst("a", "10.0.0.1")] };
+    const base = { bindingKey: "default/k", instances: [inst("a", "10.0.0.1")] };
     assert.throws(() => renderNginx({ ...base, serviceName: h, lb: LB }), isSpec, JSON.stringify(h));
     assert.throws(() => renderNginx({ ...base, serviceName: "web", lb: { ...LB, serverName: h } }), isSpec, JSON.stringify(h));
     assert.throws(() => renderNginx({ ...base, serviceName: "web", lb: { ...LB, listen: { address: h, port: 80 } } }), isSpec);
   }
   // "localhost" is a fine service name and server_name, but never a listen address.
-  assert.throws(() => renderNginx({ bindingKey: "k", instances: [], serviceName: "web", lb: { ...LB, listen: { address: "localhost", port: 80 } } }), isSpec);
+  assert.throws(() => renderNginx({ bindingKey: "default/k", instances: [], serviceName: "web", lb: { ...LB, listen: { address: "localhost", port: 80 } } }), isSpec);
 });

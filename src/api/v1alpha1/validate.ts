@@ -16,7 +16,8 @@ export const serviceBindingSchema = require("./servicebinding.schema.json") as R
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
 // "ip": an IPv4 or IPv6 literal, checked by Node itself (no hostnames, no zones).
-ajv.addFormat("ip", { type: "string", validate: (s: string) => isIP(s) !== 0 });
+// isIP accepts zone ids ("fe80::1%eth0"), so those are refused explicitly.
+ajv.addFormat("ip", { type: "string", validate: (s: string) => isIP(s) !== 0 && !s.includes("%") });
 const validateSchema = ajv.compile(serviceBindingSchema);
 
 /** One problem with one document, precise enough to fix without reading code. */

@@ -1,0 +1,298 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ConfigError, consulUrl, loadConfig } from "../../src/config/config.js";
+
+const BASE = ["--bindings", "/srv/bindings"];
+
+describe("loadConfig defaults", () => {
+  it("fills every field from defaults when only --bindings is given", () => {
+    const c = loadConfig([...BASE, "--log-format", "json"], {});
+    assert.equal(c.bindingsDir, "/srv/bindings");
+    assert.equal(c.dockerOnly, false);
+    assert.equal(c.registratorCompat, false);
+    assert.equal(c.registratorInternal, false);
+    assert.equal(c.node, hostname());
+    assert.equal(c.hostIP, "127.0.0.1");
+    assert.equal(c.dockerHost, "unix:///var/run/docker.sock");
+    assert.deepEqual(c.consul, { url: "http://127.0.0.1:8500" });
+    assert.equal(c.lbOutputDir, "/etc/nginx/conf.d");
+    assert.equal(c.templateDir, "/srv/bindings", "templates default to the bindings directory");
+    assert.deepEqual(c.nginx, { bin: "nginx", args: [] });
+    assert.equal(c.resyncIntervalMs, 30_000);
+    assert.equal(c.waitMinMs, 100);
+    assert.equal(c.waitMaxMs, 1000);
+    assert.equal(c.workers, 2);
+    assert.equal(c.logLevel, "info");
+    assert.equal(c.logFormat, "json");
+  });
+
+  it("defaults the log format from whether stderr is a TTY", () => {
+    const c = loadConfig(BASE, {});
+    assert.equal(c.logFormat, process.stderr.isTTY ? "text" : "json");
+  });
+
+  it("requires a bindings directory", () => {
+    assert.throws(() => loadConfig([], {}), ConfigError);
+    assert.throws(() => loadConfig([], { DOCKBIND_BINDINGS_DIR: "" }), ConfigError);
+  });
+
+  it("resolves relative directories against the working directory", () => {
+    const c = loadConfig(["--bindings", "rel/b", "--lb-output-dir", "out", "--nginx-prefix", "p", "--nginx-conf", "p/nginx.conf"], {});
+    assert.equal(c.bindingsDir, resolve("rel/b"));
+    assert.equal(c.lbOutputDir, resolve("out"));
+    assert.deepEqual(c.nginx.args, ["-p", resolve("p"), "-c", resolve("p/nginx.conf")]);
+  });
+
+  it("parses boolean flags", () => {
+    const c = loadConfig([...BASE, "--docker-only", "--registrator-compat", "--registrator-internal"], {});
+    assert.equal(c.dockerOnly, true);
+    assert.equal(c.registratorCompat, true);
+    assert.equal(c.registratorInternal, true);
+  });
+});
+
+describe("loadConfig precedence: flag > env > default", () => {
+  const env = {
+    DOCKBIND_BINDINGS_DIR: "/env/bindings",
+    DOCKBIND_NODE: "env-node",
+    DOCKBIND_HOST_IP: "10.0.0.2",
+    DOCKBIND_WORKERS: "8",
+    DOCKBIND_LOG_LEVEL: "warn",
+    DOCKBIND_LOG_FORMAT: "text",
+    DOCKBIND_RESYNC: "1m",
+    DOCKBIND_WAIT_MIN: "200ms",
+    DOCKBIND_WAIT_MAX: "2s",
+    DOCKBIND_LB_OUTPUT_DIR: "/env/out",
+    DOCKBIND_TEMPLATE_DIR: "/env/tpl",
+    DOCKBIND_NGINX_BIN: "/env/nginx",
+    DOCKER_HOST: "tcp://env:2375",
+    CONSUL_HTTP_ADDR: "env-consul:8500",
+  };
+
+  it("environment beats defaults", () => {
+    const c = loadConfig([], env);
+    assert.equal(c.bindingsDir, "/env/bindings");
+    assert.equal(c.node, "env-node");
+    assert.equal(c.hostIP, "10.0.0.2");
+    assert.equal(c.workers, 8);
+    assert.equal(c.logLevel, "warn");
+    assert.equal(c.logFormat, "text");
+    assert.equal(c.resyncIntervalMs, 60_000);
+    assert.equal(c.waitMinMs, 200);
+    assert.equal(c.waitMaxMs, 2000);
+    assert.equal(c.lbOutputDir, "/env/out");
+    assert.equal(c.templateDir, "/env/tpl");
+    assert.equal(c.nginx.bin, "/env/nginx");
+    assert.equal(c.dockerHost, "tcp://env:2375");
+    assert.equal(c.consul.url, "http://env-consul:8500");
+  });
+
+  it("flags beat the environment", () => {
+    const c = loadConfig(
+      [
+        "--bindings", "/flag/bindings",
+        "--node", "flag-node",
+        "--host-ip", "10.0.0.3",
+        "--workers", "3",
+        "--log-level", "debug",
+        "--log-format", "json",
+        "--resync", "5s",
+        "--wait-min", "1s",
+        "--wait-max", "3s",
+        "--lb-output-dir", "/flag/out",
+        "--template-dir", "/flag/tpl",
+        "--nginx-bin", "/flag/nginx",
+        "--docker-host", "tcp://flag:2375",
+        "--consul-addr", "flag-consul:8501",
+      ],
+      env,
+    );
+    assert.equal(c.bindingsDir, "/flag/bindings");
+    assert.equal(c.node, "flag-node");
+    assert.equal(c.hostIP, "10.0.0.3");
+    assert.equal(c.workers, 3);
+    assert.equal(c.logLevel, "debug");
+    assert.equal(c.logFormat, "json");
+    assert.equal(c.resyncIntervalMs, 5000);
+    assert.equal(c.waitMinMs, 1000);
+    assert.equal(c.waitMaxMs, 3000);
+    assert.equal(c.lbOutputDir, "/flag/out");
+    assert.equal(c.templateDir, "/flag/tpl");
+    assert.equal(c.nginx.bin, "/flag/nginx");
+    assert.equal(c.dockerHost, "tcp://flag:2375");
+    assert.equal(c.consul.url, "http://flag-consul:8501");
+  });
+
+  it("an empty environment variable counts as unset", () => {
+    const c = loadConfig(BASE, { DOCKBIND_HOST_IP: "", DOCKBIND_WORKERS: "", DOCKBIND_NODE: "", CONSUL_HTTP_ADDR: "" });
+    assert.equal(c.hostIP, "127.0.0.1");
+    assert.equal(c.workers, 2);
+    assert.equal(c.node, hostname());
+    assert.equal(c.consul.url, "http://127.0.0.1:8500");
+  });
+
+  it("an empty flag falls back to the environment", () => {
+    const c = loadConfig([...BASE, "--host-ip", ""], { DOCKBIND_HOST_IP: "10.9.9.9" });
+    assert.equal(c.hostIP, "10.9.9.9");
+  });
+});
+
+describe("loadConfig: Consul address", () => {
+  const url = (addr: string, extra: Record<string, string> = {}): string =>
+    loadConfig(BASE, { CONSUL_HTTP_ADDR: addr, ...extra }).consul.url;
+
+  it("accepts host:port without a scheme (http)", () => {
+    assert.equal(url("consul.local:8500"), "http://consul.local:8500");
+  });
+
+  it("keeps an explicit http or https scheme", () => {
+    assert.equal(url("http://consul.local:8500"), "http://consul.local:8500");
+    assert.equal(url("https://consul.local:8501"), "https://consul.local:8501");
+  });
+
+  it("uses https for a scheme-less address when CONSUL_HTTP_SSL=true", () => {
+    assert.equal(url("consul.local:8501", { CONSUL_HTTP_SSL: "true" }), "https://consul.local:8501");
+    assert.equal(url("consul.local:8500", { CONSUL_HTTP_SSL: "false" }), "http://consul.local:8500");
+  });
+
+  it("an explicit scheme wins over CONSUL_HTTP_SSL", () => {
+    assert.equal(url("http://consul.local:8500", { CONSUL_HTTP_SSL: "true" }), "http://consul.local:8500");
+  });
+
+  it("drops any path and trailing slash", () => {
+    assert.equal(url("http://consul.local:8500/"), "http://consul.local:8500");
+    assert.equal(url("http://consul.local:8500/v1"), "http://consul.local:8500");
+  });
+
+  it("handles IPv6 literals", () => {
+    assert.equal(consulUrl("[::1]:8500", false), "http://[::1]:8500");
+  });
+
+  it("drops the default port of the scheme like URL does", () => {
+    assert.equal(consulUrl("https://consul.local:443", false), "https://consul.local");
+  });
+});
+
+describe("loadConfig: Consul token", () => {
+  let dir = "";
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "dockbind-config-"));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function tokenFile(name: string, content: string): string {
+    const file = join(dir, name);
+    writeFileSync(file, content);
+    return file;
+  }
+
+  it("has no token by default", () => {
+    const c = loadConfig(BASE, {});
+    assert.equal(c.consul.token, undefined);
+    assert.equal("token" in c.consul, false);
+  });
+
+  it("reads CONSUL_HTTP_TOKEN", () => {
+    assert.equal(loadConfig(BASE, { CONSUL_HTTP_TOKEN: "s3cr3t-env" }).consul.token, "s3cr3t-env");
+  });
+
+  it("reads and trims CONSUL_HTTP_TOKEN_FILE", () => {
+    const file = tokenFile("env-token", "  s3cr3t-file\n");
+    assert.equal(loadConfig(BASE, { CONSUL_HTTP_TOKEN_FILE: file }).consul.token, "s3cr3t-file");
+  });
+
+  it("the token file wins over CONSUL_HTTP_TOKEN", () => {
+    const file = tokenFile("both-token", "from-file");
+    const c = loadConfig(BASE, { CONSUL_HTTP_TOKEN_FILE: file, CONSUL_HTTP_TOKEN: "from-env" });
+    assert.equal(c.consul.token, "from-file");
+  });
+
+  it("--consul-token-file wins over CONSUL_HTTP_TOKEN_FILE", () => {
+    const envFile = tokenFile("env-file", "env-file-token");
+    const flagFile = tokenFile("flag-file", "flag-file-token");
+    const c = loadConfig([...BASE, "--consul-token-file", flagFile], { CONSUL_HTTP_TOKEN_FILE: envFile });
+    assert.equal(c.consul.token, "flag-file-token");
+  });
+
+  it("an empty token file is a ConfigError", () => {
+    const file = tokenFile("empty", "  \n");
+    assert.throws(() => loadConfig(BASE, { CONSUL_HTTP_TOKEN_FILE: file }), ConfigError);
+  });
+
+  it("a missing token file is an error", () => {
+    assert.throws(() => loadConfig(BASE, { CONSUL_HTTP_TOKEN_FILE: join(dir, "does-not-exist") }), { message: /does-not-exist/ });
+  });
+});
+
+describe("loadConfig: invalid values", () => {
+  const cases: [string, string[]][] = [
+    ["--host-ip hostname", ["--host-ip", "myhost"]],
+    ["--host-ip with port", ["--host-ip", "10.0.0.1:80"]],
+    ["--host-ip out of range", ["--host-ip", "10.0.0.256"]],
+    ["--workers 0", ["--workers", "0"]],
+    ["--workers 65", ["--workers", "65"]],
+    ["--workers 1.5", ["--workers", "1.5"]],
+    ["--workers abc", ["--workers", "abc"]],
+    ["--log-level verbose", ["--log-level", "verbose"]],
+    ["--log-level INFO", ["--log-level", "INFO"]],
+    ["--log-format xml", ["--log-format", "xml"]],
+    ["--resync 10", ["--resync", "10"]],
+    ["--wait-min bogus", ["--wait-min", "bogus"]],
+    ["--wait-max < --wait-min", ["--wait-min", "2s", "--wait-max", "1s"]],
+  ];
+  for (const [name, args] of cases) {
+    it(`${name} => ConfigError`, () => {
+      assert.throws(() => loadConfig([...BASE, ...args], {}), ConfigError);
+    });
+  }
+
+  it("invalid environment values are ConfigErrors too", () => {
+    assert.throws(() => loadConfig(BASE, { DOCKBIND_HOST_IP: "not-an-ip" }), ConfigError);
+    assert.throws(() => loadConfig(BASE, { DOCKBIND_WORKERS: "-1" }), ConfigError);
+    assert.throws(() => loadConfig(BASE, { DOCKBIND_LOG_LEVEL: "trace" }), ConfigError);
+  });
+
+  it("the ConfigError names the flag and carries reason InvalidConfig", () => {
+    assert.throws(
+      () => loadConfig([...BASE, "--host-ip", "myhost"], {}),
+      (err: unknown) => err instanceof ConfigError && err.reason === "InvalidConfig" && /--host-ip/.test(err.message) && /myhost/.test(err.message),
+    );
+  });
+
+  it("accepts the boundaries of --workers and IPv6 host IPs", () => {
+    assert.equal(loadConfig([...BASE, "--workers", "1"], {}).workers, 1);
+    assert.equal(loadConfig([...BASE, "--workers", "64"], {}).workers, 64);
+    assert.equal(loadConfig([...BASE, "--host-ip", "fd00::1"], {}).hostIP, "fd00::1");
+  });
+
+  it("rejects unknown flags and positionals", () => {
+    assert.throws(() => loadConfig([...BASE, "--no-such-flag"], {}));
+    assert.throws(() => loadConfig([...BASE, "extra"], {}));
+  });
+});
+
+describe("loadConfig result is frozen", () => {
+  it("cannot be modified", () => {
+    const c = loadConfig(BASE, {});
+    assert.equal(Object.isFrozen(c), true);
+    assert.throws(() => {
+      (c as { workers: number }).workers = 99;
+    }, TypeError);
+    assert.equal(c.workers, 2);
+  });
+
+  it("nested objects cannot be modified either", () => {
+    const c = loadConfig(BASE, { CONSUL_HTTP_TOKEN: "tok-1234" });
+    assert.equal(Object.isFrozen(c.consul), true);
+    assert.equal(Object.isFrozen(c.nginx), true);
+    assert.equal(Object.isFrozen(c.nginx.args), true);
+    assert.throws(() => {
+      (c.consul as { url: string }).url = "http://evil:8500";
+    }, TypeError);
+  });
+});
