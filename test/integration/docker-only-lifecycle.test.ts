@@ -58,9 +58,15 @@ describe("binding lifecycle", () => {
   it("deleting a binding file deregisters its instances and removes its generated config", async () => {
     const port = await freePort();
     world.writeFile("gone.yaml", bindingYaml({ name: "gone", service: "gone-web", app: "gone-web", listenPort: port }));
-    await runBackend({ name: "lifecycle-gone", labels: { app: "gone-web" }, env: { NAME: "gone" } });
+    const only = await runBackend({ name: "lifecycle-gone", labels: { app: "gone-web" }, env: { NAME: "gone" } });
     await waitFor(async () => ((await world.health("gone-web")).length === 1 ? true : undefined), { timeoutMs: 20_000, what: "gone-web registered" });
     await waitFor(() => (world.lbFile("gone.conf")?.includes("upstream") === true ? true : undefined), { timeoutMs: 20_000, what: "gone.conf rendered" });
+    await waitFor(async () => ((await world.nginx.get(port)).body === "gone" ? true : undefined), { timeoutMs: 20_000, what: "gone served" });
+    // No healthy backend left: never an empty upstream (nginx would reject it); the server answers 503.
+    await stopContainer(only.id);
+    await waitFor(() => (world.lbFile("gone.conf")?.includes("return 503;") === true ? true : undefined), { timeoutMs: 20_000, what: "503 placeholder rendered" });
+    assert.doesNotMatch(world.lbFile("gone.conf") ?? "", /upstream/);
+    await waitFor(async () => ((await world.nginx.get(port)).status === 503 ? true : undefined), { timeoutMs: 20_000, what: "nginx answers 503" });
     world.removeFile("gone.yaml");
     await waitFor(async () => ((await world.health("gone-web")).length === 0 ? true : undefined), { timeoutMs: 20_000, what: "gone-web deregistered" });
     await waitFor(() => (world.lbFile("gone.conf") === undefined ? true : undefined), { timeoutMs: 20_000, what: "gone.conf removed" });

@@ -31,7 +31,7 @@ function keyOf(doc: unknown): string | undefined {
 export const MAX_FILE_BYTES = 1 << 20;
 
 export function parseBindingFile(text: string): ParsedFile {
-  if (text.length > MAX_FILE_BYTES) {
+  if (Buffer.byteLength(text, "utf8") > MAX_FILE_BYTES) {
     return { readable: false, documents: [{ document: 1, errors: [{ field: "(file)", message: `file is larger than ${MAX_FILE_BYTES} bytes` }] }] };
   }
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
@@ -45,7 +45,15 @@ export function parseBindingFile(text: string): ParsedFile {
       documents.push({ document, errors: d.errors.map((e) => ({ field: "(yaml)", message: e.message.split("\n")[0] ?? e.message })) });
       return;
     }
-    const value: unknown = d.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = d.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // e.g. an alias bomb ("Excessive alias count"): as untrustworthy as a syntax error.
+      readable = false;
+      documents.push({ document, errors: [{ field: "(yaml)", message: err instanceof Error ? err.message : String(err) }] });
+      return;
+    }
     if (value === null || value === undefined) return; // empty document (e.g. trailing ---)
     const key = keyOf(value);
     const result = validateBinding(value);
