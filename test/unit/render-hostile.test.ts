@@ -1,76 +1,13 @@
 /**
  * Injection table: hostile values in instance address, service id, tags and
- * binding key never reach output. Exported (HOSTILE, hostileRenders) so the
- * nginx integration test can run every one of these renders through `nginx -t`.
+ * binding key never reach output (the table lives in test/support/hostileRender.ts,
+ * shared with the nginx integration test that runs each render through `nginx -t`).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { HealthInstance, LoadBalancerSpec } from "../../src/domain/types.js";
 import { RenderError } from "../../src/render/errors.js";
-import { renderNginx, type NginxRenderInput, type RenderResult } from "../../src/render/nginx.js";
-
-export const HOSTILE: readonly string[] = [
-  "127.0.0.1; include /etc/passwd",
-  "}",
-  "{",
-  "10.0.0.1\n}\nserver { listen 81; }",
-  "10.0.0.1\r\nreturn 200;",
-  "10.0.0.1\uFF1B", // fullwidth semicolon ；
-  "\uFF11\uFF12\uFF17.\uFF10.\uFF10.\uFF11", // fullwidth digits １２７.０.０.１
-  "\u0661\u0662\u0667.\u0660.\u0660.\u0661", // Arabic-Indic digits
-  "10.0.0.1\u2028include x;", // LINE SEPARATOR
-  "web-\u0430pp", // Cyrillic а
-  "\u0455\u0435rv\u0435r", // Cyrillic ѕеrvеr
-  "10.0.0.1 # }",
-  '"10.0.0.1"',
-  "'10.0.0.1'",
-  "$host",
-  "${jndi:ldap://x}",
-  "10.0.0.1\\;",
-  "unix:/var/run/docker.sock",
-  "10.0.0.1:80 backup",
-  "10.0.0.1 max_fails=0",
-  "fe80::1%eth0;}",
-  "[::1]",
-  "localhost",
-  "",
-  "10.0.0.1\u0000",
-  "{{upstream}}",
-  "</script><!--",
-  "a".repeat(5000),
-];
-
-const LB: LoadBalancerSpec = {
-  kind: "nginx",
-  listen: { address: "127.0.0.1", port: 18080 },
-  onlyPassing: true,
-  method: "least_conn",
-  serverName: "web.example.com",
-  output: "web.conf",
-};
-
-function inst(serviceId: string, address: string, tags: readonly string[] = []): HealthInstance {
-  return { serviceId, node: "node-1", address, port: 8080, tags, status: "passing" };
-}
-
-export interface HostileCase {
-  readonly name: string;
-  readonly hostile: string;
-  readonly input: NginxRenderInput;
-}
-
-/** Every hostile value in every free-text position, default template (and one custom). */
-export function hostileCases(lb: LoadBalancerSpec = LB): HostileCase[] {
-  const base = { bindingKey: "default/web", serviceName: "web", lb };
-  const custom = "# {{bindingKey}}\n{{#hasServers}}upstream {{upstream}} {\n{{#servers}}    server {{address}}:{{port}}; # {{id}}\n{{/servers}}}\n{{/hasServers}}server { listen {{listenAddress}}:{{listenPort}}; return 404; }\n";
-  return HOSTILE.flatMap((h, i) => [
-    { name: `#${i} address+tags`, hostile: h, input: { ...base, instances: [inst("svc-bad", h, [h]), inst("svc-ok", "10.0.0.5")] } },
-    { name: `#${i} address only`, hostile: h, input: { ...base, instances: [inst("svc-bad", h, [h])] } },
-    { name: `#${i} service id`, hostile: h, input: { ...base, instances: [inst(h, "10.0.0.5", [h, `${h}=x`])] } },
-    { name: `#${i} binding key`, hostile: h, input: { ...base, bindingKey: h, instances: [inst("svc-ok", "fd00::5")] } },
-    { name: `#${i} custom template`, hostile: h, input: { ...base, bindingKey: h, template: custom, instances: [inst(h, h), inst(h, "10.0.0.5")] } },
-  ]);
-}
+import { renderNginx, type RenderResult } from "../../src/render/nginx.js";
+import { HOSTILE, hostileBindingKeyCases, hostileCases, inst, LB, type HostileCase } from "../support/hostileRender.js";
 
 const IP = String.raw`(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])`;
 const TOKEN = "[A-Za-z0-9._:/=@+-]";
@@ -121,12 +58,11 @@ test(`hostile table has >= 15 values (${HOSTILE.length})`, () => {
 });
 
 test("hostile values in address/tags/service id/binding key never reach output", () => {
+  for (const c of hostileBindingKeyCases()) {
+    // A binding key is identity, not data: anything but <ns>/<name> DNS labels is refused outright.
+    assert.throws(() => renderNginx(c.input), (e: unknown) => e instanceof RenderError && e.reason === "InvalidSpec", c.name);
+  }
   for (const c of hostileCases()) {
-    if (c.input.bindingKey !== "default/web") {
-      // A binding key is identity, not data: anything but <ns>/<name> DNS labels is refused outright.
-      assert.throws(() => renderNginx(c.input), (e: unknown) => e instanceof RenderError && e.reason === "InvalidSpec", c.name);
-      continue;
-    }
     const r = renderNginx(c.input);
     assertSafe(c, r);
     if (c.name.endsWith("address only")) {
