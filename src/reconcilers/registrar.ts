@@ -65,10 +65,10 @@ export class RegistrarReconciler implements Reconciler {
     for (const s of desired.skipped) {
       this.opts.logger.warn("backend skipped", { binding: bkey, container: s.containerId.slice(0, 12), reason: s.reason });
     }
-    const current = await this.owned((m) => m[OWNER_META.binding] === bkey);
-    const plan = planRegistrations(current, desired.registrations);
     try {
-      await this.apply(bkey, plan);
+      // Reading the agent fails like writing to it: both leave the binding not Registered.
+      const current = await this.owned((m) => m[OWNER_META.binding] === bkey);
+      await this.apply(bkey, planRegistrations(current, desired.registrations));
     } catch (err) {
       if (binding !== undefined) this.opts.status.setCondition(bkey, "Registered", "False", reasonOf(err), errorMessage(err));
       throw err;

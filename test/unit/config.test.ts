@@ -5,13 +5,15 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError, consulUrl, loadConfig } from "../../src/config/config.js";
 
-const BASE = ["--bindings", "/srv/bindings"];
+// --docker-only: Kubernetes mode needs a kubeconfig, which these tests are not about.
+const DOCKER_ONLY = "--docker-only";
+const BASE = [DOCKER_ONLY, "--bindings", "/srv/bindings"];
 
 describe("loadConfig defaults", () => {
   it("fills every field from defaults when only --bindings is given", () => {
     const c = loadConfig([...BASE, "--log-format", "json"], {});
     assert.equal(c.bindingsDir, "/srv/bindings");
-    assert.equal(c.dockerOnly, false);
+    assert.equal(c.dockerOnly, true);
     assert.equal(c.registratorCompat, false);
     assert.equal(c.registratorInternal, false);
     assert.equal(c.node, hostname());
@@ -34,21 +36,20 @@ describe("loadConfig defaults", () => {
     assert.equal(c.logFormat, process.stderr.isTTY ? "text" : "json");
   });
 
-  it("requires a bindings directory", () => {
-    assert.throws(() => loadConfig([], {}), ConfigError);
-    assert.throws(() => loadConfig([], { DOCKBIND_BINDINGS_DIR: "" }), ConfigError);
+  it("requires a bindings directory in docker-only mode", () => {
+    assert.throws(() => loadConfig([DOCKER_ONLY], {}), ConfigError);
+    assert.throws(() => loadConfig([DOCKER_ONLY], { DOCKBIND_BINDINGS_DIR: "" }), ConfigError);
   });
 
   it("resolves relative directories against the working directory", () => {
-    const c = loadConfig(["--bindings", "rel/b", "--lb-output-dir", "out", "--nginx-prefix", "p", "--nginx-conf", "p/nginx.conf"], {});
+    const c = loadConfig([DOCKER_ONLY, "--bindings", "rel/b", "--lb-output-dir", "out", "--nginx-prefix", "p", "--nginx-conf", "p/nginx.conf"], {});
     assert.equal(c.bindingsDir, resolve("rel/b"));
     assert.equal(c.lbOutputDir, resolve("out"));
     assert.deepEqual(c.nginx.args, ["-p", resolve("p"), "-c", resolve("p/nginx.conf")]);
   });
 
   it("parses boolean flags", () => {
-    const c = loadConfig([...BASE, "--docker-only", "--registrator-compat", "--registrator-internal"], {});
-    assert.equal(c.dockerOnly, true);
+    const c = loadConfig([...BASE, "--registrator-compat", "--registrator-internal"], {});
     assert.equal(c.registratorCompat, true);
     assert.equal(c.registratorInternal, true);
   });
@@ -73,7 +74,7 @@ describe("loadConfig precedence: flag > env > default", () => {
   };
 
   it("environment beats defaults", () => {
-    const c = loadConfig([], env);
+    const c = loadConfig([DOCKER_ONLY], env);
     assert.equal(c.bindingsDir, "/env/bindings");
     assert.equal(c.node, "env-node");
     assert.equal(c.hostIP, "10.0.0.2");
@@ -93,6 +94,7 @@ describe("loadConfig precedence: flag > env > default", () => {
   it("flags beat the environment", () => {
     const c = loadConfig(
       [
+        DOCKER_ONLY,
         "--bindings", "/flag/bindings",
         "--node", "flag-node",
         "--host-ip", "10.0.0.3",
@@ -260,7 +262,7 @@ describe("loadConfig: invalid values", () => {
   it("the ConfigError names the flag and carries reason InvalidConfig", () => {
     assert.throws(
       () => loadConfig([...BASE, "--host-ip", "myhost"], {}),
-      (err: unknown) => err instanceof ConfigError && err.reason === "InvalidConfig" && /--host-ip/.test(err.message) && /myhost/.test(err.message),
+      (err: unknown) => err instanceof ConfigError && (err as { reason: unknown }).reason === "InvalidConfig" && /--host-ip/.test(err.message) && /myhost/.test(err.message),
     );
   });
 

@@ -41,6 +41,12 @@ class Recorder {
     return this.until(() => this.outcomes.length >= n);
   }
 
+  first(): Outcome {
+    const o = this.outcomes[0];
+    assert.ok(o !== undefined, "no outcome recorded");
+    return o;
+  }
+
   kinds(): ReconcileOutcome[] {
     return this.outcomes.map((o) => o.outcome);
   }
@@ -65,8 +71,10 @@ function scripted(steps: (() => ReconcileResult)[], calls: string[]): Reconciler
   };
 }
 
-function start(reconciler: Reconciler, rec: Recorder, workers = 1, backoff = { baseMs: 100, maxMs: 1000 }) {
+/** Starts a controller; `reconciler` may be a factory that gets the queue (to re-add keys or read backoff). */
+function start(reconciler: Reconciler | ((queue: WorkQueue) => Reconciler), rec: Recorder, workers = 1, backoff = { baseMs: 100, maxMs: 1000 }) {
   const queue = new WorkQueue({ name: "q", backoff });
+  if (typeof reconciler === "function") reconciler = reconciler(queue);
   const done = runController({ name: "ctl", queue, reconciler, workers, logger: silentLogger(), observer: rec.observer });
   return { queue, done };
 }
@@ -79,10 +87,10 @@ describe("runController", () => {
     queue.add("k");
     await rec.count(1);
     assert.deepEqual(calls, ["k"]);
-    assert.equal(rec.outcomes[0]?.controller, "ctl");
-    assert.equal(rec.outcomes[0]?.outcome, "success");
-    assert.equal(rec.outcomes[0]?.reason, undefined);
-    assert.ok((rec.outcomes[0]?.seconds ?? -1) >= 0);
+    assert.equal(rec.first().controller, "ctl");
+    assert.equal(rec.first().outcome, "success");
+    assert.equal(rec.first().reason, undefined);
+    assert.ok((rec.first().seconds) >= 0);
     assert.equal(queue.idle(), true);
     queue.shutDown();
     await done;
@@ -93,26 +101,27 @@ describe("runController", () => {
     const rec = new Recorder();
     const calls: string[] = [];
     const requeuesSeen: number[] = [];
-    let queueRef: WorkQueue | undefined;
-    const fail = (): ReconcileResult => {
-      requeuesSeen.push(queueRef?.numRequeues("k") ?? -1);
-      throw new Error("boom");
-    };
     const { queue, done } = start(
-      scripted(
-        [
-          fail,
-          fail,
-          () => {
-            requeuesSeen.push(queueRef?.numRequeues("k") ?? -1);
-            return {};
-          },
-        ],
-        calls,
-      ),
+      (q) =>
+        scripted(
+          [
+            () => {
+              requeuesSeen.push(q.numRequeues("k"));
+              throw new Error("boom");
+            },
+            () => {
+              requeuesSeen.push(q.numRequeues("k"));
+              throw new Error("boom");
+            },
+            () => {
+              requeuesSeen.push(q.numRequeues("k"));
+              return {};
+            },
+          ],
+          calls,
+        ),
       rec,
     );
-    queueRef = queue;
     queue.add("k");
     await rec.count(1);
     t.mock.timers.tick(100);
@@ -157,8 +166,8 @@ describe("runController", () => {
     const { queue, done } = start(scripted([unavailable, unavailable, () => ({})], calls), rec);
     queue.add("k");
     await rec.count(1);
-    assert.equal(rec.outcomes[0]?.outcome, "error");
-    assert.equal(rec.outcomes[0]?.reason, "ConsulUnavailable");
+    assert.equal(rec.first().outcome, "error");
+    assert.equal(rec.first().reason, "ConsulUnavailable");
     assert.equal(queue.numRequeues("k"), 1);
     t.mock.timers.tick(99);
     await flush();
@@ -191,8 +200,8 @@ describe("runController", () => {
     );
     queue.add("k");
     await rec.count(1);
-    assert.equal(rec.outcomes[0]?.outcome, "error");
-    assert.equal(rec.outcomes[0]?.reason, "InternalError");
+    assert.equal(rec.first().outcome, "error");
+    assert.equal(rec.first().reason, "InternalError");
     assert.equal(queue.numRequeues("k"), 1);
     queue.shutDown();
     await done;
@@ -215,8 +224,8 @@ describe("runController", () => {
     );
     queue.add("k");
     await rec.count(1);
-    assert.equal(rec.outcomes[0]?.outcome, "terminal");
-    assert.equal(rec.outcomes[0]?.reason, "InvalidKey");
+    assert.equal(rec.first().outcome, "terminal");
+    assert.equal(rec.first().reason, "InvalidKey");
     assert.equal(queue.numRequeues("k"), 0);
     assert.equal(queue.idle(), true, "nothing scheduled");
     t.mock.timers.tick(60_000);
@@ -257,20 +266,19 @@ describe("runController", () => {
   it("a key re-added during its reconcile is reconciled again afterwards", async () => {
     const rec = new Recorder();
     const calls: string[] = [];
-    let queueRef: WorkQueue | undefined;
     const { queue, done } = start(
-      scripted(
-        [
-          () => {
-            queueRef?.add("k");
-            return {};
-          },
-        ],
-        calls,
-      ),
+      (q) =>
+        scripted(
+          [
+            () => {
+              q.add("k");
+              return {};
+            },
+          ],
+          calls,
+        ),
       rec,
     );
-    queueRef = queue;
     queue.add("k");
     await rec.count(2);
     assert.deepEqual(calls, ["k", "k"]);

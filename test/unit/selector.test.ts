@@ -51,6 +51,8 @@ describe("matchesSelector: matchExpressions", () => {
     assert.equal(matchesSelector(expr({ key: "env", operator: "NotIn", values: ["staging"] }), labels), true);
     assert.equal(matchesSelector(expr({ key: "env", operator: "NotIn", values: ["prod"] }), labels), false);
     assert.equal(matchesSelector(expr({ key: "missing", operator: "NotIn", values: ["x"] }), labels), true);
+    assert.equal(matchesSelector(expr({ key: "missing", operator: "NotIn", values: [""] }), labels), true, "absent is not the empty value");
+    assert.equal(matchesSelector(expr({ key: "flag", operator: "NotIn", values: [""] }), { flag: "" }), false);
   });
 
   it("Exists / DoesNotExist look at the key only", () => {

@@ -5,17 +5,18 @@ import type { ServiceBinding } from "../../src/domain/types.js";
 
 type Doc = Record<string, unknown>;
 
+interface Editable extends Doc {
+  metadata: Doc;
+  spec: { service: Doc; backends: Doc; healthCheck?: Doc; loadBalancer?: Doc } & Doc;
+}
+type Edit = (d: Editable) => void;
+
 /** A minimal valid document; `edit` mutates a fresh copy. */
-function doc(edit: (d: { metadata: Doc; spec: { service: Doc; backends: Doc; healthCheck?: Doc; loadBalancer?: Doc } } & Doc) => void = () => undefined): Doc {
-  const d = {
-    apiVersion: "dockbind.io/v1alpha1",
-    kind: "ServiceBinding",
-    metadata: { name: "web" } as Doc,
-    spec: {
-      service: { name: "web" } as Doc,
-      backends: { selector: { matchLabels: { app: "web" } }, port: 8080 } as Doc,
-    } as { service: Doc; backends: Doc; healthCheck?: Doc; loadBalancer?: Doc },
-  };
+function doc(edit: Edit = () => undefined): Doc {
+  const metadata: Doc = { name: "web" };
+  const service: Doc = { name: "web" };
+  const backends: Doc = { selector: { matchLabels: { app: "web" } }, port: 8080 };
+  const d: Editable = { apiVersion: "dockbind.io/v1alpha1", kind: "ServiceBinding", metadata, spec: { service, backends } };
   edit(d);
   return d;
 }
@@ -98,13 +99,13 @@ describe("validateBinding: defaults", () => {
     const before = JSON.stringify(input);
     const b = ok(validateBinding(input));
     assert.equal(JSON.stringify(input), before);
-    assert.notEqual(b as unknown, input);
+    assert.notEqual(b, input);
   });
 });
 
 describe("validateBinding: document shape", () => {
-  for (const value of [null, undefined, 42, "text", []]) {
-    it(`rejects ${JSON.stringify(value) ?? "undefined"} as a whole`, () => {
+  for (const [label, value] of [["null", null], ["undefined", undefined], ["a number", 42], ["a string", "text"], ["an array", []]] as const) {
+    it(`rejects ${label} as a whole`, () => {
       onlyError(validateBinding(value), "(document)");
     });
   }
@@ -181,8 +182,8 @@ describe("validateBinding: unknown fields", () => {
   });
 
   it("rejects unknown fields at every strict level", () => {
-    const cases: [string, (d: Parameters<Parameters<typeof doc>[0]>[0]) => void][] = [
-      ["spec.extra", (d) => ((d.spec as Doc).extra = 1)],
+    const cases: [string, Edit][] = [
+      ["spec.extra", (d) => (d.spec.extra = 1)],
       ["spec.service.tag", (d) => (d.spec.service.tag = "x")],
       ["spec.backends.selector.matchLabel", (d) => (d.spec.backends.selector = { matchLabel: { app: "web" } })],
       ["spec.healthCheck.intervall", (d) => (d.spec.healthCheck = { intervall: "5s" })],

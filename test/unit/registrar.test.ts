@@ -1,0 +1,397 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/actuators/consul/consulClient.js";
+import { withHash } from "../../src/domain/plan.js";
+import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
+import { OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";
+import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
+import { ownerKey, RegistrarReconciler } from "../../src/reconcilers/registrar.js";
+import { ReconcileError } from "../../src/runtime/errors.js";
+import { silentLogger } from "../../src/runtime/logger.js";
+import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
+import type { BindingProblem, BindingStore } from "../../src/sources/files/bindingStore.js";
+
+const NODE = "node-1";
+const HOST_IP = "192.0.2.10";
+
+/** In-process Consul agent: keeps services and records every call. */
+class FakeConsul implements ConsulApi {
+  readonly services = new Map<string, RegisteredService>();
+  readonly calls: string[] = [];
+  failOn: "list" | "register" | "deregister" | undefined;
+  failWith: Error = new ConsulError("ConsulUnavailable", "list agent services: connect ECONNREFUSED");
+
+  writes(): string[] {
+    return this.calls.filter((c) => !c.startsWith("list"));
+  }
+
+  seed(s: RegisteredService): void {
+    this.services.set(s.id, s);
+  }
+
+  listAgentServices(): Promise<readonly RegisteredService[]> {
+    this.calls.push("list");
+    if (this.failOn === "list") return Promise.reject(this.failWith);
+    return Promise.resolve([...this.services.values()].map((s) => ({ ...s, tags: [...s.tags], meta: { ...s.meta } })));
+  }
+
+  register(r: Registration): Promise<void> {
+    this.calls.push(`register ${r.id}`);
+    if (this.failOn === "register") return Promise.reject(this.failWith);
+    this.services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } });
+    return Promise.resolve();
+  }
+
+  deregister(id: string): Promise<void> {
+    this.calls.push(`deregister ${id}`);
+    if (this.failOn === "deregister") return Promise.reject(this.failWith);
+    this.services.delete(id);
+    return Promise.resolve();
+  }
+
+  healthService(q: HealthQuery): Promise<HealthResult> {
+    return Promise.reject(new Error(`health of ${q.service}: not used by the registrar`));
+  }
+
+  leader(): Promise<string> {
+    return Promise.resolve("127.0.0.1:8300");
+  }
+}
+
+class FakeContainers implements ContainerStore {
+  isSynced = true;
+  readonly items = new Map<string, ContainerInfo>();
+  synced(): boolean {
+    return this.isSynced;
+  }
+  list(): readonly ContainerInfo[] {
+    return [...this.items.values()];
+  }
+  get(id: string): ContainerInfo | undefined {
+    return this.items.get(id);
+  }
+  put(c: ContainerInfo): void {
+    this.items.set(c.id, c);
+  }
+}
+
+class FakeBindings implements BindingStore {
+  isSynced = true;
+  readonly items = new Map<string, ServiceBinding>();
+  synced(): boolean {
+    return this.isSynced;
+  }
+  get(key: string): ServiceBinding | undefined {
+    return this.items.get(key);
+  }
+  list(): readonly ServiceBinding[] {
+    return [...this.items.values()];
+  }
+  problems(): readonly BindingProblem[] {
+    return [];
+  }
+  put(b: ServiceBinding): void {
+    this.items.set(`${b.metadata.namespace}/${b.metadata.name}`, b);
+  }
+}
+
+function binding(name = "web", port = 8080): ServiceBinding {
+  return {
+    apiVersion: "dockbind.io/v1alpha1",
+    kind: "ServiceBinding",
+    metadata: { name, namespace: "default" },
+    spec: {
+      service: { name, tags: ["v1"], meta: {} },
+      backends: { selector: { matchLabels: { app: name } }, port, protocol: "tcp", addressMode: "published" },
+      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
+    },
+  };
+}
+
+function container(id: string, app = "web", hostPort = 32768, privatePort = 8080): ContainerInfo {
+  return {
+    id,
+    name: `c-${id.slice(0, 4)}`,
+    image: "nginx:1.27",
+    hostname: id.slice(0, 12),
+    labels: { app },
+    env: {},
+    running: true,
+    health: "none",
+    ports: [{ privatePort, protocol: "tcp", hostIP: "0.0.0.0", hostPort }],
+    networks: { bridge: "172.17.0.2" },
+  };
+}
+
+const C1 = "c1c1c1c1c1c1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const C2 = "c2c2c2c2c2c2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+/** A registration as some owner would have written it. */
+function foreign(id: string, meta: Record<string, string>): RegisteredService {
+  return { id, name: "web", address: "10.0.0.1", port: 80, tags: [], meta };
+}
+
+function setup(over: { notSyncedRetryMs?: number; compat?: boolean } = {}) {
+  const consul = new FakeConsul();
+  const containers = new FakeContainers();
+  const bindings = new FakeBindings();
+  const status = new BindingStatusStore();
+  const registrar = new RegistrarReconciler({
+    bindings,
+    containers,
+    consul,
+    status,
+    logger: silentLogger(),
+    node: NODE,
+    hostIP: HOST_IP,
+    ...(over.notSyncedRetryMs !== undefined ? { notSyncedRetryMs: over.notSyncedRetryMs } : {}),
+    ...(over.compat === true ? { compat: { node: NODE, hostIP: HOST_IP, internal: false, extraTags: [] } } : {}),
+  });
+  return { consul, containers, bindings, status, registrar };
+}
+
+describe("RegistrarReconciler: bindings", () => {
+  it("registers every backend with owner meta and the content hash", async () => {
+    const { consul, containers, bindings, status, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1, "web", 32768));
+    containers.put(container(C2, "web", 32769));
+    containers.put(container("dddddddddddd", "other", 40000));
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.equal(consul.writes().length, 2);
+    const regs = [...consul.services.values()];
+    assert.deepEqual(regs.map((r) => `${r.address}:${r.port}`).sort(), [`${HOST_IP}:32768`, `${HOST_IP}:32769`]);
+    for (const r of regs) {
+      assert.equal(r.meta[OWNER_META.node], NODE);
+      assert.equal(r.meta[OWNER_META.binding], "default/web");
+      assert.match(r.meta[OWNER_META.hash] ?? "", /^[0-9a-f]{16}$/);
+    }
+    const s = status.get("default/web");
+    assert.deepEqual(s.backends, { desired: 2, registered: 2, passing: 0 });
+    assert.equal(s.conditions.find((c) => c.type === "Registered")?.status, "True");
+    assert.equal(s.conditions.find((c) => c.type === "Ready")?.status, "True");
+  });
+
+  it("a converged binding makes zero Consul writes", async () => {
+    const { consul, containers, bindings, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1));
+    await registrar.reconcile("binding/default/web");
+    consul.calls.length = 0;
+    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile("binding/default/web");
+    assert.deepEqual(consul.writes(), []);
+    assert.deepEqual(consul.calls, ["list", "list"], "it still reads the agent each time");
+  });
+
+  it("re-registers when the published port changed", async () => {
+    const { consul, containers, bindings, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1, "web", 32768));
+    await registrar.reconcile("binding/default/web");
+    containers.put(container(C1, "web", 40000));
+    consul.calls.length = 0;
+    await registrar.reconcile("binding/default/web");
+    assert.equal(consul.writes().length, 1);
+    assert.match(consul.writes()[0] ?? "", /^register /);
+    assert.equal([...consul.services.values()][0]?.port, 40000);
+  });
+
+  it("deregisters the registration of a container that went away", async () => {
+    const { consul, containers, bindings, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1, "web", 32768));
+    containers.put(container(C2, "web", 32769));
+    await registrar.reconcile("binding/default/web");
+    const gone = [...consul.services.values()].find((s) => s.meta[OWNER_META.container] === C2);
+    assert.ok(gone !== undefined);
+    containers.items.delete(C2);
+    consul.calls.length = 0;
+    await registrar.reconcile("binding/default/web");
+    assert.deepEqual(consul.writes(), [`deregister ${gone.id}`]);
+  });
+
+  it("deregisters only this node's registrations for this binding; foreign ones are untouched", async () => {
+    const { consul, bindings, status, registrar } = setup();
+    bindings.put(binding()); // no containers: nothing is desired
+    const ours = foreign("ours-stale", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/web" });
+    const otherNode = foreign("other-node", { [OWNER_META.node]: "node-2", [OWNER_META.binding]: "default/web" });
+    const otherBinding = foreign("other-binding", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/api" });
+    const unowned = foreign("unowned", {});
+    const bindingOnly = foreign("no-node-meta", { [OWNER_META.binding]: "default/web" });
+    const compat = foreign("compat", { [OWNER_META.node]: NODE, [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C1 });
+    for (const s of [ours, otherNode, otherBinding, unowned, bindingOnly, compat]) consul.seed(s);
+    await registrar.reconcile("binding/default/web");
+    assert.deepEqual(consul.writes(), ["deregister ours-stale"]);
+    assert.deepEqual([...consul.services.keys()].sort(), ["compat", "no-node-meta", "other-binding", "other-node", "unowned"]);
+    assert.deepEqual(status.get("default/web").backends, { desired: 0, registered: 0, passing: 0 });
+    assert.match(status.get("default/web").conditions.find((c) => c.type === "Registered")?.message ?? "", /^0 instance/);
+  });
+
+  it("a deleted binding has its registrations deregistered and its status dropped", async () => {
+    const { consul, containers, bindings, status, registrar } = setup();
+    bindings.put(binding("web"));
+    bindings.put(binding("api", 9090));
+    containers.put(container(C1, "web"));
+    containers.put(container(C2, "api", 33000, 9090));
+    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile("binding/default/api");
+    assert.equal(consul.services.size, 2);
+    bindings.items.delete("default/web");
+    consul.calls.length = 0;
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.equal(consul.writes().length, 1);
+    assert.match(consul.writes()[0] ?? "", /^deregister dockbind:node-1:default:web:/);
+    assert.deepEqual(
+      [...consul.services.values()].map((s) => s.meta[OWNER_META.binding]),
+      ["default/api"],
+    );
+    assert.deepEqual(status.keys(), ["default/api"]);
+  });
+
+  it("counts skipped backends and names the reason", async () => {
+    const { containers, bindings, status, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1, "web", 32768));
+    containers.put({ ...container(C2, "web"), ports: [{ privatePort: 8080, protocol: "tcp" }] });
+    await registrar.reconcile("binding/default/web");
+    const s = status.get("default/web");
+    assert.deepEqual(s.backends, { desired: 2, registered: 1, passing: 0 });
+    assert.match(s.conditions.find((c) => c.type === "Registered")?.message ?? "", /1 backend\(s\) skipped: port 8080\/tcp is not published/);
+  });
+});
+
+describe("RegistrarReconciler: sources not synced", () => {
+  it("requeues after notSyncedRetryMs with zero Consul calls when Docker is not synced", async () => {
+    const { consul, containers, bindings, registrar } = setup({ notSyncedRetryMs: 250 });
+    bindings.put(binding());
+    containers.isSynced = false; // e.g. Docker unreachable: an empty cache must not deregister anything
+    consul.seed(foreign("ours", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/web" }));
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), { requeueAfterMs: 250 });
+    assert.deepEqual(consul.calls, []);
+    assert.equal(consul.services.size, 1);
+  });
+
+  it("requeues when the binding source is not synced, with a 1 s default", async () => {
+    const { consul, bindings, registrar } = setup();
+    bindings.isSynced = false;
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), { requeueAfterMs: 1000 });
+    assert.deepEqual(await registrar.reconcile("container/abc"), { requeueAfterMs: 1000 });
+    assert.deepEqual(consul.calls, []);
+  });
+});
+
+describe("RegistrarReconciler: Consul errors", () => {
+  it("a failed register is rethrown with its reason and sets Registered=False", async () => {
+    const { consul, containers, bindings, status, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1));
+    const err = new ConsulError("ConsulUnavailable", "register x: connect ECONNREFUSED");
+    consul.failOn = "register";
+    consul.failWith = err;
+    await assert.rejects(registrar.reconcile("binding/default/web"), (e: unknown) => e === err);
+    const s = status.get("default/web");
+    const registered = s.conditions.find((c) => c.type === "Registered");
+    assert.deepEqual(
+      { status: registered?.status, reason: registered?.reason, message: registered?.message },
+      { status: "False", reason: "ConsulUnavailable", message: "register x: connect ECONNREFUSED" },
+    );
+    assert.equal(s.conditions.find((c) => c.type === "Ready")?.status, "False");
+  });
+
+  it("a rejected deregister is rethrown as ConsulRejected", async () => {
+    const { consul, bindings, status, registrar } = setup();
+    bindings.put(binding());
+    consul.seed(foreign("ours", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/web" }));
+    consul.failOn = "deregister";
+    consul.failWith = new ConsulError("ConsulRejected", "deregister ours: HTTP 403: Permission denied");
+    await assert.rejects(registrar.reconcile("binding/default/web"), { reason: "ConsulRejected" });
+    assert.equal(status.get("default/web").conditions.find((c) => c.type === "Registered")?.reason, "ConsulRejected");
+  });
+
+  it("a failed listing of agent services is rethrown and sets Registered=False", async () => {
+    const { consul, containers, bindings, status, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1));
+    consul.failOn = "list";
+    await assert.rejects(registrar.reconcile("binding/default/web"), { reason: "ConsulUnavailable" });
+    assert.deepEqual(consul.writes(), []);
+    const registered = status.get("default/web").conditions.find((c) => c.type === "Registered");
+    assert.deepEqual([registered?.status, registered?.reason], ["False", "ConsulUnavailable"]);
+  });
+
+  it("recovers to Registered=True once Consul is back", async () => {
+    const { consul, containers, bindings, status, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1));
+    consul.failOn = "register";
+    await assert.rejects(registrar.reconcile("binding/default/web"));
+    consul.failOn = undefined;
+    await registrar.reconcile("binding/default/web");
+    assert.equal(status.get("default/web").conditions.find((c) => c.type === "Registered")?.status, "True");
+    assert.equal(consul.services.size, 1);
+  });
+
+  it("an error for a deleted binding creates no status entry", async () => {
+    const { consul, status, registrar } = setup();
+    consul.seed(foreign("ours", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/gone" }));
+    consul.failOn = "deregister";
+    await assert.rejects(registrar.reconcile("binding/default/gone"));
+    assert.deepEqual(status.keys(), []);
+  });
+});
+
+describe("RegistrarReconciler: keys", () => {
+  it("an unknown key is a terminal InvalidKey error", async () => {
+    const { consul, registrar } = setup();
+    await assert.rejects(
+      registrar.reconcile("bogus/x"),
+      (e: unknown) => e instanceof ReconcileError && e.terminal && e.reason === "InvalidKey",
+    );
+    assert.deepEqual(consul.calls, []);
+  });
+
+  it("container keys without compat mode remove only this node's compat registrations of that container", async () => {
+    const { consul, registrar } = setup();
+    const mine = foreign("compat-c1", { [OWNER_META.node]: NODE, [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C1 });
+    const otherContainer = foreign("compat-c2", { [OWNER_META.node]: NODE, [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C2 });
+    const otherNode = foreign("compat-c1-n2", { [OWNER_META.node]: "node-2", [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C1 });
+    const bindingOwned = foreign("binding-c1", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/web", [OWNER_META.container]: C1 });
+    for (const s of [mine, otherContainer, otherNode, bindingOwned]) consul.seed(s);
+    assert.deepEqual(await registrar.reconcile(`container/${C1}`), {});
+    assert.deepEqual(consul.writes(), ["deregister compat-c1"]);
+  });
+
+  it("container keys in compat mode register the container's SERVICE_* services once", async () => {
+    const { consul, containers, registrar } = setup({ compat: true });
+    containers.put({ ...container(C1), env: { SERVICE_NAME: "legacy" } });
+    await registrar.reconcile(`container/${C1}`);
+    const regs = [...consul.services.values()];
+    assert.deepEqual(
+      regs.map((r) => [r.name, r.meta[OWNER_META.binding], r.meta[OWNER_META.container]]),
+      [["legacy", COMPAT_BINDING_KEY, C1]],
+    );
+    consul.calls.length = 0;
+    await registrar.reconcile(`container/${C1}`);
+    assert.deepEqual(consul.writes(), [], "converged");
+  });
+
+  it("ownerKey maps owner meta back to the workqueue key", () => {
+    assert.equal(ownerKey({ [OWNER_META.binding]: "default/web" }), "binding/default/web");
+    assert.equal(ownerKey({ [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C1 }), `container/${C1}`);
+    assert.equal(ownerKey({ [OWNER_META.binding]: COMPAT_BINDING_KEY }), undefined);
+    assert.equal(ownerKey({}), undefined);
+  });
+
+  it("registrations written with withHash round-trip as converged", async () => {
+    // Sanity check of the fake: what register() stores is what the planner expects to read back.
+    const { consul, containers, bindings, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1));
+    await registrar.reconcile("binding/default/web");
+    const stored = [...consul.services.values()][0];
+    assert.ok(stored !== undefined);
+    const { [OWNER_META.hash]: hash, ...rest } = stored.meta;
+    assert.equal(withHash({ ...stored, meta: rest, check: { tcp: `${HOST_IP}:32768`, interval: "10s", timeout: "2s", status: "critical" } }).meta[OWNER_META.hash], hash);
+  });
+});
