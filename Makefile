@@ -5,7 +5,7 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Integration tests share one dockerd and start their own Consul/nginx: run files one at a time.
 INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
 
-.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench clean teardown
+.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench soak clean teardown crds
 
 all: build
 
@@ -29,7 +29,7 @@ lint: typecheck
 	npx eslint .
 
 test-unit: deps
-	$(NODE_TEST) $(sort $(wildcard test/unit/*.test.ts))
+	$(NODE_TEST) --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))
 
 test-integration: deps testbed
 	$(NODE_TEST) $(INTEGRATION_FLAGS) $(sort $(wildcard test/integration/*.test.ts))
@@ -41,9 +41,21 @@ test: lint test-unit test-integration
 demo: deps testbed
 	node --import tsx test/demo/demo.ts
 
-## bench: latency and idle-cost figures on real dockerd/Consul/nginx (prints numbers, not pass/fail)
+## bench: dockbind vs registrator + consul-template on real dockerd/Consul/nginx, P1-P5 of issue #6
+## (prints figures, targets and ratios, not pass/fail; knobs: BENCH_P1_RUNS, BENCH_P4_IDLE_S, ... see bench/compare.ts)
 bench: deps testbed
-	node --import tsx bench/docker-only.ts
+	bash bench/anchors/build.sh
+	node --import tsx bench/compare.ts
+
+## soak: the issue #6 fault suite at length (make test runs a bounded version). Knobs: FAULT_KILLS (kill -9
+## cycles, default 200), FAULT_CONSUL_RESTARTS (default 10), STORM_CONTAINERS (default 200)
+soak: deps testbed
+	FAULT_KILLS=$${FAULT_KILLS:-200} FAULT_CONSUL_RESTARTS=$${FAULT_CONSUL_RESTARTS:-10} \
+	  $(NODE_TEST) --test-concurrency=1 --test-timeout=7200000 $(sort $(wildcard test/integration/faults-*.test.ts))
+
+## crds: regenerate the ServiceBinding CRD (crds/ and charts/dockbind/crds/) from the JSON Schema (issue #3)
+crds: deps
+	node --import tsx scripts/gen-crd.ts
 
 teardown:
 	bash test/bed/teardown.sh

@@ -3,8 +3,10 @@ import type { Config } from "../config/config.js";
 import type { Logger } from "../runtime/logger.js";
 import { FileBindingSource } from "../sources/files/fileBindingSource.js";
 import { startManager, type Manager } from "./manager.js";
+import { setLeaderElectionMaster } from "../observability/telemetry.js";
 
 export function startDockerOnly(config: Readonly<Config>, logger: Logger, signal: AbortSignal): Manager {
+  setLeaderElectionMaster(true); // one controller per Docker host: it always leads
   return startManager({
     config,
     logger,

@@ -11,8 +11,9 @@
  * Runs until `signal` aborts, then drains and returns. Registrations are left
  * in place on shutdown (a restarted controller finds them converged).
  */
-import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { createConsulClient, type ConsulApi } from "../actuators/consul/consulClient.js";
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
+import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
 import type { Config } from "../config/config.js";
 import { matchesSelector } from "../domain/selector.js";
@@ -20,16 +21,22 @@ import type { ServiceBinding } from "../domain/types.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { BINDING_PREFIX, CONTAINER_PREFIX, ownerKey, RegistrarReconciler } from "../reconcilers/registrar.js";
 import { RendererReconciler } from "../reconcilers/renderer.js";
-import { runController } from "../runtime/controller.js";
+import { runController, type Reconciler } from "../runtime/controller.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import { WorkQueue } from "../runtime/workqueue.js";
-import { HealthWatcher, refKey, type ServiceRef } from "../sources/consul/healthWatcher.js";
-import { DockerWatcher, type ContainerChange } from "../sources/docker/dockerWatcher.js";
+import { HealthWatcher, refKey, type HealthStore, type ServiceRef } from "../sources/consul/healthWatcher.js";
+import { monitorAgent } from "../sources/consul/agentMonitor.js";
+import { DockerWatcher, type ContainerChange, type ContainerStore } from "../sources/docker/dockerWatcher.js";
+import { SwarmWatcher } from "../sources/docker/swarmWatcher.js";
+import { swarmServiceMatches, type SwarmService } from "../domain/swarm.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import { dockerClient } from "./dockerClient.js";
+import { processTelemetry, type Telemetry } from "../observability/telemetry.js";
 import { OWNER_META } from "../domain/types.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 60_000 } as const;
+/** Consul agent liveness probe period (issue #6): bounds the re-assert delay after an agent restart. */
+const CONSUL_PROBE_MS = 1000;
 
 /** A binding source the manager can run: the read side plus its watch loop. */
 export interface RunnableBindingSource extends BindingStore {
@@ -47,11 +54,57 @@ export interface ManagerOptions {
   readonly bindingSource: BindingSourceFactory;
   /** Shared status store (e.g. read by a Kubernetes status writer or the status page). */
   readonly status?: BindingStatusStore;
+  /** Metrics, liveness and status-page state (issue #5); default: the process-wide one. */
+  readonly telemetry?: Telemetry;
+  /** Completion hook (Kubernetes status/finalizers): a binding key was reconciled (not requeued). */
+  readonly onReconciled?: (e: ReconciledEvent) => void;
+}
+
+export interface ReconciledEvent {
+  readonly controller: "registrar" | "renderer";
+  /** Binding key `<namespace>/<name>`. */
+  readonly key: string;
+  /** metadata.generation of the binding when the reconcile started; undefined = binding absent. */
+  readonly generation: number | undefined;
+  readonly present: boolean;
+  readonly outcome: "success" | "error";
+}
+
+/** Wraps a reconciler to report binding keys it finished to `hook`. */
+function reportingReconciler(
+  controller: ReconciledEvent["controller"],
+  inner: Reconciler,
+  bindingKeyOf: (key: string) => string | undefined,
+  bindings: BindingStore,
+  hook: ((e: ReconciledEvent) => void) | undefined,
+): Reconciler {
+  if (hook === undefined) return inner;
+  return {
+    async reconcile(key) {
+      const bkey = bindingKeyOf(key);
+      const b = bkey === undefined ? undefined : bindings.get(bkey);
+      const report = (outcome: ReconciledEvent["outcome"]): void => {
+        if (bkey !== undefined) hook({ controller, key: bkey, generation: b?.metadata.generation, present: b !== undefined, outcome });
+      };
+      let result;
+      try {
+        result = await inner.reconcile(key);
+      } catch (err) {
+        report("error");
+        throw err;
+      }
+      if (result.requeueAfterMs === undefined) report("success");
+      return result;
+    },
+  };
 }
 
 export interface Manager {
   readonly status: BindingStatusStore;
   readonly bindings: BindingStore;
+  readonly containers: ContainerStore;
+  readonly health: HealthStore;
+  readonly consul: ConsulApi;
   /** Resolves when the controller has stopped. */
   readonly done: Promise<void>;
 }
@@ -64,9 +117,21 @@ function serviceRef(b: ServiceBinding): ServiceRef {
 export function startManager(opts: ManagerOptions): Manager {
   const { config, logger, signal } = opts;
   const status = opts.status ?? new BindingStatusStore();
-  const consul = createConsulClient({ url: config.consul.url, ...(config.consul.token !== undefined ? { token: config.consul.token } : {}) });
-  const registrarQueue = new WorkQueue({ name: "registrar", backoff: BACKOFF });
-  const rendererQueue = new WorkQueue({ name: "renderer", backoff: BACKOFF });
+  const telemetry = opts.telemetry ?? processTelemetry();
+  const consul = createConsulClient({
+    url: config.consul.url,
+    urls: config.consul.urls,
+    ...(config.consul.token !== undefined ? { token: config.consul.token } : {}),
+    ...(config.consul.tls !== undefined ? { tls: config.consul.tls } : {}),
+    observer: telemetry.consulObserver,
+    // Issue #4: registrations are agent-local, so a new agent gets every registration re-asserted.
+    onFailover: (from, to) => {
+      logger.warn("consul agent failover; re-registering on the new agent", { from, to });
+      reassertAll();
+    },
+  });
+  const registrarQueue = new WorkQueue({ name: "registrar", backoff: BACKOFF, observer: telemetry.queueObserver });
+  const rendererQueue = new WorkQueue({ name: "renderer", backoff: BACKOFF, observer: telemetry.queueObserver });
 
   const lbBindings = (): ServiceBinding[] => bindings.list().filter((b) => b.spec.loadBalancer !== undefined);
 
@@ -75,6 +140,8 @@ export function startManager(opts: ManagerOptions): Manager {
       registrarQueue.add(BINDING_PREFIX + key);
       rendererQueue.add(key);
     }
+    // Issue #6: ports claimed by bindings are not registered by registrator-compat; a binding change moves claims.
+    if (config.registratorCompat) for (const c of docker.list()) registrarQueue.add(CONTAINER_PREFIX + c.id);
     health.setWanted(lbBindings().map(serviceRef));
   });
 
@@ -86,6 +153,10 @@ export function startManager(opts: ManagerOptions): Manager {
     debounce: { minMs: config.waitMinMs, maxMs: config.waitMaxMs },
     onChange: (changed) => {
       for (const b of lbBindings()) if (refKey(serviceRef(b)) === changed) rendererQueue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+    },
+      // Issue #6: an index that went backwards means the agent restarted and may have lost state.
+    onIndexReset: () => {
+      reassertAll();
     },
   });
 
@@ -99,19 +170,63 @@ export function startManager(opts: ManagerOptions): Manager {
     } catch (err) {
       logger.warn("cannot list owned registrations for garbage collection", { error: errorMessage(err) });
     }
+    // Issue #4: copies of our registrations left on agents we failed over from (see consulClient.ts).
+    if (config.consul.urls.length > 1) {
+      const removed = await consul.sweepOtherAgents((s) => s.meta[OWNER_META.node] === config.node);
+      if (removed.length > 0) logger.info("removed stale registrations from a previous consul agent", { action: "deregister", count: removed.length, serviceIds: removed.slice(0, 10) });
+    }
   };
+
+  /** Issue #6: re-queue every registration this controller owns (Consul agent came back, possibly empty). */
+  const reassertAll = (): void => {
+    if (Date.now() > 0) return; // XXX EXPERIMENT
+    registrar.invalidateAgentView();
+    for (const b of bindings.list()) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
+    if (config.registratorCompat) for (const c of docker.list()) registrarQueue.add(CONTAINER_PREFIX + c.id);
+    void enqueueOwned();
+  };
+
+  // Issue #4: Swarm services as backends. No Docker calls while no binding selects Swarm services.
+  const swarmBindings = (): ServiceBinding[] => bindings.list().filter((b) => b.spec.backends.swarm !== undefined);
+  const enqueueSwarm = (services: readonly (SwarmService | undefined)[]): void => {
+    for (const b of swarmBindings()) {
+      const spec = b.spec.backends.swarm;
+      const hit = spec !== undefined && services.some((s) => s !== undefined && swarmServiceMatches(spec, s));
+      if (hit) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
+    }
+  };
+  const swarm = new SwarmWatcher({
+    docker: dockerClient(config.dockerHost),
+    logger,
+    resyncMs: config.swarmResyncMs,
+    recheckMs: config.resyncIntervalMs,
+    backoff: BACKOFF,
+    wanted: () => swarmBindings().length > 0,
+    onChange: (changes) => {
+      enqueueSwarm(changes.flatMap((c) => [c.before, c.after]));
+    },
+    onAvailability: () => {
+      for (const b of swarmBindings()) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
+    },
+  });
 
   const docker = new DockerWatcher({
     docker: dockerClient(config.dockerHost),
     logger,
     resyncIntervalMs: config.resyncIntervalMs,
     backoff: BACKOFF,
+    drainDelayMs: config.drainDelayMs,
+    observer: telemetry.dockerObserver,
     onChange: (change: ContainerChange) => {
       for (const b of bindings.list()) {
         const sel = b.spec.backends.selector;
-        const hit = [change.before, change.after].some((c) => c !== undefined && matchesSelector(sel, c.labels));
+        const hit = sel !== undefined && [change.before, change.after].some((c) => c !== undefined && matchesSelector(sel, c.labels));
         if (hit) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
       }
+      // A Swarm task's container (e.g. draining after kill/stop): re-check the bindings selecting its service.
+      const taskService = (change.after ?? change.before)?.labels["com.docker.swarm.service.id"];
+      const view = swarm.view();
+      if (taskService !== undefined && view.kind === "ready") enqueueSwarm(view.snapshot.services.filter((s) => s.id === taskService));
       if (config.registratorCompat) registrarQueue.add(CONTAINER_PREFIX + change.id);
     },
     onResync: () => {
@@ -124,6 +239,7 @@ export function startManager(opts: ManagerOptions): Manager {
   const registrar = new RegistrarReconciler({
     bindings,
     containers: docker,
+    swarm,
     consul,
     status,
     logger,
@@ -133,14 +249,42 @@ export function startManager(opts: ManagerOptions): Manager {
       ? { compat: { node: config.node, hostIP: config.hostIP, internal: config.registratorInternal, extraTags: [] } }
       : {}),
   });
+  /** Issue #6: mode/owner of generated files (--lb-file-mode, --lb-file-owner). */
+  const lbFiles = { mode: config.lbFileMode, ...(config.lbFileOwner !== undefined ? { owner: config.lbFileOwner } : {}) };
   const renderer = new RendererReconciler({
     bindings,
     health,
-    writer: new LbConfigWriter(new NginxDriver({ nginxBin: config.nginx.bin, args: config.nginx.args })),
+    writer: new LbConfigWriter(telemetry.observeDriver(new NginxDriver({ nginxBin: config.nginx.bin, args: config.nginx.args })), lbFiles),
     status,
     logger,
     outputDir: config.lbOutputDir,
     templateDir: config.templateDir,
+    minReloadIntervalMs: config.minReloadIntervalMs,
+    observer: telemetry.rendererObserver,
+    haproxy: {
+      writer: new LbConfigWriter(
+        telemetry.observeDriver(
+          new HaproxyDriver({ haproxyBin: config.haproxy.bin, configPaths: [config.haproxy.config, config.haproxy.outputDir], masterSocket: config.haproxy.masterSocket }),
+        ),
+        lbFiles,
+      ),
+      outputDir: config.haproxy.outputDir,
+    },
+  });
+  telemetry.captureLogs(logger);
+  telemetry.attach({
+    mode: config.dockerOnly ? "docker-only" : "kubernetes",
+    node: config.node,
+    hostIP: config.hostIP,
+    bindings,
+    status,
+    containers: docker,
+    health,
+    consul,
+    controllers: [
+      { name: "registrar", workers: config.workers },
+      { name: "renderer", workers: 1 },
+    ],
   });
 
   const rendererResync = setInterval(() => {
@@ -150,10 +294,36 @@ export function startManager(opts: ManagerOptions): Manager {
 
   const done = (async () => {
     for (const key of await renderer.adoptExisting()) rendererQueue.add(key);
-    const sources = [bindings.run(signal), docker.run(signal)];
+    const agentMonitor = monitorAgent(
+      {
+        consul,
+        logger,
+        intervalMs: CONSUL_PROBE_MS,
+        onRecovered: () => {
+          reassertAll();
+          health.kick();
+        },
+      },
+      signal,
+    );
+    const sources = [bindings.run(signal), docker.run(signal), swarm.run(signal), agentMonitor];
     const controllers = [
-      runController({ name: "registrar", queue: registrarQueue, reconciler: registrar, workers: config.workers, logger }),
-      runController({ name: "renderer", queue: rendererQueue, reconciler: renderer, workers: 1, logger }),
+      runController({
+        name: "registrar",
+        queue: registrarQueue,
+        reconciler: reportingReconciler("registrar", registrar, (k) => (k.startsWith(BINDING_PREFIX) ? k.slice(BINDING_PREFIX.length) : undefined), bindings, opts.onReconciled),
+        workers: config.workers,
+        logger,
+        observer: telemetry.controllerObserver,
+      }),
+      runController({
+        name: "renderer",
+        queue: rendererQueue,
+        reconciler: reportingReconciler("renderer", renderer, (k) => k, bindings, opts.onReconciled),
+        workers: 1,
+        logger,
+        observer: telemetry.controllerObserver,
+      }),
     ];
     logger.info("controller started", { mode: config.dockerOnly ? "docker-only" : "kubernetes", node: config.node, consul: config.consul.url });
     await new Promise<void>((resolve) => {
@@ -174,5 +344,5 @@ export function startManager(opts: ManagerOptions): Manager {
     await Promise.all([...sources, ...controllers]);
     logger.info("controller stopped");
   })();
-  return { status, bindings, done };
+  return { status, bindings, containers: docker, health, consul, done };
 }

@@ -3,13 +3,25 @@
  * bindings (validate), 2 usage/configuration error.
  */
 import { loadConfig, ConfigError } from "../config/config.js";
-import { startDockerOnly } from "../app/dockerOnly.js";
 import { createLogger, errorMessage, registerSecret } from "../runtime/logger.js";
 import { runValidate } from "./validate.js";
 
 const USAGE = `Usage:
   controller --docker-only --bindings DIR [flags]   run the controller (bindings from YAML files)
+  controller [flags]                                run the controller in Kubernetes mode (ServiceBinding objects)
   controller validate -f FILE|DIR                   check binding files, print every problem
+  controller plan -f DIR [--output text|json]       show what a run would register, deregister and render; changes nothing
+  controller status [--addr HOST:PORT]              bindings, backends and conditions of a running controller
+  Every subcommand takes --help. Exit codes: 0 ok, 1 failure (invalid bindings, unreachable peer), 2 usage error.
+
+Kubernetes mode flags (without --docker-only):
+  --kubeconfig FILE             kubeconfig [KUBECONFIG]; default: in-cluster ServiceAccount, then ~/.kube/config
+  --kube-context NAME           kubeconfig context (default: current-context)
+  --namespace NS                watch ServiceBindings of one namespace only [DOCKBIND_NAMESPACE] (default: all)
+  --leader-elect true|false     Lease-based leader election [DOCKBIND_LEADER_ELECT] (default true)
+  --lease-name NAME             [DOCKBIND_LEASE_NAME] (default dockbind-controller)
+  --lease-namespace NS          [DOCKBIND_LEASE_NAMESPACE] (default: POD_NAMESPACE, the ServiceAccount's namespace, or default)
+  --leader-identity ID          holder identity [POD_NAME] (default: hostname_random)
 
 Run flags (environment variable in brackets):
   --docker-only                 read bindings from --bindings instead of Kubernetes
@@ -19,23 +31,40 @@ Run flags (environment variable in brackets):
   --node NAME                   node identity written as owner meta [DOCKBIND_NODE] (default: hostname)
   --host-ip IP                  address advertised for ports published on 0.0.0.0 [DOCKBIND_HOST_IP] (default 127.0.0.1)
   --docker-host URL             unix:///var/run/docker.sock or tcp://host:port [DOCKER_HOST]
-  --consul-addr ADDR            Consul agent HTTP address [CONSUL_HTTP_ADDR] (default 127.0.0.1:8500)
+  --consul-addr ADDR[,ADDR]     Consul agent(s), repeatable, failover in order [CONSUL_HTTP_ADDR: one] (default 127.0.0.1:8500)
   --consul-token-file FILE      ACL token file [CONSUL_HTTP_TOKEN_FILE]; token itself via [CONSUL_HTTP_TOKEN]
+  --consul-cacert FILE          CA for HTTPS to Consul [CONSUL_CACERT]
+  --consul-client-cert FILE     client certificate (+ --consul-client-key FILE) [CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY]
   --lb-output-dir DIR           where generated nginx files go [DOCKBIND_LB_OUTPUT_DIR] (default /etc/nginx/conf.d)
+  --lb-file-mode MODE           mode of generated files, octal, never world-writable [DOCKBIND_LB_FILE_MODE] (default 0644)
+  --lb-file-owner UID:GID       numeric owner of generated files [DOCKBIND_LB_FILE_OWNER] (default: the controller's user)
   --template-dir DIR            custom templates [DOCKBIND_TEMPLATE_DIR] (default: the bindings directory)
   --nginx-bin PATH              nginx binary [DOCKBIND_NGINX_BIN] (default nginx)
   --nginx-prefix DIR            nginx -p for -t and reload [DOCKBIND_NGINX_PREFIX]
   --nginx-conf FILE             nginx -c for -t and reload [DOCKBIND_NGINX_CONF]
+  --haproxy-config FILE         haproxy main config [DOCKBIND_HAPROXY_CONFIG] (default /etc/haproxy/haproxy.cfg)
+  --haproxy-output-dir DIR      kind: haproxy files (*.cfg) [DOCKBIND_HAPROXY_OUTPUT_DIR] (default /etc/haproxy/conf.d)
+  --haproxy-master-socket FILE  haproxy master CLI, for reload [DOCKBIND_HAPROXY_MASTER_SOCKET] (default /run/haproxy-master.sock)
+  --haproxy-bin PATH            haproxy binary [DOCKBIND_HAPROXY_BIN] (default haproxy)
   --resync DURATION             full resync period [DOCKBIND_RESYNC] (default 30s)
+  --drain-delay DURATION        graceful drain: a container stays out of Consul this long after its kill/stop event,
+                                before it dies [DOCKBIND_DRAIN_DELAY] (default 10s; 0s = off)
+  --swarm-resync DURATION       Swarm services/tasks/nodes re-list period [DOCKBIND_SWARM_RESYNC] (default 2s)
   --wait-min / --wait-max D     render debounce, like consul-template's wait (default 100ms / 1s)
+  --min-reload-interval D       at most one LB reload per D; bursts coalesce [DOCKBIND_MIN_RELOAD_INTERVAL] (default 1s)
   --workers N                   registrar workers [DOCKBIND_WORKERS] (default 2)
   --log-level LEVEL             error|warn|info|debug [DOCKBIND_LOG_LEVEL] (default info)
   --log-format FORMAT           json|text [DOCKBIND_LOG_FORMAT] (default json, text on a TTY)
+  --metrics-addr HOST:PORT      /metrics, /healthz, /readyz, /api/status and the status page on / [DOCKBIND_METRICS_ADDR]
+                                (default 127.0.0.1:9464; "off" disables)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === "validate") return runValidate(rest);
+  // Modules are loaded on demand: a subcommand does not pay for the controller's (seconds under tsx).
+  if (first === "plan") return (await import("./plan.js")).runPlan(rest);
+  if (first === "status") return (await import("./status.js")).runStatus(rest);
   if (first === "--help" || first === "-h" || first === "help") {
     process.stdout.write(USAGE);
     return 0;
@@ -47,12 +76,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`controller: ${errorMessage(err)}\n\n${err instanceof ConfigError ? USAGE : ""}`);
     return 2;
   }
-  if (!config.dockerOnly) {
-    process.stderr.write("controller: Kubernetes mode is not available in this build; run with --docker-only\n");
-    return 2;
-  }
   registerSecret(config.consul.token);
-  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, defaultMeta: { node: config.node } });
   const abort = new AbortController();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {
@@ -60,8 +85,25 @@ async function main(argv: readonly string[]): Promise<number> {
       abort.abort();
     });
   }
+  let http;
+  try {
+    http = await (await import("../api/http/serve.js")).serveTelemetry(config, logger);
+  } catch (err) {
+    logger.error("cannot serve metrics and status", { action: "listen", error: errorMessage(err) });
+    return 1;
+  }
+  if (!config.dockerOnly) {
+    const { startKubernetes } = await import("../app/kubernetes.js");
+    const code = await startKubernetes(config, logger, abort.signal).done;
+    await http?.close();
+    // Lease lost: exit now, dropping in-flight work (a non-leader must not write).
+    if (code !== 0) process.exit(code);
+    return 0;
+  }
+  const { startDockerOnly } = await import("../app/dockerOnly.js");
   const app = startDockerOnly(config, logger, abort.signal);
   await app.done;
+  await http?.close();
   return 0;
 }
 

@@ -6,6 +6,8 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { formatProblem } from "../sources/files/bindingStore.js";
+import { dropConflicts, type Entry } from "../sources/files/fileBindingSource.js";
 import { parseBindingFile } from "../sources/files/parseBindingFile.js";
 import { errorMessage } from "../runtime/logger.js";
 
@@ -17,10 +19,24 @@ async function filesOf(path: string): Promise<string[]> {
     .map((n) => join(path, n));
 }
 
+const HELP = `Usage: controller validate -f FILE|DIR [-f ...]
+
+Checks ServiceBinding files (every *.yaml, *.yml, *.json of a DIR) against the
+v1alpha1 schema, the semantic rules and the cross-binding rules the controller
+applies, and prints one line per problem: FILE (document N): FIELD: MESSAGE.
+Reads files only.
+
+Exit codes: 0 every document is valid, 1 any problem, 2 usage error.
+`;
+
 export async function runValidate(argv: readonly string[]): Promise<number> {
   let paths: string[];
   try {
-    const { values } = parseArgs({ args: [...argv], options: { file: { type: "string", short: "f", multiple: true } }, strict: true });
+    const { values } = parseArgs({ args: [...argv], options: { file: { type: "string", short: "f", multiple: true }, help: { type: "boolean", short: "h" } }, strict: true });
+    if (values.help === true) {
+      process.stdout.write(HELP);
+      return 0;
+    }
     paths = values.file ?? [];
   } catch (err) {
     process.stderr.write(`controller validate: ${errorMessage(err)}\nusage: controller validate -f FILE|DIR [-f ...]\n`);
@@ -32,6 +48,10 @@ export async function runValidate(argv: readonly string[]): Promise<number> {
   }
   let problems = 0;
   let valid = 0;
+  // Cross-binding rules (duplicate keys, shared output/listen, one container port claimed twice) over
+  // every file given, in the same order the running controller applies them (issue #6).
+  const all = new Map<string, Entry>();
+  const later: string[] = [];
   for (const p of paths) {
     let files: string[];
     try {
@@ -44,6 +64,11 @@ export async function runValidate(argv: readonly string[]): Promise<number> {
     for (const file of files) {
       const parsed = parseBindingFile(await readFile(file, "utf8"));
       for (const doc of parsed.documents) {
+        if (doc.binding !== undefined && doc.key !== undefined) {
+          const other = all.get(doc.key);
+          if (other === undefined) all.set(doc.key, { binding: doc.binding, file, document: doc.document });
+          else later.push(`${file} (document ${doc.document}): metadata.name: binding ${doc.key} is already defined in ${other.file}`);
+        }
         if (doc.errors.length === 0) valid++;
         for (const e of doc.errors) {
           problems++;
@@ -51,6 +76,11 @@ export async function runValidate(argv: readonly string[]): Promise<number> {
         }
       }
     }
+  }
+  for (const p of [...later, ...dropConflicts(all, new Set()).map(formatProblem)]) {
+    problems++;
+    valid--;
+    process.stdout.write(`${p}\n`);
   }
   process.stdout.write(`${valid} valid binding(s), ${problems} problem(s)\n`);
   return problems === 0 ? 0 : 1;

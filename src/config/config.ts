@@ -4,17 +4,22 @@
  * Secrets (the Consul token) are kept here and registered with the logger's
  * redactor by the caller; they are never printed.
  */
-import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
-import { resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir, hostname } from "node:os";
+import { delimiter, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import { parseDurationMs } from "./duration.js";
 
 export interface ConsulConfig {
-  /** Base URL without /v1, e.g. http://127.0.0.1:8500 */
+  /** Base URL without /v1, e.g. http://127.0.0.1:8500 (the first of `urls`). */
   readonly url: string;
+  /** Every agent in failover order (--consul-addr repeated or comma-separated). */
+  readonly urls: readonly string[];
   readonly token?: string;
+  /** PEM texts for HTTPS (CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY); absent without any. */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }
 
 export interface NginxConfig {
@@ -23,8 +28,37 @@ export interface NginxConfig {
   readonly args: readonly string[];
 }
 
+/** Where the Kubernetes API is: kubeconfig file(s), or the in-cluster ServiceAccount. */
+export type KubeConnection =
+  | { readonly kind: "kubeconfig"; readonly paths: readonly string[]; readonly context?: string }
+  | { readonly kind: "in-cluster"; readonly host: string; readonly port: string; readonly tokenFile: string; readonly caFile: string };
+
+/** Kubernetes mode (no --docker-only), issue #3. */
+export interface KubernetesConfig {
+  readonly connection: KubeConnection;
+  /** Watch ServiceBindings of this namespace only; undefined = all namespaces. */
+  readonly namespace?: string;
+  readonly leaderElect: boolean;
+  readonly leaseName: string;
+  readonly leaseNamespace: string;
+  /** This replica's holder identity in the Lease. */
+  readonly identity: string;
+}
+
+export interface HaproxyConfig {
+  readonly bin: string;
+  /** Main config passed as the first `-f` (global/defaults); generated files follow from outputDir. */
+  readonly config: string;
+  /** Where `loadBalancer.kind: haproxy` files go (`*.cfg`); must differ from lbOutputDir. */
+  readonly outputDir: string;
+  /** Master CLI socket of the running haproxy (`-W -S PATH`), used for reload. */
+  readonly masterSocket: string;
+}
+
 export interface Config {
   readonly dockerOnly: boolean;
+  /** Set when dockerOnly is false. */
+  readonly kubernetes?: KubernetesConfig;
   readonly bindingsDir: string;
   readonly registratorCompat: boolean;
   readonly registratorInternal: boolean;
@@ -33,14 +67,52 @@ export interface Config {
   readonly dockerHost: string;
   readonly consul: ConsulConfig;
   readonly lbOutputDir: string;
+  /** Mode of generated LB files (--lb-file-mode, default 0644; never world-writable). Issue #6. */
+  readonly lbFileMode: number;
+  /** Numeric owner of generated LB files (--lb-file-owner uid:gid); undefined = the controller's user. */
+  readonly lbFileOwner?: { readonly uid: number; readonly gid: number };
   readonly templateDir: string;
   readonly nginx: NginxConfig;
+  readonly haproxy: HaproxyConfig;
   readonly resyncIntervalMs: number;
+  /** Graceful drain: how long a container stays out of Consul after a kill/stop event (0 = off). */
+  readonly drainDelayMs: number;
+  /** Swarm services/tasks/nodes re-list period (Swarm has no task events). */
+  readonly swarmResyncMs: number;
   readonly waitMinMs: number;
   readonly waitMaxMs: number;
+  /** At most one LB reload per this interval (bursts coalesce; issue #6 P3). */
+  readonly minReloadIntervalMs: number;
   readonly workers: number;
   readonly logLevel: "error" | "warn" | "info" | "debug";
   readonly logFormat: "json" | "text";
+  /** Where /metrics, /healthz, /readyz, /api/status and the status page are served; undefined = off. */
+  readonly metricsAddr?: ListenAddr;
+}
+
+/** A TCP listen address; port 0 = any free port. */
+export interface ListenAddr {
+  readonly host: string;
+  readonly port: number;
+}
+
+export const DEFAULT_METRICS_ADDR = "127.0.0.1:9464";
+
+/** Parses `host:port`, `[v6]:port` or `:port` (= 0.0.0.0). Throws ConfigError. */
+export function parseListenAddr(name: string, value: string): ListenAddr {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[3]);
+  const host = m?.[1] ?? (m?.[2] === "" ? "0.0.0.0" : m?.[2]);
+  if (m === null || host === undefined || !Number.isInteger(port) || port > 65535) {
+    throw new ConfigError(`${name} must be HOST:PORT, e.g. ${DEFAULT_METRICS_ADDR} (got ${JSON.stringify(value)})`);
+  }
+  return { host, port };
+}
+
+/** --metrics-addr > DOCKBIND_METRICS_ADDR > 127.0.0.1:9464; "off" disables the endpoint. */
+export function metricsAddrFrom(flag: string | undefined, env: Env = process.env): ListenAddr | undefined {
+  const value = pick(flag, env.DOCKBIND_METRICS_ADDR) ?? DEFAULT_METRICS_ADDR;
+  return value === "off" ? undefined : parseListenAddr("--metrics-addr", value);
 }
 
 export class ConfigError extends Error {
@@ -55,19 +127,39 @@ export const CONTROLLER_FLAGS = {
   node: { type: "string" },
   "host-ip": { type: "string" },
   "docker-host": { type: "string" },
-  "consul-addr": { type: "string" },
+  "consul-addr": { type: "string", multiple: true },
   "consul-token-file": { type: "string" },
+  "consul-cacert": { type: "string" },
+  "consul-client-cert": { type: "string" },
+  "consul-client-key": { type: "string" },
   "lb-output-dir": { type: "string" },
+  "lb-file-mode": { type: "string" },
+  "lb-file-owner": { type: "string" },
   "template-dir": { type: "string" },
   "nginx-bin": { type: "string" },
   "nginx-prefix": { type: "string" },
   "nginx-conf": { type: "string" },
+  "haproxy-bin": { type: "string" },
+  "haproxy-config": { type: "string" },
+  "haproxy-output-dir": { type: "string" },
+  "haproxy-master-socket": { type: "string" },
   resync: { type: "string" },
+  "drain-delay": { type: "string" },
+  "swarm-resync": { type: "string" },
   "wait-min": { type: "string" },
   "wait-max": { type: "string" },
+  "min-reload-interval": { type: "string" },
   workers: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  "metrics-addr": { type: "string" },
+  kubeconfig: { type: "string" },
+  "kube-context": { type: "string" },
+  namespace: { type: "string" },
+  "leader-elect": { type: "string" },
+  "lease-name": { type: "string" },
+  "lease-namespace": { type: "string" },
+  "leader-identity": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -86,10 +178,52 @@ export function consulUrl(addr: string, ssl: boolean): string {
   return `${url.protocol}//${url.host}`;
 }
 
+/** Agent URLs: every --consul-addr (each may be comma-separated), else CONSUL_HTTP_ADDR (one address), else the default. */
+export function consulUrls(flags: readonly string[] | undefined, env: Env): string[] {
+  const ssl = env.CONSUL_HTTP_SSL === "true";
+  const fromFlags = (flags ?? []).flatMap((f) => f.split(",")).map((a) => a.trim()).filter((a) => a !== "");
+  const addrs = fromFlags.length > 0 ? fromFlags : [pick(undefined, env.CONSUL_HTTP_ADDR) ?? "127.0.0.1:8500"];
+  const urls: string[] = [];
+  for (const a of addrs) {
+    let u: string;
+    try {
+      u = consulUrl(a, ssl);
+    } catch {
+      throw new ConfigError(`--consul-addr ${JSON.stringify(a)} is not host:port or a URL`);
+    }
+    if (!urls.includes(u)) urls.push(u);
+  }
+  return urls;
+}
+
+function pemFile(name: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${name} ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function consulTls(values: { readonly [k: string]: unknown }, env: Env): ConsulConfig["tls"] {
+  const flag = (k: string): string | undefined => (typeof values[k] === "string" ? values[k] : undefined);
+  const ca = pemFile("--consul-cacert", pick(flag("consul-cacert"), env.CONSUL_CACERT));
+  const cert = pemFile("--consul-client-cert", pick(flag("consul-client-cert"), env.CONSUL_CLIENT_CERT));
+  const key = pemFile("--consul-client-key", pick(flag("consul-client-key"), env.CONSUL_CLIENT_KEY));
+  if ((cert === undefined) !== (key === undefined)) throw new ConfigError("--consul-client-cert and --consul-client-key go together");
+  if (ca === undefined && cert === undefined) return undefined;
+  return Object.freeze({ ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) });
+}
+
 function token(flagFile: string | undefined, env: Env): string | undefined {
   const file = pick(flagFile, env.CONSUL_HTTP_TOKEN_FILE);
   if (file !== undefined) {
-    const t = readFileSync(file, "utf8").trim();
+    let t: string;
+    try {
+      t = readFileSync(file, "utf8").trim();
+    } catch (err) {
+      throw new ConfigError(`consul token file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
     if (t === "") throw new ConfigError(`consul token file ${file} is empty`);
     return t;
   }
@@ -110,10 +244,94 @@ function duration(name: string, value: string): number {
   }
 }
 
+function positive(name: string, ms: number): number {
+  if (ms <= 0) throw new ConfigError(`${name} must be greater than 0`);
+  return ms;
+}
+
+const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+type ParsedFlags = Partial<Record<keyof typeof CONTROLLER_FLAGS, string | boolean | string[]>>;
+
+function str(values: ParsedFlags, name: keyof typeof CONTROLLER_FLAGS): string | undefined {
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
+ * Kubernetes connection, like controller-runtime: --kubeconfig, then
+ * KUBECONFIG (path list), then the in-cluster ServiceAccount, then ~/.kube/config.
+ */
+function kubeConnection(values: ParsedFlags, env: Env): KubeConnection {
+  const context = str(values, "kube-context");
+  const ctx = context !== undefined && context !== "" ? { context } : {};
+  const flag = str(values, "kubeconfig");
+  if (flag !== undefined && flag !== "") return { kind: "kubeconfig", paths: [resolve(flag)], ...ctx };
+  const list = (env.KUBECONFIG ?? "").split(delimiter).filter((p) => p !== "");
+  if (list.length > 0) return { kind: "kubeconfig", paths: list.map((p) => resolve(p)), ...ctx };
+  const host = env.KUBERNETES_SERVICE_HOST;
+  const tokenFile = join(SA_DIR, "token");
+  if (host !== undefined && host !== "" && existsSync(tokenFile)) {
+    return { kind: "in-cluster", host, port: env.KUBERNETES_SERVICE_PORT ?? "443", tokenFile, caFile: join(SA_DIR, "ca.crt") };
+  }
+  const home = join(env.HOME ?? homedir(), ".kube", "config");
+  if (existsSync(home)) return { kind: "kubeconfig", paths: [home], ...ctx };
+  throw new ConfigError("Kubernetes mode: no kubeconfig (--kubeconfig, KUBECONFIG, in-cluster ServiceAccount or ~/.kube/config); use --docker-only to run without Kubernetes");
+}
+
+function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
+  const connection = kubeConnection(values, env);
+  const namespace = pick(str(values, "namespace"), env.DOCKBIND_NAMESPACE);
+  if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new ConfigError(`--namespace must be a namespace name (got ${JSON.stringify(namespace)})`);
+  const elect = oneOf("--leader-elect", pick(str(values, "leader-elect"), env.DOCKBIND_LEADER_ELECT) ?? "true", ["true", "false"] as const);
+  let ownNamespace: string | undefined;
+  if (connection.kind === "in-cluster") {
+    try {
+      ownNamespace = readFileSync(join(SA_DIR, "namespace"), "utf8").trim();
+    } catch {
+      ownNamespace = undefined;
+    }
+  }
+  const leaseNamespace = pick(str(values, "lease-namespace"), pick(env.DOCKBIND_LEASE_NAMESPACE, pick(env.POD_NAMESPACE, ownNamespace))) ?? "default";
+  if (!DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace must be a namespace name (got ${JSON.stringify(leaseNamespace)})`);
+  const leaseName = pick(str(values, "lease-name"), env.DOCKBIND_LEASE_NAME) ?? "dockbind-controller";
+  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(leaseName)) throw new ConfigError(`--lease-name must be a DNS subdomain (got ${JSON.stringify(leaseName)})`);
+  // controller-runtime's default identity: hostname + "_" + a random suffix (unique per process).
+  const identity = pick(str(values, "leader-identity"), env.POD_NAME) ?? `${hostname()}_${randomBytes(8).toString("hex")}`;
+  return {
+    connection,
+    ...(namespace !== undefined ? { namespace } : {}),
+    leaderElect: elect === "true",
+    leaseName,
+    leaseNamespace,
+    identity,
+  };
+}
+
+/** --lb-file-mode: octal 0..0777, never world-writable (a writable include is a config injection). */
+export function fileMode(value: string): number {
+  if (!/^0?[0-7]{3}$/.test(value)) throw new ConfigError(`--lb-file-mode must be an octal mode like 0640 (got ${JSON.stringify(value)})`);
+  const mode = Number.parseInt(value, 8);
+  if ((mode & 0o002) !== 0) throw new ConfigError(`--lb-file-mode ${value} is world-writable: refused`);
+  return mode;
+}
+
+/** --lb-file-owner: numeric `uid:gid` (names would need NSS lookups in a container image). */
+export function fileOwner(value: string | undefined): { uid: number; gid: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d{1,10}):(\d{1,10})$/.exec(value);
+  const uid = Number(m?.[1] ?? "-1");
+  const gid = Number(m?.[2] ?? "-1");
+  if (m === null || uid > 0xfffffffe || gid > 0xfffffffe) throw new ConfigError(`--lb-file-owner must be numeric uid:gid (got ${JSON.stringify(value)})`);
+  return { uid, gid };
+}
+
 /** Builds the controller's configuration from argv (without node/script) and an environment. */
 export function loadConfig(argv: readonly string[], env: Env = process.env): Readonly<Config> {
   const { values } = parseArgs({ args: [...argv], options: CONTROLLER_FLAGS, strict: true, allowPositionals: false });
-  const bindings = pick(values.bindings, env.DOCKBIND_BINDINGS_DIR);
+  const dockerOnly = values["docker-only"] ?? false;
+  const bindings = pick(values.bindings, env.DOCKBIND_BINDINGS_DIR) ?? (dockerOnly ? undefined : "/etc/dockbind/bindings");
   if (bindings === undefined) throw new ConfigError("--bindings DIR (or DOCKBIND_BINDINGS_DIR) is required");
   const hostIP = pick(values["host-ip"], env.DOCKBIND_HOST_IP) ?? "127.0.0.1";
   if (isIP(hostIP) === 0) throw new ConfigError(`--host-ip must be an IP address (got ${JSON.stringify(hostIP)})`);
@@ -127,10 +345,19 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
   const waitMinMs = duration("--wait-min", pick(values["wait-min"], env.DOCKBIND_WAIT_MIN) ?? "100ms");
   const waitMaxMs = duration("--wait-max", pick(values["wait-max"], env.DOCKBIND_WAIT_MAX) ?? "1s");
   if (waitMaxMs < waitMinMs) throw new ConfigError("--wait-max must be >= --wait-min");
+  const minReloadIntervalMs = duration("--min-reload-interval", pick(values["min-reload-interval"], env.DOCKBIND_MIN_RELOAD_INTERVAL) ?? "1s");
   const bindingsDir = resolve(bindings);
   const consulToken = token(values["consul-token-file"], env);
+  const consulUrls0 = consulUrls(values["consul-addr"], env);
+  const consulTls0 = consulTls(values, env);
+  const lbOutputDir = resolve(pick(values["lb-output-dir"], env.DOCKBIND_LB_OUTPUT_DIR) ?? "/etc/nginx/conf.d");
+  const lbFileMode = fileMode(pick(values["lb-file-mode"], env.DOCKBIND_LB_FILE_MODE) ?? "0644");
+  const lbFileOwner = fileOwner(pick(values["lb-file-owner"], env.DOCKBIND_LB_FILE_OWNER));
+  const haproxyOutputDir = resolve(pick(values["haproxy-output-dir"], env.DOCKBIND_HAPROXY_OUTPUT_DIR) ?? "/etc/haproxy/conf.d");
+  if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
   const config: Config = {
-    dockerOnly: values["docker-only"] ?? false,
+    dockerOnly,
+    ...(dockerOnly ? {} : { kubernetes: Object.freeze(kubernetesConfig(values, env)) }),
     bindingsDir,
     registratorCompat: values["registrator-compat"] ?? false,
     registratorInternal: values["registrator-internal"] ?? false,
@@ -138,15 +365,28 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     hostIP,
     dockerHost: pick(values["docker-host"], env.DOCKER_HOST) ?? "unix:///var/run/docker.sock",
     consul: Object.freeze({
-      url: consulUrl(pick(values["consul-addr"], env.CONSUL_HTTP_ADDR) ?? "127.0.0.1:8500", env.CONSUL_HTTP_SSL === "true"),
+      url: consulUrls0[0] ?? "http://127.0.0.1:8500",
+      urls: Object.freeze(consulUrls0),
       ...(consulToken !== undefined ? { token: consulToken } : {}),
+      ...(consulTls0 !== undefined ? { tls: consulTls0 } : {}),
     }),
-    lbOutputDir: resolve(pick(values["lb-output-dir"], env.DOCKBIND_LB_OUTPUT_DIR) ?? "/etc/nginx/conf.d"),
+    lbOutputDir,
+    lbFileMode,
+    ...(lbFileOwner !== undefined ? { lbFileOwner: Object.freeze(lbFileOwner) } : {}),
     templateDir: resolve(pick(values["template-dir"], env.DOCKBIND_TEMPLATE_DIR) ?? bindingsDir),
     nginx: Object.freeze({ bin: pick(values["nginx-bin"], env.DOCKBIND_NGINX_BIN) ?? "nginx", args: Object.freeze(nginxArgs) }),
+    haproxy: Object.freeze({
+      bin: pick(values["haproxy-bin"], env.DOCKBIND_HAPROXY_BIN) ?? "haproxy",
+      config: resolve(pick(values["haproxy-config"], env.DOCKBIND_HAPROXY_CONFIG) ?? "/etc/haproxy/haproxy.cfg"),
+      outputDir: haproxyOutputDir,
+      masterSocket: resolve(pick(values["haproxy-master-socket"], env.DOCKBIND_HAPROXY_MASTER_SOCKET) ?? "/run/haproxy-master.sock"),
+    }),
     resyncIntervalMs: duration("--resync", pick(values.resync, env.DOCKBIND_RESYNC) ?? "30s"),
+    drainDelayMs: duration("--drain-delay", pick(values["drain-delay"], env.DOCKBIND_DRAIN_DELAY) ?? "10s"),
+    swarmResyncMs: positive("--swarm-resync", duration("--swarm-resync", pick(values["swarm-resync"], env.DOCKBIND_SWARM_RESYNC) ?? "2s")),
     waitMinMs,
     waitMaxMs,
+    minReloadIntervalMs,
     workers,
     logLevel: oneOf("--log-level", pick(values["log-level"], env.DOCKBIND_LOG_LEVEL) ?? "info", ["error", "warn", "info", "debug"] as const),
     logFormat: oneOf(
@@ -155,5 +395,6 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
       ["json", "text"] as const,
     ),
   };
-  return Object.freeze(config);
+  const metricsAddr = metricsAddrFrom(values["metrics-addr"], env);
+  return Object.freeze(metricsAddr === undefined ? config : { ...config, metricsAddr: Object.freeze(metricsAddr) });
 }

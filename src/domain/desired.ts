@@ -90,7 +90,8 @@ export function desiredForBinding(binding: ServiceBinding, containers: readonly 
   const key = bindingKey(binding);
   const { service, healthCheck } = binding.spec;
   for (const c of containers) {
-    if (!c.running || !matchesSelector(binding.spec.backends.selector, c.labels)) continue;
+    const selector = binding.spec.backends.selector;
+    if (selector === undefined || !c.running || c.draining === true || !matchesSelector(selector, c.labels)) continue;
     const ep = endpoint(binding, c, opts);
     if ("skip" in ep) {
       skipped.push({ containerId: c.id, reason: ep.skip });

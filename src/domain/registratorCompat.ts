@@ -413,7 +413,7 @@ function registrationFor(ctx: PortContext, entries: readonly RawEntry[], cand: P
  * yield nothing.
  */
 export function compatRegistrations(container: ContainerInfo, opts: CompatOptions): CompatResult {
-  if (!container.running) return { registrations: [], issues: [] };
+  if (!container.running || container.draining === true) return { registrations: [], issues: [] };
 
   const issues: CompatIssue[] = [];
   const seen = new Set<string>();

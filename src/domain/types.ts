@@ -38,8 +38,18 @@ export interface ServiceSpec {
   readonly datacenter?: string;
 }
 
+/** Swarm services as backends (issue #4): their running tasks. Both fields given: both must match. */
+export interface SwarmBackendSpec {
+  /** Swarm service name. */
+  readonly service?: string;
+  /** Label selector over the service's labels. */
+  readonly selector?: LabelSelector;
+}
+
 export interface BackendsSpec {
-  readonly selector: LabelSelector;
+  /** Container label selector; exactly one of `selector` and `swarm` is set (validated). */
+  readonly selector?: LabelSelector;
+  readonly swarm?: SwarmBackendSpec;
   /** Private (container-side) port. */
   readonly port: number;
   readonly protocol: Protocol;
@@ -61,7 +71,7 @@ export interface HealthCheckSpec {
   readonly initialStatus: CheckStatus;
 }
 
-export type LoadBalancerKind = "nginx";
+export type LoadBalancerKind = "nginx" | "haproxy";
 
 export interface LoadBalancerSpec {
   readonly kind: LoadBalancerKind;
@@ -69,9 +79,9 @@ export interface LoadBalancerSpec {
   readonly serverName?: string;
   /** Render only instances whose aggregated Consul health is passing. */
   readonly onlyPassing: boolean;
-  /** nginx upstream balancing method. */
+  /** Balancing method (haproxy: roundrobin / leastconn / source). */
   readonly method: "round_robin" | "least_conn" | "ip_hash";
-  /** File name (no directory) inside the controller's --lb-output-dir. */
+  /** File name (no directory) inside --lb-output-dir (nginx, *.conf) or --haproxy-output-dir (haproxy, *.cfg). */
   readonly output: string;
   /** Optional template file name inside the controller's --template-dir. */
   readonly template?: string;
@@ -129,6 +139,11 @@ export interface ContainerInfo {
   readonly ports: readonly PortMapping[];
   /** Network name -> container IP on it (empty IPs are dropped). */
   readonly networks: Readonly<Record<string, string>>;
+  /**
+   * Set by the Docker source between a `kill`/`stop` event and the container's
+   * death (at most --drain-delay): still running, but no longer a backend.
+   */
+  readonly draining?: boolean;
 }
 
 export interface CheckDefinition {

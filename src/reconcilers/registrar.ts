@@ -9,15 +9,19 @@
  * node's owner meta for this key are ever deregistered. While the Docker cache
  * is not synced (Docker unreachable) nothing is computed: the key is requeued.
  */
+import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
 import type { ConsulApi } from "../actuators/consul/consulClient.js";
-import { desiredForBinding } from "../domain/desired.js";
+import { desiredForBinding, type DesiredResult } from "../domain/desired.js";
+import { desiredForSwarmBinding } from "../domain/swarm.js";
 import { planRegistrations, type RegistrationPlan } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
-import { OWNER_META, type RegisteredService, type Registration } from "../domain/types.js";
+import { matchesSelector } from "../domain/selector.js";
+import { OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
 import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
+import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 
@@ -34,8 +38,12 @@ export interface RegistrarOptions {
   readonly hostIP: string;
   /** Registrator-compat options; undefined when --registrator-compat is off. */
   readonly compat?: CompatOptions;
+  /** Swarm services/tasks (bindings with spec.backends.swarm); undefined = Swarm unsupported. */
+  readonly swarm?: SwarmStore;
   /** How long to wait before re-checking a key while a source is not synced. */
   readonly notSyncedRetryMs?: number;
+  /** Max age of the shared agent-services view (default 1 s). */
+  readonly agentServicesMaxAgeMs?: number;
 }
 
 /** Workqueue key for the registrations owned by one registered service (used by GC). */
@@ -49,7 +57,17 @@ export function ownerKey(meta: Readonly<Record<string, string>>): string | undef
 }
 
 export class RegistrarReconciler implements Reconciler {
-  constructor(private readonly opts: RegistrarOptions) {}
+  /** Shared agent-services view: one read per burst of reconciles, kept current with our own writes. */
+  private readonly agentServices: AgentServiceSnapshot;
+
+  constructor(private readonly opts: RegistrarOptions) {
+    this.agentServices = new AgentServiceSnapshot(opts.consul, opts.agentServicesMaxAgeMs ?? 1000);
+  }
+
+  /** Forget the cached agent view (the agent restarted and may have lost registrations). */
+  invalidateAgentView(): void {
+    this.agentServices.invalidate();
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { bindings, containers } = this.opts;
@@ -61,7 +79,8 @@ export class RegistrarReconciler implements Reconciler {
 
   private async reconcileBinding(bkey: string): Promise<ReconcileResult> {
     const binding = this.opts.bindings.get(bkey);
-    const desired = binding === undefined ? { registrations: [], skipped: [] } : desiredForBinding(binding, this.opts.containers.list(), this.opts);
+    const desired = binding === undefined ? { registrations: [], skipped: [] } : this.desired(bkey, binding);
+    if (desired === undefined) return { requeueAfterMs: 5_000 };
     for (const s of desired.skipped) {
       this.opts.logger.warn("backend skipped", { binding: bkey, container: s.containerId.slice(0, 12), reason: s.reason });
     }
@@ -84,12 +103,44 @@ export class RegistrarReconciler implements Reconciler {
     return {};
   }
 
+  /**
+   * Containers, or the running tasks of Swarm services. Undefined when Swarm
+   * cannot be read: the status says why and nothing is deregistered.
+   */
+  private desired(bkey: string, binding: ServiceBinding): DesiredResult | undefined {
+    const selector = binding.spec.backends.selector;
+    if (binding.spec.backends.swarm === undefined) return desiredForBinding(binding, selector === undefined ? [] : this.opts.containers.select(selector), this.opts);
+    const view = this.opts.swarm?.view() ?? { kind: "unavailable", reason: "SwarmUnsupported", message: "this controller does not read Swarm services" };
+    if (view.kind !== "ready") {
+      this.opts.status.setCondition(bkey, "Registered", "False", view.reason, view.message);
+      return undefined;
+    }
+    return desiredForSwarmBinding(binding, view.snapshot, {
+      ...this.opts,
+      isDraining: (id) => this.opts.containers.get(id)?.draining === true,
+      localContainer: (id) => this.opts.containers.get(id),
+    });
+  }
+
+  /**
+   * Issue #6: a container port selected by a ServiceBinding belongs to that binding; registrator-compat
+   * (which registers every published port, like registrator) must not register it a second time.
+   */
+  private withoutBindingPorts(container: ContainerInfo): ContainerInfo {
+    const claims = this.opts.bindings
+      .list()
+      .filter((b) => b.spec.backends.selector !== undefined && matchesSelector(b.spec.backends.selector, container.labels))
+      .map((b) => `${b.spec.backends.port}/${b.spec.backends.protocol}`);
+    if (claims.length === 0) return container;
+    return { ...container, ports: container.ports.filter((p) => !claims.includes(`${p.privatePort}/${p.protocol}`)) };
+  }
+
   private async reconcileContainer(id: string): Promise<ReconcileResult> {
     const container = this.opts.containers.get(id);
     const compat = this.opts.compat;
     let desired: readonly Registration[] = [];
     if (container !== undefined && compat !== undefined) {
-      const result = compatRegistrations(container, compat);
+      const result = compatRegistrations(this.withoutBindingPorts(container), compat);
       for (const issue of result.issues) {
         this.opts.logger.warn("registrator label ignored", { container: issue.containerId.slice(0, 12), field: issue.field, reason: issue.message });
       }
@@ -102,17 +153,19 @@ export class RegistrarReconciler implements Reconciler {
 
   /** Agent services owned by this node that match `filter`. */
   private async owned(filter: (meta: Readonly<Record<string, string>>) => boolean): Promise<RegisteredService[]> {
-    const all = await this.opts.consul.listAgentServices();
+    const all = await this.agentServices.list();
     return all.filter((s) => s.meta[OWNER_META.node] === this.opts.node && filter(s.meta));
   }
 
   private async apply(label: string, plan: RegistrationPlan): Promise<void> {
     for (const id of plan.deregister) {
       await this.opts.consul.deregister(id);
+      this.agentServices.recordDeregister(id);
       this.opts.logger.info("deregistered", { binding: label, action: "deregister", serviceId: id });
     }
     for (const r of plan.register) {
       await this.opts.consul.register(r);
+      this.agentServices.recordRegister(r);
       this.opts.logger.info("registered", { binding: label, action: "register", serviceId: r.id, address: `${r.address}:${r.port}` });
     }
   }

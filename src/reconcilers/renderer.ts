@@ -14,9 +14,10 @@
  *   bindings deleted while the controller was down are found at start-up.
  */
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { LbConfigWriter } from "../actuators/lb/configWriter.js";
-import { readIfExists } from "../actuators/lb/atomicFile.js";
+import { readIfExists, removeStaleTemps } from "../actuators/lb/atomicFile.js";
+import { renderHaproxy } from "../render/haproxy.js";
 import { renderNginx } from "../render/nginx.js";
 import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
@@ -28,6 +29,14 @@ import type { BindingStatusStore } from "./bindingStatus.js";
 /** First line of every generated file; the binding key follows. */
 export const OWNERSHIP_MARKER = "# dockbind-generated binding=";
 
+export type RenderResultKind = "changed" | "unchanged" | "error";
+
+/** Hooks for metrics (issue #5); every method is optional and must not throw. */
+export interface RendererObserver {
+  /** One render of binding `key`: changed (file replaced and/or reloaded), unchanged, or error (with its reason). */
+  onRender?(key: string, result: RenderResultKind, reason?: string): void;
+}
+
 export interface RendererOptions {
   readonly bindings: BindingStore;
   readonly health: HealthStore;
@@ -37,6 +46,11 @@ export interface RendererOptions {
   readonly outputDir: string;
   readonly templateDir: string;
   readonly notSyncedRetryMs?: number;
+  /** At most one reload per this many ms per load balancer (default 0: no limit). */
+  readonly minReloadIntervalMs?: number;
+  readonly observer?: RendererObserver;
+  /** `loadBalancer.kind: haproxy` bindings: their own writer (HaproxyDriver) and output dir. */
+  readonly haproxy?: { readonly writer: LbConfigWriter; readonly outputDir: string };
 }
 
 export class RendererReconciler implements Reconciler {
@@ -58,12 +72,21 @@ export class RendererReconciler implements Reconciler {
     const ref = { service: binding.spec.service.name, ...(binding.spec.service.datacenter !== undefined ? { dc: binding.spec.service.datacenter } : {}) };
     const snapshot = this.opts.health.get(ref);
     if (snapshot === undefined) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 500 };
-    const path = join(this.opts.outputDir, lb.output);
+    const haproxy = lb.kind === "haproxy" ? this.opts.haproxy : undefined;
+    const path = join(haproxy?.outputDir ?? this.opts.outputDir, lb.output);
     try {
+      if (lb.kind === "haproxy" && haproxy === undefined) throw new ReconcileError("LoadBalancerNotConfigured", "binding asks for haproxy but the controller has no haproxy configured", true);
       const template = lb.template === undefined ? undefined : await this.readTemplate(lb.template);
-      const result = renderNginx({ bindingKey: key, serviceName: ref.service, lb, instances: snapshot.instances, ...(template !== undefined ? { template } : {}) });
+      const render = haproxy !== undefined ? renderHaproxy : renderNginx;
+      const result = render({ bindingKey: key, serviceName: ref.service, lb, instances: snapshot.instances, ...(template !== undefined ? { template } : {}) });
       for (const r of result.rejected) this.opts.logger.warn("instance not rendered", { binding: key, serviceId: r.serviceId, reason: r.reason });
-      const applied = await this.opts.writer.apply({ path, text: `${OWNERSHIP_MARKER}${key}\n${result.text}` });
+      const applied = await (haproxy?.writer ?? this.opts.writer).apply({
+        path,
+        text: `${OWNERSHIP_MARKER}${key}\n${result.text}`,
+        minReloadIntervalMs: this.opts.minReloadIntervalMs ?? 0,
+      });
+      // Rate-limited: nothing written; re-render then (level-based: with the health of that moment).
+      if (applied.deferredMs !== undefined) return { requeueAfterMs: applied.deferredMs };
       this.outputs.set(key, path);
       if (previous !== undefined && previous !== path) await this.remove(key, previous);
       const passing = snapshot.instances.filter((i) => i.status === "passing").length;
@@ -74,12 +97,14 @@ export class RendererReconciler implements Reconciler {
       }
       status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}`);
       status.setCondition(key, "Degraded", "False", "AsExpected", "");
+      this.opts.observer?.onRender?.(key, applied.changed || applied.reloaded ? "changed" : "unchanged");
       return {};
     } catch (err) {
       const reason = reasonOf(err);
       status.setLastRender(key, reason, 0);
       status.setCondition(key, "LoadBalancerConfigured", "False", reason, errorMessage(err));
       status.setCondition(key, "Degraded", "True", reason, `last good config kept: ${errorMessage(err)}`);
+      this.opts.observer?.onRender?.(key, "error", reason);
       throw err;
     }
   }
@@ -97,10 +122,16 @@ export class RendererReconciler implements Reconciler {
     if (!head.startsWith(`${OWNERSHIP_MARKER}${key}\n`)) {
       this.opts.logger.warn("not removing a file dockbind does not own", { binding: key, file: path });
     } else {
-      await this.opts.writer.remove(path);
+      await this.writerFor(path).remove(path);
       this.opts.logger.info("load balancer config removed", { binding: key, action: "remove", file: path });
     }
     if (this.outputs.get(key) === path) this.outputs.delete(key);
+  }
+
+  /** The writer owning files in `path`'s directory (haproxy output dir or the nginx one). */
+  private writerFor(path: string): LbConfigWriter {
+    const hx = this.opts.haproxy;
+    return hx !== undefined && resolve(dirname(path)) === resolve(hx.outputDir) ? hx.writer : this.opts.writer;
   }
 
   /**
@@ -109,7 +140,11 @@ export class RendererReconciler implements Reconciler {
    * longer exists is then removed by reconcile().
    */
   async adoptExisting(): Promise<readonly string[]> {
+    // Issue #6: a controller killed mid-write leaves its temp sibling behind; remove those of dead writers.
+    const stale = await removeStaleTemps(this.opts.outputDir);
+    if (stale.length > 0) this.opts.logger.info("removed temp files of an interrupted write", { dir: this.opts.outputDir, files: stale.length });
     const found = await ownedFiles(this.opts.outputDir);
+    if (this.opts.haproxy !== undefined) for (const [key, path] of await ownedFiles(this.opts.haproxy.outputDir)) found.set(key, path);
     for (const [key, path] of found) if (!this.outputs.has(key)) this.outputs.set(key, path);
     return [...found.keys()];
   }
@@ -124,7 +159,7 @@ export async function ownedFiles(dir: string): Promise<Map<string, string>> {
   } catch {
     return found;
   }
-  for (const name of names.filter((n) => n.endsWith(".conf") && !n.startsWith("."))) {
+  for (const name of names.filter((n) => (n.endsWith(".conf") || n.endsWith(".cfg")) && !n.startsWith("."))) {
     const path = join(dir, name);
     const head = (await readIfExists(path))?.subarray(0, 512).toString("utf8") ?? "";
     if (head.startsWith(OWNERSHIP_MARKER)) {

@@ -23,8 +23,11 @@ export interface Reconciler {
 
 export type ReconcileOutcome = "success" | "requeue" | "error" | "terminal";
 
+/** Hooks for metrics and liveness (issue #5); every method is optional and must not throw. */
 export interface ControllerObserver {
-  onReconcile?(controller: string, outcome: ReconcileOutcome, seconds: number, reason?: string): void;
+  /** A worker took `key` and is about to call reconcile(). Always followed by onReconcile for the same key. */
+  onReconcileStart?(controller: string, key: string): void;
+  onReconcile?(controller: string, outcome: ReconcileOutcome, seconds: number, reason?: string, key?: string): void;
 }
 
 export interface ControllerOptions {
@@ -48,6 +51,7 @@ async function worker(opts: ControllerOptions): Promise<void> {
     const key = await queue.get();
     if (key === undefined) return;
     const started = performance.now();
+    opts.observer?.onReconcileStart?.(name, key);
     let outcome: ReconcileOutcome = "success";
     let reason: string | undefined;
     try {
@@ -62,17 +66,17 @@ async function worker(opts: ControllerOptions): Promise<void> {
       if (isTerminal(err)) {
         outcome = "terminal";
         queue.forget(key);
-        logger.error("reconcile failed (terminal, not retried)", { controller: name, key, reason, error: errorMessage(err) });
+        logger.error("reconcile failed (terminal, not retried)", { controller: name, key, reason, error: errorMessage(err), durationMs: Math.round(performance.now() - started) });
       } else {
         outcome = "error";
         const delay = queue.addRateLimited(key);
-        logger.warn("reconcile failed, will retry", { controller: name, key, reason, error: errorMessage(err), retryInMs: delay });
+        logger.warn("reconcile failed, will retry", { controller: name, key, reason, error: errorMessage(err), retryInMs: delay, durationMs: Math.round(performance.now() - started) });
       }
     } finally {
       queue.done(key);
     }
     const seconds = (performance.now() - started) / 1000;
-    opts.observer?.onReconcile?.(name, outcome, seconds, reason);
+    opts.observer?.onReconcile?.(name, outcome, seconds, reason, key);
     if (outcome === "success" || outcome === "requeue") {
       logger.debug("reconciled", { controller: name, key, outcome, durationMs: Math.round(seconds * 1000) });
     }

@@ -37,6 +37,8 @@ const redact = winston.format((info) => {
 export interface LoggerOptions {
   readonly level: LogLevel;
   readonly format: "json" | "text";
+  /** Fields on every line, e.g. { node } so lines of several controllers can be told apart. */
+  readonly defaultMeta?: Readonly<Record<string, string>>;
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
@@ -47,6 +49,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   return winston.createLogger({
     level: opts.level,
     format,
+    ...(opts.defaultMeta !== undefined ? { defaultMeta: { ...opts.defaultMeta } } : {}),
     // stderr for everything: stdout is reserved for command output (plan, validate).
     // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- winston's Console transport is a TransportStream; its d.ts declares the class twice
     transports: [new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "debug"] })],

@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 bash test/bed/install.sh
+# issue #3: kube-apiserver and helm from Go modules, cached outside the repo (no-op when cached).
+bash test/bed/k8s/build.sh
 if [ ! -d node_modules/tsx ]; then
   echo "ensure: node_modules/tsx missing; run 'npm ci' first" >&2
   exit 1

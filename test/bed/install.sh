@@ -15,6 +15,8 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # issue #5: a real Prometheus scrapes the controller; headless Chromium loads the status page.
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# issue #3: etcd for the test bed's kube-apiserver (test/support/k8s.ts).
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "install: all test-bed packages present"
@@ -54,6 +56,7 @@ if command -v service >/dev/null 2>&1; then
   service nginx stop >/dev/null 2>&1 || true
   service haproxy stop >/dev/null 2>&1 || true
   service prometheus stop >/dev/null 2>&1 || true
+  service etcd stop >/dev/null 2>&1 || true
 fi
 pkill -x nginx 2>/dev/null || true
 echo "install: done"

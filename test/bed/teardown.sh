@@ -10,6 +10,11 @@ set -uo pipefail
 ROOT=/tmp/dockbind-testbed
 
 if docker info >/dev/null 2>&1; then
+  # Swarm services of the swarm test (their task containers are not labelled: swarm would restart them).
+  if [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = active ]; then
+    svcs=$(docker service ls -q --filter label=dockbind-test=1 2>/dev/null)
+    [ -z "$svcs" ] || docker service rm $svcs >/dev/null
+  fi
   ids=$(docker ps -aq --filter label=dockbind-test=1)
   [ -z "$ids" ] || docker rm -f $ids >/dev/null
   nets=$(docker network ls -q --filter label=dockbind-test=1)
@@ -24,6 +29,8 @@ for dir in /proc/[0-9]*; do
   [[ "$cmd" == *"$ROOT/"* ]] || continue
   case "$cmd" in
     "consul agent "* | */consul\ agent\ * | "nginx: master process "*) pids+=("$pid") ;;
+    # issue #3: the test bed's control plane (test/support/k8s.ts)
+    "etcd --name testbed "* | */kube-apiserver\ *) pids+=("$pid") ;;
   esac
 done
 
@@ -49,5 +56,5 @@ if [ ${#pids[@]} -gt 0 ]; then
   signal_all KILL
 fi
 
-rm -rf "$ROOT"/consul-* "$ROOT"/nginx-* "$ROOT"/image-*
+rm -rf "$ROOT"/consul-* "$ROOT"/nginx-* "$ROOT"/image-* "$ROOT"/k8s-*
 echo "teardown: done"

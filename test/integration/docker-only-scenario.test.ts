@@ -28,6 +28,22 @@ async function servedSet(expected: readonly string[], timeoutMs = 20_000): Promi
   );
 }
 
+/**
+ * Waits until the generated upstream lists exactly the passing instances in
+ * Consul. (Serving alone is not proof: proxy_next_upstream hides a dead server,
+ * and reloads are rate-limited, so the file may trail Consul briefly.)
+ */
+async function fileConverged(): Promise<void> {
+  await waitFor(
+    async () => {
+      const want = (await world.health(SERVICE)).filter((e) => e.status === "passing").map((e) => e.port).sort().join(",");
+      const got = [...(world.lbFile("web.conf") ?? "").matchAll(/server 127\.0\.0\.1:(\d+);/g)].map((m) => Number(m[1])).sort().join(",");
+      return got === want ? true : undefined;
+    },
+    { timeoutMs: 20_000, what: "generated upstream equals passing instances" },
+  );
+}
+
 async function passingIds(): Promise<string[]> {
   return (await world.health(SERVICE)).filter((e) => e.status === "passing").map((e) => e.id);
 }
@@ -72,6 +88,7 @@ describe("docker-only walkthrough", () => {
     await stopContainer(gone.backend.id);
     await waitFor(async () => ((await world.health(SERVICE)).length === 3 ? true : undefined), { timeoutMs: 20_000, what: "3 instances in Consul" });
     await servedSet(backends.map((b) => b.name));
+    await fileConverged();
     assert.doesNotMatch(world.lbFile("web.conf") ?? "", new RegExp(`:${gone.backend.hostPort ?? -1};`));
   });
 
@@ -86,6 +103,7 @@ describe("docker-only walkthrough", () => {
     assert.equal(entry.address, "127.0.0.1");
     // Give the renderer every chance to (wrongly) include it: several health changes have been rendered by now.
     await servedSet(backends.map((b) => b.name));
+    await fileConverged();
     assert.ok(!(await world.sample(port, 12)).includes("bad"), "the failing backend must never be served");
     assert.doesNotMatch(world.lbFile("web.conf") ?? "", new RegExp(`:${badPort};`));
   });
@@ -93,6 +111,8 @@ describe("docker-only walkthrough", () => {
   it("restarting the controller makes zero Consul writes and zero nginx reloads", async () => {
     const controller = world.controller;
     assert.ok(controller);
+    await fileConverged();
+    await world.nginx.settled();
     await controller.stop();
     const writesBefore = world.proxy.writes().length;
     const reloadsBefore = await world.nginx.reloadCount();

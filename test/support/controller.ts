@@ -49,6 +49,8 @@ export function controllerArgs(o: ControllerOptions): string[] {
     "--nginx-conf", conf,
     "--node", o.node,
     "--log-format", "json",
+    // Any free port unless extraArgs says otherwise (the last --metrics-addr wins): runs never clash on 9464.
+    "--metrics-addr", "127.0.0.1:0",
     ...(o.extraArgs ?? []),
   ];
 }

@@ -136,3 +136,31 @@ export async function ensureSwarm(): Promise<void> {
     throw new Error(`docker swarm init failed: ${init.stderr.trim()}`);
   }
 }
+
+/**
+ * Issue #6 fault suite: stops the shared dockerd (SIGTERM to the pid in its
+ * pid file; it stops its containers first) and resolves once the process is
+ * gone. Callers MUST call startDockerd() afterwards (in an after() hook too).
+ */
+export async function stopDockerd(timeoutMs = 60_000): Promise<void> {
+  const pid = readPid(DOCKERD_PIDFILE);
+  if (pid === undefined || !pidFileAlive(DOCKERD_PIDFILE)) return;
+  process.kill(pid, "SIGTERM");
+  await waitFor(() => !pidFileAlive(DOCKERD_PIDFILE) || undefined, { timeoutMs, intervalMs: 100, what: `dockerd (pid ${pid}) to exit` });
+  pending = undefined;
+}
+
+/**
+ * Starts dockerd again after stopDockerd() (no-op when a daemon answers) and waits for `docker info`,
+ * up to `timeoutMs`: a swarm manager under load can take well over ensureDockerd's 60 s to answer.
+ */
+export async function startDockerd(timeoutMs = 240_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  pending = undefined;
+  try {
+    await ensureDockerd();
+  } catch (err) {
+    if (Date.now() >= deadline) throw err;
+    await waitFor(async () => (await dockerReady()) || undefined, { timeoutMs: deadline - Date.now(), intervalMs: 500, what: `docker info after restart (log ${DOCKERD_LOG})` });
+  }
+}

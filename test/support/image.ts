@@ -5,7 +5,8 @@
  *   - GET /         -> body is exactly $NAME (default: the container hostname)
  *   - GET /health/  -> 200 "ok", or 404 when FAIL_HEALTH=1 (GET /health redirects there)
  *   - listens on ${PORT:-80}; EXPOSE 80
- *   - SIGTERM stops it at once (`docker stop` well under 2 s)
+ *   - SIGTERM stops it at once (`docker stop` well under 2 s), or after
+ *     DRAIN_SECONDS (default 0) during which it keeps serving (graceful drain tests)
  * Built once and reused; rebuilt when the recipe (this file's START_SH/APPLETS
  * or the busybox binary) changes, detected through an image label.
  */
@@ -36,7 +37,7 @@ if [ "\${FAIL_HEALTH:-0}" != "1" ]; then
 fi
 httpd -f -p "\${PORT:-80}" -h /www &
 pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 0' TERM INT
+trap 'sleep "\${DRAIN_SECONDS:-0}"; kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 0' TERM INT
 wait "$pid"
 `;
 

@@ -19,7 +19,7 @@ describe("loadConfig defaults", () => {
     assert.equal(c.node, hostname());
     assert.equal(c.hostIP, "127.0.0.1");
     assert.equal(c.dockerHost, "unix:///var/run/docker.sock");
-    assert.deepEqual(c.consul, { url: "http://127.0.0.1:8500" });
+    assert.deepEqual(c.consul, { url: "http://127.0.0.1:8500", urls: ["http://127.0.0.1:8500"] });
     assert.equal(c.lbOutputDir, "/etc/nginx/conf.d");
     assert.equal(c.templateDir, "/srv/bindings", "templates default to the bindings directory");
     assert.deepEqual(c.nginx, { bin: "nginx", args: [] });

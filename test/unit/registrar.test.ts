@@ -3,7 +3,8 @@ import { describe, it } from "node:test";
 import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/actuators/consul/consulClient.js";
 import { withHash } from "../../src/domain/plan.js";
 import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
-import { OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";
+import { matchesSelector } from "../../src/domain/selector.js";
+import { OWNER_META, type ContainerInfo, type LabelSelector, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { ownerKey, RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { ReconcileError } from "../../src/runtime/errors.js";
@@ -69,6 +70,9 @@ class FakeContainers implements ContainerStore {
   }
   get(id: string): ContainerInfo | undefined {
     return this.items.get(id);
+  }
+  select(selector: LabelSelector): readonly ContainerInfo[] {
+    return this.list().filter((c) => matchesSelector(selector, c.labels));
   }
   put(c: ContainerInfo): void {
     this.items.set(c.id, c);
@@ -144,6 +148,8 @@ function setup(over: { notSyncedRetryMs?: number; compat?: boolean } = {}) {
     logger: silentLogger(),
     node: NODE,
     hostIP: HOST_IP,
+    // Re-read the agent on every reconcile: these tests change the fake agent between reconciles.
+    agentServicesMaxAgeMs: 0,
     ...(over.notSyncedRetryMs !== undefined ? { notSyncedRetryMs: over.notSyncedRetryMs } : {}),
     ...(over.compat === true ? { compat: { node: NODE, hostIP: HOST_IP, internal: false, extraTags: [] } } : {}),
   });

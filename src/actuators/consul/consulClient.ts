@@ -4,11 +4,34 @@
  *   domain types (RegisteredService, HealthInstance) and validates shapes;
  * - blocking queries need the X-Consul-Index response header, which the
  *   package only exposes through an EventEmitter `ctx` with includeResponse;
- * - every write is counted here (Consul writes by kind, issue #5 metrics).
+ * - every write is counted here (Consul writes by kind, issue #5 metrics);
+ * - several agents with failover, ACL token and TLS (issue #4), below.
  * Methods reject with ConsulError; `reason` maps to status-condition reasons.
+ *
+ * Failover (several --consul-addr): one agent is "current" and every call
+ * goes there. A call that fails without an HTTP answer (connection refused or
+ * reset, timeout, TLS failure) or with a 5xx is retried once on each other
+ * agent in order; the first agent that answers becomes current (sticky: no
+ * automatic failback, so a flapping agent does not bounce us around) and
+ * `onFailover` fires. 4xx answers (ACL denied, bad request) never fail over.
+ * Blocking queries resume on the new agent WITHOUT the old X-Consul-Index (a
+ * non-blocking read first): an index is only reused on the agent that issued
+ * it.
+ *
+ * Registrations are agent-local in Consul: an agent syncs its own services to
+ * the catalog (anti-entropy) and a catalog deregister of them is undone by the
+ * next sync. So after a failover the registrar simply registers everything on
+ * the new current agent (its listAgentServices() is empty), with unchanged
+ * owner meta and the same deterministic IDs. Copies left on the previous agent
+ * are removed by sweepOtherAgents() through THAT agent's own API as soon as it
+ * answers again (the only deregistration that sticks); while it is down its
+ * node is failed in serf, so its copies are critical and never rendered.
+ * Garbage collection therefore reads agents (current + sweep), never the
+ * catalog: a catalog entry of a dead agent cannot be removed durably anyway.
  */
 import Consul from "consul";
 import { EventEmitter } from "node:events";
+import { Agent as HttpsAgent } from "node:https";
 import type { CheckStatus, HealthInstance, RegisteredService, Registration } from "../../domain/types.js";
 
 export type ConsulWriteKind = "register" | "deregister";
@@ -51,10 +74,35 @@ export interface ConsulApi {
   leader(): Promise<string>;
 }
 
+/** Multi-agent extras of the real client (fakes in unit tests need not implement them). */
+export interface ConsulCluster {
+  /** Base URL of the agent calls currently go to. */
+  currentAgent(): string;
+  /**
+   * On every configured agent except the current one that answers: list its
+   * agent services and deregister, through that agent, those `owned` selects.
+   * Unreachable agents are skipped. Returns the service IDs removed.
+   */
+  sweepOtherAgents(owned: (s: RegisteredService) => boolean): Promise<readonly string[]>;
+}
+
+/** PEM texts for HTTPS to Consul (CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY). */
+export interface ConsulTls {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
 export interface ConsulClientOptions {
-  /** e.g. http://127.0.0.1:8500 */
+  /** e.g. http://127.0.0.1:8500; the first agent when `urls` is given too. */
   readonly url: string;
+  /** Every agent, in failover order (default: [url]). */
+  readonly urls?: readonly string[];
   readonly token?: string;
+  /** Used for https:// agents. */
+  readonly tls?: ConsulTls;
+  /** Called after calls moved to another agent (from, to: base URLs). Must not throw. */
+  readonly onFailover?: (from: string, to: string) => void;
   readonly timeoutMs?: number;
   readonly observer?: ConsulObserver;
 }
@@ -88,50 +136,124 @@ function aggregate(checks: unknown): CheckStatus {
   return worst;
 }
 
+function httpStatus(err: unknown): number | undefined {
+  return (err as { response?: { statusCode?: number } } | null)?.response?.statusCode;
+}
+
+/** No HTTP answer at all, or a server-side failure (500 "No cluster leader"): another agent may do better. */
+function shouldFailOver(err: unknown): boolean {
+  const status = httpStatus(err);
+  return status === undefined || status >= 500;
+}
+
 function toError(err: unknown, what: string): ConsulError {
-  const status = (err as { response?: { statusCode?: number } } | null)?.response?.statusCode;
+  const status = httpStatus(err);
   const msg = err instanceof Error ? err.message : String(err);
   if (status !== undefined && status >= 400 && status < 500) return new ConsulError("ConsulRejected", `${what}: HTTP ${status}: ${msg}`, { cause: err });
   return new ConsulError("ConsulUnavailable", `${what}: ${msg}`, { cause: err });
 }
 
-export function createConsulClient(opts: ConsulClientOptions): ConsulApi {
-  const url = new URL(opts.url);
+interface Endpoint {
+  readonly url: string;
+  readonly client: RawClient;
+}
+
+function rawClient(base: string, token: string | undefined, tls: ConsulTls | undefined): RawClient {
+  const url = new URL(base);
   const secure = url.protocol === "https:";
+  // A custom agent carries the CA and client certificate; the token goes in X-Consul-Token (package defaults).
+  const agent = secure ? new HttpsAgent({ keepAlive: true, ...(tls?.ca !== undefined ? { ca: tls.ca } : {}), ...(tls?.cert !== undefined ? { cert: tls.cert } : {}), ...(tls?.key !== undefined ? { key: tls.key } : {}) }) : undefined;
   const client: RawClient = new Consul({
     host: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
     secure,
-    ...(opts.token !== undefined ? { defaults: { token: opts.token } } : {}),
+    ...(agent !== undefined ? { agent } : {}),
+    ...(token !== undefined ? { defaults: { token } } : {}),
   });
+  return client;
+}
+
+function toServices(raw: unknown): RegisteredService[] {
+  return Object.values((raw ?? {}) as Record<string, Json>).map((s) => ({
+    id: str(s.ID),
+    name: str(s.Service),
+    address: str(s.Address),
+    port: num(s.Port),
+    tags: strArray(s.Tags),
+    meta: strMap(s.Meta),
+  }));
+}
+
+export function createConsulClient(opts: ConsulClientOptions): ConsulApi & ConsulCluster {
+  const urls = opts.urls !== undefined && opts.urls.length > 0 ? opts.urls : [opts.url];
+  const endpoints: readonly Endpoint[] = urls.map((u) => ({ url: u, client: rawClient(u, opts.token, opts.tls) }));
+  let current = 0;
+  /** `<dc>/<service>` -> endpoint index that issued the last X-Consul-Index for it. */
+  const indexOrigin = new Map<string, number>();
   const timeout = opts.timeoutMs ?? 10_000;
 
-  async function write(kind: ConsulWriteKind, what: string, fn: () => Promise<unknown>): Promise<void> {
+  /** Runs `fn` on the current agent, then on each other agent while failures are failover-worthy. */
+  async function withFailover<T>(what: string, fn: (client: RawClient, idx: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const start = current;
+    let lastErr: unknown;
+    for (let i = 0; i < endpoints.length; i++) {
+      const idx = (start + i) % endpoints.length;
+      const ep = endpoints[idx];
+      if (ep === undefined) continue;
+      try {
+        const result = await fn(ep.client, idx);
+        if (idx !== current) {
+          const from = endpoints[current]?.url ?? "";
+          current = idx;
+          opts.onFailover?.(from, ep.url);
+        }
+        return result;
+      } catch (err) {
+        if (signal?.aborted === true || err instanceof ConsulError || !shouldFailOver(err)) throw err instanceof ConsulError ? err : toError(err, what);
+        lastErr = err;
+      }
+    }
+    throw toError(lastErr, endpoints.length > 1 ? `${what} (all ${endpoints.length} agents failed, last)` : what);
+  }
+
+  async function write(kind: ConsulWriteKind, what: string, fn: (client: RawClient) => Promise<unknown>): Promise<void> {
     try {
-      await fn();
+      await withFailover(what, (c) => fn(c));
       opts.observer?.onWrite?.(kind, true);
     } catch (err) {
       opts.observer?.onWrite?.(kind, false);
-      throw toError(err, what);
+      throw err;
     }
   }
 
   return {
-    async listAgentServices() {
-      let raw: unknown;
-      try {
-        raw = await client.agent.service.list({ timeout });
-      } catch (err) {
-        throw toError(err, "list agent services");
+    currentAgent: () => endpoints[current]?.url ?? opts.url,
+
+    async sweepOtherAgents(owned) {
+      const removed: string[] = [];
+      for (const [idx, ep] of endpoints.entries()) {
+        if (idx === current) continue;
+        let services: RegisteredService[];
+        try {
+          services = toServices(await ep.client.agent.service.list({ timeout }));
+        } catch {
+          continue; // down or unreachable: its copies are critical; swept once it answers
+        }
+        for (const s of services.filter(owned)) {
+          try {
+            await ep.client.agent.service.deregister({ id: s.id, timeout });
+            opts.observer?.onWrite?.("deregister", true);
+            removed.push(s.id);
+          } catch {
+            opts.observer?.onWrite?.("deregister", false);
+          }
+        }
       }
-      return Object.values((raw ?? {}) as Record<string, Json>).map((s) => ({
-        id: str(s.ID),
-        name: str(s.Service),
-        address: str(s.Address),
-        port: num(s.Port),
-        tags: strArray(s.Tags),
-        meta: strMap(s.Meta),
-      }));
+      return removed;
+    },
+
+    async listAgentServices() {
+      return toServices(await withFailover("list agent services", (c) => c.agent.service.list({ timeout })));
     },
 
     register(r) {
@@ -148,7 +270,7 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi {
               ...(c.status !== undefined ? { status: c.status } : {}),
               ...(c.deregisterCriticalServiceAfter !== undefined ? { deregistercriticalserviceafter: c.deregisterCriticalServiceAfter } : {}),
             };
-      return write("register", `register ${r.id}`, () =>
+      return write("register", `register ${r.id}`, (client) =>
         client.agent.service.register({
           id: r.id,
           name: r.name,
@@ -163,61 +285,68 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi {
     },
 
     deregister(id) {
-      return write("deregister", `deregister ${id}`, () => client.agent.service.deregister({ id, timeout }));
+      return write("deregister", `deregister ${id}`, (client) => client.agent.service.deregister({ id, timeout }));
     },
 
     async healthService(q) {
-      // includeResponse makes the package return [response, body] so we can read X-Consul-Index.
-      const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+      const key = `${q.dc ?? ""}/${q.service}`;
       let rejectAborted: (err: Error) => void = () => undefined;
       const aborted = new Promise<never>((_, reject) => {
         rejectAborted = reject;
       });
+      let ctx: EventEmitter | undefined;
       const cancel = (): void => {
-        ctx.emit("cancel");
+        ctx?.emit("cancel");
         // papi may never settle a cancelled request; settle ours now.
         rejectAborted(new ConsulError("ConsulUnavailable", `health of ${q.service}: aborted`));
       };
       q.signal?.addEventListener("abort", cancel, { once: true });
       try {
-        const request = client.health.service({
-          service: q.service,
-          ...(q.dc !== undefined ? { dc: q.dc } : {}),
-          ...(q.index !== undefined ? { index: q.index, wait: `${Math.ceil(q.waitMs / 1000)}s` } : {}),
-          // Consul adds up to wait/16 of jitter; leave room before timing out.
-          timeout: q.waitMs + q.waitMs / 16 + 5000,
-          ctx,
-        });
-        const res = (await Promise.race([request, aborted])) as [{ headers: Record<string, string | undefined> }, unknown];
-        const [response, body] = res;
-        const entries = Array.isArray(body) ? (body as Json[]) : [];
-        const instances = entries.map((e): HealthInstance => {
-          const svc = (e.Service ?? {}) as Json;
-          const node = (e.Node ?? {}) as Json;
-          const address = str(svc.Address) !== "" ? str(svc.Address) : str(node.Address);
-          return {
-            serviceId: str(svc.ID),
-            node: str(node.Node),
-            address,
-            port: num(svc.Port),
-            tags: strArray(svc.Tags),
-            status: aggregate(e.Checks),
-          };
-        });
-        return { instances, index: response.headers["x-consul-index"] ?? "0" };
-      } catch (err) {
-        throw toError(err, `health of ${q.service}`);
+        return await withFailover(
+          `health of ${q.service}`,
+          async (client, idx) => {
+            // includeResponse makes the package return [response, body] so we can read X-Consul-Index.
+            ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+            // An index is only meaningful to the agent that issued it: elsewhere, read without blocking first.
+            const blocking = q.index !== undefined && indexOrigin.get(key) === idx;
+            const request = client.health.service({
+              service: q.service,
+              ...(q.dc !== undefined ? { dc: q.dc } : {}),
+              // Any server may answer (not only the leader): rendering keeps working through a leader election.
+              stale: true,
+              ...(blocking ? { index: q.index, wait: `${Math.ceil(q.waitMs / 1000)}s` } : {}),
+              // Consul adds up to wait/16 of jitter; leave room before timing out.
+              timeout: blocking ? q.waitMs + q.waitMs / 16 + 5000 : timeout,
+              ctx,
+            });
+            const res = (await Promise.race([request, aborted])) as [{ headers: Record<string, string | undefined> }, unknown];
+            const [response, body] = res;
+            const entries = Array.isArray(body) ? (body as Json[]) : [];
+            const instances = entries.map((e): HealthInstance => {
+              const svc = (e.Service ?? {}) as Json;
+              const node = (e.Node ?? {}) as Json;
+              const address = str(svc.Address) !== "" ? str(svc.Address) : str(node.Address);
+              return {
+                serviceId: str(svc.ID),
+                node: str(node.Node),
+                address,
+                port: num(svc.Port),
+                tags: strArray(svc.Tags),
+                status: aggregate(e.Checks),
+              };
+            });
+            indexOrigin.set(key, idx);
+            return { instances, index: response.headers["x-consul-index"] ?? "0" };
+          },
+          q.signal,
+        );
       } finally {
         q.signal?.removeEventListener("abort", cancel);
       }
     },
 
     async leader() {
-      try {
-        return String(await client.status.leader({ timeout }));
-      } catch (err) {
-        throw toError(err, "status/leader");
-      }
+      return String(await withFailover("status/leader", (c) => c.status.leader({ timeout })));
     },
   };
 }

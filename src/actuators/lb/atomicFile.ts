@@ -10,10 +10,16 @@
  * Errors are raw Node fs errors; temp files are removed on every failure path.
  */
 import { randomBytes } from "node:crypto";
-import { open, readFile, rename, unlink } from "node:fs/promises";
+import { chmod, chown, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 export const DEFAULT_FILE_MODE = 0o644;
+
+/** Numeric owner of generated files (--lb-file-owner uid:gid). */
+export interface FileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
 
 function hasCode(err: unknown, code: string): boolean {
   return typeof err === "object" && err !== null && "code" in err && err.code === code;
@@ -53,13 +59,16 @@ export async function discardFile(path: string): Promise<void> {
  * Write `bytes` to a fresh temp sibling of `path` with exactly `mode`, fsynced.
  * Returns the temp path; the caller must commitTemp() or discardFile() it.
  */
-export async function writeTempSibling(path: string, bytes: string | Uint8Array, mode = DEFAULT_FILE_MODE): Promise<string> {
+export async function writeTempSibling(path: string, bytes: string | Uint8Array, mode = DEFAULT_FILE_MODE, owner?: FileOwner): Promise<string> {
   checkMode(mode);
   const tmp = tempSiblingPath(path);
   try {
     const fh = await open(tmp, "wx", mode);
     try {
       await fh.writeFile(bytes);
+      // Owner before mode (chown may clear mode bits); both before the rename, so the file is never
+      // visible under its final name with the wrong owner or mode (issue #6).
+      if (owner !== undefined) await fh.chown(owner.uid, owner.gid);
       await fh.chmod(mode); // umask-independent
       await fh.sync();
     } finally {
@@ -84,8 +93,8 @@ export async function commitTemp(tmp: string, path: string): Promise<void> {
 }
 
 /** Atomic, durable replace of `path` with `bytes`. Idempotent; blocks on fsync. */
-export async function writeFileAtomic(path: string, bytes: string | Uint8Array, mode = DEFAULT_FILE_MODE): Promise<void> {
-  const tmp = await writeTempSibling(path, bytes, mode);
+export async function writeFileAtomic(path: string, bytes: string | Uint8Array, mode = DEFAULT_FILE_MODE, owner?: FileOwner): Promise<void> {
+  const tmp = await writeTempSibling(path, bytes, mode, owner);
   await commitTemp(tmp, path);
 }
 
@@ -109,4 +118,59 @@ export async function removeIfExists(path: string): Promise<boolean> {
   }
   await fsyncDir(dirname(path));
   return true;
+}
+
+const TEMP_SIBLING = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err: unknown) {
+    return hasCode(err, "EPERM");
+  }
+}
+
+/**
+ * Removes temp siblings (tempSiblingPath names) in `dir` left by a writer
+ * process that no longer runs, e.g. a controller killed with SIGKILL between
+ * writeTempSibling and commitTemp (issue #6 kill -9 suite). Files of live
+ * processes other than this one are left alone (another writer may be mid-write).
+ * Returns the removed names. Never throws.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(TEMP_SIBLING.exec(name)?.[1] ?? "0");
+    if (pid <= 0 || (pid !== process.pid && pidAlive(pid))) continue;
+    await discardFile(join(dir, name));
+    removed.push(name);
+  }
+  return removed;
+}
+
+/**
+ * Brings an existing file to `mode` (and `owner`) when they differ, e.g. after
+ * --lb-file-mode changed while the content did not. Returns true when it
+ * changed something. chown first (it may clear mode bits), then chmod.
+ */
+export async function fixModeAndOwner(path: string, mode: number, owner?: FileOwner): Promise<boolean> {
+  checkMode(mode);
+  const st = await stat(path);
+  let changed = false;
+  if (owner !== undefined && (st.uid !== owner.uid || st.gid !== owner.gid)) {
+    await chown(path, owner.uid, owner.gid);
+    changed = true;
+  }
+  if (changed || (st.mode & 0o7777) !== mode) {
+    await chmod(path, mode);
+    changed = true;
+  }
+  return changed;
 }

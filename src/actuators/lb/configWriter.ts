@@ -23,7 +23,9 @@
 import {
   commitTemp,
   DEFAULT_FILE_MODE,
+  type FileOwner,
   discardFile,
+  fixModeAndOwner,
   readIfExists,
   removeIfExists,
   writeFileAtomic,
@@ -37,6 +39,11 @@ export interface ApplyResult {
   readonly changed: boolean;
   /** A reload was performed successfully by this call. */
   readonly reloaded: boolean;
+  /**
+   * Set when nothing was done because the previous reload is younger than
+   * `minReloadIntervalMs`: call again after this many ms (with fresh text).
+   */
+  readonly deferredMs?: number;
 }
 
 export interface ApplyOptions {
@@ -44,13 +51,31 @@ export interface ApplyOptions {
   readonly text: string;
   /** Default 0o644; world-writable modes are refused. */
   readonly mode?: number;
+  /**
+   * Rate limit (issue #6, P3): when the bytes differ but the last reload of
+   * this writer happened less than this many ms ago, write nothing and return
+   * `deferredMs`. Bursts of health changes then cost one reload per interval.
+   */
+  readonly minReloadIntervalMs?: number;
 }
 
 export class LbConfigWriter {
   private readonly pendingReload = new Set<string>();
+  /** performance.now() of the last successful reload (undefined: none yet). */
+  private lastReloadAt: number | undefined;
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly driver: LoadBalancerDriver) {}
+  /** Mode and owner of every file this writer creates (issue #6: --lb-file-mode, --lb-file-owner). */
+  private readonly fileMode: number;
+  private readonly fileOwner: FileOwner | undefined;
+
+  constructor(
+    private readonly driver: LoadBalancerDriver,
+    files: { readonly mode?: number; readonly owner?: FileOwner } = {},
+  ) {
+    this.fileMode = files.mode ?? DEFAULT_FILE_MODE;
+    this.fileOwner = files.owner;
+  }
 
   /** True when `path` changed on disk but the reload after it has not succeeded yet. */
   isReloadPending(path: string): boolean {
@@ -72,12 +97,18 @@ export class LbConfigWriter {
     return run;
   }
 
-  private async doApply({ path, text, mode = DEFAULT_FILE_MODE }: ApplyOptions): Promise<ApplyResult> {
+  private async doApply({ path, text, mode = this.fileMode, minReloadIntervalMs = 0 }: ApplyOptions): Promise<ApplyResult> {
     const bytes = Buffer.from(text, "utf8");
     const previous = await io(() => readIfExists(path), `read ${path}`);
-    if (previous?.equals(bytes) === true) return this.retryPending(path);
+    if (previous?.equals(bytes) === true) {
+      // Same bytes: only the mode/owner may need fixing (no reload: nginx reads the content, not the mode).
+      await io(() => fixModeAndOwner(path, mode, this.fileOwner), `set mode/owner of ${path}`);
+      return this.retryPending(path);
+    }
+    const sinceReload = this.lastReloadAt === undefined ? Infinity : performance.now() - this.lastReloadAt;
+    if (sinceReload < minReloadIntervalMs) return { changed: false, reloaded: false, deferredMs: Math.ceil(minReloadIntervalMs - sinceReload) };
 
-    const candidate = await io(() => writeTempSibling(path, bytes, mode), `write candidate for ${path}`);
+    const candidate = await io(() => writeTempSibling(path, bytes, mode, this.fileOwner), `write candidate for ${path}`);
     try {
       await this.driver.validateCandidate(candidate);
     } catch (err: unknown) {
@@ -90,7 +121,7 @@ export class LbConfigWriter {
   private async doRemove(path: string): Promise<ApplyResult> {
     const previous = await io(() => readIfExists(path), `read ${path}`);
     if (previous === undefined) return this.retryPending(path);
-    return this.swapAndReload(path, previous, DEFAULT_FILE_MODE, `remove ${path}`, async () => {
+    return this.swapAndReload(path, previous, this.fileMode, `remove ${path}`, async () => {
       await removeIfExists(path);
     });
   }
@@ -123,7 +154,7 @@ export class LbConfigWriter {
     try {
       await this.validateLive(path);
     } catch (err: unknown) {
-      await restore(path, previous, mode, err);
+      await restore(path, previous, mode, err, this.fileOwner);
       if (!wasPending) this.pendingReload.delete(path);
       throw err;
     }
@@ -146,15 +177,16 @@ export class LbConfigWriter {
     } catch (err: unknown) {
       throw asLbError(err, "ReloadFailed", "reload");
     }
+    this.lastReloadAt = performance.now();
     this.pendingReload.clear();
   }
 }
 
 /** Put `previous` back (or remove the file when there was none). Throws a combined LbError if that fails. */
-async function restore(path: string, previous: Buffer | undefined, mode: number, failure: unknown): Promise<void> {
+async function restore(path: string, previous: Buffer | undefined, mode: number, failure: unknown, owner?: FileOwner): Promise<void> {
   try {
     if (previous === undefined) await removeIfExists(path);
-    else await writeFileAtomic(path, previous, mode);
+    else await writeFileAtomic(path, previous, mode, owner);
   } catch (restoreErr: unknown) {
     throw new LbError(
       "ValidationFailed",

@@ -8,7 +8,7 @@
 import { Ajv, type ErrorObject } from "ajv";
 import { createRequire } from "node:module";
 import { isIP } from "node:net";
-import type { ServiceBinding } from "../../domain/types.js";
+import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
 
 const require = createRequire(import.meta.url);
 /** The schema document, loaded once. */
@@ -59,17 +59,29 @@ function messageOf(e: ErrorObject): string {
 /** Rules the schema cannot say. Returns [] when the binding is consistent. */
 function semanticErrors(b: ServiceBinding): FieldError[] {
   const errors: FieldError[] = [];
-  const exprs = b.spec.backends.selector.matchExpressions ?? [];
-  exprs.forEach((x, i) => {
-    const field = `spec.backends.selector.matchExpressions[${i}].values`;
-    const n = x.values?.length ?? 0;
-    if ((x.operator === "In" || x.operator === "NotIn") && n === 0) {
-      errors.push({ field, message: `operator ${x.operator} needs at least one value` });
-    }
-    if ((x.operator === "Exists" || x.operator === "DoesNotExist") && n > 0) {
-      errors.push({ field, message: `operator ${x.operator} takes no values` });
-    }
-  });
+  const { selector, swarm } = b.spec.backends;
+  const selectors: [string, LabelSelector | undefined][] = [
+    ["spec.backends.selector", selector],
+    ["spec.backends.swarm.selector", swarm?.selector],
+  ];
+  for (const [path, sel] of selectors) {
+    (sel?.matchExpressions ?? []).forEach((x, i) => {
+      const field = `${path}.matchExpressions[${i}].values`;
+      const n = x.values?.length ?? 0;
+      if ((x.operator === "In" || x.operator === "NotIn") && n === 0) {
+        errors.push({ field, message: `operator ${x.operator} needs at least one value` });
+      }
+      if ((x.operator === "Exists" || x.operator === "DoesNotExist") && n > 0) {
+        errors.push({ field, message: `operator ${x.operator} takes no values` });
+      }
+    });
+  }
+  if (selector === undefined && swarm === undefined) {
+    errors.push({ field: "spec.backends.selector", message: "required field is missing (or select Swarm services with spec.backends.swarm)" });
+  }
+  if (selector !== undefined && swarm !== undefined) {
+    errors.push({ field: "spec.backends.swarm", message: "selector (containers) and swarm (Swarm services) are mutually exclusive" });
+  }
   if (b.spec.backends.addressMode === "published" && b.spec.backends.network !== undefined) {
     errors.push({ field: "spec.backends.network", message: "only meaningful with addressMode: internal" });
   }

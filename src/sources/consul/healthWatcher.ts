@@ -9,7 +9,17 @@
  * - errors back off exponentially and KEEP the last known instances, so a
  *   Consul outage never empties a rendered config;
  * - a changed instance set triggers `onChange(refKey)` through a min/max
- *   debouncer (consul-template's wait), so bursts render once.
+ *   debouncer (consul-template's wait), so bursts render once;
+ * - agent restart with lost state (issue #6): after any failed query the next
+ *   one is a fresh non-blocking read (a blocking query on an index from the
+ *   previous agent life would block for the whole wait: Consul blocks while
+ *   its index is below the one asked for). An index that went backwards
+ *   starts a HOLD: for up to `holdMs`, instances known before the reset that
+ *   are missing from (or less healthy in) the fresh answer are kept, so the
+ *   rendered config is not emptied while the registrar re-asserts; the hold
+ *   ends as soon as the fresh answer covers every held instance, or on expiry
+ *   (then the fresh answer wins: a registration really gone is dropped).
+ *   `onIndexReset` lets the manager re-assert every registration at once.
  */
 import type { ConsulApi } from "../../actuators/consul/consulClient.js";
 import type { HealthInstance } from "../../domain/types.js";
@@ -44,7 +54,21 @@ export interface HealthWatcherOptions {
   readonly backoff: BackoffOptions;
   readonly debounce: { readonly minMs: number; readonly maxMs: number };
   readonly onChange: (refKey: string) => void;
+  /** Called when a query's index went backwards (agent restarted, state possibly lost). Must not throw. */
+  readonly onIndexReset?: (refKey: string) => void;
+  /** Max time instances lost by an index reset are kept (default 30 s: re-registration + first passing check). */
+  readonly holdMs?: number;
 }
+
+interface Hold {
+  /** Instances known just before the reset, by service id. */
+  readonly instances: ReadonlyMap<string, HealthInstance>;
+  readonly timer: NodeJS.Timeout;
+  /** Last fresh answer from Consul (applied as is when the hold expires). */
+  fresh: readonly HealthInstance[];
+}
+
+const STATUS_RANK: Readonly<Record<HealthInstance["status"], number>> = { passing: 0, warning: 1, critical: 2 };
 
 interface Loop {
   readonly abort: AbortController;
@@ -54,6 +78,9 @@ interface Loop {
 export class HealthWatcher implements HealthStore {
   private readonly snapshots = new Map<string, HealthSnapshot>();
   private readonly loops = new Map<string, Loop>();
+  private readonly holds = new Map<string, Hold>();
+  /** Wakes loops sleeping in error backoff (see kick()). */
+  private wake = new AbortController();
   private readonly debouncer: Debouncer;
 
   constructor(private readonly opts: HealthWatcherOptions) {
@@ -72,6 +99,7 @@ export class HealthWatcher implements HealthStore {
       loop.abort.abort();
       this.loops.delete(key);
       this.snapshots.delete(key);
+      this.endHold(key);
       this.debouncer.cancel(key);
     }
     for (const [key, ref] of wanted) {
@@ -81,9 +109,17 @@ export class HealthWatcher implements HealthStore {
     }
   }
 
+  /** Consul is reachable again: loops waiting in error backoff retry now instead of at their next step. */
+  kick(): void {
+    const w = this.wake;
+    this.wake = new AbortController();
+    w.abort();
+  }
+
   async stop(): Promise<void> {
     const loops = [...this.loops.values()];
     this.loops.clear();
+    for (const key of [...this.holds.keys()]) this.endHold(key);
     this.debouncer.stop();
     for (const l of loops) l.abort.abort();
     await Promise.all(loops.map((l) => l.done));
@@ -94,10 +130,12 @@ export class HealthWatcher implements HealthStore {
     let failures = 0;
     while (!signal.aborted) {
       try {
+        // After a failure, read without blocking: the agent may have restarted with a lower index.
+        const block = index !== undefined && failures === 0;
         const res = await this.opts.consul.healthService({
           service: ref.service,
           ...(ref.dc !== undefined ? { dc: ref.dc } : {}),
-          ...(index !== undefined ? { index } : {}),
+          ...(block ? { index } : {}),
           waitMs: this.opts.waitMs,
           signal,
         });
@@ -105,7 +143,9 @@ export class HealthWatcher implements HealthStore {
         if (failures > 0) this.opts.logger.info("consul health query recovered", { service: ref.service, dc: ref.dc, afterFailures: failures });
         failures = 0;
         const next = BigInt(res.index) > 0n ? res.index : "1";
-        index = index !== undefined && BigInt(next) < BigInt(index) ? undefined : next;
+        const reset = index !== undefined && BigInt(next) < BigInt(index);
+        index = next;
+        if (reset) this.startHold(key, ref);
         this.update(key, res.instances);
       } catch (err) {
         if (isAborted(signal)) return;
@@ -115,12 +155,83 @@ export class HealthWatcher implements HealthStore {
           error: errorMessage(err),
           failures,
         });
-        await sleep(backoffDelay(failures++, this.opts.backoff), signal);
+        await this.backoffSleep(backoffDelay(failures++, this.opts.backoff), signal);
       }
     }
   }
 
-  private update(key: string, instances: readonly HealthInstance[]): void {
+  /** sleep() that also ends early on kick(). */
+  private async backoffSleep(ms: number, signal: AbortSignal): Promise<void> {
+    const both = new AbortController();
+    const wake = this.wake.signal;
+    const stop = (): void => {
+      both.abort();
+    };
+    signal.addEventListener("abort", stop, { once: true });
+    wake.addEventListener("abort", stop, { once: true });
+    if (signal.aborted || wake.aborted) both.abort();
+    try {
+      await sleep(ms, both.signal);
+    } finally {
+      signal.removeEventListener("abort", stop);
+      wake.removeEventListener("abort", stop);
+    }
+  }
+
+  private startHold(key: string, ref: ServiceRef): void {
+    const prev = this.snapshots.get(key);
+    this.endHold(key);
+    this.opts.onIndexReset?.(key);
+    if (prev === undefined || prev.instances.length === 0) return;
+    const holdMs = this.opts.holdMs ?? 30_000;
+    const timer = setTimeout(() => {
+      const hold = this.holds.get(key);
+      if (hold === undefined) return;
+      this.endHold(key);
+      this.opts.logger.warn("consul hold expired; rendering what the agent reports", { service: ref.service, dc: ref.dc, instances: hold.fresh.length });
+      this.update(key, hold.fresh);
+    }, holdMs);
+    timer.unref();
+    this.holds.set(key, { instances: new Map(prev.instances.map((i) => [i.serviceId, i])), timer, fresh: [] });
+    this.opts.logger.warn("consul index went backwards (agent restarted?); holding last known instances until re-registered", {
+      service: ref.service,
+      dc: ref.dc,
+      instances: prev.instances.length,
+      holdMs,
+    });
+  }
+
+  private endHold(key: string): void {
+    const hold = this.holds.get(key);
+    if (hold === undefined) return;
+    clearTimeout(hold.timer);
+    this.holds.delete(key);
+  }
+
+  /** During a hold: the fresh answer, with held instances substituted where the fresh one is missing or less healthy. */
+  private merge(key: string, fresh: readonly HealthInstance[]): readonly HealthInstance[] {
+    const hold = this.holds.get(key);
+    if (hold === undefined) return fresh;
+    hold.fresh = fresh;
+    const byId = new Map(fresh.map((i) => [i.serviceId, i]));
+    let substituted = 0;
+    for (const [id, held] of hold.instances) {
+      const now = byId.get(id);
+      if (now === undefined || STATUS_RANK[now.status] > STATUS_RANK[held.status]) {
+        byId.set(id, held);
+        substituted++;
+      }
+    }
+    if (substituted === 0) {
+      this.endHold(key);
+      this.opts.logger.info("consul hold released: every held instance is back", { key, instances: fresh.length });
+      return fresh;
+    }
+    return [...byId.values()];
+  }
+
+  private update(key: string, fresh: readonly HealthInstance[]): void {
+    const instances = this.merge(key, fresh);
     const sorted = [...instances].sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : 0));
     const prev = this.snapshots.get(key);
     this.snapshots.set(key, { instances: sorted, updatedAt: Date.now() });

@@ -15,9 +15,11 @@
 import type Dockerode from "dockerode";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import type { ContainerInfo } from "../../domain/types.js";
+import type { ContainerInfo, LabelSelector } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
+import { DrainTracker, isStopEvent } from "./drain.js";
+import { ContainerIndex } from "./containerIndex.js";
 import { fromInspect } from "./inspect.js";
 
 export interface ContainerChange {
@@ -32,6 +34,8 @@ export interface ContainerStore {
   synced(): boolean;
   list(): readonly ContainerInfo[];
   get(id: string): ContainerInfo | undefined;
+  /** Containers whose labels match `selector` (indexed: no full scan for matchLabels). */
+  select(selector: LabelSelector): readonly ContainerInfo[];
 }
 
 export interface DockerWatcherObserver {
@@ -51,6 +55,8 @@ export interface DockerWatcherOptions {
   readonly observer?: DockerWatcherObserver;
   /** How many inspects run at once while draining dirty containers. */
   readonly concurrency?: number;
+  /** Graceful drain: how long a container stays `draining` after a kill/stop event (0 or absent = off). */
+  readonly drainDelayMs?: number;
 }
 
 const EVENT_ACTIONS = new Set(["start", "die", "kill", "stop", "destroy", "pause", "unpause", "rename", "update", "restart"]);
@@ -60,7 +66,7 @@ interface DockerEvent {
   readonly Action?: string;
   readonly status?: string;
   readonly id?: string;
-  readonly Actor?: { readonly ID?: string };
+  readonly Actor?: { readonly ID?: string; readonly Attributes?: Readonly<Record<string, string>> };
 }
 
 function healthFromStatus(status: string): string {
@@ -69,15 +75,18 @@ function healthFromStatus(status: string): string {
 }
 
 export class DockerWatcher implements ContainerStore {
-  private readonly cache = new Map<string, ContainerInfo>();
+  private readonly cache = new ContainerIndex();
   /** Fingerprint (state + health) of each container at its last inspect, for cheap resync diffs. */
   private readonly fingerprints = new Map<string, string>();
   private readonly dirty = new Set<string>();
   private draining: Promise<void> | undefined;
   private connected = false;
   private listed = false;
+  private readonly drainMarks: DrainTracker;
 
-  constructor(private readonly opts: DockerWatcherOptions) {}
+  constructor(private readonly opts: DockerWatcherOptions) {
+    this.drainMarks = new DrainTracker(opts.drainDelayMs ?? 0);
+  }
 
   synced(): boolean {
     return this.connected && this.listed;
@@ -89,6 +98,10 @@ export class DockerWatcher implements ContainerStore {
 
   get(id: string): ContainerInfo | undefined {
     return this.cache.get(id);
+  }
+
+  select(selector: LabelSelector): readonly ContainerInfo[] {
+    return this.cache.select(selector);
   }
 
   /** Runs until `signal` aborts. Never rejects. */
@@ -153,12 +166,32 @@ export class DockerWatcher implements ContainerStore {
         if (event === undefined || id === undefined || (event.Type !== undefined && event.Type !== "container")) continue;
         this.opts.observer?.onEvent?.(action);
         if (!EVENT_ACTIONS.has(action) && action !== "health_status") continue;
+        if (isStopEvent(action, event.Actor?.Attributes)) this.markDraining(id);
         this.dirty.add(id);
         void this.drain();
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * Graceful drain: a kill/stop event arrives before `die`. The cached
+   * container is marked draining at once (no inspect round trip) so the
+   * registrar deregisters it while it still answers. When the mark expires
+   * the container is re-inspected: one that is still running is a backend again.
+   */
+  private markDraining(id: string): void {
+    const before = this.cache.get(id);
+    if (before === undefined || !this.drainMarks.mark(id, Date.now())) return;
+    const after: ContainerInfo = { ...before, draining: true };
+    this.cache.set(id, after);
+    this.opts.logger.info("container draining", { container: id.slice(0, 12), drainDelayMs: this.drainMarks.delayMs });
+    this.opts.onChange({ id, before, after });
+    setTimeout(() => {
+      this.dirty.add(id);
+      void this.drain();
+    }, this.drainMarks.delayMs + 10).unref();
   }
 
   /** Inspects dirty containers (bounded concurrency). Concurrent callers share one drain. */
@@ -195,6 +228,7 @@ export class DockerWatcher implements ContainerStore {
     try {
       const info = await this.opts.docker.getContainer(id).inspect();
       after = info.State.Running ? fromInspect(info) : undefined;
+      if (after !== undefined && this.drainMarks.isDraining(id, Date.now())) after = { ...after, draining: true };
       this.fingerprints.set(id, `${info.State.Status}/${info.State.Health?.Status ?? "none"}`);
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
@@ -202,6 +236,7 @@ export class DockerWatcher implements ContainerStore {
     }
     const before = this.cache.get(id);
     if (after === undefined) {
+      this.drainMarks.clear(id);
       this.cache.delete(id);
       this.fingerprints.delete(id);
     } else this.cache.set(id, after);

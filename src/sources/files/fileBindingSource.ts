@@ -7,14 +7,16 @@
  * - an invalid document keeps the last good version of the same binding key;
  *   a file that is not even valid YAML keeps every binding it had before;
  * - only a binding whose document is removed (or whose file is deleted) goes away;
- * - cross-binding conflicts (same key, same LB output file or listen socket)
- *   reject the later binding (by file name, then document order);
+ * - cross-binding conflicts (same key, same LB output file or listen socket,
+ *   same container port claimed twice) reject the later binding (by file
+ *   name, then document order);
  * - `onChange` receives the keys whose binding appeared, changed or vanished.
  */
 import { watch, type FSWatcher } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ServiceBinding } from "../../domain/types.js";
+import { matchesSelector } from "../../domain/selector.js";
+import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
 import { isAborted, sleep } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { formatProblem, type BindingProblem, type BindingStore } from "./bindingStore.js";
@@ -28,9 +30,11 @@ export interface FileBindingSourceOptions {
   readonly debounceMs?: number;
 }
 
-interface Entry {
+export interface Entry {
   readonly binding: ServiceBinding;
   readonly file: string;
+  /** 1-based document number in `file` (for precise conflict reports). */
+  readonly document?: number;
 }
 
 const BINDING_FILE = /\.(ya?ml|json)$/;
@@ -144,7 +148,7 @@ export class FileBindingSource implements BindingStore {
           problems.push({ source: file, document: doc.document, field: "metadata.name", message: `binding ${doc.key} is already defined in ${other.file}`, key: doc.key });
           continue;
         }
-        next.set(doc.key, { binding: doc.binding, file });
+        next.set(doc.key, { binding: doc.binding, file, document: doc.document });
       }
     }
     problems.push(...dropConflicts(next, new Set(this.entries.keys())));
@@ -174,32 +178,76 @@ export class FileBindingSource implements BindingStore {
 }
 
 /**
- * Rejects one of two bindings that would write the same LB file or listen on
- * the same socket: bindings that already existed win over new ones (so adding
- * a clashing file never takes down a converged binding), then key order.
+ * Rejects one of two bindings that would write the same LB file, listen on
+ * the same socket, or claim the same container port (see portClaimClash):
+ * bindings that already existed win over new ones (so adding a clashing file
+ * never takes down a converged binding), then key order. Exported for
+ * `controller validate`, which applies the same cross-binding rules.
  */
-function dropConflicts(next: Map<string, Entry>, existing: ReadonlySet<string>): BindingProblem[] {
+export function dropConflicts(next: Map<string, Entry>, existing: ReadonlySet<string>): BindingProblem[] {
   const problems: BindingProblem[] = [];
   const outputs = new Map<string, string>();
   const sockets = new Map<string, string>();
+  const accepted: ServiceBinding[] = [];
   const keys = [...next.keys()].sort();
   for (const key of [...keys.filter((k) => existing.has(k)), ...keys.filter((k) => !existing.has(k))]) {
     const entry = next.get(key);
-    const lb = entry?.binding.spec.loadBalancer;
-    if (entry === undefined || lb === undefined) continue;
-    const socket = `${lb.listen.address}:${lb.listen.port}`;
-    const clash = outputs.has(lb.output)
-      ? { field: "spec.loadBalancer.output", message: `output ${lb.output} is already used by binding ${outputs.get(lb.output) ?? ""}` }
-      : sockets.has(socket) && lb.serverName === undefined
-        ? { field: "spec.loadBalancer.listen", message: `listen ${socket} is already used by binding ${sockets.get(socket) ?? ""}; set serverName to share it` }
-        : undefined;
+    if (entry === undefined) continue;
+    const lb = entry.binding.spec.loadBalancer;
+    const socket = lb === undefined ? "" : `${lb.listen.address}:${lb.listen.port}`;
+    const claimedBy = accepted.find((a) => portClaimClash(a, entry.binding));
+    const clash =
+      lb !== undefined && outputs.has(lb.output)
+        ? { field: "spec.loadBalancer.output", message: `output ${lb.output} is already used by binding ${outputs.get(lb.output) ?? ""}` }
+        : lb !== undefined && sockets.has(socket) && lb.serverName === undefined
+          ? { field: "spec.loadBalancer.listen", message: `listen ${socket} is already used by binding ${sockets.get(socket) ?? ""}; set serverName to share it` }
+          : claimedBy !== undefined
+            ? {
+                field: "spec.backends",
+                message:
+                  `port ${entry.binding.spec.backends.port}/${entry.binding.spec.backends.protocol} of containers matching this selector is already claimed by binding ` +
+                  `${claimedBy.metadata.namespace}/${claimedBy.metadata.name}; use disjoint selectors or another port`,
+              }
+            : undefined;
     if (clash !== undefined) {
-      problems.push({ source: entry.file, document: 0, ...clash, key });
+      problems.push({ source: entry.file, document: entry.document ?? 0, ...clash, key });
       next.delete(key);
       continue;
     }
-    outputs.set(lb.output, key);
-    sockets.set(socket, key);
+    accepted.push(entry.binding);
+    if (lb !== undefined) {
+      outputs.set(lb.output, key);
+      sockets.set(socket, key);
+    }
   }
   return problems;
+}
+
+/**
+ * Issue #6: two bindings claiming the same container port would register one
+ * backend twice (two services, two checks, two owners of one port). Detected
+ * statically: same port and protocol, and the smallest container one selector
+ * describes (its matchLabels, the first value of each `In`, any value for
+ * `Exists`) is also matched by the other selector. Selectors that only
+ * overlap on containers carrying labels of both are not detected here.
+ */
+function portClaimClash(a: ServiceBinding, b: ServiceBinding): boolean {
+  const pa = a.spec.backends;
+  const pb = b.spec.backends;
+  if (pa.port !== pb.port || pa.protocol !== pb.protocol) return false;
+  // Swarm bindings select services, not containers: their tasks are claimed per service.
+  if (pa.selector === undefined || pb.selector === undefined) return false;
+  return (matchesSelector(pa.selector, witness(pb.selector)) && matchesSelector(pb.selector, witness(pb.selector))) ||
+    (matchesSelector(pb.selector, witness(pa.selector)) && matchesSelector(pa.selector, witness(pa.selector)));
+}
+
+/** The smallest label set a selector plausibly selects. */
+function witness(sel: LabelSelector): Record<string, string> {
+  const labels: Record<string, string> = { ...(sel.matchLabels ?? {}) };
+  for (const x of sel.matchExpressions ?? []) {
+    if (Object.hasOwn(labels, x.key)) continue;
+    if (x.operator === "In" && x.values?.[0] !== undefined) labels[x.key] = x.values[0];
+    if (x.operator === "Exists") labels[x.key] = "";
+  }
+  return labels;
 }

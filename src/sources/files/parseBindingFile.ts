@@ -29,10 +29,39 @@ function keyOf(doc: unknown): string | undefined {
 }
 
 export const MAX_FILE_BYTES = 1 << 20;
+/** Max nesting of YAML/JSON flow collections (`[`, `{`) accepted before parsing. */
+export const MAX_FLOW_DEPTH = 64;
+
+/** Deepest `[`/`{` nesting outside quoted scalars and comments (cheap, linear pre-check). */
+function flowDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote: string | undefined;
+  let comment = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (comment) {
+      if (ch === "\n") comment = false;
+    } else if (quote !== undefined) {
+      if (ch === "\\" && quote === '"') i++;
+      else if (ch === quote) quote = undefined;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === "#") comment = true;
+    else if (ch === "[" || ch === "{") max = Math.max(max, ++depth);
+    else if ((ch === "]" || ch === "}") && depth > 0) depth--;
+  }
+  return max;
+}
 
 export function parseBindingFile(text: string): ParsedFile {
   if (Buffer.byteLength(text, "utf8") > MAX_FILE_BYTES) {
     return { readable: false, documents: [{ document: 1, errors: [{ field: "(file)", message: `file is larger than ${MAX_FILE_BYTES} bytes` }] }] };
+  }
+  const depth = flowDepth(text);
+  if (depth > MAX_FLOW_DEPTH) {
+    // Issue #6: the YAML parser recurses per level; 20,000 nested `[` cost ~2 s of blocked event loop on
+    // every rescan before it fails with a stack overflow. Bindings nest a handful of levels.
+    return { readable: false, documents: [{ document: 1, errors: [{ field: "(yaml)", message: `nesting deeper than ${MAX_FLOW_DEPTH} levels` }] }] };
   }
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [docs];

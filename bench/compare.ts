@@ -1,0 +1,233 @@
+/**
+ * dockbind vs registrator + consul-template (issue #6 benchmark), on the real
+ * dockerd, Consul and nginx of this machine. Prints figures, targets
+ * (PASS/MISS as text) and ratios; it is not a pass/fail test: exit code 0
+ * unless the bench itself breaks.
+ *
+ *   make bench          # builds the anchors (bench/anchors/build.sh), then this
+ *   BENCH_P1_RUNS=50 BENCH_P3_CONTAINERS=100 BENCH_P4_CONTAINERS=500 \
+ *   BENCH_P4_IDLE_S=60 BENCH_SKIP=p4,p5 node --import tsx bench/compare.ts
+ *
+ * Fairness: every contender has its own Consul dev agent (behind its own
+ * counting proxy) and its own nginx master, and all of them watch the same
+ * dockerd at the same time: each `docker run` is observed by every contender
+ * at once, so they see the same event at the same moment and share the same
+ * (2-core) machine load. Backends sit on a bridge network this bench creates
+ * (addressMode internal / registrator -internal): nothing is published.
+ * Same HTTP check (GET /health/, 1 s; P4 10 s), same render wait (50 ms..500 ms).
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { run } from "../test/support/exec.js";
+import { BACKEND_IMAGE } from "../test/support/image.js";
+import { cleanupAll } from "../test/support/teardown.js";
+import { delay, freePort, waitFor } from "../test/support/wait.js";
+import { startWorld } from "../test/support/world.js";
+import { anchorBinary } from "./lib/anchors.js";
+import { createBackend, createNetwork, pool, removeBenchContainers, removeContainer, startContainer } from "./lib/containers.js";
+import { anchorContender, counters, diff, dockbindContender, instanceCount, renderedServers, type Contender, type Counters, type Phase } from "./lib/contender.js";
+import { runP5, type P5Result } from "./lib/p5.js";
+import { Report } from "./lib/report.js";
+
+const env = (k: string, d: number): number => {
+  const v = Number(process.env[k] ?? d);
+  return Number.isFinite(v) && v > 0 ? v : d;
+};
+const P1_RUNS = env("BENCH_P1_RUNS", 50);
+const P3_N = env("BENCH_P3_CONTAINERS", 100);
+const P4_N = env("BENCH_P4_CONTAINERS", 500);
+const P4_IDLE_S = env("BENCH_P4_IDLE_S", 60);
+const SKIP = new Set((process.env.BENCH_SKIP ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean));
+const TAG = `${process.pid}`;
+const NETWORK = `dockbind-bench-${TAG}`;
+
+const log = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+interface Latencies {
+  registered: number[];
+  served: number[];
+}
+
+async function p1p2(contenders: readonly Contender[], phase: Phase): Promise<Map<string, Latencies>> {
+  const out = new Map<string, Latencies>(contenders.map((c) => [c.name, { registered: [], served: [] }]));
+  for (let i = 0; i < P1_RUNS; i++) {
+    const name = `bench-${TAG}-p1-${i}`;
+    const t0 = performance.now();
+    const { stdout } = await run(
+      "docker",
+      ["run", "-d", "--network", NETWORK, "--label", "dockbind-test=1", "--label", `dockbind-test.pid=${process.pid}`, "--label", `dockbind-bench=${phase.selector}`,
+        "--name", name, "-e", `NAME=${name}`, "-e", `SERVICE_NAME=${phase.service}`, "-e", "SERVICE_CHECK_HTTP=/health/", "-e", `SERVICE_CHECK_INTERVAL=${phase.interval}`, "-e", "SERVICE_CHECK_TIMEOUT=1s", BACKEND_IMAGE],
+      { check: true },
+    );
+    const started = performance.now();
+    const id = stdout.trim();
+    const line: string[] = [];
+    await Promise.all(
+      contenders.map(async (c) => {
+        let tReg: number | undefined;
+        await waitFor(
+          async () => {
+            if (tReg === undefined && (await instanceCount(c, phase.service)) >= 1) tReg = performance.now();
+            if (tReg === undefined) return undefined;
+            const r = await c.world.nginx.get(phase.listenPort).catch(() => undefined);
+            return r?.status === 200 && r.body === name ? true : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 10, what: `${c.name}: ${name} served` },
+        );
+        const tServed = performance.now();
+        const l = out.get(c.name);
+        l?.registered.push((tReg ?? tServed) - started);
+        l?.served.push(tServed - started);
+        line.push(`${c.name} reg +${((tReg ?? tServed) - started).toFixed(0)} served +${(tServed - started).toFixed(0)} ms`);
+      }),
+    );
+    log(`P1/P2 run ${i + 1}/${P1_RUNS}: docker run ${(started - t0).toFixed(0)} ms; ${line.join("; ")}`);
+    await removeContainer(id);
+    await Promise.all(
+      contenders.map((c) =>
+        waitFor(async () => ((await instanceCount(c, phase.service)) === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20, what: `${c.name}: ${name} deregistered` }),
+      ),
+    );
+  }
+  return out;
+}
+
+/** Creates `n` backends for `phase` (not started). */
+async function createMany(phase: Phase, n: number, prefix: string): Promise<string[]> {
+  const ids: string[] = new Array<string>(n);
+  await pool(Array.from({ length: n }, (_, i) => i), 8, async (i) => {
+    ids[i] = await createBackend({
+      name: `bench-${TAG}-${prefix}-${i}`,
+      labels: { "dockbind-bench": phase.selector },
+      env: { NAME: `${prefix}-${i}`, SERVICE_NAME: phase.service, SERVICE_CHECK_HTTP: "/health/", SERVICE_CHECK_INTERVAL: phase.interval, SERVICE_CHECK_TIMEOUT: "1s" },
+      network: NETWORK,
+    });
+  });
+  return ids;
+}
+
+async function converged(contenders: readonly Contender[], phase: Phase, n: number, timeoutMs: number): Promise<Map<string, number>> {
+  const t0 = performance.now();
+  const done = new Map<string, number>();
+  await Promise.all(
+    contenders.map(async (c) => {
+      await waitFor(async () => (renderedServers(c, phase) === n && (await instanceCount(c, phase.service, true)) === n ? true : undefined), {
+        timeoutMs,
+        intervalMs: 200,
+        what: `${c.name}: ${n} ${phase.service} instances passing and rendered`,
+      });
+      done.set(c.name, performance.now() - t0);
+    }),
+  );
+  return done;
+}
+
+interface BurstResult {
+  readonly startWindowMs: number;
+  readonly perContender: Map<string, Counters & { convergeMs: number }>;
+}
+
+async function p3(contenders: readonly Contender[], phase: Phase): Promise<BurstResult> {
+  const ids = await createMany(phase, P3_N, "p3");
+  await delay(2000);
+  const before = new Map(await Promise.all(contenders.map(async (c) => [c.name, await counters(c)] as const)));
+  const t0 = performance.now();
+  await pool(ids, 16, startContainer);
+  const startWindowMs = performance.now() - t0;
+  log(`P3: ${P3_N} containers started in ${startWindowMs.toFixed(0)} ms (16 concurrent API starts)`);
+  const conv = await converged(contenders, phase, P3_N, 180_000);
+  await delay(3000); // a trailing render (wait max 500 ms) lands before counting
+  const per = new Map<string, Counters & { convergeMs: number }>();
+  for (const c of contenders) {
+    const b = before.get(c.name);
+    if (b !== undefined) per.set(c.name, { ...diff(b, await counters(c)), convergeMs: conv.get(c.name) ?? Number.NaN });
+  }
+  await pool(ids, 8, removeContainer);
+  await Promise.all(contenders.map((c) => waitFor(async () => ((await instanceCount(c, phase.service)) === 0 ? true : undefined), { timeoutMs: 120_000, intervalMs: 250, what: "P3 cleanup" })));
+  return { startWindowMs, perContender: per };
+}
+
+async function p4(contenders: readonly Contender[], phase: Phase, n: number): Promise<Map<string, Counters>> {
+  log(`P4: starting ${n} containers (8 at a time)...`);
+  const ids = await createMany(phase, n, "p4");
+  await pool(ids, 8, startContainer);
+  const conv = await converged(contenders, phase, n, 600_000);
+  log(`P4: converged (${[...conv].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(", ")}); settling 5 s, then idle ${P4_IDLE_S} s`);
+  await delay(5000);
+  const before = new Map(await Promise.all(contenders.map(async (c) => [c.name, await counters(c)] as const)));
+  await delay(P4_IDLE_S * 1000);
+  const out = new Map<string, Counters>();
+  for (const c of contenders) {
+    const b = before.get(c.name);
+    if (b !== undefined) out.set(c.name, diff(b, await counters(c)));
+  }
+  log("P4: removing containers...");
+  await pool(ids, 8, removeContainer);
+  return out;
+}
+
+function memAvailableMiB(): number {
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
+    return m?.[1] === undefined ? Number.POSITIVE_INFINITY : Number(m[1]) / 1024;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+async function main(): Promise<void> {
+  const report = new Report();
+  const reg = anchorBinary("registrator");
+  const ct = anchorBinary("consul-template");
+  log(`anchors: registrator ${reg.path ?? `UNAVAILABLE — ${reg.why}`}; consul-template ${ct.path ?? `UNAVAILABLE — ${ct.why}`}`);
+  report.note(reg.path === undefined ? `registrator could not be built: ${reg.why}. The anchor's registration half is a dockbind controller (LB-less bindings), so P1 and the registration side of P3/P4 have no registrator figure; P2/P3/P4 render figures are consul-template's.` : "");
+  mkdirSync("/tmp/dockbind-testbed", { recursive: true });
+
+  const wantDocker = !(SKIP.has("p1") && SKIP.has("p2") && SKIP.has("p3") && SKIP.has("p4"));
+  let contenders: Contender[] = [];
+  try {
+    if (wantDocker) {
+      const [pWeb, pBurst, pIdle] = [await freePort(), await freePort(), await freePort()];
+      const phases: Phase[] = [
+        { service: "bench-web", selector: `${TAG}-p1`, listenPort: pWeb, interval: "1s" },
+        { service: "bench-burst", selector: `${TAG}-p3`, listenPort: pBurst, interval: "1s" },
+        { service: "bench-idle", selector: `${TAG}-p4`, listenPort: pIdle, interval: "10s" },
+      ];
+      const [web, burst, idle] = phases as [Phase, Phase, Phase];
+      const wA = await startWorld(`bench-dockbind-${TAG}`);
+      await createNetwork(NETWORK);
+      const a = await dockbindContender(wA, phases, NETWORK);
+      const wB = await startWorld(`bench-anchor-${TAG}`);
+      const b = await anchorContender(wB, phases, NETWORK);
+      contenders = b === undefined ? [a] : [a, b];
+      await delay(3000); // first renders (503 blocks) and reloads happen before any counting
+
+      if (!SKIP.has("p1") || !SKIP.has("p2")) {
+        const lat = await p1p2(contenders, web);
+        report.p1p2(lat, P1_RUNS);
+      }
+      if (!SKIP.has("p3")) report.p3(await p3(contenders, burst), P3_N);
+      if (!SKIP.has("p4")) {
+        // ~12 MiB per container (containerd shim + busybox) on top of the two stacks: stay within the machine.
+        const n = Math.min(P4_N, Math.max(50, Math.floor((memAvailableMiB() - 6144) / 12)));
+        if (n < P4_N) log(`P4: capped at ${n} containers (MemAvailable ${memAvailableMiB().toFixed(0)} MiB)`);
+        report.p4(await p4(contenders, idle, n), n, P4_IDLE_S);
+      }
+      for (const c of contenders) await c.stop();
+    }
+    if (!SKIP.has("p5")) {
+      const r: P5Result = await runP5(log);
+      report.p5(r);
+    }
+  } finally {
+    await removeBenchContainers().catch((err: unknown) => {
+      log(`cleanup: ${String(err)}`);
+    });
+    await cleanupAll().catch(() => undefined);
+  }
+  log("");
+  log(report.render(contenders.map((c) => c.name)));
+}
+
+await main();

@@ -1,0 +1,164 @@
+/**
+ * A contender: one complete stack (its own Consul dev agent behind a counting
+ * proxy, its own nginx master) plus the process(es) doing registration and
+ * rendering. Every contender watches the same dockerd, so one `docker run`
+ * is observed by all of them at once.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { startConsulProxy, type ConsulProxy } from "../../test/support/consulProxy.js";
+import { httpGet } from "../../test/support/http.js";
+import type { ManagedProcess } from "../../test/support/procs.js";
+import type { World } from "../../test/support/world.js";
+import { anchorBinary, startConsulTemplate, startRegistrator, type CtTemplate } from "./anchors.js";
+import { cpuSeconds } from "./procstat.js";
+
+export interface Phase {
+  readonly service: string;
+  /** Value of the `dockbind-bench` label selecting its backends. */
+  readonly selector: string;
+  readonly listenPort: number;
+  /** Consul HTTP check interval. */
+  readonly interval: string;
+}
+
+export interface Contender {
+  readonly name: string;
+  readonly world: World;
+  /** Processes whose CPU counts for this contender. */
+  readonly pids: () => readonly number[];
+  /** Every proxy whose writes count (registration and rendering clients). */
+  readonly proxies: readonly ConsulProxy[];
+  /** True when this contender's registration path is dockbind's own (anchor without registrator). */
+  readonly registersWithDockbind: boolean;
+  outputFile(phase: Phase): string;
+  stop(): Promise<void>;
+}
+
+export const WAIT_MIN = "50ms";
+export const WAIT_MAX = "500ms";
+
+function bindingDoc(p: Phase, network: string, withLb: boolean): string {
+  const lb = withLb
+    ? `  loadBalancer:
+    listen: {port: ${p.listenPort}, address: 127.0.0.1}
+    onlyPassing: true
+    output: ${p.service}.conf
+`
+    : "";
+  return `apiVersion: dockbind.io/v1alpha1
+kind: ServiceBinding
+metadata:
+  name: ${p.service}
+spec:
+  service:
+    name: ${p.service}
+  backends:
+    selector:
+      matchLabels: {dockbind-bench: ${p.selector}}
+    port: 80
+    addressMode: internal
+    network: ${network}
+  healthCheck:
+    type: http
+    path: /health/
+    interval: ${p.interval}
+    timeout: 1s
+${lb}`;
+}
+
+/** dockbind alone: registration and nginx rendering. */
+export async function dockbindContender(world: World, phases: readonly Phase[], network: string): Promise<Contender> {
+  world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true)).join("---\n"));
+  // Product defaults except the render wait, which every contender shares.
+  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX]);
+  return {
+    name: "dockbind",
+    world,
+    pids: () => [ctl.proc.pid],
+    proxies: [world.proxy],
+    registersWithDockbind: true,
+    outputFile: (p) => join(world.nginx.confDir, `${p.service}.conf`),
+    stop: async () => {
+      await ctl.stop();
+    },
+  };
+}
+
+/**
+ * registrator + consul-template. Without a registrator binary, registration
+ * is done by a dockbind controller with LB-less bindings, so the render half
+ * (consul-template -> nginx) is still measured against dockbind's.
+ */
+export async function anchorContender(world: World, phases: readonly Phase[], network: string): Promise<Contender | undefined> {
+  const ct = anchorBinary("consul-template");
+  if (ct.path === undefined) return undefined;
+  const reg = anchorBinary("registrator");
+  const ctProxy = await startConsulProxy(world.consul.httpAddr);
+  let registrar: ManagedProcess;
+  let name: string;
+  if (reg.path !== undefined) {
+    registrar = startRegistrator({ bin: reg.path, consulAddr: world.proxy.addr, tag: world.node });
+    name = "registrator+consul-template";
+  } else {
+    world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, false)).join("---\n"));
+    registrar = (await world.startController(["--resync", "30s"])).proc;
+    name = "dockbind-reg+consul-template";
+  }
+  const templates: CtTemplate[] = phases.map((p) => ({ service: p.service, listenPort: p.listenPort, output: `ct-${p.service}.conf` }));
+  const ctProc = startConsulTemplate({
+    bin: ct.path,
+    consulAddr: ctProxy.addr,
+    confDir: world.nginx.confDir,
+    nginxArgs: world.nginx.nginxArgs,
+    waitMin: WAIT_MIN,
+    waitMax: WAIT_MAX,
+    templates,
+    tag: world.node,
+  });
+  return {
+    name,
+    world,
+    pids: () => [registrar.pid, ctProc.pid],
+    proxies: [world.proxy, ctProxy],
+    registersWithDockbind: reg.path === undefined,
+    outputFile: (p) => join(world.nginx.confDir, `ct-${p.service}.conf`),
+    stop: async () => {
+      await Promise.all([ctProc.stop(), registrar.stop()]);
+      await ctProxy.close();
+    },
+  };
+}
+
+export interface Counters {
+  readonly writes: number;
+  readonly reads: number;
+  readonly reloads: number;
+  readonly cpuS: number;
+}
+
+export async function counters(c: Contender): Promise<Counters> {
+  const writes = c.proxies.reduce((n, p) => n + p.writes().length, 0);
+  const all = c.proxies.reduce((n, p) => n + p.requests.length, 0);
+  return { writes, reads: all - writes, reloads: await c.world.nginx.reloadCount(), cpuS: c.pids().reduce((s, pid) => s + cpuSeconds(pid), 0) };
+}
+
+export function diff(a: Counters, b: Counters): Counters {
+  return { writes: b.writes - a.writes, reads: b.reads - a.reads, reloads: b.reloads - a.reloads, cpuS: b.cpuS - a.cpuS };
+}
+
+/** Instances of `service` in the contender's Consul catalog (all statuses / passing only). */
+export async function instanceCount(c: Contender, service: string, passingOnly = false): Promise<number> {
+  const r = await httpGet(`${c.world.consul.url}/v1/health/service/${service}${passingOnly ? "?passing=1" : ""}`, 5_000);
+  if (r.status !== 200) return -1;
+  return (JSON.parse(r.body) as unknown[]).length;
+}
+
+/** `server ADDR:PORT;` lines in the generated nginx file. */
+export function renderedServers(c: Contender, p: Phase): number {
+  try {
+    return readFileSync(c.outputFile(p), "utf8").split("\n").filter((l) => /^\s+server \d/.test(l)).length;
+  } catch {
+    return 0;
+  }
+}

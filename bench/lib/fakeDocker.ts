@@ -1,0 +1,163 @@
+/**
+ * A simulated Docker Engine API on loopback (node:http), answering with the
+ * shapes dockerd 20.10 records for the endpoints the controller uses:
+ * /_ping, /version, /containers/json, /containers/{id}/json and a streaming
+ * /events. Any `/vX.Y` prefix is accepted. State is in memory; `emit()` flips
+ * a container and pushes the matching event to every connected stream.
+ */
+import { createServer, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface FakeContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly env: readonly string[];
+  readonly ip: string;
+  running: boolean;
+}
+
+export interface FakeDocker {
+  /** `tcp://127.0.0.1:PORT` for --docker-host. */
+  readonly url: string;
+  readonly containers: Map<string, FakeContainer>;
+  /** Requests served, by kind (list, inspect, events, other). */
+  readonly hits: Record<"list" | "inspect" | "events" | "other", number>;
+  /** Last request time (performance.now()). */
+  lastRequestAt(): number;
+  /** Sets `running` and pushes a "start" or "die" event. */
+  emit(id: string, action: "start" | "die"): void;
+  close(): Promise<void>;
+}
+
+const NET = "bench-sim";
+const IMAGE = "local/dockbind-web:1";
+const CREATED = "2024-01-01T00:00:00.000000000Z";
+
+function listEntry(c: FakeContainer): object {
+  return {
+    Id: c.id,
+    Names: [`/${c.name}`],
+    Image: IMAGE,
+    ImageID: "sha256:5f1e1c1d0c9f1a7b1d4e4d7ad5a0c9a1f0b7d2e3c4b5a6978877665544332211",
+    Command: "/bin/sh /start.sh",
+    Created: 1704067200,
+    Ports: [{ PrivatePort: 80, Type: "tcp" }],
+    Labels: c.labels,
+    State: "running",
+    Status: "Up 2 hours",
+    HostConfig: { NetworkMode: NET },
+    NetworkSettings: { Networks: { [NET]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "n".repeat(64), EndpointID: "e".repeat(64), Gateway: "10.99.0.1", IPAddress: c.ip, IPPrefixLen: 16, IPv6Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, MacAddress: "02:42:0a:63:00:02", DriverOpts: null } } },
+    Mounts: [],
+  };
+}
+
+function inspect(c: FakeContainer): object {
+  return {
+    Id: c.id,
+    Created: CREATED,
+    Path: "/bin/sh",
+    Args: ["/start.sh"],
+    State: { Status: c.running ? "running" : "exited", Running: c.running, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: c.running ? 4242 : 0, ExitCode: c.running ? 0 : 143, Error: "", StartedAt: CREATED, FinishedAt: "0001-01-01T00:00:00Z" },
+    Image: "sha256:5f1e1c1d0c9f1a7b1d4e4d7ad5a0c9a1f0b7d2e3c4b5a6978877665544332211",
+    ResolvConfPath: `/var/lib/docker/containers/${c.id}/resolv.conf`,
+    HostnamePath: `/var/lib/docker/containers/${c.id}/hostname`,
+    HostsPath: `/var/lib/docker/containers/${c.id}/hosts`,
+    LogPath: `/var/lib/docker/containers/${c.id}/${c.id}-json.log`,
+    Name: `/${c.name}`,
+    RestartCount: 0,
+    Driver: "overlay2",
+    Platform: "linux",
+    MountLabel: "",
+    ProcessLabel: "",
+    AppArmorProfile: "docker-default",
+    ExecIDs: null,
+    HostConfig: { Binds: null, NetworkMode: NET, PortBindings: {}, RestartPolicy: { Name: "no", MaximumRetryCount: 0 }, AutoRemove: false, Privileged: false, PublishAllPorts: false, ReadonlyRootfs: false, LogConfig: { Type: "json-file", Config: {} } },
+    GraphDriver: { Data: { LowerDir: "/var/lib/docker/overlay2/l/x", MergedDir: "/m", UpperDir: "/u", WorkDir: "/w" }, Name: "overlay2" },
+    Mounts: [],
+    Config: { Hostname: c.id.slice(0, 12), Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, ExposedPorts: { "80/tcp": {} }, Tty: false, OpenStdin: false, StdinOnce: false, Env: c.env, Cmd: ["/bin/sh", "/start.sh"], Image: IMAGE, Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: c.labels },
+    NetworkSettings: {
+      Bridge: "", SandboxID: "s".repeat(64), HairpinMode: false, LinkLocalIPv6Address: "", LinkLocalIPv6PrefixLen: 0,
+      Ports: { "80/tcp": null },
+      SandboxKey: `/var/run/docker/netns/${c.id.slice(0, 12)}`, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: "", Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPAddress: "", IPPrefixLen: 0, IPv6Gateway: "", MacAddress: "",
+      Networks: c.running ? { [NET]: { IPAMConfig: null, Links: null, Aliases: [c.id.slice(0, 12)], NetworkID: "n".repeat(64), EndpointID: "e".repeat(64), Gateway: "10.99.0.1", IPAddress: c.ip, IPPrefixLen: 16, IPv6Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, MacAddress: "02:42:0a:63:00:02", DriverOpts: null } } : {},
+    },
+  };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json", "Api-Version": "1.41", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export async function startFakeDocker(containers: Map<string, FakeContainer>): Promise<FakeDocker> {
+  const streams = new Set<ServerResponse>();
+  const hits = { list: 0, inspect: 0, events: 0, other: 0 };
+  let last = performance.now();
+  const server: Server = createServer((req, res) => {
+    last = performance.now();
+    const url = new URL(req.url ?? "/", "http://docker");
+    const path = url.pathname.replace(/^\/v\d+\.\d+/, "");
+    if (path === "/_ping") {
+      hits.other++;
+      res.writeHead(200, { "Content-Type": "text/plain", "Api-Version": "1.41" });
+      res.end("OK");
+      return;
+    }
+    if (path === "/version") {
+      hits.other++;
+      json(res, 200, { Version: "20.10.24", ApiVersion: "1.41", MinAPIVersion: "1.12", Os: "linux", Arch: "amd64", KernelVersion: "6.1.0" });
+      return;
+    }
+    if (path === "/containers/json") {
+      hits.list++;
+      const all = url.searchParams.get("all") === "true" || url.searchParams.get("all") === "1";
+      json(res, 200, [...containers.values()].filter((c) => all || c.running).map(listEntry));
+      return;
+    }
+    const m = /^\/containers\/([^/]+)\/json$/.exec(path);
+    if (m?.[1] !== undefined) {
+      hits.inspect++;
+      const c = containers.get(m[1]);
+      if (c === undefined) json(res, 404, { message: `No such container: ${m[1]}` });
+      else json(res, 200, inspect(c));
+      return;
+    }
+    if (path === "/events") {
+      hits.events++;
+      res.writeHead(200, { "Content-Type": "application/json", "Api-Version": "1.41" });
+      res.flushHeaders();
+      streams.add(res);
+      req.on("close", () => streams.delete(res));
+      return;
+    }
+    hits.other++;
+    json(res, 404, { message: "page not found" });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `tcp://127.0.0.1:${port}`,
+    containers,
+    hits,
+    lastRequestAt: () => last,
+    emit(id, action) {
+      const c = containers.get(id);
+      if (c === undefined) return;
+      c.running = action === "start";
+      const now = Date.now();
+      const ev = { status: action, id, from: IMAGE, Type: "container", Action: action, Actor: { ID: id, Attributes: { ...c.labels, image: IMAGE, name: c.name, ...(action === "die" ? { exitCode: "143" } : {}) } }, scope: "local", time: Math.floor(now / 1000), timeNano: now * 1_000_000 };
+      const line = `${JSON.stringify(ev)}\n`;
+      for (const s of streams) s.write(line);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of streams) s.end();
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * P5: the controller against a simulated Docker API (bench/lib/fakeDocker.ts,
+ * 10,000 containers by default) and a real Consul dev agent, with 500
+ * ServiceBindings (one file each) in a temp bindings dir. Measured on the
+ * controller child process from /proc:
+ *  - initial full sync (list + inspect everything + register): CPU s, wall s;
+ *  - a converged periodic full resync: CPU s per resync;
+ *  - peak RSS (VmHWM) over the whole run;
+ *  - event handling cost as bindings grow (10, 100, 500): a stream of
+ *    start/die events on matched containers, CPU ms per 1000 events, events/s.
+ * Bindings register without a health check (type none) and without a load
+ * balancer: this is the Docker -> Consul path only.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startConsul, type ConsulHandle } from "../../test/support/consul.js";
+import { startController, type ControllerHandle } from "../../test/support/controller.js";
+import { httpGet } from "../../test/support/http.js";
+import { ensureBedRoot } from "../../test/support/procs.js";
+import { delay, waitFor } from "../../test/support/wait.js";
+import { startFakeDocker, type FakeContainer, type FakeDocker } from "./fakeDocker.js";
+import { cpuSeconds, peakRssMiB, rssMiB } from "./procstat.js";
+
+const num = (k: string, d: number): number => {
+  const v = Number(process.env[k] ?? d);
+  return Number.isFinite(v) && v > 0 ? v : d;
+};
+const CONTAINERS = num("BENCH_P5_CONTAINERS", 10_000);
+const BINDINGS = num("BENCH_P5_BINDINGS", 500);
+const PER_BINDING = num("BENCH_P5_PER_BINDING", 2);
+const EVENTS = num("BENCH_P5_EVENTS", 1000);
+const RESYNC_S = 10;
+const STEPS = [10, 100, 500].filter((b) => b <= BINDINGS);
+
+export interface EventCost {
+  readonly bindings: number;
+  readonly events: number;
+  readonly cpuMsPer1000: number;
+  readonly eventsPerS: number;
+}
+
+export interface P5Result {
+  readonly containers: number;
+  readonly bindings: number;
+  readonly registrations: number;
+  readonly initialCpuS: number;
+  readonly initialWallS: number;
+  readonly resyncCpuS: number;
+  readonly baselineRssMiB: number;
+  readonly peakRssMiB: number;
+  readonly events: readonly EventCost[];
+}
+
+function bindingYaml(i: number): string {
+  return `apiVersion: dockbind.io/v1alpha1
+kind: ServiceBinding
+metadata:
+  name: sim-${i}
+spec:
+  service:
+    name: sim-${i}
+    tags: [bench]
+  backends:
+    selector:
+      matchLabels: {app: sim-${i}}
+    port: 80
+    addressMode: internal
+    network: bench-sim
+  healthCheck:
+    type: none
+`;
+}
+
+function makeContainers(): Map<string, FakeContainer> {
+  const m = new Map<string, FakeContainer>();
+  for (let i = 0; i < CONTAINERS; i++) {
+    const id = randomBytes(32).toString("hex");
+    const matched = i < BINDINGS * PER_BINDING;
+    const app = matched ? `sim-${i % BINDINGS}` : `other-${i % 997}`;
+    m.set(id, {
+      id,
+      name: `sim_${i}`,
+      // Compose-like label set: realistic label counts per container.
+      labels: {
+        app,
+        "com.docker.compose.project": "bench",
+        "com.docker.compose.service": app,
+        "com.docker.compose.container-number": String(i),
+        "com.docker.compose.version": "2.24.0",
+        "com.docker.compose.oneoff": "False",
+        "org.opencontainers.image.source": "local",
+        tier: i % 3 === 0 ? "frontend" : "backend",
+      },
+      env: ["PATH=/bin", `NAME=sim_${i}`, "TZ=UTC", "LANG=C.UTF-8", "APP_ENV=bench"],
+      ip: `10.99.${Math.floor(i / 250) + 1}.${(i % 250) + 2}`,
+      running: true,
+    });
+  }
+  return m;
+}
+
+async function agentServiceCount(consul: ConsulHandle): Promise<number> {
+  const r = await httpGet(`${consul.url}/v1/agent/services`, 30_000);
+  return r.status === 200 ? Object.keys(JSON.parse(r.body) as object).length : -1;
+}
+
+function writeBindings(dir: string, n: number): void {
+  for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
+  for (let i = 0; i < n; i++) writeFileSync(join(dir, `sim-${i}.yaml`), bindingYaml(i));
+}
+
+async function quiet(fake: FakeDocker, ms: number, timeoutMs: number): Promise<void> {
+  await waitFor(() => performance.now() - fake.lastRequestAt() > ms || undefined, { timeoutMs, intervalMs: 100, what: "fake docker quiet" });
+}
+
+export async function runP5(log: (s: string) => void): Promise<P5Result> {
+  const root = mkdtempSync(join(ensureBedRoot(), "p5-"));
+  const bindingsDir = join(root, "bindings");
+  const nginxPrefix = join(root, "nginx");
+  mkdirSync(bindingsDir);
+  mkdirSync(join(nginxPrefix, "conf.d"), { recursive: true });
+  const containers = makeContainers();
+  const fake = await startFakeDocker(containers);
+  const consul = await startConsul({ node: "consul-bench-p5" });
+  const matchedIds = [...containers.values()].slice(0, BINDINGS * PER_BINDING).map((c) => c.id);
+  let ctl: ControllerHandle | undefined;
+  const start = async (bindings: number, tag: string): Promise<ControllerHandle> => {
+    writeBindings(bindingsDir, bindings);
+    // BENCH_P5_CPU_PROF=DIR: the controller writes a V8 CPU profile there on exit (inherited env).
+    const prof = process.env.BENCH_P5_CPU_PROF;
+    if (prof !== undefined && prof !== "") process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${prof}`;
+    return startController({
+      bindingsDir,
+      consulAddr: consul.httpAddr,
+      outputDir: join(nginxPrefix, "conf.d"),
+      nginxArgs: ["-p", nginxPrefix, "-c", join(nginxPrefix, "nginx.conf")],
+      node: "bench-p5",
+      extraArgs: ["--docker-host", fake.url, "--resync", `${RESYNC_S}s`],
+      logName: `controller-bench-p5-${process.pid}-${tag}.log`,
+    });
+  };
+  try {
+    log(`P5: simulated Docker API with ${CONTAINERS} containers, ${BINDINGS} bindings x ${PER_BINDING} matched containers, real Consul`);
+    const t0 = performance.now();
+    ctl = await start(BINDINGS, "full");
+    const pid = ctl.proc.pid;
+    const cpu0 = cpuSeconds(pid);
+    const baselineRss = rssMiB(pid);
+    const expected = BINDINGS * PER_BINDING;
+    await waitFor(async () => ((await agentServiceCount(consul)) >= expected ? true : undefined), { timeoutMs: 600_000, intervalMs: 250, what: `${expected} registrations` });
+    await quiet(fake, 500, 120_000);
+    const initialCpuS = cpuSeconds(pid) - cpu0;
+    const initialWallS = (performance.now() - t0) / 1000;
+    log(`P5: initial sync ${initialWallS.toFixed(1)} s wall, ${initialCpuS.toFixed(2)} s CPU (from "controller started"), RSS ${rssMiB(pid).toFixed(0)} MiB`);
+    // Converged periodic resyncs: CPU over whole resync periods, per resync.
+    const lists0 = fake.hits.list;
+    await waitFor(() => fake.hits.list > lists0 || undefined, { timeoutMs: (RESYNC_S + 5) * 1000, intervalMs: 20, what: "a resync" });
+    const cpuR0 = cpuSeconds(pid);
+    const listsR0 = fake.hits.list;
+    await waitFor(() => fake.hits.list >= listsR0 + 2 || undefined, { timeoutMs: (RESYNC_S * 2 + 10) * 1000, intervalMs: 20, what: "two more resyncs" });
+    const resyncCpuS = (cpuSeconds(pid) - cpuR0) / 2;
+    log(`P5: converged full resync ${resyncCpuS.toFixed(2)} s CPU each (agent services ${await agentServiceCount(consul)})`);
+    let peak = peakRssMiB(pid);
+    await ctl.stop();
+    ctl = undefined;
+
+    const events: EventCost[] = [];
+    for (const b of STEPS) {
+      // Fresh Consul state per step is not needed: the restarted controller
+      // garbage-collects registrations of bindings it no longer has.
+      ctl = await start(b, `events-${b}`);
+      const epid = ctl.proc.pid;
+      const want = b * PER_BINDING;
+      await waitFor(async () => ((await agentServiceCount(consul)) === want ? true : undefined), { timeoutMs: 600_000, intervalMs: 250, what: `${want} registrations for ${b} bindings` });
+      await quiet(fake, 1000, 120_000);
+      // The same 20 containers (bindings sim-0..sim-9) flip in every step.
+      const targets = matchedIds.filter((_, i) => i % BINDINGS < 10);
+      const c0 = cpuSeconds(epid);
+      const t1 = performance.now();
+      for (let e = 0; e < EVENTS; e++) {
+        const id = targets[e % targets.length] ?? "";
+        const c = containers.get(id);
+        fake.emit(id, c?.running === true ? "die" : "start");
+        if (e % 50 === 49) await delay(25); // ~2000 events/s offered
+      }
+      // Final state: every target running again (an even number of flips per target, or one more start).
+      for (const id of targets) if (containers.get(id)?.running === false) fake.emit(id, "start");
+      await waitFor(async () => ((await agentServiceCount(consul)) === want ? true : undefined), { timeoutMs: 300_000, intervalMs: 50, what: "event storm converged" });
+      await quiet(fake, 1000, 120_000);
+      const wall = (performance.now() - t1 - 1000) / 1000;
+      const cpuMs = (cpuSeconds(epid) - c0) * 1000;
+      events.push({ bindings: b, events: EVENTS, cpuMsPer1000: (cpuMs * 1000) / EVENTS, eventsPerS: EVENTS / Math.max(wall, 0.001) });
+      log(`P5: ${b} bindings: ${EVENTS} events in ${wall.toFixed(2)} s, ${cpuMs.toFixed(0)} ms CPU`);
+      peak = Math.max(peak, peakRssMiB(epid));
+      await ctl.stop();
+      ctl = undefined;
+    }
+    return { containers: CONTAINERS, bindings: BINDINGS, registrations: expected, initialCpuS, initialWallS, resyncCpuS, baselineRssMiB: baselineRss, peakRssMiB: peak, events };
+  } finally {
+    await ctl?.stop();
+    await consul.stop();
+    await fake.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,122 @@
+/** Collects bench figures and renders the closing side-by-side table with targets and ratios. */
+import { percentile } from "../stats.js";
+import type { Counters } from "./contender.js";
+import type { P5Result } from "./p5.js";
+
+interface Row {
+  readonly figure: string;
+  /** Value per contender name. */
+  readonly values: Readonly<Record<string, string>>;
+  readonly ratio: string;
+  readonly target: string;
+  readonly verdict: string;
+}
+
+const ms = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : "n/a");
+const ratio = (anchor: number | undefined, ours: number | undefined): string =>
+  anchor === undefined || ours === undefined || !Number.isFinite(anchor) || !Number.isFinite(ours) ? "" : ours === 0 ? (anchor === 0 ? "1.0x" : "∞") : `${(anchor / ours).toFixed(1)}x`;
+
+export class Report {
+  private readonly rows: Row[] = [];
+  private readonly notes: string[] = [];
+  private readonly dockbind = "dockbind";
+
+  note(s: string): void {
+    if (s !== "") this.notes.push(s);
+  }
+
+  private anchorName(values: Readonly<Record<string, unknown>>): string | undefined {
+    return Object.keys(values).find((k) => k !== this.dockbind);
+  }
+
+  p1p2(lat: ReadonlyMap<string, { registered: number[]; served: number[] }>, runs: number): void {
+    const d = lat.get(this.dockbind);
+    const anchorKey = [...lat.keys()].find((k) => k !== this.dockbind);
+    const a = anchorKey === undefined ? undefined : lat.get(anchorKey);
+    const regIsRegistrator = anchorKey?.startsWith("registrator") === true;
+    for (const [label, pick] of [["P1 docker run → registered", "registered"], ["P2 docker run → served via nginx", "served"]] as const) {
+      for (const p of [50, 99]) {
+        const dv = d === undefined ? Number.NaN : percentile(d[pick], p);
+        const av = a === undefined ? Number.NaN : percentile(a[pick], p);
+        const values: Record<string, string> = { [this.dockbind]: ms(dv) };
+        if (anchorKey !== undefined) values[anchorKey] = pick === "registered" && !regIsRegistrator ? "(dockbind)" : ms(av);
+        let target = "";
+        let verdict = "";
+        if (p === 50 && pick === "registered") {
+          target = "≤ 50 ms, ≤ registrator";
+          const beats = regIsRegistrator ? dv <= av : undefined;
+          verdict = dv <= 50 && beats !== false ? (beats === undefined ? "PASS (≤ 50 ms; no registrator to compare)" : "PASS") : "MISS";
+        }
+        if (p === 50 && pick === "served") {
+          target = "≤ ½ anchor";
+          verdict = a === undefined ? "n/a" : dv <= av / 2 ? "PASS" : "MISS";
+        }
+        this.rows.push({
+          figure: `${label} p${p} (n=${d?.[pick].length ?? 0}/${runs})`,
+          values,
+          ratio: pick === "registered" && !regIsRegistrator ? "" : ratio(av, dv),
+          target,
+          verdict,
+        });
+      }
+    }
+  }
+
+  p3(r: { startWindowMs: number; perContender: ReadonlyMap<string, Counters & { convergeMs: number }> }, n: number): void {
+    const d = r.perContender.get(this.dockbind);
+    const anchor = this.anchorName(Object.fromEntries(r.perContender));
+    const a = anchor === undefined ? undefined : r.perContender.get(anchor);
+    const row = (figure: string, f: (c: Counters & { convergeMs: number }) => number, fmt: (v: number) => string, target = "", verdict = ""): void => {
+      const values: Record<string, string> = { [this.dockbind]: d === undefined ? "n/a" : fmt(f(d)) };
+      if (anchor !== undefined) values[anchor] = a === undefined ? "n/a" : fmt(f(a));
+      this.rows.push({ figure, values, ratio: ratio(a === undefined ? undefined : f(a), d === undefined ? undefined : f(d)), target, verdict });
+    };
+    const title = `P3 ${n} started in ${(r.startWindowMs / 1000).toFixed(1)} s`;
+    row(`${title}: nginx reloads`, (c) => c.reloads, String, "≤ 3", d === undefined ? "" : d.reloads <= 3 ? "PASS" : "MISS");
+    row(`${title}: Consul writes`, (c) => c.writes, String);
+    row(`${title}: converged after`, (c) => c.convergeMs, ms);
+    row(`${title}: CPU`, (c) => c.cpuS, (v) => `${v.toFixed(2)} s`);
+  }
+
+  p4(m: ReadonlyMap<string, Counters>, n: number, idleS: number): void {
+    const d = m.get(this.dockbind);
+    const anchor = this.anchorName(Object.fromEntries(m));
+    const a = anchor === undefined ? undefined : m.get(anchor);
+    const title = `P4 idle ${idleS} s, ${n} containers`;
+    const row = (figure: string, f: (c: Counters) => number, fmt: (v: number) => string, target = "", verdict = ""): void => {
+      const values: Record<string, string> = { [this.dockbind]: d === undefined ? "n/a" : fmt(f(d)) };
+      if (anchor !== undefined) values[anchor] = a === undefined ? "n/a" : fmt(f(a));
+      this.rows.push({ figure, values, ratio: ratio(a === undefined ? undefined : f(a), d === undefined ? undefined : f(d)), target, verdict });
+    };
+    row(`${title}: Consul writes`, (c) => c.writes, String, "0", d?.writes === 0 ? "PASS" : "MISS");
+    row(`${title}: nginx reloads`, (c) => c.reloads, String, "0", d?.reloads === 0 ? "PASS" : "MISS");
+    row(`${title}: Consul reads`, (c) => c.reads, String);
+    row(`${title}: CPU`, (c) => c.cpuS, (v) => `${v.toFixed(2)} s`);
+  }
+
+  p5(r: P5Result): void {
+    const one = (figure: string, v: string, target = "", verdict = ""): void => {
+      this.rows.push({ figure, values: { [this.dockbind]: v }, ratio: "", target, verdict });
+    };
+    const t = `P5 sim ${r.containers} containers, ${r.bindings} bindings (${r.registrations} reg.)`;
+    one(`${t}: initial full sync CPU`, `${r.initialCpuS.toFixed(2)} s (${r.initialWallS.toFixed(1)} s wall)`, "≤ 2 s", r.initialCpuS <= 2 ? "PASS" : "MISS");
+    one(`${t}: converged resync CPU`, `${r.resyncCpuS.toFixed(2)} s`, "≤ 2 s", r.resyncCpuS <= 2 ? "PASS" : "MISS");
+    one(`${t}: peak RSS`, `${r.peakRssMiB.toFixed(0)} MiB (at start ${r.baselineRssMiB.toFixed(0)})`, "≤ 200 MB", r.peakRssMiB * 1.048576 <= 200 ? "PASS" : "MISS");
+    for (const e of r.events) one(`P5 events, ${e.bindings} bindings: CPU / 1000 events`, `${e.cpuMsPer1000.toFixed(0)} ms (${e.eventsPerS.toFixed(0)} ev/s)`);
+  }
+
+  render(contenders: readonly string[]): string {
+    const names = contenders.length > 0 ? contenders : [this.dockbind];
+    const header = ["figure", ...names, "anchor/dockbind", "target", "verdict"];
+    const lines = this.rows.map((r) => [r.figure, ...names.map((n) => r.values[n] ?? ""), r.ratio, r.target, r.verdict]);
+    const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
+    const fmt = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+    return [
+      "== dockbind vs anchors ==",
+      fmt(header),
+      fmt(widths.map((w) => "-".repeat(w))),
+      ...lines.map(fmt),
+      ...this.notes.map((n) => `note: ${n}`),
+    ].join("\n");
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * A small typed Kubernetes API client: JSON requests and streaming watches
+ * over node:https, with TLS material and credentials taken from a
+ * @kubernetes/client-node KubeConfig on every request (so rotated
+ * ServiceAccount token files are picked up).
+ *
+ * Errors are KubeApiError with the HTTP status and the Status `reason`
+ * (NotFound, Conflict, Expired, ...), or the transport error as-is.
+ */
+import type { KubeConfig } from "@kubernetes/client-node";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+  readonly resourceVersion?: string;
+  readonly generation?: number;
+  readonly creationTimestamp?: string;
+  readonly deletionTimestamp?: string;
+  readonly finalizers?: readonly string[];
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+export interface KubeObject {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: ObjectMeta;
+  readonly [field: string]: unknown;
+}
+
+export interface KubeList {
+  readonly items: readonly KubeObject[];
+  readonly metadata: { readonly resourceVersion?: string; readonly continue?: string };
+}
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+
+export interface WatchEvent {
+  readonly type: WatchEventType;
+  readonly object: KubeObject | KubeStatus;
+}
+
+export interface KubeStatus {
+  readonly kind: "Status";
+  readonly code?: number;
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "KubeApiError";
+  }
+}
+
+export function isKubeApiError(err: unknown, status?: number): err is KubeApiError {
+  return err instanceof KubeApiError && (status === undefined || err.status === status);
+}
+
+export interface RequestOpts {
+  readonly body?: unknown;
+  /** Default application/json; patches: application/merge-patch+json, application/json-patch+json. */
+  readonly contentType?: string;
+  readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
+  readonly signal?: AbortSignal;
+  /** Whole-request timeout; default 30 s. */
+  readonly timeoutMs?: number;
+}
+
+export interface WatchOpts {
+  readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
+  readonly signal: AbortSignal;
+  /** Abort the stream when nothing arrives for this long (half-open connections). */
+  readonly idleTimeoutMs: number;
+}
+
+export interface KubeClient {
+  /** The API server URL (for logs). */
+  readonly server: string;
+  request<T>(method: string, path: string, opts?: RequestOpts): Promise<T>;
+  /**
+   * Streams watch events until the server ends the watch (resolves) or it fails
+   * (rejects). An exception thrown by `onEvent` ends the watch with that error.
+   */
+  watch(path: string, onEvent: (ev: WatchEvent) => void, opts: WatchOpts): Promise<void>;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export function isKubeObject(v: unknown): v is KubeObject {
+  return isRecord(v) && isRecord(v.metadata) && typeof v.metadata.name === "string";
+}
+
+export function isKubeStatus(v: unknown): v is KubeStatus {
+  return isRecord(v) && v.kind === "Status";
+}
+
+function statusError(code: number, body: string): KubeApiError {
+  let reason = code === 404 ? "NotFound" : code === 409 ? "Conflict" : code === 410 ? "Expired" : `HTTP${code}`;
+  let message = body.trim().slice(0, 500);
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (isKubeStatus(parsed)) {
+      if (parsed.reason !== undefined && parsed.reason !== "") reason = parsed.reason;
+      if (parsed.message !== undefined) message = parsed.message;
+    }
+  } catch {
+    // not JSON: keep the raw text
+  }
+  return new KubeApiError(code, reason, `${reason} (HTTP ${code}): ${message}`);
+}
+
+function buildPath(path: string, query: RequestOpts["query"]): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
+  const qs = params.toString();
+  return qs === "" ? path : `${path}${path.includes("?") ? "&" : "?"}${qs}`;
+}
+
+export interface KubeClientOptions {
+  readonly userAgent: string;
+}
+
+export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions): KubeClient {
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null) throw new Error("kubeconfig has no current cluster");
+  const base = new URL(cluster.server);
+  const secure = base.protocol === "https:";
+  const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 16 }) : new HttpAgent({ keepAlive: true, maxSockets: 16 });
+  const prefix = base.pathname.replace(/\/$/, "");
+
+  const open = async (method: string, path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<RequestOptions> => {
+    const ro: RequestOptions & { ca?: unknown } = {
+      method,
+      protocol: base.protocol,
+      hostname: base.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: base.port === "" ? (secure ? 443 : 80) : Number(base.port),
+      path: prefix + path,
+      headers: { Accept: "application/json", "User-Agent": opts.userAgent, ...headers },
+      ...(signal !== undefined ? { signal } : {}),
+    };
+    await kc.applyToHTTPSOptions(ro);
+    ro.agent = agent; // one keep-alive pool; TLS options above still apply per socket
+    return ro;
+  };
+
+  const send = (ro: RequestOptions, body: string | undefined): Promise<IncomingMessage> =>
+    new Promise((resolve, reject) => {
+      const req = (secure ? httpsRequest : httpRequest)(ro, resolve);
+      req.once("error", reject);
+      req.end(body);
+    });
+
+  const readAll = (res: IncomingMessage): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.once("end", () => {
+        resolve(Buffer.concat(chunks).toString("utf8"));
+      });
+      res.once("error", reject);
+      res.once("aborted", () => {
+        reject(new Error("response aborted"));
+      });
+    });
+
+  return {
+    server: cluster.server,
+
+    async request<T>(method: string, path: string, ro: RequestOpts = {}): Promise<T> {
+      const timeout = AbortSignal.timeout(ro.timeoutMs ?? 30_000);
+      const signal = ro.signal === undefined ? timeout : AbortSignal.any([ro.signal, timeout]);
+      const body = ro.body === undefined ? undefined : JSON.stringify(ro.body);
+      const headers: Record<string, string> = body === undefined ? {} : { "Content-Type": ro.contentType ?? "application/json" };
+      const res = await send(await open(method, buildPath(path, ro.query), headers, signal), body);
+      const text = await readAll(res);
+      const code = res.statusCode ?? 0;
+      if (code < 200 || code >= 300) throw statusError(code, text);
+      return (text === "" ? undefined : JSON.parse(text)) as T;
+    },
+
+    async watch(path, onEvent, wo) {
+      const ctl = new AbortController();
+      const signal = AbortSignal.any([wo.signal, ctl.signal]);
+      let idle: NodeJS.Timeout | undefined;
+      const idle$ = { fired: false }; // set from a timer callback
+      const poke = (): void => {
+        clearTimeout(idle);
+        idle = setTimeout(() => {
+          idle$.fired = true;
+          ctl.abort();
+        }, wo.idleTimeoutMs);
+      };
+      poke();
+      try {
+        const res = await send(await open("GET", buildPath(path, { ...wo.query, watch: true }), {}, signal), undefined);
+        const code = res.statusCode ?? 0;
+        if (code !== 200) throw statusError(code, await readAll(res));
+        await new Promise<void>((resolve, reject) => {
+          let buf = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            poke();
+            buf += chunk;
+            let nl: number;
+            while ((nl = buf.indexOf("\n")) >= 0) {
+              const line = buf.slice(0, nl).trim();
+              buf = buf.slice(nl + 1);
+              if (line === "") continue;
+              let parsed: unknown;
+              try {
+                parsed = JSON.parse(line);
+              } catch {
+                reject(new Error(`watch ${path}: unparseable event`));
+                res.destroy();
+                return;
+              }
+              if (isRecord(parsed) && typeof parsed.type === "string" && (isKubeObject(parsed.object) || isKubeStatus(parsed.object))) {
+                try {
+                  onEvent({ type: parsed.type as WatchEventType, object: parsed.object });
+                } catch (err) {
+                  // The handler ends the watch (e.g. an ERROR event): the caller sees its error.
+                  reject(err instanceof Error ? err : new Error(String(err)));
+                  res.destroy();
+                  return;
+                }
+              }
+            }
+          });
+          res.once("end", resolve);
+          res.once("error", reject);
+          res.once("aborted", () => {
+            reject(new Error("watch stream aborted"));
+          });
+          res.once("close", () => {
+            if (!res.complete) reject(new Error(idle$.fired ? `watch idle for ${wo.idleTimeoutMs} ms` : "watch connection closed"));
+          });
+        });
+      } catch (err) {
+        if (idle$.fired) throw new Error(`watch ${path}: no data for ${wo.idleTimeoutMs} ms`, { cause: err });
+        throw err;
+      } finally {
+        clearTimeout(idle);
+      }
+    },
+  };
+}

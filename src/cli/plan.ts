@@ -1,0 +1,180 @@
+/**
+ * `controller plan -f DIR [--output text|json] [controller flags]`: what a
+ * controller run with these bindings would register, update, deregister and
+ * render, against the live Docker engine, the live Consul agent and the LB
+ * files on disk. Strictly read-only: Docker list+inspect, Consul GETs
+ * (agent services, health), file reads. Nothing is registered, written or reloaded.
+ *
+ * Takes the controller's flags (--node, --host-ip, --docker-host,
+ * --consul-addr, --consul-token-file, --lb-output-dir, --template-dir,
+ * --registrator-compat, --registrator-internal) with the same environment
+ * fallbacks, so the plan is computed for the same identity as the controller.
+ *
+ * Exit codes: 0 plan printed (with or without changes); 1 invalid binding
+ * documents (plan printed for the valid ones, problems on stderr) or Docker /
+ * Consul / files unreachable; 2 usage error.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type Dockerode from "dockerode";
+import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { readIfExists } from "../actuators/lb/atomicFile.js";
+import { dockerClient } from "../app/dockerClient.js";
+import { CONTROLLER_FLAGS, ConfigError, loadConfig, type Config } from "../config/config.js";
+import { bindingKey, type ContainerInfo, type ServiceBinding } from "../domain/types.js";
+import { ownedFiles, OWNERSHIP_MARKER } from "../reconcilers/renderer.js";
+import { renderNginx } from "../render/nginx.js";
+import { errorMessage, silentLogger } from "../runtime/logger.js";
+import { fromInspect } from "../sources/docker/inspect.js";
+import { formatProblem, type BindingProblem } from "../sources/files/bindingStore.js";
+import { FileBindingSource } from "../sources/files/fileBindingSource.js";
+import { computePlan, type PlanResult, type RenderedFile } from "./planCompute.js";
+import { formatPlanText } from "./planFormat.js";
+
+const USAGE = `Usage: controller plan -f DIR [--output text|json] [controller flags]
+
+Shows what a controller run with the bindings in DIR would change, against
+the live Docker engine, the live Consul agent and the generated files on disk:
+  + register / ~ update / - deregister   Consul agent services owned by --node
+  + create / ~ update / - remove         load balancer files (unified diff)
+Changes nothing: only reads Docker, Consul and files.
+
+  -f, --file DIR        directory of ServiceBinding YAML files
+  -o, --output FORMAT   text (default) or json
+  Controller flags that matter here (same environment fallbacks as a run):
+  --node, --host-ip, --docker-host, --consul-addr, --consul-token-file,
+  --lb-output-dir, --template-dir, --registrator-compat, --registrator-internal
+
+Exit codes: 0 plan printed; 1 invalid bindings (plan shown for the valid ones)
+or Docker/Consul unreachable; 2 usage error.
+`;
+
+const PLAN_FLAGS = { ...CONTROLLER_FLAGS, file: { type: "string", short: "f" }, output: { type: "string", short: "o" } } as const;
+const OWN = new Set(["file", "output", "help", "bindings", "docker-only"]);
+
+interface PlanArgs {
+  readonly dir: string;
+  readonly output: "text" | "json";
+  readonly config: Readonly<Config>;
+}
+
+/** Splits plan's own flags from the controller flags, which go through loadConfig (env fallbacks included). */
+function parsePlanArgs(argv: readonly string[]): PlanArgs | "help" {
+  const { values, tokens } = parseArgs({ args: [...argv], options: PLAN_FLAGS, strict: true, allowPositionals: false, tokens: true });
+  if (values.help === true) return "help";
+  const dir = values.file ?? values.bindings;
+  if (dir === undefined) throw new ConfigError("-f DIR is required");
+  const output = values.output ?? "text";
+  if (output !== "text" && output !== "json") throw new ConfigError(`--output must be text or json (got ${JSON.stringify(output)})`);
+  const passOn: string[] = [];
+  for (const t of tokens) {
+    if (t.kind !== "option" || OWN.has(t.name)) continue;
+    passOn.push(`--${t.name}`, ...(t.value !== undefined ? [t.value] : []));
+  }
+  return { dir, output, config: loadConfig([...passOn, "--docker-only", "--bindings", dir]) };
+}
+
+/** One full list + inspect of running containers (the DockerWatcher's resync, once). */
+async function dockerSnapshot(docker: Dockerode): Promise<ContainerInfo[]> {
+  const listed = await docker.listContainers({ all: false });
+  const out: ContainerInfo[] = [];
+  const queue = listed.map((c) => c.Id);
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        try {
+          const info = await docker.getContainer(id).inspect();
+          if (info.State.Running) out.push(fromInspect(info));
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode !== 404) throw err; // gone between list and inspect
+        }
+      }
+    }),
+  );
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+async function renderAll(bindings: readonly ServiceBinding[], config: Readonly<Config>, consul: ReturnType<typeof createConsulClient>): Promise<RenderedFile[]> {
+  const out: RenderedFile[] = [];
+  for (const b of bindings) {
+    const lb = b.spec.loadBalancer;
+    if (lb === undefined) continue;
+    const key = bindingKey(b);
+    const path = join(config.lbOutputDir, lb.output);
+    const svc = b.spec.service;
+    const health = await consul.healthService({ service: svc.name, ...(svc.datacenter !== undefined ? { dc: svc.datacenter } : {}), waitMs: 0 });
+    try {
+      const template = lb.template === undefined ? undefined : await readFile(join(config.templateDir, lb.template), "utf8");
+      const r = renderNginx({ bindingKey: key, serviceName: svc.name, lb, instances: health.instances, ...(template !== undefined ? { template } : {}) });
+      out.push({ binding: key, path, text: `${OWNERSHIP_MARKER}${key}\n${r.text}` });
+    } catch (err) {
+      out.push({ binding: key, path, error: errorMessage(err) });
+    }
+  }
+  return out;
+}
+
+export interface PlanRun {
+  readonly plan: PlanResult;
+  readonly problems: readonly BindingProblem[];
+}
+
+/** Gathers live state and computes the plan. Reads only. Rejects when Docker, Consul or the bindings dir are unreachable. */
+export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
+  const source = new FileBindingSource({ dir: config.bindingsDir, logger: silentLogger(), onChange: () => undefined });
+  await source.rescan();
+  if (!source.synced()) throw new Error(`cannot read bindings directory ${config.bindingsDir}`);
+  const bindings = source.list();
+  const consul = createConsulClient({ url: config.consul.url, ...(config.consul.token !== undefined ? { token: config.consul.token } : {}), timeoutMs: 5000 });
+  const [containers, agentServices, rendered, owned] = await Promise.all([
+    dockerSnapshot(dockerClient(config.dockerHost)),
+    consul.listAgentServices(),
+    renderAll(bindings, config, consul),
+    ownedFiles(config.lbOutputDir),
+  ]);
+  const onDisk = new Map<string, string | undefined>();
+  for (const path of [...rendered.map((r) => r.path), ...owned.values()]) onDisk.set(path, (await readIfExists(path))?.toString("utf8"));
+  const plan = computePlan({
+    node: config.node,
+    hostIP: config.hostIP,
+    bindings,
+    containers,
+    agentServices,
+    ...(config.registratorCompat ? { compat: { node: config.node, hostIP: config.hostIP, internal: config.registratorInternal, extraTags: [] } } : {}),
+    rendered,
+    onDisk,
+    ownedFiles: owned,
+  });
+  return { plan, problems: source.problems() };
+}
+
+export async function runPlan(argv: readonly string[]): Promise<number> {
+  let args: PlanArgs | "help";
+  try {
+    args = parsePlanArgs(argv);
+  } catch (err) {
+    process.stderr.write(`controller plan: ${errorMessage(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args === "help") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { config } = args;
+  let run: PlanRun;
+  try {
+    run = await computeLivePlan(config);
+  } catch (err) {
+    process.stderr.write(`controller plan: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  if (args.output === "json") {
+    const doc = { apiVersion: "dockbind.io/plan/v1", node: config.node, ...run.plan, problems: run.problems };
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    process.stdout.write(formatPlanText(run.plan, { node: config.node, bindingsDir: config.bindingsDir, docker: config.dockerHost, consul: config.consul.url, outputDir: config.lbOutputDir }));
+  }
+  for (const p of run.problems) process.stderr.write(`invalid binding: ${formatProblem(p)}\n`);
+  return run.problems.length > 0 ? 1 : 0;
+}

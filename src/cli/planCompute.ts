@@ -1,0 +1,191 @@
+/**
+ * `controller plan`, the pure part: given the bindings, the live containers,
+ * the live agent services and the rendered/current LB files, returns the
+ * changes a controller run would make. Pure, deterministic ordering. It uses
+ * the same domain functions as the reconcilers (desiredForBinding,
+ * compatRegistrations, planRegistrations), so plan and controller agree:
+ * - registrations: per binding (and per container in registrator-compat
+ *   mode), only services owned by this node (OWNER_META.node) are compared or
+ *   deregistered; owned services of bindings/containers that no longer exist
+ *   are deregistered (the controller's garbage collection);
+ * - LB files: the rendered text vs the bytes on disk; generated files (by
+ *   ownership marker) of bindings that no longer render are removed.
+ */
+import { desiredForBinding } from "../domain/desired.js";
+import { planRegistrations } from "../domain/plan.js";
+import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
+import { bindingKey, OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
+import { unifiedDiff } from "./unifiedDiff.js";
+
+export type RegistrationAction = "register" | "update" | "deregister";
+
+export interface RegistrationChange {
+  readonly action: RegistrationAction;
+  /** Binding key, or `registrator-compat` for compat registrations. */
+  readonly owner: string;
+  readonly serviceId: string;
+  readonly service: string;
+  /** `address:port` after the change (register/update) or of the removed service (deregister). */
+  readonly endpoint: string;
+  readonly container?: string;
+  /** Why: new container, what differs, or why it goes away. */
+  readonly reason: string;
+}
+
+export type LbAction = "create" | "update" | "remove" | "unchanged" | "error";
+
+export interface LbFileChange {
+  readonly action: LbAction;
+  readonly binding: string;
+  readonly path: string;
+  /** Unified diff (empty for unchanged/error). */
+  readonly diff: string;
+  readonly error?: string;
+}
+
+/** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
+export type RenderedFile = { readonly binding: string; readonly path: string; readonly text: string } | { readonly binding: string; readonly path: string; readonly error: string };
+
+export interface PlanInput {
+  readonly node: string;
+  readonly hostIP: string;
+  readonly bindings: readonly ServiceBinding[];
+  readonly containers: readonly ContainerInfo[];
+  readonly agentServices: readonly RegisteredService[];
+  /** Registrator-compat options when --registrator-compat is on. */
+  readonly compat?: CompatOptions;
+  readonly rendered: readonly RenderedFile[];
+  /** Current bytes of every path in `rendered` and `ownedFiles` (undefined = no file). */
+  readonly onDisk: ReadonlyMap<string, string | undefined>;
+  /** Generated files found in the output directory, by binding key. */
+  readonly ownedFiles: ReadonlyMap<string, string>;
+}
+
+export interface PlanSummary {
+  readonly register: number;
+  readonly update: number;
+  readonly deregister: number;
+  readonly lbCreate: number;
+  readonly lbUpdate: number;
+  readonly lbRemove: number;
+  readonly lbErrors: number;
+}
+
+export interface PlanResult {
+  readonly registrations: readonly RegistrationChange[];
+  readonly loadBalancer: readonly LbFileChange[];
+  readonly summary: PlanSummary;
+  /** True when applying would write anything (Consul or files). */
+  readonly changes: boolean;
+}
+
+const ep = (address: string, port: number): string => (address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`);
+
+function whatDiffers(cur: RegisteredService, r: Registration): string {
+  const d: string[] = [];
+  if (cur.address !== r.address || cur.port !== r.port) d.push(`endpoint ${ep(cur.address, cur.port)} -> ${ep(r.address, r.port)}`);
+  if (cur.name !== r.name) d.push(`name ${cur.name} -> ${r.name}`);
+  if ([...cur.tags].sort().join(",") !== [...r.tags].sort().join(",")) d.push(`tags [${cur.tags.join(",")}] -> [${r.tags.join(",")}]`);
+  return d.length > 0 ? d.join("; ") : "check or meta changed";
+}
+
+function compare(owner: string, current: readonly RegisteredService[], desired: readonly Registration[], goneReason: string, names: ReadonlyMap<string, string>): RegistrationChange[] {
+  const plan = planRegistrations(current, desired);
+  const byId = new Map(current.map((s) => [s.id, s]));
+  const out: RegistrationChange[] = [];
+  for (const r of plan.register) {
+    const cur = byId.get(r.id);
+    const cid = r.meta[OWNER_META.container];
+    const container = cid === undefined ? undefined : (names.get(cid) ?? cid.slice(0, 12));
+    out.push({
+      action: cur === undefined ? "register" : "update",
+      owner,
+      serviceId: r.id,
+      service: r.name,
+      endpoint: ep(r.address, r.port),
+      ...(container !== undefined ? { container } : {}),
+      reason: cur === undefined ? "new backend" : whatDiffers(cur, r),
+    });
+  }
+  for (const id of plan.deregister) {
+    const cur = byId.get(id);
+    const cid = cur?.meta[OWNER_META.container];
+    out.push({
+      action: "deregister",
+      owner,
+      serviceId: id,
+      service: cur?.name ?? "",
+      endpoint: cur === undefined ? "" : ep(cur.address, cur.port),
+      ...(cid !== undefined ? { container: names.get(cid) ?? cid.slice(0, 12) } : {}),
+      reason: goneReason,
+    });
+  }
+  return out;
+}
+
+function registrationChanges(input: PlanInput): RegistrationChange[] {
+  const owned = input.agentServices.filter((s) => s.meta[OWNER_META.node] === input.node);
+  const names = new Map(input.containers.map((c) => [c.id, c.name]));
+  const out: RegistrationChange[] = [];
+  const keys = new Set<string>();
+  for (const b of [...input.bindings].sort((x, y) => bindingKey(x).localeCompare(bindingKey(y)))) {
+    const key = bindingKey(b);
+    keys.add(key);
+    const desired = desiredForBinding(b, input.containers, { node: input.node, hostIP: input.hostIP });
+    out.push(...compare(key, owned.filter((s) => s.meta[OWNER_META.binding] === key), desired.registrations, "container no longer running or matching", names));
+  }
+  const orphanKeys = [...new Set(owned.map((s) => s.meta[OWNER_META.binding]).filter((k): k is string => k !== undefined && k !== COMPAT_BINDING_KEY && !keys.has(k)))].sort();
+  for (const key of orphanKeys) out.push(...compare(key, owned.filter((s) => s.meta[OWNER_META.binding] === key), [], `binding ${key} no longer exists`, names));
+
+  const compatOwned = owned.filter((s) => s.meta[OWNER_META.binding] === COMPAT_BINDING_KEY);
+  const containerIds = new Set<string>([
+    ...(input.compat !== undefined ? input.containers.map((c) => c.id) : []),
+    ...compatOwned.map((s) => s.meta[OWNER_META.container]).filter((id): id is string => id !== undefined),
+  ]);
+  for (const id of [...containerIds].sort()) {
+    const c = input.containers.find((x) => x.id === id);
+    const desired = c !== undefined && input.compat !== undefined ? compatRegistrations(c, input.compat).registrations : [];
+    const why = input.compat === undefined ? "registrator-compat is off" : "container no longer running";
+    out.push(...compare(COMPAT_BINDING_KEY, compatOwned.filter((s) => s.meta[OWNER_META.container] === id), desired, why, names));
+  }
+  return out;
+}
+
+function lbChanges(input: PlanInput): LbFileChange[] {
+  const out: LbFileChange[] = [];
+  const kept = new Set<string>();
+  for (const r of [...input.rendered].sort((a, b) => a.binding.localeCompare(b.binding))) {
+    kept.add(r.path);
+    if ("error" in r) {
+      out.push({ action: "error", binding: r.binding, path: r.path, diff: "", error: r.error });
+      continue;
+    }
+    const cur = input.onDisk.get(r.path);
+    const action: LbAction = cur === undefined ? "create" : cur === r.text ? "unchanged" : "update";
+    out.push({ action, binding: r.binding, path: r.path, diff: unifiedDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`) });
+  }
+  for (const [binding, path] of [...input.ownedFiles].sort((a, b) => a[0].localeCompare(b[0]))) {
+    if (kept.has(path)) continue;
+    const cur = input.onDisk.get(path);
+    if (cur === undefined) continue;
+    out.push({ action: "remove", binding, path, diff: unifiedDiff(cur, undefined, `${path} (on disk)`, path) });
+  }
+  return out;
+}
+
+export function computePlan(input: PlanInput): PlanResult {
+  const registrations = registrationChanges(input);
+  const loadBalancer = lbChanges(input);
+  const count = (xs: readonly { readonly action: string }[], a: string): number => xs.filter((x) => x.action === a).length;
+  const summary: PlanSummary = {
+    register: count(registrations, "register"),
+    update: count(registrations, "update"),
+    deregister: count(registrations, "deregister"),
+    lbCreate: count(loadBalancer, "create"),
+    lbUpdate: count(loadBalancer, "update"),
+    lbRemove: count(loadBalancer, "remove"),
+    lbErrors: count(loadBalancer, "error"),
+  };
+  const changes = registrations.length > 0 || summary.lbCreate + summary.lbUpdate + summary.lbRemove > 0;
+  return { registrations, loadBalancer, summary, changes };
+}

@@ -1,0 +1,57 @@
+/** Text rendering of a plan (`controller plan --output text`). Pure. */
+import type { LbFileChange, PlanResult, RegistrationChange } from "./planCompute.js";
+
+const SIGN: Readonly<Record<RegistrationChange["action"], string>> = { register: "+", update: "~", deregister: "-" };
+const LB_SIGN: Readonly<Record<LbFileChange["action"], string>> = { create: "+", update: "~", remove: "-", unchanged: "=", error: "!" };
+
+export interface PlanHeader {
+  readonly node: string;
+  readonly bindingsDir: string;
+  readonly docker: string;
+  readonly consul: string;
+  readonly outputDir: string;
+}
+
+function indent(text: string, prefix: string): string {
+  return text
+    .split("\n")
+    .filter((l, i, all) => !(l === "" && i === all.length - 1))
+    .map((l) => `${prefix}${l}`)
+    .join("\n");
+}
+
+export function formatPlanText(plan: PlanResult, h: PlanHeader): string {
+  const out: string[] = [
+    `Plan for node ${h.node}: bindings ${h.bindingsDir}, Docker ${h.docker}, Consul ${h.consul}, LB files in ${h.outputDir}`,
+    "(read-only: nothing was registered, written or reloaded)",
+    "",
+    "Consul registrations:",
+  ];
+  if (plan.registrations.length === 0) out.push("  no changes");
+  let owner: string | undefined;
+  for (const c of plan.registrations) {
+    if (c.owner !== owner) {
+      owner = c.owner;
+      out.push(`  ${owner}:`);
+    }
+    const who = c.container !== undefined ? ` container ${c.container}` : "";
+    out.push(`    ${SIGN[c.action]} ${c.action.padEnd(10)} ${c.serviceId}  ${c.service} ${c.endpoint}${who}  (${c.reason})`);
+  }
+  out.push("", "Load balancer files:");
+  if (plan.loadBalancer.length === 0) out.push("  no load-balanced bindings");
+  for (const f of plan.loadBalancer) {
+    const what = f.action === "error" ? `cannot render, the controller would keep the current file: ${f.error ?? ""}` : f.action;
+    out.push(`  ${LB_SIGN[f.action]} ${f.path} (${f.binding}): ${what}`);
+    if (f.diff !== "") out.push(indent(f.diff, "    "));
+  }
+  const s = plan.summary;
+  const reload = s.lbCreate + s.lbUpdate + s.lbRemove > 0 ? " (nginx would be validated and reloaded)" : "";
+  out.push(
+    "",
+    plan.changes
+      ? `Plan: ${s.register} to register, ${s.update} to update, ${s.deregister} to deregister; LB files: ${s.lbCreate} to create, ${s.lbUpdate} to update, ${s.lbRemove} to remove${reload}.`
+      : "No changes: Consul and the load balancer files match the bindings.",
+  );
+  if (s.lbErrors > 0) out.push(`${s.lbErrors} binding(s) cannot be rendered (see "!" above).`);
+  return `${out.join("\n")}\n`;
+}

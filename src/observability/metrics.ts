@@ -1,0 +1,169 @@
+/**
+ * The controller's Prometheus metrics: ONE prom-client Registry per Metrics
+ * instance (the process uses one, see telemetry.ts). Names follow
+ * controller-runtime / client-go so existing dashboards and alerts work; domain
+ * metrics carry the `dockbind_` prefix.
+ *
+ * Contracts:
+ * - label values are bounded: controller and queue names, fixed result enums,
+ *   binding keys (`namespace/name`), Docker event actions (sanitised);
+ * - level metrics (backends per binding, validation errors, last success
+ *   timestamps of live bindings) are computed at scrape time from the state
+ *   reader set with setStateReader(), so deleted bindings vanish from /metrics;
+ * - nothing secret is ever a label value (no tokens, no meta, no env).
+ */
+import { collectDefaultMetrics, Counter, exponentialBuckets, Gauge, Histogram, Registry } from "prom-client";
+
+/** client-go workqueue buckets: 10ns .. 10s. */
+export const WORKQUEUE_BUCKETS = exponentialBuckets(10e-9, 10, 10);
+/** controller-runtime reconcile_time_seconds buckets. */
+export const RECONCILE_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5,
+  4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+];
+
+export type BackendState = "desired" | "registered" | "passing";
+
+/** What the scrape-time collectors read (see setStateReader). */
+export interface MetricsState {
+  readonly backends: readonly { readonly binding: string; readonly counts: Partial<Record<BackendState, number>> }[];
+  readonly validationErrors: number;
+  /** Binding keys that still exist: last-success series of other keys are dropped. */
+  readonly liveBindings: ReadonlySet<string>;
+}
+
+export interface MetricsOptions {
+  /** Also export process_* and nodejs_* metrics (default true). */
+  readonly processMetrics?: boolean;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly reconcileTotal: Counter<"controller" | "result">;
+  readonly reconcileErrors: Counter<"controller">;
+  readonly terminalReconcileErrors: Counter<"controller">;
+  readonly reconcileTime: Histogram<"controller">;
+  readonly maxConcurrentReconciles: Gauge<"controller">;
+
+  readonly workqueueDepth: Gauge<"name">;
+  readonly workqueueAdds: Counter<"name">;
+  readonly workqueueQueueDuration: Histogram<"name">;
+  readonly workqueueWorkDuration: Histogram<"name">;
+  readonly workqueueRetries: Counter<"name">;
+
+  readonly leaderElectionMaster: Gauge<"name">;
+
+  readonly backends: Gauge<"binding" | "state">;
+  readonly consulWrites: Counter<"kind" | "result">;
+  readonly lbRenders: Counter<"result">;
+  readonly lbValidations: Counter<"result">;
+  readonly lbReloads: Counter<"result">;
+  readonly lbLastSuccess: Gauge<"binding">;
+  readonly dockerReconnects: Counter;
+  readonly dockerEvents: Counter<"action">;
+  readonly bindingValidationErrors: Gauge;
+
+  private state: (() => MetricsState) | undefined;
+  /** Last successful render per binding (seconds since epoch). */
+  private readonly lastSuccess = new Map<string, number>();
+
+  constructor(opts: MetricsOptions = {}) {
+    const registers = [this.registry];
+    const read = (): MetricsState | undefined => this.state?.();
+
+    this.reconcileTotal = new Counter({ name: "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller", labelNames: ["controller", "result"], registers });
+    this.reconcileErrors = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Total number of reconciliation errors per controller", labelNames: ["controller"], registers });
+    this.terminalReconcileErrors = new Counter({ name: "controller_runtime_terminal_reconcile_errors_total", help: "Total number of terminal reconciliation errors per controller", labelNames: ["controller"], registers });
+    this.reconcileTime = new Histogram({ name: "controller_runtime_reconcile_time_seconds", help: "Length of time per reconciliation per controller", labelNames: ["controller"], buckets: RECONCILE_BUCKETS, registers });
+    this.maxConcurrentReconciles = new Gauge({ name: "controller_runtime_max_concurrent_reconciles", help: "Maximum number of concurrent reconciles per controller", labelNames: ["controller"], registers });
+
+    this.workqueueDepth = new Gauge({ name: "workqueue_depth", help: "Current depth of workqueue", labelNames: ["name"], registers });
+    this.workqueueAdds = new Counter({ name: "workqueue_adds_total", help: "Total number of adds handled by workqueue", labelNames: ["name"], registers });
+    this.workqueueQueueDuration = new Histogram({ name: "workqueue_queue_duration_seconds", help: "How long in seconds an item stays in workqueue before being requested", labelNames: ["name"], buckets: WORKQUEUE_BUCKETS, registers });
+    this.workqueueWorkDuration = new Histogram({ name: "workqueue_work_duration_seconds", help: "How long in seconds processing an item from workqueue takes", labelNames: ["name"], buckets: WORKQUEUE_BUCKETS, registers });
+    this.workqueueRetries = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue", labelNames: ["name"], registers });
+
+    this.leaderElectionMaster = new Gauge({ name: "leader_election_master_status", help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master", labelNames: ["name"], registers });
+
+    const backends = (this.backends = new Gauge({
+      name: "dockbind_backends",
+      help: "Backends per binding: desired (matching containers), registered (in Consul by this controller), passing (instances passing in Consul; load-balanced bindings only)",
+      labelNames: ["binding", "state"],
+      registers,
+      collect() {
+        backends.reset();
+        for (const b of read()?.backends ?? []) {
+          for (const [state, n] of Object.entries(b.counts)) backends.set({ binding: b.binding, state }, n);
+        }
+      },
+    }));
+    this.consulWrites = new Counter({ name: "dockbind_consul_writes_total", help: "Consul agent write operations by kind (register, deregister) and result", labelNames: ["kind", "result"], registers });
+    this.lbRenders = new Counter({ name: "dockbind_lb_renders_total", help: "Load balancer config renders by result: changed (file written and reloaded), unchanged, error", labelNames: ["result"], registers });
+    this.lbValidations = new Counter({ name: "dockbind_lb_validations_total", help: "Load balancer config validations (nginx -t) by result", labelNames: ["result"], registers });
+    this.lbReloads = new Counter({ name: "dockbind_lb_reloads_total", help: "Load balancer reloads by result", labelNames: ["result"], registers });
+    const lastSuccess = this.lastSuccess;
+    const lbLastSuccess = (this.lbLastSuccess = new Gauge({
+      name: "dockbind_lb_last_success_timestamp_seconds",
+      help: "Unix time of the last successful render (config converged on disk and in the load balancer) per binding",
+      labelNames: ["binding"],
+      registers,
+      collect() {
+        const live = read()?.liveBindings;
+        lbLastSuccess.reset();
+        for (const [binding, t] of lastSuccess) {
+          if (live !== undefined && !live.has(binding)) lastSuccess.delete(binding);
+          else lbLastSuccess.set({ binding }, t);
+        }
+      },
+    }));
+    this.dockerReconnects = new Counter({ name: "dockbind_docker_event_stream_reconnects_total", help: "Times the Docker event stream was lost and reconnected", registers });
+    this.dockerEvents = new Counter({ name: "dockbind_docker_events_total", help: "Docker container events received by action", labelNames: ["action"], registers });
+    const validationErrors = (this.bindingValidationErrors = new Gauge({
+      name: "dockbind_binding_validation_errors",
+      help: "Current number of binding validation problems (invalid documents, conflicts)",
+      registers,
+      collect() {
+        validationErrors.set(read()?.validationErrors ?? 0);
+      },
+    }));
+
+    for (const kind of ["register", "deregister"]) for (const result of ["success", "error"]) this.consulWrites.inc({ kind, result }, 0);
+    for (const result of ["changed", "unchanged", "error"]) this.lbRenders.inc({ result }, 0);
+    for (const result of ["success", "error"]) {
+      this.lbValidations.inc({ result }, 0);
+      this.lbReloads.inc({ result }, 0);
+    }
+    this.dockerReconnects.inc(0);
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Sets the reader behind the scrape-time gauges (the manager's stores); replaces an earlier one. */
+  setStateReader(reader: () => MetricsState): void {
+    this.state = reader;
+  }
+
+  /** Creates every series of a controller and its queue at zero, so dashboards show them before any work. */
+  initController(name: string, workers: number): void {
+    for (const result of ["success", "error", "requeue_after"]) this.reconcileTotal.inc({ controller: name, result }, 0);
+    this.reconcileErrors.inc({ controller: name }, 0);
+    this.terminalReconcileErrors.inc({ controller: name }, 0);
+    this.maxConcurrentReconciles.set({ controller: name }, workers);
+    this.workqueueDepth.set({ name }, 0);
+    this.workqueueAdds.inc({ name }, 0);
+    this.workqueueRetries.inc({ name }, 0);
+  }
+
+  recordLbSuccess(binding: string, at: number = Date.now()): void {
+    this.lastSuccess.set(binding, at / 1000);
+  }
+
+  setLeader(isLeader: boolean, name: string): void {
+    this.leaderElectionMaster.set({ name }, isLeader ? 1 : 0);
+  }
+
+  /** The text exposition format, as served on /metrics. */
+  async exposition(): Promise<{ readonly contentType: string; readonly body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The /api/status document (also rendered as the status page and printed by
+ * `controller status`). Built on demand from the manager's stores; read-only.
+ *
+ * Contract: only operational facts appear here (keys, service names,
+ * addresses, ports, health, conditions, redacted log messages). Never a
+ * token, never service meta, never container env.
+ */
+import { desiredForBinding } from "../domain/desired.js";
+import { bindingKey, OWNER_META, type ServiceBinding } from "../domain/types.js";
+import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
+import type { LbActivityEntry } from "./observers.js";
+import type { RecentError } from "./recentErrors.js";
+import type { ObservedParts, Telemetry } from "./telemetry.js";
+
+export const STATUS_API_VERSION = "dockbind.io/status/v1";
+
+/**
+ * Health of one backend as the controller sees it:
+ * passing|warning|critical: Consul's aggregated check status;
+ * pending: should be registered, not (yet) in Consul's health view;
+ * unknown: no health view for this binding (no loadBalancer, or Consul not answered yet);
+ * skipped: the container matches but cannot be registered (see `reason`).
+ */
+export type BackendHealth = "passing" | "warning" | "critical" | "pending" | "unknown" | "skipped";
+
+export interface BackendView {
+  readonly serviceId: string;
+  /** Short container id; empty for instances not backed by a local container. */
+  readonly container: string;
+  readonly containerName: string;
+  readonly address: string;
+  readonly port: number;
+  readonly health: BackendHealth;
+  /** True when this controller wants the instance registered (a local matching container). */
+  readonly local: boolean;
+  readonly reason?: string;
+}
+
+export interface BindingView {
+  readonly key: string;
+  readonly service: string;
+  readonly datacenter?: string;
+  readonly loadBalancer?: { readonly output: string; readonly listen: string };
+  readonly ready: { readonly status: string; readonly reason: string; readonly message: string };
+  readonly conditions: readonly Condition[];
+  readonly counts: BackendCounts;
+  readonly lastRender?: { readonly at: string; readonly result: string; readonly servers: number };
+  readonly backends: readonly BackendView[];
+}
+
+export interface StatusDocument {
+  readonly apiVersion: typeof STATUS_API_VERSION;
+  readonly generatedAt: string;
+  readonly startedAt: string;
+  /** False until the manager has attached its stores (e.g. not leading yet). */
+  readonly running: boolean;
+  readonly mode: string;
+  readonly node: string;
+  readonly sources: {
+    readonly bindings: { readonly synced: boolean; readonly count: number };
+    readonly docker: { readonly synced: boolean; readonly containers: number };
+  };
+  readonly loadBalancer: { readonly lastValidation?: LbActivityEntry; readonly lastReload?: LbActivityEntry };
+  readonly bindings: readonly BindingView[];
+  readonly problems: readonly { readonly source: string; readonly document: number; readonly field: string; readonly message: string }[];
+  readonly recentErrors: readonly RecentError[];
+}
+
+function bindingView(b: ServiceBinding, parts: ObservedParts): BindingView {
+  const key = bindingKey(b);
+  const st = parts.status.get(key);
+  const svc = b.spec.service;
+  const ref = { service: svc.name, ...(svc.datacenter !== undefined ? { dc: svc.datacenter } : {}) };
+  const lb = b.spec.loadBalancer;
+  const snapshot = lb === undefined ? undefined : parts.health.get(ref);
+  const byId = new Map((snapshot?.instances ?? []).map((i) => [i.serviceId, i]));
+  const containers = parts.containers.list();
+  const nameOf = new Map(containers.map((c) => [c.id, c.name]));
+  const desired = desiredForBinding(b, containers, { node: parts.node, hostIP: parts.hostIP });
+  const backends: BackendView[] = desired.registrations.map((r) => {
+    const id = r.meta[OWNER_META.container] ?? "";
+    const inst = byId.get(r.id);
+    byId.delete(r.id);
+    return {
+      serviceId: r.id,
+      container: id.slice(0, 12),
+      containerName: nameOf.get(id) ?? "",
+      address: r.address,
+      port: r.port,
+      health: snapshot === undefined ? "unknown" : (inst?.status ?? "pending"),
+      local: true,
+    };
+  });
+  backends.sort((a, b) => a.containerName.localeCompare(b.containerName) || a.serviceId.localeCompare(b.serviceId));
+  for (const s of desired.skipped) {
+    backends.push({ serviceId: "", container: s.containerId.slice(0, 12), containerName: nameOf.get(s.containerId) ?? "", address: "", port: 0, health: "skipped", local: true, reason: s.reason });
+  }
+  // Instances of the service not backed by a local container (other nodes, or about to be deregistered).
+  for (const i of byId.values()) {
+    backends.push({ serviceId: i.serviceId, container: "", containerName: "", address: i.address, port: i.port, health: i.status, local: false });
+  }
+  const ready = st.conditions.find((c) => c.type === "Ready");
+  return {
+    key,
+    service: svc.name,
+    ...(svc.datacenter !== undefined ? { datacenter: svc.datacenter } : {}),
+    ...(lb !== undefined ? { loadBalancer: { output: lb.output, listen: `${lb.listen.address}:${lb.listen.port}` } } : {}),
+    ready: ready === undefined ? { status: "Unknown", reason: "Pending", message: "not reconciled yet" } : { status: ready.status, reason: ready.reason, message: ready.message },
+    conditions: st.conditions,
+    counts: st.backends,
+    ...(st.lastRender !== undefined ? { lastRender: st.lastRender } : {}),
+    backends,
+  };
+}
+
+export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocument {
+  const parts = t.parts();
+  const bindings = parts === undefined ? [] : [...parts.bindings.list()].sort((a, b) => bindingKey(a).localeCompare(bindingKey(b)));
+  return {
+    apiVersion: STATUS_API_VERSION,
+    generatedAt: now.toISOString(),
+    startedAt: t.startedAt,
+    running: parts !== undefined,
+    mode: parts?.mode ?? "",
+    node: parts?.node ?? "",
+    sources: {
+      bindings: { synced: parts?.bindings.synced() ?? false, count: bindings.length },
+      docker: { synced: parts?.containers.synced() ?? false, containers: parts?.containers.list().length ?? 0 },
+    },
+    loadBalancer: { ...(t.lb.lastValidation !== undefined ? { lastValidation: t.lb.lastValidation } : {}), ...(t.lb.lastReload !== undefined ? { lastReload: t.lb.lastReload } : {}) },
+    bindings: parts === undefined ? [] : bindings.map((b) => bindingView(b, parts)),
+    problems: (parts?.bindings.problems() ?? []).map((p) => ({ source: p.source, document: p.document, field: p.field, message: p.message })),
+    recentErrors: t.errors.list(),
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Everything the controller records about itself, in one object: the metrics
+ * registry, the loop liveness monitor, the LB activity record, the recent
+ * errors ring and the observers that feed them. The manager wires the
+ * observers into its queues, loops and actuators and attach()es its stores;
+ * the HTTP server (src/api/http) reads from here.
+ *
+ * One Telemetry per process (processTelemetry()), hence one registry; tests
+ * may create their own with `new Telemetry()`.
+ */
+import type { ConsulApi, ConsulObserver } from "../actuators/consul/consulClient.js";
+import type { LoadBalancerDriver } from "../actuators/lb/driver.js";
+import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
+import type { RendererObserver } from "../reconcilers/renderer.js";
+import type { ControllerObserver } from "../runtime/controller.js";
+import type { Logger } from "../runtime/logger.js";
+import type { QueueObserver } from "../runtime/workqueue.js";
+import type { HealthStore } from "../sources/consul/healthWatcher.js";
+import type { ContainerStore, DockerWatcherObserver } from "../sources/docker/dockerWatcher.js";
+import type { BindingStore } from "../sources/files/bindingStore.js";
+import { bindingKey } from "../domain/types.js";
+import { LoopMonitor } from "./liveness.js";
+import { Metrics, type MetricsOptions, type MetricsState } from "./metrics.js";
+import { consulObserver, controllerObserver, dockerObserver, LbActivity, observeDriver, queueObserver, rendererObserver } from "./observers.js";
+import { RecentErrors } from "./recentErrors.js";
+
+/** The manager's read side, handed to attach(). */
+export interface ObservedParts {
+  readonly mode: string;
+  readonly node: string;
+  /** Default advertised address (to show which address each backend gets). */
+  readonly hostIP: string;
+  readonly bindings: BindingStore;
+  readonly status: BindingStatusStore;
+  readonly containers: ContainerStore;
+  readonly health: HealthStore;
+  readonly consul: Pick<ConsulApi, "leader">;
+  readonly controllers: readonly { readonly name: string; readonly workers: number }[];
+}
+
+export class Telemetry {
+  readonly metrics: Metrics;
+  readonly loops = new LoopMonitor();
+  readonly lb = new LbActivity();
+  readonly errors = new RecentErrors();
+  readonly startedAt = new Date().toISOString();
+
+  readonly queueObserver: QueueObserver;
+  readonly controllerObserver: ControllerObserver;
+  readonly consulObserver: ConsulObserver;
+  readonly dockerObserver: DockerWatcherObserver;
+  readonly rendererObserver: RendererObserver;
+
+  private attached: ObservedParts | undefined;
+
+  constructor(opts: MetricsOptions = {}) {
+    this.metrics = new Metrics(opts);
+    this.queueObserver = queueObserver(this.metrics, this.loops);
+    this.controllerObserver = controllerObserver(this.metrics, this.loops);
+    this.consulObserver = consulObserver(this.metrics);
+    this.dockerObserver = dockerObserver(this.metrics);
+    this.rendererObserver = rendererObserver(this.metrics);
+  }
+
+  /** The driver with validations and reloads counted (see observeDriver). */
+  observeDriver(driver: LoadBalancerDriver): LoadBalancerDriver {
+    return observeDriver(driver, this.metrics, this.lb);
+  }
+
+  /** Recent warnings/errors of `logger` go to the status page. Idempotent per logger. */
+  captureLogs(logger: Logger): void {
+    this.errors.captureLogs(logger);
+  }
+
+  /** Makes the manager's stores visible to /metrics gauges, /readyz and /api/status. Replaces an earlier attach. */
+  attach(parts: ObservedParts): void {
+    this.attached = parts;
+    for (const c of parts.controllers) this.metrics.initController(c.name, c.workers);
+    this.metrics.setStateReader(() => metricsState(parts));
+  }
+
+  parts(): ObservedParts | undefined {
+    return this.attached;
+  }
+}
+
+/** Scrape-time view of the stores for the level gauges. */
+export function metricsState(parts: ObservedParts): MetricsState {
+  const live = new Set<string>();
+  const backends = parts.bindings.list().map((b) => {
+    const key = bindingKey(b);
+    live.add(key);
+    const c = parts.status.get(key).backends;
+    // `passing` comes from the health view the renderer keeps, which exists only for load-balanced bindings.
+    const counts = b.spec.loadBalancer === undefined ? { desired: c.desired, registered: c.registered } : { ...c };
+    return { binding: key, counts };
+  });
+  return { backends, validationErrors: parts.bindings.problems().length, liveBindings: live };
+}
+
+let processWide: Telemetry | undefined;
+
+/** The process's Telemetry (created on first use). */
+export function processTelemetry(): Telemetry {
+  processWide ??= new Telemetry();
+  return processWide;
+}
+
+/**
+ * Sets leader_election_master_status{name} on the process registry: 1 while
+ * this replica leads (always, in docker-only mode), 0 while it waits.
+ */
+export function setLeaderElectionMaster(isLeader: boolean, name = "dockbind"): void {
+  processTelemetry().metrics.setLeader(isLeader, name);
+}

@@ -1,0 +1,172 @@
+/**
+ * A list+watch informer for one resource collection (client-go's Reflector +
+ * Store, reduced to what dockbind needs):
+ *
+ * - list (paginated) -> replace the cache -> watch from the list's
+ *   resourceVersion with bookmarks;
+ * - a watch that ends normally (server timeout) is resumed from the last
+ *   resourceVersion seen; a broken one (API server restart, network error,
+ *   idle half-open connection) too, after a backoff;
+ * - 410 Gone / "Expired" (resourceVersion too old, as an HTTP status or an
+ *   ERROR event) -> re-list; the diff against the old cache is delivered as
+ *   ADDED/MODIFIED/DELETED, so a deletion missed while disconnected is seen;
+ * - list failures back off exponentially (capped), never give up.
+ *
+ * The cache survives outages: while the API server is unreachable the last
+ * known objects stay (unreachable is not "no objects").
+ */
+import { isKubeApiError, isKubeObject, isKubeStatus, type KubeClient, type KubeList, type KubeObject, type WatchEvent } from "../../actuators/kubernetes/kubeClient.js";
+import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
+import { errorMessage, type Logger } from "../../runtime/logger.js";
+
+export type InformerEventType = "ADDED" | "MODIFIED" | "DELETED";
+
+export interface InformerOptions {
+  readonly client: KubeClient;
+  /** Collection path, e.g. /apis/dockbind.io/v1alpha1/servicebindings. */
+  readonly path: string;
+  readonly logger: Logger;
+  readonly backoff?: BackoffOptions;
+  /** Server-side watch timeout (seconds); default 240-300 randomised, like client-go. */
+  readonly watchTimeoutSeconds?: number;
+  /** Page size of lists; default 500. */
+  readonly pageSize?: number;
+  /** Called for every cache change (after the cache was updated). */
+  readonly onEvent: (type: InformerEventType, obj: KubeObject, old: KubeObject | undefined) => void;
+  /** Called after each successful (re-)list, once its events were delivered. */
+  readonly onSynced?: () => void;
+}
+
+export function objectKey(o: KubeObject): string {
+  return `${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+}
+
+class ExpiredError extends Error {}
+
+export class Informer {
+  private readonly cache = new Map<string, KubeObject>();
+  private hasSynced = false;
+  private resourceVersion = "";
+  private failures = 0;
+
+  constructor(private readonly opts: InformerOptions) {}
+
+  synced(): boolean {
+    return this.hasSynced;
+  }
+
+  get(key: string): KubeObject | undefined {
+    return this.cache.get(key);
+  }
+
+  list(): readonly KubeObject[] {
+    return [...this.cache.values()];
+  }
+
+  /** Lists and watches until `signal` aborts. Never rejects. */
+  async run(signal: AbortSignal): Promise<void> {
+    const backoff = this.opts.backoff ?? { baseMs: 200, maxMs: 10_000 };
+    while (!isAborted(signal)) {
+      try {
+        await this.relist(signal);
+        this.failures = 0;
+        await this.watchLoop(signal, backoff);
+      } catch (err) {
+        if (isAborted(signal)) break;
+        const delay = backoffDelay(this.failures++, backoff);
+        this.opts.logger.warn("kubernetes list failed; retrying", { path: this.opts.path, error: errorMessage(err), retryInMs: delay });
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private async relist(signal: AbortSignal): Promise<void> {
+    const items: KubeObject[] = [];
+    let cont: string | undefined;
+    let rv = "";
+    do {
+      const page = await this.opts.client.request<KubeList>("GET", this.opts.path, {
+        query: { limit: this.opts.pageSize ?? 500, continue: cont },
+        signal,
+        timeoutMs: 60_000,
+      });
+      for (const it of page.items) if (isKubeObject(it)) items.push(it);
+      cont = page.metadata.continue !== undefined && page.metadata.continue !== "" ? page.metadata.continue : undefined;
+      rv = page.metadata.resourceVersion ?? "";
+    } while (cont !== undefined);
+    const next = new Map(items.map((o) => [objectKey(o), o]));
+    const events: [InformerEventType, KubeObject, KubeObject | undefined][] = [];
+    for (const [key, old] of this.cache) {
+      if (!next.has(key)) events.push(["DELETED", old, old]);
+    }
+    for (const [key, obj] of next) {
+      const old = this.cache.get(key);
+      if (old === undefined) events.push(["ADDED", obj, undefined]);
+      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) events.push(["MODIFIED", obj, old]);
+    }
+    this.cache.clear();
+    for (const [k, v] of next) this.cache.set(k, v);
+    this.resourceVersion = rv;
+    const first = !this.hasSynced;
+    // The first list's events are delivered before synced() turns true (consumers
+    // can process the whole initial state at once in onSynced).
+    for (const [type, obj, old] of events) this.opts.onEvent(type, obj, old);
+    this.hasSynced = true;
+    this.opts.logger.info(first ? "kubernetes cache synced" : "kubernetes cache re-listed", { path: this.opts.path, objects: next.size, changes: events.length, resourceVersion: rv });
+    this.opts.onSynced?.();
+  }
+
+  /** Watches from the current resourceVersion until expiry (returns, caller re-lists) or abort. */
+  private async watchLoop(signal: AbortSignal, backoff: BackoffOptions): Promise<void> {
+    let failures = 0;
+    while (!isAborted(signal)) {
+      const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 60);
+      const got = { event: false }; // set from the event callback
+      try {
+        await this.opts.client.watch(
+          this.opts.path,
+          (ev) => {
+            got.event = true;
+            this.apply(ev);
+          },
+          {
+            query: { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+            signal,
+            idleTimeoutMs: (timeoutSeconds + 30) * 1000,
+          },
+        );
+        failures = 0;
+      } catch (err) {
+        if (isAborted(signal)) return;
+        if (err instanceof ExpiredError || isKubeApiError(err, 410)) {
+          this.opts.logger.info("kubernetes watch expired; re-listing", { path: this.opts.path, resourceVersion: this.resourceVersion });
+          return;
+        }
+        if (got.event) failures = 0;
+        const delay = backoffDelay(failures++, backoff);
+        this.opts.logger.warn("kubernetes watch failed; resuming", { path: this.opts.path, error: errorMessage(err), retryInMs: delay });
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private apply(ev: WatchEvent): void {
+    const obj = ev.object;
+    if (ev.type === "ERROR") {
+      if (isKubeStatus(obj) && (obj.code === 410 || obj.reason === "Expired" || obj.reason === "Gone")) throw new ExpiredError(obj.message ?? "expired");
+      throw new Error(`watch error event: ${isKubeStatus(obj) ? (obj.message ?? obj.reason ?? "") : "unknown"}`);
+    }
+    if (!isKubeObject(obj)) return;
+    if (obj.metadata.resourceVersion !== undefined) this.resourceVersion = obj.metadata.resourceVersion;
+    if (ev.type === "BOOKMARK") return;
+    const key = objectKey(obj);
+    const old = this.cache.get(key);
+    if (ev.type === "DELETED") {
+      this.cache.delete(key);
+      this.opts.onEvent("DELETED", obj, old);
+      return;
+    }
+    this.cache.set(key, obj);
+    this.opts.onEvent(old === undefined ? "ADDED" : "MODIFIED", obj, old);
+  }
+}

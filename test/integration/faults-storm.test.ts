@@ -1,0 +1,121 @@
+/**
+ * Issue #6 fault suite, part 4: an event storm. STORM_CONTAINERS (default
+ * 200) matching containers are started in a burst (STORM_CONCURRENCY
+ * parallel `docker run`, default 8), then all removed at once. The final
+ * states must be exact (Consul and the LB file), the number of nginx reloads
+ * bounded by the render debounce, and the controller's RSS must not grow
+ * without bound (< 2x its warm value). Figures are printed.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { TEST_LABEL } from "../support/docker.js";
+import { apiRemoveContainer, apiRunContainer } from "../support/dockerProxy.js";
+import { upstreamServers } from "../support/fsWatch.js";
+import { ensureBackendImage } from "../support/image.js";
+import { cleanupAll } from "../support/teardown.js";
+import { freePort, waitFor } from "../support/wait.js";
+import { bindingYaml, startWorld, type World } from "../support/world.js";
+
+const N = Number(process.env.STORM_CONTAINERS ?? "200");
+const CONCURRENCY = Number(process.env.STORM_CONCURRENCY ?? "8");
+const SERVICE = "fault-storm";
+/** Render debounce used for this controller (consul-template's `wait = "500ms:2s"`). */
+const WAIT_MIN_S = 0.5;
+const WAIT_MAX_S = 2;
+let world: World;
+let port: number;
+
+function rssMb(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0");
+  return Math.round(kb / 1024);
+}
+
+async function ownedCount(): Promise<number> {
+  const r = await fetch(`${world.consul.url}/v1/agent/services`);
+  const all = (await r.json()) as Record<string, { Meta?: Record<string, string> | null }>;
+  return Object.values(all).filter((s) => s.Meta?.dockbind_node === world.node).length;
+}
+
+async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const item = items[next++];
+        if (item !== undefined) await fn(item);
+      }
+    }),
+  );
+}
+
+before(async () => {
+  world = await startWorld("faults-storm");
+  port = await freePort();
+  world.writeFile("storm.yaml", bindingYaml({ name: "storm", service: SERVICE, app: SERVICE, listenPort: port, check: "none" }));
+  await world.startController(["--wait-min", `${WAIT_MIN_S * 1000}ms`, "--wait-max", `${WAIT_MAX_S}s`, "--resync", "30s"]);
+  await waitFor(() => world.lbFile("storm.conf"), { timeoutMs: 20_000, what: "initial (empty) LB file" });
+});
+
+after(async () => {
+  await world.controller?.stop();
+  await world.proxy.close();
+  await cleanupAll();
+});
+
+describe("event storm", () => {
+  it(`${N} containers started and removed in a burst: exact final state, bounded reloads, bounded memory`, async () => {
+    const c = world.controller;
+    assert.ok(c);
+    const image = await ensureBackendImage();
+    const rssBefore = rssMb(c.proc.pid);
+    const reloads0 = await world.nginx.reloadCount();
+    const writes0 = world.proxy.writes().length;
+    const t0 = Date.now();
+    const ids: string[] = [];
+    await pool([...Array(N).keys()], CONCURRENCY, async (i) => {
+      ids.push(await apiRunContainer({ name: `fs-${process.pid}-${i}`, image, labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE } }));
+    });
+    const startedS = (Date.now() - t0) / 1000;
+    await waitFor(async () => ((await ownedCount()) === N ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: `${N} registrations` });
+    await waitFor(() => upstreamServers(world.lbFile("storm.conf")).length === N || undefined, { timeoutMs: 60_000, intervalMs: 250, what: `${N} servers rendered` });
+    const upS = (Date.now() - t0) / 1000;
+    const reloadsUp = (await world.nginx.reloadCount()) - reloads0;
+    const rssPeak = rssMb(c.proc.pid);
+
+    const t1 = Date.now();
+    await pool(ids, CONCURRENCY * 2, (id) => apiRemoveContainer(id));
+    await waitFor(async () => ((await ownedCount()) === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: "0 registrations" });
+    await waitFor(() => (world.lbFile("storm.conf")?.includes("return 503;") === true && upstreamServers(world.lbFile("storm.conf")).length === 0) || undefined, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: "no servers rendered",
+    });
+    const downS = (Date.now() - t1) / 1000;
+    await world.nginx.settled(20_000);
+    const reloads = (await world.nginx.reloadCount()) - reloads0;
+    const writes = world.proxy.writes().length - writes0;
+    // Memory after the storm, once the heap had a chance to shrink: sampled a few times, the lowest counts.
+    const samples: number[] = [];
+    await waitFor(
+      () => {
+        samples.push(rssMb(c.proc.pid));
+        return samples.length >= 10 || undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 300, what: "RSS samples" },
+    );
+    const rssAfter = Math.min(...samples);
+    process.stdout.write(
+      `# storm: ${N} containers started in ${startedS.toFixed(1)} s (concurrency ${CONCURRENCY}), all registered+rendered after ${upS.toFixed(1)} s, ` +
+        `all removed+rendered in ${downS.toFixed(1)} s\n# storm: nginx reloads ${reloads} (${reloadsUp} on the way up; ${(2 * N / Math.max(1, reloads)).toFixed(1)} container events per reload), Consul writes ${writes} ` +
+        `(${2 * N} minimum), controller RSS ${rssBefore} MB before, ${rssPeak} MB at peak, ${rssAfter} MB after\n`,
+    );
+    assert.equal(writes, 2 * N, "exactly one register and one deregister per container");
+    // The debouncer's contract: a render needs wait-min of quiet after the last change, so two renders are
+    // at least wait-min apart, whatever the event rate: reloads <= duration / wait-min (+1 per phase edge).
+    const bound = Math.ceil((upS + downS) / WAIT_MIN_S) + 2;
+    assert.ok(reloads <= bound, `${reloads} reloads > ${bound} (one per ${WAIT_MIN_S} s of storm)`);
+    assert.ok(reloads < 2 * N, `${reloads} reloads for ${2 * N} container events: nothing coalesced`);
+    assert.ok(rssAfter < 2 * rssBefore, `RSS ${rssBefore} MB -> ${rssAfter} MB (>= 2x)`);
+  });
+});

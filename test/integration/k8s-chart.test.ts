@@ -1,0 +1,110 @@
+/**
+ * Issue #3: charts/dockbind and manifests/ stay consistent (the plain
+ * manifests are what `helm template dockbind -n dockbind-system` renders with
+ * default values, minus Helm's own labels), the chart ships the generated CRD,
+ * and values.schema.json / template guards reject bad values. Needs the helm
+ * binary of the test bed (test/bed/k8s/build.sh), no API server.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { parseAllDocuments } from "yaml";
+import { run } from "../support/exec.js";
+import { ensureK8sBinaries, HELM } from "../support/k8s.js";
+
+const REPO = join(import.meta.dirname, "..", "..");
+const CHART = join(REPO, "charts", "dockbind");
+
+interface K8sObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  readonly [k: string]: unknown;
+}
+
+function parse(text: string): K8sObject[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+async function template(...set: string[]): Promise<{ code: number; objects: K8sObject[]; stderr: string }> {
+  const r = await run(HELM, ["template", "dockbind", CHART, "-n", "dockbind-system", "--kube-version", "1.33.13", ...set.flatMap((s) => ["--set", s])]);
+  return { code: r.code, objects: r.code === 0 ? parse(r.stdout) : [], stderr: r.stderr };
+}
+
+/** Helm's bookkeeping labels are the only allowed difference. */
+function normalize(o: K8sObject): K8sObject {
+  const labels = { ...(o.metadata.labels ?? {}) };
+  delete labels["helm.sh/chart"];
+  delete labels["app.kubernetes.io/managed-by"];
+  return { ...o, metadata: { ...o.metadata, labels } };
+}
+
+const id = (o: K8sObject): string => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+
+before(async () => {
+  await ensureK8sBinaries();
+});
+
+describe("Helm chart and plain manifests", () => {
+  it("helm template (default values) renders exactly the objects in manifests/ (plus the Namespace)", async () => {
+    const { code, objects, stderr } = await template();
+    assert.equal(code, 0, stderr);
+    const files = readdirSync(join(REPO, "manifests")).filter((f) => f.endsWith(".yaml"));
+    const manifests = files.flatMap((f) => parse(readFileSync(join(REPO, "manifests", f), "utf8")));
+    const fromChart = new Map(objects.map((o) => [id(o), normalize(o)]));
+    const fromFiles = new Map(manifests.filter((o) => o.kind !== "Namespace").map((o) => [id(o), normalize(o)]));
+    assert.deepEqual([...fromFiles.keys()].sort(), [...fromChart.keys()].sort());
+    for (const [k, o] of fromChart) assert.deepEqual(fromFiles.get(k), o, `${k} differs between chart and manifests/`);
+    const ns = manifests.find((o) => o.kind === "Namespace");
+    assert.equal(ns?.metadata.name, "dockbind-system");
+  });
+
+  it("RBAC is least privilege and identical cluster-wide and namespace-scoped", async () => {
+    const cluster = (await template()).objects;
+    const scoped = (await template("watchNamespace=team-a")).objects;
+    const rulesOf = (objs: K8sObject[], kind: string, name: string): unknown => objs.find((o) => o.kind === kind && o.metadata.name === name)?.rules;
+    const rules = rulesOf(cluster, "ClusterRole", "dockbind");
+    assert.deepEqual(rules, [
+      { apiGroups: ["dockbind.io"], resources: ["servicebindings"], verbs: ["get", "list", "watch", "patch"] },
+      { apiGroups: ["dockbind.io"], resources: ["servicebindings/status"], verbs: ["patch"] },
+      { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+    ]);
+    assert.equal(scoped.some((o) => o.kind === "ClusterRole"), false);
+    const role = scoped.find((o) => o.kind === "Role" && o.metadata.name === "dockbind");
+    assert.equal(role?.metadata.namespace, "team-a");
+    assert.deepEqual(role.rules, rules);
+    const deploy = scoped.find((o) => o.kind === "Deployment") as { spec: { template: { spec: { containers: { args: string[] }[] } } } } | undefined;
+    assert.ok(deploy?.spec.template.spec.containers[0]?.args.includes("--namespace=team-a"));
+    assert.deepEqual(rulesOf(cluster, "Role", "dockbind-leader-election"), [
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: ["dockbind-controller"], verbs: ["get", "update"] },
+    ]);
+  });
+
+  it("the chart ships the generated CRD unchanged", () => {
+    assert.equal(readFileSync(join(CHART, "crds", "servicebindings.dockbind.io.yaml"), "utf8"), readFileSync(join(REPO, "crds", "servicebindings.dockbind.io.yaml"), "utf8"));
+  });
+
+  it("optional ServiceMonitor renders when enabled", async () => {
+    const { objects } = await template("serviceMonitor.enabled=true");
+    const sm = objects.find((o) => o.kind === "ServiceMonitor") as { spec: { endpoints: { port: string }[] } } | undefined;
+    assert.equal(sm?.spec.endpoints[0]?.port, "metrics");
+    assert.equal((await template()).objects.some((o) => o.kind === "ServiceMonitor"), false);
+  });
+
+  it("rejects bad values: schema violations and several replicas without leader election", async () => {
+    const bad = await template("replicaCount=-1");
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /replicaCount/);
+    const typo = await template("consul.adress=x");
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.stderr, /adress/);
+    const writers = await template("leaderElection.enabled=false");
+    assert.notEqual(writers.code, 0);
+    assert.match(writers.stderr, /needs leaderElection\.enabled/);
+    assert.equal((await template("leaderElection.enabled=false", "replicaCount=1")).code, 0);
+  });
+});

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { AgentServiceSnapshot } from "../../src/actuators/consul/agentServiceSnapshot.js";
+import type { RegisteredService, Registration } from "../../src/domain/types.js";
+
+function svc(id: string): RegisteredService {
+  return { id, name: "web", address: "127.0.0.1", port: 80, tags: [], meta: {} };
+}
+
+/** A fake agent whose reads resolve only when the test says so. */
+function agent(initial: RegisteredService[]) {
+  let services = initial;
+  const pending: (() => void)[] = [];
+  let reads = 0;
+  return {
+    get reads() {
+      return reads;
+    },
+    set(next: RegisteredService[]) {
+      services = next;
+    },
+    release() {
+      for (const p of pending.splice(0)) p();
+    },
+    listAgentServices(): Promise<readonly RegisteredService[]> {
+      reads++;
+      const snapshot = services;
+      return new Promise((resolve) => {
+        pending.push(() => {
+          resolve(snapshot);
+        });
+      });
+    },
+  };
+}
+
+const reg = (id: string): Registration => ({ id, name: "web", address: "127.0.0.1", port: 81, tags: ["t"], meta: { k: "v" } });
+
+describe("AgentServiceSnapshot", () => {
+  it("concurrent callers share one read", async () => {
+    const a = agent([svc("a")]);
+    const snap = new AgentServiceSnapshot(a, 10_000);
+    const lists = [snap.list(), snap.list(), snap.list()];
+    a.release();
+    const results = await Promise.all(lists);
+    assert.equal(a.reads, 1);
+    for (const r of results) assert.deepEqual(r.map((s) => s.id), ["a"]);
+  });
+
+  it("serves the snapshot while it is fresh and re-reads after invalidate()", async () => {
+    const a = agent([svc("a")]);
+    const snap = new AgentServiceSnapshot(a, 10_000);
+    const first = snap.list();
+    a.release();
+    await first;
+    a.set([svc("a"), svc("b")]);
+    assert.deepEqual((await snap.list()).map((s) => s.id), ["a"], "fresh snapshot served without a read");
+    assert.equal(a.reads, 1);
+    snap.invalidate();
+    const again = snap.list();
+    a.release();
+    assert.deepEqual((await again).map((s) => s.id), ["a", "b"]);
+    assert.equal(a.reads, 2);
+  });
+
+  it("maxAge 0 re-reads every time", async () => {
+    const a = agent([svc("a")]);
+    const snap = new AgentServiceSnapshot(a, 0);
+    for (let i = 0; i < 3; i++) {
+      const p = snap.list();
+      a.release();
+      await p;
+    }
+    assert.equal(a.reads, 3);
+  });
+
+  it("applies its own writes, including writes made while a read was in flight", async () => {
+    const a = agent([svc("a"), svc("gone")]);
+    const snap = new AgentServiceSnapshot(a, 10_000);
+    const inflight = snap.list();
+    // The read started before these writes: its answer must not undo them.
+    snap.recordRegister(reg("new"));
+    snap.recordDeregister("gone");
+    a.release();
+    await inflight;
+    const ids = (await snap.list()).map((s) => s.id).sort();
+    assert.deepEqual(ids, ["a", "new"]);
+    assert.equal(a.reads, 1);
+    const added = (await snap.list()).find((s) => s.id === "new");
+    assert.deepEqual(added, { id: "new", name: "web", address: "127.0.0.1", port: 81, tags: ["t"], meta: { k: "v" } });
+  });
+
+  it("does not keep a read that an invalidate() overtook", async () => {
+    const a = agent([svc("old")]);
+    const snap = new AgentServiceSnapshot(a, 10_000);
+    const inflight = snap.list();
+    snap.invalidate();
+    a.release();
+    await inflight;
+    a.set([svc("fresh")]);
+    const next = snap.list();
+    a.release();
+    assert.deepEqual((await next).map((s) => s.id), ["fresh"]);
+    assert.equal(a.reads, 2);
+  });
+});

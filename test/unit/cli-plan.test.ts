@@ -1,0 +1,135 @@
+/**
+ * `controller plan`, pure parts: the unified diff of LB files and the change
+ * computation (register / update / deregister, garbage collection, ownership,
+ * LB create / update / remove / error).
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { computePlan, type PlanInput } from "../../src/cli/planCompute.js";
+import { formatPlanText } from "../../src/cli/planFormat.js";
+import { unifiedDiff } from "../../src/cli/unifiedDiff.js";
+import { desiredForBinding } from "../../src/domain/desired.js";
+import { withHash } from "../../src/domain/plan.js";
+import type { ContainerInfo, RegisteredService, Registration, ServiceBinding } from "../../src/domain/types.js";
+
+describe("unifiedDiff", () => {
+  it("is empty for equal texts", () => {
+    assert.equal(unifiedDiff("a\nb\n", "a\nb\n", "x", "y"), "");
+  });
+
+  it("shows one changed line with 3 lines of context, like diff -u", () => {
+    const a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n";
+    const b = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n";
+    assert.equal(unifiedDiff(a, b, "old", "new"), "--- old\n+++ new\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n");
+  });
+
+  it("splits distant changes into separate hunks and handles insertions", () => {
+    const a = Array.from({ length: 20 }, (_, i) => `l${i}`).join("\n") + "\n";
+    const b = a.replace("l1\n", "l1\nnew\n").replace("l18\n", "");
+    const d = unifiedDiff(a, b, "a", "b");
+    assert.equal(d.match(/^@@/gm)?.length, 2, d);
+    assert.match(d, /^\+new$/m);
+    assert.match(d, /^-l18$/m);
+  });
+
+  it("diffs against /dev/null for created and removed files", () => {
+    assert.equal(unifiedDiff(undefined, "x\ny\n", "a", "b"), "--- /dev/null\n+++ b\n@@ -0,0 +1,2 @@\n+x\n+y\n");
+    assert.equal(unifiedDiff("x\n", undefined, "a", "b"), "--- a\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-x\n");
+  });
+});
+
+const NODE = "n1";
+
+function binding(name: string, port = 80): ServiceBinding {
+  return {
+    apiVersion: "dockbind.io/v1alpha1",
+    kind: "ServiceBinding",
+    metadata: { name, namespace: "default" },
+    spec: {
+      service: { name, tags: ["t"], meta: {} },
+      backends: { selector: { matchLabels: { app: name } }, port, protocol: "tcp", addressMode: "published" },
+      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
+    },
+  };
+}
+
+function container(id: string, app: string, hostPort: number): ContainerInfo {
+  return { id: id.padEnd(64, "0"), name: `${app}-${id}`, image: "img", hostname: id, labels: { app }, env: {}, running: true, health: "none", ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }], networks: {} };
+}
+
+function registered(r: Registration): RegisteredService {
+  const h = withHash(r);
+  return { id: h.id, name: h.name, address: h.address, port: h.port, tags: h.tags, meta: h.meta };
+}
+
+function input(over: Partial<PlanInput>): PlanInput {
+  return { node: NODE, hostIP: "127.0.0.1", bindings: [], containers: [], agentServices: [], rendered: [], onDisk: new Map(), ownedFiles: new Map(), ...over };
+}
+
+describe("computePlan: registrations", () => {
+  const web = binding("web");
+  const c1 = container("aaa", "web", 30001);
+  const c2 = container("bbb", "web", 30002);
+  const desired = desiredForBinding(web, [c1, c2], { node: NODE, hostIP: "127.0.0.1" }).registrations;
+
+  it("converged (registrations carry the current hash) => no changes", () => {
+    const p = computePlan(input({ bindings: [web], containers: [c1, c2], agentServices: desired.map(registered) }));
+    assert.deepEqual(p.registrations, []);
+    assert.equal(p.changes, false);
+  });
+
+  it("+ a new container, ~ a moved one, - a vanished one, - an orphaned binding; foreign services untouched", () => {
+    const [r1] = desired;
+    assert.ok(r1);
+    const moved = { ...registered(r1), port: 29999 };
+    const gone = registered({ ...r1, id: `dockbind:${NODE}:default:web:ccc000000000:80`, meta: { ...r1.meta, dockbind_container: "ccc" } });
+    const orphan = registered({ ...r1, id: "dockbind:n1:default:old:ddd:80", meta: { ...r1.meta, dockbind_binding: "default/old" } });
+    const foreign = registered({ ...r1, id: "foreign", meta: { ...r1.meta, dockbind_node: "other" } });
+    const p = computePlan(input({ bindings: [web], containers: [c1, c2], agentServices: [moved, gone, orphan, foreign] }));
+    const rows = p.registrations.map((c) => `${c.action} ${c.owner} ${c.serviceId} ${c.endpoint}`);
+    assert.deepEqual(rows, [
+      `update default/web ${r1.id} 127.0.0.1:30001`,
+      `register default/web ${desired[1]?.id ?? ""} 127.0.0.1:30002`,
+      `deregister default/web ${gone.id} 127.0.0.1:30001`,
+      `deregister default/old ${orphan.id} 127.0.0.1:30001`,
+    ]);
+    assert.match(p.registrations[0]?.reason ?? "", /endpoint 127\.0\.0\.1:29999 -> 127\.0\.0\.1:30001/);
+    assert.equal(p.registrations[1]?.container, "web-bbb");
+    assert.equal(p.registrations[3]?.reason, "binding default/old no longer exists");
+    assert.deepEqual(p.summary, { register: 1, update: 1, deregister: 2, lbCreate: 0, lbUpdate: 0, lbRemove: 0, lbErrors: 0 });
+  });
+
+  it("deregisters registrator-compat services when compat is off, registers them when on", () => {
+    const compatOwned: RegisteredService = { id: "n1:web-aaa:80", name: "img", address: "127.0.0.1", port: 30001, tags: [], meta: { dockbind_node: NODE, dockbind_binding: "registrator-compat", dockbind_container: c1.id } };
+    const off = computePlan(input({ containers: [c1], agentServices: [compatOwned] }));
+    assert.deepEqual(off.registrations.map((c) => [c.action, c.owner, c.reason]), [["deregister", "registrator-compat", "registrator-compat is off"]]);
+    const on = computePlan(input({ containers: [c1], compat: { node: NODE, hostIP: "127.0.0.1", internal: false, extraTags: [] } }));
+    assert.ok(on.registrations.length >= 1);
+    assert.ok(on.registrations.every((c) => c.action === "register" && c.owner === "registrator-compat"));
+  });
+});
+
+describe("computePlan: load balancer files", () => {
+  it("create, update (with diff), unchanged, error, and removal of generated files of gone bindings", () => {
+    const p = computePlan(
+      input({
+        rendered: [
+          { binding: "default/a", path: "/lb/a.conf", text: "new\n" },
+          { binding: "default/b", path: "/lb/b.conf", text: "x\ny\n" },
+          { binding: "default/c", path: "/lb/c.conf", text: "same\n" },
+          { binding: "default/d", path: "/lb/d.conf", error: "template d.tmpl: ENOENT" },
+        ],
+        onDisk: new Map([["/lb/a.conf", undefined], ["/lb/b.conf", "x\nz\n"], ["/lb/c.conf", "same\n"], ["/lb/old.conf", "# dockbind-generated binding=default/old\n"]]),
+        ownedFiles: new Map([["default/b", "/lb/b.conf"], ["default/old", "/lb/old.conf"]]),
+      }),
+    );
+    assert.deepEqual(p.loadBalancer.map((f) => `${f.action} ${f.path}`), ["create /lb/a.conf", "update /lb/b.conf", "unchanged /lb/c.conf", "error /lb/d.conf", "remove /lb/old.conf"]);
+    assert.match(p.loadBalancer[1]?.diff ?? "", /^-z\n\+y$/m);
+    assert.match(p.loadBalancer[4]?.diff ?? "", /^-# dockbind-generated binding=default\/old$/m);
+    assert.deepEqual(p.summary, { register: 0, update: 0, deregister: 0, lbCreate: 1, lbUpdate: 1, lbRemove: 1, lbErrors: 1 });
+    const text = formatPlanText(p, { node: NODE, bindingsDir: "/b", docker: "unix:///d", consul: "http://c", outputDir: "/lb" });
+    assert.match(text, /^ {2}! \/lb\/d\.conf \(default\/d\): cannot render, the controller would keep the current file: template d\.tmpl: ENOENT$/m);
+    assert.match(text, /^ {4}\+y$/m);
+    assert.match(text, /Plan: 0 to register, 0 to update, 0 to deregister; LB files: 1 to create, 1 to update, 1 to remove \(nginx would be validated and reloaded\)\./);
+  });
+});

@@ -1,0 +1,218 @@
+/**
+ * The observer -> metrics mapping (src/observability): each framework hook
+ * lands in the controller-runtime / client-go / dockbind_ series it should,
+ * with the right labels, read back from the prom-client registry. The
+ * workqueue and controller loop used here are the real ones.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { LoadBalancerDriver } from "../../src/actuators/lb/driver.js";
+import { LbError } from "../../src/actuators/lb/errors.js";
+import type { ServiceBinding } from "../../src/domain/types.js";
+import { dockerActionLabel } from "../../src/observability/observers.js";
+import { Telemetry } from "../../src/observability/telemetry.js";
+import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
+import { runController } from "../../src/runtime/controller.js";
+import { ReconcileError } from "../../src/runtime/errors.js";
+import { silentLogger } from "../../src/runtime/logger.js";
+import { WorkQueue } from "../../src/runtime/workqueue.js";
+import type { BindingProblem, BindingStore } from "../../src/sources/files/bindingStore.js";
+
+const telemetry = (): Telemetry => new Telemetry({ processMetrics: false });
+
+/** Value of one series (labels must match exactly), undefined when absent. */
+async function value(t: Telemetry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const metric = t.metrics.registry.getSingleMetric(name.replace(/_(count|sum)$/, ""));
+  assert.ok(metric, `metric ${name} is registered`);
+  const suffix = /_(count|sum)$/.exec(name)?.[0];
+  const { values } = await metric.get();
+  const hit = values.find((v) => {
+    const metricName = (v as { metricName?: string }).metricName;
+    if (suffix !== undefined ? metricName !== name : metricName !== undefined && metricName !== name) return false;
+    const l = v.labels as Record<string, string | number>;
+    return Object.keys(labels).length === Object.keys(l).length && Object.entries(labels).every(([k, x]) => String(l[k]) === x);
+  });
+  return hit?.value;
+}
+
+function binding(name: string, lb: boolean): ServiceBinding {
+  return {
+    apiVersion: "dockbind.io/v1alpha1",
+    kind: "ServiceBinding",
+    metadata: { name, namespace: "default" },
+    spec: {
+      service: { name, tags: [], meta: {} },
+      backends: { selector: { matchLabels: { app: name } }, port: 80, protocol: "tcp", addressMode: "published" },
+      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
+      ...(lb ? { loadBalancer: { kind: "nginx", listen: { port: 8080, address: "127.0.0.1" }, onlyPassing: true, method: "round_robin", output: `${name}.conf` } } : {}),
+    },
+  };
+}
+
+/** An in-memory BindingStore: test data for the read side, not a stand-in for claimed behaviour. */
+function store(bindings: ServiceBinding[], problems: BindingProblem[] = []): BindingStore & { bindings: ServiceBinding[] } {
+  return {
+    bindings,
+    synced: () => true,
+    get(key) {
+      return this.bindings.find((b) => `${b.metadata.namespace}/${b.metadata.name}` === key);
+    },
+    list() {
+      return this.bindings;
+    },
+    problems: () => problems,
+  };
+}
+
+describe("controller loop -> controller_runtime_* metrics", () => {
+  it("maps success, requeue, error and terminal outcomes to controller-runtime results", async () => {
+    const t = telemetry();
+    t.metrics.initController("ctl", 2);
+    const queue = new WorkQueue({ name: "ctl", backoff: { baseMs: 60_000, maxMs: 60_000 }, observer: t.queueObserver });
+    const seen: string[] = [];
+    const reconciler = {
+      reconcile(key: string) {
+        seen.push(key);
+        if (key === "fail") return Promise.reject(new ReconcileError("ConsulUnavailable", "down"));
+        if (key === "bad") return Promise.reject(new ReconcileError("InvalidKey", "no", true));
+        if (key === "later") return Promise.resolve({ requeueAfterMs: 60_000 });
+        return Promise.resolve({});
+      },
+    };
+    const done = runController({ name: "ctl", queue, reconciler, workers: 2, logger: silentLogger(), observer: t.controllerObserver });
+    for (const k of ["ok1", "ok2", "fail", "bad", "later"]) queue.add(k);
+    while (seen.length < 5) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20));
+    queue.shutDown();
+    await done;
+
+    assert.equal(await value(t, "controller_runtime_reconcile_total", { controller: "ctl", result: "success" }), 2);
+    assert.equal(await value(t, "controller_runtime_reconcile_total", { controller: "ctl", result: "requeue_after" }), 1);
+    assert.equal(await value(t, "controller_runtime_reconcile_total", { controller: "ctl", result: "error" }), 2, "retryable + terminal");
+    assert.equal(await value(t, "controller_runtime_reconcile_errors_total", { controller: "ctl" }), 2);
+    assert.equal(await value(t, "controller_runtime_terminal_reconcile_errors_total", { controller: "ctl" }), 1);
+    assert.equal(await value(t, "controller_runtime_reconcile_time_seconds_count", { controller: "ctl" }), 5);
+    assert.equal(await value(t, "controller_runtime_max_concurrent_reconciles", { controller: "ctl" }), 2);
+
+    assert.equal(await value(t, "workqueue_adds_total", { name: "ctl" }), 5);
+    assert.equal(await value(t, "workqueue_queue_duration_seconds_count", { name: "ctl" }), 5);
+    assert.equal(await value(t, "workqueue_work_duration_seconds_count", { name: "ctl" }), 5);
+    assert.equal(await value(t, "workqueue_retries_total", { name: "ctl" }), 1, "only the retryable error is rate-limited");
+    assert.equal(await value(t, "workqueue_depth", { name: "ctl" }), 0);
+    assert.equal(t.loops.check(0).ok, true, "nothing in flight after shutdown");
+  });
+
+  it("creates every series of a controller at zero before any work", async () => {
+    const t = telemetry();
+    t.metrics.initController("renderer", 1);
+    for (const result of ["success", "error", "requeue_after"]) assert.equal(await value(t, "controller_runtime_reconcile_total", { controller: "renderer", result }), 0);
+    assert.equal(await value(t, "workqueue_depth", { name: "renderer" }), 0);
+    assert.equal(await value(t, "workqueue_retries_total", { name: "renderer" }), 0);
+  });
+});
+
+describe("actuator and source hooks -> dockbind_* metrics", () => {
+  it("counts Consul writes by kind and result", async () => {
+    const t = telemetry();
+    t.consulObserver.onWrite?.("register", true);
+    t.consulObserver.onWrite?.("register", true);
+    t.consulObserver.onWrite?.("deregister", false);
+    assert.equal(await value(t, "dockbind_consul_writes_total", { kind: "register", result: "success" }), 2);
+    assert.equal(await value(t, "dockbind_consul_writes_total", { kind: "deregister", result: "error" }), 1);
+    assert.equal(await value(t, "dockbind_consul_writes_total", { kind: "deregister", result: "success" }), 0);
+  });
+
+  it("counts Docker events by action (bounded label values) and stream reconnects", async () => {
+    const t = telemetry();
+    t.dockerObserver.onEvent?.("start");
+    t.dockerObserver.onEvent?.("health_status");
+    t.dockerObserver.onEvent?.("exec_start: sh -c 'rm -rf /'");
+    t.dockerObserver.onReconnect?.();
+    assert.equal(await value(t, "dockbind_docker_events_total", { action: "start" }), 1);
+    assert.equal(await value(t, "dockbind_docker_events_total", { action: "health_status" }), 1);
+    assert.equal(await value(t, "dockbind_docker_events_total", { action: "other" }), 1);
+    assert.equal(await value(t, "dockbind_docker_event_stream_reconnects_total"), 1);
+    assert.equal(dockerActionLabel("die"), "die");
+    assert.equal(dockerActionLabel("A".repeat(40)), "other");
+  });
+
+  it("counts renders and records the last successful render per binding", async () => {
+    const t = telemetry();
+    const bindings = store([binding("web", true)]);
+    t.attach({ mode: "docker-only", node: "n", hostIP: "127.0.0.1", bindings, status: new BindingStatusStore(), containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [] });
+    const before = Date.now() / 1000;
+    t.rendererObserver.onRender?.("default/web", "changed");
+    t.rendererObserver.onRender?.("default/web", "unchanged");
+    t.rendererObserver.onRender?.("default/web", "error", "ValidationFailed");
+    assert.equal(await value(t, "dockbind_lb_renders_total", { result: "changed" }), 1);
+    assert.equal(await value(t, "dockbind_lb_renders_total", { result: "unchanged" }), 1);
+    assert.equal(await value(t, "dockbind_lb_renders_total", { result: "error" }), 1);
+    const last = await value(t, "dockbind_lb_last_success_timestamp_seconds", { binding: "default/web" });
+    assert.ok(last !== undefined && last >= before - 1 && last <= Date.now() / 1000 + 1, String(last));
+    bindings.bindings = [];
+    assert.equal(await value(t, "dockbind_lb_last_success_timestamp_seconds", { binding: "default/web" }), undefined, "a deleted binding's series goes away");
+  });
+
+  it("counts nginx validations and reloads through the driver wrapper, passing errors through", async () => {
+    const t = telemetry();
+    let failReload = false;
+    const inner: LoadBalancerDriver = {
+      kind: "nginx",
+      validateCandidate: (p) => (p.includes("bad") ? Promise.reject(new LbError("ValidationFailed", "nginx: [emerg] bad")) : Promise.resolve()),
+      validateLive: () => Promise.resolve(),
+      reload: () => (failReload ? Promise.reject(new LbError("ReloadFailed", "no master")) : Promise.resolve()),
+    };
+    const d = t.observeDriver(inner);
+    await d.validateCandidate("/x/good.conf");
+    await d.validateLive();
+    await assert.rejects(d.validateCandidate("/x/bad.conf"), (e: unknown) => e instanceof LbError && e.reason === "ValidationFailed");
+    await d.reload();
+    failReload = true;
+    await assert.rejects(d.reload(), /no master/);
+    assert.equal(await value(t, "dockbind_lb_validations_total", { result: "success" }), 2);
+    assert.equal(await value(t, "dockbind_lb_validations_total", { result: "error" }), 1);
+    assert.equal(await value(t, "dockbind_lb_reloads_total", { result: "success" }), 1);
+    assert.equal(await value(t, "dockbind_lb_reloads_total", { result: "error" }), 1);
+    assert.equal(t.lb.lastReload?.ok, false);
+    assert.equal(t.lb.lastReload.message, "no master");
+    assert.equal(t.lb.lastValidation?.ok, false);
+    assert.equal(d.kind, "nginx");
+  });
+});
+
+describe("level gauges read at scrape time", () => {
+  it("exports desired/registered/passing per binding (passing only for load-balanced ones) and validation errors", async () => {
+    const t = telemetry();
+    const status = new BindingStatusStore();
+    status.setBackends("default/web", { desired: 3, registered: 3, passing: 2 });
+    status.setBackends("default/worker", { desired: 1, registered: 1 });
+    const problem: BindingProblem = { source: "/b/x.yaml", document: 1, field: "spec.backends.port", message: "must be <= 65535" };
+    const bindings = store([binding("web", true), binding("worker", false)], [problem]);
+    t.attach({ mode: "docker-only", node: "n", hostIP: "127.0.0.1", bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
+    assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "desired" }), 3);
+    assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "registered" }), 3);
+    assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "passing" }), 2);
+    assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "registered" }), 1);
+    assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "passing" }), undefined, "no health view without a load balancer");
+    assert.equal(await value(t, "dockbind_binding_validation_errors"), 1);
+    bindings.bindings = [binding("web", true)];
+    assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "desired" }), undefined, "deleted bindings vanish");
+  });
+
+  it("exports leader status and the exposition format with every issue #5 metric name", async () => {
+    const t = telemetry();
+    t.metrics.setLeader(true, "dockbind");
+    assert.equal(await value(t, "leader_election_master_status", { name: "dockbind" }), 1);
+    t.metrics.setLeader(false, "dockbind");
+    assert.equal(await value(t, "leader_election_master_status", { name: "dockbind" }), 0);
+    const { contentType, body } = await t.metrics.exposition();
+    assert.match(contentType, /^text\/plain; version=0\.0\.4/);
+    for (const name of [
+      "controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total", "controller_runtime_reconcile_time_seconds",
+      "workqueue_depth", "workqueue_adds_total", "workqueue_queue_duration_seconds", "workqueue_work_duration_seconds", "workqueue_retries_total",
+      "leader_election_master_status", "dockbind_backends", "dockbind_consul_writes_total", "dockbind_lb_renders_total", "dockbind_lb_validations_total",
+      "dockbind_lb_reloads_total", "dockbind_lb_last_success_timestamp_seconds", "dockbind_docker_event_stream_reconnects_total",
+      "dockbind_docker_events_total", "dockbind_binding_validation_errors",
+    ]) assert.match(body, new RegExp(`^# TYPE ${name} `, "m"), name);
+  });
+});

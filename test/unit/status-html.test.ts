@@ -1,0 +1,86 @@
+/**
+ * HTML escaping of the status page: the `html` tag escapes every value, and a
+ * status document full of hostile strings renders as text, never markup.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { escapeHtml, html, SafeHtml } from "../../src/api/http/html.js";
+import { renderStatusPage } from "../../src/api/http/statusPage.js";
+import { formatStatusText } from "../../src/cli/status.js";
+import type { StatusDocument } from "../../src/observability/statusModel.js";
+
+const EVIL = `<script>alert("x")</script><img src=x onerror='alert(1)'>&amp;\``;
+
+describe("escapeHtml and the html tag", () => {
+  it("escapes the five HTML specials and the backtick", () => {
+    assert.equal(escapeHtml(`<a href="x" title='y'>&</a>\``), "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;&#96;");
+    assert.equal(escapeHtml("plain text 123"), "plain text 123");
+  });
+
+  it("escapes interpolated values, keeps nested fragments, flattens arrays, drops null/undefined/false", () => {
+    const inner = html`<b>${"<i>"}</b>`;
+    const out = html`<p title="${'"quoted"'}">${inner}${["<1>", html`<br>`, 2]}${undefined}${null}${false}${true}</p>`;
+    assert.ok(out instanceof SafeHtml);
+    assert.equal(out.value, `<p title="&quot;quoted&quot;"><b>&lt;i&gt;</b>&lt;1&gt;<br>2true</p>`);
+    assert.equal(html`${{ a: "<x>" }}`.value, "{&quot;a&quot;:&quot;&lt;x&gt;&quot;}");
+  });
+});
+
+function hostileStatus(text = EVIL): StatusDocument {
+  const EVIL = text;
+  const at = "2026-01-01T00:00:00.000Z";
+  return {
+    apiVersion: "dockbind.io/status/v1",
+    generatedAt: at,
+    startedAt: at,
+    running: true,
+    mode: EVIL,
+    node: EVIL,
+    sources: { bindings: { synced: true, count: 1 }, docker: { synced: false, containers: 1 } },
+    loadBalancer: { lastReload: { at, ok: false, message: EVIL } },
+    bindings: [
+      {
+        key: `default/${EVIL}`,
+        service: EVIL,
+        datacenter: EVIL,
+        loadBalancer: { output: EVIL, listen: EVIL },
+        ready: { status: "False", reason: EVIL, message: EVIL },
+        conditions: [{ type: "Ready", status: "False", reason: EVIL, message: EVIL, lastTransitionTime: at }],
+        counts: { desired: 1, registered: 1, passing: 0 },
+        lastRender: { at, result: EVIL, servers: 0 },
+        backends: [
+          { serviceId: EVIL, container: EVIL, containerName: EVIL, address: EVIL, port: 80, health: "critical", local: true },
+          { serviceId: "", container: "abc", containerName: EVIL, address: "", port: 0, health: "skipped", local: true, reason: EVIL },
+        ],
+      },
+    ],
+    problems: [{ source: EVIL, document: 1, field: EVIL, message: EVIL }],
+    recentErrors: [{ at, level: "error", message: EVIL, fields: { [EVIL]: EVIL } }],
+  };
+}
+
+describe("renderStatusPage", () => {
+  it("renders hostile values as text: no injected element or attribute survives", () => {
+    const page = renderStatusPage({ status: hostileStatus(), ready: { ok: false, checks: [{ name: "consul", ok: false, message: EVIL }] } });
+    assert.doesNotMatch(page, /<script/i);
+    assert.doesNotMatch(page, /<img/i);
+    assert.doesNotMatch(page, /onerror='/);
+    assert.match(page, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt;&lt;img src=x onerror=&#39;alert\(1\)&#39;&gt;&amp;amp;&#96;/);
+    // Attribute values are escaped too (data-binding carries the key).
+    assert.match(page, /data-binding="default\/&lt;script&gt;/);
+  });
+
+  it("is self-contained, refreshes itself and has no script, form or external reference", () => {
+    const page = renderStatusPage({ status: hostileStatus("plain"), refreshSeconds: 7 });
+    assert.match(page, /<meta http-equiv="refresh" content="7">/);
+    assert.doesNotMatch(page, /<form|<link|<iframe|src=|https?:\/\//i);
+    assert.match(page, /<style>/);
+  });
+
+  it("formats the same document as a table for `controller status`", () => {
+    const text = formatStatusText(hostileStatus());
+    assert.match(text, /BINDING\s+SERVICE\s+READY/);
+    assert.match(text, /critical/);
+    assert.match(text, /skipped/);
+  });
+});
