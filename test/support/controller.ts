@@ -19,6 +19,8 @@ export interface ControllerOptions {
   readonly extraArgs?: readonly string[];
   /** Log file name inside the bed root; several runs may append to one file. */
   readonly logName?: string;
+  /** "built": run dist/src/cli/main.js (call `npx tsc` first) instead of the sources through tsx — for RSS/CPU figures. */
+  readonly entry?: "source" | "built";
 }
 
 export interface LogLine {
@@ -63,7 +65,8 @@ export async function startController(o: ControllerOptions): Promise<ControllerH
   } catch {
     offset = 0;
   }
-  const proc = startManaged(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...controllerArgs(o)], logFile);
+  const entry = o.entry === "built" ? [join(REPO, "dist/src/cli/main.js")] : ["--import", "tsx", join(REPO, "src/cli/main.ts")];
+  const proc = startManaged(process.execPath, [...entry, ...controllerArgs(o)], logFile);
   const logs = (): LogLine[] =>
     readFileSync(logFile)
       .subarray(offset)

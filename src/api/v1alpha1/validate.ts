@@ -6,13 +6,13 @@
  * Pure: no I/O. Defaults from the schema are applied to a deep copy.
  */
 import { Ajv, type ErrorObject } from "ajv";
-import { createRequire } from "node:module";
 import { isIP } from "node:net";
 import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
+// A JSON import (not fs/require) so that `tsc` copies the schema into dist/ next to this module.
+import schemaDocument from "./servicebinding.schema.json" with { type: "json" };
 
-const require = createRequire(import.meta.url);
 /** The schema document, loaded once. */
-export const serviceBindingSchema = require("./servicebinding.schema.json") as Record<string, unknown>;
+export const serviceBindingSchema: Record<string, unknown> = schemaDocument;
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
 // "ip": an IPv4 or IPv6 literal, checked by Node itself (no hostnames, no zones).
