@@ -111,8 +111,15 @@ export async function startFakeDocker(containers: Map<string, FakeContainer>): P
       return;
     }
     if (path === "/containers/json") {
-      hits.list++;
       const all = url.searchParams.get("all") === "true" || url.searchParams.get("all") === "1";
+      // The engine's `filters={"id":[...]}` (the controller's one-container re-read after an event).
+      const ids = (JSON.parse(url.searchParams.get("filters") ?? "{}") as { id?: string[] }).id;
+      if (ids !== undefined) {
+        hits.inspect++;
+        json(res, 200, ids.flatMap((id) => containers.get(id) ?? []).filter((c) => all || c.running).map(listEntry));
+        return;
+      }
+      hits.list++;
       json(res, 200, [...containers.values()].filter((c) => all || c.running).map(listEntry));
       return;
     }

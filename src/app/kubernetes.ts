@@ -85,7 +85,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
     client,
     consul: createConsulClient({ url: config.consul.url, ...(config.consul.token !== undefined ? { token: config.consul.token } : {}) }),
     nodes: [config.node],
-    outputDir: config.lbOutputDir,
+    outputDirs: [config.lbOutputDir, config.haproxy.outputDir],
     events,
     logger,
     source: { object: (key) => sourceOf().object(key), needsFinalizer: (key) => sourceOf().needsFinalizer(key) },

@@ -179,7 +179,6 @@ export function startManager(opts: ManagerOptions): Manager {
 
   /** Issue #6: re-queue every registration this controller owns (Consul agent came back, possibly empty). */
   const reassertAll = (): void => {
-    if (Date.now() > 0) return; // XXX EXPERIMENT
     registrar.invalidateAgentView();
     for (const b of bindings.list()) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
     if (config.registratorCompat) for (const c of docker.list()) registrarQueue.add(CONTAINER_PREFIX + c.id);
@@ -216,6 +215,7 @@ export function startManager(opts: ManagerOptions): Manager {
     resyncIntervalMs: config.resyncIntervalMs,
     backoff: BACKOFF,
     drainDelayMs: config.drainDelayMs,
+    needsEnv: config.registratorCompat,
     observer: telemetry.dockerObserver,
     onChange: (change: ContainerChange) => {
       for (const b of bindings.list()) {

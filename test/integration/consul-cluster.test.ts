@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startConsulCluster, type ClusterServer, type ConsulCluster } from "../support/consulCluster.js";
 import { startController, type ControllerHandle } from "../support/controller.js";
-import { runBackend } from "../support/docker.js";
+import { removeContainer, runBackend } from "../support/docker.js";
 import { ensureDockerd } from "../support/dockerd.js";
 import { ensureBackendImage } from "../support/image.js";
 import { startNginx, type NginxHandle } from "../support/nginx.js";
@@ -34,6 +34,8 @@ let token: string;
 let port: number;
 let firstAgent: ClusterServer;
 const names: string[] = [];
+/** Backend container ids, removed explicitly in after() (in addition to cleanupAll's label sweep). */
+const started: string[] = [];
 
 interface Entry {
   readonly id: string;
@@ -103,7 +105,7 @@ before(async () => {
 after(async () => {
   await controller?.stop();
   // A crash-stop is enough for throwaway servers (SIGTERM makes each wait for its raft peers).
-  await Promise.all(cluster.servers.map((s) => s.kill()));
+  await Promise.all([...cluster.servers.map((s) => s.kill()), ...started.map((id) => removeContainer(id))]);
   await cleanupAll();
 });
 
@@ -113,7 +115,7 @@ describe("3-server Consul cluster with ACL (default deny) and TLS", () => {
     assert.equal(anonymous.status, 403, "anonymous registration must be denied");
     for (let i = 1; i <= 3; i++) {
       names.push(`cl-${i}`);
-      await runBackend({ name: `cl-web-${i}`, labels: { app: "cl-web" }, env: { NAME: `cl-${i}` } });
+      started.push((await runBackend({ name: `cl-web-${i}-${process.pid}`, labels: { app: "cl-web" }, env: { NAME: `cl-${i}` } })).id);
     }
     await waitFor(async () => ((await health()).filter((e) => e.status === "passing").length === 3 ? true : undefined), { timeoutMs: 20_000, what: "3 passing instances" });
     assert.ok((await health()).every((e) => e.node === `dockbind-${firstAgent.name}`), "registered on the first agent");
@@ -158,7 +160,7 @@ describe("3-server Consul cluster with ACL (default deny) and TLS", () => {
     );
     // The controller keeps converging: a backend started after the kill is registered and served.
     names.push("cl-4");
-    await runBackend({ name: "cl-web-4", labels: { app: "cl-web" }, env: { NAME: "cl-4" } });
+    started.push((await runBackend({ name: `cl-web-4-${process.pid}`, labels: { app: "cl-web" }, env: { NAME: "cl-4" } })).id);
     await served(names, 30_000);
     state.stop = true;
     await load;

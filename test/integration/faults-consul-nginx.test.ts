@@ -106,7 +106,8 @@ describe("Consul agent restart with lost state", () => {
           await waitFor(async () => (await agentAnswers()) || undefined, { timeoutMs: 30_000, intervalMs: 20, what: "agent answering" });
           return Date.now();
         })();
-        await world.consul.restart(); // dev agent: comes back with no services at all
+        // Lost state: restart() wipes the persisted services, checks and node id (test/support/consul.ts).
+        await world.consul.restart();
         const answering = await poller;
         await waitFor(async () => ((await ownedIds()).join(",") === before.join(",") ? true : undefined), {
           timeoutMs: 15_000,

@@ -68,6 +68,15 @@ describe("event storm", () => {
     const c = world.controller;
     assert.ok(c);
     const image = await ensureBackendImage();
+    // Warm-up (20 containers up and down) so "before" is a working controller's RSS, not a fresh process's.
+    const warm: string[] = [];
+    await pool([...Array(20).keys()], CONCURRENCY, async (i) => {
+      warm.push(await apiRunContainer({ name: `fs-warm-${process.pid}-${i}`, image, labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE } }));
+    });
+    await waitFor(async () => ((await ownedCount()) === warm.length ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: "warm-up registrations" });
+    await pool(warm, CONCURRENCY, (id) => apiRemoveContainer(id));
+    await waitFor(async () => ((await ownedCount()) === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: "warm-up gone" });
+    await world.nginx.settled(20_000);
     const rssBefore = rssMb(c.proc.pid);
     const reloads0 = await world.nginx.reloadCount();
     const writes0 = world.proxy.writes().length;

@@ -84,7 +84,7 @@ describe("haproxy walkthrough", () => {
   it("registers each started container and round-robins across all of them through haproxy", async () => {
     for (let i = 1; i <= 4; i++) {
       const name = `hx0${i <= 2 ? 1 : 2}:8${i}`;
-      const backend = await runBackend({ name: `hx-web-${i}`, labels: { app: "hx-web" }, env: { NAME: name } });
+      const backend = await runBackend({ name: `hx-web-${i}-${process.pid}`, labels: { app: "hx-web" }, env: { NAME: name } });
       backends.push({ name, backend });
       await waitFor(async () => ((await passingIds()).length === i ? true : undefined), { timeoutMs: 20_000, what: `${i} passing instances in Consul` });
       await servedSet(backends.map((b) => b.name));
@@ -103,12 +103,13 @@ describe("haproxy walkthrough", () => {
     assert.ok(gone);
     await stopContainer(gone.backend.id);
     await waitFor(async () => ((await world.health(SERVICE)).length === 3 ? true : undefined), { timeoutMs: 20_000, what: "3 instances in Consul" });
+    // haproxy redispatches a refused connection, so the bodies alone do not prove the server line is gone.
+    await waitFor(() => (new RegExp(`:${gone.backend.hostPort ?? -1}\\b`).test(cfg() ?? "") ? undefined : true), { timeoutMs: 20_000, what: "stopped backend gone from web.cfg" });
     await servedSet(backends.map((b) => b.name));
-    assert.doesNotMatch(cfg() ?? "", new RegExp(`:${gone.backend.hostPort ?? -1}\\b`));
   });
 
   it("registers a container whose health check fails but keeps it out of the backend", async () => {
-    const bad = await runBackend({ name: "hx-web-bad", labels: { app: "hx-web" }, env: { NAME: "bad", FAIL_HEALTH: "1" } });
+    const bad = await runBackend({ name: `hx-web-bad-${process.pid}`, labels: { app: "hx-web" }, env: { NAME: "bad", FAIL_HEALTH: "1" } });
     const badPort = bad.hostPort;
     assert.ok(badPort !== undefined);
     await waitFor(async () => (await world.health(SERVICE)).find((e) => e.port === badPort && e.status === "critical"), {
@@ -181,18 +182,24 @@ describe("haproxy walkthrough", () => {
         results.push(r.status === 200 ? r.body : `HTTP ${r.status} ${r.body.slice(0, 80)}`);
       }
     })();
-    const extra = await runBackend({ name: "hx-web-extra", labels: { app: "hx-web" }, env: { NAME: "extra" } });
-    await servedSet([...backends.map((b) => b.name), "extra"]);
-    world.writeFile("web.yaml", haproxyBinding(undefined, "least_conn"));
-    await waitFor(() => (/^\s+balance leastconn$/m.test(cfg() ?? "") ? true : undefined), { timeoutMs: 20_000, what: "balance leastconn rendered" });
-    world.writeFile("web.yaml", haproxyBinding());
-    await waitFor(() => (/^\s+balance roundrobin$/m.test(cfg() ?? "") ? true : undefined), { timeoutMs: 20_000, what: "balance roundrobin rendered" });
-    await waitFor(() => (haproxy.reloadCount() >= reloadsBefore + 3 ? true : undefined), { timeoutMs: 10_000, what: "three reloads under load" });
-    await haproxy.settled();
-    await servedSet([...backends.map((b) => b.name), "extra"]);
-    state.stop = true;
-    await load;
-    await removeContainer(extra.id);
+    const created: string[] = [];
+    try {
+      const extra = await runBackend({ name: `hx-web-extra-${process.pid}`, labels: { app: "hx-web" }, env: { NAME: "extra" } });
+      created.push(extra.id);
+      await servedSet([...backends.map((b) => b.name), "extra"]);
+      world.writeFile("web.yaml", haproxyBinding(undefined, "least_conn"));
+      await waitFor(() => (/^\s+balance leastconn$/m.test(cfg() ?? "") ? true : undefined), { timeoutMs: 20_000, what: "balance leastconn rendered" });
+      world.writeFile("web.yaml", haproxyBinding());
+      await waitFor(() => (/^\s+balance roundrobin$/m.test(cfg() ?? "") ? true : undefined), { timeoutMs: 20_000, what: "balance roundrobin rendered" });
+      await waitFor(() => (haproxy.reloadCount() >= reloadsBefore + 3 ? true : undefined), { timeoutMs: 10_000, what: "three reloads under load" });
+      await haproxy.settled();
+      await servedSet([...backends.map((b) => b.name), "extra"]);
+    } finally {
+      // Never leave the load loop running when an assertion above fails.
+      state.stop = true;
+      await load;
+    }
+    for (const id of created) await removeContainer(id);
     const failed = results.filter((r) => r.startsWith("HTTP "));
     assert.ok(results.length > 50, `enough requests under load (${results.length})`);
     assert.deepEqual(failed, [], `failed requests out of ${results.length}`);

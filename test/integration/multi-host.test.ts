@@ -71,7 +71,7 @@ after(async () => {
 describe("two controllers sharing one Consul", () => {
   it("each registers only its own containers; both hosts' instances are served", async () => {
     for (const [app, n] of [["mh-a", 2], ["mh-b", 2]] as const) {
-      for (let i = 1; i <= n; i++) await runBackend({ name: `${app}-${i}`, labels: { app }, env: { NAME: `${app}-${i}` } });
+      for (let i = 1; i <= n; i++) await runBackend({ name: `${app}-${i}-${process.pid}`, labels: { app }, env: { NAME: `${app}-${i}` } });
     }
     const owners = await waitFor(async () => {
       const o = await byOwner();

@@ -2,11 +2,13 @@
  * Real Consul dev agents (`consul agent -dev`) for integration tests.
  *
  * Each agent binds only 127.0.0.1 with every port freshly chosen (gRPC off),
- * so several can run side by side. Dev mode keeps nothing across restarts.
+ * so several can run side by side. NOTE: even in dev mode an agent given a
+ * -data-dir persists API-registered services and checks there and reloads them
+ * on start, so `restart()` wipes them (and the node id) to really lose state.
  * The agent is tracked by procs.ts: it is killed when the test process exits.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { httpGet } from "./http.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
@@ -73,6 +75,7 @@ export async function startConsul(opts: ConsulOptions = {}): Promise<ConsulHandl
         },
         restart: async () => {
           await proc.stop("SIGTERM", 10_000);
+          for (const d of ["services", "checks", "node-id"]) rmSync(join(dataDir, d), { recursive: true, force: true });
           proc = await launch(args, ports.http, logFile, timeoutMs);
         },
         kill: () => {

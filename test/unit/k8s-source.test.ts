@@ -43,6 +43,7 @@ class FakeApi implements KubeClient {
     for (const ev of s.events) onEvent(ev);
     if (s.end === "close") return;
     if (s.end instanceof Error) throw s.end;
+    if (opts.signal.aborted) return;
     await new Promise<void>((resolve) => {
       opts.signal.addEventListener("abort", () => {
         resolve();

@@ -7,7 +7,7 @@
  *   owns and remove its generated LB file. This controller removes the
  *   finalizer only once both have converged, checked against the world
  *   itself: no Consul registration owned by this controller for the key, no
- *   generated file for the key in the output directory. Until then it
+ *   generated file for the key in the LB output directories. Until then it
  *   re-checks (the reconcilers are working on it; a controller that was down
  *   at delete time finds the object still there when it comes back).
  *
@@ -34,7 +34,8 @@ export interface FinalizerOptions {
   readonly consul: ConsulApi;
   /** Node identities whose registrations this controller owns. */
   readonly nodes: readonly string[];
-  readonly outputDir: string;
+  /** Directories the renderer writes generated LB files to (nginx, haproxy). */
+  readonly outputDirs: readonly string[];
   readonly events: EventRecorder;
   readonly logger: Logger;
   /** Re-check period while the reconcilers are still cleaning up; default 1 s. */
@@ -99,8 +100,10 @@ export class FinalizerController implements Reconciler {
     }
     const nodes = new Set(this.opts.nodes);
     const left = services.filter((s) => nodes.has(s.meta[OWNER_META.node] ?? "") && s.meta[OWNER_META.binding] === key).map((s) => `consul:${s.id}`);
-    const file = (await ownedFiles(this.opts.outputDir)).get(key);
-    if (file !== undefined) left.push(`file:${file}`);
+    for (const dir of this.opts.outputDirs) {
+      const file = (await ownedFiles(dir)).get(key);
+      if (file !== undefined) left.push(`file:${file}`);
+    }
     return left;
   }
 

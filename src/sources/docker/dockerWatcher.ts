@@ -20,7 +20,7 @@ import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runti
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { DrainTracker, isStopEvent } from "./drain.js";
 import { ContainerIndex } from "./containerIndex.js";
-import { fromInspect } from "./inspect.js";
+import { fromInspect, fromListEntry } from "./inspect.js";
 
 export interface ContainerChange {
   readonly id: string;
@@ -55,6 +55,11 @@ export interface DockerWatcherOptions {
   readonly observer?: DockerWatcherObserver;
   /** How many inspects run at once while draining dirty containers. */
   readonly concurrency?: number;
+  /**
+   * Inspect containers (needed for Config.Env, i.e. registrator-compat). When
+   * false the cache is built from `GET /containers/json` alone: far cheaper.
+   */
+  readonly needsEnv?: boolean;
   /** Graceful drain: how long a container stays `draining` after a kill/stop event (0 or absent = off). */
   readonly drainDelayMs?: number;
 }
@@ -137,15 +142,24 @@ export class DockerWatcher implements ContainerStore {
     }
   }
 
-  /** Lists running containers, inspects new or changed ones and drops vanished ones. */
+  /**
+   * Lists running containers and reconciles the cache with the list. In list
+   * mode (default) the list entries ARE the new state: no inspect at all. With
+   * `needsEnv` (registrator-compat reads Config.Env) new or changed containers
+   * are inspected. Vanished containers are dropped either way.
+   */
   async resync(): Promise<void> {
     const listed = await this.opts.docker.listContainers({ all: false });
     const seen = new Set<string>();
     for (const c of listed) {
       seen.add(c.Id);
-      if (this.fingerprints.get(c.Id) !== `${c.State}/${healthFromStatus(c.Status)}`) this.dirty.add(c.Id);
+      if (this.opts.needsEnv === true) {
+        if (this.fingerprints.get(c.Id) !== `${c.State}/${healthFromStatus(c.Status)}`) this.dirty.add(c.Id);
+      } else {
+        this.store(c.Id, c.State === "running" ? fromListEntry(c) : undefined);
+      }
     }
-    for (const id of this.cache.keys()) if (!seen.has(id)) this.dirty.add(id);
+    for (const id of [...this.cache.keys()]) if (!seen.has(id)) this.dirty.add(id);
     await this.drain();
     this.listed = true;
     this.opts.onResync();
@@ -223,17 +237,28 @@ export class DockerWatcher implements ContainerStore {
     return first.value;
   }
 
+  /** Re-reads one container (inspect when env is needed, else a list filtered by id). */
   private async refresh(id: string): Promise<void> {
     let after: ContainerInfo | undefined;
-    try {
-      const info = await this.opts.docker.getContainer(id).inspect();
-      after = info.State.Running ? fromInspect(info) : undefined;
-      if (after !== undefined && this.drainMarks.isDraining(id, Date.now())) after = { ...after, draining: true };
-      this.fingerprints.set(id, `${info.State.Status}/${info.State.Health?.Status ?? "none"}`);
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-      after = undefined;
+    if (this.opts.needsEnv === true) {
+      try {
+        const info = await this.opts.docker.getContainer(id).inspect();
+        after = info.State.Running ? fromInspect(info) : undefined;
+        this.fingerprints.set(id, `${info.State.Status}/${info.State.Health?.Status ?? "none"}`);
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+        after = undefined;
+      }
+    } else {
+      const [entry] = await this.opts.docker.listContainers({ all: true, filters: { id: [id] } });
+      after = entry !== undefined && entry.Id === id && entry.State === "running" ? fromListEntry(entry) : undefined;
     }
+    this.store(id, after);
+  }
+
+  /** Puts the new state of one container in the cache and reports a change (draining marks kept). */
+  private store(id: string, next: ContainerInfo | undefined): void {
+    const after = next !== undefined && this.drainMarks.isDraining(id, Date.now()) ? { ...next, draining: true } : next;
     const before = this.cache.get(id);
     if (after === undefined) {
       this.drainMarks.clear(id);

@@ -59,3 +59,41 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo): ContainerInfo
     networks: networks(info),
   };
 }
+
+/**
+ * The same ContainerInfo from one `GET /containers/json` entry, without an
+ * inspect round trip (issue #6, P5: 10,000 inspects dominated a full resync).
+ * The list carries labels, ports, networks, state and health; it does NOT
+ * carry Config.Env or Config.Hostname, so `env` is empty and `hostname` is the
+ * short id: callers that need env (registrator-compat) must inspect.
+ */
+export function fromListEntry(c: Dockerode.ContainerInfo): ContainerInfo {
+  const ports: PortMapping[] = [];
+  for (const p of c.Ports) {
+    const protocol: Protocol = p.Type === "udp" ? "udp" : "tcp";
+    if (p.Type !== "tcp" && p.Type !== "udp") continue;
+    const hostPort = p.PublicPort;
+    // The engine omits IP for some bindings, whatever the typings say.
+    const ip = (p as { IP?: string }).IP ?? "";
+    ports.push({ privatePort: p.PrivatePort, protocol, ...(Number.isInteger(hostPort) && hostPort > 0 ? { hostIP: ip, hostPort } : {}) });
+  }
+  ports.sort((a, b) => a.privatePort - b.privatePort || (a.hostPort ?? 0) - (b.hostPort ?? 0));
+  const networks: Record<string, string> = {};
+  for (const [name, n] of Object.entries(c.NetworkSettings.Networks)) {
+    if (n.IPAddress !== "") networks[name] = n.IPAddress;
+  }
+  const h = /\((healthy|unhealthy|health: starting)\)/.exec(c.Status)?.[1];
+  const health: ContainerHealth = h === undefined ? "none" : h === "health: starting" ? "starting" : h === "healthy" ? "healthy" : "unhealthy";
+  return {
+    id: c.Id,
+    name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
+    image: c.Image,
+    hostname: c.Id.slice(0, 12),
+    labels: { ...c.Labels },
+    env: {},
+    running: c.State === "running",
+    health,
+    ports,
+    networks,
+  };
+}
