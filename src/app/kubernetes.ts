@@ -27,6 +27,7 @@ import { WorkQueue } from "../runtime/workqueue.js";
 import { loadKubeConfig } from "../sources/kubernetes/kubeConfig.js";
 import { KubeBindingSource } from "../sources/kubernetes/kubeBindingSource.js";
 import { startManager } from "./manager.js";
+import { consulConnection } from "./consulConnection.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 30_000 } as const;
 const VERSION = "0.1.0";
@@ -83,7 +84,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
   });
   const finalizer = new FinalizerController({
     client,
-    consul: createConsulClient({ url: config.consul.url, ...(config.consul.token !== undefined ? { token: config.consul.token } : {}) }),
+    consul: createConsulClient(consulConnection(config.consul)),
     nodes: [config.node],
     outputDirs: [config.lbOutputDir, config.haproxy.outputDir],
     events,

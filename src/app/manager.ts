@@ -16,23 +16,22 @@ import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
 import type { Config } from "../config/config.js";
-import { matchesSelector } from "../domain/selector.js";
-import type { ServiceBinding } from "../domain/types.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
-import { BINDING_PREFIX, CONTAINER_PREFIX, ownerKey, RegistrarReconciler } from "../reconcilers/registrar.js";
+import { BINDING_PREFIX, ownerKey, RegistrarReconciler } from "../reconcilers/registrar.js";
 import { RendererReconciler } from "../reconcilers/renderer.js";
 import { runController, type Reconciler } from "../runtime/controller.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import { WorkQueue } from "../runtime/workqueue.js";
-import { HealthWatcher, refKey, type HealthStore, type ServiceRef } from "../sources/consul/healthWatcher.js";
+import { HealthWatcher, type HealthStore } from "../sources/consul/healthWatcher.js";
 import { monitorAgent } from "../sources/consul/agentMonitor.js";
 import { DockerWatcher, type ContainerChange, type ContainerStore } from "../sources/docker/dockerWatcher.js";
 import { SwarmWatcher } from "../sources/docker/swarmWatcher.js";
-import { swarmServiceMatches, type SwarmService } from "../domain/swarm.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import { dockerClient } from "./dockerClient.js";
 import { processTelemetry, type Telemetry } from "../observability/telemetry.js";
 import { OWNER_META } from "../domain/types.js";
+import { consulConnection } from "./consulConnection.js";
+import { KeyRouter, serviceRef } from "./keyRouter.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 60_000 } as const;
 /** Consul agent liveness probe period (issue #6): bounds the re-assert delay after an agent restart. */
@@ -109,20 +108,13 @@ export interface Manager {
   readonly done: Promise<void>;
 }
 
-function serviceRef(b: ServiceBinding): ServiceRef {
-  const dc = b.spec.service.datacenter;
-  return { service: b.spec.service.name, ...(dc !== undefined ? { dc } : {}) };
-}
 
 export function startManager(opts: ManagerOptions): Manager {
   const { config, logger, signal } = opts;
   const status = opts.status ?? new BindingStatusStore();
   const telemetry = opts.telemetry ?? processTelemetry();
   const consul = createConsulClient({
-    url: config.consul.url,
-    urls: config.consul.urls,
-    ...(config.consul.token !== undefined ? { token: config.consul.token } : {}),
-    ...(config.consul.tls !== undefined ? { tls: config.consul.tls } : {}),
+    ...consulConnection(config.consul),
     observer: telemetry.consulObserver,
     // Issue #4: registrations are agent-local, so a new agent gets every registration re-asserted.
     onFailover: (from, to) => {
@@ -133,16 +125,9 @@ export function startManager(opts: ManagerOptions): Manager {
   const registrarQueue = new WorkQueue({ name: "registrar", backoff: BACKOFF, observer: telemetry.queueObserver });
   const rendererQueue = new WorkQueue({ name: "renderer", backoff: BACKOFF, observer: telemetry.queueObserver });
 
-  const lbBindings = (): ServiceBinding[] => bindings.list().filter((b) => b.spec.loadBalancer !== undefined);
-
   const bindings: RunnableBindingSource = opts.bindingSource((keys) => {
-    for (const key of keys) {
-      registrarQueue.add(BINDING_PREFIX + key);
-      rendererQueue.add(key);
-    }
-    // Issue #6: ports claimed by bindings are not registered by registrator-compat; a binding change moves claims.
-    if (config.registratorCompat) for (const c of docker.list()) registrarQueue.add(CONTAINER_PREFIX + c.id);
-    health.setWanted(lbBindings().map(serviceRef));
+    route.bindingsChanged(keys);
+    health.setWanted(route.lbBindings().map(serviceRef));
   });
 
   const health = new HealthWatcher({
@@ -152,9 +137,9 @@ export function startManager(opts: ManagerOptions): Manager {
     backoff: BACKOFF,
     debounce: { minMs: config.waitMinMs, maxMs: config.waitMaxMs },
     onChange: (changed) => {
-      for (const b of lbBindings()) if (refKey(serviceRef(b)) === changed) rendererQueue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+      route.healthChanged(changed);
     },
-      // Issue #6: an index that went backwards means the agent restarted and may have lost state.
+    // Issue #6: an index that went backwards means the agent restarted and may have lost state.
     onIndexReset: () => {
       reassertAll();
     },
@@ -180,37 +165,28 @@ export function startManager(opts: ManagerOptions): Manager {
   /** Issue #6: re-queue every registration this controller owns (Consul agent came back, possibly empty). */
   const reassertAll = (): void => {
     registrar.invalidateAgentView();
-    for (const b of bindings.list()) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
-    if (config.registratorCompat) for (const c of docker.list()) registrarQueue.add(CONTAINER_PREFIX + c.id);
+    route.allRegistrations();
     void enqueueOwned();
   };
 
   // Issue #4: Swarm services as backends. No Docker calls while no binding selects Swarm services.
-  const swarmBindings = (): ServiceBinding[] => bindings.list().filter((b) => b.spec.backends.swarm !== undefined);
-  const enqueueSwarm = (services: readonly (SwarmService | undefined)[]): void => {
-    for (const b of swarmBindings()) {
-      const spec = b.spec.backends.swarm;
-      const hit = spec !== undefined && services.some((s) => s !== undefined && swarmServiceMatches(spec, s));
-      if (hit) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
-    }
-  };
-  const swarm = new SwarmWatcher({
-    docker: dockerClient(config.dockerHost),
+  const swarm: SwarmWatcher = new SwarmWatcher({
+    docker: dockerClient(config.dockerHost, config.dockerTls),
     logger,
     resyncMs: config.swarmResyncMs,
     recheckMs: config.resyncIntervalMs,
     backoff: BACKOFF,
-    wanted: () => swarmBindings().length > 0,
+    wanted: (): boolean => route.swarmBindings().length > 0,
     onChange: (changes) => {
-      enqueueSwarm(changes.flatMap((c) => [c.before, c.after]));
+      route.swarmChanged(changes.flatMap((c) => [c.before, c.after]));
     },
     onAvailability: () => {
-      for (const b of swarmBindings()) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
+      route.allSwarm();
     },
   });
 
   const docker = new DockerWatcher({
-    docker: dockerClient(config.dockerHost),
+    docker: dockerClient(config.dockerHost, config.dockerTls),
     logger,
     resyncIntervalMs: config.resyncIntervalMs,
     backoff: BACKOFF,
@@ -218,23 +194,14 @@ export function startManager(opts: ManagerOptions): Manager {
     needsEnv: config.registratorCompat,
     observer: telemetry.dockerObserver,
     onChange: (change: ContainerChange) => {
-      for (const b of bindings.list()) {
-        const sel = b.spec.backends.selector;
-        const hit = sel !== undefined && [change.before, change.after].some((c) => c !== undefined && matchesSelector(sel, c.labels));
-        if (hit) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
-      }
-      // A Swarm task's container (e.g. draining after kill/stop): re-check the bindings selecting its service.
-      const taskService = (change.after ?? change.before)?.labels["com.docker.swarm.service.id"];
-      const view = swarm.view();
-      if (taskService !== undefined && view.kind === "ready") enqueueSwarm(view.snapshot.services.filter((s) => s.id === taskService));
-      if (config.registratorCompat) registrarQueue.add(CONTAINER_PREFIX + change.id);
+      route.containerChanged(change);
     },
     onResync: () => {
-      for (const b of bindings.list()) registrarQueue.add(`${BINDING_PREFIX}${b.metadata.namespace}/${b.metadata.name}`);
-      if (config.registratorCompat) for (const c of docker.list()) registrarQueue.add(CONTAINER_PREFIX + c.id);
+      route.allRegistrations();
       void enqueueOwned();
     },
   });
+  const route: KeyRouter = new KeyRouter({ bindings, containers: docker, swarm, registrar: registrarQueue, renderer: rendererQueue, compat: config.registratorCompat });
 
   const registrar = new RegistrarReconciler({
     bindings,
@@ -288,7 +255,7 @@ export function startManager(opts: ManagerOptions): Manager {
   });
 
   const rendererResync = setInterval(() => {
-    for (const b of lbBindings()) rendererQueue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+    route.allRendered();
   }, config.resyncIntervalMs);
   rendererResync.unref();
 

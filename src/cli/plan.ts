@@ -31,6 +31,7 @@ import { formatProblem, type BindingProblem } from "../sources/files/bindingStor
 import { FileBindingSource } from "../sources/files/fileBindingSource.js";
 import { computePlan, type PlanResult, type RenderedFile } from "./planCompute.js";
 import { formatPlanText } from "./planFormat.js";
+import { consulConnection } from "../app/consulConnection.js";
 
 const USAGE = `Usage: controller plan -f DIR [--output text|json] [controller flags]
 
@@ -126,9 +127,9 @@ export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun
   await source.rescan();
   if (!source.synced()) throw new Error(`cannot read bindings directory ${config.bindingsDir}`);
   const bindings = source.list();
-  const consul = createConsulClient({ url: config.consul.url, ...(config.consul.token !== undefined ? { token: config.consul.token } : {}), timeoutMs: 5000 });
+  const consul = createConsulClient({ ...consulConnection(config.consul), timeoutMs: 5000 });
   const [containers, agentServices, rendered, owned] = await Promise.all([
-    dockerSnapshot(dockerClient(config.dockerHost)),
+    dockerSnapshot(dockerClient(config.dockerHost, config.dockerTls)),
     consul.listAgentServices(),
     renderAll(bindings, config, consul),
     ownedFiles(config.lbOutputDir),

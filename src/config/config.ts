@@ -22,6 +22,15 @@ export interface ConsulConfig {
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }
 
+export interface DockerTls {
+  /** PEM texts read at start-up. */
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  /** DOCKER_TLS_VERIFY: verify the daemon's certificate against `ca` (default true when certs are given). */
+  readonly verify: boolean;
+}
+
 export interface NginxConfig {
   readonly bin: string;
   /** Extra args for `nginx -t` and `nginx -s reload`, e.g. ['-p', prefix, '-c', conf]. */
@@ -65,6 +74,8 @@ export interface Config {
   readonly node: string;
   readonly hostIP: string;
   readonly dockerHost: string;
+  /** tcp+TLS to Docker (Docker CLI conventions: DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem). */
+  readonly dockerTls?: DockerTls;
   readonly consul: ConsulConfig;
   readonly lbOutputDir: string;
   /** Mode of generated LB files (--lb-file-mode, default 0644; never world-writable). Issue #6. */
@@ -127,6 +138,7 @@ export const CONTROLLER_FLAGS = {
   node: { type: "string" },
   "host-ip": { type: "string" },
   "docker-host": { type: "string" },
+  "docker-cert-path": { type: "string" },
   "consul-addr": { type: "string", multiple: true },
   "consul-token-file": { type: "string" },
   "consul-cacert": { type: "string" },
@@ -228,6 +240,19 @@ function token(flagFile: string | undefined, env: Env): string | undefined {
     return t;
   }
   return pick(undefined, env.CONSUL_HTTP_TOKEN);
+}
+
+/** DOCKER_CERT_PATH (dir with ca.pem, cert.pem, key.pem) -> TLS material; DOCKER_TLS_VERIFY="" or "0" turns verification off. */
+function dockerTls(certPath: string | undefined, verifyEnv: string | undefined): { dockerTls?: DockerTls } {
+  if (certPath === undefined) return {};
+  const read = (name: string): string => {
+    try {
+      return readFileSync(resolve(certPath, name), "utf8");
+    } catch (err) {
+      throw new ConfigError(`--docker-cert-path ${certPath}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  return { dockerTls: Object.freeze({ ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem"), verify: verifyEnv !== "0" && verifyEnv !== "false" }) };
 }
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -364,6 +389,7 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     node: pick(values.node, env.DOCKBIND_NODE) ?? hostname(),
     hostIP,
     dockerHost: pick(values["docker-host"], env.DOCKER_HOST) ?? "unix:///var/run/docker.sock",
+    ...dockerTls(pick(values["docker-cert-path"], env.DOCKER_CERT_PATH), env.DOCKER_TLS_VERIFY),
     consul: Object.freeze({
       url: consulUrls0[0] ?? "http://127.0.0.1:8500",
       urls: Object.freeze(consulUrls0),

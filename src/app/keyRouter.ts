@@ -1,0 +1,105 @@
+/**
+ * Event handlers of the manager (controller-runtime's handler + predicate
+ * step): maps what a source saw to the workqueue keys that must be
+ * reconciled. Identity only: reconcilers re-read all state. Non-blocking.
+ *
+ * Registrar keys: `binding/<ns>/<name>` and (registrator-compat)
+ * `container/<id>`. Renderer keys: `<ns>/<name>`.
+ */
+import { matchesSelector } from "../domain/selector.js";
+import { swarmServiceMatches, type SwarmService } from "../domain/swarm.js";
+import { bindingKey, type ServiceBinding } from "../domain/types.js";
+import { BINDING_PREFIX, CONTAINER_PREFIX } from "../reconcilers/registrar.js";
+import type { WorkQueue } from "../runtime/workqueue.js";
+import { refKey, type ServiceRef } from "../sources/consul/healthWatcher.js";
+import type { ContainerChange, ContainerStore } from "../sources/docker/dockerWatcher.js";
+import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
+import type { BindingStore } from "../sources/files/bindingStore.js";
+
+/** The Consul service (and datacenter) a binding renders from. */
+export function serviceRef(b: ServiceBinding): ServiceRef {
+  const dc = b.spec.service.datacenter;
+  return { service: b.spec.service.name, ...(dc !== undefined ? { dc } : {}) };
+}
+
+const SWARM_SERVICE_LABEL = "com.docker.swarm.service.id";
+
+export interface KeyRouterOptions {
+  readonly bindings: BindingStore;
+  readonly containers: ContainerStore;
+  readonly swarm: SwarmStore;
+  readonly registrar: WorkQueue;
+  readonly renderer: WorkQueue;
+  /** --registrator-compat: containers are registrar keys of their own. */
+  readonly compat: boolean;
+}
+
+export class KeyRouter {
+  constructor(private readonly o: KeyRouterOptions) {}
+
+  /** Bindings that render a load balancer. */
+  lbBindings(): ServiceBinding[] {
+    return this.o.bindings.list().filter((b) => b.spec.loadBalancer !== undefined);
+  }
+
+  swarmBindings(): ServiceBinding[] {
+    return this.o.bindings.list().filter((b) => b.spec.backends.swarm !== undefined);
+  }
+
+  /** Bindings appeared, changed or vanished: both loops, plus compat containers (port claims may have moved, issue #6). */
+  bindingsChanged(keys: readonly string[]): void {
+    for (const key of keys) {
+      this.o.registrar.add(BINDING_PREFIX + key);
+      this.o.renderer.add(key);
+    }
+    this.allContainers();
+  }
+
+  /** A container changed: the bindings whose selector matches it before or after, its Swarm service's bindings, itself (compat). */
+  containerChanged(change: ContainerChange): void {
+    const labels = [change.before?.labels, change.after?.labels].filter((l) => l !== undefined);
+    for (const b of this.o.bindings.list()) {
+      const sel = b.spec.backends.selector;
+      if (sel !== undefined && labels.some((l) => matchesSelector(sel, l))) this.registrar(b);
+    }
+    const taskService = (change.after ?? change.before)?.labels[SWARM_SERVICE_LABEL];
+    const view = this.o.swarm.view();
+    if (taskService !== undefined && view.kind === "ready") this.swarmChanged(view.snapshot.services.filter((s) => s.id === taskService));
+    if (this.o.compat) this.o.registrar.add(CONTAINER_PREFIX + change.id);
+  }
+
+  /** Swarm services changed (before/after versions): the bindings selecting any of them. */
+  swarmChanged(services: readonly (SwarmService | undefined)[]): void {
+    for (const b of this.swarmBindings()) {
+      const spec = b.spec.backends.swarm;
+      if (spec !== undefined && services.some((s) => s !== undefined && swarmServiceMatches(spec, s))) this.registrar(b);
+    }
+  }
+
+  /** Health of one (dc, service) changed: the bindings rendering it. */
+  healthChanged(changedRef: string): void {
+    for (const b of this.lbBindings()) if (refKey(serviceRef(b)) === changedRef) this.o.renderer.add(bindingKey(b));
+  }
+
+  /** Every registrar key this controller knows from its sources (resync, Consul came back). */
+  allRegistrations(): void {
+    for (const b of this.o.bindings.list()) this.registrar(b);
+    this.allContainers();
+  }
+
+  allSwarm(): void {
+    for (const b of this.swarmBindings()) this.registrar(b);
+  }
+
+  allRendered(): void {
+    for (const b of this.lbBindings()) this.o.renderer.add(bindingKey(b));
+  }
+
+  private allContainers(): void {
+    if (this.o.compat) for (const c of this.o.containers.list()) this.o.registrar.add(CONTAINER_PREFIX + c.id);
+  }
+
+  private registrar(b: ServiceBinding): void {
+    this.o.registrar.add(BINDING_PREFIX + bindingKey(b));
+  }
+}
