@@ -31,6 +31,7 @@ Run flags (environment variable in brackets):
   --node NAME                   node identity written as owner meta [DOCKBIND_NODE] (default: hostname)
   --host-ip IP                  address advertised for ports published on 0.0.0.0 [DOCKBIND_HOST_IP] (default 127.0.0.1)
   --docker-host URL             unix:///var/run/docker.sock or tcp://host:port [DOCKER_HOST]
+  --docker-cert-path DIR        tcp+TLS: ca.pem, cert.pem, key.pem [DOCKER_CERT_PATH]; DOCKER_TLS_VERIFY=0 skips server verification
   --consul-addr ADDR[,ADDR]     Consul agent(s), repeatable, failover in order [CONSUL_HTTP_ADDR: one] (default 127.0.0.1:8500)
   --consul-token-file FILE      ACL token file [CONSUL_HTTP_TOKEN_FILE]; token itself via [CONSUL_HTTP_TOKEN]
   --consul-cacert FILE          CA for HTTPS to Consul [CONSUL_CACERT]
