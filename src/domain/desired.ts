@@ -84,11 +84,34 @@ export function checkFor(hc: HealthCheckSpec, address: string, port: number): Ch
   }
 }
 
+/**
+ * The registration of one backend of `binding` at `ep`: the binding's service
+ * name, tags, meta and health check, plus owner meta (`dockbind_binding` is
+ * added here; callers give node, container and any source-specific keys).
+ * Shared by containers and Swarm tasks.
+ */
+export function backendRegistration(
+  binding: ServiceBinding,
+  id: string,
+  ep: { readonly address: string; readonly port: number },
+  ownerMeta: Readonly<Record<string, string>>,
+): Registration {
+  const { service, healthCheck } = binding.spec;
+  const check = checkFor(healthCheck, ep.address, ep.port);
+  return {
+    id,
+    name: service.name,
+    address: ep.address,
+    port: ep.port,
+    tags: [...service.tags],
+    meta: { ...service.meta, [OWNER_META.binding]: bindingKey(binding), ...ownerMeta },
+    ...(check !== undefined ? { check } : {}),
+  };
+}
+
 export function desiredForBinding(binding: ServiceBinding, containers: readonly ContainerInfo[], opts: DesiredOptions): DesiredResult {
   const registrations: Registration[] = [];
   const skipped: SkippedBackend[] = [];
-  const key = bindingKey(binding);
-  const { service, healthCheck } = binding.spec;
   for (const c of containers) {
     const selector = binding.spec.backends.selector;
     if (selector === undefined || !c.running || c.draining === true || !matchesSelector(selector, c.labels)) continue;
@@ -97,16 +120,7 @@ export function desiredForBinding(binding: ServiceBinding, containers: readonly 
       skipped.push({ containerId: c.id, reason: ep.skip });
       continue;
     }
-    const check = checkFor(healthCheck, ep.address, ep.port);
-    registrations.push({
-      id: serviceId(binding, opts.node, c.id),
-      name: service.name,
-      address: ep.address,
-      port: ep.port,
-      tags: [...service.tags],
-      meta: { ...service.meta, [OWNER_META.node]: opts.node, [OWNER_META.binding]: key, [OWNER_META.container]: c.id },
-      ...(check !== undefined ? { check } : {}),
-    });
+    registrations.push(backendRegistration(binding, serviceId(binding, opts.node, c.id), ep, { [OWNER_META.node]: opts.node, [OWNER_META.container]: c.id }));
   }
   registrations.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { registrations, skipped };

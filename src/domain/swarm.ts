@@ -14,9 +14,9 @@
  *   in one slot, so the slot alone is not unique).
  */
 import { isIP } from "node:net";
-import { checkFor, type DesiredOptions, type DesiredResult, type SkippedBackend } from "./desired.js";
+import { backendRegistration, type DesiredOptions, type DesiredResult, type SkippedBackend } from "./desired.js";
 import { matchesSelector } from "./selector.js";
-import { OWNER_META, bindingKey, type ContainerInfo, type Protocol, type Registration, type ServiceBinding, type SwarmBackendSpec } from "./types.js";
+import { OWNER_META, type ContainerInfo, type Protocol, type Registration, type ServiceBinding, type SwarmBackendSpec } from "./types.js";
 
 /** Service meta keys written on Swarm registrations (besides OWNER_META). */
 export const SWARM_META = {
@@ -129,8 +129,6 @@ export function desiredForSwarmBinding(binding: ServiceBinding, snapshot: SwarmS
   const nodes = new Map(snapshot.nodes.map((n) => [n.id, n]));
   const registrations: Registration[] = [];
   const skipped: SkippedBackend[] = [];
-  const key = bindingKey(binding);
-  const { service, healthCheck } = binding.spec;
   for (const task of snapshot.tasks) {
     const svc = services.get(task.serviceId);
     if (svc === undefined || task.desiredState !== "running" || task.state !== "running") continue;
@@ -140,23 +138,14 @@ export function desiredForSwarmBinding(binding: ServiceBinding, snapshot: SwarmS
       skipped.push({ containerId: task.containerId ?? task.id, reason: ep.skip });
       continue;
     }
-    const check = checkFor(healthCheck, ep.address, ep.port);
-    registrations.push({
-      id: swarmServiceId(binding, opts.node, task.id),
-      name: service.name,
-      address: ep.address,
-      port: ep.port,
-      tags: [...service.tags],
-      meta: {
-        ...service.meta,
+    registrations.push(
+      backendRegistration(binding, swarmServiceId(binding, opts.node, task.id), ep, {
         [OWNER_META.node]: opts.node,
-        [OWNER_META.binding]: key,
         ...(task.containerId !== undefined ? { [OWNER_META.container]: task.containerId } : {}),
         [SWARM_META.service]: svc.name,
         [SWARM_META.task]: task.id,
-      },
-      ...(check !== undefined ? { check } : {}),
-    });
+      }),
+    );
   }
   registrations.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { registrations, skipped };

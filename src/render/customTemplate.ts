@@ -3,13 +3,13 @@
  * partials are not provided so `{{> x}}` renders ""). Pure and synchronous.
  *
  * HTML escaping is disabled (escape = String) because every value of the view
- * is pre-validated for nginx syntax; HTML entities would only corrupt config.
+ * is pre-validated for nginx/haproxy syntax; HTML entities would only corrupt
+ * config. Shared by the nginx and haproxy renderers (each passes its own view).
  * Tags are always the default `{{ }}` passed explicitly, so nothing depends on
  * the library's mutable global `Mustache.tags`.
  */
 import Mustache from "mustache";
 import { RenderError } from "./errors.js";
-import type { NginxTemplateView } from "./view.js";
 
 const TAGS: [string, string] = ["{{", "}}"];
 
@@ -21,7 +21,7 @@ function message(err: unknown): string {
  * @throws RenderError("TemplateInvalid") when the template does not parse
  *         (unclosed tag/section, unopened section, bad delimiter change).
  */
-export function renderCustom(template: string, view: NginxTemplateView): string {
+export function renderCustom(template: string, view: object): string {
   try {
     Mustache.parse(template, TAGS);
   } catch (err: unknown) {

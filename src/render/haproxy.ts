@@ -13,8 +13,7 @@
  * non-`.cfg` output name; RenderError("TemplateInvalid") for an unparsable
  * custom template. The actuator validates the result with `haproxy -c`.
  */
-import Mustache from "mustache";
-import { RenderError } from "./errors.js";
+import { renderCustom } from "./customTemplate.js";
 import { buildHaproxyView, type HaproxyTemplateView } from "./haproxyView.js";
 import type { NginxRenderInput, RenderResult } from "./nginx.js";
 
@@ -24,7 +23,6 @@ export type { HaproxyTemplateServer, HaproxyTemplateView } from "./haproxyView.j
 export type HaproxyRenderInput = NginxRenderInput;
 
 const I1 = "    ";
-const TAGS: [string, string] = ["{{", "}}"];
 
 export function renderHaproxyDefault(v: HaproxyTemplateView): string {
   const lines = [
@@ -52,23 +50,6 @@ export function renderHaproxyDefault(v: HaproxyTemplateView): string {
   return lines.join("\n") + "\n";
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Mustache with escaping off (every view value is pre-validated) and fixed `{{ }}` tags. */
-function renderCustom(template: string, view: HaproxyTemplateView): string {
-  try {
-    Mustache.parse(template, TAGS);
-  } catch (err: unknown) {
-    throw new RenderError("TemplateInvalid", `template does not parse: ${message(err)}`, { cause: err });
-  }
-  try {
-    return Mustache.render(template, view, {}, { escape: String, tags: TAGS });
-  } catch (err: unknown) {
-    throw new RenderError("TemplateInvalid", `template failed to render: ${message(err)}`, { cause: err });
-  }
-}
 
 export function renderHaproxy(input: HaproxyRenderInput): RenderResult {
   const { view, servers, rejected } = buildHaproxyView(input);
