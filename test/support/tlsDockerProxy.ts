@@ -5,7 +5,7 @@
  * Certificates are made with openssl in the layout DOCKER_CERT_PATH expects.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
-import { createConnection, type AddressInfo } from "node:net";
+import { createConnection, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { createServer, type Server } from "node:tls";
 import { run } from "./exec.js";
@@ -44,6 +44,7 @@ export async function startTlsDockerEndpoint(socket = "/var/run/docker.sock"): P
   const dir = mkdtempSync(join(ensureBedRoot(), "docker-tls-"));
   await makeCerts(dir);
   const stats = { authorized: 0, refused: 0 };
+  const open = new Set<Socket>();
   const server: Server = createServer(
     {
       key: readFileSync(join(dir, "server-key.pem")),
@@ -55,10 +56,14 @@ export async function startTlsDockerEndpoint(socket = "/var/run/docker.sock"): P
     (client) => {
       stats.authorized++;
       const upstream = createConnection(socket);
+      open.add(client);
+      open.add(upstream);
       client.pipe(upstream).pipe(client);
       const drop = (): void => {
         client.destroy();
         upstream.destroy();
+        open.delete(client);
+        open.delete(upstream);
       };
       client.on("error", drop).on("close", drop);
       upstream.on("error", drop).on("close", drop);
@@ -73,11 +78,14 @@ export async function startTlsDockerEndpoint(socket = "/var/run/docker.sock"): P
     host: `tcp://127.0.0.1:${port}`,
     certPath: dir,
     stats,
+    // Destroys open (keep-alive) connections first: server.close() alone waits for them forever.
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
           resolve();
         });
+        for (const s of open) s.destroy();
+        open.clear();
       }),
   };
 }
