@@ -39,6 +39,22 @@ export interface ControllerHandle {
   stop(): Promise<void>;
 }
 
+/** The winston JSON lines of `logFile` from byte `offset` on (other output is skipped). */
+export function readJsonLog(logFile: string, offset: number): LogLine[] {
+  return readFileSync(logFile)
+    .subarray(offset)
+    .toString("utf8")
+    .split("\n")
+    .flatMap((line) => {
+      try {
+        const v = JSON.parse(line) as LogLine;
+        return typeof v.message === "string" ? [v] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
 export function controllerArgs(o: ControllerOptions): string[] {
   const prefix = o.nginxArgs[o.nginxArgs.indexOf("-p") + 1] ?? "";
   const conf = o.nginxArgs[o.nginxArgs.indexOf("-c") + 1] ?? "";
@@ -67,19 +83,7 @@ export async function startController(o: ControllerOptions): Promise<ControllerH
   }
   const entry = o.entry === "built" ? [join(REPO, "dist/src/cli/main.js")] : ["--import", "tsx", join(REPO, "src/cli/main.ts")];
   const proc = startManaged(process.execPath, [...entry, ...controllerArgs(o)], logFile);
-  const logs = (): LogLine[] =>
-    readFileSync(logFile)
-      .subarray(offset)
-      .toString("utf8")
-      .split("\n")
-      .flatMap((line) => {
-        try {
-          const v = JSON.parse(line) as LogLine;
-          return typeof v.message === "string" ? [v] : [];
-        } catch {
-          return [];
-        }
-      });
+  const logs = (): LogLine[] => readJsonLog(logFile, offset);
   const handle: ControllerHandle = {
     proc,
     logFile,

@@ -24,6 +24,7 @@ import { run, type RunResult } from "./exec.js";
 import { httpGet } from "./http.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
 import { freePort, waitFor } from "./wait.js";
+import { readJsonLog, type LogLine } from "./controller.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
 /** Same default as test/bed/k8s/build.sh. */
@@ -249,11 +250,7 @@ export async function installCrd(kube: KubeHandle): Promise<void> {
   await kube.kubectl(["wait", "--for", "condition=Established", "crd/servicebindings.dockbind.io", "--timeout=30s"]);
 }
 
-export interface LogLine {
-  readonly level: string;
-  readonly message: string;
-  readonly [field: string]: unknown;
-}
+export type { LogLine } from "./controller.js";
 
 export interface K8sControllerOptions {
   readonly kubeconfig: string;
@@ -309,19 +306,7 @@ export function startK8sController(o: K8sControllerOptions): K8sController {
     ...(o.extraArgs ?? []),
   ];
   const proc = startManaged(process.execPath, args, logFile);
-  const logs = (): LogLine[] =>
-    readFileSync(logFile)
-      .subarray(offset)
-      .toString("utf8")
-      .split("\n")
-      .flatMap((line) => {
-        try {
-          const v = JSON.parse(line) as LogLine;
-          return typeof v.message === "string" ? [v] : [];
-        } catch {
-          return [];
-        }
-      });
+  const logs = (): LogLine[] => readJsonLog(logFile, offset);
   return {
     proc,
     logFile,

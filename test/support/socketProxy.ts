@@ -5,6 +5,7 @@
  */
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { rmSync } from "node:fs";
+import { splice } from "./splice.js";
 
 export interface SocketProxy {
   readonly path: string;
@@ -20,18 +21,7 @@ export async function startSocketProxy(path: string, target = "/var/run/docker.s
   const listen = async (): Promise<void> => {
     rmSync(path, { force: true });
     const s = createServer((client) => {
-      const upstream = createConnection(target);
-      open.add(client);
-      open.add(upstream);
-      client.pipe(upstream).pipe(client);
-      const drop = (): void => {
-        client.destroy();
-        upstream.destroy();
-        open.delete(client);
-        open.delete(upstream);
-      };
-      client.on("error", drop).on("close", drop);
-      upstream.on("error", drop).on("close", drop);
+      splice(client, createConnection(target), open);
     });
     await new Promise<void>((resolve) => s.listen(path, resolve));
     server = s;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createServer, type Server } from "node:tls";
 import { run } from "./exec.js";
 import { ensureBedRoot } from "./procs.js";
+import { splice } from "./splice.js";
 
 export interface TlsDockerEndpoint {
   /** tcp://127.0.0.1:PORT */
@@ -55,18 +56,7 @@ export async function startTlsDockerEndpoint(socket = "/var/run/docker.sock"): P
     },
     (client) => {
       stats.authorized++;
-      const upstream = createConnection(socket);
-      open.add(client);
-      open.add(upstream);
-      client.pipe(upstream).pipe(client);
-      const drop = (): void => {
-        client.destroy();
-        upstream.destroy();
-        open.delete(client);
-        open.delete(upstream);
-      };
-      client.on("error", drop).on("close", drop);
-      upstream.on("error", drop).on("close", drop);
+      splice(client, createConnection(socket), open);
     },
   );
   server.on("tlsClientError", () => {
