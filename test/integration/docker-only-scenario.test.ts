@@ -9,6 +9,7 @@ import { runBackend, stopContainer, type Backend } from "../support/docker.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
+import { waitForReconciles } from "../support/controller.js";
 
 const SERVICE = "my-web-server";
 let world: World;
@@ -119,15 +120,7 @@ describe("docker-only walkthrough", () => {
     const fileBefore = world.lbFile("web.conf");
     const next = await world.startController(["--log-level", "debug"]);
     // Converged means: several full reconciles of both loops happened (resync is 2 s) and wrote nothing.
-    await waitFor(
-      () => {
-        const done = next.logs().filter((l) => l.message === "reconciled" && l.outcome === "success");
-        const registrar = done.filter((l) => l.key === "binding/default/web").length;
-        const renderer = done.filter((l) => l.key === "default/web").length;
-        return registrar >= 3 && renderer >= 3 ? true : undefined;
-      },
-      { timeoutMs: 30_000, what: "3 registrar and 3 renderer reconciles after restart" },
-    );
+    await waitForReconciles(next, "default/web", 3);
     assert.deepEqual(world.proxy.writes().slice(writesBefore), [], "Consul writes after restart");
     assert.equal(await world.nginx.reloadCount(), reloadsBefore, "nginx reloads after restart");
     assert.equal(world.lbFile("web.conf"), fileBefore);

@@ -14,6 +14,7 @@ import { startHaproxy, type HaproxyHandle } from "../support/haproxy.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
+import { waitForReconciles } from "../support/controller.js";
 
 const SERVICE = "hx-web-server";
 let world: World;
@@ -129,15 +130,7 @@ describe("haproxy walkthrough", () => {
     const reloadsBefore = haproxy.reloadCount();
     const fileBefore = cfg();
     const next = await world.startController([...haproxy.controllerArgs, "--log-level", "debug"]);
-    await waitFor(
-      () => {
-        const done = next.logs().filter((l) => l.message === "reconciled" && l.outcome === "success");
-        const registrar = done.filter((l) => l.key === "binding/default/web").length;
-        const renderer = done.filter((l) => l.key === "default/web").length;
-        return registrar >= 3 && renderer >= 3 ? true : undefined;
-      },
-      { timeoutMs: 30_000, what: "3 registrar and 3 renderer reconciles after restart" },
-    );
+    await waitForReconciles(next, "default/web", 3);
     assert.deepEqual(world.proxy.writes().slice(writesBefore), [], "Consul writes after restart");
     assert.equal(haproxy.reloadCount(), reloadsBefore, "haproxy reloads after restart");
     assert.equal(cfg(), fileBefore);

@@ -55,6 +55,23 @@ export function readJsonLog(logFile: string, offset: number): LogLine[] {
     });
 }
 
+/**
+ * Resolves once BOTH loops have finished `times` successful reconciles of
+ * binding `key` (`<ns>/<name>`) in this run's log — proof that full resyncs
+ * happened, for "converged => zero writes" assertions. Needs --log-level debug.
+ */
+export async function waitForReconciles(handle: Pick<ControllerHandle, "logs">, key: string, times: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    () => {
+      const done = handle.logs().filter((l) => l.message === "reconciled" && l.outcome === "success");
+      const registrar = done.filter((l) => l.key === `binding/${key}`).length;
+      const renderer = done.filter((l) => l.key === key).length;
+      return registrar >= times && renderer >= times ? true : undefined;
+    },
+    { timeoutMs, what: `${times} registrar and ${times} renderer reconciles of ${key}` },
+  );
+}
+
 export function controllerArgs(o: ControllerOptions): string[] {
   const prefix = o.nginxArgs[o.nginxArgs.indexOf("-p") + 1] ?? "";
   const conf = o.nginxArgs[o.nginxArgs.indexOf("-c") + 1] ?? "";
