@@ -20,7 +20,7 @@ import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runti
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { DrainTracker, isStopEvent } from "./drain.js";
 import { ContainerIndex } from "./containerIndex.js";
-import { fromInspect, fromListEntry } from "./inspect.js";
+import { fromInspect, fromListEntry, healthFromListStatus } from "./inspect.js";
 
 export interface ContainerChange {
   readonly id: string;
@@ -72,11 +72,6 @@ interface DockerEvent {
   readonly status?: string;
   readonly id?: string;
   readonly Actor?: { readonly ID?: string; readonly Attributes?: Readonly<Record<string, string>> };
-}
-
-function healthFromStatus(status: string): string {
-  const m = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1];
-  return m === undefined ? "none" : m.replace("health: ", "");
 }
 
 export class DockerWatcher implements ContainerStore {
@@ -154,7 +149,7 @@ export class DockerWatcher implements ContainerStore {
     for (const c of listed) {
       seen.add(c.Id);
       if (this.opts.needsEnv === true) {
-        if (this.fingerprints.get(c.Id) !== `${c.State}/${healthFromStatus(c.Status)}`) this.dirty.add(c.Id);
+        if (this.fingerprints.get(c.Id) !== `${c.State}/${healthFromListStatus(c.Status)}`) this.dirty.add(c.Id);
       } else {
         this.store(c.Id, c.State === "running" ? fromListEntry(c) : undefined);
       }

@@ -60,6 +60,13 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo): ContainerInfo
   };
 }
 
+/** Health from a list entry's Status text ("Up 5 minutes (healthy)", "(health: starting)"); "none" without a healthcheck. */
+export function healthFromListStatus(status: string): ContainerHealth {
+  const m = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1];
+  if (m === undefined) return "none";
+  return m === "health: starting" ? "starting" : m === "healthy" ? "healthy" : "unhealthy";
+}
+
 /**
  * The same ContainerInfo from one `GET /containers/json` entry, without an
  * inspect round trip (issue #6, P5: 10,000 inspects dominated a full resync).
@@ -82,8 +89,7 @@ export function fromListEntry(c: Dockerode.ContainerInfo): ContainerInfo {
   for (const [name, n] of Object.entries(c.NetworkSettings.Networks)) {
     if (n.IPAddress !== "") networks[name] = n.IPAddress;
   }
-  const h = /\((healthy|unhealthy|health: starting)\)/.exec(c.Status)?.[1];
-  const health: ContainerHealth = h === undefined ? "none" : h === "health: starting" ? "starting" : h === "healthy" ? "healthy" : "unhealthy";
+  const health = healthFromListStatus(c.Status);
   return {
     id: c.Id,
     name: (c.Names[0] ?? c.Id).replace(/^\//, ""),
