@@ -28,8 +28,9 @@ export interface KeyRouterOptions {
   readonly bindings: BindingStore;
   readonly containers: ContainerStore;
   readonly swarm: SwarmStore;
-  readonly registrar: WorkQueue;
-  readonly renderer: WorkQueue;
+  /** Where registrar keys go (one endpoint's view of the shared queue, see dockerEndpoint.ts). */
+  readonly registrar: Pick<WorkQueue, "add">;
+  readonly renderer: Pick<WorkQueue, "add">;
   /** --registrator-compat: containers are registrar keys of their own. */
   readonly compat: boolean;
 }

@@ -85,7 +85,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
   const finalizer = new FinalizerController({
     client,
     consul: createConsulClient(consulConnection(config.consul)),
-    nodes: [config.node],
+    nodes: config.dockerEndpoints.map((e) => e.node),
     outputDirs: [config.lbOutputDir, config.haproxy.outputDir],
     events,
     logger,

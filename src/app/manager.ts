@@ -3,10 +3,15 @@
  * actuators. The binding source is pluggable (files for --docker-only,
  * Kubernetes for cluster mode); everything else is shared.
  *
- *   FileBindingSource ─┐                     ┌─> RegistrarReconciler ─> Consul agent
- *   DockerWatcher ─────┼─> registrar queue ──┘
+ *   FileBindingSource ─┐                     ┌─> RegistrarReconciler@node ─> Consul agent
+ *   DockerWatcher@node ┼─> registrar queue ──┘     (one per Docker endpoint)
  *                      │
  *   HealthWatcher ─────┴─> renderer queue ───> RendererReconciler ─> nginx files + reload
+ *
+ * Issue #3 item 6: every --docker-endpoint gets its own Docker/Swarm watcher
+ * and registrar under its own node identity (dockerEndpoint.ts); they share
+ * the registrar queue (keys `<key>@<node>`), Consul, renderer and status
+ * (counts summed over nodes, see BindingStatusStore.setRegistration).
  *
  * Runs until `signal` aborts, then drains and returns. Registrations are left
  * in place on shutdown (a restarted controller finds them converged).
@@ -17,21 +22,22 @@ import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
 import type { Config } from "../config/config.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
-import { BINDING_PREFIX, ownerKey, RegistrarReconciler } from "../reconcilers/registrar.js";
+import { BINDING_PREFIX } from "../reconcilers/registrar.js";
 import { RendererReconciler } from "../reconcilers/renderer.js";
 import { runController, type Reconciler } from "../runtime/controller.js";
-import { errorMessage, type Logger } from "../runtime/logger.js";
+import { type Logger } from "../runtime/logger.js";
 import { WorkQueue } from "../runtime/workqueue.js";
 import { HealthWatcher, type HealthStore } from "../sources/consul/healthWatcher.js";
 import { monitorAgent } from "../sources/consul/agentMonitor.js";
-import { DockerWatcher, type ContainerChange, type ContainerStore } from "../sources/docker/dockerWatcher.js";
-import { SwarmWatcher } from "../sources/docker/swarmWatcher.js";
+import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
-import { dockerClient } from "./dockerClient.js";
+import { ReconcileError } from "../runtime/errors.js";
+import { DockerEndpointPipeline, splitNodeKey } from "./dockerEndpoint.js";
+import { mergedContainers } from "./mergedContainers.js";
 import { processTelemetry, type Telemetry } from "../observability/telemetry.js";
 import { OWNER_META } from "../domain/types.js";
 import { consulConnection } from "./consulConnection.js";
-import { KeyRouter, serviceRef } from "./keyRouter.js";
+import { serviceRef } from "./keyRouter.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 60_000 } as const;
 /** Consul agent liveness probe period (issue #6): bounds the re-assert delay after an agent restart. */
@@ -98,9 +104,34 @@ function reportingReconciler(
   };
 }
 
+/**
+ * Issue #3 item 6: a binding's registrar pass is finished (for status and
+ * finalizers) once every endpoint's registrar finished it with the same
+ * generation and presence; an error of any endpoint is reported at once.
+ */
+export function allNodesReporter(nodes: readonly string[], hook: (e: ReconciledEvent) => void): (node: string, e: ReconciledEvent) => void {
+  const last = new Map<string, Map<string, ReconciledEvent>>();
+  return (node, e) => {
+    const byNode = last.get(e.key) ?? new Map<string, ReconciledEvent>();
+    last.set(e.key, byNode);
+    byNode.set(node, e);
+    if (e.outcome === "error") {
+      hook(e);
+      return;
+    }
+    const same = nodes.every((n) => {
+      const x = byNode.get(n);
+      return x?.outcome === "success" && x.generation === e.generation && x.present === e.present;
+    });
+    if (same) hook(e);
+    if (same && !e.present) last.delete(e.key);
+  };
+}
+
 export interface Manager {
   readonly status: BindingStatusStore;
   readonly bindings: BindingStore;
+  /** The containers of every Docker endpoint. */
   readonly containers: ContainerStore;
   readonly health: HealthStore;
   readonly consul: ConsulApi;
@@ -126,8 +157,8 @@ export function startManager(opts: ManagerOptions): Manager {
   const rendererQueue = new WorkQueue({ name: "renderer", backoff: BACKOFF, observer: telemetry.queueObserver });
 
   const bindings: RunnableBindingSource = opts.bindingSource((keys) => {
-    route.bindingsChanged(keys);
-    health.setWanted(route.lbBindings().map(serviceRef));
+    for (const p of endpoints) p.route.bindingsChanged(keys);
+    health.setWanted(firstRoute().lbBindings().map(serviceRef));
   });
 
   const health = new HealthWatcher({
@@ -137,7 +168,7 @@ export function startManager(opts: ManagerOptions): Manager {
     backoff: BACKOFF,
     debounce: { minMs: config.waitMinMs, maxMs: config.waitMaxMs },
     onChange: (changed) => {
-      route.healthChanged(changed);
+      firstRoute().healthChanged(changed);
     },
     // Issue #6: an index that went backwards means the agent restarted and may have lost state.
     onIndexReset: () => {
@@ -145,77 +176,64 @@ export function startManager(opts: ManagerOptions): Manager {
     },
   });
 
-  const enqueueOwned = async (): Promise<void> => {
-    try {
-      for (const s of await consul.listAgentServices()) {
-        if (s.meta[OWNER_META.node] !== config.node) continue;
-        const key = ownerKey(s.meta);
-        if (key !== undefined) registrarQueue.add(key);
-      }
-    } catch (err) {
-      logger.warn("cannot list owned registrations for garbage collection", { error: errorMessage(err) });
-    }
-    // Issue #4: copies of our registrations left on agents we failed over from (see consulClient.ts).
-    if (config.consul.urls.length > 1) {
-      const removed = await consul.sweepOtherAgents((s) => s.meta[OWNER_META.node] === config.node);
-      if (removed.length > 0) logger.info("removed stale registrations from a previous consul agent", { action: "deregister", count: removed.length, serviceIds: removed.slice(0, 10) });
-    }
+  const endpoints: DockerEndpointPipeline[] = config.dockerEndpoints.map(
+    (endpoint) =>
+      new DockerEndpointPipeline({
+        endpoint,
+        config,
+        logger,
+        bindings,
+        consul,
+        status,
+        telemetry,
+        registrarQueue,
+        rendererQueue,
+        backoff: BACKOFF,
+        afterResync: () => {
+          void sweepOtherAgents();
+        },
+      }),
+  );
+  const byNode = new Map(endpoints.map((p) => [p.node, p]));
+  const ownNodes = new Set(byNode.keys());
+  /** Renderer-side routing does not depend on the endpoint: any endpoint's router serves. */
+  const firstRoute = (): DockerEndpointPipeline["route"] => {
+    const p = endpoints[0];
+    if (p === undefined) throw new Error("manager: no Docker endpoint configured");
+    return p.route;
   };
 
   /** Issue #6: re-queue every registration this controller owns (Consul agent came back, possibly empty). */
   const reassertAll = (): void => {
-    registrar.invalidateAgentView();
-    route.allRegistrations();
-    void enqueueOwned();
+    for (const p of endpoints) p.reassertAll();
+    void sweepOtherAgents();
+  };
+  /** Issue #4: copies of our registrations left on agents we failed over from (see consulClient.ts). Never rejects. */
+  const sweepOtherAgents = async (): Promise<void> => {
+    if (config.consul.urls.length <= 1) return;
+    const removed = await consul.sweepOtherAgents((s) => ownNodes.has(s.meta[OWNER_META.node] ?? ""));
+    if (removed.length > 0) logger.info("removed stale registrations from a previous consul agent", { action: "deregister", count: removed.length, serviceIds: removed.slice(0, 10) });
   };
 
-  // Issue #4: Swarm services as backends. No Docker calls while no binding selects Swarm services.
-  const swarm: SwarmWatcher = new SwarmWatcher({
-    docker: dockerClient(config.dockerHost, config.dockerTls),
-    logger,
-    resyncMs: config.swarmResyncMs,
-    recheckMs: config.resyncIntervalMs,
-    backoff: BACKOFF,
-    wanted: (): boolean => route.swarmBindings().length > 0,
-    onChange: (changes) => {
-      route.swarmChanged(changes.flatMap((c) => [c.before, c.after]));
+  // The registrar queue holds `<key>@<node>`: each goes to its endpoint's registrar (reporting per node, combined).
+  const reportRegistrar = opts.onReconciled === undefined ? undefined : allNodesReporter([...byNode.keys()], opts.onReconciled);
+  const registrarOf = new Map(
+    endpoints.map((p) => {
+      const hook = reportRegistrar === undefined ? undefined : (e: ReconciledEvent): void => {
+        reportRegistrar(p.node, e);
+      };
+      return [p.node, reportingReconciler("registrar", p.registrar, (k) => (k.startsWith(BINDING_PREFIX) ? k.slice(BINDING_PREFIX.length) : undefined), bindings, hook)] as const;
+    }),
+  );
+  const registrar: Reconciler = {
+    reconcile(qualified) {
+      const k = splitNodeKey(qualified);
+      const inner = k === undefined ? undefined : registrarOf.get(k.node);
+      if (k === undefined || inner === undefined) throw new ReconcileError("InvalidKey", `registrar key ${qualified} names no Docker endpoint of this controller`, true);
+      return inner.reconcile(k.key);
     },
-    onAvailability: () => {
-      route.allSwarm();
-    },
-  });
+  };
 
-  const docker = new DockerWatcher({
-    docker: dockerClient(config.dockerHost, config.dockerTls),
-    logger,
-    resyncIntervalMs: config.resyncIntervalMs,
-    backoff: BACKOFF,
-    drainDelayMs: config.drainDelayMs,
-    needsEnv: config.registratorCompat,
-    observer: telemetry.dockerObserver,
-    onChange: (change: ContainerChange) => {
-      route.containerChanged(change);
-    },
-    onResync: () => {
-      route.allRegistrations();
-      void enqueueOwned();
-    },
-  });
-  const route: KeyRouter = new KeyRouter({ bindings, containers: docker, swarm, registrar: registrarQueue, renderer: rendererQueue, compat: config.registratorCompat });
-
-  const registrar = new RegistrarReconciler({
-    bindings,
-    containers: docker,
-    swarm,
-    consul,
-    status,
-    logger,
-    node: config.node,
-    hostIP: config.hostIP,
-    ...(config.registratorCompat
-      ? { compat: { node: config.node, hostIP: config.hostIP, internal: config.registratorInternal, extraTags: [] } }
-      : {}),
-  });
   /** Issue #6: mode/owner of generated files (--lb-file-mode, --lb-file-owner). */
   const lbFiles = { mode: config.lbFileMode, ...(config.lbFileOwner !== undefined ? { owner: config.lbFileOwner } : {}) };
   const renderer = new RendererReconciler({
@@ -238,14 +256,15 @@ export function startManager(opts: ManagerOptions): Manager {
       outputDir: config.haproxy.outputDir,
     },
   });
+  const containers = mergedContainers(endpoints.map((p) => p.docker));
   telemetry.captureLogs(logger);
   telemetry.attach({
     mode: config.dockerOnly ? "docker-only" : "kubernetes",
     node: config.node,
-    hostIP: config.hostIP,
+    endpoints: endpoints.map((p) => ({ node: p.node, hostIP: p.hostIP, containers: p.docker })),
     bindings,
     status,
-    containers: docker,
+    containers,
     health,
     consul,
     controllers: [
@@ -255,7 +274,7 @@ export function startManager(opts: ManagerOptions): Manager {
   });
 
   const rendererResync = setInterval(() => {
-    route.allRendered();
+    firstRoute().allRendered();
   }, config.resyncIntervalMs);
   rendererResync.unref();
 
@@ -273,12 +292,12 @@ export function startManager(opts: ManagerOptions): Manager {
       },
       signal,
     );
-    const sources = [bindings.run(signal), docker.run(signal), swarm.run(signal), agentMonitor];
+    const sources = [bindings.run(signal), ...endpoints.map((p) => p.run(signal)), agentMonitor];
     const controllers = [
       runController({
         name: "registrar",
         queue: registrarQueue,
-        reconciler: reportingReconciler("registrar", registrar, (k) => (k.startsWith(BINDING_PREFIX) ? k.slice(BINDING_PREFIX.length) : undefined), bindings, opts.onReconciled),
+        reconciler: registrar,
         workers: config.workers,
         logger,
         observer: telemetry.controllerObserver,
@@ -292,7 +311,12 @@ export function startManager(opts: ManagerOptions): Manager {
         observer: telemetry.controllerObserver,
       }),
     ];
-    logger.info("controller started", { mode: config.dockerOnly ? "docker-only" : "kubernetes", node: config.node, consul: config.consul.url });
+    logger.info("controller started", {
+      mode: config.dockerOnly ? "docker-only" : "kubernetes",
+      node: config.node,
+      dockerEndpoints: endpoints.map((p) => p.node),
+      consul: config.consul.url,
+    });
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else
@@ -311,5 +335,5 @@ export function startManager(opts: ManagerOptions): Manager {
     await Promise.all([...sources, ...controllers]);
     logger.info("controller stopped");
   })();
-  return { status, bindings, containers: docker, health, consul, done };
+  return { status, bindings, containers, health, consul, done };
 }

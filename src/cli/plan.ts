@@ -29,7 +29,7 @@ import { errorMessage, silentLogger } from "../runtime/logger.js";
 import { fromInspect } from "../sources/docker/inspect.js";
 import { formatProblem, type BindingProblem } from "../sources/files/bindingStore.js";
 import { FileBindingSource } from "../sources/files/fileBindingSource.js";
-import { computePlan, type PlanResult, type RenderedFile } from "./planCompute.js";
+import { computePlan, type PlanEndpoint, type PlanResult, type RenderedFile } from "./planCompute.js";
 import { formatPlanText } from "./planFormat.js";
 import { consulConnection } from "../app/consulConnection.js";
 
@@ -128,8 +128,16 @@ export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun
   if (!source.synced()) throw new Error(`cannot read bindings directory ${config.bindingsDir}`);
   const bindings = source.list();
   const consul = createConsulClient({ ...consulConnection(config.consul), timeoutMs: 5000 });
-  const [containers, agentServices, rendered, owned] = await Promise.all([
-    dockerSnapshot(dockerClient(config.dockerHost, config.dockerTls)),
+  const [endpoints, agentServices, rendered, owned] = await Promise.all([
+    Promise.all(
+      config.dockerEndpoints.map(async (e): Promise<PlanEndpoint> => {
+        const containers = await dockerSnapshot(dockerClient(e.host, e.tls)).catch((err: unknown) => {
+          throw new Error(`Docker endpoint ${e.node} (${e.host}): ${errorMessage(err)}`);
+        });
+        const compat = config.registratorCompat ? { compat: { node: e.node, hostIP: e.hostIP, internal: config.registratorInternal, extraTags: [] } } : {};
+        return { node: e.node, hostIP: e.hostIP, containers, ...compat };
+      }),
+    ),
     consul.listAgentServices(),
     renderAll(bindings, config, consul),
     ownedFiles(config.lbOutputDir),
@@ -137,12 +145,9 @@ export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun
   const onDisk = new Map<string, string | undefined>();
   for (const path of [...rendered.map((r) => r.path), ...owned.values()]) onDisk.set(path, (await readIfExists(path))?.toString("utf8"));
   const plan = computePlan({
-    node: config.node,
-    hostIP: config.hostIP,
+    endpoints,
     bindings,
-    containers,
     agentServices,
-    ...(config.registratorCompat ? { compat: { node: config.node, hostIP: config.hostIP, internal: config.registratorInternal, extraTags: [] } } : {}),
     rendered,
     onDisk,
     ownedFiles: owned,
@@ -174,7 +179,7 @@ export async function runPlan(argv: readonly string[]): Promise<number> {
     const doc = { apiVersion: "dockbind.io/plan/v1", node: config.node, ...run.plan, problems: run.problems };
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    process.stdout.write(formatPlanText(run.plan, { node: config.node, bindingsDir: config.bindingsDir, docker: config.dockerHost, consul: config.consul.url, outputDir: config.lbOutputDir }));
+    process.stdout.write(formatPlanText(run.plan, { node: config.node, bindingsDir: config.bindingsDir, docker: config.dockerEndpoints.map((e) => (config.dockerEndpoints.length > 1 ? `${e.node}=${e.host}` : e.host)).join(", "), consul: config.consul.url, outputDir: config.lbOutputDir }));
   }
   for (const p of run.problems) process.stderr.write(`invalid binding: ${formatProblem(p)}\n`);
   return run.problems.length > 0 ? 1 : 0;

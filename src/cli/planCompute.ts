@@ -46,14 +46,20 @@ export interface LbFileChange {
 /** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
 export type RenderedFile = { readonly binding: string; readonly path: string; readonly text: string } | { readonly binding: string; readonly path: string; readonly error: string };
 
-export interface PlanInput {
+/** One Docker endpoint as the plan sees it (issue #3 item 6): its node identity and live containers. */
+export interface PlanEndpoint {
   readonly node: string;
   readonly hostIP: string;
-  readonly bindings: readonly ServiceBinding[];
   readonly containers: readonly ContainerInfo[];
-  readonly agentServices: readonly RegisteredService[];
   /** Registrator-compat options when --registrator-compat is on. */
   readonly compat?: CompatOptions;
+}
+
+export interface PlanInput {
+  /** Every Docker endpoint the controller serves; registrations are planned per endpoint node. */
+  readonly endpoints: readonly PlanEndpoint[];
+  readonly bindings: readonly ServiceBinding[];
+  readonly agentServices: readonly RegisteredService[];
   readonly rendered: readonly RenderedFile[];
   /** Current bytes of every path in `rendered` and `ownedFiles` (undefined = no file). */
   readonly onDisk: ReadonlyMap<string, string | undefined>;
@@ -123,15 +129,15 @@ function compare(owner: string, current: readonly RegisteredService[], desired: 
   return out;
 }
 
-function registrationChanges(input: PlanInput): RegistrationChange[] {
-  const owned = input.agentServices.filter((s) => s.meta[OWNER_META.node] === input.node);
-  const names = new Map(input.containers.map((c) => [c.id, c.name]));
+function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): RegistrationChange[] {
+  const owned = input.agentServices.filter((s) => s.meta[OWNER_META.node] === endpoint.node);
+  const names = new Map(endpoint.containers.map((c) => [c.id, c.name]));
   const out: RegistrationChange[] = [];
   const keys = new Set<string>();
   for (const b of [...input.bindings].sort((x, y) => bindingKey(x).localeCompare(bindingKey(y)))) {
     const key = bindingKey(b);
     keys.add(key);
-    const desired = desiredForBinding(b, input.containers, { node: input.node, hostIP: input.hostIP });
+    const desired = desiredForBinding(b, endpoint.containers, { node: endpoint.node, hostIP: endpoint.hostIP });
     out.push(...compare(key, owned.filter((s) => s.meta[OWNER_META.binding] === key), desired.registrations, "container no longer running or matching", names));
   }
   const orphanKeys = [...new Set(owned.map((s) => s.meta[OWNER_META.binding]).filter((k): k is string => k !== undefined && k !== COMPAT_BINDING_KEY && !keys.has(k)))].sort();
@@ -139,13 +145,13 @@ function registrationChanges(input: PlanInput): RegistrationChange[] {
 
   const compatOwned = owned.filter((s) => s.meta[OWNER_META.binding] === COMPAT_BINDING_KEY);
   const containerIds = new Set<string>([
-    ...(input.compat !== undefined ? input.containers.map((c) => c.id) : []),
+    ...(endpoint.compat !== undefined ? endpoint.containers.map((c) => c.id) : []),
     ...compatOwned.map((s) => s.meta[OWNER_META.container]).filter((id): id is string => id !== undefined),
   ]);
   for (const id of [...containerIds].sort()) {
-    const c = input.containers.find((x) => x.id === id);
-    const desired = c !== undefined && input.compat !== undefined ? compatRegistrations(c, input.compat).registrations : [];
-    const why = input.compat === undefined ? "registrator-compat is off" : "container no longer running";
+    const c = endpoint.containers.find((x) => x.id === id);
+    const desired = c !== undefined && endpoint.compat !== undefined ? compatRegistrations(c, endpoint.compat).registrations : [];
+    const why = endpoint.compat === undefined ? "registrator-compat is off" : "container no longer running";
     out.push(...compare(COMPAT_BINDING_KEY, compatOwned.filter((s) => s.meta[OWNER_META.container] === id), desired, why, names));
   }
   return out;
@@ -174,7 +180,7 @@ function lbChanges(input: PlanInput): LbFileChange[] {
 }
 
 export function computePlan(input: PlanInput): PlanResult {
-  const registrations = registrationChanges(input);
+  const registrations = input.endpoints.flatMap((e) => registrationChanges(input, e));
   const loadBalancer = lbChanges(input);
   const count = (xs: readonly { readonly action: string }[], a: string): number => xs.filter((x) => x.action === a).length;
   const summary: PlanSummary = {

@@ -37,6 +37,22 @@ export interface NginxConfig {
   readonly args: readonly string[];
 }
 
+/**
+ * One Docker engine this controller serves (issue #3 item 6). Each has its own
+ * node identity: the owner of what is registered from it (service IDs
+ * `dockbind:<node>:…`, owner meta), so endpoints never touch each other's
+ * registrations, exactly like separate controllers.
+ */
+export interface DockerEndpoint {
+  readonly node: string;
+  /** DOCKER_HOST-style address: unix://PATH, an absolute socket path, or tcp://HOST:PORT. */
+  readonly host: string;
+  /** tcp+TLS material (DOCKER_CERT_PATH layout); absent = plain unix/tcp. */
+  readonly tls?: DockerTls;
+  /** Advertised address for ports published on a wildcard (0.0.0.0/::) on this engine. */
+  readonly hostIP: string;
+}
+
 /** Where the Kubernetes API is: kubeconfig file(s), or the in-cluster ServiceAccount. */
 export type KubeConnection =
   | { readonly kind: "kubeconfig"; readonly paths: readonly string[]; readonly context?: string }
@@ -71,11 +87,15 @@ export interface Config {
   readonly bindingsDir: string;
   readonly registratorCompat: boolean;
   readonly registratorInternal: boolean;
+  /** This controller's identity (logs, status page); also the node of the default Docker endpoint. */
   readonly node: string;
+  /** Default advertised address (--host-ip) of the default Docker endpoint. */
   readonly hostIP: string;
-  readonly dockerHost: string;
-  /** tcp+TLS to Docker (Docker CLI conventions: DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem). */
-  readonly dockerTls?: DockerTls;
+  /**
+   * The Docker engines served, at least one: every --docker-endpoint, else one
+   * endpoint from --node, --docker-host/DOCKER_HOST, --docker-cert-path/DOCKER_CERT_PATH and --host-ip.
+   */
+  readonly dockerEndpoints: readonly DockerEndpoint[];
   readonly consul: ConsulConfig;
   readonly lbOutputDir: string;
   /** Mode of generated LB files (--lb-file-mode, default 0644; never world-writable). Issue #6. */
@@ -139,6 +159,7 @@ export const CONTROLLER_FLAGS = {
   "host-ip": { type: "string" },
   "docker-host": { type: "string" },
   "docker-cert-path": { type: "string" },
+  "docker-endpoint": { type: "string", multiple: true },
   "consul-addr": { type: "string", multiple: true },
   "consul-token-file": { type: "string" },
   "consul-cacert": { type: "string" },
@@ -243,16 +264,100 @@ function token(flagFile: string | undefined, env: Env): string | undefined {
 }
 
 /** DOCKER_CERT_PATH (dir with ca.pem, cert.pem, key.pem) -> TLS material; DOCKER_TLS_VERIFY="" or "0" turns verification off. */
-function dockerTls(certPath: string | undefined, verifyEnv: string | undefined): { dockerTls?: DockerTls } {
-  if (certPath === undefined) return {};
-  const read = (name: string): string => {
+function dockerTls(name: string, certPath: string | undefined, verifyEnv: string | undefined): DockerTls | undefined {
+  if (certPath === undefined) return undefined;
+  const read = (file: string): string => {
     try {
-      return readFileSync(resolve(certPath, name), "utf8");
+      return readFileSync(resolve(certPath, file), "utf8");
     } catch (err) {
-      throw new ConfigError(`--docker-cert-path ${certPath}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new ConfigError(`${name} ${certPath}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
-  return { dockerTls: Object.freeze({ ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem"), verify: verifyEnv !== "0" && verifyEnv !== "false" }) };
+  return Object.freeze({ ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem"), verify: verifyEnv !== "0" && verifyEnv !== "false" });
+}
+
+/** Node identities end up in service IDs (`dockbind:<node>:…`) and workqueue keys (`…@<node>`): no `:`, `@` or `/`. */
+const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$/;
+
+function nodeName(name: string, value: string): string {
+  if (!NODE_NAME.test(value)) throw new ConfigError(`${name} must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit (got ${JSON.stringify(value)})`);
+  return value;
+}
+
+function dockerHostAddr(name: string, value: string): string {
+  if (value.startsWith("unix://") || value.startsWith("/")) return value;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} must be unix://PATH, an absolute socket path or tcp://HOST:PORT (got ${JSON.stringify(value)})`);
+  }
+  if (url.protocol !== "tcp:" || url.hostname === "") throw new ConfigError(`${name} must be unix://PATH, an absolute socket path or tcp://HOST:PORT (got ${JSON.stringify(value)})`);
+  return value;
+}
+
+const ENDPOINT_KEYS = ["node", "host", "cert-path", "tls-verify", "host-ip"] as const;
+type EndpointKey = (typeof ENDPOINT_KEYS)[number];
+
+/**
+ * One --docker-endpoint: `node=NAME,host=ADDR[,cert-path=DIR][,tls-verify=true|false][,host-ip=IP]`.
+ * host-ip defaults to the host of a tcp:// address when that is an IP literal,
+ * to --host-ip for a local socket, and is required for a tcp:// host given by name
+ * (the controller cannot know where that engine's published ports answer).
+ */
+export function parseDockerEndpoint(spec: string, defaultHostIP: string): DockerEndpoint {
+  const name = `--docker-endpoint ${JSON.stringify(spec)}`;
+  const fields = new Map<EndpointKey, string>();
+  for (const part of spec.split(",")) {
+    const eq = part.indexOf("=");
+    const k = part.slice(0, eq).trim();
+    const key = ENDPOINT_KEYS.find((x) => x === k);
+    if (eq < 0 || key === undefined) throw new ConfigError(`${name}: expected KEY=VALUE with KEY one of ${ENDPOINT_KEYS.join(", ")} (got ${JSON.stringify(part)})`);
+    if (fields.has(key)) throw new ConfigError(`${name}: ${key} given twice`);
+    fields.set(key, part.slice(eq + 1).trim());
+  }
+  const node = fields.get("node");
+  const host = fields.get("host");
+  if (node === undefined || host === undefined) throw new ConfigError(`${name}: node= and host= are required`);
+  const addr = dockerHostAddr(`${name}: host`, host);
+  const verify = fields.get("tls-verify") ?? "true";
+  if (verify !== "true" && verify !== "false") throw new ConfigError(`${name}: tls-verify must be true or false`);
+  const certPath = fields.get("cert-path");
+  if (certPath !== undefined && !addr.startsWith("tcp://")) throw new ConfigError(`${name}: cert-path needs a tcp:// host`);
+  const tls = dockerTls(`${name}: cert-path`, certPath, verify === "true" ? "1" : "0");
+  let hostIP = fields.get("host-ip");
+  if (hostIP === undefined) {
+    const tcpHost = addr.startsWith("tcp://") ? new URL(addr).hostname.replace(/^\[|\]$/g, "") : undefined;
+    if (tcpHost === undefined) hostIP = defaultHostIP;
+    else if (isIP(tcpHost) !== 0) hostIP = tcpHost;
+    else throw new ConfigError(`${name}: host-ip= is required when the tcp:// host is a name (${tcpHost})`);
+  }
+  if (isIP(hostIP) === 0) throw new ConfigError(`${name}: host-ip must be an IP address (got ${JSON.stringify(hostIP)})`);
+  return Object.freeze({ node: nodeName(`${name}: node`, node), host: addr, ...(tls !== undefined ? { tls } : {}), hostIP });
+}
+
+/**
+ * --docker-endpoint (repeatable) > DOCKBIND_DOCKER_ENDPOINTS (entries separated by `;`) > the single
+ * default endpoint. Node identities must be unique.
+ */
+function dockerEndpoints(values: ParsedFlags, env: Env, node: string, hostIP: string): readonly DockerEndpoint[] {
+  const flags = values["docker-endpoint"];
+  const specs = Array.isArray(flags) && flags.length > 0 ? flags : (env.DOCKBIND_DOCKER_ENDPOINTS ?? "").split(";").map((s) => s.trim()).filter((s) => s !== "");
+  if (specs.length === 0) {
+    const host = dockerHostAddr("--docker-host", pick(str(values, "docker-host"), env.DOCKER_HOST) ?? "unix:///var/run/docker.sock");
+    const tls = dockerTls("--docker-cert-path", pick(str(values, "docker-cert-path"), env.DOCKER_CERT_PATH), env.DOCKER_TLS_VERIFY);
+    return Object.freeze([Object.freeze({ node, host, ...(tls !== undefined ? { tls } : {}), hostIP })]);
+  }
+  if (str(values, "docker-host") !== undefined || str(values, "docker-cert-path") !== undefined) {
+    throw new ConfigError("--docker-endpoint replaces --docker-host/--docker-cert-path: give every engine as a --docker-endpoint");
+  }
+  const endpoints = specs.map((s) => parseDockerEndpoint(s, hostIP));
+  const seen = new Set<string>();
+  for (const e of endpoints) {
+    if (seen.has(e.node)) throw new ConfigError(`--docker-endpoint: node ${JSON.stringify(e.node)} given twice (each engine needs its own node identity)`);
+    seen.add(e.node);
+  }
+  return Object.freeze(endpoints);
 }
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -380,16 +485,16 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
   const lbFileOwner = fileOwner(pick(values["lb-file-owner"], env.DOCKBIND_LB_FILE_OWNER));
   const haproxyOutputDir = resolve(pick(values["haproxy-output-dir"], env.DOCKBIND_HAPROXY_OUTPUT_DIR) ?? "/etc/haproxy/conf.d");
   if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
+  const node = nodeName("--node", pick(values.node, env.DOCKBIND_NODE) ?? hostname());
   const config: Config = {
     dockerOnly,
     ...(dockerOnly ? {} : { kubernetes: Object.freeze(kubernetesConfig(values, env)) }),
     bindingsDir,
     registratorCompat: values["registrator-compat"] ?? false,
     registratorInternal: values["registrator-internal"] ?? false,
-    node: pick(values.node, env.DOCKBIND_NODE) ?? hostname(),
+    node,
     hostIP,
-    dockerHost: pick(values["docker-host"], env.DOCKER_HOST) ?? "unix:///var/run/docker.sock",
-    ...dockerTls(pick(values["docker-cert-path"], env.DOCKER_CERT_PATH), env.DOCKER_TLS_VERIFY),
+    dockerEndpoints: dockerEndpoints(values, env, node, hostIP),
     consul: Object.freeze({
       url: consulUrls0[0] ?? "http://127.0.0.1:8500",
       urls: Object.freeze(consulUrls0),

@@ -59,7 +59,7 @@ export interface StatusDocument {
   readonly node: string;
   readonly sources: {
     readonly bindings: { readonly synced: boolean; readonly count: number };
-    readonly docker: { readonly synced: boolean; readonly containers: number };
+    readonly docker: { readonly synced: boolean; readonly containers: number; readonly endpoints: readonly { readonly node: string; readonly synced: boolean; readonly containers: number }[] };
   };
   readonly loadBalancer: { readonly lastValidation?: LbActivityEntry; readonly lastReload?: LbActivityEntry };
   readonly bindings: readonly BindingView[];
@@ -75,9 +75,9 @@ function bindingView(b: ServiceBinding, parts: ObservedParts): BindingView {
   const lb = b.spec.loadBalancer;
   const snapshot = lb === undefined ? undefined : parts.health.get(ref);
   const byId = new Map((snapshot?.instances ?? []).map((i) => [i.serviceId, i]));
-  const containers = parts.containers.list();
-  const nameOf = new Map(containers.map((c) => [c.id, c.name]));
-  const desired = desiredForBinding(b, containers, { node: parts.node, hostIP: parts.hostIP });
+  const nameOf = new Map(parts.containers.list().map((c) => [c.id, c.name]));
+  const perEndpoint = parts.endpoints.map((e) => desiredForBinding(b, e.containers.list(), { node: e.node, hostIP: e.hostIP }));
+  const desired = { registrations: perEndpoint.flatMap((d) => d.registrations), skipped: perEndpoint.flatMap((d) => d.skipped) };
   const backends: BackendView[] = desired.registrations.map((r) => {
     const id = r.meta[OWNER_META.container] ?? "";
     const inst = byId.get(r.id);
@@ -126,7 +126,11 @@ export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocumen
     node: parts?.node ?? "",
     sources: {
       bindings: { synced: parts?.bindings.synced() ?? false, count: bindings.length },
-      docker: { synced: parts?.containers.synced() ?? false, containers: parts?.containers.list().length ?? 0 },
+      docker: {
+        synced: parts?.containers.synced() ?? false,
+        containers: parts?.containers.list().length ?? 0,
+        endpoints: (parts?.endpoints ?? []).map((e) => ({ node: e.node, synced: e.containers.synced(), containers: e.containers.list().length })),
+      },
     },
     loadBalancer: { ...(t.lb.lastValidation !== undefined ? { lastValidation: t.lb.lastValidation } : {}), ...(t.lb.lastReload !== undefined ? { lastReload: t.lb.lastReload } : {}) },
     bindings: parts === undefined ? [] : bindings.map((b) => bindingView(b, parts)),

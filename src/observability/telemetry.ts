@@ -28,14 +28,22 @@ import { RecentErrors } from "./recentErrors.js";
 export interface ObservedParts {
   readonly mode: string;
   readonly node: string;
-  /** Default advertised address (to show which address each backend gets). */
-  readonly hostIP: string;
+  /** Every Docker endpoint served (issue #3 item 6): its node, advertised address and container cache. */
+  readonly endpoints: readonly ObservedEndpoint[];
   readonly bindings: BindingStore;
   readonly status: BindingStatusStore;
+  /** The containers of all endpoints; synced when every endpoint is. */
   readonly containers: ContainerStore;
   readonly health: HealthStore;
   readonly consul: Pick<ConsulApi, "leader">;
   readonly controllers: readonly { readonly name: string; readonly workers: number }[];
+}
+
+export interface ObservedEndpoint {
+  readonly node: string;
+  /** Default advertised address (to show which address each backend gets). */
+  readonly hostIP: string;
+  readonly containers: ContainerStore;
 }
 
 export class Telemetry {

@@ -30,10 +30,26 @@ export interface BindingStatus {
 
 export type StatusListener = (key: string, status: BindingStatus) => void;
 
+/**
+ * What one Docker endpoint's registrar found for a binding (issue #3 item 6).
+ * `counts` absent = keep that node's last counts (e.g. on a failed pass).
+ * `abstain`: this node has nothing to contribute (e.g. a swarm worker for a
+ * Swarm binding); it only decides the condition when every node abstains.
+ */
+export interface NodeRegistration {
+  readonly status: ConditionStatus;
+  readonly reason: string;
+  readonly message: string;
+  readonly counts?: { readonly desired: number; readonly registered: number };
+  readonly abstain?: boolean;
+}
+
 const EMPTY: BindingStatus = { conditions: [], backends: { desired: 0, registered: 0, passing: 0 } };
 
 export class BindingStatusStore {
   private readonly statuses = new Map<string, BindingStatus>();
+  /** Per binding, per node: the last NodeRegistration (merged counts), summed into `backends` and `Registered`. */
+  private readonly byNode = new Map<string, Map<string, NodeRegistration>>();
   private readonly listeners: StatusListener[] = [];
 
   get(key: string): BindingStatus {
@@ -46,12 +62,37 @@ export class BindingStatusStore {
 
   delete(key: string): void {
     this.statuses.delete(key);
+    this.byNode.delete(key);
+  }
+
+  /**
+   * One node's registration outcome for `key`; the binding's `desired`/`registered`
+   * counts become the sums over nodes and its Registered condition the
+   * combination (False if any node is False; one node's words as they are).
+   */
+  setRegistration(key: string, node: string, r: NodeRegistration): void {
+    const nodes = this.byNode.get(key) ?? new Map<string, NodeRegistration>();
+    this.byNode.set(key, nodes);
+    const counts = r.counts ?? nodes.get(node)?.counts;
+    nodes.set(node, { ...r, ...(counts !== undefined ? { counts } : {}) });
+    const all = [...nodes.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+    const sum = (f: "desired" | "registered"): number => all.reduce((n, [, x]) => n + (x.counts?.[f] ?? 0), 0);
+    if (all.some(([, x]) => x.counts !== undefined)) this.setBackends(key, { desired: sum("desired"), registered: sum("registered") });
+    const voting = all.filter(([, x]) => x.abstain !== true);
+    const considered = voting.length > 0 ? voting : all;
+    const failing = considered.filter(([, x]) => x.status !== "True");
+    const shown = failing.length > 0 ? failing : considered;
+    const first = shown[0]?.[1];
+    if (first === undefined) return;
+    const message = all.length === 1 ? first.message : shown.map(([n, x]) => `${n}: ${x.message}`).join("; ");
+    this.setCondition(key, "Registered", first.status, first.reason, message);
   }
 
   onChange(listener: StatusListener): void {
     this.listeners.push(listener);
   }
 
+  /** Sets one condition; Ready is derived. Registered should come through setRegistration (it combines nodes). */
   setCondition(key: string, type: ConditionType, status: ConditionStatus, reason: string, message: string): void {
     const cur = this.get(key);
     const prev = cur.conditions.find((c) => c.type === type);

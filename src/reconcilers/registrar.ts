@@ -89,7 +89,7 @@ export class RegistrarReconciler implements Reconciler {
       const current = await this.owned((m) => m[OWNER_META.binding] === bkey);
       await this.apply(bkey, planRegistrations(current, desired.registrations));
     } catch (err) {
-      if (binding !== undefined) this.opts.status.setCondition(bkey, "Registered", "False", reasonOf(err), errorMessage(err));
+      if (binding !== undefined) this.opts.status.setRegistration(bkey, this.opts.node, { status: "False", reason: reasonOf(err), message: errorMessage(err) });
       throw err;
     }
     if (binding === undefined) {
@@ -97,9 +97,13 @@ export class RegistrarReconciler implements Reconciler {
       return {};
     }
     const n = desired.registrations.length;
-    this.opts.status.setBackends(bkey, { desired: n + desired.skipped.length, registered: n });
     const skippedMsg = desired.skipped.length > 0 ? `; ${desired.skipped.length} backend(s) skipped: ${desired.skipped[0]?.reason ?? ""}` : "";
-    this.opts.status.setCondition(bkey, "Registered", "True", "Registered", `${n} instance(s) registered${skippedMsg}`);
+    this.opts.status.setRegistration(bkey, this.opts.node, {
+      status: "True",
+      reason: "Registered",
+      message: `${n} instance(s) registered${skippedMsg}`,
+      counts: { desired: n + desired.skipped.length, registered: n },
+    });
     return {};
   }
 
@@ -112,7 +116,9 @@ export class RegistrarReconciler implements Reconciler {
     if (binding.spec.backends.swarm === undefined) return desiredForBinding(binding, selector === undefined ? [] : this.opts.containers.select(selector), this.opts);
     const view = this.opts.swarm?.view() ?? { kind: "unavailable", reason: "SwarmUnsupported", message: "this controller does not read Swarm services" };
     if (view.kind !== "ready") {
-      this.opts.status.setCondition(bkey, "Registered", "False", view.reason, view.message);
+      // Issue #3 item 6: an engine that is not a swarm manager has no say on Swarm bindings while another endpoint has.
+      const abstain = view.reason === "SwarmNotActive" || view.reason === "SwarmNotManager";
+      this.opts.status.setRegistration(bkey, this.opts.node, { status: "False", reason: view.reason, message: view.message, abstain, ...(abstain ? { counts: { desired: 0, registered: 0 } } : {}) });
       return undefined;
     }
     return desiredForSwarmBinding(binding, view.snapshot, {

@@ -39,8 +39,10 @@ test("the endpoint refuses a client without a certificate and accepts the contro
   await assert.rejects(anonymous.ping());
   await waitFor(() => (endpoint.stats.refused > refusedBefore ? true : undefined), { timeoutMs: 5_000, what: "handshake refused by the endpoint" });
   const config = loadConfig(["--docker-only", "--bindings", "/tmp", "--docker-host", endpoint.host, "--docker-cert-path", endpoint.certPath], {});
-  assert.equal(config.dockerTls?.verify, true);
-  assert.equal(String(await dockerClient(config.dockerHost, config.dockerTls).ping()), "OK");
+  const [e] = config.dockerEndpoints;
+  assert.ok(e !== undefined && config.dockerEndpoints.length === 1);
+  assert.equal(e.tls?.verify, true);
+  assert.equal(String(await dockerClient(e.host, e.tls).ping()), "OK");
 });
 
 test("the controller registers and serves through Docker over tcp+TLS with a client certificate", async () => {

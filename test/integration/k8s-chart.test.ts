@@ -6,10 +6,12 @@
  * binary of the test bed (test/bed/k8s/build.sh), no API server.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
+import { loadConfig } from "../../src/config/config.js";
 import { run } from "../support/exec.js";
 import { ensureK8sBinaries, HELM } from "../support/k8s.js";
 
@@ -30,7 +32,9 @@ function parse(text: string): K8sObject[] {
 }
 
 async function template(...set: string[]): Promise<{ code: number; objects: K8sObject[]; stderr: string }> {
-  const r = await run(HELM, ["template", "dockbind", CHART, "-n", "dockbind-system", "--kube-version", "1.33.13", ...set.flatMap((s) => ["--set", s])]);
+  // `--set-json k=JSON` for a value starting with "json:", `--set` otherwise.
+  const flags = set.flatMap((s) => (s.startsWith("json:") ? ["--set-json", s.slice("json:".length)] : ["--set", s]));
+  const r = await run(HELM, ["template", "dockbind", CHART, "-n", "dockbind-system", "--kube-version", "1.33.13", ...flags]);
   return { code: r.code, objects: r.code === 0 ? parse(r.stdout) : [], stderr: r.stderr };
 }
 
@@ -93,6 +97,54 @@ describe("Helm chart and plain manifests", () => {
     const sm = objects.find((o) => o.kind === "ServiceMonitor") as { spec: { endpoints: { port: string }[] } } | undefined;
     assert.equal(sm?.spec.endpoints[0]?.port, "metrics");
     assert.equal((await template()).objects.some((o) => o.kind === "ServiceMonitor"), false);
+  });
+
+  it("docker.endpoints renders one --docker-endpoint per engine that the controller parses, with each TLS secret mounted at its cert-path", async () => {
+    const endpoints = [
+      { node: "docker-1", host: "tcp://192.0.2.11:2376", tlsSecret: "docker-1-tls" },
+      { node: "docker-2", host: "tcp://docker-2.lan:2376", hostIP: "192.0.2.12", tlsSecret: "docker-2-tls", tlsVerify: false },
+      { node: "local", host: "unix:///var/run/docker.sock" },
+    ];
+    const { code, objects, stderr } = await template(`json:docker.endpoints=${JSON.stringify(endpoints)}`);
+    assert.equal(code, 0, stderr);
+    type Pod = { containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[]; volumes: { name: string; secret?: { secretName: string } }[] };
+    const pod = (objects.find((o) => o.kind === "Deployment") as { spec: { template: { spec: Pod } } } | undefined)?.spec.template.spec;
+    const c = pod?.containers[0];
+    assert.ok(pod !== undefined && c !== undefined);
+    assert.ok(!c.args.some((a) => a.startsWith("--docker-host")), "endpoints replace --docker-host");
+    const epArgs = c.args.filter((a) => a.startsWith("--docker-endpoint="));
+    assert.equal(epArgs.length, 3);
+    // Every TLS endpoint's cert-path is where its secret is mounted.
+    const mountOf = new Map(c.volumeMounts.map((m) => [m.mountPath, m.name]));
+    const secretOf = new Map(pod.volumes.map((v) => [v.name, v.secret?.secretName]));
+    for (const e of endpoints.filter((x) => x.tlsSecret !== undefined)) {
+      const path = `/var/run/secrets/dockbind/docker-endpoints/${e.node}`;
+      assert.ok(epArgs.some((a) => a.includes(`node=${e.node},`) && a.includes(`cert-path=${path}`)), `${e.node} cert-path`);
+      assert.equal(secretOf.get(mountOf.get(path) ?? ""), e.tlsSecret, `${e.node}: secret mounted at its cert-path`);
+    }
+    // The controller's own parser accepts exactly these args (cert files stand in for the mounted secrets).
+    const certs = mkdtempSync(join(tmpdir(), "dockbind-chart-certs-"));
+    try {
+      for (const e of endpoints) {
+        mkdirSync(join(certs, e.node));
+        for (const f of ["ca.pem", "cert.pem", "key.pem"]) writeFileSync(join(certs, e.node, f), `${e.node} ${f}`);
+      }
+      const argv = epArgs.map((a) => a.replace("/var/run/secrets/dockbind/docker-endpoints", certs));
+      const config = loadConfig(["--docker-only", "--bindings", "/tmp", ...argv.flatMap((a) => a.split(/=(.*)/s).slice(0, 2))], {});
+      assert.deepEqual(
+        config.dockerEndpoints.map((e) => [e.node, e.host, e.hostIP, e.tls?.verify, e.tls?.ca]),
+        [
+          ["docker-1", "tcp://192.0.2.11:2376", "192.0.2.11", true, "docker-1 ca.pem"],
+          ["docker-2", "tcp://docker-2.lan:2376", "192.0.2.12", false, "docker-2 ca.pem"],
+          ["local", "unix:///var/run/docker.sock", "127.0.0.1", undefined, undefined],
+        ],
+      );
+    } finally {
+      rmSync(certs, { recursive: true, force: true });
+    }
+    const noNode = await template(`json:docker.endpoints=[{"host":"unix:///x.sock"}]`);
+    assert.notEqual(noNode.code, 0);
+    assert.match(noNode.stderr, /missing property 'node'/);
   });
 
   it("rejects bad values: schema violations and several replicas without leader election", async () => {

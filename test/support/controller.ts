@@ -64,7 +64,7 @@ export async function waitForReconciles(handle: Pick<ControllerHandle, "logs">, 
   await waitFor(
     () => {
       const done = handle.logs().filter((l) => l.message === "reconciled" && l.outcome === "success");
-      const registrar = done.filter((l) => l.key === `binding/${key}`).length;
+      const registrar = done.filter((l) => String(l.key).startsWith(`binding/${key}@`)).length;
       const renderer = done.filter((l) => l.key === key).length;
       return registrar >= times && renderer >= times ? true : undefined;
     },

@@ -24,6 +24,8 @@ export interface BackendOptions {
   readonly hostPort?: number;
   /** Docker network to attach to (`--network`). */
   readonly network?: string;
+  /** Another engine (unix://… of test/support/extraDockerd.ts); default: the shared dockerd. */
+  readonly dockerHost?: string;
 }
 
 export interface Backend {
@@ -46,9 +48,10 @@ export async function runBackend(opts: BackendOptions): Promise<Backend> {
   if (published) args.push("--publish", `127.0.0.1:${opts.hostPort ?? 0}:${port}`);
   if (opts.network !== undefined) args.push("--network", opts.network);
   args.push(image);
-  const id = (await run("docker", args, { check: true })).stdout.trim();
+  const env = opts.dockerHost !== undefined ? { env: { DOCKER_HOST: opts.dockerHost } } : {};
+  const id = (await run("docker", args, { check: true, ...env })).stdout.trim();
   if (!published) return { id };
-  const out = (await run("docker", ["port", id, `${port}/tcp`], { check: true })).stdout;
+  const out = (await run("docker", ["port", id, `${port}/tcp`], { check: true, ...env })).stdout;
   const m = /^127\.0\.0\.1:(\d+)$/m.exec(out);
   if (m?.[1] === undefined) throw new Error(`docker port ${id}: no 127.0.0.1 binding in ${JSON.stringify(out)}`);
   const hostPort = Number(m[1]);

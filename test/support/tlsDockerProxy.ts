@@ -19,6 +19,10 @@ export interface TlsDockerEndpoint {
   readonly certPath: string;
   /** Connections whose client certificate verified / was refused. */
   readonly stats: { authorized: number; refused: number };
+  /** Network cut: stops listening and destroys open connections (the port stays reserved for resume()). */
+  pause(): Promise<void>;
+  /** Listens again on the same port. */
+  resume(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,18 +68,25 @@ export async function startTlsDockerEndpoint(socket = "/var/run/docker.sock"): P
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
+  // Destroys open (keep-alive) connections first: server.close() alone waits for them forever.
+  const close = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (!server.listening) {
+        resolve();
+        return;
+      }
+      server.close(() => {
+        resolve();
+      });
+      for (const s of open) s.destroy();
+      open.clear();
+    });
   return {
     host: `tcp://127.0.0.1:${port}`,
     certPath: dir,
     stats,
-    // Destroys open (keep-alive) connections first: server.close() alone waits for them forever.
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-        for (const s of open) s.destroy();
-        open.clear();
-      }),
+    pause: close,
+    resume: () => new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve)),
+    close,
   };
 }

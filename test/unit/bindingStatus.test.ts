@@ -215,3 +215,52 @@ describe("BindingStatusStore: backends, renders, keys", () => {
     assert.equal(store.get("a").backends.desired, 0);
   });
 });
+
+describe("BindingStatusStore.setRegistration: one binding served by several Docker endpoints (issue #3 item 6)", () => {
+  const ok = (n: number) => ({ status: "True" as const, reason: "Registered", message: `${n} instance(s) registered`, counts: { desired: n, registered: n } });
+
+  it("one node: counts and condition exactly as that node reported them", () => {
+    const s = new BindingStatusStore();
+    s.setRegistration("default/web", "host-a", { ...ok(2), counts: { desired: 3, registered: 2 } });
+    assert.deepEqual(s.get("default/web").backends, { desired: 3, registered: 2, passing: 0 });
+    const r = s.get("default/web").conditions.find((c) => c.type === "Registered");
+    assert.deepEqual([r?.status, r?.reason, r?.message], ["True", "Registered", "2 instance(s) registered"]);
+  });
+
+  it("sums counts over nodes; False wins and names the failing node", () => {
+    const s = new BindingStatusStore();
+    s.setRegistration("default/web", "host-b", ok(1));
+    s.setRegistration("default/web", "host-a", ok(2));
+    assert.deepEqual(s.get("default/web").backends, { desired: 3, registered: 3, passing: 0 });
+    const first = s.get("default/web").conditions.find((c) => c.type === "Registered");
+    assert.equal(first?.message, "host-a: 2 instance(s) registered; host-b: 1 instance(s) registered");
+    s.setRegistration("default/web", "host-b", { status: "False", reason: "ConsulRejected", message: "403" });
+    const failed = s.get("default/web").conditions.find((c) => c.type === "Registered");
+    assert.deepEqual([failed?.status, failed?.reason, failed?.message], ["False", "ConsulRejected", "host-b: 403"]);
+    assert.deepEqual(s.get("default/web").backends, { desired: 3, registered: 3, passing: 0 }, "a failure without counts keeps the node's last ones");
+    s.setRegistration("default/web", "host-b", ok(4));
+    assert.deepEqual(s.get("default/web").backends, { desired: 6, registered: 6, passing: 0 });
+    assert.equal(s.get("default/web").conditions.find((c) => c.type === "Registered")?.status, "True");
+  });
+
+  it("an abstaining node (e.g. a swarm worker) has no say while another node reports; alone, its words stand", () => {
+    const s = new BindingStatusStore();
+    const worker = { status: "False" as const, reason: "SwarmNotManager", message: "worker", abstain: true, counts: { desired: 0, registered: 0 } };
+    s.setRegistration("default/sw", "worker-1", worker);
+    assert.equal(s.get("default/sw").conditions.find((c) => c.type === "Registered")?.reason, "SwarmNotManager");
+    s.setRegistration("default/sw", "manager-1", ok(3));
+    const r = s.get("default/sw").conditions.find((c) => c.type === "Registered");
+    assert.deepEqual([r?.status, r?.message], ["True", "manager-1: 3 instance(s) registered"]);
+    assert.deepEqual(s.get("default/sw").backends, { desired: 3, registered: 3, passing: 0 });
+  });
+
+  it("delete forgets every node", () => {
+    const s = new BindingStatusStore();
+    s.setRegistration("default/web", "host-a", ok(2));
+    s.setRegistration("default/web", "host-b", ok(1));
+    s.delete("default/web");
+    s.setRegistration("default/web", "host-a", ok(1));
+    assert.deepEqual(s.get("default/web").backends, { desired: 1, registered: 1, passing: 0 });
+    assert.equal(s.get("default/web").conditions.find((c) => c.type === "Registered")?.message, "1 instance(s) registered");
+  });
+});

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { computePlan, type PlanInput } from "../../src/cli/planCompute.js";
+import { computePlan, type PlanEndpoint, type PlanInput } from "../../src/cli/planCompute.js";
 import { formatPlanText } from "../../src/cli/planFormat.js";
 import { unifiedDiff } from "../../src/cli/unifiedDiff.js";
 import { desiredForBinding } from "../../src/domain/desired.js";
@@ -62,8 +62,11 @@ function registered(r: Registration): RegisteredService {
   return { id: h.id, name: h.name, address: h.address, port: h.port, tags: h.tags, meta: h.meta };
 }
 
-function input(over: Partial<PlanInput>): PlanInput {
-  return { node: NODE, hostIP: "127.0.0.1", bindings: [], containers: [], agentServices: [], rendered: [], onDisk: new Map(), ownedFiles: new Map(), ...over };
+/** One endpoint (node NODE) with `containers` and `compat`, unless `endpoints` is given. */
+function input(over: Partial<Omit<PlanInput, "endpoints">> & { readonly containers?: PlanEndpoint["containers"]; readonly compat?: PlanEndpoint["compat"]; readonly endpoints?: PlanInput["endpoints"] }): PlanInput {
+  const { containers = [], compat, endpoints, ...rest } = over;
+  const single: PlanEndpoint = { node: NODE, hostIP: "127.0.0.1", containers, ...(compat !== undefined ? { compat } : {}) };
+  return { endpoints: endpoints ?? [single], bindings: [], agentServices: [], rendered: [], onDisk: new Map(), ownedFiles: new Map(), ...rest };
 }
 
 describe("computePlan: registrations", () => {
@@ -106,6 +109,27 @@ describe("computePlan: registrations", () => {
     const on = computePlan(input({ containers: [c1], compat: { node: NODE, hostIP: "127.0.0.1", internal: false, extraTags: [] } }));
     assert.ok(on.registrations.length >= 1);
     assert.ok(on.registrations.every((c) => c.action === "register" && c.owner === "registrator-compat"));
+  });
+});
+
+describe("computePlan: several Docker endpoints (issue #3 item 6)", () => {
+  it("plans each endpoint against its own node's registrations only", () => {
+    const web = binding("web");
+    const a1 = container("aaa", "web", 30001);
+    const b1 = container("bbb", "web", 30002);
+    const onA = desiredForBinding(web, [a1], { node: "host-a", hostIP: "192.0.2.1" }).registrations.map(registered);
+    const onB = desiredForBinding(web, [b1], { node: "host-b", hostIP: "192.0.2.2" }).registrations;
+    const endpoints = [
+      { node: "host-a", hostIP: "192.0.2.1", containers: [a1] },
+      { node: "host-b", hostIP: "192.0.2.2", containers: [b1] },
+    ];
+    const p = computePlan(input({ endpoints, bindings: [web], agentServices: onA }));
+    assert.deepEqual(
+      p.registrations.map((c) => `${c.action} ${c.serviceId} ${c.endpoint}`),
+      [`register ${onB[0]?.id ?? ""} 192.0.2.2:30002`],
+      "host-a is converged; host-b's container is new; host-a's registration is not host-b's to remove",
+    );
+    assert.ok(onB[0]?.id.startsWith("dockbind:host-b:"));
   });
 });
 

@@ -18,7 +18,7 @@ describe("loadConfig defaults", () => {
     assert.equal(c.registratorInternal, false);
     assert.equal(c.node, hostname());
     assert.equal(c.hostIP, "127.0.0.1");
-    assert.equal(c.dockerHost, "unix:///var/run/docker.sock");
+    assert.deepEqual(c.dockerEndpoints, [{ node: hostname(), host: "unix:///var/run/docker.sock", hostIP: "127.0.0.1" }]);
     assert.deepEqual(c.consul, { url: "http://127.0.0.1:8500", urls: ["http://127.0.0.1:8500"] });
     assert.equal(c.lbOutputDir, "/etc/nginx/conf.d");
     assert.equal(c.templateDir, "/srv/bindings", "templates default to the bindings directory");
@@ -87,7 +87,7 @@ describe("loadConfig precedence: flag > env > default", () => {
     assert.equal(c.lbOutputDir, "/env/out");
     assert.equal(c.templateDir, "/env/tpl");
     assert.equal(c.nginx.bin, "/env/nginx");
-    assert.equal(c.dockerHost, "tcp://env:2375");
+    assert.deepEqual(c.dockerEndpoints, [{ node: "env-node", host: "tcp://env:2375", hostIP: "10.0.0.2" }]);
     assert.equal(c.consul.url, "http://env-consul:8500");
   });
 
@@ -124,7 +124,7 @@ describe("loadConfig precedence: flag > env > default", () => {
     assert.equal(c.lbOutputDir, "/flag/out");
     assert.equal(c.templateDir, "/flag/tpl");
     assert.equal(c.nginx.bin, "/flag/nginx");
-    assert.equal(c.dockerHost, "tcp://flag:2375");
+    assert.deepEqual(c.dockerEndpoints, [{ node: "flag-node", host: "tcp://flag:2375", hostIP: "10.0.0.3" }]);
     assert.equal(c.consul.url, "http://flag-consul:8501");
   });
 
@@ -297,4 +297,69 @@ describe("loadConfig result is frozen", () => {
       (c.consul as { url: string }).url = "http://evil:8500";
     }, TypeError);
   });
+});
+
+describe("--docker-endpoint: several Docker engines, each with a node identity (issue #3 item 6)", () => {
+  let certs: string;
+  before(() => {
+    certs = mkdtempSync(join(tmpdir(), "dockbind-certs-"));
+    for (const f of ["ca.pem", "cert.pem", "key.pem"]) writeFileSync(join(certs, f), `PEM ${f}\n`);
+  });
+  after(() => {
+    rmSync(certs, { recursive: true, force: true });
+  });
+
+  it("parses every endpoint: unix socket, tcp with an IP (host-ip defaults to it), tcp+TLS with a cert path", () => {
+    const c = loadConfig(
+      [
+        ...BASE,
+        "--node", "ctl",
+        "--docker-endpoint", "node=local,host=unix:///var/run/docker.sock",
+        "--docker-endpoint", "node=host-b,host=tcp://192.0.2.7:2375",
+        "--docker-endpoint", `node=host-c,host=tcp://docker-c.example:2376,cert-path=${certs},host-ip=192.0.2.8`,
+        "--docker-endpoint", `node=host-d,host=tcp://[2001:db8::4]:2376,cert-path=${certs},tls-verify=false`,
+      ],
+      { DOCKER_HOST: "tcp://ignored:1" },
+    );
+    assert.equal(c.node, "ctl");
+    assert.deepEqual(
+      c.dockerEndpoints.map((e) => [e.node, e.host, e.hostIP, e.tls?.verify]),
+      [
+        ["local", "unix:///var/run/docker.sock", "127.0.0.1", undefined],
+        ["host-b", "tcp://192.0.2.7:2375", "192.0.2.7", undefined],
+        ["host-c", "tcp://docker-c.example:2376", "192.0.2.8", true],
+        ["host-d", "tcp://[2001:db8::4]:2376", "2001:db8::4", false],
+      ],
+    );
+    assert.equal(c.dockerEndpoints[2]?.tls?.ca, "PEM ca.pem\n");
+    assert.ok(Object.isFrozen(c.dockerEndpoints) && Object.isFrozen(c.dockerEndpoints[0]));
+  });
+
+  it("reads DOCKBIND_DOCKER_ENDPOINTS (entries separated by ';') when no flag is given", () => {
+    const c = loadConfig(BASE, { DOCKBIND_DOCKER_ENDPOINTS: "node=a,host=/run/a.sock; node=b,host=tcp://127.0.0.2:2375" });
+    assert.deepEqual(c.dockerEndpoints.map((e) => `${e.node}=${e.host}@${e.hostIP}`), ["a=/run/a.sock@127.0.0.1", "b=tcp://127.0.0.2:2375@127.0.0.2"]);
+  });
+
+  const bad: readonly (readonly [string, readonly string[], RegExp])[] = [
+    ["a missing node", ["--docker-endpoint", "host=unix:///x.sock"], /node= and host= are required/],
+    ["an unknown key", ["--docker-endpoint", "node=a,host=/x.sock,tls=yes"], /KEY one of node, host, cert-path, tls-verify, host-ip.*"tls=yes"/],
+    ["a key twice", ["--docker-endpoint", "node=a,node=b,host=/x.sock"], /node given twice/],
+    ["a node with ':'", ["--docker-endpoint", "node=a:b,host=/x.sock"], /node must be 1-63 letters/],
+    ["a node with '@'", ["--docker-endpoint", "node=a@b,host=/x.sock"], /node must be 1-63 letters/],
+    ["an http:// host", ["--docker-endpoint", "node=a,host=http://127.0.0.1:2375"], /must be unix:\/\/PATH, an absolute socket path or tcp:\/\/HOST:PORT/],
+    ["a tcp host by name without host-ip", ["--docker-endpoint", "node=a,host=tcp://docker-a:2375"], /host-ip= is required when the tcp:\/\/ host is a name \(docker-a\)/],
+    ["a bad host-ip", ["--docker-endpoint", "node=a,host=/x.sock,host-ip=10.0.0"], /host-ip must be an IP address/],
+    ["cert-path on a socket", ["--docker-endpoint", "node=a,host=/x.sock,cert-path=/nowhere"], /cert-path needs a tcp:\/\/ host/],
+    ["a missing cert file", ["--docker-endpoint", "node=a,host=tcp://127.0.0.1:2376,cert-path=/nonexistent-certs"], /cert-path \/nonexistent-certs: .*ENOENT/],
+    ["bad tls-verify", ["--docker-endpoint", "node=a,host=tcp://127.0.0.1:2376,tls-verify=1"], /tls-verify must be true or false/],
+    ["two endpoints with one node", ["--docker-endpoint", "node=a,host=/x.sock", "--docker-endpoint", "node=a,host=/y.sock"], /node "a" given twice/],
+    ["--docker-host beside endpoints", ["--docker-host", "unix:///x.sock", "--docker-endpoint", "node=a,host=/y.sock"], /--docker-endpoint replaces --docker-host/],
+    ["a --node with '/'", ["--node", "a/b"], /--node must be 1-63 letters/],
+    ["a --docker-host that is no address", ["--docker-host", "docker.sock"], /--docker-host must be unix:\/\/PATH/],
+  ];
+  for (const [what, args, message] of bad) {
+    it(`refuses ${what}, naming the flag`, () => {
+      assert.throws(() => loadConfig([...BASE, ...args], {}), (err: unknown) => err instanceof ConfigError && message.test(err.message) && err.message.includes("--"));
+    });
+  }
 });

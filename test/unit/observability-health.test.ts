@@ -52,13 +52,14 @@ describe("LoopMonitor", () => {
 
 function telemetryWith(leader: () => Promise<string>, synced = true): Telemetry {
   const t = new Telemetry({ processMetrics: false });
+  const containers = { synced: () => synced, list: () => [], get: () => undefined, select: () => [] };
   t.attach({
     mode: "docker-only",
     node: "n",
-    hostIP: "127.0.0.1",
+    endpoints: [{ node: "n", hostIP: "127.0.0.1", containers }],
     bindings: { synced: () => synced, get: () => undefined, list: () => [], problems: () => [] },
     status: new BindingStatusStore(),
-    containers: { synced: () => synced, list: () => [], get: () => undefined, select: () => [] },
+    containers,
     health: { get: () => undefined },
     consul: { leader },
     controllers: [],

@@ -139,7 +139,7 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
   it("counts renders and records the last successful render per binding", async () => {
     const t = telemetry();
     const bindings = store([binding("web", true)]);
-    t.attach({ mode: "docker-only", node: "n", hostIP: "127.0.0.1", bindings, status: new BindingStatusStore(), containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [] });
+    t.attach({ mode: "docker-only", node: "n", endpoints: [], bindings, status: new BindingStatusStore(), containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [] });
     const before = Date.now() / 1000;
     t.rendererObserver.onRender?.("default/web", "changed");
     t.rendererObserver.onRender?.("default/web", "unchanged");
@@ -188,7 +188,7 @@ describe("level gauges read at scrape time", () => {
     status.setBackends("default/worker", { desired: 1, registered: 1 });
     const problem: BindingProblem = { source: "/b/x.yaml", document: 1, field: "spec.backends.port", message: "must be <= 65535" };
     const bindings = store([binding("web", true), binding("worker", false)], [problem]);
-    t.attach({ mode: "docker-only", node: "n", hostIP: "127.0.0.1", bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
+    t.attach({ mode: "docker-only", node: "n", endpoints: [], bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "desired" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "registered" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "passing" }), 2);

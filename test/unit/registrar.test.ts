@@ -401,3 +401,66 @@ describe("RegistrarReconciler: keys", () => {
     assert.equal(withHash({ ...stored, meta: rest, check: { tcp: `${HOST_IP}:32768`, interval: "10s", timeout: "2s", status: "critical" } }).meta[OWNER_META.hash], hash);
   });
 });
+
+describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 item 6)", () => {
+  function endpoint(consul: FakeConsul, bindings: FakeBindings, status: BindingStatusStore, node: string, hostIP: string) {
+    const containers = new FakeContainers();
+    const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node, hostIP, agentServicesMaxAgeMs: 0 });
+    return { containers, registrar };
+  }
+
+  it("each endpoint registers its own containers under its node; counts are summed; neither removes the other's", async () => {
+    const consul = new FakeConsul();
+    const bindings = new FakeBindings();
+    const status = new BindingStatusStore();
+    bindings.put(binding());
+    const a = endpoint(consul, bindings, status, "host-a", "192.0.2.1");
+    const b = endpoint(consul, bindings, status, "host-b", "192.0.2.2");
+    a.containers.put(container(C1, "web", 30001));
+    b.containers.put(container(C2, "web", 30002));
+    b.containers.put(container(C1.replace(/^c1/, "c3"), "web", 30003));
+    await a.registrar.reconcile("binding/default/web");
+    await b.registrar.reconcile("binding/default/web");
+    const byNode = (n: string): string[] => [...consul.services.values()].filter((s) => s.meta[OWNER_META.node] === n).map((s) => `${s.address}:${s.port}`).sort();
+    assert.deepEqual(byNode("host-a"), ["192.0.2.1:30001"]);
+    assert.deepEqual(byNode("host-b"), ["192.0.2.2:30002", "192.0.2.2:30003"]);
+    assert.ok([...consul.services.keys()].every((id) => id.startsWith("dockbind:host-a:") || id.startsWith("dockbind:host-b:")));
+    assert.deepEqual(status.get("default/web").backends, { desired: 3, registered: 3, passing: 0 });
+    const registered = status.get("default/web").conditions.find((c) => c.type === "Registered");
+    assert.equal(registered?.status, "True");
+    assert.equal(registered.message, "host-a: 1 instance(s) registered; host-b: 2 instance(s) registered");
+
+    // Host B's containers go away: only host B's registrations are removed, the sum follows.
+    b.containers.items.clear();
+    consul.calls.length = 0;
+    await b.registrar.reconcile("binding/default/web");
+    await a.registrar.reconcile("binding/default/web");
+    assert.deepEqual(byNode("host-a"), ["192.0.2.1:30001"]);
+    assert.deepEqual(byNode("host-b"), []);
+    assert.ok(consul.writes().every((w) => w.startsWith("deregister dockbind:host-b:")), consul.writes().join(", "));
+    assert.deepEqual(status.get("default/web").backends, { desired: 1, registered: 1, passing: 0 });
+  });
+
+  it("one endpoint failing makes the binding not Registered, naming that node, and keeps the other's counts", async () => {
+    const consul = new FakeConsul();
+    const bindings = new FakeBindings();
+    const status = new BindingStatusStore();
+    bindings.put(binding());
+    const a = endpoint(consul, bindings, status, "host-a", "192.0.2.1");
+    const b = endpoint(consul, bindings, status, "host-b", "192.0.2.2");
+    a.containers.put(container(C1, "web", 30001));
+    b.containers.put(container(C2, "web", 30002));
+    await a.registrar.reconcile("binding/default/web");
+    await b.registrar.reconcile("binding/default/web");
+    b.containers.put(container(C1.replace(/^c1/, "c3"), "web", 30003));
+    consul.failOn = "register";
+    await assert.rejects(b.registrar.reconcile("binding/default/web"), { reason: "ConsulUnavailable" });
+    const st = status.get("default/web");
+    const registered = st.conditions.find((c) => c.type === "Registered");
+    assert.equal(registered?.status, "False");
+    assert.equal(registered.reason, "ConsulUnavailable");
+    assert.match(registered.message, /^host-b: /);
+    assert.deepEqual(st.backends, { desired: 2, registered: 2, passing: 0 }, "the failed pass keeps host-b's last counts");
+    assert.equal(st.conditions.find((c) => c.type === "Ready")?.status, "False");
+  });
+});

@@ -36,7 +36,7 @@ function hostileStatus(text = EVIL): StatusDocument {
     running: true,
     mode: EVIL,
     node: EVIL,
-    sources: { bindings: { synced: true, count: 1 }, docker: { synced: false, containers: 1 } },
+    sources: { bindings: { synced: true, count: 1 }, docker: { synced: false, containers: 1, endpoints: [{ node: EVIL, synced: false, containers: 1 }] } },
     loadBalancer: { lastReload: { at, ok: false, message: EVIL } },
     bindings: [
       {

@@ -78,6 +78,13 @@ function probeTile(name: string, r: ProbeReport | undefined): SafeHtml {
   return html`<div class="tile" data-probe="${name}">${badge(r.ok ? "ok" : "bad", r.ok ? "ok" : "failing")}<b>${name}</b><small>${failing || "all checks pass"}</small></div>`;
 }
 
+/** Issue #3 item 6: with several Docker endpoints, each one's node, container count and sync state. */
+function dockerEndpoints(s: StatusDocument): SafeHtml | string {
+  const eps = s.sources.docker.endpoints;
+  if (eps.length <= 1) return "";
+  return html`<br>${eps.map((e, i) => html`${i > 0 ? " · " : ""}<span data-endpoint="${e.node}">${e.node}: ${e.containers}${e.synced ? "" : " NOT synced"}</span>`)}`;
+}
+
 export function renderStatusPage(input: StatusPageInput): string {
   const s = input.status;
   const now = s.generatedAt;
@@ -94,7 +101,7 @@ export function renderStatusPage(input: StatusPageInput): string {
 <div class="tile"><b>${ready} / ${s.bindings.length}</b><small>bindings ready</small></div>
 <div class="tile"><b>${passing}</b><small>backends passing</small></div>
 <div class="tile" data-last-reload="${reload === undefined ? "none" : reload.ok ? "ok" : "failed"}"><b>${reload === undefined ? "none yet" : reload.ok ? "ok" : "FAILED"}</b><small>last nginx reload ${ago(reload?.at, now)}${reload?.message !== undefined ? html`: ${reload.message}` : ""}</small></div>
-<div class="tile"><b>${s.sources.docker.containers}</b><small>running containers · docker ${s.sources.docker.synced ? "synced" : "NOT synced"}</small></div>
+<div class="tile"><b>${s.sources.docker.containers}</b><small>running containers · docker ${s.sources.docker.synced ? "synced" : "NOT synced"}${dockerEndpoints(s)}</small></div>
 ${probeTile("live", input.live)}${probeTile("ready", input.ready)}
 </div>
 ${s.bindings.length === 0 ? html`<p>No bindings loaded.</p>` : s.bindings.map((b) => bindingSection(b, now))}

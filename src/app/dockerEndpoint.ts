@@ -1,0 +1,143 @@
+/**
+ * One Docker endpoint's half of the pipeline (issue #3 item 6): its Docker and
+ * Swarm watchers, its KeyRouter and its RegistrarReconciler, all under the
+ * endpoint's node identity (the owner of what it registers). The manager runs
+ * one per --docker-endpoint and shares the rest: binding source, Consul
+ * client, registrar and renderer queues, renderer.
+ *
+ * Registrar keys of every endpoint go into the one registrar queue qualified
+ * as `<key>@<node>` (nodeKey): the queue's dedup and "never one key twice at
+ * once" then hold per endpoint, and the workqueue metrics keep one name.
+ */
+import type { ConsulApi } from "../actuators/consul/consulClient.js";
+import type { Config, DockerEndpoint } from "../config/config.js";
+import { OWNER_META } from "../domain/types.js";
+import type { Telemetry } from "../observability/telemetry.js";
+import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
+import { ownerKey, RegistrarReconciler } from "../reconcilers/registrar.js";
+import type { BackoffOptions } from "../runtime/backoff.js";
+import { errorMessage, type Logger } from "../runtime/logger.js";
+import type { WorkQueue } from "../runtime/workqueue.js";
+import { DockerWatcher } from "../sources/docker/dockerWatcher.js";
+import { SwarmWatcher } from "../sources/docker/swarmWatcher.js";
+import type { BindingStore } from "../sources/files/bindingStore.js";
+import { dockerClient } from "./dockerClient.js";
+import { KeyRouter } from "./keyRouter.js";
+
+/** `<registrar key>@<node>`: node names never contain `@` (config.ts). */
+export function nodeKey(key: string, node: string): string {
+  return `${key}@${node}`;
+}
+
+/** Inverse of nodeKey; undefined for a key without a node. */
+export function splitNodeKey(qualified: string): { readonly key: string; readonly node: string } | undefined {
+  const at = qualified.lastIndexOf("@");
+  return at <= 0 ? undefined : { key: qualified.slice(0, at), node: qualified.slice(at + 1) };
+}
+
+export interface DockerEndpointOptions {
+  readonly endpoint: DockerEndpoint;
+  readonly config: Readonly<Config>;
+  readonly logger: Logger;
+  readonly bindings: BindingStore;
+  readonly consul: ConsulApi;
+  readonly status: BindingStatusStore;
+  readonly telemetry: Telemetry;
+  /** The shared registrar queue: this endpoint adds `nodeKey(key, node)`. */
+  readonly registrarQueue: WorkQueue;
+  readonly rendererQueue: WorkQueue;
+  readonly backoff: BackoffOptions;
+  /** Called after each full resync of this endpoint (after its keys were queued). */
+  readonly afterResync?: () => void;
+}
+
+export class DockerEndpointPipeline {
+  readonly node: string;
+  readonly hostIP: string;
+  readonly docker: DockerWatcher;
+  readonly swarm: SwarmWatcher;
+  readonly route: KeyRouter;
+  readonly registrar: RegistrarReconciler;
+
+  constructor(private readonly o: DockerEndpointOptions) {
+    const { endpoint, config, telemetry } = o;
+    this.node = endpoint.node;
+    this.hostIP = endpoint.hostIP;
+    // One log field says which engine a line is about when a controller serves several.
+    const logger = config.dockerEndpoints.length > 1 ? o.logger.child({ dockerNode: endpoint.node }) : o.logger;
+    const registrarSink = {
+      add: (key: string): void => {
+        o.registrarQueue.add(nodeKey(key, endpoint.node));
+      },
+    };
+    // Issue #4: Swarm services as backends. No Docker calls while no binding selects Swarm services.
+    this.swarm = new SwarmWatcher({
+      docker: dockerClient(endpoint.host, endpoint.tls),
+      logger,
+      resyncMs: config.swarmResyncMs,
+      recheckMs: config.resyncIntervalMs,
+      backoff: o.backoff,
+      wanted: (): boolean => this.route.swarmBindings().length > 0,
+      onChange: (changes) => {
+        this.route.swarmChanged(changes.flatMap((c) => [c.before, c.after]));
+      },
+      onAvailability: () => {
+        this.route.allSwarm();
+      },
+    });
+    this.docker = new DockerWatcher({
+      docker: dockerClient(endpoint.host, endpoint.tls),
+      logger,
+      resyncIntervalMs: config.resyncIntervalMs,
+      backoff: o.backoff,
+      drainDelayMs: config.drainDelayMs,
+      needsEnv: config.registratorCompat,
+      observer: telemetry.dockerObserver,
+      onChange: (change) => {
+        this.route.containerChanged(change);
+      },
+      onResync: () => {
+        this.route.allRegistrations();
+        void this.enqueueOwned();
+        o.afterResync?.();
+      },
+    });
+    this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: this.swarm, registrar: registrarSink, renderer: o.rendererQueue, compat: config.registratorCompat });
+    this.registrar = new RegistrarReconciler({
+      bindings: o.bindings,
+      containers: this.docker,
+      swarm: this.swarm,
+      consul: o.consul,
+      status: o.status,
+      logger,
+      node: endpoint.node,
+      hostIP: endpoint.hostIP,
+      ...(config.registratorCompat ? { compat: { node: endpoint.node, hostIP: endpoint.hostIP, internal: config.registratorInternal, extraTags: [] } } : {}),
+    });
+  }
+
+  /** Queues every registration this endpoint's node owns in Consul (garbage collection of vanished bindings/containers). Never rejects. */
+  async enqueueOwned(): Promise<void> {
+    try {
+      for (const s of await this.o.consul.listAgentServices()) {
+        if (s.meta[OWNER_META.node] !== this.node) continue;
+        const key = ownerKey(s.meta);
+        if (key !== undefined) this.o.registrarQueue.add(nodeKey(key, this.node));
+      }
+    } catch (err) {
+      this.o.logger.warn("cannot list owned registrations for garbage collection", { node: this.node, error: errorMessage(err) });
+    }
+  }
+
+  /** Issue #6: re-queue everything this endpoint owns (the Consul agent came back, possibly empty). Non-blocking. */
+  reassertAll(): void {
+    this.registrar.invalidateAgentView();
+    this.route.allRegistrations();
+    void this.enqueueOwned();
+  }
+
+  /** Runs the endpoint's watchers until `signal` aborts. Never rejects. */
+  async run(signal: AbortSignal): Promise<void> {
+    await Promise.all([this.docker.run(signal), this.swarm.run(signal)]);
+  }
+}

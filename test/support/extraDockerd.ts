@@ -1,0 +1,85 @@
+/**
+ * A second, private Docker engine for multi-endpoint tests (issue #3 item 6):
+ * a real `dockerd` beside the shared one, with its own socket, data-root,
+ * exec-root, containerd namespace and a bridge this helper creates
+ * (172.31.251.0/24 by default: a network the test makes itself). It manages
+ * no iptables rules (--iptables=false), so it never touches the shared
+ * daemon's chains; published ports go through docker-proxy on 127.0.0.1.
+ *
+ * stop() stops the daemon (and its containers), deletes the bridge and the
+ * state directory. A test MUST call it in after().
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { run, type RunResult } from "./exec.js";
+import { BACKEND_IMAGE, ensureBackendImage } from "./image.js";
+import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
+import { waitFor } from "./wait.js";
+
+export interface ExtraDockerd {
+  /** unix:///…/docker.sock */
+  readonly host: string;
+  /** The socket path of `host`. */
+  readonly socket: string;
+  /** Runs the docker CLI against this engine. */
+  docker(args: readonly string[], opts?: { readonly check?: boolean }): Promise<RunResult>;
+  /** Stops the daemon and removes the bridge and all of its state. */
+  stop(): Promise<void>;
+}
+
+export interface ExtraDockerdOptions {
+  /** Short name (bridge `dkbind-<name>`, at most 8 characters). */
+  readonly name: string;
+  /** Gateway address/prefix of the bridge. */
+  readonly bridgeCidr?: string;
+}
+
+export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<ExtraDockerd> {
+  if (!/^[a-z0-9]{1,8}$/.test(opts.name)) throw new Error(`extra dockerd name ${opts.name}: 1-8 lowercase letters/digits`);
+  const dir = join(ensureBedRoot(), `dockerd-${opts.name}-${process.pid}`);
+  const socket = join(dir, "docker.sock");
+  const host = `unix://${socket}`;
+  const bridge = `dkbind-${opts.name}`;
+  mkdirSync(dir, { recursive: true });
+  await run("ip", ["link", "del", bridge]); // a leftover of an interrupted run
+  await run("ip", ["link", "add", bridge, "type", "bridge"], { check: true });
+  await run("ip", ["addr", "add", opts.bridgeCidr ?? "172.31.251.1/24", "dev", bridge], { check: true });
+  await run("ip", ["link", "set", bridge, "up"], { check: true });
+
+  const docker = (args: readonly string[], o: { readonly check?: boolean } = {}): Promise<RunResult> =>
+    run("docker", ["-H", host, ...args], { check: o.check ?? false, timeoutMs: 120_000 });
+  const proc: ManagedProcess = startManaged(
+    "dockerd",
+    [
+      "--host", host,
+      "--data-root", join(dir, "data"),
+      "--exec-root", join(dir, "exec"),
+      "--pidfile", join(dir, "docker.pid"),
+      "--bridge", bridge,
+      "--iptables=false",
+      "--ip-masq=false",
+      "--containerd-namespace", `dockbind-${opts.name}`,
+      "--containerd-plugins-namespace", `dockbind-${opts.name}-plugins`,
+    ],
+    join(dir, "dockerd.log"),
+  );
+  await waitFor(async () => ((await docker(["info", "--format", "{{.ServerVersion}}"])).code === 0 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 250,
+    what: `extra dockerd ${opts.name} (log ${join(dir, "dockerd.log")})`,
+  });
+  // The backend image, copied from the shared engine (no registry here).
+  await ensureBackendImage();
+  await run("bash", ["-c", `docker save ${BACKEND_IMAGE} | docker -H ${host} load`], { check: true, timeoutMs: 120_000 });
+  return {
+    host,
+    socket,
+    docker,
+    stop: async () => {
+      // SIGTERM: dockerd stops its containers, then its containerd; leftovers of its group are killed after 30 s.
+      await proc.stop("SIGTERM", 30_000);
+      await run("ip", ["link", "del", bridge]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

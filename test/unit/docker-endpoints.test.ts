@@ -1,0 +1,91 @@
+/** Issue #3 item 6: registrar keys qualified by endpoint node, and the "every endpoint finished" completion hook. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { nodeKey, splitNodeKey } from "../../src/app/dockerEndpoint.js";
+import { mergedContainers } from "../../src/app/mergedContainers.js";
+import { allNodesReporter, type ReconciledEvent } from "../../src/app/manager.js";
+import type { ContainerInfo } from "../../src/domain/types.js";
+import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
+
+describe("nodeKey / splitNodeKey", () => {
+  it("round-trips binding and container keys", () => {
+    for (const key of ["binding/default/web", "binding/ns-1/a.b.c", `container/${"f".repeat(64)}`]) {
+      assert.deepEqual(splitNodeKey(nodeKey(key, "host-b.example")), { key, node: "host-b.example" });
+    }
+  });
+  it("a key without a node is not split", () => {
+    assert.equal(splitNodeKey("binding/default/web"), undefined);
+    assert.equal(splitNodeKey("@host-a"), undefined);
+  });
+});
+
+describe("allNodesReporter", () => {
+  const ev = (over: Partial<ReconciledEvent>): ReconciledEvent => ({ controller: "registrar", key: "default/web", generation: 2, present: true, outcome: "success", ...over });
+
+  it("reports success only once every node finished the same generation", () => {
+    const seen: ReconciledEvent[] = [];
+    const report = allNodesReporter(["a", "b"], (e) => seen.push(e));
+    report("a", ev({}));
+    assert.equal(seen.length, 0, "node b has not finished yet");
+    report("b", ev({ generation: 1 }));
+    assert.equal(seen.length, 0, "node b finished an older generation");
+    report("b", ev({}));
+    assert.deepEqual(seen, [ev({})]);
+  });
+
+  it("reports an error of any node at once, and success again only after that node succeeds", () => {
+    const seen: string[] = [];
+    const report = allNodesReporter(["a", "b"], (e) => seen.push(e.outcome));
+    report("a", ev({}));
+    report("b", ev({ outcome: "error" }));
+    assert.deepEqual(seen, ["error"]);
+    report("a", ev({}));
+    assert.deepEqual(seen, ["error"], "b's last pass failed");
+    report("b", ev({}));
+    assert.deepEqual(seen, ["error", "success"]);
+  });
+
+  it("an absent binding counts as cleaned up only when every node made an absent pass (finalizers)", () => {
+    const seen: ReconciledEvent[] = [];
+    const report = allNodesReporter(["a", "b"], (e) => seen.push(e));
+    report("a", ev({}));
+    report("b", ev({}));
+    report("a", ev({ present: false, generation: undefined }));
+    assert.equal(seen.length, 1);
+    report("b", ev({ present: false, generation: undefined }));
+    assert.equal(seen.length, 2);
+    assert.equal(seen[1]?.present, false);
+  });
+
+  it("with one node it reports every pass, like a plain reconciler", () => {
+    const seen: ReconciledEvent[] = [];
+    const report = allNodesReporter(["only"], (e) => seen.push(e));
+    report("only", ev({}));
+    report("only", ev({ generation: 3 }));
+    assert.equal(seen.length, 2);
+  });
+});
+
+describe("mergedContainers", () => {
+  const c = (id: string, app: string): ContainerInfo => ({ id, name: id, image: "i", hostname: id, labels: { app }, env: {}, running: true, health: "none", ports: [], networks: {} });
+  const store = (items: ContainerInfo[], synced: boolean): ContainerStore => ({
+    synced: () => synced,
+    list: () => items,
+    get: (id) => items.find((x) => x.id === id),
+    select: (sel) => items.filter((x) => x.labels.app === sel.matchLabels?.app),
+  });
+
+  it("is the one store itself for a single endpoint", () => {
+    const s = store([], true);
+    assert.equal(mergedContainers([s]), s);
+  });
+
+  it("unions lists and selections; synced only when every endpoint is", () => {
+    const m = mergedContainers([store([c("a1", "web")], true), store([c("b1", "web"), c("b2", "db")], false)]);
+    assert.deepEqual(m.list().map((x) => x.id), ["a1", "b1", "b2"]);
+    assert.deepEqual(m.select({ matchLabels: { app: "web" } }).map((x) => x.id), ["a1", "b1"]);
+    assert.equal(m.get("b2")?.labels.app, "db");
+    assert.equal(m.get("zz"), undefined);
+    assert.equal(m.synced(), false);
+  });
+});
