@@ -19,7 +19,7 @@ import type { BackoffOptions } from "../runtime/backoff.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { WorkQueue } from "../runtime/workqueue.js";
 import { DockerWatcher } from "../sources/docker/dockerWatcher.js";
-import { SwarmWatcher } from "../sources/docker/swarmWatcher.js";
+import { SwarmWatcher, type SwarmClusterStore, type SwarmStore } from "../sources/docker/swarmWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import { dockerClient } from "./dockerClient.js";
 import { KeyRouter } from "./keyRouter.js";
@@ -33,6 +33,42 @@ export function nodeKey(key: string, node: string): string {
 export function splitNodeKey(qualified: string): { readonly key: string; readonly node: string } | undefined {
   const at = qualified.lastIndexOf("@");
   return at <= 0 ? undefined : { key: qualified.slice(0, at), node: qualified.slice(at + 1) };
+}
+
+/** What swarmDuty needs to know of an endpoint. */
+export interface SwarmEndpoint {
+  readonly node: string;
+  readonly swarm: SwarmClusterStore;
+}
+
+/**
+ * The SwarmStore an endpoint's registrar and router read (issue #3 item 6).
+ * When several endpoints manage the same swarm (same cluster ID), only the
+ * first of `all()` (config order) serves it; the others see
+ * SwarmServedByOtherEndpoint: they abstain and remove copies of their own.
+ * Sticky: an unreachable first endpoint keeps the duty (its last snapshot
+ * stands, as with one endpoint), and a later endpoint waits until every
+ * earlier one has reported its swarm, so no task is registered twice.
+ */
+export function swarmDuty(self: SwarmEndpoint, all: () => readonly SwarmEndpoint[]): SwarmStore {
+  return {
+    view() {
+      // Until every earlier endpoint has said which swarm it manages (if any), duty is unknown: wait.
+      for (const e of all()) {
+        if (e.node === self.node) break;
+        const v = e.swarm.view();
+        if (v.kind === "unavailable" && v.reason === "SwarmNotSynced" && e.swarm.clusterId() === undefined) {
+          return { kind: "unavailable", reason: "SwarmNotSynced", message: `waiting for Docker endpoint ${e.node} to report its swarm` };
+        }
+      }
+      const cluster = self.swarm.clusterId();
+      const owner = cluster === undefined ? undefined : all().find((e) => e.swarm.clusterId() === cluster);
+      if (cluster !== undefined && owner !== undefined && owner.node !== self.node) {
+        return { kind: "unavailable", reason: "SwarmServedByOtherEndpoint", message: `swarm ${cluster.slice(0, 12)} is served through Docker endpoint ${owner.node}` };
+      }
+      return self.swarm.view();
+    },
+  };
 }
 
 export interface DockerEndpointOptions {
@@ -49,6 +85,10 @@ export interface DockerEndpointOptions {
   readonly backoff: BackoffOptions;
   /** Called after each full resync of this endpoint (after its keys were queued). */
   readonly afterResync?: () => void;
+  /** Every endpoint of the controller, in config order (Swarm duty, see swarmDuty). */
+  readonly peers: () => readonly SwarmEndpoint[];
+  /** This endpoint's Swarm view changed kind or cluster: every endpoint's Swarm bindings must be re-checked. */
+  readonly onSwarmAvailability: () => void;
 }
 
 export class DockerEndpointPipeline {
@@ -82,9 +122,10 @@ export class DockerEndpointPipeline {
         this.route.swarmChanged(changes.flatMap((c) => [c.before, c.after]));
       },
       onAvailability: () => {
-        this.route.allSwarm();
+        o.onSwarmAvailability();
       },
     });
+    const swarmView = swarmDuty(this, o.peers);
     this.docker = new DockerWatcher({
       docker: dockerClient(endpoint.host, endpoint.tls),
       logger,
@@ -102,11 +143,11 @@ export class DockerEndpointPipeline {
         o.afterResync?.();
       },
     });
-    this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: this.swarm, registrar: registrarSink, renderer: o.rendererQueue, compat: config.registratorCompat });
+    this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: swarmView, registrar: registrarSink, renderer: o.rendererQueue, compat: config.registratorCompat });
     this.registrar = new RegistrarReconciler({
       bindings: o.bindings,
       containers: this.docker,
-      swarm: this.swarm,
+      swarm: swarmView,
       consul: o.consul,
       status: o.status,
       logger,

@@ -192,6 +192,10 @@ export function startManager(opts: ManagerOptions): Manager {
         afterResync: () => {
           void sweepOtherAgents();
         },
+        peers: () => endpoints,
+        onSwarmAvailability: () => {
+          for (const p of endpoints) p.route.allSwarm();
+        },
       }),
   );
   const byNode = new Map(endpoints.map((p) => [p.node, p]));

@@ -23,7 +23,7 @@ import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
 import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
-import type { BindingStatusStore } from "./bindingStatus.js";
+import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
 
 export const BINDING_PREFIX = "binding/";
 export const CONTAINER_PREFIX = "container/";
@@ -79,8 +79,9 @@ export class RegistrarReconciler implements Reconciler {
 
   private async reconcileBinding(bkey: string): Promise<ReconcileResult> {
     const binding = this.opts.bindings.get(bkey);
-    const desired = binding === undefined ? { registrations: [], skipped: [] } : this.desired(bkey, binding);
-    if (desired === undefined) return { requeueAfterMs: 5_000 };
+    const wanted = binding === undefined ? { desired: { registrations: [], skipped: [] } } : this.desired(bkey, binding);
+    if (wanted === undefined) return { requeueAfterMs: 5_000 };
+    const { desired, abstain } = wanted;
     for (const s of desired.skipped) {
       this.opts.logger.warn("backend skipped", { binding: bkey, container: s.containerId.slice(0, 12), reason: s.reason });
     }
@@ -94,6 +95,10 @@ export class RegistrarReconciler implements Reconciler {
     }
     if (binding === undefined) {
       this.opts.status.delete(bkey);
+      return {};
+    }
+    if (abstain !== undefined) {
+      this.opts.status.setRegistration(bkey, this.opts.node, abstain);
       return {};
     }
     const n = desired.registrations.length;
@@ -110,22 +115,27 @@ export class RegistrarReconciler implements Reconciler {
   /**
    * Containers, or the running tasks of Swarm services. Undefined when Swarm
    * cannot be read: the status says why and nothing is deregistered.
+   * `abstain`: this node has no say on the binding (issue #3 item 6), reported instead of counts.
    */
-  private desired(bkey: string, binding: ServiceBinding): DesiredResult | undefined {
+  private desired(bkey: string, binding: ServiceBinding): { readonly desired: DesiredResult; readonly abstain?: NodeRegistration } | undefined {
     const selector = binding.spec.backends.selector;
-    if (binding.spec.backends.swarm === undefined) return desiredForBinding(binding, selector === undefined ? [] : this.opts.containers.select(selector), this.opts);
+    if (binding.spec.backends.swarm === undefined) return { desired: desiredForBinding(binding, selector === undefined ? [] : this.opts.containers.select(selector), this.opts) };
     const view = this.opts.swarm?.view() ?? { kind: "unavailable", reason: "SwarmUnsupported", message: "this controller does not read Swarm services" };
     if (view.kind !== "ready") {
-      // Issue #3 item 6: an engine that is not a swarm manager has no say on Swarm bindings while another endpoint has.
-      const abstain = view.reason === "SwarmNotActive" || view.reason === "SwarmNotManager";
-      this.opts.status.setRegistration(bkey, this.opts.node, { status: "False", reason: view.reason, message: view.message, abstain, ...(abstain ? { counts: { desired: 0, registered: 0 } } : {}) });
+      const noSay = view.reason === "SwarmNotActive" || view.reason === "SwarmNotManager" || view.reason === "SwarmServedByOtherEndpoint";
+      const report: NodeRegistration = { status: "False", reason: view.reason, message: view.message, ...(noSay ? { abstain: true, counts: { desired: 0, registered: 0 } } : {}) };
+      // Another endpoint serves this swarm: copies this node made (before it knew) are removed.
+      if (view.reason === "SwarmServedByOtherEndpoint") return { desired: { registrations: [], skipped: [] }, abstain: report };
+      this.opts.status.setRegistration(bkey, this.opts.node, report);
       return undefined;
     }
-    return desiredForSwarmBinding(binding, view.snapshot, {
-      ...this.opts,
-      isDraining: (id) => this.opts.containers.get(id)?.draining === true,
-      localContainer: (id) => this.opts.containers.get(id),
-    });
+    return {
+      desired: desiredForSwarmBinding(binding, view.snapshot, {
+        ...this.opts,
+        isDraining: (id) => this.opts.containers.get(id)?.draining === true,
+        localContainer: (id) => this.opts.containers.get(id),
+      }),
+    };
   }
 
   /**

@@ -1,11 +1,12 @@
-/** Issue #3 item 6: registrar keys qualified by endpoint node, and the "every endpoint finished" completion hook. */
+/** Issue #3 item 6: registrar keys qualified by endpoint node, the "every endpoint finished" completion hook, merged container view, Swarm duty. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { nodeKey, splitNodeKey } from "../../src/app/dockerEndpoint.js";
+import { nodeKey, splitNodeKey, swarmDuty, type SwarmEndpoint } from "../../src/app/dockerEndpoint.js";
 import { mergedContainers } from "../../src/app/mergedContainers.js";
 import { allNodesReporter, type ReconciledEvent } from "../../src/app/manager.js";
 import type { ContainerInfo } from "../../src/domain/types.js";
 import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
+import type { SwarmView } from "../../src/sources/docker/swarmWatcher.js";
 
 describe("nodeKey / splitNodeKey", () => {
   it("round-trips binding and container keys", () => {
@@ -87,5 +88,49 @@ describe("mergedContainers", () => {
     assert.equal(m.get("b2")?.labels.app, "db");
     assert.equal(m.get("zz"), undefined);
     assert.equal(m.synced(), false);
+  });
+});
+
+describe("swarmDuty: one endpoint per swarm serves it", () => {
+  const ready: SwarmView = { kind: "ready", snapshot: { services: [], tasks: [], nodes: [] } };
+  const notSynced: SwarmView = { kind: "unavailable", reason: "SwarmNotSynced", message: "not yet" };
+  const unreachable: SwarmView = { kind: "unavailable", reason: "SwarmUnreachable", message: "down" };
+  const ep = (node: string, view: SwarmView, cluster: string | undefined): SwarmEndpoint & { set(v: SwarmView, c: string | undefined): void } => {
+    let v = view;
+    let c = cluster;
+    return { node, swarm: { view: () => v, clusterId: () => c }, set: (nv, nc) => { v = nv; c = nc; } };
+  };
+
+  it("the first endpoint managing a cluster serves it; a later manager of the same cluster is told who does", () => {
+    const a = ep("a", ready, "cluster-1");
+    const b = ep("b", ready, "cluster-1");
+    const c = ep("c", ready, "cluster-2");
+    const all = (): SwarmEndpoint[] => [a, b, c];
+    assert.equal(swarmDuty(a, all).view().kind, "ready");
+    const vb = swarmDuty(b, all).view();
+    assert.deepEqual(vb.kind === "unavailable" ? [vb.reason, vb.message] : [], ["SwarmServedByOtherEndpoint", "swarm cluster-1 is served through Docker endpoint a"]);
+    assert.equal(swarmDuty(c, all).view().kind, "ready", "another swarm is c's own");
+  });
+
+  it("duty is sticky while the first endpoint is unreachable, and moves when it stops managing that swarm", () => {
+    const a = ep("a", ready, "cluster-1");
+    const b = ep("b", ready, "cluster-1");
+    const all = (): SwarmEndpoint[] => [a, b];
+    a.set(unreachable, "cluster-1");
+    assert.equal(swarmDuty(a, all).view(), unreachable, "a keeps its own (unreachable) view");
+    const vb = swarmDuty(b, all).view();
+    assert.equal(vb.kind === "unavailable" ? vb.reason : "", "SwarmServedByOtherEndpoint");
+    a.set({ kind: "unavailable", reason: "SwarmNotManager", message: "demoted" }, undefined);
+    assert.equal(swarmDuty(b, all).view().kind, "ready");
+  });
+
+  it("a later endpoint waits while an earlier one has not reported its swarm yet", () => {
+    const a = ep("a", notSynced, undefined);
+    const b = ep("b", ready, "cluster-1");
+    const all = (): SwarmEndpoint[] => [a, b];
+    const vb = swarmDuty(b, all).view();
+    assert.deepEqual(vb.kind === "unavailable" ? [vb.reason, vb.message] : [], ["SwarmNotSynced", "waiting for Docker endpoint a to report its swarm"]);
+    a.set({ kind: "unavailable", reason: "SwarmNotActive", message: "no swarm" }, undefined);
+    assert.equal(swarmDuty(b, all).view().kind, "ready");
   });
 });

@@ -268,4 +268,18 @@ describe("registrar with swarm bindings", () => {
     assert.equal(writes.length, n);
     assert.deepEqual([...services.keys()], ["dockbind:n1:default:sw:t1:80"]);
   });
+
+  it("another endpoint serves the swarm (issue #3 item 6): this node's copies are removed and it abstains", async () => {
+    view = { kind: "unavailable", reason: "SwarmServedByOtherEndpoint", message: "swarm abc is served through Docker endpoint n0" };
+    assert.deepEqual(await registrar.reconcile("binding/default/sw"), {});
+    assert.equal(writes.at(-1), "deregister dockbind:n1:default:sw:t1:80");
+    assert.deepEqual([...services.keys()], []);
+    const cond = status.get("default/sw").conditions.find((c) => c.type === "Registered");
+    assert.deepEqual([cond?.status, cond?.reason], ["False", "SwarmServedByOtherEndpoint"], "alone, the abstaining node's words stand");
+    // The serving endpoint reports: it alone decides the condition and the counts.
+    status.setRegistration("default/sw", "n0", { status: "True", reason: "Registered", message: "1 instance(s) registered", counts: { desired: 1, registered: 1 } });
+    const after = status.get("default/sw");
+    assert.equal(after.conditions.find((c) => c.type === "Registered")?.status, "True");
+    assert.deepEqual(after.backends, { desired: 1, registered: 1, passing: 0 });
+  });
 });

@@ -25,11 +25,25 @@ import { nodeFromApi, serviceFromApi, taskFromApi } from "./swarmInspect.js";
 
 export type SwarmView =
   | { readonly kind: "ready"; readonly snapshot: SwarmSnapshot }
-  | { readonly kind: "unavailable"; readonly reason: "SwarmNotActive" | "SwarmNotManager" | "SwarmUnreachable" | "SwarmNotSynced"; readonly message: string };
+  | {
+      readonly kind: "unavailable";
+      /** SwarmServedByOtherEndpoint: another Docker endpoint of this controller manages the same swarm (dockerEndpoint.ts). */
+      readonly reason: "SwarmNotActive" | "SwarmNotManager" | "SwarmUnreachable" | "SwarmNotSynced" | "SwarmServedByOtherEndpoint";
+      readonly message: string;
+    };
 
 /** Read side, used by the registrar. */
 export interface SwarmStore {
   view(): SwarmView;
+}
+
+/** A SwarmStore that also tells which swarm it manages (issue #3 item 6: one endpoint per swarm serves it). */
+export interface SwarmClusterStore extends SwarmStore {
+  /**
+   * ID of the swarm this engine was last seen managing; kept while the engine is
+   * unreachable, cleared when it reports it is not (or no longer) a manager.
+   */
+  clusterId(): string | undefined;
 }
 
 /** One service whose spec or tasks changed (before/after for selector matching). */
@@ -74,8 +88,9 @@ function parseEvent(line: string): SwarmEvent | undefined {
   }
 }
 
-export class SwarmWatcher implements SwarmStore {
+export class SwarmWatcher implements SwarmClusterStore {
   private current: SwarmView = NOT_SYNCED;
+  private cluster: string | undefined;
   private snapshot: SwarmSnapshot = { services: [], tasks: [], nodes: [] };
   /** Per service id: fingerprint of its spec and tasks at the last refresh. */
   private fingerprints = new Map<string, string>();
@@ -89,6 +104,10 @@ export class SwarmWatcher implements SwarmStore {
 
   view(): SwarmView {
     return this.current;
+  }
+
+  clusterId(): string | undefined {
+    return this.cluster;
   }
 
   /** Runs until `signal` aborts. Never rejects. */
@@ -105,8 +124,9 @@ export class SwarmWatcher implements SwarmStore {
       };
       signal.addEventListener("abort", onAbort, { once: true });
       try {
-        const info = (await this.opts.docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+        const info = (await this.opts.docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; Cluster?: { ID?: string } } };
         const state = info.Swarm?.LocalNodeState ?? "inactive";
+        this.cluster = state === "active" && info.Swarm?.ControlAvailable === true ? info.Swarm.Cluster?.ID : undefined;
         if (state !== "active") {
           this.setView({ kind: "unavailable", reason: "SwarmNotActive", message: `the Docker engine is not in swarm mode (swarm state: ${state}); swarm bindings have no backends` });
         } else if (info.Swarm?.ControlAvailable !== true) {
