@@ -30,6 +30,8 @@ export interface MetricsState {
   readonly validationErrors: number;
   /** Binding keys that still exist: last-success series of other keys are dropped. */
   readonly liveBindings: ReadonlySet<string>;
+  /** Every Docker endpoint (issue #3 item 6): its node, whether its cache is synced, its running containers. */
+  readonly dockerEndpoints: readonly { readonly node: string; readonly synced: boolean; readonly containers: number }[];
 }
 
 export interface MetricsOptions {
@@ -63,6 +65,8 @@ export class Metrics {
   readonly dockerReconnects: Counter;
   readonly dockerEvents: Counter<"action">;
   readonly bindingValidationErrors: Gauge;
+  readonly dockerEndpointSynced: Gauge<"node">;
+  readonly dockerContainers: Gauge<"node">;
 
   private state: (() => MetricsState) | undefined;
   /** Last successful render per binding (seconds since epoch). */
@@ -125,6 +129,27 @@ export class Metrics {
       registers,
       collect() {
         validationErrors.set(read()?.validationErrors ?? 0);
+      },
+    }));
+
+    const endpointSynced = (this.dockerEndpointSynced = new Gauge({
+      name: "dockbind_docker_endpoint_synced",
+      help: "1 while the Docker endpoint's container cache is synced (listed and event stream connected), 0 while it is unreachable or not listed yet",
+      labelNames: ["node"],
+      registers,
+      collect() {
+        endpointSynced.reset();
+        for (const e of read()?.dockerEndpoints ?? []) endpointSynced.set({ node: e.node }, e.synced ? 1 : 0);
+      },
+    }));
+    const containers = (this.dockerContainers = new Gauge({
+      name: "dockbind_docker_containers",
+      help: "Running containers in the Docker endpoint's cache (the last known set while it is unreachable)",
+      labelNames: ["node"],
+      registers,
+      collect() {
+        containers.reset();
+        for (const e of read()?.dockerEndpoints ?? []) containers.set({ node: e.node }, e.containers);
       },
     }));
 

@@ -11,7 +11,7 @@ import { bindingKey, OWNER_META, type ServiceBinding } from "../domain/types.js"
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
-import type { ObservedParts, Telemetry } from "./telemetry.js";
+import { endpointSummaries, type ObservedParts, type Telemetry } from "./telemetry.js";
 
 export const STATUS_API_VERSION = "dockbind.io/status/v1";
 
@@ -129,7 +129,7 @@ export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocumen
       docker: {
         synced: parts?.containers.synced() ?? false,
         containers: parts?.containers.list().length ?? 0,
-        endpoints: (parts?.endpoints ?? []).map((e) => ({ node: e.node, synced: e.containers.synced(), containers: e.containers.list().length })),
+        endpoints: endpointSummaries(parts?.endpoints ?? []),
       },
     },
     loadBalancer: { ...(t.lb.lastValidation !== undefined ? { lastValidation: t.lb.lastValidation } : {}), ...(t.lb.lastReload !== undefined ? { lastReload: t.lb.lastReload } : {}) },

@@ -92,6 +92,11 @@ export class Telemetry {
   }
 }
 
+/** Node, sync state and running containers of each Docker endpoint (metrics and /api/status). */
+export function endpointSummaries(endpoints: readonly ObservedEndpoint[]): MetricsState["dockerEndpoints"] {
+  return endpoints.map((e) => ({ node: e.node, synced: e.containers.synced(), containers: e.containers.list().length }));
+}
+
 /** Scrape-time view of the stores for the level gauges. */
 export function metricsState(parts: ObservedParts): MetricsState {
   const live = new Set<string>();
@@ -103,7 +108,7 @@ export function metricsState(parts: ObservedParts): MetricsState {
     const counts = b.spec.loadBalancer === undefined ? { desired: c.desired, registered: c.registered } : { ...c };
     return { binding: key, counts };
   });
-  return { backends, validationErrors: parts.bindings.problems().length, liveBindings: live };
+  return { backends, validationErrors: parts.bindings.problems().length, liveBindings: live, dockerEndpoints: endpointSummaries(parts.endpoints) };
 }
 
 let processWide: Telemetry | undefined;

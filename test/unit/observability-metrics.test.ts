@@ -5,6 +5,7 @@
  * workqueue and controller loop used here are the real ones.
  */
 import assert from "node:assert/strict";
+import type { ContainerInfo } from "../../src/domain/types.js";
 import { describe, it } from "node:test";
 import type { LoadBalancerDriver } from "../../src/actuators/lb/driver.js";
 import { LbError } from "../../src/actuators/lb/errors.js";
@@ -197,6 +198,31 @@ describe("level gauges read at scrape time", () => {
     assert.equal(await value(t, "dockbind_binding_validation_errors"), 1);
     bindings.bindings = [binding("web", true)];
     assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "desired" }), undefined, "deleted bindings vanish");
+  });
+
+  it("exports each Docker endpoint's sync state and container count (issue #3 item 6)", async () => {
+    const t = telemetry();
+    let bSynced = false;
+    const c = (id: string): ContainerInfo => ({ id, name: id, image: "i", hostname: id, labels: {}, env: {}, running: true, health: "none", ports: [], networks: {} });
+    const a = { synced: () => true, list: () => [c("a1"), c("a2")], get: () => undefined, select: () => [] };
+    const b = { synced: () => bSynced, list: () => [c("b1")], get: () => undefined, select: () => [] };
+    t.attach({
+      mode: "docker-only",
+      node: "ctl",
+      endpoints: [{ node: "host-a", hostIP: "192.0.2.1", containers: a }, { node: "host-b", hostIP: "192.0.2.2", containers: b }],
+      bindings: store([]),
+      status: new BindingStatusStore(),
+      containers: a,
+      health: { get: () => undefined },
+      consul: { leader: () => Promise.resolve("x") },
+      controllers: [],
+    });
+    assert.equal(await value(t, "dockbind_docker_endpoint_synced", { node: "host-a" }), 1);
+    assert.equal(await value(t, "dockbind_docker_endpoint_synced", { node: "host-b" }), 0);
+    assert.equal(await value(t, "dockbind_docker_containers", { node: "host-a" }), 2);
+    assert.equal(await value(t, "dockbind_docker_containers", { node: "host-b" }), 1);
+    bSynced = true;
+    assert.equal(await value(t, "dockbind_docker_endpoint_synced", { node: "host-b" }), 1, "read at scrape time");
   });
 
   it("exports leader status and the exposition format with every issue #5 metric name", async () => {
