@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { controllerGet } from "../support/controllerHttp.js";
-import { ensureSwarm } from "../support/dockerd.js";
+import { ensureSwarm, finishSwarm } from "../support/dockerd.js";
 import { run } from "../support/exec.js";
 import { ensureBackendImage } from "../support/image.js";
 import { cleanupAll } from "../support/teardown.js";
@@ -81,11 +81,7 @@ after(async () => {
   await tls.close();
   await world.proxy.close();
   await cleanupAll();
-  await waitFor(async () => (await run("docker", ["ps", "-aq", "--filter", `label=com.docker.swarm.service.name=${SERVICE}`])).stdout.trim() === "" || undefined, {
-    timeoutMs: 30_000,
-    what: "task containers removed",
-  }).catch(() => undefined);
-  if (initialisedSwarm) await run("docker", ["swarm", "leave", "--force"]);
+  await finishSwarm(SERVICE, initialisedSwarm);
 });
 
 describe("two endpoints managing one swarm", () => {

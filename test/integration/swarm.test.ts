@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ensureBackendImage } from "../support/image.js";
-import { ensureSwarm } from "../support/dockerd.js";
+import { ensureSwarm, finishSwarm } from "../support/dockerd.js";
 import { run } from "../support/exec.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
@@ -111,12 +111,7 @@ after(async () => {
   await world.controller?.stop();
   await world.proxy.close();
   await cleanupAll();
-  // Task containers go away with the service; wait so that `swarm leave` does not race them.
-  await waitFor(async () => (await run("docker", ["ps", "-aq", "--filter", `label=com.docker.swarm.service.name=${SERVICE}`])).stdout.trim() === "" || undefined, {
-    timeoutMs: 30_000,
-    what: "task containers removed",
-  }).catch(() => undefined);
-  if (initialisedSwarm) await run("docker", ["swarm", "leave", "--force"]);
+  await finishSwarm(SERVICE, initialisedSwarm);
 });
 
 describe("Swarm services as backends", () => {

@@ -138,6 +138,20 @@ export async function ensureSwarm(): Promise<void> {
 }
 
 /**
+ * after() of a Swarm test: waits (up to 30 s, never throws) until the task
+ * containers of `service` (already `docker service rm`ed) are gone, so that
+ * `swarm leave` does not race them, then leaves the swarm if `leave` (the
+ * test initialised it).
+ */
+export async function finishSwarm(service: string, leave: boolean): Promise<void> {
+  await waitFor(async () => (await run("docker", ["ps", "-aq", "--filter", `label=com.docker.swarm.service.name=${service}`])).stdout.trim() === "" || undefined, {
+    timeoutMs: 30_000,
+    what: "task containers removed",
+  }).catch(() => undefined);
+  if (leave) await run("docker", ["swarm", "leave", "--force"]);
+}
+
+/**
  * Issue #6 fault suite: stops the shared dockerd (SIGTERM to the pid in its
  * pid file; it stops its containers first) and resolves once the process is
  * gone. Callers MUST call startDockerd() afterwards (in an after() hook too).

@@ -403,21 +403,26 @@ describe("RegistrarReconciler: keys", () => {
 });
 
 describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 item 6)", () => {
-  function endpoint(consul: FakeConsul, bindings: FakeBindings, status: BindingStatusStore, node: string, hostIP: string) {
-    const containers = new FakeContainers();
-    const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node, hostIP, agentServicesMaxAgeMs: 0 });
-    return { containers, registrar };
-  }
-
-  it("each endpoint registers its own containers under its node; counts are summed; neither removes the other's", async () => {
+  /** Binding default/web; endpoints host-a (192.0.2.1) and host-b (192.0.2.2), each with one container, both on one agent. */
+  function twoEndpoints() {
     const consul = new FakeConsul();
     const bindings = new FakeBindings();
     const status = new BindingStatusStore();
     bindings.put(binding());
-    const a = endpoint(consul, bindings, status, "host-a", "192.0.2.1");
-    const b = endpoint(consul, bindings, status, "host-b", "192.0.2.2");
+    const endpoint = (node: string, hostIP: string) => {
+      const containers = new FakeContainers();
+      const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node, hostIP, agentServicesMaxAgeMs: 0 });
+      return { containers, registrar };
+    };
+    const a = endpoint("host-a", "192.0.2.1");
+    const b = endpoint("host-b", "192.0.2.2");
     a.containers.put(container(C1, "web", 30001));
     b.containers.put(container(C2, "web", 30002));
+    return { consul, status, a, b };
+  }
+
+  it("each endpoint registers its own containers under its node; counts are summed; neither removes the other's", async () => {
+    const { consul, status, a, b } = twoEndpoints();
     b.containers.put(container(C1.replace(/^c1/, "c3"), "web", 30003));
     await a.registrar.reconcile("binding/default/web");
     await b.registrar.reconcile("binding/default/web");
@@ -442,14 +447,7 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
   });
 
   it("one endpoint failing makes the binding not Registered, naming that node, and keeps the other's counts", async () => {
-    const consul = new FakeConsul();
-    const bindings = new FakeBindings();
-    const status = new BindingStatusStore();
-    bindings.put(binding());
-    const a = endpoint(consul, bindings, status, "host-a", "192.0.2.1");
-    const b = endpoint(consul, bindings, status, "host-b", "192.0.2.2");
-    a.containers.put(container(C1, "web", 30001));
-    b.containers.put(container(C2, "web", 30002));
+    const { consul, status, a, b } = twoEndpoints();
     await a.registrar.reconcile("binding/default/web");
     await b.registrar.reconcile("binding/default/web");
     b.containers.put(container(C1.replace(/^c1/, "c3"), "web", 30003));
