@@ -91,6 +91,17 @@ const SEMANTIC_RULES: readonly { readonly path: RegExp; readonly rules: readonly
     },
     ],
   },
+  {
+    path: /^spec\.healthCheck$/,
+    rules: [
+    {
+      rule: "!has(self.probeBeforeRegister) || !self.probeBeforeRegister || !has(self.type) || self.type in ['http', 'tcp']",
+      message: "probeBeforeRegister is only meaningful with type http or tcp",
+      fieldPath: ".probeBeforeRegister",
+      reason: "FieldValueForbidden",
+    },
+    ],
+  },
 ];
 
 const CONDITION_SCHEMA: JsonObject = {

@@ -72,11 +72,12 @@ export function checkFor(hc: HealthCheckSpec, address: string, port: number): Ch
     status: hc.initialStatus,
     ...(hc.deregisterCriticalAfter !== undefined ? { deregisterCriticalServiceAfter: hc.deregisterCriticalAfter } : {}),
   };
+  const probe = hc.probeBeforeRegister === true ? { probeBeforeRegister: true } : {};
   switch (hc.type) {
     case "http":
-      return { http: `http://${hostPort(address, port)}${hc.path}`, interval: hc.interval, timeout: hc.timeout, ...common };
+      return { http: `http://${hostPort(address, port)}${hc.path}`, interval: hc.interval, timeout: hc.timeout, ...common, ...probe };
     case "tcp":
-      return { tcp: hostPort(address, port), interval: hc.interval, timeout: hc.timeout, ...common };
+      return { tcp: hostPort(address, port), interval: hc.interval, timeout: hc.timeout, ...common, ...probe };
     case "ttl":
       return { ttl: hc.ttl, ...common };
     case "none":

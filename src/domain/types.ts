@@ -69,6 +69,8 @@ export interface HealthCheckSpec {
   readonly ttl: string;
   readonly deregisterCriticalAfter?: string;
   readonly initialStatus: CheckStatus;
+  /** http/tcp: probe once before registering; passing => registered passing (issue #6 P2). Default false. */
+  readonly probeBeforeRegister?: boolean;
 }
 
 export type LoadBalancerKind = "nginx" | "haproxy";
@@ -154,6 +156,8 @@ export interface CheckDefinition {
   readonly timeout?: string;
   readonly deregisterCriticalServiceAfter?: string;
   readonly status?: CheckStatus;
+  /** Not sent to Consul: the registrar runs this check once before registering (healthCheck.probeBeforeRegister). */
+  readonly probeBeforeRegister?: boolean;
 }
 
 /** One Consul agent service registration that dockbind wants to exist. */

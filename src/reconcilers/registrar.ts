@@ -11,9 +11,11 @@
  */
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
 import type { ConsulApi } from "../actuators/consul/consulClient.js";
+import { probeCheck, type CheckProbe } from "../actuators/probe/checkProbe.js";
 import { desiredForBinding, type DesiredResult } from "../domain/desired.js";
 import { desiredForSwarmBinding } from "../domain/swarm.js";
-import { planRegistrations, type RegistrationPlan } from "../domain/plan.js";
+import { planRegistrations, withHash, type RegistrationPlan } from "../domain/plan.js";
+import { parseDurationMs } from "../config/duration.js";
 import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
 import { matchesSelector } from "../domain/selector.js";
 import { OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
@@ -26,6 +28,15 @@ import type { BindingStore } from "../sources/files/bindingStore.js";
 import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
 
 export const BINDING_PREFIX = "binding/";
+
+/** How long a backend that failed its first probe is re-probed: one check interval (then Consul has run its own). */
+function probeWindowMs(check: Registration["check"]): number {
+  try {
+    return check?.interval === undefined ? 0 : parseDurationMs(check.interval);
+  } catch {
+    return 0;
+  }
+}
 export const CONTAINER_PREFIX = "container/";
 
 export interface RegistrarOptions {
@@ -44,7 +55,14 @@ export interface RegistrarOptions {
   readonly notSyncedRetryMs?: number;
   /** Max age of the shared agent-services view (default 1 s). */
   readonly agentServicesMaxAgeMs?: number;
+  /** Runs a check once for healthCheck.probeBeforeRegister (default: probeCheck, a real HTTP/TCP probe). */
+  readonly probe?: CheckProbe;
 }
+
+/** At most this many probes of one plan run at once. */
+const PROBE_CONCURRENCY = 16;
+/** Re-probe period of backends that did not answer their first probe (they may still be starting). */
+const PROBE_RETRY_MS = 200;
 
 /** Workqueue key for the registrations owned by one registered service (used by GC). */
 export function ownerKey(meta: Readonly<Record<string, string>>): string | undefined {
@@ -59,6 +77,12 @@ export function ownerKey(meta: Readonly<Record<string, string>>): string | undef
 export class RegistrarReconciler implements Reconciler {
   /** Shared agent-services view: one read per burst of reconciles, kept current with our own writes. */
   private readonly agentServices: AgentServiceSnapshot;
+  /**
+   * probeBeforeRegister follow-ups: service id -> until when (ms epoch) to re-probe. A backend that
+   * did not answer its first probe was registered with initialStatus; once it answers within one
+   * check interval (Consul may not have run its first check yet) it is re-registered passing.
+   */
+  private readonly probePending = new Map<string, number>();
 
   constructor(private readonly opts: RegistrarOptions) {
     this.agentServices = new AgentServiceSnapshot(opts.consul, opts.agentServicesMaxAgeMs ?? 1000);
@@ -85,10 +109,13 @@ export class RegistrarReconciler implements Reconciler {
     for (const s of desired.skipped) {
       this.opts.logger.warn("backend skipped", { binding: bkey, container: s.containerId.slice(0, 12), reason: s.reason });
     }
+    let recheck = false;
     try {
       // Reading the agent fails like writing to it: both leave the binding not Registered.
       const current = await this.owned((m) => m[OWNER_META.binding] === bkey);
-      await this.apply(bkey, planRegistrations(current, desired.registrations));
+      const plan = planRegistrations(current, desired.registrations);
+      await this.apply(bkey, plan);
+      recheck = await this.followUpProbes(bkey, desired.registrations, plan);
     } catch (err) {
       if (binding !== undefined) this.opts.status.setRegistration(bkey, this.opts.node, { status: "False", reason: reasonOf(err), message: errorMessage(err) });
       throw err;
@@ -101,6 +128,7 @@ export class RegistrarReconciler implements Reconciler {
       this.opts.status.setRegistration(bkey, this.opts.node, abstain);
       return {};
     }
+    const done = recheck ? { recheckAfterMs: PROBE_RETRY_MS } : {};
     const n = desired.registrations.length;
     const skippedMsg = desired.skipped.length > 0 ? `; ${desired.skipped.length} backend(s) skipped: ${desired.skipped[0]?.reason ?? ""}` : "";
     this.opts.status.setRegistration(bkey, this.opts.node, {
@@ -109,7 +137,36 @@ export class RegistrarReconciler implements Reconciler {
       message: `${n} instance(s) registered${skippedMsg}`,
       counts: { desired: n + desired.skipped.length, registered: n },
     });
-    return {};
+    return done;
+  }
+
+  /**
+   * Re-probes this binding's registrations that are waiting for their backend to answer
+   * (see probePending); a pass re-registers the same registration as passing (one write).
+   * Entries end on a pass, at their deadline, or when the registration is no longer wanted.
+   * True while any entry of the binding is left (the caller asks for a recheck).
+   */
+  private async followUpProbes(bkey: string, desired: readonly Registration[], plan: RegistrationPlan): Promise<boolean> {
+    const justRegistered = new Set(plan.register.map((r) => r.id));
+    const now = Date.now();
+    const waiting = desired.filter((r) => {
+      const until = this.probePending.get(r.id);
+      if (until === undefined || justRegistered.has(r.id)) return false;
+      if (now <= until) return true;
+      this.probePending.delete(r.id);
+      return false;
+    });
+    for (const id of plan.deregister) this.probePending.delete(id);
+    if (waiting.length === 0) return desired.some((r) => this.probePending.has(r.id));
+    const passed = await this.probed(waiting);
+    for (const [i, r] of waiting.entries()) {
+      if (passed[i] !== true || r.check === undefined) continue;
+      const registration = withHash(r);
+      await this.opts.consul.register({ ...registration, check: { ...r.check, status: "passing" } });
+      this.probePending.delete(r.id);
+      this.opts.logger.info("registered", { binding: bkey, action: "register", serviceId: r.id, address: `${r.address}:${r.port}`, probe: "passing (follow-up)" });
+    }
+    return desired.some((r) => this.probePending.has(r.id));
   }
 
   /**
@@ -179,10 +236,34 @@ export class RegistrarReconciler implements Reconciler {
       this.agentServices.recordDeregister(id);
       this.opts.logger.info("deregistered", { binding: label, action: "deregister", serviceId: id });
     }
-    for (const r of plan.register) {
-      await this.opts.consul.register(r);
+    const probed = await this.probed(plan.register);
+    for (const [i, r] of plan.register.entries()) {
+      const passed = probed[i] === true;
+      // The probe sets only the status sent with this registration; the hash in meta stays that of the
+      // configured check, so the next pass finds it converged (Consul owns the status from here on).
+      await this.opts.consul.register(passed && r.check !== undefined ? { ...r, check: { ...r.check, status: "passing" } } : r);
       this.agentServices.recordRegister(r);
-      this.opts.logger.info("registered", { binding: label, action: "register", serviceId: r.id, address: `${r.address}:${r.port}` });
+      if (probed[i] === false) this.probePending.set(r.id, Date.now() + probeWindowMs(r.check));
+      else this.probePending.delete(r.id);
+      this.opts.logger.info("registered", { binding: label, action: "register", serviceId: r.id, address: `${r.address}:${r.port}`, ...(probed[i] !== undefined ? { probe: passed ? "passing" : "failed" } : {}) });
     }
+  }
+
+  /**
+   * healthCheck.probeBeforeRegister (issue #6 P2): one run of each such check, at most
+   * PROBE_CONCURRENCY at once; per registration true/false, undefined when not probed.
+   */
+  private async probed(registrations: readonly Registration[]): Promise<(boolean | undefined)[]> {
+    const out = new Array<boolean | undefined>(registrations.length);
+    const todo = registrations.flatMap((r, i) => (r.check?.probeBeforeRegister === true ? [i] : []));
+    const probe = this.opts.probe ?? probeCheck;
+    const worker = async (): Promise<void> => {
+      for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
+        const check = registrations[i]?.check;
+        out[i] = check === undefined ? undefined : await probe(check);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, todo.length) }, worker));
+    return out;
   }
 }

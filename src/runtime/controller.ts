@@ -2,7 +2,8 @@
  * The controller loop: N workers take keys from one WorkQueue and call the
  * reconciler's single entry point. Results and errors are recorded here, in
  * the framework, not in reconcilers (controller-runtime's contract):
- * - success: forget the key's backoff; `requeueAfter` schedules a re-check;
+ * - success: forget the key's backoff; `requeueAfter` (not done yet) or
+ *   `recheckAfter` (done, follow up later) schedules a re-check;
  * - retryable error: requeue with per-key exponential backoff;
  * - terminal error: counted and logged, not retried.
  */
@@ -12,8 +13,13 @@ import { isTerminal, reasonOf } from "./errors.js";
 import type { WorkQueue } from "./workqueue.js";
 
 export interface ReconcileResult {
-  /** Re-check this key after the given delay (e.g. waiting for a source to sync). */
+  /** Not done: re-check this key after the given delay (e.g. waiting for a source to sync). */
   readonly requeueAfterMs?: number;
+  /**
+   * Done (a success for status and finalizers), but look again after this delay:
+   * a follow-up, e.g. re-probing backends that were not answering yet (issue #6 P2).
+   */
+  readonly recheckAfterMs?: number;
 }
 
 export interface Reconciler {
@@ -60,6 +66,8 @@ async function worker(opts: ControllerOptions): Promise<void> {
       if (result.requeueAfterMs !== undefined) {
         outcome = "requeue";
         queue.addAfter(key, result.requeueAfterMs);
+      } else if (result.recheckAfterMs !== undefined) {
+        queue.addAfter(key, result.recheckAfterMs);
       }
     } catch (err) {
       reason = reasonOf(err);

@@ -60,6 +60,12 @@ const INVALID: readonly { readonly what: string; readonly spec: unknown; readonl
   },
   { what: "no selector at all", spec: { ...base, backends: { port: 80 } }, field: "spec.backends.selector", says: /required/ },
   { what: "bad duration", spec: { ...base, healthCheck: { interval: "10 seconds" } }, field: "spec.healthCheck.interval", says: /should match/ },
+  {
+    what: "probeBeforeRegister on a ttl check",
+    spec: { ...base, healthCheck: { type: "ttl", probeBeforeRegister: true } },
+    field: "spec.healthCheck.probeBeforeRegister",
+    says: /only meaningful with type http or tcp/,
+  },
   { what: "unknown field", spec: { ...base, bogus: true }, field: "spec.bogus", says: /unknown field/ },
   {
     what: "LB output not a .conf/.cfg file name",

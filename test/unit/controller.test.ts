@@ -156,6 +156,26 @@ describe("runController", () => {
     await done;
   });
 
+  it("recheckAfterMs counts as a success and schedules a follow-up after that delay", async (t) => {
+    fakeTime(t);
+    const rec = new Recorder();
+    const calls: string[] = [];
+    const { queue, done } = start(scripted([() => ({ recheckAfterMs: 200 }), () => ({})], calls), rec);
+    queue.add("k");
+    await rec.count(1);
+    assert.deepEqual(rec.kinds(), ["success"]);
+    assert.equal(queue.idle(), false, "a follow-up is scheduled");
+    t.mock.timers.tick(199);
+    await flush();
+    assert.equal(calls.length, 1, "not before the delay");
+    t.mock.timers.tick(1);
+    await rec.count(2);
+    assert.deepEqual(rec.kinds(), ["success", "success"]);
+    assert.equal(queue.idle(), true);
+    queue.shutDown();
+    await done;
+  });
+
   it("a retryable error is requeued with per-key exponential backoff and its reason", async (t) => {
     fakeTime(t);
     const rec = new Recorder();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/actuators/consul/consulClient.js";
-import { withHash } from "../../src/domain/plan.js";
+import { registrationHash, withHash } from "../../src/domain/plan.js";
 import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
 import { matchesSelector } from "../../src/domain/selector.js";
 import { OWNER_META, type ContainerInfo, type LabelSelector, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";
@@ -460,5 +460,114 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
     assert.match(registered.message, /^host-b: /);
     assert.deepEqual(st.backends, { desired: 2, registered: 2, passing: 0 }, "the failed pass keeps host-b's last counts");
     assert.equal(st.conditions.find((c) => c.type === "Ready")?.status, "False");
+  });
+});
+
+describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", () => {
+  it("registers a backend whose probe passed as passing, one whose probe failed with initialStatus; the hash stays that of the configured check", async () => {
+    const consul = new FakeConsul();
+    const containers = new FakeContainers();
+    const bindings = new FakeBindings();
+    const status = new BindingStatusStore();
+    const probed: string[] = [];
+    const sent: Registration[] = [];
+    const register = consul.register.bind(consul);
+    consul.register = (r: Registration) => {
+      sent.push(r);
+      return register(r);
+    };
+    const registrar = new RegistrarReconciler({
+      bindings,
+      containers,
+      consul,
+      status,
+      logger: silentLogger(),
+      node: NODE,
+      hostIP: HOST_IP,
+      agentServicesMaxAgeMs: 0,
+      probe: (check) => {
+        probed.push(check.tcp ?? "");
+        return Promise.resolve(check.tcp?.endsWith(":30001") === true);
+      },
+    });
+    const b = binding();
+    bindings.put({ ...b, spec: { ...b.spec, healthCheck: { ...b.spec.healthCheck, probeBeforeRegister: true } } });
+    containers.put(container(C1, "web", 30001));
+    containers.put(container(C2, "web", 30002));
+    await registrar.reconcile("binding/default/web");
+    assert.deepEqual(probed.sort(), [`${HOST_IP}:30001`, `${HOST_IP}:30002`]);
+    const statusOf = (port: number): string | undefined => sent.find((r) => r.port === port)?.check?.status;
+    assert.equal(statusOf(30001), "passing", "probe passed: served at once");
+    assert.equal(statusOf(30002), "critical", "probe failed: initialStatus");
+    for (const r of sent) assert.equal(r.meta[OWNER_META.hash], registrationHash({ ...r, check: { ...r.check, status: "critical" } }), "hash of the configured check");
+    // Converged: the next pass writes nothing; only the backend that did not answer is re-probed (still failing).
+    consul.calls.length = 0;
+    probed.length = 0;
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 });
+    assert.deepEqual(consul.writes(), []);
+    assert.deepEqual(probed, [`${HOST_IP}:30002`]);
+  });
+
+  it("a backend not answering yet is re-probed (recheck, counted as done) and re-registered passing once it answers, within one interval", async (t) => {
+    t.mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
+    const consul = new FakeConsul();
+    const containers = new FakeContainers();
+    const bindings = new FakeBindings();
+    const status = new BindingStatusStore();
+    let answering = false;
+    const sent: Registration[] = [];
+    const register = consul.register.bind(consul);
+    consul.register = (r: Registration) => {
+      sent.push(r);
+      return register(r);
+    };
+    const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node: NODE, hostIP: HOST_IP, agentServicesMaxAgeMs: 0, probe: () => Promise.resolve(answering) });
+    const b = binding();
+    bindings.put({ ...b, spec: { ...b.spec, healthCheck: { ...b.spec.healthCheck, probeBeforeRegister: true, interval: "10s" } } });
+    containers.put(container(C1, "web", 30001));
+    const first = await registrar.reconcile("binding/default/web");
+    assert.deepEqual(first, { recheckAfterMs: 200 }, "a follow-up, not a failure");
+    assert.deepEqual(sent.map((r) => r.check?.status), ["critical"]);
+    assert.equal(status.get("default/web").conditions.find((c) => c.type === "Registered")?.status, "True", "registered (critical) meanwhile");
+    t.mock.timers.tick(3_000);
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 }, "still not answering: keep re-probing");
+    assert.equal(sent.length, 1);
+    answering = true;
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), {}, "answered: done");
+    assert.deepEqual(sent.map((r) => r.check?.status), ["critical", "passing"]);
+    assert.equal(sent[1]?.meta[OWNER_META.hash], sent[0]?.meta[OWNER_META.hash], "same registration, same hash");
+    consul.calls.length = 0;
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.deepEqual(consul.writes(), [], "converged");
+  });
+
+  it("stops re-probing after one check interval (Consul has run its own check by then)", async (t) => {
+    t.mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
+    const { consul, containers, bindings, status } = setup();
+    let probes = 0;
+    const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node: NODE, hostIP: HOST_IP, agentServicesMaxAgeMs: 0, probe: () => Promise.resolve(++probes < 0) });
+    const b = binding();
+    bindings.put({ ...b, spec: { ...b.spec, healthCheck: { ...b.spec.healthCheck, probeBeforeRegister: true, interval: "10s" } } });
+    containers.put(container(C1, "web", 30001));
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 });
+    t.mock.timers.tick(10_001);
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.equal(probes, 1, "no probe after the window");
+    // A container that goes away while pending ends its follow-up too.
+    containers.put(container(C2, "web", 30002));
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 });
+    containers.items.delete(C2);
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+  });
+
+  it("does not probe bindings without probeBeforeRegister", async () => {
+    const { consul, containers, bindings, status } = setup();
+    let probes = 0;
+    const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node: NODE, hostIP: HOST_IP, probe: () => Promise.resolve(++probes > 0) });
+    bindings.put(binding());
+    containers.put(container(C1));
+    await registrar.reconcile("binding/default/web");
+    assert.equal(probes, 0);
+    assert.equal([...consul.services.values()].length, 1);
   });
 });

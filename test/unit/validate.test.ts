@@ -54,7 +54,7 @@ describe("validateBinding: defaults", () => {
     assert.deepEqual(b.spec.service.meta, {});
     assert.equal(b.spec.backends.protocol, "tcp");
     assert.equal(b.spec.backends.addressMode, "published");
-    assert.deepEqual(b.spec.healthCheck, { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" });
+    assert.deepEqual(b.spec.healthCheck, { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical", probeBeforeRegister: false });
     assert.equal(b.spec.loadBalancer, undefined, "loadBalancer is optional and has no default");
   });
 
@@ -478,6 +478,32 @@ describe("validateBinding: addresses", () => {
       "spec.backends.hostIP",
       /addressMode: published/,
     );
+  });
+
+  it("probeBeforeRegister: default false; accepted for http and tcp checks, refused for ttl and none (issue #6 P2)", () => {
+    const ok = validateBinding(doc(() => undefined));
+    assert.ok(ok.ok);
+    assert.equal(ok.binding.spec.healthCheck.probeBeforeRegister, false);
+    for (const type of ["http", "tcp"]) {
+      const r = validateBinding(
+        doc((d) => {
+          d.spec.healthCheck = { type, probeBeforeRegister: true };
+        }),
+      );
+      assert.ok(r.ok, type);
+      assert.equal(r.binding.spec.healthCheck.probeBeforeRegister, true);
+    }
+    for (const type of ["ttl", "none"]) {
+      onlyError(
+        validateBinding(
+          doc((d) => {
+            d.spec.healthCheck = { type, probeBeforeRegister: true };
+          }),
+        ),
+        "spec.healthCheck.probeBeforeRegister",
+        new RegExp(`only meaningful with type http or tcp \\(got ${type}\\)`),
+      );
+    }
   });
 
   it("rejects network with addressMode published, accepts it with internal", () => {

@@ -88,6 +88,10 @@ function semanticErrors(b: ServiceBinding): FieldError[] {
   if (b.spec.backends.addressMode === "internal" && b.spec.backends.hostIP !== undefined) {
     errors.push({ field: "spec.backends.hostIP", message: "only meaningful with addressMode: published" });
   }
+  const hc = b.spec.healthCheck;
+  if (hc.probeBeforeRegister === true && hc.type !== "http" && hc.type !== "tcp") {
+    errors.push({ field: "spec.healthCheck.probeBeforeRegister", message: `only meaningful with type http or tcp (got ${hc.type})` });
+  }
   return errors;
 }
 

@@ -1,0 +1,75 @@
+/**
+ * Issue #6 P2: `healthCheck.probeBeforeRegister` on real dockerd, Consul and
+ * nginx. Consul 1.8 runs a new check's first probe at a random moment within
+ * its interval (60 s here), so without the probe a new backend would wait on
+ * average 30 s to be served. With it, the controller probes the backend
+ * itself (and re-probes while it is still starting) and registers it passing:
+ * served within seconds. A backend that fails its check stays critical and is
+ * never served.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { runBackend } from "../support/docker.js";
+import { cleanupAll } from "../support/teardown.js";
+import { freePort, waitFor } from "../support/wait.js";
+import { bindingYaml, startWorld, type World } from "../support/world.js";
+
+const SERVICE = "probe-web";
+let world: World;
+let port: number;
+
+before(async () => {
+  world = await startWorld("probe");
+  port = await freePort();
+  const doc = bindingYaml({ name: "web", service: SERVICE, app: "probe-web", listenPort: port })
+    .replace("interval: 1s", "interval: 60s")
+    .replace("    timeout: 1s\n", "    timeout: 1s\n    probeBeforeRegister: true\n");
+  assert.match(doc, /probeBeforeRegister: true/);
+  world.writeFile("web.yaml", doc);
+  await world.startController();
+});
+
+after(async () => {
+  await world.controller?.stop();
+  await world.proxy.close();
+  await cleanupAll();
+});
+
+describe("healthCheck.probeBeforeRegister", () => {
+  it("a healthy backend is registered passing by the controller's probe and served within seconds (check interval 60 s)", async () => {
+    const c = world.controller;
+    assert.ok(c);
+    const t0 = performance.now();
+    const b = await runBackend({ name: `probe-ok-${process.pid}`, labels: { app: "probe-web" }, env: { NAME: "ok" } });
+    await waitFor(async () => ((await world.nginx.get(port).catch(() => undefined))?.body === "ok" ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: "served through nginx well before Consul's own first check could be relied on",
+    });
+    const servedMs = performance.now() - t0;
+    const entry = (await world.health(SERVICE)).find((e) => e.port === b.hostPort);
+    assert.equal(entry?.status, "passing");
+    const line = c.logs().find((l) => l.message === "registered" && l.serviceId === entry.id && String(l.probe).startsWith("passing"));
+    assert.ok(line, "registered passing by the probe (at once, or by a follow-up while the backend was starting)");
+    console.log(`probeBeforeRegister: docker run -> served through nginx in ${servedMs.toFixed(0)} ms (${String(line.probe)})`);
+  });
+
+  it("a backend failing its check is registered critical and never served", async () => {
+    const c = world.controller;
+    assert.ok(c);
+    const bad = await runBackend({ name: `probe-bad-${process.pid}`, labels: { app: "probe-web" }, env: { NAME: "bad", FAIL_HEALTH: "1" } });
+    const entry = await waitFor(async () => (await world.health(SERVICE)).find((e) => e.port === bad.hostPort), { timeoutMs: 10_000, what: "failing backend registered" });
+    assert.equal(entry.status, "critical");
+    assert.ok(c.logs().some((l) => l.message === "registered" && l.serviceId === entry.id && l.probe === "failed"), "its probe failed");
+    // Re-probes (every 200 ms) keep failing; once the file is rendered from Consul's view it holds the passing instance only.
+    await waitFor(async () => {
+      const want = (await world.health(SERVICE)).filter((e) => e.status === "passing").map((e) => e.port).sort().join(",");
+      const got = [...(world.lbFile("web.conf") ?? "").matchAll(/server 127\.0\.0\.1:(\d+);/g)].map((m) => Number(m[1])).sort().join(",");
+      return want !== "" && got === want ? true : undefined;
+    }, { timeoutMs: 10_000, what: "generated upstream equals the passing instances" });
+    const bodies = await world.sample(port, 12);
+    assert.ok(!bodies.includes("bad"), bodies.join(","));
+    assert.equal((await world.health(SERVICE)).find((e) => e.port === bad.hostPort)?.status, "critical");
+    assert.doesNotMatch(world.lbFile("web.conf") ?? "", new RegExp(`:${bad.hostPort ?? -1};`));
+  });
+});
