@@ -11,7 +11,8 @@
  *   validateLive (failure: previous bytes restored / new file removed) ->
  *   reload.
  * - On ANY failure the last good file stays in place and no temp file is left.
- *   Errors are LbError: ValidationFailed | ReloadFailed | WriteFailed.
+ *   Errors are LbError: ValidationFailed | ReloadFailed | ReloadRejected | WriteFailed.
+ * - ReloadRejected (the LB kept its old config) restores the previous file.
  * - ReloadFailed leaves the new file (it passed both validations, so it is the
  *   new "last good") and marks the path reload-pending: the next
  *   apply()/remove() of that path retries validateLive + reload even when the
@@ -158,7 +159,17 @@ export class LbConfigWriter {
       if (!wasPending) this.pendingReload.delete(path);
       throw err;
     }
-    await this.reloadAll();
+    try {
+      await this.reloadAll();
+    } catch (err: unknown) {
+      // The LB kept its previous config: put the previous file back so disk matches what runs and this
+      // binding's change cannot block other bindings' reloads; the caller retries with backoff.
+      if (err instanceof LbError && err.reason === "ReloadRejected") {
+        await restore(path, previous, mode, err, this.fileOwner);
+        if (!wasPending) this.pendingReload.delete(path);
+      }
+      throw err;
+    }
     return { changed: true, reloaded: true };
   }
 

@@ -14,6 +14,10 @@ export interface LoadBalancerDriver {
   validateCandidate(candidatePath: string): Promise<void>;
   /** Check the full live config (all included files). Idempotent. Rejects LbError("ValidationFailed"). */
   validateLive(): Promise<void>;
-  /** Ask the running LB to reload its config. Idempotent. Rejects LbError("ReloadFailed"). */
+  /**
+   * Ask the running LB to reload its config and confirm it took effect. Idempotent.
+   * Rejects LbError("ReloadFailed") when the reload could not be asked for, and
+   * LbError("ReloadRejected") when the LB kept its previous configuration.
+   */
   reload(): Promise<void>;
 }

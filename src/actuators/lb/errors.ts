@@ -5,11 +5,16 @@
  *
  * - ValidationFailed: `nginx -t` rejected the candidate or the live config
  *   (message carries nginx's trimmed stderr). Nothing was changed.
- * - ReloadFailed: the new file is in place and valid but `nginx -s reload`
- *   failed; the writer keeps a pending-reload flag and retries on next apply.
+ * - ReloadFailed: the new file is in place and valid but the reload could not
+ *   be asked for (`nginx -s reload` failed, nginx down); the writer keeps a
+ *   pending-reload flag and retries on next apply.
+ * - ReloadRejected: the load balancer got the reload and kept its previous
+ *   configuration (e.g. a listen address taken by another process, which
+ *   `nginx -t` tolerates); the writer restores the previous file, so disk
+ *   matches what runs and other bindings' reloads are not blocked by it.
  * - WriteFailed: filesystem error while reading/writing/renaming.
  */
-export type LbErrorReason = "ValidationFailed" | "ReloadFailed" | "WriteFailed";
+export type LbErrorReason = "ValidationFailed" | "ReloadFailed" | "ReloadRejected" | "WriteFailed";
 
 export class LbError extends Error {
   override readonly name = "LbError";

@@ -51,3 +51,17 @@ export async function runFile(bin: string, args: readonly string[], timeoutMs: n
     return { ok: false, detail: failureDetail(err, timeoutMs) };
   }
 }
+
+/** Like runFile, but resolves the full stdout and stderr (e.g. `nginx -V`, which prints to stderr). Never rejects. */
+export async function runFileOutput(bin: string, args: readonly string[], timeoutMs: number): Promise<ExecOutcome & { readonly stdout: string; readonly stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(bin, [...args], { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 1024 * 1024, encoding: "utf8", windowsHide: true });
+    return { ok: true, detail: trimStderr(stderr), stdout, stderr };
+  } catch (err: unknown) {
+    const text = (k: string): string => {
+      const v = field(err, k);
+      return typeof v === "string" ? v : "";
+    };
+    return { ok: false, detail: failureDetail(err, timeoutMs), stdout: text("stdout"), stderr: text("stderr") };
+  }
+}

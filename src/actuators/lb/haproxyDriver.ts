@@ -133,7 +133,7 @@ export class HaproxyDriver implements LoadBalancerDriver {
       // While the master re-executes, its socket refuses connections: not an error yet.
       const now = await this.state().catch(() => undefined);
       if (now !== undefined && now.reloads > before.reloads) {
-        if (now.failed > before.failed) throw new LbError("ReloadFailed", "haproxy master reported the reload as failed (old workers keep serving)");
+        if (now.failed > before.failed) throw new LbError("ReloadRejected", "haproxy master reported the reload as failed (old workers keep serving)");
         return;
       }
       if (Date.now() >= deadline) throw new LbError("ReloadFailed", `haproxy reload not confirmed by the master within ${this.timeoutMs}ms`);

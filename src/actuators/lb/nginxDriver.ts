@@ -9,16 +9,21 @@
  *   fatal: a listen address not configured on this host fails validation.
  * - `nginx -s reload` only signals the master (SIGHUP via the pid file) and
  *   exits 0 even if the master then rejects the new config and keeps the old
- *   one; that is why the writer runs validateLive() before reload().
+ *   one (e.g. a listen address taken by another process, which `nginx -t`
+ *   tolerates); that is why the writer runs validateLive() before reload(),
+ *   and why reload() confirms it: a master that applied a new config starts
+ *   new worker processes, one that rejected it keeps the old ones.
  * - `-s reload` parses the config to find the pid file, so `args`
  *   (-p/-c) must match the running master.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { LoadBalancerDriver } from "./driver.js";
 import { LbError } from "./errors.js";
-import { runFile } from "./exec.js";
+import { runFile, runFileOutput } from "./exec.js";
+import { childPids, processAlive } from "./procfs.js";
 
 export interface NginxDriverOptions {
   /** Binary to run; default "nginx" (looked up in PATH). */
@@ -27,6 +32,23 @@ export interface NginxDriverOptions {
   readonly args?: readonly string[];
   /** Per-invocation timeout; default 10 s. */
   readonly timeoutMs?: number;
+  /** How long reload() waits for the master's new worker processes; default 3 s. */
+  readonly reloadConfirmMs?: number;
+}
+
+const CONFIRM_POLL_MS = 25;
+
+/** The value after `flag` in an nginx argument list (`-p DIR`, `-c FILE`). */
+function argAfter(args: readonly string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** The main-context `pid` directive of an nginx config text (comments stripped), if any. */
+export function pidDirective(conf: string): string | undefined {
+  const text = conf.replace(/#[^\n]*/g, "");
+  const m = /(?:^|[;{}\s])pid\s+(?:"([^"]+)"|'([^']+)'|([^\s;]+))\s*;/.exec(text);
+  return m?.[1] ?? m?.[2] ?? m?.[3];
 }
 
 /** nginx double-quoted string: `\` and `"` escaped; control chars refused. */
@@ -62,11 +84,15 @@ export class NginxDriver implements LoadBalancerDriver {
   private readonly bin: string;
   private readonly args: readonly string[];
   private readonly timeoutMs: number;
+  private readonly confirmMs: number;
+  /** Resolved once (see pidFile); null = cannot be known, reloads are not confirmed. */
+  private pidPath: string | null | undefined;
 
   constructor(opts: NginxDriverOptions = {}) {
     this.bin = opts.nginxBin ?? "nginx";
     this.args = opts.args ?? [];
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.confirmMs = opts.reloadConfirmMs ?? 3_000;
   }
 
   /** `nginx -t` on a wrapper config in a private mkdtemp dir that includes only `candidatePath`. */
@@ -88,9 +114,63 @@ export class NginxDriver implements LoadBalancerDriver {
     if (!r.ok) throw new LbError("ValidationFailed", `nginx -t (live config) failed: ${r.detail}`);
   }
 
-  /** `nginx -s reload <args>`. */
+  /**
+   * `nginx -s reload <args>`, confirmed: resolves once the master has started a
+   * new worker process; ReloadRejected when it kept its old workers for
+   * `reloadConfirmMs` (it rejected the config), ReloadFailed when the signal
+   * could not be sent or the master died. Without a readable pid file the
+   * reload is not confirmed (as before this check existed).
+   */
   async reload(): Promise<void> {
+    const master = await this.masterPid();
+    const before = master === undefined ? undefined : new Set(childPids(master));
     const r = await runFile(this.bin, ["-s", "reload", ...this.args], this.timeoutMs);
     if (!r.ok) throw new LbError("ReloadFailed", `nginx -s reload failed: ${r.detail}`);
+    if (master !== undefined && before !== undefined) await this.confirm(master, before);
+  }
+
+  private async confirm(master: number, before: ReadonlySet<number>): Promise<void> {
+    const deadline = performance.now() + this.confirmMs;
+    for (;;) {
+      if (!processAlive(master)) throw new LbError("ReloadFailed", `nginx master ${master} exited during the reload`);
+      if (childPids(master).some((pid) => !before.has(pid))) return;
+      if (performance.now() >= deadline) {
+        throw new LbError(
+          "ReloadRejected",
+          `nginx kept its previous configuration: no new worker process within ${this.confirmMs} ms of the reload signal (the master rejected the new config, e.g. a listen address in use; nginx's error log says why)`,
+        );
+      }
+      await sleep(CONFIRM_POLL_MS);
+    }
+  }
+
+  /** The running master's pid from its pid file; undefined when it cannot be read. */
+  private async masterPid(): Promise<number | undefined> {
+    const path = await this.pidFile();
+    if (path === undefined) return undefined;
+    try {
+      const pid = Number.parseInt((await readFile(path, "utf8")).trim(), 10);
+      return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Where `nginx -s reload` finds the master: the `pid` directive of the main
+   * config (-c, else the compiled --conf-path), else the compiled --pid-path;
+   * relative to the prefix (-p, else --prefix). Resolved once.
+   */
+  private async pidFile(): Promise<string | undefined> {
+    if (this.pidPath === undefined) {
+      const v = await runFileOutput(this.bin, ["-V"], this.timeoutMs);
+      const built = (name: string): string | undefined => new RegExp(`--${name}=(\\S+)`).exec(v.stderr)?.[1];
+      const prefix = argAfter(this.args, "-p") ?? built("prefix") ?? "/";
+      const conf = argAfter(this.args, "-c") ?? built("conf-path");
+      const text = conf === undefined ? "" : await readFile(resolve(prefix, conf), "utf8").catch(() => "");
+      const pid = pidDirective(text) ?? built("pid-path");
+      this.pidPath = pid === undefined ? null : resolve(prefix, pid);
+    }
+    return this.pidPath ?? undefined;
   }
 }
