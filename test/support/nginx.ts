@@ -9,11 +9,12 @@
  * The main conf defines no server: nginx listens on nothing until a conf.d
  * file does. The master is tracked by procs.ts (killed on test exit).
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { httpGet, type HttpResponse } from "./http.js";
 import { ensureBedRoot, startManaged } from "./procs.js";
 import { waitFor } from "./wait.js";
+import { childPids } from "../../src/actuators/lb/procfs.js";
 
 export interface NginxHandle {
   readonly prefix: string;
@@ -81,7 +82,7 @@ export async function startNginx(): Promise<NginxHandle> {
     settled: async (timeoutMs = 10_000) => {
       await waitFor(
         () => {
-          const workers = childrenOf(proc.pid).map(cmdline);
+          const workers = childPids(proc.pid).map(cmdline);
           return workers.length === 1 && workers[0]?.includes("worker process") === true && !workers[0].includes("shutting down") ? true : undefined;
         },
         { timeoutMs, intervalMs: 20, what: "nginx reload settled (one live worker)" },
@@ -91,22 +92,6 @@ export async function startNginx(): Promise<NginxHandle> {
       await proc.stop("SIGTERM", 10_000);
     },
   };
-}
-
-/** PIDs whose parent is `ppid`, read from /proc (field 4 of /proc/PID/stat). */
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (fields[0] !== "Z" && Number(fields[1]) === ppid) out.push(Number(name));
-    } catch {
-      // the process exited between readdir and read
-    }
-  }
-  return out;
 }
 
 function cmdline(pid: number): string {
