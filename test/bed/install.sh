@@ -12,6 +12,10 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
 command -v consul >/dev/null 2>&1 || need+=(consul)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# issue #3 item 6: a second, private dockerd on a bridge of its own (test/support/extraDockerd.ts);
+# openssl makes the tcp+TLS endpoints' certificates (test/support/tlsDockerProxy.ts).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # issue #5: a real Prometheus scrapes the controller; headless Chromium loads the status page.
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
