@@ -11,11 +11,10 @@
  */
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
 import type { ConsulApi } from "../actuators/consul/consulClient.js";
-import { probeCheck, type CheckProbe } from "../actuators/probe/checkProbe.js";
+import type { CheckProbe } from "../actuators/probe/checkProbe.js";
 import { desiredForBinding, type DesiredResult } from "../domain/desired.js";
 import { desiredForSwarmBinding } from "../domain/swarm.js";
 import { planRegistrations, withHash, type RegistrationPlan } from "../domain/plan.js";
-import { parseDurationMs } from "../config/duration.js";
 import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
 import { matchesSelector } from "../domain/selector.js";
 import { OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
@@ -26,17 +25,10 @@ import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
 import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
+import { asPassing, RegistrationProber } from "./registrationProber.js";
 
 export const BINDING_PREFIX = "binding/";
 
-/** How long a backend that failed its first probe is re-probed: one check interval (then Consul has run its own). */
-function probeWindowMs(check: Registration["check"]): number {
-  try {
-    return check?.interval === undefined ? 0 : parseDurationMs(check.interval);
-  } catch {
-    return 0;
-  }
-}
 export const CONTAINER_PREFIX = "container/";
 
 export interface RegistrarOptions {
@@ -59,8 +51,6 @@ export interface RegistrarOptions {
   readonly probe?: CheckProbe;
 }
 
-/** At most this many probes of one plan run at once. */
-const PROBE_CONCURRENCY = 16;
 /** Re-probe period of backends that did not answer their first probe (they may still be starting). */
 const PROBE_RETRY_MS = 200;
 
@@ -77,15 +67,12 @@ export function ownerKey(meta: Readonly<Record<string, string>>): string | undef
 export class RegistrarReconciler implements Reconciler {
   /** Shared agent-services view: one read per burst of reconciles, kept current with our own writes. */
   private readonly agentServices: AgentServiceSnapshot;
-  /**
-   * probeBeforeRegister follow-ups: service id -> until when (ms epoch) to re-probe. A backend that
-   * did not answer its first probe was registered with initialStatus; once it answers within one
-   * check interval (Consul may not have run its first check yet) it is re-registered passing.
-   */
-  private readonly probePending = new Map<string, number>();
+  /** healthCheck.probeBeforeRegister: probes before registering, follow-ups for backends still starting. */
+  private readonly prober: RegistrationProber;
 
   constructor(private readonly opts: RegistrarOptions) {
     this.agentServices = new AgentServiceSnapshot(opts.consul, opts.agentServicesMaxAgeMs ?? 1000);
+    this.prober = new RegistrationProber(opts.probe);
   }
 
   /** Forget the cached agent view (the agent restarted and may have lost registrations). */
@@ -141,32 +128,22 @@ export class RegistrarReconciler implements Reconciler {
   }
 
   /**
-   * Re-probes this binding's registrations that are waiting for their backend to answer
-   * (see probePending); a pass re-registers the same registration as passing (one write).
-   * Entries end on a pass, at their deadline, or when the registration is no longer wanted.
-   * True while any entry of the binding is left (the caller asks for a recheck).
+   * Re-probes this binding's registrations whose backend did not answer its first probe
+   * (RegistrationProber); a pass re-registers the same registration as passing (one write).
+   * True while any follow-up of the binding is left (the caller asks for a recheck).
    */
   private async followUpProbes(bkey: string, desired: readonly Registration[], plan: RegistrationPlan): Promise<boolean> {
+    for (const id of plan.deregister) this.prober.settle(id);
     const justRegistered = new Set(plan.register.map((r) => r.id));
-    const now = Date.now();
-    const waiting = desired.filter((r) => {
-      const until = this.probePending.get(r.id);
-      if (until === undefined || justRegistered.has(r.id)) return false;
-      if (now <= until) return true;
-      this.probePending.delete(r.id);
-      return false;
-    });
-    for (const id of plan.deregister) this.probePending.delete(id);
-    if (waiting.length === 0) return desired.some((r) => this.probePending.has(r.id));
-    const passed = await this.probed(waiting);
-    for (const [i, r] of waiting.entries()) {
-      if (passed[i] !== true || r.check === undefined) continue;
-      const registration = withHash(r);
-      await this.opts.consul.register({ ...registration, check: { ...r.check, status: "passing" } });
-      this.probePending.delete(r.id);
+    const due = this.prober.due(desired).filter((r) => !justRegistered.has(r.id));
+    const passed = await this.prober.probeAll(due);
+    for (const [i, r] of due.entries()) {
+      if (passed[i] !== true) continue;
+      await this.opts.consul.register(asPassing(withHash(r)));
+      this.prober.settle(r.id);
       this.opts.logger.info("registered", { binding: bkey, action: "register", serviceId: r.id, address: `${r.address}:${r.port}`, probe: "passing (follow-up)" });
     }
-    return desired.some((r) => this.probePending.has(r.id));
+    return this.prober.anyPending(desired);
   }
 
   /**
@@ -236,34 +213,15 @@ export class RegistrarReconciler implements Reconciler {
       this.agentServices.recordDeregister(id);
       this.opts.logger.info("deregistered", { binding: label, action: "deregister", serviceId: id });
     }
-    const probed = await this.probed(plan.register);
+    const probed = await this.prober.probeAll(plan.register);
     for (const [i, r] of plan.register.entries()) {
-      const passed = probed[i] === true;
+      const result = probed[i];
       // The probe sets only the status sent with this registration; the hash in meta stays that of the
       // configured check, so the next pass finds it converged (Consul owns the status from here on).
-      await this.opts.consul.register(passed && r.check !== undefined ? { ...r, check: { ...r.check, status: "passing" } } : r);
+      await this.opts.consul.register(result === true ? asPassing(r) : r);
       this.agentServices.recordRegister(r);
-      if (probed[i] === false) this.probePending.set(r.id, Date.now() + probeWindowMs(r.check));
-      else this.probePending.delete(r.id);
-      this.opts.logger.info("registered", { binding: label, action: "register", serviceId: r.id, address: `${r.address}:${r.port}`, ...(probed[i] !== undefined ? { probe: passed ? "passing" : "failed" } : {}) });
+      this.prober.registered(r, result);
+      this.opts.logger.info("registered", { binding: label, action: "register", serviceId: r.id, address: `${r.address}:${r.port}`, ...(result !== undefined ? { probe: result ? "passing" : "failed" } : {}) });
     }
-  }
-
-  /**
-   * healthCheck.probeBeforeRegister (issue #6 P2): one run of each such check, at most
-   * PROBE_CONCURRENCY at once; per registration true/false, undefined when not probed.
-   */
-  private async probed(registrations: readonly Registration[]): Promise<(boolean | undefined)[]> {
-    const out = new Array<boolean | undefined>(registrations.length);
-    const todo = registrations.flatMap((r, i) => (r.check?.probeBeforeRegister === true ? [i] : []));
-    const probe = this.opts.probe ?? probeCheck;
-    const worker = async (): Promise<void> => {
-      for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
-        const check = registrations[i]?.check;
-        out[i] = check === undefined ? undefined : await probe(check);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, todo.length) }, worker));
-    return out;
   }
 }

@@ -1,0 +1,76 @@
+/**
+ * healthCheck.probeBeforeRegister for the registrar (issue #6 P2): probes
+ * backends before they are registered and follows up on those that did not
+ * answer yet. State: service id -> until when (ms epoch) to re-probe — one
+ * check interval after registration, by when Consul has run its own first
+ * check. In memory only: a restarted controller leaves the follow-up to
+ * Consul's checks. Not safe for concurrent use on one binding: the workqueue
+ * never runs one key twice at once.
+ */
+import { probeCheck, type CheckProbe } from "../actuators/probe/checkProbe.js";
+import { parseDurationMs } from "../config/duration.js";
+import type { Registration } from "../domain/types.js";
+
+/** At most this many probes run at once. */
+const PROBE_CONCURRENCY = 16;
+
+/** `r` as sent after a passing probe: only the status differs (its meta hash stays that of the configured check). */
+export function asPassing(r: Registration): Registration {
+  return r.check === undefined ? r : { ...r, check: { ...r.check, status: "passing" } };
+}
+
+function intervalMs(r: Registration): number {
+  try {
+    return r.check?.interval === undefined ? 0 : parseDurationMs(r.check.interval);
+  } catch {
+    return 0;
+  }
+}
+
+export class RegistrationProber {
+  private readonly pending = new Map<string, number>();
+
+  constructor(private readonly probe: CheckProbe = probeCheck) {}
+
+  /** One probe of each registration that asks for it; true/false per registration, undefined when not probed. */
+  async probeAll(registrations: readonly Registration[]): Promise<(boolean | undefined)[]> {
+    const out = new Array<boolean | undefined>(registrations.length);
+    const todo = registrations.flatMap((r, i) => (r.check?.probeBeforeRegister === true ? [i] : []));
+    const worker = async (): Promise<void> => {
+      for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
+        const check = registrations[i]?.check;
+        out[i] = check === undefined ? undefined : await this.probe(check);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, todo.length) }, worker));
+    return out;
+  }
+
+  /** `r` was just registered after probe result `probed` (undefined: not probed): a failure starts a follow-up. */
+  registered(r: Registration, probed: boolean | undefined): void {
+    if (probed === false) this.pending.set(r.id, Date.now() + intervalMs(r));
+    else this.pending.delete(r.id);
+  }
+
+  /** The follow-up of `id` is over (it passed, or the registration went away). */
+  settle(id: string): void {
+    this.pending.delete(id);
+  }
+
+  /** Registrations of `desired` whose follow-up is still running (expired ones are dropped). */
+  due(desired: readonly Registration[]): Registration[] {
+    const now = Date.now();
+    return desired.filter((r) => {
+      const until = this.pending.get(r.id);
+      if (until === undefined) return false;
+      if (now <= until) return true;
+      this.pending.delete(r.id);
+      return false;
+    });
+  }
+
+  /** True while any of `desired` has a follow-up running. */
+  anyPending(desired: readonly Registration[]): boolean {
+    return desired.some((r) => this.pending.has(r.id));
+  }
+}
