@@ -20,6 +20,8 @@ export interface Phase {
   readonly listenPort: number;
   /** Consul HTTP check interval. */
   readonly interval: string;
+  /** Backend (container) port the binding selects; default 80. */
+  readonly backendPort?: number;
 }
 
 export interface Contender {
@@ -56,7 +58,7 @@ spec:
   backends:
     selector:
       matchLabels: {dockbind-bench: ${p.selector}}
-    port: 80
+    port: ${p.backendPort ?? 80}
     addressMode: internal
     network: ${network}
   healthCheck:
@@ -68,10 +70,11 @@ ${lb}`;
 }
 
 /** dockbind alone: registration and nginx rendering. */
-export async function dockbindContender(world: World, phases: readonly Phase[], network: string): Promise<Contender> {
+/** `extraArgs` go to the controller (e.g. `--docker-host` of a simulated Docker API). */
+export async function dockbindContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender> {
   world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true)).join("---\n"));
   // Product defaults except the render wait, which every contender shares.
-  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX]);
+  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...extraArgs]);
   return {
     name: "dockbind",
     world,
@@ -90,7 +93,8 @@ export async function dockbindContender(world: World, phases: readonly Phase[], 
  * is done by a dockbind controller with LB-less bindings, so the render half
  * (consul-template -> nginx) is still measured against dockbind's.
  */
-export async function anchorContender(world: World, phases: readonly Phase[], network: string): Promise<Contender | undefined> {
+/** `extraArgs` go to the registering dockbind controller (when there is no registrator). */
+export async function anchorContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender | undefined> {
   const ct = anchorBinary("consul-template");
   if (ct.path === undefined) return undefined;
   const reg = anchorBinary("registrator");
@@ -102,7 +106,7 @@ export async function anchorContender(world: World, phases: readonly Phase[], ne
     name = "registrator+consul-template";
   } else {
     world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, false)).join("---\n"));
-    registrar = (await world.startController(["--resync", "30s"])).proc;
+    registrar = (await world.startController(["--resync", "30s", ...extraArgs])).proc;
     name = "dockbind-reg+consul-template";
   }
   const templates: CtTemplate[] = phases.map((p) => ({ service: p.service, listenPort: p.listenPort, output: `ct-${p.service}.conf` }));

@@ -94,7 +94,7 @@ export interface Config {
   readonly waitMaxMs: number;
   /** At most one LB reload per this interval (bursts coalesce; issue #6 P3). */
   readonly minReloadIntervalMs: number;
-  /** Within a burst the reload interval doubles from minReloadIntervalMs up to this (issue #6 P3). */
+  /** Reload interval after the second and later reloads of a burst (issue #6 P3). */
   readonly maxReloadIntervalMs: number;
   readonly workers: number;
   readonly logLevel: "error" | "warn" | "info" | "debug";

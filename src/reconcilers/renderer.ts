@@ -48,7 +48,7 @@ export interface RendererOptions {
   readonly notSyncedRetryMs?: number;
   /** Reload pacing per load balancer (reloadPacer.ts): gap after a burst's first reload (default 0: no limit)... */
   readonly minReloadIntervalMs?: number;
-  /** ...doubling per reload of the burst up to this (default: minReloadIntervalMs, constant gap). */
+  /** ...and after each later reload of the burst (default: minReloadIntervalMs, constant gap). */
   readonly maxReloadIntervalMs?: number;
   readonly observer?: RendererObserver;
   /** `loadBalancer.kind: haproxy` bindings: their own writer (HaproxyDriver) and output dir. */

@@ -43,9 +43,10 @@ describe("reload pacing", () => {
     assert.deepEqual(replay([5000], P), [5000]);
   });
 
-  it("spaces reloads of a burst 1, 2, 4, 4 s apart: a 2.9 s burst costs 3 reloads", () => {
-    assert.deepEqual(replay(burst(0, 2900, 50), P), [0, 1000, 3000]);
-    assert.deepEqual(replay(burst(0, 12_000, 50), P), [0, 1000, 3000, 7000, 11_000, 15_000]);
+  it("spaces reloads of a burst 1, 4, 4 s apart: a burst shorter than 5 s costs 3 reloads", () => {
+    assert.deepEqual(replay(burst(0, 2900, 50), P), [0, 1000, 5000]);
+    assert.deepEqual(replay(burst(0, 4950, 50), P), [0, 1000, 5000]);
+    assert.deepEqual(replay(burst(0, 12_000, 50), P), [0, 1000, 5000, 9000, 13_000]);
   });
 
   it("with max = min it is the constant --min-reload-interval spacing", () => {
@@ -54,24 +55,26 @@ describe("reload pacing", () => {
   });
 
   it("a quiet period resets the gap: the next burst starts at min again, its first change at once", () => {
-    const first = burst(0, 2900, 50); // reloads 0, 1000, 3000 -> gap now 4000
+    const first = burst(0, 2900, 50); // reloads 0, 1000, 5000 -> gap now 4000
     const later = burst(20_000, 21_500, 50);
-    assert.deepEqual(replay([...first, ...later], P), [0, 1000, 3000, 20_000, 21_000, 23_000]);
+    assert.deepEqual(replay([...first, ...later], P), [0, 1000, 5000, 20_000, 21_000, 25_000]);
   });
 
   it("a change after a pause longer than the gap is not delayed, even mid-burst", () => {
-    // reloads at 0 and 1000 (gap now 2000); a lone change at 3500 is 2500 after the last reload.
-    assert.deepEqual(replay([0, 500, 3500], P), [0, 1000, 3500]);
+    // reloads at 0 and 1000 (gap now 4000); a lone change at 9500 is 8500 after the last reload.
+    assert.deepEqual(replay([0, 500, 9500], P), [0, 1000, 9500]);
+    // within the gap it waits for it: 0, 1000, then a change at 3000 waits until 5000.
+    assert.deepEqual(replay([0, 500, 3000], P), [0, 1000, 5000]);
   });
 
-  it("gap growth stops at max and min 0 disables pacing", () => {
+  it("the gap is min after a burst's first reload, max after later ones; min 0 disables pacing", () => {
     let s: PacerState = INITIAL_PACER;
     const gaps: number[] = [];
     for (let t = 0; t < 60_000; t += s.gapMs) {
       s = afterReload(s, t, { minMs: 500, maxMs: 3000 });
       gaps.push(s.gapMs);
     }
-    assert.deepEqual(gaps.slice(0, 6), [500, 1000, 2000, 3000, 3000, 3000]);
+    assert.deepEqual(gaps.slice(0, 5), [500, 3000, 3000, 3000, 3000]);
     assert.deepEqual(replay([0, 10, 20], { minMs: 0, maxMs: 4000 }), [0, 10, 20]);
   });
 });

@@ -56,10 +56,10 @@ export interface ApplyOptions {
    * Reload pacing (issue #6, P3, see reloadPacer.ts): when the bytes differ
    * but the pacer's gap since this writer's last reload has not passed, write
    * nothing and return `deferredMs`. The gap is this many ms after the first
-   * reload of a burst, doubling with each further reload of the burst.
+   * reload of a burst and maxReloadIntervalMs after each further one.
    */
   readonly minReloadIntervalMs?: number;
-  /** Cap of the growing gap (default: minReloadIntervalMs, i.e. constant spacing). */
+  /** Gap after the second and later reloads of a burst (default: minReloadIntervalMs, i.e. constant spacing). */
   readonly maxReloadIntervalMs?: number;
 }
 

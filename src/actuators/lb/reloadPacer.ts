@@ -5,15 +5,17 @@
  * Contract:
  * - the first reload, and any reload at least `gap` after the previous one,
  *   may happen at once: a change after a quiet moment is never delayed;
- * - within a burst the gap between consecutive reloads starts at `minMs` and
- *   doubles after each reload, up to `maxMs` (a value below `minMs` counts
- *   as `minMs`: constant spacing, the old --min-reload-interval behaviour);
+ * - within a burst the second reload comes at least `minMs` after the first,
+ *   every later one at least `maxMs` after the previous one (a `maxMs` below
+ *   `minMs` counts as `minMs`: constant spacing, the old
+ *   --min-reload-interval behaviour);
  * - a burst is over, and the gap back at `minMs`, when a reload comes at
  *   least twice the current gap after the previous one;
  * - `minMs` 0 means no pacing at all.
  * With 1 s / 4 s, a burst of changes lasting T seconds costs reloads at
- * 0, 1, 3, 7, 11, … s: 3 reloads for T < 3 s, then one per 4 s, where a
- * constant 1 s spacing costs one per second.
+ * 0, 1, 5, 9, 13, … s: 3 reloads for T < 5 s (a burst of 100 container starts
+ * within 2 s plus registration and the first health checks), then one per
+ * 4 s, where a constant 1 s spacing costs one per second.
  */
 
 export interface ReloadPacing {
@@ -44,5 +46,5 @@ export function afterReload(state: PacerState, now: number, pacing: ReloadPacing
   const max = Math.max(min, pacing.maxMs);
   const elapsed = state.lastReloadAt === undefined ? Number.POSITIVE_INFINITY : now - state.lastReloadAt;
   const inBurst = state.gapMs > 0 && elapsed < 2 * state.gapMs;
-  return { lastReloadAt: now, gapMs: inBurst ? Math.min(Math.max(state.gapMs * 2, min), max) : min };
+  return { lastReloadAt: now, gapMs: inBurst ? max : min };
 }
