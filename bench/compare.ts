@@ -71,7 +71,7 @@ async function p1p2(contenders: readonly Contender[], phase: Phase): Promise<Map
           async () => {
             if (tReg === undefined && (await instanceCount(c, phase.service)) >= 1) tReg = performance.now();
             if (tReg === undefined) return undefined;
-            const r = await c.world.nginx.get(phase.listenPort).catch(() => undefined);
+            const r = await c.world.nginx.get(c.listenPort(phase)).catch(() => undefined);
             return r?.status === 200 && r.body === name ? true : undefined;
           },
           { timeoutMs: 30_000, intervalMs: 10, what: `${c.name}: ${name} served` },

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startConsulProxy, type ConsulProxy } from "../../test/support/consulProxy.js";
 import { httpGet } from "../../test/support/http.js";
+import { freePort } from "../../test/support/wait.js";
 import type { ManagedProcess } from "../../test/support/procs.js";
 import type { World } from "../../test/support/world.js";
 import { anchorBinary, startConsulTemplate, startRegistrator, type CtTemplate } from "./anchors.js";
@@ -34,6 +35,12 @@ export interface Contender {
   /** True when this contender's registration path is dockbind's own (anchor without registrator). */
   readonly registersWithDockbind: boolean;
   outputFile(phase: Phase): string;
+  /**
+   * The port this contender's nginx serves `phase` on. Every contender has its
+   * own: two nginx masters cannot bind one socket (the later one's reloads
+   * fail as a whole), and a GET on a shared port would measure whichever holds it.
+   */
+  listenPort(phase: Phase): number;
   stop(): Promise<void>;
 }
 
@@ -82,6 +89,7 @@ export async function dockbindContender(world: World, phases: readonly Phase[], 
     proxies: [world.proxy],
     registersWithDockbind: true,
     outputFile: (p) => join(world.nginx.confDir, `${p.service}.conf`),
+    listenPort: (p) => p.listenPort,
     stop: async () => {
       await ctl.stop();
     },
@@ -109,7 +117,10 @@ export async function anchorContender(world: World, phases: readonly Phase[], ne
     registrar = (await world.startController(["--resync", "30s", ...extraArgs])).proc;
     name = "dockbind-reg+consul-template";
   }
-  const templates: CtTemplate[] = phases.map((p) => ({ service: p.service, listenPort: p.listenPort, output: `ct-${p.service}.conf` }));
+  // Its own listen ports (see Contender.listenPort): phase.listenPort is dockbind's.
+  const ports = new Map<string, number>();
+  for (const p of phases) ports.set(p.service, await freePort());
+  const templates: CtTemplate[] = phases.map((p) => ({ service: p.service, listenPort: ports.get(p.service) ?? 0, output: `ct-${p.service}.conf` }));
   const ctProc = startConsulTemplate({
     bin: ct.path,
     consulAddr: ctProxy.addr,
@@ -127,6 +138,7 @@ export async function anchorContender(world: World, phases: readonly Phase[], ne
     proxies: [world.proxy, ctProxy],
     registersWithDockbind: reg.path === undefined,
     outputFile: (p) => join(world.nginx.confDir, `ct-${p.service}.conf`),
+    listenPort: (p) => ports.get(p.service) ?? 0,
     stop: async () => {
       await Promise.all([ctProc.stop(), registrar.stop()]);
       await ctProxy.close();

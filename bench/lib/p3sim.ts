@@ -91,7 +91,7 @@ export async function runP3Sim(log: (s: string) => void, n: number, windowMs: nu
         await delay(5000); // trailing paced reloads land before counting
         const b = before.get(c.name);
         if (b !== undefined) per.set(c.name, { ...diff(b, await counters(c)), convergeMs });
-        const r = await c.world.nginx.get(phase.listenPort).catch(() => undefined);
+        const r = await c.world.nginx.get(c.listenPort(phase)).catch(() => undefined);
         log(`P3-sim: ${c.name} converged after ${convergeMs.toFixed(0)} ms; a request through its nginx: HTTP ${r?.status ?? 0} ${r?.body ?? ""}`);
       }),
     );
