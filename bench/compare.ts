@@ -216,7 +216,10 @@ async function main(): Promise<void> {
         if (n < P4_N) log(`P4: capped at ${n} containers (MemAvailable ${memAvailableMiB().toFixed(0)} MiB)`);
         report.p4(await p4(contenders, idle, n), n, P4_IDLE_S);
       }
-      for (const c of contenders) await c.stop();
+      for (const c of contenders) {
+        await c.stop();
+        await c.world.proxy.close(); // its listener would keep the bench process alive
+      }
     }
     if (!SKIP.has("p3sim")) {
       // The issue's P3 input exactly (N within 2 s), through the simulated Docker API: dockerd here cannot start 100 in 2 s.

@@ -97,7 +97,10 @@ export async function runP3Sim(log: (s: string) => void, n: number, windowMs: nu
     );
     return { n, startWindowMs, perContender: per, contenders: contenders.map((c) => c.name) };
   } finally {
-    for (const c of contenders) await c.stop();
+    for (const c of contenders) {
+      await c.stop();
+      await c.world.proxy.close(); // its listener would keep the bench process alive
+    }
     await fake.close();
     for (const s of servers) s.close();
   }
