@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startConsulProxy, type ConsulProxy } from "../../test/support/consulProxy.js";
 import { httpGet } from "../../test/support/http.js";
+import { freePort } from "../../test/support/wait.js";
 import type { ManagedProcess } from "../../test/support/procs.js";
 import type { World } from "../../test/support/world.js";
 import { anchorBinary, startConsulTemplate, startRegistrator, type CtTemplate } from "./anchors.js";
@@ -20,6 +21,8 @@ export interface Phase {
   readonly listenPort: number;
   /** Consul HTTP check interval. */
   readonly interval: string;
+  /** Backend (container) port the binding selects; default 80. */
+  readonly backendPort?: number;
 }
 
 export interface Contender {
@@ -32,6 +35,12 @@ export interface Contender {
   /** True when this contender's registration path is dockbind's own (anchor without registrator). */
   readonly registersWithDockbind: boolean;
   outputFile(phase: Phase): string;
+  /**
+   * The port this contender's nginx serves `phase` on. Every contender has its
+   * own: two nginx masters cannot bind one socket (the later one's reloads
+   * fail as a whole), and a GET on a shared port would measure whichever holds it.
+   */
+  listenPort(phase: Phase): number;
   stop(): Promise<void>;
 }
 
@@ -56,7 +65,7 @@ spec:
   backends:
     selector:
       matchLabels: {dockbind-bench: ${p.selector}}
-    port: 80
+    port: ${p.backendPort ?? 80}
     addressMode: internal
     network: ${network}
   healthCheck:
@@ -68,10 +77,11 @@ ${lb}`;
 }
 
 /** dockbind alone: registration and nginx rendering. */
-export async function dockbindContender(world: World, phases: readonly Phase[], network: string): Promise<Contender> {
+/** `extraArgs` go to the controller (e.g. `--docker-host` of a simulated Docker API). */
+export async function dockbindContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender> {
   world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true)).join("---\n"));
   // Product defaults except the render wait, which every contender shares.
-  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX]);
+  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...extraArgs]);
   return {
     name: "dockbind",
     world,
@@ -79,6 +89,7 @@ export async function dockbindContender(world: World, phases: readonly Phase[], 
     proxies: [world.proxy],
     registersWithDockbind: true,
     outputFile: (p) => join(world.nginx.confDir, `${p.service}.conf`),
+    listenPort: (p) => p.listenPort,
     stop: async () => {
       await ctl.stop();
     },
@@ -90,7 +101,8 @@ export async function dockbindContender(world: World, phases: readonly Phase[], 
  * is done by a dockbind controller with LB-less bindings, so the render half
  * (consul-template -> nginx) is still measured against dockbind's.
  */
-export async function anchorContender(world: World, phases: readonly Phase[], network: string): Promise<Contender | undefined> {
+/** `extraArgs` go to the registering dockbind controller (when there is no registrator). */
+export async function anchorContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender | undefined> {
   const ct = anchorBinary("consul-template");
   if (ct.path === undefined) return undefined;
   const reg = anchorBinary("registrator");
@@ -102,10 +114,13 @@ export async function anchorContender(world: World, phases: readonly Phase[], ne
     name = "registrator+consul-template";
   } else {
     world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, false)).join("---\n"));
-    registrar = (await world.startController(["--resync", "30s"])).proc;
+    registrar = (await world.startController(["--resync", "30s", ...extraArgs])).proc;
     name = "dockbind-reg+consul-template";
   }
-  const templates: CtTemplate[] = phases.map((p) => ({ service: p.service, listenPort: p.listenPort, output: `ct-${p.service}.conf` }));
+  // Its own listen ports (see Contender.listenPort): phase.listenPort is dockbind's.
+  const ports = new Map<string, number>();
+  for (const p of phases) ports.set(p.service, await freePort());
+  const templates: CtTemplate[] = phases.map((p) => ({ service: p.service, listenPort: ports.get(p.service) ?? 0, output: `ct-${p.service}.conf` }));
   const ctProc = startConsulTemplate({
     bin: ct.path,
     consulAddr: ctProxy.addr,
@@ -123,6 +138,7 @@ export async function anchorContender(world: World, phases: readonly Phase[], ne
     proxies: [world.proxy, ctProxy],
     registersWithDockbind: reg.path === undefined,
     outputFile: (p) => join(world.nginx.confDir, `ct-${p.service}.conf`),
+    listenPort: (p) => ports.get(p.service) ?? 0,
     stop: async () => {
       await Promise.all([ctProc.stop(), registrar.stop()]);
       await ctProxy.close();

@@ -44,10 +44,11 @@ function listEntry(c: FakeContainer): object {
     Created: 1704067200,
     Ports: [{ PrivatePort: 80, Type: "tcp" }],
     Labels: c.labels,
-    State: "running",
-    Status: "Up 2 hours",
+    // What the engine lists for a stopped container (`all=true`): exited, no endpoint, no IP.
+    State: c.running ? "running" : "exited",
+    Status: c.running ? "Up 2 hours" : "Exited (143) 1 second ago",
     HostConfig: { NetworkMode: NET },
-    NetworkSettings: { Networks: { [NET]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "n".repeat(64), EndpointID: "e".repeat(64), Gateway: "10.99.0.1", IPAddress: c.ip, IPPrefixLen: 16, IPv6Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, MacAddress: "02:42:0a:63:00:02", DriverOpts: null } } },
+    NetworkSettings: { Networks: { [NET]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "n".repeat(64), EndpointID: c.running ? "e".repeat(64) : "", Gateway: c.running ? "10.99.0.1" : "", IPAddress: c.running ? c.ip : "", IPPrefixLen: 16, IPv6Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, MacAddress: "02:42:0a:63:00:02", DriverOpts: null } } },
     Mounts: [],
   };
 }

@@ -166,6 +166,7 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
     const resyncCpuS = (cpuSeconds(pid) - cpuR0) / 2;
     log(`P5: converged full resync ${resyncCpuS.toFixed(2)} s CPU each (agent services ${await agentServiceCount(consul)})`);
     let peak = peakRssMiB(pid);
+    log(`P5: peak RSS ${peak.toFixed(0)} MiB (initial sync and resyncs, ${BINDINGS} bindings)`);
     await ctl.stop();
     ctl = undefined;
 
@@ -195,8 +196,9 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
       const wall = (performance.now() - t1 - 1000) / 1000;
       const cpuMs = (cpuSeconds(epid) - c0) * 1000;
       events.push({ bindings: b, events: EVENTS, cpuMsPer1000: (cpuMs * 1000) / EVENTS, eventsPerS: EVENTS / Math.max(wall, 0.001) });
-      log(`P5: ${b} bindings: ${EVENTS} events in ${wall.toFixed(2)} s, ${cpuMs.toFixed(0)} ms CPU`);
-      peak = Math.max(peak, peakRssMiB(epid));
+      const stepPeak = peakRssMiB(epid);
+      log(`P5: ${b} bindings: ${EVENTS} events in ${wall.toFixed(2)} s, ${cpuMs.toFixed(0)} ms CPU, peak RSS ${stepPeak.toFixed(0)} MiB`);
+      peak = Math.max(peak, stepPeak);
       await ctl.stop();
       ctl = undefined;
     }

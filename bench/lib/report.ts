@@ -62,7 +62,8 @@ export class Report {
     }
   }
 
-  p3(r: { startWindowMs: number; perContender: ReadonlyMap<string, Counters & { convergeMs: number }> }, n: number): void {
+  /** `label` names the variant ("P3" on the real dockerd, "P3-sim" through the simulated Docker API). */
+  p3(r: { startWindowMs: number; perContender: ReadonlyMap<string, Counters & { convergeMs: number }> }, n: number, label = "P3"): void {
     const d = r.perContender.get(this.dockbind);
     const anchor = this.anchorName(Object.fromEntries(r.perContender));
     const a = anchor === undefined ? undefined : r.perContender.get(anchor);
@@ -71,7 +72,7 @@ export class Report {
       if (anchor !== undefined) values[anchor] = a === undefined ? "n/a" : fmt(f(a));
       this.rows.push({ figure, values, ratio: ratio(a === undefined ? undefined : f(a), d === undefined ? undefined : f(d)), target, verdict });
     };
-    const title = `P3 ${n} started in ${(r.startWindowMs / 1000).toFixed(1)} s`;
+    const title = `${label} ${n} started in ${(r.startWindowMs / 1000).toFixed(1)} s`;
     row(`${title}: nginx reloads`, (c) => c.reloads, String, "≤ 3", d === undefined ? "" : d.reloads <= 3 ? "PASS" : "MISS");
     row(`${title}: Consul writes`, (c) => c.writes, String);
     row(`${title}: converged after`, (c) => c.convergeMs, ms);

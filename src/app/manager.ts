@@ -249,6 +249,7 @@ export function startManager(opts: ManagerOptions): Manager {
     outputDir: config.lbOutputDir,
     templateDir: config.templateDir,
     minReloadIntervalMs: config.minReloadIntervalMs,
+    maxReloadIntervalMs: config.maxReloadIntervalMs,
     observer: telemetry.rendererObserver,
     haproxy: {
       writer: new LbConfigWriter(

@@ -114,6 +114,8 @@ export interface Config {
   readonly waitMaxMs: number;
   /** At most one LB reload per this interval (bursts coalesce; issue #6 P3). */
   readonly minReloadIntervalMs: number;
+  /** Reload interval after the second and later reloads of a burst (issue #6 P3). */
+  readonly maxReloadIntervalMs: number;
   readonly workers: number;
   readonly logLevel: "error" | "warn" | "info" | "debug";
   readonly logFormat: "json" | "text";
@@ -182,6 +184,7 @@ export const CONTROLLER_FLAGS = {
   "wait-min": { type: "string" },
   "wait-max": { type: "string" },
   "min-reload-interval": { type: "string" },
+  "max-reload-interval": { type: "string" },
   workers: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
@@ -476,6 +479,7 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
   const waitMaxMs = duration("--wait-max", pick(values["wait-max"], env.DOCKBIND_WAIT_MAX) ?? "1s");
   if (waitMaxMs < waitMinMs) throw new ConfigError("--wait-max must be >= --wait-min");
   const minReloadIntervalMs = duration("--min-reload-interval", pick(values["min-reload-interval"], env.DOCKBIND_MIN_RELOAD_INTERVAL) ?? "1s");
+  const maxReloadIntervalMs = duration("--max-reload-interval", pick(values["max-reload-interval"], env.DOCKBIND_MAX_RELOAD_INTERVAL) ?? "4s");
   const bindingsDir = resolve(bindings);
   const consulToken = token(values["consul-token-file"], env);
   const consulUrls0 = consulUrls(values["consul-addr"], env);
@@ -518,6 +522,7 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     waitMinMs,
     waitMaxMs,
     minReloadIntervalMs,
+    maxReloadIntervalMs,
     workers,
     logLevel: oneOf("--log-level", pick(values["log-level"], env.DOCKBIND_LOG_LEVEL) ?? "info", ["error", "warn", "info", "debug"] as const),
     logFormat: oneOf(

@@ -46,8 +46,10 @@ export interface RendererOptions {
   readonly outputDir: string;
   readonly templateDir: string;
   readonly notSyncedRetryMs?: number;
-  /** At most one reload per this many ms per load balancer (default 0: no limit). */
+  /** Reload pacing per load balancer (reloadPacer.ts): gap after a burst's first reload (default 0: no limit)... */
   readonly minReloadIntervalMs?: number;
+  /** ...and after each later reload of the burst (default: minReloadIntervalMs, constant gap). */
+  readonly maxReloadIntervalMs?: number;
   readonly observer?: RendererObserver;
   /** `loadBalancer.kind: haproxy` bindings: their own writer (HaproxyDriver) and output dir. */
   readonly haproxy?: { readonly writer: LbConfigWriter; readonly outputDir: string };
@@ -84,8 +86,9 @@ export class RendererReconciler implements Reconciler {
         path,
         text: `${OWNERSHIP_MARKER}${key}\n${result.text}`,
         minReloadIntervalMs: this.opts.minReloadIntervalMs ?? 0,
+        ...(this.opts.maxReloadIntervalMs !== undefined ? { maxReloadIntervalMs: this.opts.maxReloadIntervalMs } : {}),
       });
-      // Rate-limited: nothing written; re-render then (level-based: with the health of that moment).
+      // Paced: nothing written; re-render then (level-based: with the health of that moment).
       if (applied.deferredMs !== undefined) return { requeueAfterMs: applied.deferredMs };
       this.outputs.set(key, path);
       if (previous !== undefined && previous !== path) await this.remove(key, previous);

@@ -45,4 +45,30 @@ describe("ContainerIndex", () => {
     check();
     assert.deepEqual([...idx.keys()].sort(), ["2", "3", "4"]);
   });
+
+  it("indexes only the label keys select() asked for, and keeps them current", () => {
+    const idx = new ContainerIndex();
+    idx.set("1", c("1", { app: "web", "com.docker.compose.container-number": "1" }));
+    idx.set("2", c("2", { app: "api", "com.docker.compose.container-number": "2" }));
+    assert.deepEqual(idx.indexedKeys(), []);
+    assert.deepEqual(idx.select({ matchLabels: { app: "web" } }).map((x) => x.id), ["1"]);
+    assert.deepEqual(idx.indexedKeys(), ["app"]);
+    // Added after the key was indexed: found through the index.
+    idx.set("3", c("3", { app: "web" }));
+    idx.set("1", c("1", { app: "api" }));
+    assert.deepEqual(idx.select({ matchLabels: { app: "web" } }).map((x) => x.id), ["3"]);
+    assert.deepEqual(idx.select({ matchLabels: { app: "api" } }).map((x) => x.id).sort(), ["1", "2"]);
+    idx.delete("2");
+    assert.deepEqual(idx.select({ matchLabels: { app: "api" } }).map((x) => x.id), ["1"]);
+    assert.deepEqual(idx.indexedKeys(), ["app"]);
+  });
+
+  it("never takes inherited properties for labels", () => {
+    const idx = new ContainerIndex();
+    idx.set("1", c("1", { app: "web" }));
+    assert.deepEqual(idx.select({ matchLabels: { constructor: "x" } }), []);
+    assert.deepEqual(idx.select({ matchLabels: { toString: "x", app: "web" } }), []);
+    idx.set("2", c("2", { constructor: "x" }));
+    assert.deepEqual(idx.select({ matchLabels: { constructor: "x" } }).map((x) => x.id), ["2"]);
+  });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { FileBindingSource } from "../../src/sources/files/fileBindingSource.js";
+import { parseBindingFile } from "../../src/sources/files/parseBindingFile.js";
 import type { BindingProblem } from "../../src/sources/files/bindingStore.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 
@@ -125,6 +126,35 @@ describe("FileBindingSource: loading", () => {
     await source.rescan();
     await source.rescan();
     assert.equal(changes.length, 1);
+  });
+
+  it("parses only files whose text changed; a rescan of unchanged files parses nothing", async () => {
+    const parsed: string[] = [];
+    const counting = new FileBindingSource({
+      dir,
+      logger: silentLogger(),
+      onChange: (keys) => changes.push([...keys].sort()),
+      parseFile: (text) => {
+        parsed.push(/name: (\S+)/.exec(text)?.[1] ?? "?");
+        return parseBindingFile(text);
+      },
+    });
+    write("a.yaml", binding("web"));
+    write("b.yaml", binding("api"));
+    await counting.rescan();
+    assert.deepEqual(parsed.sort(), ["api", "web"]);
+    parsed.length = 0;
+    await counting.rescan();
+    assert.deepEqual(parsed, [], "unchanged files are not parsed again");
+    write("b.yaml", binding("api", { port: 9090 }));
+    await counting.rescan();
+    assert.deepEqual(parsed, ["api"]);
+    assert.equal(counting.get("default/api")?.spec.backends.port, 9090);
+    assert.equal(counting.get("default/web")?.spec.backends.port, 8080, "the unchanged file's binding is kept");
+    unlinkSync(join(dir, "a.yaml"));
+    await counting.rescan();
+    assert.equal(counting.get("default/web"), undefined, "a deleted file is noticed although nothing was parsed");
+    assert.deepEqual(changes.at(-1), ["default/web"]);
   });
 });
 

@@ -34,6 +34,7 @@ import {
 } from "./atomicFile.js";
 import type { LoadBalancerDriver } from "./driver.js";
 import { asLbError, errorMessage, LbError } from "./errors.js";
+import { afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type ReloadPacing } from "./reloadPacer.js";
 
 export interface ApplyResult {
   /** The file on disk was replaced/removed by this call. */
@@ -53,17 +54,21 @@ export interface ApplyOptions {
   /** Default 0o644; world-writable modes are refused. */
   readonly mode?: number;
   /**
-   * Rate limit (issue #6, P3): when the bytes differ but the last reload of
-   * this writer happened less than this many ms ago, write nothing and return
-   * `deferredMs`. Bursts of health changes then cost one reload per interval.
+   * Reload pacing (issue #6, P3, see reloadPacer.ts): when the bytes differ
+   * but the pacer's gap since this writer's last reload has not passed, write
+   * nothing and return `deferredMs`. The gap is this many ms after the first
+   * reload of a burst and maxReloadIntervalMs after each further one.
    */
   readonly minReloadIntervalMs?: number;
+  /** Gap after the second and later reloads of a burst (default: minReloadIntervalMs, i.e. constant spacing). */
+  readonly maxReloadIntervalMs?: number;
 }
 
 export class LbConfigWriter {
   private readonly pendingReload = new Set<string>();
-  /** performance.now() of the last successful reload (undefined: none yet). */
-  private lastReloadAt: number | undefined;
+  /** Reload pacing on the performance.now() clock; `pacing` is the latest apply()'s. */
+  private pacer: PacerState = INITIAL_PACER;
+  private pacing: ReloadPacing = { minMs: 0, maxMs: 0 };
   private tail: Promise<unknown> = Promise.resolve();
 
   /** Mode and owner of every file this writer creates (issue #6: --lb-file-mode, --lb-file-owner). */
@@ -98,7 +103,8 @@ export class LbConfigWriter {
     return run;
   }
 
-  private async doApply({ path, text, mode = this.fileMode, minReloadIntervalMs = 0 }: ApplyOptions): Promise<ApplyResult> {
+  private async doApply({ path, text, mode = this.fileMode, minReloadIntervalMs = 0, maxReloadIntervalMs = minReloadIntervalMs }: ApplyOptions): Promise<ApplyResult> {
+    this.pacing = { minMs: minReloadIntervalMs, maxMs: maxReloadIntervalMs };
     const bytes = Buffer.from(text, "utf8");
     const previous = await io(() => readIfExists(path), `read ${path}`);
     if (previous?.equals(bytes) === true) {
@@ -106,8 +112,8 @@ export class LbConfigWriter {
       await io(() => fixModeAndOwner(path, mode, this.fileOwner), `set mode/owner of ${path}`);
       return this.retryPending(path);
     }
-    const sinceReload = this.lastReloadAt === undefined ? Infinity : performance.now() - this.lastReloadAt;
-    if (sinceReload < minReloadIntervalMs) return { changed: false, reloaded: false, deferredMs: Math.ceil(minReloadIntervalMs - sinceReload) };
+    const wait = minReloadIntervalMs > 0 ? reloadDelayMs(this.pacer, performance.now()) : 0;
+    if (wait > 0) return { changed: false, reloaded: false, deferredMs: wait };
 
     const candidate = await io(() => writeTempSibling(path, bytes, mode, this.fileOwner), `write candidate for ${path}`);
     try {
@@ -188,7 +194,7 @@ export class LbConfigWriter {
     } catch (err: unknown) {
       throw asLbError(err, "ReloadFailed", "reload");
     }
-    this.lastReloadAt = performance.now();
+    this.pacer = afterReload(this.pacer, performance.now(), this.pacing);
     this.pendingReload.clear();
   }
 }

@@ -20,7 +20,8 @@ import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runti
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { DrainTracker, isStopEvent } from "./drain.js";
 import { ContainerIndex } from "./containerIndex.js";
-import { fromInspect, fromListEntry, healthFromListStatus } from "./inspect.js";
+import { fromInspect, fromListEntry, healthFromListStatus, sameContainer } from "./inspect.js";
+import { streamContainerList } from "./listStream.js";
 
 export interface ContainerChange {
   readonly id: string;
@@ -48,7 +49,13 @@ export interface DockerWatcherOptions {
   readonly logger: Logger;
   readonly resyncIntervalMs: number;
   readonly backoff: BackoffOptions;
-  /** Called for every container whose cached state changed. Must not throw. */
+  /**
+   * Called for every container whose cached state changed, except the
+   * changes a full resync reads from the list: onResync() follows those and
+   * stands for all of them (issue #6, P5: the first list of 10,000 containers
+   * would otherwise be 10,000 reports, each matched against every binding).
+   * Must not throw.
+   */
   readonly onChange: (change: ContainerChange) => void;
   /** Called after every full resync (the controller re-queues everything). */
   readonly onResync: () => void;
@@ -79,6 +86,8 @@ export class DockerWatcher implements ContainerStore {
   /** Fingerprint (state + health) of each container at its last inspect, for cheap resync diffs. */
   private readonly fingerprints = new Map<string, string>();
   private readonly dirty = new Set<string>();
+  /** While a resync streams the list: containers re-read since it started (their state is newer than the list's). */
+  private rereadDuringList: Set<string> | undefined;
   private draining: Promise<void> | undefined;
   private connected = false;
   private listed = false;
@@ -142,19 +151,30 @@ export class DockerWatcher implements ContainerStore {
    * mode (default) the list entries ARE the new state: no inspect at all. With
    * `needsEnv` (registrator-compat reads Config.Env) new or changed containers
    * are inspected. Vanished containers are dropped either way.
+   * The list is streamed (issue #6, P5): each entry is applied as it arrives
+   * and never retained; an entry for a container re-read by an event since
+   * the list started is skipped (the re-read is newer than the list).
+   * Changes read from the list are not reported one by one (see onChange);
+   * containers that vanished are re-read and reported as usual.
    */
   async resync(): Promise<void> {
-    const listed = await this.opts.docker.listContainers({ all: false });
     const seen = new Set<string>();
-    for (const c of listed) {
-      seen.add(c.Id);
-      if (this.opts.needsEnv === true) {
-        if (this.fingerprints.get(c.Id) !== `${c.State}/${healthFromListStatus(c.Status)}`) this.dirty.add(c.Id);
-      } else {
-        this.store(c.Id, c.State === "running" ? fromListEntry(c) : undefined);
-      }
+    const reread = new Set<string>();
+    this.rereadDuringList = reread;
+    try {
+      await streamContainerList(this.opts.docker, { all: false }, (c) => {
+        seen.add(c.Id);
+        if (reread.has(c.Id)) return;
+        if (this.opts.needsEnv === true) {
+          if (this.fingerprints.get(c.Id) !== `${c.State}/${healthFromListStatus(c.Status)}`) this.dirty.add(c.Id);
+        } else {
+          this.store(c.Id, c.State === "running" ? fromListEntry(c) : undefined, false);
+        }
+      });
+    } finally {
+      if (this.rereadDuringList === reread) this.rereadDuringList = undefined;
     }
-    for (const id of [...this.cache.keys()]) if (!seen.has(id)) this.dirty.add(id);
+    for (const id of this.cache.keys()) if (!seen.has(id)) this.dirty.add(id);
     await this.drain();
     this.listed = true;
     this.opts.onResync();
@@ -248,21 +268,28 @@ export class DockerWatcher implements ContainerStore {
       const [entry] = await this.opts.docker.listContainers({ all: true, filters: { id: [id] } });
       after = entry !== undefined && entry.Id === id && entry.State === "running" ? fromListEntry(entry) : undefined;
     }
+    this.rereadDuringList?.add(id);
     this.store(id, after);
   }
 
-  /** Puts the new state of one container in the cache and reports a change (draining marks kept). */
-  private store(id: string, next: ContainerInfo | undefined): void {
+  /**
+   * Puts the new state of one container in the cache and reports a change
+   * unless `report` is false (draining marks kept). An unchanged container
+   * keeps its cached object: nothing is re-indexed, nothing reported.
+   */
+  private store(id: string, next: ContainerInfo | undefined, report = true): void {
     const after = next !== undefined && this.drainMarks.isDraining(id, Date.now()) ? { ...next, draining: true } : next;
     const before = this.cache.get(id);
     if (after === undefined) {
       this.drainMarks.clear(id);
       this.cache.delete(id);
       this.fingerprints.delete(id);
-    } else this.cache.set(id, after);
-    if (before === undefined && after === undefined) return;
-    if (before !== undefined && after !== undefined && JSON.stringify(before) === JSON.stringify(after)) return;
-    this.opts.onChange({ id, ...(before !== undefined ? { before } : {}), ...(after !== undefined ? { after } : {}) });
+      if (before === undefined) return;
+    } else {
+      if (before !== undefined && sameContainer(before, after)) return;
+      this.cache.set(id, after);
+    }
+    if (report) this.opts.onChange({ id, ...(before !== undefined ? { before } : {}), ...(after !== undefined ? { after } : {}) });
   }
 }
 

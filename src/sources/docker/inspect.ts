@@ -103,3 +103,41 @@ export function fromListEntry(c: Dockerode.ContainerInfo): ContainerInfo {
     networks,
   };
 }
+
+function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (!Object.hasOwn(b, k) || a[k] !== b[k]) return false;
+  return true;
+}
+
+function samePorts(a: readonly PortMapping[], b: readonly PortMapping[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((p, i) => {
+    const q = b[i];
+    return q !== undefined && p.privatePort === q.privatePort && p.protocol === q.protocol && p.hostIP === q.hostIP && p.hostPort === q.hostPort;
+  });
+}
+
+/**
+ * True when `a` and `b` describe the same container state: every field of
+ * ContainerInfo equal (records regardless of key order, ports in order;
+ * `draining` absent equals false). Lets the Docker source keep the cached
+ * object when a resync reads an unchanged container, so a resync of
+ * unchanged containers retains nothing new and reports no change.
+ */
+export function sameContainer(a: ContainerInfo, b: ContainerInfo): boolean {
+  return (
+    a.id === b.id &&
+    a.name === b.name &&
+    a.image === b.image &&
+    a.hostname === b.hostname &&
+    a.running === b.running &&
+    a.health === b.health &&
+    (a.draining === true) === (b.draining === true) &&
+    sameRecord(a.labels, b.labels) &&
+    sameRecord(a.env, b.env) &&
+    sameRecord(a.networks, b.networks) &&
+    samePorts(a.ports, b.ports)
+  );
+}

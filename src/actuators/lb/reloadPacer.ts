@@ -1,0 +1,50 @@
+/**
+ * Reload pacing of one load balancer (issue #6, P3). Pure: the clock is an
+ * argument.
+ *
+ * Contract:
+ * - the first reload, and any reload at least `gap` after the previous one,
+ *   may happen at once: a change after a quiet moment is never delayed;
+ * - within a burst the second reload comes at least `minMs` after the first,
+ *   every later one at least `maxMs` after the previous one (a `maxMs` below
+ *   `minMs` counts as `minMs`: constant spacing, the old
+ *   --min-reload-interval behaviour);
+ * - a burst is over, and the gap back at `minMs`, when a reload comes at
+ *   least twice the current gap after the previous one;
+ * - `minMs` 0 means no pacing at all.
+ * With 1 s / 4 s, a burst of changes lasting T seconds costs reloads at
+ * 0, 1, 5, 9, 13, … s: 3 reloads for T < 5 s (a burst of 100 container starts
+ * within 2 s plus registration and the first health checks), then one per
+ * 4 s, where a constant 1 s spacing costs one per second.
+ */
+
+export interface ReloadPacing {
+  /** Gap after the first reload of a burst (--min-reload-interval). */
+  readonly minMs: number;
+  /** Cap of the growing gap (--max-reload-interval). */
+  readonly maxMs: number;
+}
+
+export interface PacerState {
+  /** Clock value of the last reload; undefined before the first. */
+  readonly lastReloadAt: number | undefined;
+  /** Required distance from the last reload to the next one. */
+  readonly gapMs: number;
+}
+
+export const INITIAL_PACER: PacerState = { lastReloadAt: undefined, gapMs: 0 };
+
+/** How long a reload wanted at `now` must wait (0: reload now). */
+export function reloadDelayMs(state: PacerState, now: number): number {
+  if (state.lastReloadAt === undefined) return 0;
+  return Math.max(0, Math.ceil(state.gapMs - (now - state.lastReloadAt)));
+}
+
+/** The state after a reload that happened at `now`. */
+export function afterReload(state: PacerState, now: number, pacing: ReloadPacing): PacerState {
+  const min = Math.max(0, pacing.minMs);
+  const max = Math.max(min, pacing.maxMs);
+  const elapsed = state.lastReloadAt === undefined ? Number.POSITIVE_INFINITY : now - state.lastReloadAt;
+  const inBurst = state.gapMs > 0 && elapsed < 2 * state.gapMs;
+  return { lastReloadAt: now, gapMs: inBurst ? max : min };
+}

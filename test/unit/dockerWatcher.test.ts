@@ -1,0 +1,104 @@
+/**
+ * DockerWatcher against the simulated Docker API of the bench (loopback
+ * HTTP, the real dockerode client): the streamed list builds the same cache
+ * as the engine's list, unchanged containers keep their cached objects, and
+ * list-found changes are left to onResync while vanished containers are
+ * reported one by one.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import Docker from "dockerode";
+import { startFakeDocker, type FakeContainer, type FakeDocker } from "../../bench/lib/fakeDocker.js";
+import { silentLogger } from "../../src/runtime/logger.js";
+import { DockerWatcher, type ContainerChange } from "../../src/sources/docker/dockerWatcher.js";
+
+const N = 400; // ~500 KB of list: many chunks, entries cut across them
+
+function container(i: number): FakeContainer {
+  const id = randomBytes(32).toString("hex");
+  return {
+    id,
+    name: `c_${i}`,
+    // Quotes, backslashes and brackets in values: the stream splitter must not be fooled.
+    labels: { app: `app-${i % 7}`, odd: 'say "hi" \\ ] }', n: String(i) },
+    env: [],
+    ip: `10.1.${Math.floor(i / 250)}.${(i % 250) + 2}`,
+    running: true,
+  };
+}
+
+let fake: FakeDocker;
+let docker: Docker;
+const containers = new Map<string, FakeContainer>();
+
+before(async () => {
+  for (let i = 0; i < N; i++) {
+    const c = container(i);
+    containers.set(c.id, c);
+  }
+  fake = await startFakeDocker(containers);
+  const url = new URL(fake.url.replace("tcp:", "http:"));
+  docker = new Docker({ host: url.hostname, port: Number(url.port), protocol: "http" });
+});
+
+after(async () => {
+  await fake.close();
+});
+
+describe("DockerWatcher (simulated Docker API)", () => {
+  it("a resync streams the list into the cache; list-found changes go to onResync, vanished ones to onChange", async () => {
+    const changes: ContainerChange[] = [];
+    let resyncs = 0;
+    const w = new DockerWatcher({ docker, logger: silentLogger(), resyncIntervalMs: 60_000, backoff: { baseMs: 10, maxMs: 100 }, onChange: (c) => changes.push(c), onResync: () => resyncs++ });
+    await w.resync();
+    assert.equal(resyncs, 1);
+    assert.equal(changes.length, 0, "the list's changes are covered by onResync");
+    assert.equal(w.list().length, N);
+    for (const c of containers.values()) {
+      const got = w.get(c.id);
+      assert.ok(got !== undefined, c.name);
+      assert.deepEqual(got.labels, c.labels);
+      assert.deepEqual(got.networks, { "bench-sim": c.ip });
+      assert.equal(got.name, c.name);
+    }
+    assert.equal(w.select({ matchLabels: { app: "app-3" } }).length, [...containers.values()].filter((c) => c.labels.app === "app-3").length);
+
+    const cached = new Map(w.list().map((c) => [c.id, c]));
+    await w.resync();
+    assert.equal(changes.length, 0);
+    assert.ok(w.list().every((c) => cached.get(c.id) === c), "unchanged containers keep their cached objects");
+
+    const gone = [...containers.values()].slice(0, 3);
+    for (const c of gone) c.running = false;
+    await w.resync();
+    assert.equal(resyncs, 3);
+    assert.deepEqual(changes.map((c) => c.id).sort(), gone.map((c) => c.id).sort());
+    assert.ok(changes.every((c) => c.before !== undefined && c.after === undefined));
+    assert.equal(w.list().length, N - gone.length);
+    for (const c of gone) c.running = true;
+  });
+
+  it("an event re-reads one container and reports it", async () => {
+    const changes: ContainerChange[] = [];
+    const w = new DockerWatcher({ docker, logger: silentLogger(), resyncIntervalMs: 60_000, backoff: { baseMs: 10, maxMs: 100 }, onChange: (c) => changes.push(c), onResync: () => undefined });
+    const abort = new AbortController();
+    const running = w.run(abort.signal);
+    const deadline = Date.now() + 10_000;
+    while (!w.synced() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(w.synced());
+    const target = [...containers.values()][5];
+    assert.ok(target !== undefined);
+    fake.emit(target.id, "die");
+    while (changes.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const [change, ...more] = changes;
+    assert.equal(more.length, 0);
+    assert.ok(change !== undefined);
+    assert.equal(change.id, target.id);
+    assert.ok(change.before !== undefined && change.after === undefined);
+    assert.equal(w.get(target.id), undefined);
+    abort.abort();
+    await running;
+    target.running = true;
+  });
+});

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type ReloadPacing } from "../../src/actuators/lb/reloadPacer.js";
+
+/**
+ * Replays `changes` (clock values, ms) the way the renderer does: a change
+ * reloads at once when the pacer allows it, else one reload happens when the
+ * delay ends and carries every change that arrived meanwhile. Returns the
+ * reload times.
+ */
+function replay(changes: readonly number[], pacing: ReloadPacing): number[] {
+  let state: PacerState = INITIAL_PACER;
+  const reloads: number[] = [];
+  let due: number | undefined;
+  const reload = (t: number): void => {
+    reloads.push(t);
+    state = afterReload(state, t, pacing);
+  };
+  for (const t of changes) {
+    if (due !== undefined && due <= t) {
+      reload(due);
+      const carried = due === t; // the deferred reload renders the state of that moment, this change included
+      due = undefined;
+      if (carried) continue;
+    }
+    if (due !== undefined) continue; // a deferred reload will carry this change
+    const wait = reloadDelayMs(state, t);
+    if (wait === 0) reload(t);
+    else due = t + wait;
+  }
+  if (due !== undefined) reload(due);
+  return reloads;
+}
+
+/** A change every `every` ms from `from` to `to` (inclusive). */
+const burst = (from: number, to: number, every: number): number[] => Array.from({ length: Math.floor((to - from) / every) + 1 }, (_, i) => from + i * every);
+
+const P: ReloadPacing = { minMs: 1000, maxMs: 4000 };
+
+describe("reload pacing", () => {
+  it("the first change reloads at once", () => {
+    assert.equal(reloadDelayMs(INITIAL_PACER, 123), 0);
+    assert.deepEqual(replay([5000], P), [5000]);
+  });
+
+  it("spaces reloads of a burst 1, 4, 4 s apart: a burst shorter than 5 s costs 3 reloads", () => {
+    assert.deepEqual(replay(burst(0, 2900, 50), P), [0, 1000, 5000]);
+    assert.deepEqual(replay(burst(0, 4950, 50), P), [0, 1000, 5000]);
+    assert.deepEqual(replay(burst(0, 12_000, 50), P), [0, 1000, 5000, 9000, 13_000]);
+  });
+
+  it("with max = min it is the constant --min-reload-interval spacing", () => {
+    assert.deepEqual(replay(burst(0, 4000, 50), { minMs: 1000, maxMs: 1000 }), [0, 1000, 2000, 3000, 4000]);
+    assert.deepEqual(replay(burst(0, 4000, 50), { minMs: 1000, maxMs: 10 }), [0, 1000, 2000, 3000, 4000], "max below min counts as min");
+  });
+
+  it("a quiet period resets the gap: the next burst starts at min again, its first change at once", () => {
+    const first = burst(0, 2900, 50); // reloads 0, 1000, 5000 -> gap now 4000
+    const later = burst(20_000, 21_500, 50);
+    assert.deepEqual(replay([...first, ...later], P), [0, 1000, 5000, 20_000, 21_000, 25_000]);
+  });
+
+  it("a change after a pause longer than the gap is not delayed, even mid-burst", () => {
+    // reloads at 0 and 1000 (gap now 4000); a lone change at 9500 is 8500 after the last reload.
+    assert.deepEqual(replay([0, 500, 9500], P), [0, 1000, 9500]);
+    // within the gap it waits for it: 0, 1000, then a change at 3000 waits until 5000.
+    assert.deepEqual(replay([0, 500, 3000], P), [0, 1000, 5000]);
+  });
+
+  it("the gap is min after a burst's first reload, max after later ones; min 0 disables pacing", () => {
+    let s: PacerState = INITIAL_PACER;
+    const gaps: number[] = [];
+    for (let t = 0; t < 60_000; t += s.gapMs) {
+      s = afterReload(s, t, { minMs: 500, maxMs: 3000 });
+      gaps.push(s.gapMs);
+    }
+    assert.deepEqual(gaps.slice(0, 5), [500, 3000, 3000, 3000, 3000]);
+    assert.deepEqual(replay([0, 10, 20], { minMs: 0, maxMs: 4000 }), [0, 10, 20]);
+  });
+});
