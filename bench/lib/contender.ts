@@ -47,7 +47,13 @@ export interface Contender {
 export const WAIT_MIN = "50ms";
 export const WAIT_MAX = "500ms";
 
-function bindingDoc(p: Phase, network: string, withLb: boolean): string {
+/**
+ * dockbind's own bindings probe new backends before registering (healthCheck.probeBeforeRegister)
+ * unless BENCH_DOCKBIND_PROBE=0; the anchor's registering controller never does (registrator cannot).
+ */
+export const DOCKBIND_PROBE = process.env.BENCH_DOCKBIND_PROBE !== "0";
+
+function bindingDoc(p: Phase, network: string, withLb: boolean, probe = false): string {
   const lb = withLb
     ? `  loadBalancer:
     listen: {port: ${p.listenPort}, address: 127.0.0.1}
@@ -73,13 +79,13 @@ spec:
     path: /health/
     interval: ${p.interval}
     timeout: 1s
-${lb}`;
+${probe ? "    probeBeforeRegister: true\n" : ""}${lb}`;
 }
 
 /** dockbind alone: registration and nginx rendering. */
 /** `extraArgs` go to the controller (e.g. `--docker-host` of a simulated Docker API). */
 export async function dockbindContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender> {
-  world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true)).join("---\n"));
+  world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true, DOCKBIND_PROBE)).join("---\n"));
   // Product defaults except the render wait, which every contender shares.
   const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...extraArgs]);
   return {
