@@ -24,7 +24,7 @@ import { delay, freePort, waitFor } from "../test/support/wait.js";
 import { startWorld } from "../test/support/world.js";
 import { anchorBinary } from "./lib/anchors.js";
 import { createBackend, createNetwork, pool, removeBenchContainers, removeContainer, startContainer } from "./lib/containers.js";
-import { anchorContender, counters, diff, DOCKBIND_PROBE, dockbindContender, instanceCount, renderedServers, type Contender, type Counters, type Phase } from "./lib/contender.js";
+import { anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindContender, instanceCount, renderedServers, type Contender, type Counters, type Phase } from "./lib/contender.js";
 import { runP3Sim } from "./lib/p3sim.js";
 import { runP5, type P5Result } from "./lib/p5.js";
 import { Report } from "./lib/report.js";
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
   const report = new Report();
   const reg = anchorBinary("registrator");
   const ct = anchorBinary("consul-template");
-  log(`dockbind bindings: healthCheck.probeBeforeRegister ${DOCKBIND_PROBE ? "on" : "off (BENCH_DOCKBIND_PROBE=0)"}; the anchor's registrations never probe`);
+  log(`dockbind bindings: healthCheck.probeBeforeRegister ${DOCKBIND_PROBE ? "on" : "off (BENCH_DOCKBIND_PROBE=0)"}; the anchor's registrations never probe; extra dockbind flags: ${DOCKBIND_EXTRA_ARGS.join(" ") || "none"}`);
   log(`anchors: registrator ${reg.path ?? `UNAVAILABLE — ${reg.why}`}; consul-template ${ct.path ?? `UNAVAILABLE — ${ct.why}`}`);
   report.note(reg.path === undefined ? `registrator could not be built: ${reg.why}. The anchor's registration half is a dockbind controller (LB-less bindings), so P1 and the registration side of P3/P4 have no registrator figure; P2/P3/P4 render figures are consul-template's.` : "");
   mkdirSync("/tmp/dockbind-testbed", { recursive: true });

@@ -52,6 +52,8 @@ export const WAIT_MAX = "500ms";
  * unless BENCH_DOCKBIND_PROBE=0; the anchor's registering controller never does (registrator cannot).
  */
 export const DOCKBIND_PROBE = process.env.BENCH_DOCKBIND_PROBE !== "0";
+/** Extra flags for every dockbind controller under test, e.g. BENCH_DOCKBIND_ARGS="--max-reload-interval 4s". */
+export const DOCKBIND_EXTRA_ARGS: readonly string[] = (process.env.BENCH_DOCKBIND_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
 
 function bindingDoc(p: Phase, network: string, withLb: boolean, probe = false): string {
   const lb = withLb
@@ -87,7 +89,7 @@ ${probe ? "    probeBeforeRegister: true\n" : ""}${lb}`;
 export async function dockbindContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender> {
   world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true, DOCKBIND_PROBE)).join("---\n"));
   // Product defaults except the render wait, which every contender shares.
-  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...extraArgs]);
+  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...extraArgs, ...DOCKBIND_EXTRA_ARGS]);
   return {
     name: "dockbind",
     world,
