@@ -9,6 +9,7 @@ import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { ownerKey, RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { ReconcileError } from "../../src/runtime/errors.js";
 import { silentLogger } from "../../src/runtime/logger.js";
+import type { CheckProbe } from "../../src/actuators/probe/checkProbe.js";
 import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
 import type { BindingProblem, BindingStore } from "../../src/sources/files/bindingStore.js";
 
@@ -135,7 +136,7 @@ function foreign(id: string, meta: Record<string, string>): RegisteredService {
   return { id, name: "web", address: "10.0.0.1", port: 80, tags: [], meta };
 }
 
-function setup(over: { notSyncedRetryMs?: number; compat?: boolean } = {}) {
+function setup(over: { notSyncedRetryMs?: number; compat?: boolean; probe?: CheckProbe } = {}) {
   const consul = new FakeConsul();
   const containers = new FakeContainers();
   const bindings = new FakeBindings();
@@ -152,8 +153,26 @@ function setup(over: { notSyncedRetryMs?: number; compat?: boolean } = {}) {
     agentServicesMaxAgeMs: 0,
     ...(over.notSyncedRetryMs !== undefined ? { notSyncedRetryMs: over.notSyncedRetryMs } : {}),
     ...(over.compat === true ? { compat: { node: NODE, hostIP: HOST_IP, internal: false, extraTags: [] } } : {}),
+    ...(over.probe !== undefined ? { probe: over.probe } : {}),
   });
   return { consul, containers, bindings, status, registrar };
+}
+
+/** Every registration the fake agent was sent, in order (the status actually sent, e.g. after a probe). */
+function recordSent(consul: FakeConsul): Registration[] {
+  const sent: Registration[] = [];
+  const register = consul.register.bind(consul);
+  consul.register = (r: Registration) => {
+    sent.push(r);
+    return register(r);
+  };
+  return sent;
+}
+
+/** binding() with healthCheck.probeBeforeRegister and a 10 s interval. */
+function probingBinding(): ServiceBinding {
+  const b = binding();
+  return { ...b, spec: { ...b.spec, healthCheck: { ...b.spec.healthCheck, probeBeforeRegister: true, interval: "10s" } } };
 }
 
 describe("RegistrarReconciler: bindings", () => {
@@ -465,33 +484,15 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
 
 describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", () => {
   it("registers a backend whose probe passed as passing, one whose probe failed with initialStatus; the hash stays that of the configured check", async () => {
-    const consul = new FakeConsul();
-    const containers = new FakeContainers();
-    const bindings = new FakeBindings();
-    const status = new BindingStatusStore();
     const probed: string[] = [];
-    const sent: Registration[] = [];
-    const register = consul.register.bind(consul);
-    consul.register = (r: Registration) => {
-      sent.push(r);
-      return register(r);
-    };
-    const registrar = new RegistrarReconciler({
-      bindings,
-      containers,
-      consul,
-      status,
-      logger: silentLogger(),
-      node: NODE,
-      hostIP: HOST_IP,
-      agentServicesMaxAgeMs: 0,
+    const { consul, containers, bindings, registrar } = setup({
       probe: (check) => {
         probed.push(check.tcp ?? "");
         return Promise.resolve(check.tcp?.endsWith(":30001") === true);
       },
     });
-    const b = binding();
-    bindings.put({ ...b, spec: { ...b.spec, healthCheck: { ...b.spec.healthCheck, probeBeforeRegister: true } } });
+    const sent = recordSent(consul);
+    bindings.put(probingBinding());
     containers.put(container(C1, "web", 30001));
     containers.put(container(C2, "web", 30002));
     await registrar.reconcile("binding/default/web");
@@ -510,20 +511,10 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
 
   it("a backend not answering yet is re-probed (recheck, counted as done) and re-registered passing once it answers, within one interval", async (t) => {
     t.mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
-    const consul = new FakeConsul();
-    const containers = new FakeContainers();
-    const bindings = new FakeBindings();
-    const status = new BindingStatusStore();
     let answering = false;
-    const sent: Registration[] = [];
-    const register = consul.register.bind(consul);
-    consul.register = (r: Registration) => {
-      sent.push(r);
-      return register(r);
-    };
-    const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node: NODE, hostIP: HOST_IP, agentServicesMaxAgeMs: 0, probe: () => Promise.resolve(answering) });
-    const b = binding();
-    bindings.put({ ...b, spec: { ...b.spec, healthCheck: { ...b.spec.healthCheck, probeBeforeRegister: true, interval: "10s" } } });
+    const { consul, containers, bindings, status, registrar } = setup({ probe: () => Promise.resolve(answering) });
+    const sent = recordSent(consul);
+    bindings.put(probingBinding());
     containers.put(container(C1, "web", 30001));
     const first = await registrar.reconcile("binding/default/web");
     assert.deepEqual(first, { recheckAfterMs: 200 }, "a follow-up, not a failure");
@@ -543,11 +534,9 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
 
   it("stops re-probing after one check interval (Consul has run its own check by then)", async (t) => {
     t.mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
-    const { consul, containers, bindings, status } = setup();
     let probes = 0;
-    const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node: NODE, hostIP: HOST_IP, agentServicesMaxAgeMs: 0, probe: () => Promise.resolve(++probes < 0) });
-    const b = binding();
-    bindings.put({ ...b, spec: { ...b.spec, healthCheck: { ...b.spec.healthCheck, probeBeforeRegister: true, interval: "10s" } } });
+    const { containers, bindings, registrar } = setup({ probe: () => Promise.resolve(++probes < 0) });
+    bindings.put(probingBinding());
     containers.put(container(C1, "web", 30001));
     assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 });
     t.mock.timers.tick(10_001);
@@ -561,9 +550,8 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
   });
 
   it("does not probe bindings without probeBeforeRegister", async () => {
-    const { consul, containers, bindings, status } = setup();
     let probes = 0;
-    const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node: NODE, hostIP: HOST_IP, probe: () => Promise.resolve(++probes > 0) });
+    const { consul, containers, bindings, registrar } = setup({ probe: () => Promise.resolve(++probes > 0) });
     bindings.put(binding());
     containers.put(container(C1));
     await registrar.reconcile("binding/default/web");
