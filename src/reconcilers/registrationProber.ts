@@ -13,18 +13,28 @@ import type { Registration } from "../domain/types.js";
 
 /** At most this many probes run at once. */
 const PROBE_CONCURRENCY = 16;
+/**
+ * Longest a probe may take, whatever the check's timeout: a ready backend answers in milliseconds,
+ * and a probe that cannot tell (e.g. a SYN to an address whose network is not up yet) must not hold
+ * the registration back. A miss costs nothing: Consul's own check decides.
+ */
+export const PROBE_TIMEOUT_CAP_MS = 150;
 
 /** `r` as sent after a passing probe: only the status differs (its meta hash stays that of the configured check). */
 export function asPassing(r: Registration): Registration {
   return r.check === undefined ? r : { ...r, check: { ...r.check, status: "passing" } };
 }
 
-function intervalMs(r: Registration): number {
+function durationMs(d: string | undefined, fallback: number): number {
   try {
-    return r.check?.interval === undefined ? 0 : parseDurationMs(r.check.interval);
+    return d === undefined ? fallback : parseDurationMs(d);
   } catch {
-    return 0;
+    return fallback;
   }
+}
+
+function intervalMs(r: Registration): number {
+  return durationMs(r.check?.interval, 0);
 }
 
 export class RegistrationProber {
@@ -34,12 +44,12 @@ export class RegistrationProber {
 
   /** One probe of each registration that asks for it; true/false per registration, undefined when not probed. */
   async probeAll(registrations: readonly Registration[]): Promise<(boolean | undefined)[]> {
-    const out = new Array<boolean | undefined>(registrations.length);
+    const out: (boolean | undefined)[] = registrations.map(() => undefined);
     const todo = registrations.flatMap((r, i) => (r.check?.probeBeforeRegister === true ? [i] : []));
     const worker = async (): Promise<void> => {
       for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
         const check = registrations[i]?.check;
-        out[i] = check === undefined ? undefined : await this.probe(check);
+        out[i] = check === undefined ? undefined : await this.probe({ ...check, timeout: `${Math.min(PROBE_TIMEOUT_CAP_MS, durationMs(check.timeout, PROBE_TIMEOUT_CAP_MS))}ms` });
       }
     };
     await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, todo.length) }, worker));

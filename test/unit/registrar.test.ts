@@ -10,6 +10,7 @@ import { ownerKey, RegistrarReconciler } from "../../src/reconcilers/registrar.j
 import { ReconcileError } from "../../src/runtime/errors.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import type { CheckProbe } from "../../src/actuators/probe/checkProbe.js";
+import { PROBE_TIMEOUT_CAP_MS, RegistrationProber } from "../../src/reconcilers/registrationProber.js";
 import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
 import type { BindingProblem, BindingStore } from "../../src/sources/files/bindingStore.js";
 
@@ -557,5 +558,18 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
     await registrar.reconcile("binding/default/web");
     assert.equal(probes, 0);
     assert.equal([...consul.services.values()].length, 1);
+  });
+});
+
+describe("RegistrationProber: probe time is capped", () => {
+  it("passes the check's timeout to the probe, capped at PROBE_TIMEOUT_CAP_MS", async () => {
+    const timeouts: string[] = [];
+    const prober = new RegistrationProber((check) => {
+      timeouts.push(check.timeout ?? "");
+      return Promise.resolve(true);
+    });
+    const r = (id: string, timeout: string): Registration => ({ id, name: "web", address: "192.0.2.1", port: 80, tags: [], meta: {}, check: { tcp: "192.0.2.1:80", timeout, interval: "10s", probeBeforeRegister: true } });
+    assert.deepEqual(await prober.probeAll([r("a", "2s"), r("b", "50ms"), { ...r("c", "1s"), check: { ttl: "30s" } }]), [true, true, undefined]);
+    assert.deepEqual(timeouts, [`${PROBE_TIMEOUT_CAP_MS}ms`, "50ms"]);
   });
 });
