@@ -177,7 +177,7 @@ describe("one controller, two Docker engines (issue #3 item 6)", () => {
     await waitForReconciles(next, "default/web", 3);
     // Both endpoints' registrars finished passes: their keys are qualified by node.
     for (const node of ["ep-a", "ep-b"]) {
-      assert.ok(next.logs().some((l) => l.message === "reconciled" && l.key === `binding/default/web@${node}`), `a registrar pass for ${node}`);
+      await next.waitForLog((l) => l.message === "reconciled" && l.key === `binding/default/web@${node}`, `a registrar pass for ${node}`, 10_000);
     }
     assert.deepEqual(world.proxy.writes().slice(writesBefore), [], "Consul writes after restart");
     assert.equal(await world.nginx.reloadCount(), reloadsBefore, "nginx reloads after restart");
