@@ -99,7 +99,10 @@ export async function startController(o: ControllerOptions): Promise<ControllerH
     offset = 0;
   }
   const entry = o.entry === "built" ? [join(REPO, "dist/src/cli/main.js")] : ["--import", "tsx", join(REPO, "src/cli/main.ts")];
-  const proc = startManaged(process.execPath, [...entry, ...controllerArgs(o)], logFile);
+  // DOCKBIND_TEST_NODE_FLAGS: extra node flags for controllers under test, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // (node refuses --cpu-prof in NODE_OPTIONS).
+  const nodeFlags = (process.env.DOCKBIND_TEST_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
+  const proc = startManaged(process.execPath, [...nodeFlags, ...entry, ...controllerArgs(o)], logFile);
   const logs = (): LogLine[] => readJsonLog(logFile, offset);
   const handle: ControllerHandle = {
     proc,
