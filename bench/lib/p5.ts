@@ -129,9 +129,10 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
   let ctl: ControllerHandle | undefined;
   const start = async (bindings: number, tag: string): Promise<ControllerHandle> => {
     writeBindings(bindingsDir, bindings);
-    // BENCH_P5_CPU_PROF=DIR: the controller writes a V8 CPU profile there on exit (inherited env).
+    // BENCH_P5_CPU_PROF=DIR: the controller writes a V8 CPU profile there on exit (node refuses
+    // --cpu-prof in NODE_OPTIONS, so it goes through the harness's DOCKBIND_TEST_NODE_FLAGS).
     const prof = process.env.BENCH_P5_CPU_PROF;
-    if (prof !== undefined && prof !== "") process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${prof}`;
+    if (prof !== undefined && prof !== "") process.env.DOCKBIND_TEST_NODE_FLAGS = `--cpu-prof --cpu-prof-dir=${prof}`;
     return startController({
       bindingsDir,
       consulAddr: consul.httpAddr,

@@ -53,7 +53,8 @@ Run flags (environment variable in brackets):
   --swarm-resync DURATION       Swarm services/tasks/nodes re-list period [DOCKBIND_SWARM_RESYNC] (default 2s)
   --wait-min / --wait-max D     render debounce, like consul-template's wait (default 100ms / 1s)
   --min-reload-interval D       at most one LB reload per D; bursts coalesce [DOCKBIND_MIN_RELOAD_INTERVAL] (default 1s)
-  --max-reload-interval D       within a burst, reloads after the second are D apart (default 1s); reset after a quiet period
+  --max-reload-interval D       within a burst, additions after the second reload are D apart, removals at most
+                                --min-reload-interval; reset after a quiet period
                                 [DOCKBIND_MAX_RELOAD_INTERVAL] (default 4s; <= --min-reload-interval: constant interval)
   --workers N                   registrar workers [DOCKBIND_WORKERS] (default 2)
   --log-level LEVEL             error|warn|info|debug [DOCKBIND_LOG_LEVEL] (default info)

@@ -58,6 +58,12 @@ export interface RendererOptions {
 export class RendererReconciler implements Reconciler {
   /** Output path last written per binding, to remove the old file when `output` changes. */
   private readonly outputs = new Map<string, string>();
+  /**
+   * `address:port` of the servers last applied per binding. A render that drops
+   * one of them is a removal, which reload pacing never holds back for a burst's
+   * long gap (reloadPacer.ts). Unknown (not rendered since start) counts as a removal.
+   */
+  private readonly served = new Map<string, ReadonlySet<string>>();
 
   constructor(private readonly opts: RendererOptions) {}
 
@@ -68,6 +74,7 @@ export class RendererReconciler implements Reconciler {
     const lb = binding?.spec.loadBalancer;
     const previous = this.outputs.get(key);
     if (binding === undefined || lb === undefined) {
+      this.served.delete(key);
       if (previous !== undefined) await this.remove(key, previous);
       return {};
     }
@@ -82,15 +89,19 @@ export class RendererReconciler implements Reconciler {
       const render = haproxy !== undefined ? renderHaproxy : renderNginx;
       const result = render({ bindingKey: key, serviceName: ref.service, lb, instances: snapshot.instances, ...(template !== undefined ? { template } : {}) });
       for (const r of result.rejected) this.opts.logger.warn("instance not rendered", { binding: key, serviceId: r.serviceId, reason: r.reason });
+      const servers = new Set(result.servers.map((sv) => `${sv.address}:${String(sv.port)}`));
+      const before = this.served.get(key);
       const applied = await (haproxy?.writer ?? this.opts.writer).apply({
         path,
         text: `${OWNERSHIP_MARKER}${key}\n${result.text}`,
         minReloadIntervalMs: this.opts.minReloadIntervalMs ?? 0,
         ...(this.opts.maxReloadIntervalMs !== undefined ? { maxReloadIntervalMs: this.opts.maxReloadIntervalMs } : {}),
+        removesServers: before === undefined || [...before].some((sv) => !servers.has(sv)),
       });
       // Paced: nothing written; re-render then (level-based: with the health of that moment).
       if (applied.deferredMs !== undefined) return { requeueAfterMs: applied.deferredMs };
       this.outputs.set(key, path);
+      this.served.set(key, servers);
       if (previous !== undefined && previous !== path) await this.remove(key, previous);
       const passing = snapshot.instances.filter((i) => i.status === "passing").length;
       status.setBackends(key, { passing });

@@ -5,10 +5,10 @@ import { ConfigError, loadConfig } from "../../src/config/config.js";
 const BASE = ["--docker-only", "--bindings", "/srv/bindings", "--log-format", "json"];
 
 describe("--min-reload-interval / --max-reload-interval", () => {
-  it("default to 1 s and 1 s: constant spacing, so a removal is never held back longer than 1 s", () => {
+  it("default to 1 s and 4 s: reloads at 0, 1, 5, 9 s of a burst (removals are capped at 1 s by the pacer)", () => {
     const c = loadConfig(BASE, {});
     assert.equal(c.minReloadIntervalMs, 1000);
-    assert.equal(c.maxReloadIntervalMs, 1000);
+    assert.equal(c.maxReloadIntervalMs, 4000);
   });
 
   it("read DOCKBIND_MAX_RELOAD_INTERVAL, and the flag beats it", () => {

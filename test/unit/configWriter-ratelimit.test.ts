@@ -46,4 +46,24 @@ describe("LbConfigWriter minReloadIntervalMs", () => {
     const writer = new LbConfigWriter(driver);
     assert.deepEqual(await writer.apply({ path: join(dir, "a.conf"), text: "a\n", minReloadIntervalMs: 60_000 }), { changed: true, reloaded: true });
   });
+
+  it("a change that removes servers waits at most minReloadIntervalMs, an addition the burst's longer gap", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dockbind-writer-"));
+    const path = join(dir, "web.conf");
+    const driver = fakeDriver();
+    const writer = new LbConfigWriter(driver);
+    // The second reload must come after min but within 2 x min of the first to count as the same burst.
+    const pacing = { minReloadIntervalMs: 200, maxReloadIntervalMs: 60_000 };
+    await writer.apply({ path, text: "a\n", ...pacing });
+    await new Promise((r) => setTimeout(r, 250)); // past min: the burst's second reload goes through...
+    assert.deepEqual(await writer.apply({ path, text: "a b\n", ...pacing }), { changed: true, reloaded: true });
+    // ...and the gap is 60 s now: an addition is deferred,
+    const added = await writer.apply({ path, text: "a b c\n", ...pacing });
+    assert.ok(added.deferredMs !== undefined && added.deferredMs > 59_000, String(added.deferredMs));
+    // a removal is not (once min has passed).
+    await new Promise((r) => setTimeout(r, 250));
+    assert.deepEqual(await writer.apply({ path, text: "b\n", ...pacing, removesServers: true }), { changed: true, reloaded: true });
+    assert.equal(readFileSync(path, "utf8"), "b\n");
+    assert.equal(driver.reloads, 3);
+  });
 });

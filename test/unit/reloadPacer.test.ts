@@ -8,7 +8,7 @@ import { afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type Reload
  * delay ends and carries every change that arrived meanwhile. Returns the
  * reload times.
  */
-function replay(changes: readonly number[], pacing: ReloadPacing): number[] {
+function replay(changes: readonly number[], pacing: ReloadPacing, removals: ReadonlySet<number> = new Set()): number[] {
   let state: PacerState = INITIAL_PACER;
   const reloads: number[] = [];
   let due: number | undefined;
@@ -23,10 +23,12 @@ function replay(changes: readonly number[], pacing: ReloadPacing): number[] {
       due = undefined;
       if (carried) continue;
     }
-    if (due !== undefined) continue; // a deferred reload will carry this change
-    const wait = reloadDelayMs(state, t);
-    if (wait === 0) reload(t);
-    else due = t + wait;
+    const wait = reloadDelayMs(state, t, pacing, removals.has(t));
+    if (due !== undefined && t + wait >= due) continue; // a deferred reload will carry this change
+    if (wait === 0) {
+      reload(t);
+      due = undefined; // that reload carried what was deferred too
+    } else due = t + wait;
   }
   if (due !== undefined) reload(due);
   return reloads;
@@ -39,7 +41,8 @@ const P: ReloadPacing = { minMs: 1000, maxMs: 4000 };
 
 describe("reload pacing", () => {
   it("the first change reloads at once", () => {
-    assert.equal(reloadDelayMs(INITIAL_PACER, 123), 0);
+    assert.equal(reloadDelayMs(INITIAL_PACER, 123, P), 0);
+    assert.equal(reloadDelayMs(INITIAL_PACER, 123, P, true), 0);
     assert.deepEqual(replay([5000], P), [5000]);
   });
 
@@ -76,5 +79,21 @@ describe("reload pacing", () => {
     }
     assert.deepEqual(gaps.slice(0, 5), [500, 3000, 3000, 3000, 3000]);
     assert.deepEqual(replay([0, 10, 20], { minMs: 0, maxMs: 4000 }), [0, 10, 20]);
+  });
+
+  it("a removal waits at most min after the last reload, never the burst's long gap; additions keep the long gap", () => {
+    // Additions every 50 ms until 2900 ms: reloads at 0, 1000, 5000. A removal at 2000 reloads at 2000
+    // (1000 after the last reload) instead of waiting for 5000; later additions then wait for 2000 + 4000.
+    const changes = [...burst(0, 2900, 50)];
+    assert.deepEqual(replay(changes, P, new Set([2000])), [0, 1000, 2000, 6000]);
+    // A removal right after a reload waits min, not the gap.
+    const s = afterReload(afterReload(INITIAL_PACER, 0, P), 1000, P); // gap now 4000
+    assert.equal(s.gapMs, 4000);
+    assert.equal(reloadDelayMs(s, 1200, P, true), 800);
+    assert.equal(reloadDelayMs(s, 1200, P, false), 3800);
+    assert.equal(reloadDelayMs(s, 2500, P, true), 0);
+    // Constant spacing: a removal is not faster than the gap already is.
+    const c = afterReload(INITIAL_PACER, 0, { minMs: 1000, maxMs: 1000 });
+    assert.equal(reloadDelayMs(c, 200, { minMs: 1000, maxMs: 1000 }, true), 800);
   });
 });

@@ -62,6 +62,12 @@ export interface ApplyOptions {
   readonly minReloadIntervalMs?: number;
   /** Gap after the second and later reloads of a burst (default: minReloadIntervalMs, i.e. constant spacing). */
   readonly maxReloadIntervalMs?: number;
+  /**
+   * The new text drops a server the current file routes to: the wait is capped
+   * at minReloadIntervalMs (reloadPacer.ts), so removals are not held back for
+   * a burst's longer gap. Default false.
+   */
+  readonly removesServers?: boolean;
 }
 
 export class LbConfigWriter {
@@ -103,7 +109,14 @@ export class LbConfigWriter {
     return run;
   }
 
-  private async doApply({ path, text, mode = this.fileMode, minReloadIntervalMs = 0, maxReloadIntervalMs = minReloadIntervalMs }: ApplyOptions): Promise<ApplyResult> {
+  private async doApply({
+    path,
+    text,
+    mode = this.fileMode,
+    minReloadIntervalMs = 0,
+    maxReloadIntervalMs = minReloadIntervalMs,
+    removesServers = false,
+  }: ApplyOptions): Promise<ApplyResult> {
     this.pacing = { minMs: minReloadIntervalMs, maxMs: maxReloadIntervalMs };
     const bytes = Buffer.from(text, "utf8");
     const previous = await io(() => readIfExists(path), `read ${path}`);
@@ -112,7 +125,7 @@ export class LbConfigWriter {
       await io(() => fixModeAndOwner(path, mode, this.fileOwner), `set mode/owner of ${path}`);
       return this.retryPending(path);
     }
-    const wait = minReloadIntervalMs > 0 ? reloadDelayMs(this.pacer, performance.now()) : 0;
+    const wait = minReloadIntervalMs > 0 ? reloadDelayMs(this.pacer, performance.now(), this.pacing, removesServers) : 0;
     if (wait > 0) return { changed: false, reloaded: false, deferredMs: wait };
 
     const candidate = await io(() => writeTempSibling(path, bytes, mode, this.fileOwner), `write candidate for ${path}`);

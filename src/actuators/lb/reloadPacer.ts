@@ -11,8 +11,14 @@
  *   --min-reload-interval behaviour);
  * - a burst is over, and the gap back at `minMs`, when a reload comes at
  *   least twice the current gap after the previous one;
- * - `minMs` 0 means no pacing at all.
- * With 1 s / 4 s, a burst of changes lasting T seconds costs reloads at
+ * - `minMs` 0 means no pacing at all;
+ * - a reload that takes a server out of rotation (a backend stopped or turned
+ *   critical) waits at most `minMs` after the previous reload, never the
+ *   burst's longer gap: only additions are held back for the long gap, so a
+ *   dead or freed address leaves nginx within `minMs`, as with constant
+ *   spacing (issue #6: the P2 bench saw nginx route to a freed IP the next
+ *   container had taken).
+ * With 1 s / 4 s, a burst of additions lasting T seconds costs reloads at
  * 0, 1, 5, 9, 13, … s: 3 reloads for T < 5 s (a burst of 100 container starts
  * within 2 s plus registration and the first health checks), then one per
  * 4 s, where a constant 1 s spacing costs one per second.
@@ -34,10 +40,14 @@ export interface PacerState {
 
 export const INITIAL_PACER: PacerState = { lastReloadAt: undefined, gapMs: 0 };
 
-/** How long a reload wanted at `now` must wait (0: reload now). */
-export function reloadDelayMs(state: PacerState, now: number): number {
+/**
+ * How long a reload wanted at `now` must wait (0: reload now). `removesServers`:
+ * the change takes a server out of rotation, so the gap is capped at `pacing.minMs`.
+ */
+export function reloadDelayMs(state: PacerState, now: number, pacing: ReloadPacing, removesServers = false): number {
   if (state.lastReloadAt === undefined) return 0;
-  return Math.max(0, Math.ceil(state.gapMs - (now - state.lastReloadAt)));
+  const gap = removesServers ? Math.min(state.gapMs, Math.max(0, pacing.minMs)) : state.gapMs;
+  return Math.max(0, Math.ceil(gap - (now - state.lastReloadAt)));
 }
 
 /** The state after a reload that happened at `now`. */
