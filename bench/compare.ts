@@ -24,7 +24,7 @@ import { delay, freePort, waitFor } from "../test/support/wait.js";
 import { startWorld } from "../test/support/world.js";
 import { anchorBinary } from "./lib/anchors.js";
 import { createBackend, createNetwork, pool, removeBenchContainers, removeContainer, startContainer } from "./lib/containers.js";
-import { anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindContender, instanceCount, renderedServers, type Contender, type Counters, type Phase } from "./lib/contender.js";
+import { anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindContender, instanceCount, renderedServers, unsyncedCheckOutputs, type Contender, type Counters, type Phase } from "./lib/contender.js";
 import { runP3Sim } from "./lib/p3sim.js";
 import { runP5, type P5Result } from "./lib/p5.js";
 import { Report } from "./lib/report.js";
@@ -161,7 +161,17 @@ async function p4(contenders: readonly Contender[], phase: Phase, n: number): Pr
   const ids = await createMany(phase, n, "p4");
   await pool(ids, 8, startContainer);
   const conv = await converged(contenders, phase, n, 600_000);
-  log(`P4: converged (${[...conv].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(", ")}); settling 5 s, then idle ${P4_IDLE_S} s`);
+  log(`P4: converged (${[...conv].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(", ")}); settling until Consul wrote back every check output`);
+  // Idle means Consul idle too: the agent writes a check's first output back to the catalog up to
+  // 7.5 min after it ran when the status did not change (checks registered passing by the probe);
+  // each such write-back wakes every health watcher of the service (one ~1 MB read of 500 instances).
+  const t0 = performance.now();
+  await waitFor(async () => ((await Promise.all(contenders.map((c) => unsyncedCheckOutputs(c, phase.service)))).every((u) => u === 0) ? true : undefined), {
+    timeoutMs: 600_000,
+    intervalMs: 5_000,
+    what: "check outputs written back to the catalog",
+  });
+  log(`P4: check outputs in sync after ${((performance.now() - t0) / 1000).toFixed(0)} s; settling 5 s, then idle ${P4_IDLE_S} s`);
   await delay(5000);
   const before = new Map(await Promise.all(contenders.map(async (c) => [c.name, await counters(c)] as const)));
   await delay(P4_IDLE_S * 1000);

@@ -178,6 +178,25 @@ export async function instanceCount(c: Contender, service: string, passingOnly =
   return (JSON.parse(r.body) as unknown[]).length;
 }
 
+/**
+ * Checks of `service` whose output the agent has not written back to the catalog yet (read from the
+ * agent directly, not through the counting proxy). Consul defers a check's output-only change by
+ * check_update_interval (5 min: 2.5-7.5 min), so a check registered `passing` (probeBeforeRegister)
+ * bumps the service's health index once more minutes after its first run; a check registered
+ * critical gets that write at its first passing run instead (a status change is written at once).
+ */
+export async function unsyncedCheckOutputs(c: Contender, service: string): Promise<number> {
+  const [agent, catalog] = await Promise.all([
+    httpGet(`${c.world.consul.url}/v1/agent/checks`, 10_000),
+    httpGet(`${c.world.consul.url}/v1/health/service/${service}`, 10_000),
+  ]);
+  if (agent.status !== 200 || catalog.status !== 200) return -1;
+  type Check = { CheckID: string; ServiceName: string; Output: string };
+  const inCatalog = new Map<string, string>();
+  for (const e of JSON.parse(catalog.body) as { Checks: Check[] }[]) for (const ch of e.Checks) inCatalog.set(ch.CheckID, ch.Output);
+  return Object.values(JSON.parse(agent.body) as Record<string, Check>).filter((ch) => ch.ServiceName === service && inCatalog.get(ch.CheckID) !== ch.Output).length;
+}
+
 /** `server ADDR:PORT;` lines in the generated nginx file. */
 export function renderedServers(c: Contender, p: Phase): number {
   try {
