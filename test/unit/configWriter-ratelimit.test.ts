@@ -52,10 +52,12 @@ describe("LbConfigWriter minReloadIntervalMs", () => {
     const path = join(dir, "web.conf");
     const driver = fakeDriver();
     const writer = new LbConfigWriter(driver);
-    // The second reload must come after min but within 2 x min of the first to count as the same burst.
+    // A change within min of the first reload waits; the reload that ends that wait makes the gap max.
     const pacing = { minReloadIntervalMs: 200, maxReloadIntervalMs: 60_000 };
     await writer.apply({ path, text: "a\n", ...pacing });
-    await new Promise((r) => setTimeout(r, 250)); // past min: the burst's second reload goes through...
+    const early = await writer.apply({ path, text: "a b\n", ...pacing });
+    assert.ok(early.deferredMs !== undefined && early.deferredMs <= 200, String(early.deferredMs));
+    await new Promise((r) => setTimeout(r, 250)); // past min: the deferred change goes through...
     assert.deepEqual(await writer.apply({ path, text: "a b\n", ...pacing }), { changed: true, reloaded: true });
     // ...and the gap is 60 s now: an addition is deferred,
     const added = await writer.apply({ path, text: "a b c\n", ...pacing });

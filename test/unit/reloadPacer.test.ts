@@ -12,25 +12,30 @@ function replay(changes: readonly number[], pacing: ReloadPacing, removals: Read
   let state: PacerState = INITIAL_PACER;
   const reloads: number[] = [];
   let due: number | undefined;
-  const reload = (t: number): void => {
+  /** The reload due carries an addition that waited (not only removals). */
+  let dueAddition = false;
+  /** `deferred`: an addition waited for this reload (it was due, or one was due when it went at once). */
+  const reload = (t: number, deferred: boolean): void => {
     reloads.push(t);
-    state = afterReload(state, t, pacing);
+    state = afterReload(t, pacing, deferred);
+    dueAddition = false;
   };
   for (const t of changes) {
     if (due !== undefined && due <= t) {
-      reload(due);
+      reload(due, dueAddition);
       const carried = due === t; // the deferred reload renders the state of that moment, this change included
       due = undefined;
       if (carried) continue;
     }
     const wait = reloadDelayMs(state, t, pacing, removals.has(t));
+    if (wait > 0 && !removals.has(t)) dueAddition = true;
     if (due !== undefined && t + wait >= due) continue; // a deferred reload will carry this change
     if (wait === 0) {
-      reload(t);
+      reload(t, due !== undefined && dueAddition);
       due = undefined; // that reload carried what was deferred too
     } else due = t + wait;
   }
-  if (due !== undefined) reload(due);
+  if (due !== undefined) reload(due, dueAddition);
   return reloads;
 }
 
@@ -70,15 +75,26 @@ describe("reload pacing", () => {
     assert.deepEqual(replay([0, 500, 3000], P), [0, 1000, 5000]);
   });
 
-  it("the gap is min after a burst's first reload, max after later ones; min 0 disables pacing", () => {
-    let s: PacerState = INITIAL_PACER;
-    const gaps: number[] = [];
-    for (let t = 0; t < 60_000; t += s.gapMs) {
-      s = afterReload(s, t, { minMs: 500, maxMs: 3000 });
-      gaps.push(s.gapMs);
-    }
-    assert.deepEqual(gaps.slice(0, 5), [500, 3000, 3000, 3000, 3000]);
+  it("the gap is max after a reload that ended a wait, min after one that went at once; min 0 disables pacing", () => {
+    const pacing = { minMs: 500, maxMs: 3000 };
+    assert.deepEqual(afterReload(100, pacing, false), { lastReloadAt: 100, gapMs: 500 });
+    assert.deepEqual(afterReload(100, pacing, true), { lastReloadAt: 100, gapMs: 3000 });
+    assert.equal(afterReload(100, { minMs: 500, maxMs: 10 }, true).gapMs, 500, "max below min counts as min");
     assert.deepEqual(replay([0, 10, 20], { minMs: 0, maxMs: 4000 }), [0, 10, 20]);
+  });
+
+  it("changes seconds apart (a stop, then the next start) never wait for the long gap", () => {
+    // add, remove 2 s later, add 0.6 s after that, ...: each addition waits for min after the removal's
+    // reload (which went at once and so reset the gap), never for the 4 s gap (issue #6, P2 bench).
+    const adds = [0, 2600, 5600, 8600];
+    const removals = [2000, 5000, 8000];
+    assert.deepEqual(replay([...adds, ...removals].sort((a, b) => a - b), P, new Set(removals)), [0, 2000, 3000, 5000, 6000, 8000, 9000]);
+    // A removal that had to wait for min (it came 900 ms after an addition's reload) does not start a
+    // burst either: the start 600 ms after it waits for min, not for 4 s.
+    assert.deepEqual(replay([0, 900, 2100], P, new Set([900])), [0, 1000, 2100]);
+    // An addition that waited still makes one: here the removal's reload at 2000 carries the addition
+    // of 1700 (rendering is level-based), so the next addition waits for 2000 + 4000.
+    assert.deepEqual(replay([0, 500, 1100, 1700, 2500], P, new Set([1100])), [0, 1000, 2000, 6000]);
   });
 
   it("a removal waits at most min after the last reload, never the burst's long gap; additions keep the long gap", () => {
@@ -87,13 +103,13 @@ describe("reload pacing", () => {
     const changes = [...burst(0, 2900, 50)];
     assert.deepEqual(replay(changes, P, new Set([2000])), [0, 1000, 2000, 6000]);
     // A removal right after a reload waits min, not the gap.
-    const s = afterReload(afterReload(INITIAL_PACER, 0, P), 1000, P); // gap now 4000
+    const s = afterReload(1000, P, true); // a burst's second reload: gap now 4000
     assert.equal(s.gapMs, 4000);
     assert.equal(reloadDelayMs(s, 1200, P, true), 800);
     assert.equal(reloadDelayMs(s, 1200, P, false), 3800);
     assert.equal(reloadDelayMs(s, 2500, P, true), 0);
     // Constant spacing: a removal is not faster than the gap already is.
-    const c = afterReload(INITIAL_PACER, 0, { minMs: 1000, maxMs: 1000 });
+    const c = afterReload(0, { minMs: 1000, maxMs: 1000 }, false);
     assert.equal(reloadDelayMs(c, 200, { minMs: 1000, maxMs: 1000 }, true), 800);
   });
 });

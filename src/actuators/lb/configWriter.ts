@@ -75,6 +75,8 @@ export class LbConfigWriter {
   /** Reload pacing on the performance.now() clock; `pacing` is the latest apply()'s. */
   private pacer: PacerState = INITIAL_PACER;
   private pacing: ReloadPacing = { minMs: 0, maxMs: 0 };
+  /** An apply() that removes no server was deferred since the last reload: the next reload ends a burst's wait (reloadPacer.ts). */
+  private deferredSinceReload = false;
   private tail: Promise<unknown> = Promise.resolve();
 
   /** Mode and owner of every file this writer creates (issue #6: --lb-file-mode, --lb-file-owner). */
@@ -126,7 +128,12 @@ export class LbConfigWriter {
       return this.retryPending(path);
     }
     const wait = minReloadIntervalMs > 0 ? reloadDelayMs(this.pacer, performance.now(), this.pacing, removesServers) : 0;
-    if (wait > 0) return { changed: false, reloaded: false, deferredMs: wait };
+    if (wait > 0) {
+      // Only a waiting addition makes a burst: removals never wait longer than min anyway, and one that
+      // waited briefly must not hold the next start back for the long gap (issue #6, P2 bench).
+      if (!removesServers) this.deferredSinceReload = true;
+      return { changed: false, reloaded: false, deferredMs: wait };
+    }
 
     const candidate = await io(() => writeTempSibling(path, bytes, mode, this.fileOwner), `write candidate for ${path}`);
     try {
@@ -207,7 +214,8 @@ export class LbConfigWriter {
     } catch (err: unknown) {
       throw asLbError(err, "ReloadFailed", "reload");
     }
-    this.pacer = afterReload(this.pacer, performance.now(), this.pacing);
+    this.pacer = afterReload(performance.now(), this.pacing, this.deferredSinceReload);
+    this.deferredSinceReload = false;
     this.pendingReload.clear();
   }
 }

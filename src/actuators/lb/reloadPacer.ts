@@ -5,12 +5,17 @@
  * Contract:
  * - the first reload, and any reload at least `gap` after the previous one,
  *   may happen at once: a change after a quiet moment is never delayed;
- * - within a burst the second reload comes at least `minMs` after the first,
- *   every later one at least `maxMs` after the previous one (a `maxMs` below
- *   `minMs` counts as `minMs`: constant spacing, the old
- *   --min-reload-interval behaviour);
- * - a burst is over, and the gap back at `minMs`, when a reload comes at
- *   least twice the current gap after the previous one;
+ * - a burst is additions that arrive faster than the gap allows: a reload that
+ *   carries an addition which had to wait (was deferred) sets the next gap to
+ *   `maxMs`; any other reload sets it back to `minMs` (a removal that waited
+ *   for `minMs` does not start a burst: the next start must not wait for the
+ *   long gap because a stop came just before it).
+ *   So within a burst the second reload comes at least `minMs` after the
+ *   first, every later one at least `maxMs` after the previous one (a `maxMs`
+ *   below `minMs` counts as `minMs`: constant spacing), and one change after
+ *   a moment's quiet ends the burst: changes a few seconds apart (a stop, then
+ *   a start) never wait for the long gap (issue #6: the P2 bench's sequential
+ *   runs waited up to 3.5 s when a burst only ended after twice the gap);
  * - `minMs` 0 means no pacing at all;
  * - a reload that takes a server out of rotation (a backend stopped or turned
  *   critical) waits at most `minMs` after the previous reload, never the
@@ -50,11 +55,11 @@ export function reloadDelayMs(state: PacerState, now: number, pacing: ReloadPaci
   return Math.max(0, Math.ceil(gap - (now - state.lastReloadAt)));
 }
 
-/** The state after a reload that happened at `now`. */
-export function afterReload(state: PacerState, now: number, pacing: ReloadPacing): PacerState {
+/**
+ * The state after a reload that happened at `now`. `deferred`: the reload carries
+ * an addition that had to wait for the gap (reloadDelayMs > 0 when it arrived).
+ */
+export function afterReload(now: number, pacing: ReloadPacing, deferred: boolean): PacerState {
   const min = Math.max(0, pacing.minMs);
-  const max = Math.max(min, pacing.maxMs);
-  const elapsed = state.lastReloadAt === undefined ? Number.POSITIVE_INFINITY : now - state.lastReloadAt;
-  const inBurst = state.gapMs > 0 && elapsed < 2 * state.gapMs;
-  return { lastReloadAt: now, gapMs: inBurst ? max : min };
+  return { lastReloadAt: now, gapMs: deferred ? Math.max(min, pacing.maxMs) : min };
 }
