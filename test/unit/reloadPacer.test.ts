@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type ReloadPacing } from "../../src/actuators/lb/reloadPacer.js";
+import { afterDeferral, afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type ReloadPacing } from "../../src/actuators/lb/reloadPacer.js";
 
 /**
  * Replays `changes` (clock values, ms) the way the renderer does: a change
@@ -12,30 +12,26 @@ function replay(changes: readonly number[], pacing: ReloadPacing, removals: Read
   let state: PacerState = INITIAL_PACER;
   const reloads: number[] = [];
   let due: number | undefined;
-  /** The reload due carries an addition that waited (not only removals). */
-  let dueAddition = false;
-  /** `deferred`: an addition waited for this reload (it was due, or one was due when it went at once). */
-  const reload = (t: number, deferred: boolean): void => {
+  const reload = (t: number): void => {
     reloads.push(t);
-    state = afterReload(t, pacing, deferred);
-    dueAddition = false;
+    state = afterReload(state, t, pacing);
   };
   for (const t of changes) {
     if (due !== undefined && due <= t) {
-      reload(due, dueAddition);
+      reload(due);
       const carried = due === t; // the deferred reload renders the state of that moment, this change included
       due = undefined;
       if (carried) continue;
     }
     const wait = reloadDelayMs(state, t, pacing, removals.has(t));
-    if (wait > 0 && !removals.has(t)) dueAddition = true;
+    if (wait > 0) state = afterDeferral(state, removals.has(t));
     if (due !== undefined && t + wait >= due) continue; // a deferred reload will carry this change
     if (wait === 0) {
-      reload(t, due !== undefined && dueAddition);
+      reload(t);
       due = undefined; // that reload carried what was deferred too
     } else due = t + wait;
   }
-  if (due !== undefined) reload(due, dueAddition);
+  if (due !== undefined) reload(due);
   return reloads;
 }
 
@@ -77,9 +73,13 @@ describe("reload pacing", () => {
 
   it("the gap is max after a reload that ended a wait, min after one that went at once; min 0 disables pacing", () => {
     const pacing = { minMs: 500, maxMs: 3000 };
-    assert.deepEqual(afterReload(100, pacing, false), { lastReloadAt: 100, gapMs: 500 });
-    assert.deepEqual(afterReload(100, pacing, true), { lastReloadAt: 100, gapMs: 3000 });
-    assert.equal(afterReload(100, { minMs: 500, maxMs: 10 }, true).gapMs, 500, "max below min counts as min");
+    const atOnce = { lastReloadAt: 0, gapMs: 500, additionWaiting: false };
+    assert.deepEqual(afterReload(atOnce, 100, pacing), { lastReloadAt: 100, gapMs: 500, additionWaiting: false });
+    const waited = afterDeferral(atOnce, false);
+    assert.equal(waited.additionWaiting, true);
+    assert.deepEqual(afterReload(waited, 100, pacing), { lastReloadAt: 100, gapMs: 3000, additionWaiting: false });
+    assert.equal(afterDeferral(atOnce, true).additionWaiting, false, "a waiting removal does not start a burst");
+    assert.equal(afterReload(waited, 100, { minMs: 500, maxMs: 10 }).gapMs, 500, "max below min counts as min");
     assert.deepEqual(replay([0, 10, 20], { minMs: 0, maxMs: 4000 }), [0, 10, 20]);
   });
 
@@ -103,13 +103,13 @@ describe("reload pacing", () => {
     const changes = [...burst(0, 2900, 50)];
     assert.deepEqual(replay(changes, P, new Set([2000])), [0, 1000, 2000, 6000]);
     // A removal right after a reload waits min, not the gap.
-    const s = afterReload(1000, P, true); // a burst's second reload: gap now 4000
+    const s = afterReload(afterDeferral(afterReload(INITIAL_PACER, 0, P), false), 1000, P); // a burst's second reload: gap now 4000
     assert.equal(s.gapMs, 4000);
     assert.equal(reloadDelayMs(s, 1200, P, true), 800);
     assert.equal(reloadDelayMs(s, 1200, P, false), 3800);
     assert.equal(reloadDelayMs(s, 2500, P, true), 0);
     // Constant spacing: a removal is not faster than the gap already is.
-    const c = afterReload(0, { minMs: 1000, maxMs: 1000 }, false);
+    const c = afterReload(INITIAL_PACER, 0, { minMs: 1000, maxMs: 1000 });
     assert.equal(reloadDelayMs(c, 200, { minMs: 1000, maxMs: 1000 }, true), 800);
   });
 });

@@ -34,7 +34,7 @@ import {
 } from "./atomicFile.js";
 import type { LoadBalancerDriver } from "./driver.js";
 import { asLbError, errorMessage, LbError } from "./errors.js";
-import { afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type ReloadPacing } from "./reloadPacer.js";
+import { afterDeferral, afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type ReloadPacing } from "./reloadPacer.js";
 
 export interface ApplyResult {
   /** The file on disk was replaced/removed by this call. */
@@ -75,8 +75,6 @@ export class LbConfigWriter {
   /** Reload pacing on the performance.now() clock; `pacing` is the latest apply()'s. */
   private pacer: PacerState = INITIAL_PACER;
   private pacing: ReloadPacing = { minMs: 0, maxMs: 0 };
-  /** An apply() that removes no server was deferred since the last reload: the next reload ends a burst's wait (reloadPacer.ts). */
-  private deferredSinceReload = false;
   private tail: Promise<unknown> = Promise.resolve();
 
   /** Mode and owner of every file this writer creates (issue #6: --lb-file-mode, --lb-file-owner). */
@@ -129,9 +127,7 @@ export class LbConfigWriter {
     }
     const wait = minReloadIntervalMs > 0 ? reloadDelayMs(this.pacer, performance.now(), this.pacing, removesServers) : 0;
     if (wait > 0) {
-      // Only a waiting addition makes a burst: removals never wait longer than min anyway, and one that
-      // waited briefly must not hold the next start back for the long gap (issue #6, P2 bench).
-      if (!removesServers) this.deferredSinceReload = true;
+      this.pacer = afterDeferral(this.pacer, removesServers);
       return { changed: false, reloaded: false, deferredMs: wait };
     }
 
@@ -214,8 +210,7 @@ export class LbConfigWriter {
     } catch (err: unknown) {
       throw asLbError(err, "ReloadFailed", "reload");
     }
-    this.pacer = afterReload(performance.now(), this.pacing, this.deferredSinceReload);
-    this.deferredSinceReload = false;
+    this.pacer = afterReload(this.pacer, performance.now(), this.pacing);
     this.pendingReload.clear();
   }
 }

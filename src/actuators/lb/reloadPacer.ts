@@ -41,9 +41,11 @@ export interface PacerState {
   readonly lastReloadAt: number | undefined;
   /** Required distance from the last reload to the next one. */
   readonly gapMs: number;
+  /** An addition (a change removing no server) was deferred since the last reload: the next one ends a burst's wait. */
+  readonly additionWaiting: boolean;
 }
 
-export const INITIAL_PACER: PacerState = { lastReloadAt: undefined, gapMs: 0 };
+export const INITIAL_PACER: PacerState = { lastReloadAt: undefined, gapMs: 0, additionWaiting: false };
 
 /**
  * How long a reload wanted at `now` must wait (0: reload now). `removesServers`:
@@ -56,10 +58,16 @@ export function reloadDelayMs(state: PacerState, now: number, pacing: ReloadPaci
 }
 
 /**
- * The state after a reload that happened at `now`. `deferred`: the reload carries
- * an addition that had to wait for the gap (reloadDelayMs > 0 when it arrived).
+ * The state after a change was deferred (reloadDelayMs > 0). Only a waiting
+ * addition makes a burst: a removal waits for `minMs` at most, and one that
+ * waited must not hold the next start back for the long gap.
  */
-export function afterReload(now: number, pacing: ReloadPacing, deferred: boolean): PacerState {
+export function afterDeferral(state: PacerState, removesServers: boolean): PacerState {
+  return removesServers || state.additionWaiting ? state : { ...state, additionWaiting: true };
+}
+
+/** The state after a reload that happened at `now`: gap `maxMs` if it ended an addition's wait, else `minMs`. */
+export function afterReload(state: PacerState, now: number, pacing: ReloadPacing): PacerState {
   const min = Math.max(0, pacing.minMs);
-  return { lastReloadAt: now, gapMs: deferred ? Math.max(min, pacing.maxMs) : min };
+  return { lastReloadAt: now, gapMs: state.additionWaiting ? Math.max(min, pacing.maxMs) : min, additionWaiting: false };
 }
