@@ -24,7 +24,7 @@ import { delay, freePort, waitFor } from "../test/support/wait.js";
 import { startWorld } from "../test/support/world.js";
 import { anchorBinary } from "./lib/anchors.js";
 import { createBackend, createNetwork, pool, removeBenchContainers, removeContainer, startContainer } from "./lib/containers.js";
-import { anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindContender, instanceCount, renderedServers, unsyncedCheckOutputs, type Contender, type Counters, type Phase } from "./lib/contender.js";
+import { anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindCompatContender, dockbindContender, instanceCount, renderedServers, unsyncedCheckOutputs, type Contender, type Counters, type Phase } from "./lib/contender.js";
 import { runP3Sim } from "./lib/p3sim.js";
 import { runP5, type P5Result } from "./lib/p5.js";
 import { Report } from "./lib/report.js";
@@ -156,9 +156,12 @@ async function p3(contenders: readonly Contender[], phase: Phase): Promise<Burst
   return { startWindowMs, perContender: per };
 }
 
-async function p4(contenders: readonly Contender[], phase: Phase, n: number): Promise<Map<string, Counters>> {
+async function p4(contenders: readonly Contender[], phase: Phase, n: number, label = "P4"): Promise<Map<string, Counters>> {
+  const log = (s: string): void => {
+    process.stdout.write(`${s.replace(/^P4:/, `${label}:`)}\n`);
+  };
   log(`P4: starting ${n} containers (8 at a time)...`);
-  const ids = await createMany(phase, n, "p4");
+  const ids = await createMany(phase, n, label.toLowerCase());
   await pool(ids, 8, startContainer);
   const conv = await converged(contenders, phase, n, 600_000);
   log(`P4: converged (${[...conv].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(", ")}); settling until Consul wrote back every check output`);
@@ -185,6 +188,19 @@ async function p4(contenders: readonly Contender[], phase: Phase, n: number): Pr
   return out;
 }
 
+/** P4 with --registrator-compat: the containers' SERVICE_* env is all there is; dockbind alone (after the other contenders stopped). */
+async function p4compat(n: number): Promise<Map<string, Counters>> {
+  const phase: Phase = { service: "bench-compat", selector: `${TAG}-p4c`, listenPort: await freePort(), interval: "10s" };
+  const world = await startWorld(`bench-compat-${TAG}`);
+  const c = await dockbindCompatContender(world, phase, NETWORK);
+  try {
+    return await p4([c], phase, n, "P4-compat");
+  } finally {
+    await c.stop();
+    await world.proxy.close();
+  }
+}
+
 function memAvailableMiB(): number {
   try {
     const m = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
@@ -203,7 +219,7 @@ async function main(): Promise<void> {
   report.note(reg.path === undefined ? `registrator could not be built: ${reg.why}. The anchor's registration half is a dockbind controller (LB-less bindings), so P1 and the registration side of P3/P4 have no registrator figure; P2/P3/P4 render figures are consul-template's.` : "");
   mkdirSync("/tmp/dockbind-testbed", { recursive: true });
 
-  const wantDocker = !(SKIP.has("p1") && SKIP.has("p2") && SKIP.has("p3") && SKIP.has("p4"));
+  const wantDocker = !["p1", "p2", "p3", "p4", "p4compat"].every((p) => SKIP.has(p));
   let contenders: Contender[] = [];
   let simContenders: readonly string[] = [];
   try {
@@ -237,6 +253,10 @@ async function main(): Promise<void> {
       for (const c of contenders) {
         await c.stop();
         await c.world.proxy.close(); // its listener would keep the bench process alive
+      }
+      if (!SKIP.has("p4compat")) {
+        const n = Math.min(P4_N, Math.max(50, Math.floor((memAvailableMiB() - 4096) / 12)));
+        report.p4(await p4compat(n), n, P4_IDLE_S, "P4-compat");
       }
     }
     if (!SKIP.has("p3sim")) {

@@ -105,6 +105,29 @@ export async function dockbindContender(world: World, phases: readonly Phase[], 
 }
 
 /**
+ * dockbind with --registrator-compat: containers are registered from their
+ * registrator SERVICE_* env alone (no binding selects them), and one binding
+ * without backends renders the service, as consul-template renders
+ * registrator's registrations.
+ */
+export async function dockbindCompatContender(world: World, phase: Phase, network: string): Promise<Contender> {
+  world.writeFile("bench.yaml", bindingDoc({ ...phase, selector: "selects-nothing" }, network, true));
+  const ctl = await world.startController(["--registrator-compat", "--registrator-internal", "--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...DOCKBIND_EXTRA_ARGS]);
+  return {
+    name: "dockbind",
+    world,
+    pids: () => [ctl.proc.pid],
+    proxies: [world.proxy],
+    registersWithDockbind: true,
+    outputFile: (p) => join(world.nginx.confDir, `${p.service}.conf`),
+    listenPort: (p) => p.listenPort,
+    stop: async () => {
+      await ctl.stop();
+    },
+  };
+}
+
+/**
  * registrator + consul-template. Without a registrator binary, registration
  * is done by a dockbind controller with LB-less bindings, so the render half
  * (consul-template -> nginx) is still measured against dockbind's.

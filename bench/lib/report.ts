@@ -79,11 +79,12 @@ export class Report {
     row(`${title}: CPU`, (c) => c.cpuS, (v) => `${v.toFixed(2)} s`);
   }
 
-  p4(m: ReadonlyMap<string, Counters>, n: number, idleS: number): void {
+  /** `label` names the variant ("P4" with bindings, "P4-compat" with registrator-compat registrations). */
+  p4(m: ReadonlyMap<string, Counters>, n: number, idleS: number, label = "P4"): void {
     const d = m.get(this.dockbind);
     const anchor = this.anchorName(Object.fromEntries(m));
     const a = anchor === undefined ? undefined : m.get(anchor);
-    const title = `P4 idle ${idleS} s, ${n} containers`;
+    const title = `${label} idle ${idleS} s, ${n} containers`;
     const row = (figure: string, f: (c: Counters) => number, fmt: (v: number) => string, target = "", verdict = ""): void => {
       const values: Record<string, string> = { [this.dockbind]: d === undefined ? "n/a" : fmt(f(d)) };
       if (anchor !== undefined) values[anchor] = a === undefined ? "n/a" : fmt(f(a));

@@ -8,19 +8,13 @@
  */
 import { matchesSelector } from "../domain/selector.js";
 import { swarmServiceMatches, type SwarmService } from "../domain/swarm.js";
-import { bindingKey, type ServiceBinding } from "../domain/types.js";
+import { bindingKey, serviceRef, type ServiceBinding } from "../domain/types.js";
 import { BINDING_PREFIX, CONTAINER_PREFIX } from "../reconcilers/registrar.js";
 import type { WorkQueue } from "../runtime/workqueue.js";
-import { refKey, type ServiceRef } from "../sources/consul/healthWatcher.js";
+import { refKey } from "../sources/consul/healthWatcher.js";
 import type { ContainerChange, ContainerStore } from "../sources/docker/dockerWatcher.js";
 import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
-
-/** The Consul service (and datacenter) a binding renders from. */
-export function serviceRef(b: ServiceBinding): ServiceRef {
-  const dc = b.spec.service.datacenter;
-  return { service: b.spec.service.name, ...(dc !== undefined ? { dc } : {}) };
-}
 
 const SWARM_SERVICE_LABEL = "com.docker.swarm.service.id";
 
@@ -37,11 +31,6 @@ export interface KeyRouterOptions {
 
 export class KeyRouter {
   constructor(private readonly o: KeyRouterOptions) {}
-
-  /** Bindings that render a load balancer. */
-  lbBindings(): ServiceBinding[] {
-    return this.o.bindings.list().filter((b) => b.spec.loadBalancer !== undefined);
-  }
 
   swarmBindings(): ServiceBinding[] {
     return this.o.bindings.list().filter((b) => b.spec.backends.swarm !== undefined);
@@ -77,9 +66,9 @@ export class KeyRouter {
     }
   }
 
-  /** Health of one (dc, service) changed: the bindings rendering it. */
+  /** Health of one (dc, service) changed: every binding of that service (rendered, or only reported in status). */
   healthChanged(changedRef: string): void {
-    for (const b of this.lbBindings()) if (refKey(serviceRef(b)) === changedRef) this.o.renderer.add(bindingKey(b));
+    for (const b of this.o.bindings.list()) if (refKey(serviceRef(b)) === changedRef) this.o.renderer.add(bindingKey(b));
   }
 
   /** Every registrar key this controller knows from its sources (resync, Consul came back). */
@@ -92,8 +81,9 @@ export class KeyRouter {
     for (const b of this.swarmBindings()) this.registrar(b);
   }
 
+  /** Every binding's renderer key (the renderer also keeps the passing count of bindings without a load balancer). */
   allRendered(): void {
-    for (const b of this.lbBindings()) this.o.renderer.add(bindingKey(b));
+    for (const b of this.o.bindings.list()) this.o.renderer.add(bindingKey(b));
   }
 
   private allContainers(): void {

@@ -6,7 +6,7 @@
  *   FileBindingSource ─┐                     ┌─> RegistrarReconciler@node ─> Consul agent
  *   DockerWatcher@node ┼─> registrar queue ──┘     (one per Docker endpoint)
  *                      │
- *   HealthWatcher ─────┴─> renderer queue ───> RendererReconciler ─> nginx files + reload
+ *   HealthWatcher ─────┴─> renderer queue ───> RendererReconciler ─> nginx files + reload, passing counts
  *
  * Issue #3 item 6: every --docker-endpoint gets its own Docker/Swarm watcher
  * and registrar under its own node identity (dockerEndpoint.ts); they share
@@ -35,9 +35,8 @@ import { ReconcileError } from "../runtime/errors.js";
 import { DockerEndpointPipeline, splitNodeKey } from "./dockerEndpoint.js";
 import { mergedContainers } from "./mergedContainers.js";
 import { processTelemetry, type Telemetry } from "../observability/telemetry.js";
-import { OWNER_META } from "../domain/types.js";
+import { OWNER_META, serviceRef } from "../domain/types.js";
 import { consulConnection } from "./consulConnection.js";
-import { serviceRef } from "./keyRouter.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 60_000 } as const;
 /** Consul agent liveness probe period (issue #6): bounds the re-assert delay after an agent restart. */
@@ -158,7 +157,8 @@ export function startManager(opts: ManagerOptions): Manager {
 
   const bindings: RunnableBindingSource = opts.bindingSource((keys) => {
     for (const p of endpoints) p.route.bindingsChanged(keys);
-    health.setWanted(firstRoute().lbBindings().map(serviceRef));
+    // Every binding's service: rendered ones need it, the others show their backends' health in status.
+    health.setWanted(bindings.list().map(serviceRef));
   });
 
   const health = new HealthWatcher({

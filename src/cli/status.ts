@@ -51,7 +51,7 @@ export function formatStatusText(doc: StatusAnswer): string {
   const rows: string[][] = [["BINDING", "SERVICE", "READY", "DESIRED", "REGISTERED", "PASSING", "LAST RENDER"]];
   for (const b of doc.bindings) {
     const r = b.lastRender;
-    rows.push([b.key, b.service, b.ready.status === "True" ? "True" : `${b.ready.status} (${b.ready.reason})`, String(b.counts.desired), String(b.counts.registered), b.loadBalancer === undefined ? "-" : String(b.counts.passing), r === undefined ? "-" : `${r.result} ${ago(r.at, now)}`]);
+    rows.push([b.key, b.service, b.ready.status === "True" ? "True" : `${b.ready.status} (${b.ready.reason})`, String(b.counts.desired), String(b.counts.registered), String(b.counts.passing), r === undefined ? "-" : `${r.result} ${ago(r.at, now)}`]);
   }
   out.push(doc.bindings.length === 0 ? "no bindings" : table(rows));
   for (const b of doc.bindings) {

@@ -115,6 +115,18 @@ export function bindingKey(b: Pick<ServiceBinding, "metadata">): BindingKey {
   return `${b.metadata.namespace}/${b.metadata.name}`;
 }
 
+/** A Consul service in a datacenter (absent: the agent's own). */
+export interface ServiceRef {
+  readonly service: string;
+  readonly dc?: string;
+}
+
+/** The Consul service (and datacenter) whose instances a binding registers, renders and reports. */
+export function serviceRef(b: Pick<ServiceBinding, "spec">): ServiceRef {
+  const dc = b.spec.service.datacenter;
+  return { service: b.spec.service.name, ...(dc !== undefined ? { dc } : {}) };
+}
+
 export interface PortMapping {
   readonly privatePort: number;
   readonly protocol: Protocol;

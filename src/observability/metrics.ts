@@ -92,7 +92,7 @@ export class Metrics {
 
     const backends = (this.backends = new Gauge({
       name: "dockbind_backends",
-      help: "Backends per binding: desired (matching containers), registered (in Consul by this controller), passing (instances passing in Consul; load-balanced bindings only)",
+      help: "Backends per binding: desired (matching containers), registered (in Consul by this controller), passing (instances of its service passing in Consul)",
       labelNames: ["binding", "state"],
       registers,
       collect() {

@@ -7,7 +7,7 @@
  * token, never service meta, never container env.
  */
 import { desiredForBinding } from "../domain/desired.js";
-import { bindingKey, OWNER_META, type ServiceBinding } from "../domain/types.js";
+import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
@@ -19,7 +19,7 @@ export const STATUS_API_VERSION = "dockbind.io/status/v1";
  * Health of one backend as the controller sees it:
  * passing|warning|critical: Consul's aggregated check status;
  * pending: should be registered, not (yet) in Consul's health view;
- * unknown: no health view for this binding (no loadBalancer, or Consul not answered yet);
+ * unknown: Consul has not answered the health query of the binding's service yet;
  * skipped: the container matches but cannot be registered (see `reason`).
  */
 export type BackendHealth = "passing" | "warning" | "critical" | "pending" | "unknown" | "skipped";
@@ -71,9 +71,8 @@ function bindingView(b: ServiceBinding, parts: ObservedParts): BindingView {
   const key = bindingKey(b);
   const st = parts.status.get(key);
   const svc = b.spec.service;
-  const ref = { service: svc.name, ...(svc.datacenter !== undefined ? { dc: svc.datacenter } : {}) };
   const lb = b.spec.loadBalancer;
-  const snapshot = lb === undefined ? undefined : parts.health.get(ref);
+  const snapshot = parts.health.get(serviceRef(b));
   const byId = new Map((snapshot?.instances ?? []).map((i) => [i.serviceId, i]));
   const nameOf = new Map(parts.containers.list().map((c) => [c.id, c.name]));
   const perEndpoint = parts.endpoints.map((e) => desiredForBinding(b, e.containers.list(), { node: e.node, hostIP: e.hostIP }));

@@ -103,10 +103,7 @@ export function metricsState(parts: ObservedParts): MetricsState {
   const backends = parts.bindings.list().map((b) => {
     const key = bindingKey(b);
     live.add(key);
-    const c = parts.status.get(key).backends;
-    // `passing` comes from the health view the renderer keeps, which exists only for load-balanced bindings.
-    const counts = b.spec.loadBalancer === undefined ? { desired: c.desired, registered: c.registered } : { ...c };
-    return { binding: key, counts };
+    return { binding: key, counts: { ...parts.status.get(key).backends } };
   });
   return { backends, validationErrors: parts.bindings.problems().length, liveBindings: live, dockerEndpoints: endpointSummaries(parts.endpoints) };
 }

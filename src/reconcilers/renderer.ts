@@ -10,7 +10,9 @@
  * - render or validation failure => the last good file stays, the binding is
  *   Degraded, and the key is retried with backoff (the error is rethrown);
  * - a binding that is gone (or lost its loadBalancer) gets its generated file
- *   removed. Every generated file starts with OWNERSHIP_MARKER so files of
+ *   removed; a binding without a loadBalancer only gets its passing count
+ *   (Consul's health of its service) recorded in status. Every generated
+ *   file starts with OWNERSHIP_MARKER so files of
  *   bindings deleted while the controller was down are found at start-up.
  */
 import { readdir, readFile } from "node:fs/promises";
@@ -24,6 +26,7 @@ import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { HealthStore } from "../sources/consul/healthWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
+import { serviceRef, type HealthInstance } from "../domain/types.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 
 /** First line of every generated file; the binding key follows. */
@@ -55,6 +58,11 @@ export interface RendererOptions {
   readonly haproxy?: { readonly writer: LbConfigWriter; readonly outputDir: string };
 }
 
+/** Instances Consul reports passing: the `passing` count of status, metrics and `kubectl get sb`. */
+export function passingCount(instances: readonly HealthInstance[]): number {
+  return instances.filter((i) => i.status === "passing").length;
+}
+
 export class RendererReconciler implements Reconciler {
   /** Output path last written per binding, to remove the old file when `output` changes. */
   private readonly outputs = new Map<string, string>();
@@ -73,14 +81,16 @@ export class RendererReconciler implements Reconciler {
     const binding = bindings.get(key);
     const lb = binding?.spec.loadBalancer;
     const previous = this.outputs.get(key);
+    const snapshot = binding === undefined ? undefined : this.opts.health.get(serviceRef(binding));
     if (binding === undefined || lb === undefined) {
       this.served.delete(key);
       if (previous !== undefined) await this.remove(key, previous);
+      // No load balancer: only the passing count is kept (a later health change re-queues the key).
+      if (snapshot !== undefined) status.setBackends(key, { passing: passingCount(snapshot.instances) });
       return {};
     }
-    const ref = { service: binding.spec.service.name, ...(binding.spec.service.datacenter !== undefined ? { dc: binding.spec.service.datacenter } : {}) };
-    const snapshot = this.opts.health.get(ref);
     if (snapshot === undefined) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 500 };
+    const ref = serviceRef(binding);
     const haproxy = lb.kind === "haproxy" ? this.opts.haproxy : undefined;
     const path = join(haproxy?.outputDir ?? this.opts.outputDir, lb.output);
     try {
@@ -103,8 +113,7 @@ export class RendererReconciler implements Reconciler {
       this.outputs.set(key, path);
       this.served.set(key, servers);
       if (previous !== undefined && previous !== path) await this.remove(key, previous);
-      const passing = snapshot.instances.filter((i) => i.status === "passing").length;
-      status.setBackends(key, { passing });
+      status.setBackends(key, { passing: passingCount(snapshot.instances) });
       if (applied.changed || applied.reloaded) {
         status.setLastRender(key, applied.reloaded ? "Reloaded" : "Written", result.servers.length);
         this.opts.logger.info("load balancer config updated", { binding: key, action: "render", file: path, servers: result.servers.length, reloaded: applied.reloaded });

@@ -182,19 +182,19 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
 });
 
 describe("level gauges read at scrape time", () => {
-  it("exports desired/registered/passing per binding (passing only for load-balanced ones) and validation errors", async () => {
+  it("exports desired/registered/passing per binding (with or without a load balancer) and validation errors", async () => {
     const t = telemetry();
     const status = new BindingStatusStore();
     status.setBackends("default/web", { desired: 3, registered: 3, passing: 2 });
-    status.setBackends("default/worker", { desired: 1, registered: 1 });
+    status.setBackends("default/worker", { desired: 2, registered: 2, passing: 1 });
     const problem: BindingProblem = { source: "/b/x.yaml", document: 1, field: "spec.backends.port", message: "must be <= 65535" };
     const bindings = store([binding("web", true), binding("worker", false)], [problem]);
     t.attach({ mode: "docker-only", node: "n", endpoints: [], bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "desired" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "registered" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "passing" }), 2);
-    assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "registered" }), 1);
-    assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "passing" }), undefined, "no health view without a load balancer");
+    assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "registered" }), 2);
+    assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "passing" }), 1, "Consul's health without a load balancer too");
     assert.equal(await value(t, "dockbind_binding_validation_errors"), 1);
     bindings.bindings = [binding("web", true)];
     assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "desired" }), undefined, "deleted bindings vanish");

@@ -22,15 +22,12 @@
  *   `onIndexReset` lets the manager re-assert every registration at once.
  */
 import type { ConsulApi } from "../../actuators/consul/consulClient.js";
-import type { HealthInstance } from "../../domain/types.js";
+import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { Debouncer } from "../../runtime/debouncer.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 
-export interface ServiceRef {
-  readonly service: string;
-  readonly dc?: string;
-}
+export type { ServiceRef };
 
 export function refKey(ref: ServiceRef): string {
   return `${ref.dc ?? ""}/${ref.service}`;

@@ -1,0 +1,83 @@
+/**
+ * Consul's health of every binding's service reaches status: the key router
+ * sends a health change to every binding of the service, and the renderer
+ * records the passing count of a binding without a load balancer (writing no
+ * file) as it does for a rendered one.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { KeyRouter } from "../../src/app/keyRouter.js";
+import { serviceRef, type HealthInstance, type ServiceBinding } from "../../src/domain/types.js";
+import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
+import { passingCount, RendererReconciler } from "../../src/reconcilers/renderer.js";
+import type { LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
+import { silentLogger } from "../../src/runtime/logger.js";
+import { refKey, type HealthSnapshot } from "../../src/sources/consul/healthWatcher.js";
+import type { BindingStore } from "../../src/sources/files/bindingStore.js";
+
+function binding(name: string, service: string, withLb: boolean): ServiceBinding {
+  return {
+    apiVersion: "dockbind.io/v1alpha1",
+    kind: "ServiceBinding",
+    metadata: { name, namespace: "default" },
+    spec: {
+      service: { name: service, tags: [], meta: {} },
+      backends: { selector: { matchLabels: { app: name } }, port: 80, protocol: "tcp", addressMode: "published" },
+      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
+      ...(withLb ? { loadBalancer: { kind: "nginx", listen: { port: 8080, address: "127.0.0.1" }, onlyPassing: true, method: "round_robin", output: `${name}.conf` } } : {}),
+    },
+  };
+}
+
+function store(bindings: readonly ServiceBinding[]): BindingStore {
+  return { synced: () => true, get: (k) => bindings.find((b) => `default/${b.metadata.name}` === k), list: () => bindings, problems: () => [] };
+}
+
+function instance(id: string, status: HealthInstance["status"]): HealthInstance {
+  return { serviceId: id, node: "n", address: "192.0.2.1", port: 80, tags: [], status };
+}
+
+/** A writer that must never be called: bindings without a load balancer write nothing. */
+const noWriter = {
+  apply: () => Promise.reject(new Error("no file may be written")),
+  remove: () => Promise.reject(new Error("no file may be removed")),
+} as unknown as LbConfigWriter;
+
+describe("backend health of every binding", () => {
+  it("routes a health change to every binding of the service, with or without a load balancer", () => {
+    const bindings = store([binding("web", "shop", true), binding("worker", "shop", false), binding("other", "mail", false)]);
+    const rendered: string[] = [];
+    const router = new KeyRouter({
+      bindings,
+      containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] },
+      swarm: { view: () => ({ kind: "unavailable", reason: "SwarmNotActive", message: "" }) },
+      registrar: { add: () => undefined },
+      renderer: { add: (k) => rendered.push(k) },
+      compat: false,
+    });
+    router.healthChanged(refKey({ service: "shop" }));
+    assert.deepEqual(rendered.sort(), ["default/web", "default/worker"]);
+  });
+
+  it("records the passing count of a binding without a load balancer and writes no file", async () => {
+    const worker = binding("worker", "shop", false);
+    const snapshots = new Map<string, HealthSnapshot>([[refKey(serviceRef(worker)), { instances: [instance("a", "passing"), instance("b", "critical"), instance("c", "passing")], updatedAt: 0 }]]);
+    const status = new BindingStatusStore();
+    const renderer = new RendererReconciler({
+      bindings: store([worker]),
+      health: { get: (ref) => snapshots.get(refKey(ref)) },
+      writer: noWriter,
+      status,
+      logger: silentLogger(),
+      outputDir: "/nonexistent",
+      templateDir: "/nonexistent",
+    });
+    assert.deepEqual(await renderer.reconcile("default/worker"), {});
+    assert.equal(status.get("default/worker").backends.passing, 2);
+  });
+
+  it("counts only instances Consul reports passing", () => {
+    assert.equal(passingCount([instance("a", "passing"), instance("b", "warning"), instance("c", "critical")]), 1);
+    assert.equal(passingCount([]), 0);
+  });
+});
