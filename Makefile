@@ -37,8 +37,10 @@ test-integration: deps testbed
 ## test: everything CI runs — lint, unit tests, integration tests against real dockerd/Consul/nginx
 test: lint test-unit test-integration
 
-## demo: the registrator + consul-template + nginx walkthrough, live (Ctrl-C tears down)
-demo: deps testbed
+## demo: the registrator + consul-template + nginx walkthrough, live (Ctrl-C tears down); installs only
+## what it uses (docker.io, nginx, busybox-static, consul), not the whole test bed
+demo: deps
+	bash test/bed/ensure.sh --demo
 	node --import tsx test/demo/demo.ts
 
 ## bench: dockbind vs registrator + consul-template on real dockerd/Consul/nginx, P1-P5 of issue #6

@@ -112,7 +112,8 @@ export async function dockbindContender(world: World, phases: readonly Phase[], 
  */
 export async function dockbindCompatContender(world: World, phase: Phase, network: string): Promise<Contender> {
   world.writeFile("bench.yaml", bindingDoc({ ...phase, selector: "selects-nothing" }, network, true));
-  const ctl = await world.startController(["--registrator-compat", "--registrator-internal", "--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...DOCKBIND_EXTRA_ARGS]);
+  // -explicit: only containers naming their service (the bench's), not whatever else runs on this dockerd.
+  const ctl = await world.startController(["--registrator-compat", "--registrator-internal", "--registrator-explicit", "--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...DOCKBIND_EXTRA_ARGS]);
   return {
     name: "dockbind",
     world,

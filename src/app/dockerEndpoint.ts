@@ -10,7 +10,7 @@
  * once" then hold per endpoint, and the workqueue metrics keep one name.
  */
 import type { ConsulApi } from "../actuators/consul/consulClient.js";
-import type { Config, DockerEndpoint } from "../config/config.js";
+import { compatOptions, type Config, type DockerEndpoint } from "../config/config.js";
 import { OWNER_META } from "../domain/types.js";
 import type { Telemetry } from "../observability/telemetry.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
@@ -143,6 +143,7 @@ export class DockerEndpointPipeline {
         o.afterResync?.();
       },
     });
+    const compat = compatOptions(config, endpoint);
     this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: swarmView, registrar: registrarSink, renderer: o.rendererQueue, compat: config.registratorCompat });
     this.registrar = new RegistrarReconciler({
       bindings: o.bindings,
@@ -153,7 +154,7 @@ export class DockerEndpointPipeline {
       logger,
       node: endpoint.node,
       hostIP: endpoint.hostIP,
-      ...(config.registratorCompat ? { compat: { node: endpoint.node, hostIP: endpoint.hostIP, internal: config.registratorInternal, extraTags: [] } } : {}),
+      ...(compat !== undefined ? { compat } : {}),
     });
   }
 

@@ -28,6 +28,7 @@ Run flags (environment variable in brackets):
   --bindings DIR                directory of ServiceBinding YAML files [DOCKBIND_BINDINGS_DIR]
   --registrator-compat          also register containers from registrator SERVICE_* labels/env
   --registrator-internal        registrator -internal: container IP + exposed port
+  --registrator-explicit        registrator -explicit: only ports with SERVICE_NAME / SERVICE_<port>_NAME
   --node NAME                   node identity written as owner meta [DOCKBIND_NODE] (default: hostname)
   --host-ip IP                  address advertised for ports published on 0.0.0.0 [DOCKBIND_HOST_IP] (default 127.0.0.1)
   --docker-host URL             unix:///var/run/docker.sock or tcp://host:port [DOCKER_HOST]

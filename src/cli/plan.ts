@@ -21,7 +21,7 @@ import type Dockerode from "dockerode";
 import { createConsulClient } from "../actuators/consul/consulClient.js";
 import { readIfExists } from "../actuators/lb/atomicFile.js";
 import { dockerClient } from "../app/dockerClient.js";
-import { CONTROLLER_FLAGS, ConfigError, loadConfig, type Config } from "../config/config.js";
+import { compatOptions, CONTROLLER_FLAGS, ConfigError, loadConfig, type Config } from "../config/config.js";
 import { bindingKey, type ContainerInfo, type ServiceBinding } from "../domain/types.js";
 import { ownedFiles, OWNERSHIP_MARKER } from "../reconcilers/renderer.js";
 import { renderNginx } from "../render/nginx.js";
@@ -45,7 +45,7 @@ Changes nothing: only reads Docker, Consul and files.
   -o, --output FORMAT   text (default) or json
   Controller flags that matter here (same environment fallbacks as a run):
   --node, --host-ip, --docker-host, --consul-addr, --consul-token-file,
-  --lb-output-dir, --template-dir, --registrator-compat, --registrator-internal
+  --lb-output-dir, --template-dir, --registrator-compat, --registrator-internal, --registrator-explicit
 
 Exit codes: 0 plan printed; 1 invalid bindings (plan shown for the valid ones)
 or Docker/Consul unreachable; 2 usage error.
@@ -134,8 +134,8 @@ export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun
         const containers = await dockerSnapshot(dockerClient(e.host, e.tls)).catch((err: unknown) => {
           throw new Error(`Docker endpoint ${e.node} (${e.host}): ${errorMessage(err)}`);
         });
-        const compat = config.registratorCompat ? { compat: { node: e.node, hostIP: e.hostIP, internal: config.registratorInternal, extraTags: [] } } : {};
-        return { node: e.node, hostIP: e.hostIP, containers, ...compat };
+        const compat = compatOptions(config, e);
+        return { node: e.node, hostIP: e.hostIP, containers, ...(compat !== undefined ? { compat } : {}) };
       }),
     ),
     consul.listAgentServices(),

@@ -10,6 +10,7 @@ import { homedir, hostname } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isIP } from "node:net";
+import type { CompatOptions } from "../domain/registratorCompat.js";
 import { parseDurationMs } from "./duration.js";
 
 export interface ConsulConfig {
@@ -53,6 +54,16 @@ export interface DockerEndpoint {
   readonly hostIP: string;
 }
 
+/**
+ * The registrator-compat options of one Docker endpoint (its node names the
+ * registrations and prefixes their default IDs); undefined when
+ * --registrator-compat is off. The controller and `controller plan` both use it.
+ */
+export function compatOptions(config: Pick<Config, "registratorCompat" | "registratorInternal" | "registratorExplicit">, endpoint: Pick<DockerEndpoint, "node" | "hostIP">): CompatOptions | undefined {
+  if (!config.registratorCompat) return undefined;
+  return { node: endpoint.node, hostIP: endpoint.hostIP, internal: config.registratorInternal, explicit: config.registratorExplicit, extraTags: [] };
+}
+
 /** Where the Kubernetes API is: kubeconfig file(s), or the in-cluster ServiceAccount. */
 export type KubeConnection =
   | { readonly kind: "kubeconfig"; readonly paths: readonly string[]; readonly context?: string }
@@ -87,6 +98,8 @@ export interface Config {
   readonly bindingsDir: string;
   readonly registratorCompat: boolean;
   readonly registratorInternal: boolean;
+  /** registrator -explicit: only ports with SERVICE_NAME / SERVICE_<port>_NAME are registered. */
+  readonly registratorExplicit: boolean;
   /** This controller's identity (logs, status page); also the node of the default Docker endpoint. */
   readonly node: string;
   /** Default advertised address (--host-ip) of the default Docker endpoint. */
@@ -157,6 +170,7 @@ export const CONTROLLER_FLAGS = {
   bindings: { type: "string" },
   "registrator-compat": { type: "boolean" },
   "registrator-internal": { type: "boolean" },
+  "registrator-explicit": { type: "boolean" },
   node: { type: "string" },
   "host-ip": { type: "string" },
   "docker-host": { type: "string" },
@@ -496,6 +510,7 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     bindingsDir,
     registratorCompat: values["registrator-compat"] ?? false,
     registratorInternal: values["registrator-internal"] ?? false,
+    registratorExplicit: values["registrator-explicit"] ?? false,
     node,
     hostIP,
     dockerEndpoints: dockerEndpoints(values, env, node, hostIP),

@@ -8,9 +8,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-bash test/bed/install.sh
-# issue #3: kube-apiserver and helm from Go modules, cached outside the repo (no-op when cached).
-bash test/bed/k8s/build.sh
+# --demo: only what `make demo` needs (no Kubernetes binaries, Prometheus, Chromium or etcd).
+if [ "${1:-}" = "--demo" ]; then
+  bash test/bed/install.sh --demo
+else
+  bash test/bed/install.sh
+  # kube-apiserver and helm from Go modules, cached outside the repo (no-op when cached).
+  bash test/bed/k8s/build.sh
+fi
 if [ ! -d node_modules/tsx ]; then
   echo "ensure: node_modules/tsx missing; run 'npm ci' first" >&2
   exit 1

@@ -3,24 +3,31 @@
 # Debian docker.io, nginx, haproxy, busybox-static, and consul 1.8.7 from a
 # bullseye source pinned low so that only packages missing from bookworm come
 # from it. Safe to run repeatedly; does nothing when everything is present.
+#
+# `install.sh --demo` installs only what `make demo` uses (dockerd, nginx,
+# busybox, consul): a new machine reaches the walkthrough in minutes.
 set -euo pipefail
+demo=false
+[ "${1:-}" = "--demo" ] && demo=true
 
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
-command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
 command -v consul >/dev/null 2>&1 || need+=(consul)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
-# issue #3 item 6: a second, private dockerd on a bridge of its own (test/support/extraDockerd.ts);
-# openssl makes the tcp+TLS endpoints' certificates (test/support/tlsDockerProxy.ts).
-command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-# issue #5: a real Prometheus scrapes the controller; headless Chromium loads the status page.
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-# issue #3: etcd for the test bed's kube-apiserver (test/support/k8s.ts).
-command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+if [ "$demo" = false ]; then
+  command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+  # issue #3 item 6: a second, private dockerd on a bridge of its own (test/support/extraDockerd.ts);
+  # openssl makes the tcp+TLS endpoints' certificates (test/support/tlsDockerProxy.ts).
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
+  # issue #5: a real Prometheus scrapes the controller; headless Chromium loads the status page.
+  command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  # issue #3: etcd for the test bed's kube-apiserver (test/support/k8s.ts).
+  command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "install: all test-bed packages present"

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ConfigError, consulUrl, loadConfig } from "../../src/config/config.js";
+import { compatOptions, ConfigError, consulUrl, loadConfig } from "../../src/config/config.js";
 
 // --docker-only: Kubernetes mode needs a kubeconfig, which these tests are not about.
 const DOCKER_ONLY = "--docker-only";
@@ -52,6 +52,14 @@ describe("loadConfig defaults", () => {
     const c = loadConfig([...BASE, "--registrator-compat", "--registrator-internal"], {});
     assert.equal(c.registratorCompat, true);
     assert.equal(c.registratorInternal, true);
+    assert.equal(c.registratorExplicit, false);
+  });
+
+  it("builds each endpoint's registrator-compat options from one place (node, host IP, -internal, -explicit)", () => {
+    const off = loadConfig([...BASE, "--node", "n1"], {});
+    assert.equal(compatOptions(off, { node: "n1", hostIP: "127.0.0.1" }), undefined);
+    const on = loadConfig([...BASE, "--registrator-compat", "--registrator-explicit", "--node", "n1"], {});
+    assert.deepEqual(compatOptions(on, { node: "ep-2", hostIP: "10.0.0.7" }), { node: "ep-2", hostIP: "10.0.0.7", internal: false, explicit: true, extraTags: [] });
   });
 });
 
