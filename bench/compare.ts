@@ -24,7 +24,7 @@ import { delay, freePort, waitFor } from "../test/support/wait.js";
 import { startWorld } from "../test/support/world.js";
 import { anchorBinary } from "./lib/anchors.js";
 import { createBackend, createNetwork, pool, removeBenchContainers, removeContainer, startContainer } from "./lib/containers.js";
-import { anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindCompatContender, dockbindContender, instanceCount, renderedServers, unsyncedCheckOutputs, type Contender, type Counters, type Phase } from "./lib/contender.js";
+import { agentHasService, anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindCompatContender, dockbindContender, instanceCount, renderedServers, unsyncedCheckOutputs, type Contender, type Counters, type Phase } from "./lib/contender.js";
 import { runP3Sim } from "./lib/p3sim.js";
 import { runP5, type P5Result } from "./lib/p5.js";
 import { Report } from "./lib/report.js";
@@ -66,21 +66,22 @@ async function p1p2(contenders: readonly Contender[], phase: Phase): Promise<Map
     const line: string[] = [];
     await Promise.all(
       contenders.map(async (c) => {
-        let tReg: number | undefined;
-        await waitFor(
-          async () => {
-            if (tReg === undefined && (await instanceCount(c, phase.service)) >= 1) tReg = performance.now();
-            if (tReg === undefined) return undefined;
-            const r = await c.world.nginx.get(c.listenPort(phase)).catch(() => undefined);
-            return r?.status === 200 && r.body === name ? true : undefined;
-          },
-          { timeoutMs: 30_000, intervalMs: 10, what: `${c.name}: ${name} served` },
-        );
-        const tServed = performance.now();
+        // Registered: the agent's own service list, polled every millisecond (the agent answers
+        // before the catalog and a health query would); served: a GET through nginx every 10 ms.
+        const [tReg, tServed] = await Promise.all([
+          waitFor(async () => ((await agentHasService(c, phase.service)) ? performance.now() : undefined), { timeoutMs: 30_000, intervalMs: 1, what: `${c.name}: ${name} registered` }),
+          waitFor(
+            async () => {
+              const r = await c.world.nginx.get(c.listenPort(phase)).catch(() => undefined);
+              return r?.status === 200 && r.body === name ? performance.now() : undefined;
+            },
+            { timeoutMs: 30_000, intervalMs: 10, what: `${c.name}: ${name} served` },
+          ),
+        ]);
         const l = out.get(c.name);
-        l?.registered.push((tReg ?? tServed) - started);
+        l?.registered.push(tReg - started);
         l?.served.push(tServed - started);
-        line.push(`${c.name} reg +${((tReg ?? tServed) - started).toFixed(0)} served +${(tServed - started).toFixed(0)} ms`);
+        line.push(`${c.name} reg +${(tReg - started).toFixed(1)} served +${(tServed - started).toFixed(0)} ms`);
       }),
     );
     log(`P1/P2 run ${i + 1}/${P1_RUNS}: docker run ${(started - t0).toFixed(0)} ms; ${line.join("; ")}`);
@@ -188,16 +189,22 @@ async function p4(contenders: readonly Contender[], phase: Phase, n: number, lab
   return out;
 }
 
-/** P4 with --registrator-compat: the containers' SERVICE_* env is all there is; dockbind alone (after the other contenders stopped). */
+/**
+ * P4 where the containers' registrator SERVICE_* env is all there is (after the other contenders
+ * stopped): dockbind --registrator-compat with an LB-only binding vs registrator + consul-template.
+ */
 async function p4compat(n: number): Promise<Map<string, Counters>> {
   const phase: Phase = { service: "bench-compat", selector: `${TAG}-p4c`, listenPort: await freePort(), interval: "10s" };
-  const world = await startWorld(`bench-compat-${TAG}`);
-  const c = await dockbindCompatContender(world, phase, NETWORK);
+  const contenders = [await dockbindCompatContender(await startWorld(`bench-compat-${TAG}`), phase, NETWORK)];
+  const anchor = anchorBinary("registrator").path === undefined ? undefined : await anchorContender(await startWorld(`bench-compat-anchor-${TAG}`), [phase], NETWORK);
+  if (anchor !== undefined) contenders.push(anchor);
   try {
-    return await p4([c], phase, n, "P4-compat");
+    return await p4(contenders, phase, n, "P4-compat");
   } finally {
-    await c.stop();
-    await world.proxy.close();
+    for (const c of contenders) {
+      await c.stop();
+      await c.world.proxy.close();
+    }
   }
 }
 

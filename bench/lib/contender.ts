@@ -195,6 +195,12 @@ export function diff(a: Counters, b: Counters): Counters {
   return { writes: b.writes - a.writes, reads: b.reads - a.reads, reloads: b.reloads - a.reloads, cpuS: b.cpuS - a.cpuS };
 }
 
+/** True once the contender's Consul agent holds a registration of `service` (agent-local view, any status). */
+export async function agentHasService(c: Contender, service: string): Promise<boolean> {
+  const r = await httpGet(`${c.world.consul.url}/v1/agent/services`, 5_000);
+  return r.status === 200 && Object.values(JSON.parse(r.body) as Record<string, { Service: string }>).some((s) => s.Service === service);
+}
+
 /** Instances of `service` in the contender's Consul catalog (all statuses / passing only). */
 export async function instanceCount(c: Contender, service: string, passingOnly = false): Promise<number> {
   const r = await httpGet(`${c.world.consul.url}/v1/health/service/${service}${passingOnly ? "?passing=1" : ""}`, 5_000);
