@@ -138,6 +138,8 @@ export class DockerEndpointPipeline {
         this.route.containerChanged(change);
       },
       onResync: () => {
+        // A full resync compares with a fresh read of the agent (between resyncs the registrar trusts its view).
+        this.registrar.invalidateAgentView();
         this.route.allRegistrations();
         void this.enqueueOwned();
         o.afterResync?.();
@@ -154,6 +156,7 @@ export class DockerEndpointPipeline {
       logger,
       node: endpoint.node,
       hostIP: endpoint.hostIP,
+      agentServicesMaxAgeMs: config.resyncIntervalMs,
       ...(compat !== undefined ? { compat } : {}),
     });
   }

@@ -45,7 +45,12 @@ export interface RegistrarOptions {
   readonly swarm?: SwarmStore;
   /** How long to wait before re-checking a key while a source is not synced. */
   readonly notSyncedRetryMs?: number;
-  /** Max age of the shared agent-services view (default 1 s). */
+  /**
+   * Max age of the shared agent-services view (default 1 s). The view follows this controller's own
+   * writes, so only changes made by others (a registration removed by hand) wait for it; the
+   * controller passes its resync period and invalidates the view at every full resync, so an event
+   * costs no agent read.
+   */
   readonly agentServicesMaxAgeMs?: number;
   /** Runs a check once for healthCheck.probeBeforeRegister (default: probeCheck, a real HTTP/TCP probe). */
   readonly probe?: CheckProbe;

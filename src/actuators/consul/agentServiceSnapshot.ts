@@ -1,7 +1,7 @@
 /**
- * A shared, short-lived view of the Consul agent's services for the registrar
- * (issue #6, P5: 500 bindings each re-listing 1,000+ agent services on every
- * resync cost seconds of CPU).
+ * A shared view of the Consul agent's services for the registrar: a burst of
+ * reconciles (a resync of hundreds of bindings) costs one agent read, and a
+ * reconcile between reads (a container event) costs none.
  *
  * Contract:
  * - `list()` returns a snapshot younger than `maxAgeMs` (0: always re-read); callers that arrive
