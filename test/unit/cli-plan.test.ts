@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { computePlan, type PlanEndpoint, type PlanInput } from "../../src/cli/planCompute.js";
 import { formatPlanText } from "../../src/cli/planFormat.js";
 import { unifiedDiff } from "../../src/cli/unifiedDiff.js";
+import { stamped, type OwnerIdentity } from "../../src/domain/ownership.js";
 import { desiredForBinding } from "../../src/domain/desired.js";
 import { withHash } from "../../src/domain/plan.js";
 import type { ContainerInfo, RegisteredService, Registration, ServiceBinding } from "../../src/domain/types.js";
@@ -57,15 +58,21 @@ function container(id: string, app: string, hostPort: number): ContainerInfo {
   return { id: id.padEnd(64, "0"), name: `${app}-${id}`, image: "img", hostname: id, labels: { app }, env: {}, running: true, health: "none", ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }], networks: {} };
 }
 
+/** `r` as its controller registered it: stamped with the owner identity of its node (see owner()), hashed. */
 function registered(r: Registration): RegisteredService {
-  const h = withHash(r);
+  const h = withHash(stamped(r, owner(r.meta.dockbind_node ?? NODE)));
   return { id: h.id, name: h.name, address: h.address, port: h.port, tags: h.tags, meta: h.meta };
+}
+
+/** The plan's owner identity for `node` (engine E-<node>, instance i-plan). */
+function owner(node: string): OwnerIdentity {
+  return { node, engine: `E-${node}`, instance: "i-plan", adopt: [] };
 }
 
 /** One endpoint (node NODE) with `containers` and `compat`, unless `endpoints` is given. */
 function input(over: Partial<Omit<PlanInput, "endpoints">> & { readonly containers?: PlanEndpoint["containers"]; readonly compat?: PlanEndpoint["compat"]; readonly endpoints?: PlanInput["endpoints"] }): PlanInput {
   const { containers = [], compat, endpoints, ...rest } = over;
-  const single: PlanEndpoint = { node: NODE, hostIP: "127.0.0.1", containers, ...(compat !== undefined ? { compat } : {}) };
+  const single: PlanEndpoint = { node: NODE, hostIP: "127.0.0.1", containers, owner: owner(NODE), ...(compat !== undefined ? { compat } : {}) };
   return { endpoints: endpoints ?? [single], bindings: [], agentServices: [], rendered: [], onDisk: new Map(), ownedFiles: new Map(), ...rest };
 }
 
@@ -120,8 +127,8 @@ describe("computePlan: several Docker endpoints (issue #3 item 6)", () => {
     const onA = desiredForBinding(web, [a1], { node: "host-a", hostIP: "192.0.2.1" }).registrations.map(registered);
     const onB = desiredForBinding(web, [b1], { node: "host-b", hostIP: "192.0.2.2" }).registrations;
     const endpoints = [
-      { node: "host-a", hostIP: "192.0.2.1", containers: [a1] },
-      { node: "host-b", hostIP: "192.0.2.2", containers: [b1] },
+      { node: "host-a", hostIP: "192.0.2.1", containers: [a1], owner: owner("host-a") },
+      { node: "host-b", hostIP: "192.0.2.2", containers: [b1], owner: owner("host-b") },
     ];
     const p = computePlan(input({ endpoints, bindings: [web], agentServices: onA }));
     assert.deepEqual(

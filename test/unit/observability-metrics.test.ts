@@ -4,6 +4,7 @@
  * with the right labels, read back from the prom-client registry. The
  * workqueue and controller loop used here are the real ones.
  */
+import type { NodeConflict } from "../../src/domain/ownership.js";
 import assert from "node:assert/strict";
 import type { ContainerInfo } from "../../src/domain/types.js";
 import { describe, it } from "node:test";
@@ -203,13 +204,18 @@ describe("level gauges read at scrape time", () => {
   it("exports each Docker endpoint's sync state and container count (issue #3 item 6)", async () => {
     const t = telemetry();
     let bSynced = false;
+    const peer = (engine: string): NodeConflict => ({ node: "host-b", peer: { engine, instance: "i-other" }, registrations: 1, adoptWith: "i-other" });
+    let bConflicts: NodeConflict[] = [peer("E1"), peer("E2")];
     const c = (id: string): ContainerInfo => ({ id, name: id, image: "i", hostname: id, labels: {}, env: {}, running: true, health: "none", ports: [], networks: {} });
     const a = { synced: () => true, list: () => [c("a1"), c("a2")], get: () => undefined, select: () => [] };
     const b = { synced: () => bSynced, list: () => [c("b1")], get: () => undefined, select: () => [] };
     t.attach({
       mode: "docker-only",
       node: "ctl",
-      endpoints: [{ node: "host-a", hostIP: "192.0.2.1", containers: a }, { node: "host-b", hostIP: "192.0.2.2", containers: b }],
+      endpoints: [
+        { node: "host-a", hostIP: "192.0.2.1", containers: a, identity: () => undefined, conflicts: () => [] },
+        { node: "host-b", hostIP: "192.0.2.2", containers: b, identity: () => undefined, conflicts: () => bConflicts },
+      ],
       bindings: store([]),
       status: new BindingStatusStore(),
       containers: a,
@@ -223,6 +229,10 @@ describe("level gauges read at scrape time", () => {
     assert.equal(await value(t, "dockbind_docker_containers", { node: "host-b" }), 1);
     bSynced = true;
     assert.equal(await value(t, "dockbind_docker_endpoint_synced", { node: "host-b" }), 1, "read at scrape time");
+    assert.equal(await value(t, "dockbind_node_identity_conflicts", { node: "host-a" }), 0);
+    assert.equal(await value(t, "dockbind_node_identity_conflicts", { node: "host-b" }), 2, "one per other controller, labelled by our node only");
+    bConflicts = [];
+    assert.equal(await value(t, "dockbind_node_identity_conflicts", { node: "host-b" }), 0, "a conflict that ended is gone at the next scrape");
   });
 
   it("exports leader status and the exposition format with every issue #5 metric name", async () => {
