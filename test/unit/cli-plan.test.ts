@@ -109,6 +109,23 @@ describe("computePlan: registrations", () => {
     assert.deepEqual(p.summary, { register: 1, update: 1, deregister: 2, lbCreate: 0, lbUpdate: 0, lbRemove: 0, lbErrors: 0 });
   });
 
+  it("same node, another instance: never updated or deregistered, listed as a conflict; --adopt plans its takeover", () => {
+    const [r1, r2] = desired;
+    assert.ok(r1 !== undefined && r2 !== undefined);
+    const peerIdentity = { ...owner(NODE), instance: "i-peer" };
+    const peer = (r: Registration): RegisteredService => ({ ...registered(r), meta: withHash(stamped(r, peerIdentity)).meta });
+    const peerOrphan = peer({ ...r1, id: "dockbind:n1:default:b:eee:80", meta: { ...r1.meta, dockbind_binding: "default/b" } });
+    const services = [peer(r1), peerOrphan, registered(r2)];
+    const p = computePlan(input({ bindings: [web], containers: [c1, c2], agentServices: services }));
+    assert.deepEqual(p.registrations, [], "the peer's ID for c1 is not overwritten, its binding b is not an orphan of ours");
+    assert.deepEqual(p.conflicts, [{ node: NODE, peer: { engine: `E-${NODE}`, instance: "i-peer" }, registrations: 2, adoptWith: "i-peer" }]);
+    const text = formatPlanText(p, { node: NODE, bindingsDir: "/b", docker: "unix:///d", consul: "http://c", outputDir: "/lb" });
+    assert.match(text, /WARNING: node identity conflict: another controller registers under node n1 \(Docker engine E-n1, instance i-peer, 2 registration\(s\)\)/);
+    const adopting = computePlan(input({ bindings: [web], containers: [c1, c2], agentServices: services, endpoints: [{ node: NODE, hostIP: "127.0.0.1", containers: [c1, c2], owner: { ...owner(NODE), adopt: ["i-peer"] } }] }));
+    assert.deepEqual(adopting.registrations.map((c) => `${c.action} ${c.serviceId}`), [`update ${r1.id}`, `deregister ${peerOrphan.id}`]);
+    assert.deepEqual(adopting.conflicts, []);
+  });
+
   it("deregisters registrator-compat services when compat is off, registers them when on", () => {
     const compatOwned: RegisteredService = { id: "n1:web-aaa:80", name: "img", address: "127.0.0.1", port: 30001, tags: [], meta: { dockbind_node: NODE, dockbind_binding: "registrator-compat", dockbind_container: c1.id } };
     const off = computePlan(input({ containers: [c1], agentServices: [compatOwned] }));
