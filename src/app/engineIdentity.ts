@@ -1,9 +1,9 @@
 /**
  * The Docker engine ID of one endpoint (`docker info` .ID), written into every
  * registration made from it (`dockbind_engine`, see domain/ownership.ts).
- * Unknown until the engine first answered: the registrar computes nothing
- * before (as before its container cache is synced), so no registration is
- * ever written or judged without the engine's identity.
+ * Unknown until the engine first answered; until then the registrar computes
+ * nothing (exactly as while its container cache is not synced), so no
+ * registration is ever written or judged without the engine's identity.
  */
 import type Dockerode from "dockerode";
 import { isIdentityValue } from "../domain/ownership.js";

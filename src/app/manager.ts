@@ -269,6 +269,7 @@ export function startManager(opts: ManagerOptions): Manager {
   telemetry.attach({
     mode: config.dockerOnly ? "docker-only" : "kubernetes",
     node: config.node,
+    instance: config.instanceId,
     endpoints: endpoints.map((p) => ({ node: p.node, hostIP: p.hostIP, containers: p.docker, identity: () => p.identity(), conflicts: () => p.conflicts.list() })),
     bindings,
     status,

@@ -4,7 +4,9 @@
  *
  * Contract: only operational facts appear here (keys, service names,
  * addresses, ports, health, conditions, redacted log messages). Never a
- * token, never service meta, never container env.
+ * token, never service meta (the one exception: the owner identity of another
+ * controller using our node name, validated by safeIdentityValue()), never
+ * container env.
  */
 import { desiredForBinding } from "../domain/desired.js";
 import { conflictMessage } from "../domain/ownership.js";
@@ -152,7 +154,7 @@ export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocumen
         endpoints: endpointSummaries(parts?.endpoints ?? []),
       },
     },
-    instance: parts?.endpoints.map((e) => e.identity()?.instance).find((i) => i !== undefined) ?? "",
+    instance: parts?.instance ?? "",
     nodeIdentityConflicts: (parts?.endpoints ?? []).flatMap((e) =>
       e.conflicts().map((c) => ({ node: c.node, engine: c.peer.engine, instance: c.peer.instance, registrations: c.registrations, adoptWith: c.adoptWith, message: conflictMessage(c) })),
     ),

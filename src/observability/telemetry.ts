@@ -29,6 +29,8 @@ import { RecentErrors } from "./recentErrors.js";
 export interface ObservedParts {
   readonly mode: string;
   readonly node: string;
+  /** --instance-id (owner meta `dockbind_instance`). */
+  readonly instance: string;
   /** Every Docker endpoint served (issue #3 item 6): its node, advertised address and container cache. */
   readonly endpoints: readonly ObservedEndpoint[];
   readonly bindings: BindingStore;

@@ -141,7 +141,7 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
   it("counts renders and records the last successful render per binding", async () => {
     const t = telemetry();
     const bindings = store([binding("web", true)]);
-    t.attach({ mode: "docker-only", node: "n", endpoints: [], bindings, status: new BindingStatusStore(), containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [] });
+    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status: new BindingStatusStore(), containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [] });
     const before = Date.now() / 1000;
     t.rendererObserver.onRender?.("default/web", "changed");
     t.rendererObserver.onRender?.("default/web", "unchanged");
@@ -190,7 +190,7 @@ describe("level gauges read at scrape time", () => {
     status.setBackends("default/worker", { desired: 1, registered: 1 });
     const problem: BindingProblem = { source: "/b/x.yaml", document: 1, field: "spec.backends.port", message: "must be <= 65535" };
     const bindings = store([binding("web", true), binding("worker", false)], [problem]);
-    t.attach({ mode: "docker-only", node: "n", endpoints: [], bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
+    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "desired" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "registered" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "passing" }), 2);
@@ -212,6 +212,7 @@ describe("level gauges read at scrape time", () => {
     t.attach({
       mode: "docker-only",
       node: "ctl",
+      instance: "i-test",
       endpoints: [
         { node: "host-a", hostIP: "192.0.2.1", containers: a, identity: () => undefined, conflicts: () => [] },
         { node: "host-b", hostIP: "192.0.2.2", containers: b, identity: () => undefined, conflicts: () => bConflicts },
