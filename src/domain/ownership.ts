@@ -68,10 +68,12 @@ export function ownership(meta: Readonly<Record<string, string>>, self: OwnerIde
   return { kind: "peer", peer: { engine: safeIdentityValue(engine), instance: safeIdentityValue(instance) } };
 }
 
+/** The kinds this controller may rewrite and deregister. */
+const OWNED_KINDS: ReadonlySet<Ownership["kind"]> = new Set(["own", "legacy", "adopted"]);
+
 /** own, legacy or adopted: this controller may rewrite and deregister it. */
 export function isOwned(meta: Readonly<Record<string, string>>, self: OwnerIdentity): boolean {
-  const k = ownership(meta, self).kind;
-  return k === "own" || k === "legacy" || k === "adopted";
+  return OWNED_KINDS.has(ownership(meta, self).kind);
 }
 
 /** The registration with this controller's engine and instance in its meta (before hashing: the hash covers them). */
@@ -104,11 +106,12 @@ export function ownedView(
   filter: (meta: Readonly<Record<string, string>>) => boolean,
   desired: readonly Registration[],
 ): OwnedView {
-  const owned = agent.filter((s) => isOwned(s.meta, self) && filter(s.meta));
+  const owned: RegisteredService[] = [];
   const peerHeld = new Map<string, PeerIdentity>();
   for (const s of agent) {
     const o = ownership(s.meta, self);
     if (o.kind === "peer") peerHeld.set(s.id, o.peer);
+    else if (OWNED_KINDS.has(o.kind) && filter(s.meta)) owned.push(s);
   }
   const blocked: BlockedRegistration[] = [];
   const writable: Registration[] = [];
