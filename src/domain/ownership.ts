@@ -31,7 +31,7 @@ export interface OwnerIdentity {
   readonly adopt: readonly string[];
 }
 
-/** The other controller's identity as read from Consul: each value is IDENTITY_VALUE or "(invalid)". */
+/** The other controller's identity as read from Consul: each value passed safeIdentityValue() (the value, "(none)" or "(invalid)"). */
 export interface PeerIdentity {
   readonly engine: string;
   readonly instance: string;
