@@ -9,7 +9,8 @@
  * writes; a registration written by an older dockbind (no engine/instance
  * meta) is adopted with exactly one rewrite; a controller restarted with a
  * new instance ID does not touch its old registrations until --adopt, which
- * takes them over with one rewrite each.
+ * takes them over with one rewrite each; an orphan left by the engine B used
+ * before is kept and reported until --adopt <that engine>, then removed.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -239,5 +240,29 @@ describe("two controllers with the same --node on one Consul agent and one docke
     assert.deepEqual(deregistrations(proxyB, before), []);
     assert.equal((await statusOf(adopting)).nodeIdentityConflicts.length, 1, "only A is left as a peer");
     assert.equal((await one(SVC_A))?.meta.dockbind_instance !== "nid-b-moved", true, "A's registration was not adopted");
+  });
+
+  it("B moved to a new Docker engine: the old engine's orphan is kept and reported until --adopt <old engine>, then removed", async () => {
+    const OLD_ENGINE = "OLD0:ENGINE:0001";
+    const orphanId = `dockbind:${NODE}:default:b:${"d".repeat(12)}:80`;
+    const meta = { dockbind_node: NODE, dockbind_binding: "default/b", dockbind_container: "d".repeat(64), dockbind_engine: OLD_ENGINE, dockbind_instance: "nid-b-moved", dockbind_hash: "0123456789abcdef" };
+    assert.equal(await agentPut("/v1/agent/service/register", { ID: orphanId, Name: SVC_B, Address: "127.0.0.1", Port: 9, Tags: ["dockbind-test"], Meta: meta }), 200);
+    const st = await waitFor(async () => {
+      const d = await statusOf(b());
+      return d.nodeIdentityConflicts.some((c) => c.engine === OLD_ENGINE) ? d : undefined;
+    }, { timeoutMs: 3 * RESYNC_S * 1000, what: "B reports the old engine's registration" });
+    assert.equal(st.nodeIdentityConflicts.find((c) => c.engine === OLD_ENGINE)?.adoptWith, OLD_ENGINE, "same instance, other engine: adopt the engine");
+    const writes = proxyB.writes().length;
+    const reads = proxyB.requests.length;
+    await waitFor(() => (proxyB.requests.length > reads + 6 ? true : undefined), { timeoutMs: 30_000, what: "passes of B" });
+    assert.deepEqual(proxyB.writes().slice(writes), [], "the old engine's registration is not an orphan of ours until adopted");
+
+    await b().stop();
+    const before = proxyB.writes().length;
+    await startB(["--instance-id", "nid-b-moved", "--adopt", OLD_ENGINE]);
+    await waitFor(async () => ((await world.health(SVC_B)).some((e) => e.id === orphanId) ? undefined : true), { timeoutMs: 3 * RESYNC_S * 1000, what: "the adopted orphan removed" });
+    assert.deepEqual(deregistrations(proxyB, before), [`/v1/agent/service/deregister/${encodeURIComponent(orphanId)}`]);
+    assert.deepEqual(registrations(proxyB, before), [], "B's own registration was converged already");
+    assert.equal((await one(SVC_B))?.meta.dockbind_instance, "nid-b-moved");
   });
 });
