@@ -1,7 +1,7 @@
 /**
  * A simulated Docker Engine API on loopback (node:http), answering with the
  * shapes dockerd 20.10 records for the endpoints the controller uses:
- * /_ping, /version, /containers/json, /containers/{id}/json and a streaming
+ * /_ping, /version, /info, /containers/json, /containers/{id}/json and a streaming
  * /events. Any `/vX.Y` prefix is accepted. State is in memory; `emit()` flips
  * a container and pushes the matching event to every connected stream.
  */
@@ -109,6 +109,12 @@ export async function startFakeDocker(containers: Map<string, FakeContainer>): P
     if (path === "/version") {
       hits.other++;
       json(res, 200, { Version: "20.10.24", ApiVersion: "1.41", MinAPIVersion: "1.12", Os: "linux", Arch: "amd64", KernelVersion: "6.1.0" });
+      return;
+    }
+    if (path === "/info") {
+      // The controller reads the engine ID (owner meta dockbind_engine) once per resync.
+      hits.other++;
+      json(res, 200, { ID: "FAKE:ENGINE:0001", Name: "fake-docker", ServerVersion: "20.10.24", Swarm: { LocalNodeState: "inactive", ControlAvailable: false } });
       return;
     }
     if (path === "/containers/json") {

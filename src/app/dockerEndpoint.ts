@@ -5,13 +5,17 @@
  * one per --docker-endpoint and shares the rest: binding source, Consul
  * client, registrar and renderer queues, renderer.
  *
+ * Each endpoint's owner identity is its node, its engine's ID (`docker info`)
+ * and the controller's --instance-id; what it may touch in Consul is decided by
+ * domain/ownership.ts only.
+ *
  * Registrar keys of every endpoint go into the one registrar queue qualified
  * as `<key>@<node>` (nodeKey): the queue's dedup and "never one key twice at
  * once" then hold per endpoint, and the workqueue metrics keep one name.
  */
 import type { ConsulApi } from "../actuators/consul/consulClient.js";
 import { compatOptions, type Config, type DockerEndpoint } from "../config/config.js";
-import { OWNER_META } from "../domain/types.js";
+import { isOwned, nodeConflicts, type OwnerIdentity } from "../domain/ownership.js";
 import type { Telemetry } from "../observability/telemetry.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { ownerKey, RegistrarReconciler } from "../reconcilers/registrar.js";
@@ -22,6 +26,8 @@ import { DockerWatcher } from "../sources/docker/dockerWatcher.js";
 import { SwarmWatcher, type SwarmClusterStore, type SwarmStore } from "../sources/docker/swarmWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import { dockerClient } from "./dockerClient.js";
+import { EngineIdentity } from "./engineIdentity.js";
+import { NodeConflictTracker } from "./nodeConflicts.js";
 import { KeyRouter } from "./keyRouter.js";
 
 /** `<registrar key>@<node>`: node names never contain `@` (config.ts). */
@@ -98,6 +104,10 @@ export class DockerEndpointPipeline {
   readonly swarm: SwarmWatcher;
   readonly route: KeyRouter;
   readonly registrar: RegistrarReconciler;
+  readonly engine: EngineIdentity;
+  /** Other controllers registering under this endpoint's node (see NodeConflictTracker). */
+  readonly conflicts: NodeConflictTracker;
+  private owner: OwnerIdentity | undefined;
 
   constructor(private readonly o: DockerEndpointOptions) {
     const { endpoint, config, telemetry } = o;
@@ -141,11 +151,21 @@ export class DockerEndpointPipeline {
         // A full resync compares with a fresh read of the agent (between resyncs the registrar trusts its view).
         this.registrar.invalidateAgentView();
         this.route.allRegistrations();
-        void this.enqueueOwned();
+        void this.engine.refresh().then(() => this.enqueueOwned());
         o.afterResync?.();
       },
     });
     const compat = compatOptions(config, endpoint);
+    this.conflicts = new NodeConflictTracker(logger);
+    this.engine = new EngineIdentity({
+      docker: dockerClient(endpoint.host, endpoint.tls),
+      logger,
+      backoff: o.backoff,
+      onChange: (engine) => {
+        this.owner = Object.freeze({ node: endpoint.node, engine, instance: config.instanceId, adopt: config.adopt });
+        this.route.allRegistrations();
+      },
+    });
     this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: swarmView, registrar: registrarSink, renderer: o.rendererQueue, compat: config.registratorCompat });
     this.registrar = new RegistrarReconciler({
       bindings: o.bindings,
@@ -155,17 +175,31 @@ export class DockerEndpointPipeline {
       status: o.status,
       logger,
       node: endpoint.node,
+      identity: () => this.owner,
       hostIP: endpoint.hostIP,
       agentServicesMaxAgeMs: config.resyncIntervalMs,
       ...(compat !== undefined ? { compat } : {}),
     });
   }
 
-  /** Queues every registration this endpoint's node owns in Consul (garbage collection of vanished bindings/containers). Never rejects. */
+  /** This endpoint's owner identity; undefined until its engine answered `docker info`. */
+  identity(): OwnerIdentity | undefined {
+    return this.owner;
+  }
+
+  /**
+   * Queues every registration this endpoint owns in Consul (garbage collection of vanished
+   * bindings/containers) and refreshes the node identity conflicts from the same listing.
+   * Nothing is judged before the engine ID is known. Never rejects.
+   */
   async enqueueOwned(): Promise<void> {
+    const self = this.owner;
+    if (self === undefined) return;
     try {
-      for (const s of await this.o.consul.listAgentServices()) {
-        if (s.meta[OWNER_META.node] !== this.node) continue;
+      const all = await this.o.consul.listAgentServices();
+      this.conflicts.update(nodeConflicts(all, self));
+      for (const s of all) {
+        if (!isOwned(s.meta, self)) continue;
         const key = ownerKey(s.meta);
         if (key !== undefined) this.o.registrarQueue.add(nodeKey(key, this.node));
       }
@@ -183,6 +217,6 @@ export class DockerEndpointPipeline {
 
   /** Runs the endpoint's watchers until `signal` aborts. Never rejects. */
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.docker.run(signal), this.swarm.run(signal)]);
+    await Promise.all([this.docker.run(signal), this.swarm.run(signal), this.engine.run(signal)]);
   }
 }

@@ -26,7 +26,7 @@ import type { Logger } from "../runtime/logger.js";
 import { WorkQueue } from "../runtime/workqueue.js";
 import { loadKubeConfig } from "../sources/kubernetes/kubeConfig.js";
 import { KubeBindingSource } from "../sources/kubernetes/kubeBindingSource.js";
-import { startManager } from "./manager.js";
+import { startManager, type Manager } from "./manager.js";
 import { consulConnection } from "./consulConnection.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 30_000 } as const;
@@ -82,10 +82,12 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
     logger,
     source: { object: (key) => sourceOf().object(key), get: (key) => sourceOf().get(key), problemsOf: (key) => sourceOf().problemsOf(key) },
   });
+  // The finalizer judges ownership with the manager's endpoint identities (known once each engine answered).
+  const started: { manager?: Manager } = {};
   const finalizer = new FinalizerController({
     client,
     consul: createConsulClient(consulConnection(config.consul)),
-    nodes: config.dockerEndpoints.map((e) => e.node),
+    owners: () => started.manager?.owners() ?? [],
     outputDirs: [config.lbOutputDir, config.haproxy.outputDir],
     events,
     logger,
@@ -121,6 +123,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
     },
   });
 
+  started.manager = manager;
   const controllers = [
     runController({ name: "status", queue: statusQueue, reconciler: statusWriter, workers: 2, logger }),
     runController({ name: "finalizer", queue: finalizerQueue, reconciler: finalizer, workers: 1, logger }),

@@ -35,7 +35,8 @@ import { ReconcileError } from "../runtime/errors.js";
 import { DockerEndpointPipeline, splitNodeKey } from "./dockerEndpoint.js";
 import { mergedContainers } from "./mergedContainers.js";
 import { processTelemetry, type Telemetry } from "../observability/telemetry.js";
-import { OWNER_META, serviceRef } from "../domain/types.js";
+import { serviceRef } from "../domain/types.js";
+import { isOwned, type OwnerIdentity } from "../domain/ownership.js";
 import { consulConnection } from "./consulConnection.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 60_000 } as const;
@@ -134,6 +135,8 @@ export interface Manager {
   readonly containers: ContainerStore;
   readonly health: HealthStore;
   readonly consul: ConsulApi;
+  /** Each Docker endpoint's owner identity (undefined while its engine ID is unknown), in config order. */
+  readonly owners: () => readonly (OwnerIdentity | undefined)[];
   /** Resolves when the controller has stopped. */
   readonly done: Promise<void>;
 }
@@ -199,7 +202,7 @@ export function startManager(opts: ManagerOptions): Manager {
       }),
   );
   const byNode = new Map(endpoints.map((p) => [p.node, p]));
-  const ownNodes = new Set(byNode.keys());
+  const owners = (): (OwnerIdentity | undefined)[] => endpoints.map((p) => p.identity());
   /** Renderer-side routing does not depend on the endpoint: any endpoint's router serves. */
   const firstRoute = (): DockerEndpointPipeline["route"] => {
     const p = endpoints[0];
@@ -215,7 +218,8 @@ export function startManager(opts: ManagerOptions): Manager {
   /** Issue #4: copies of our registrations left on agents we failed over from (see consulClient.ts). Never rejects. */
   const sweepOtherAgents = async (): Promise<void> => {
     if (config.consul.urls.length <= 1) return;
-    const removed = await consul.sweepOtherAgents((s) => ownNodes.has(s.meta[OWNER_META.node] ?? ""));
+    const known = owners().filter((o): o is OwnerIdentity => o !== undefined);
+    const removed = await consul.sweepOtherAgents((s) => known.some((o) => isOwned(s.meta, o)));
     if (removed.length > 0) logger.info("removed stale registrations from a previous consul agent", { action: "deregister", count: removed.length, serviceIds: removed.slice(0, 10) });
   };
 
@@ -266,7 +270,8 @@ export function startManager(opts: ManagerOptions): Manager {
   telemetry.attach({
     mode: config.dockerOnly ? "docker-only" : "kubernetes",
     node: config.node,
-    endpoints: endpoints.map((p) => ({ node: p.node, hostIP: p.hostIP, containers: p.docker })),
+    instance: config.instanceId,
+    endpoints: endpoints.map((p) => ({ node: p.node, hostIP: p.hostIP, containers: p.docker, identity: () => p.identity(), conflicts: () => p.conflicts.list() })),
     bindings,
     status,
     containers,
@@ -340,5 +345,5 @@ export function startManager(opts: ManagerOptions): Manager {
     await Promise.all([...sources, ...controllers]);
     logger.info("controller stopped");
   })();
-  return { status, bindings, containers, health, consul, done };
+  return { status, bindings, containers, health, consul, owners, done };
 }

@@ -30,6 +30,10 @@ Run flags (environment variable in brackets):
   --registrator-internal        registrator -internal: container IP + exposed port
   --registrator-explicit        registrator -explicit: only ports with SERVICE_NAME / SERVICE_<port>_NAME
   --node NAME                   node identity written as owner meta [DOCKBIND_NODE] (default: hostname)
+  --instance-id ID              this installation's identity in owner meta [DOCKBIND_INSTANCE_ID] (default: derived from
+                                the bindings directory, or from the Lease in Kubernetes mode; stable across restarts)
+  --adopt ID[,ID]               take over the registrations under our node made by this Docker engine ID or instance ID
+                                (a controller moved to a new engine or instance ID), repeatable [DOCKBIND_ADOPT]
   --host-ip IP                  address advertised for ports published on 0.0.0.0 [DOCKBIND_HOST_IP] (default 127.0.0.1)
   --docker-host URL             unix:///var/run/docker.sock or tcp://host:port [DOCKER_HOST]
   --docker-cert-path DIR        tcp+TLS: ca.pem, cert.pem, key.pem [DOCKER_CERT_PATH]; DOCKER_TLS_VERIFY=0 skips server verification

@@ -32,6 +32,7 @@ import { FileBindingSource } from "../sources/files/fileBindingSource.js";
 import { computePlan, type PlanEndpoint, type PlanResult, type RenderedFile } from "./planCompute.js";
 import { formatPlanText } from "./planFormat.js";
 import { consulConnection } from "../app/consulConnection.js";
+import { engineId } from "../app/engineIdentity.js";
 
 const USAGE = `Usage: controller plan -f DIR [--output text|json] [controller flags]
 
@@ -44,8 +45,9 @@ Changes nothing: only reads Docker, Consul and files.
   -f, --file DIR        directory of ServiceBinding YAML files
   -o, --output FORMAT   text (default) or json
   Controller flags that matter here (same environment fallbacks as a run):
-  --node, --host-ip, --docker-host, --consul-addr, --consul-token-file,
-  --lb-output-dir, --template-dir, --registrator-compat, --registrator-internal, --registrator-explicit
+  --node, --instance-id, --adopt, --host-ip, --docker-host, --consul-addr,
+  --consul-token-file, --lb-output-dir, --template-dir, --registrator-compat,
+  --registrator-internal, --registrator-explicit
 
 Exit codes: 0 plan printed; 1 invalid bindings (plan shown for the valid ones)
 or Docker/Consul unreachable; 2 usage error.
@@ -131,11 +133,12 @@ export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun
   const [endpoints, agentServices, rendered, owned] = await Promise.all([
     Promise.all(
       config.dockerEndpoints.map(async (e): Promise<PlanEndpoint> => {
-        const containers = await dockerSnapshot(dockerClient(e.host, e.tls)).catch((err: unknown) => {
+        const docker = dockerClient(e.host, e.tls);
+        const [containers, engine] = await Promise.all([dockerSnapshot(docker), engineId(docker)]).catch((err: unknown) => {
           throw new Error(`Docker endpoint ${e.node} (${e.host}): ${errorMessage(err)}`);
         });
         const compat = compatOptions(config, e);
-        return { node: e.node, hostIP: e.hostIP, containers, ...(compat !== undefined ? { compat } : {}) };
+        return { node: e.node, hostIP: e.hostIP, containers, owner: { node: e.node, engine, instance: config.instanceId, adopt: config.adopt }, ...(compat !== undefined ? { compat } : {}) };
       }),
     ),
     consul.listAgentServices(),
@@ -176,7 +179,7 @@ export async function runPlan(argv: readonly string[]): Promise<number> {
     return 1;
   }
   if (args.output === "json") {
-    const doc = { apiVersion: "dockbind.io/plan/v1", node: config.node, ...run.plan, problems: run.problems };
+    const doc = { apiVersion: "dockbind.io/plan/v1", node: config.node, instance: config.instanceId, ...run.plan, problems: run.problems };
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
     process.stdout.write(formatPlanText(run.plan, { node: config.node, bindingsDir: config.bindingsDir, docker: config.dockerEndpoints.map((e) => (config.dockerEndpoints.length > 1 ? `${e.node}=${e.host}` : e.host)).join(", "), consul: config.consul.url, outputDir: config.lbOutputDir }));

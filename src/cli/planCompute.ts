@@ -5,13 +5,16 @@
  * the same domain functions as the reconcilers (desiredForBinding,
  * compatRegistrations, planRegistrations), so plan and controller agree:
  * - registrations: per binding (and per container in registrator-compat
- *   mode), only services owned by this node (OWNER_META.node) are compared or
- *   deregistered; owned services of bindings/containers that no longer exist
- *   are deregistered (the controller's garbage collection);
+ *   mode), only services this controller owns (ownership(), the registrar's
+ *   rule) are compared or deregistered; owned services of bindings/containers
+ *   that no longer exist are deregistered (the controller's garbage
+ *   collection); an ID held by another controller with our node name is never
+ *   written and the collision is listed under `conflicts`;
  * - LB files: the rendered text vs the bytes on disk; generated files (by
  *   ownership marker) of bindings that no longer render are removed.
  */
 import { desiredForBinding } from "../domain/desired.js";
+import { isOwned, nodeConflicts, ownedView, type NodeConflict, type OwnerIdentity } from "../domain/ownership.js";
 import { planRegistrations } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
 import { bindingKey, OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
@@ -49,6 +52,8 @@ export type RenderedFile = { readonly binding: string; readonly path: string; re
 /** One Docker endpoint as the plan sees it (issue #3 item 6): its node identity and live containers. */
 export interface PlanEndpoint {
   readonly node: string;
+  /** The identity this endpoint's registrar plans with (node, engine, instance, adopt). */
+  readonly owner: OwnerIdentity;
   readonly hostIP: string;
   readonly containers: readonly ContainerInfo[];
   /** Registrator-compat options when --registrator-compat is on. */
@@ -83,6 +88,8 @@ export interface PlanResult {
   readonly summary: PlanSummary;
   /** True when applying would write anything (Consul or files). */
   readonly changes: boolean;
+  /** Other controllers registering under one of our node names (never touched). */
+  readonly conflicts: readonly NodeConflict[];
 }
 
 const ep = (address: string, port: number): string => (address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`);
@@ -130,18 +137,23 @@ function compare(owner: string, current: readonly RegisteredService[], desired: 
 }
 
 function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): RegistrationChange[] {
-  const owned = input.agentServices.filter((s) => s.meta[OWNER_META.node] === endpoint.node);
+  const owned = input.agentServices.filter((s) => isOwned(s.meta, endpoint.owner));
   const names = new Map(endpoint.containers.map((c) => [c.id, c.name]));
   const out: RegistrationChange[] = [];
   const keys = new Set<string>();
+  /** The registrar's step for one key: our owned services among `filter`, our desired minus peer-held IDs. */
+  const planKey = (owner: string, filter: (m: Readonly<Record<string, string>>) => boolean, desired: readonly Registration[], why: string): RegistrationChange[] => {
+    const view = ownedView(input.agentServices, endpoint.owner, filter, desired);
+    return compare(owner, view.owned, view.desired, why, names);
+  };
   for (const b of [...input.bindings].sort((x, y) => bindingKey(x).localeCompare(bindingKey(y)))) {
     const key = bindingKey(b);
     keys.add(key);
     const desired = desiredForBinding(b, endpoint.containers, { node: endpoint.node, hostIP: endpoint.hostIP });
-    out.push(...compare(key, owned.filter((s) => s.meta[OWNER_META.binding] === key), desired.registrations, "container no longer running or matching", names));
+    out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, desired.registrations, "container no longer running or matching"));
   }
   const orphanKeys = [...new Set(owned.map((s) => s.meta[OWNER_META.binding]).filter((k): k is string => k !== undefined && k !== COMPAT_BINDING_KEY && !keys.has(k)))].sort();
-  for (const key of orphanKeys) out.push(...compare(key, owned.filter((s) => s.meta[OWNER_META.binding] === key), [], `binding ${key} no longer exists`, names));
+  for (const key of orphanKeys) out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, [], `binding ${key} no longer exists`));
 
   const compatOwned = owned.filter((s) => s.meta[OWNER_META.binding] === COMPAT_BINDING_KEY);
   const containerIds = new Set<string>([
@@ -152,7 +164,7 @@ function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): Registra
     const c = endpoint.containers.find((x) => x.id === id);
     const desired = c !== undefined && endpoint.compat !== undefined ? compatRegistrations(c, endpoint.compat).registrations : [];
     const why = endpoint.compat === undefined ? "registrator-compat is off" : "container no longer running";
-    out.push(...compare(COMPAT_BINDING_KEY, compatOwned.filter((s) => s.meta[OWNER_META.container] === id), desired, why, names));
+    out.push(...planKey(COMPAT_BINDING_KEY, (m) => m[OWNER_META.binding] === COMPAT_BINDING_KEY && m[OWNER_META.container] === id, desired, why));
   }
   return out;
 }
@@ -193,5 +205,6 @@ export function computePlan(input: PlanInput): PlanResult {
     lbErrors: count(loadBalancer, "error"),
   };
   const changes = registrations.length > 0 || summary.lbCreate + summary.lbUpdate + summary.lbRemove > 0;
-  return { registrations, loadBalancer, summary, changes };
+  const conflicts = input.endpoints.flatMap((e) => nodeConflicts(input.agentServices, e.owner));
+  return { registrations, loadBalancer, summary, changes, conflicts };
 }

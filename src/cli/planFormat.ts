@@ -1,4 +1,5 @@
 /** Text rendering of a plan (`controller plan --output text`). Pure. */
+import { conflictMessage } from "../domain/ownership.js";
 import type { LbFileChange, PlanResult, RegistrationChange } from "./planCompute.js";
 
 const SIGN: Readonly<Record<RegistrationChange["action"], string>> = { register: "+", update: "~", deregister: "-" };
@@ -53,5 +54,6 @@ export function formatPlanText(plan: PlanResult, h: PlanHeader): string {
       : "No changes: Consul and the load balancer files match the bindings.",
   );
   if (s.lbErrors > 0) out.push(`${s.lbErrors} binding(s) cannot be rendered (see "!" above).`);
+  for (const c of plan.conflicts) out.push(`WARNING: node identity conflict: ${conflictMessage(c)}`);
   return `${out.join("\n")}\n`;
 }

@@ -43,7 +43,8 @@ export function formatStatusText(doc: StatusAnswer): string {
   const out: string[] = [];
   const ready = doc.probes?.ready;
   const failing = ready?.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`) ?? [];
-  out.push(`dockbind on node ${doc.node || "?"} (${doc.mode || "not running"}), started ${ago(doc.startedAt, now)}`);
+  out.push(`dockbind on node ${doc.node || "?"}${doc.instance !== "" ? ` instance ${doc.instance}` : ""} (${doc.mode || "not running"}), started ${ago(doc.startedAt, now)}`);
+  for (const c of doc.nodeIdentityConflicts) out.push(`NODE IDENTITY CONFLICT: ${c.message}`);
   if (ready !== undefined) out.push(`ready: ${ready.ok ? "yes" : `NO (${failing.join("; ")})`}`);
   const reload = doc.loadBalancer.lastReload;
   out.push(`last nginx reload: ${reload === undefined ? "none yet" : `${reload.ok ? "ok" : `FAILED: ${reload.message ?? ""}`} ${ago(reload.at, now)}`}`);

@@ -4,7 +4,7 @@
  * Secrets (the Consul token) are kept here and registered with the logger's
  * redactor by the caller; they are never printed.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { delimiter, join, resolve } from "node:path";
@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import type { CompatOptions } from "../domain/registratorCompat.js";
 import { parseDurationMs } from "./duration.js";
+import { isIdentityValue } from "../domain/ownership.js";
 
 export interface ConsulConfig {
   /** Base URL without /v1, e.g. http://127.0.0.1:8500 (the first of `urls`). */
@@ -105,6 +106,13 @@ export interface Config {
   /** Default advertised address (--host-ip) of the default Docker endpoint. */
   readonly hostIP: string;
   /**
+   * This installation's identity in every registration's meta (`dockbind_instance`), shared by all
+   * Docker endpoints: --instance-id, else derived from what identifies the installation (defaultInstanceId).
+   */
+  readonly instanceId: string;
+  /** Engine or instance IDs whose registrations under our node(s) this controller takes over (--adopt). */
+  readonly adopt: readonly string[];
+  /**
    * The Docker engines served, at least one: every --docker-endpoint, else one
    * endpoint from --node, --docker-host/DOCKER_HOST, --docker-cert-path/DOCKER_CERT_PATH and --host-ip.
    */
@@ -172,6 +180,8 @@ export const CONTROLLER_FLAGS = {
   "registrator-internal": { type: "boolean" },
   "registrator-explicit": { type: "boolean" },
   node: { type: "string" },
+  "instance-id": { type: "string" },
+  adopt: { type: "string", multiple: true },
   "host-ip": { type: "string" },
   "docker-host": { type: "string" },
   "docker-cert-path": { type: "string" },
@@ -456,6 +466,31 @@ function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
   };
 }
 
+/**
+ * Default --instance-id: stable across restarts without any state file. Docker-only: the
+ * absolute bindings directory (one installation = one directory of bindings); Kubernetes:
+ * the Lease (replicas sharing a Lease are one installation, two releases have two Leases).
+ */
+export function defaultInstanceId(dockerOnly: boolean, bindingsDir: string, kube: Pick<KubernetesConfig, "leaseNamespace" | "leaseName"> | undefined): string {
+  const basis = dockerOnly || kube === undefined ? `docker-only\0${bindingsDir}` : `kubernetes\0${kube.leaseNamespace}/${kube.leaseName}`;
+  return `i-${createHash("sha256").update(basis).digest("hex").slice(0, 12)}`;
+}
+
+/** --adopt (repeatable, or comma-separated) > DOCKBIND_ADOPT (comma-separated). */
+function adoptIds(flags: readonly string[] | undefined, env: Env): readonly string[] {
+  const fromFlags = (flags ?? []).flatMap((f) => f.split(","));
+  const raw = (fromFlags.length > 0 ? fromFlags : (env.DOCKBIND_ADOPT ?? "").split(",")).map((a) => a.trim()).filter((a) => a !== "");
+  for (const a of raw) if (!isIdentityValue(a)) throw new ConfigError(`--adopt must be a Docker engine ID or an instance ID (got ${JSON.stringify(a)})`);
+  return Object.freeze([...new Set(raw)]);
+}
+
+function instanceId(flag: string | undefined, env: Env, fallback: () => string): string {
+  const v = pick(flag, env.DOCKBIND_INSTANCE_ID);
+  if (v === undefined) return fallback();
+  if (!NODE_NAME.test(v)) throw new ConfigError(`--instance-id must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit (got ${JSON.stringify(v)})`);
+  return v;
+}
+
 /** --lb-file-mode: octal 0..0777, never world-writable (a writable include is a config injection). */
 export function fileMode(value: string): number {
   if (!/^0?[0-7]{3}$/.test(value)) throw new ConfigError(`--lb-file-mode must be an octal mode like 0640 (got ${JSON.stringify(value)})`);
@@ -504,15 +539,18 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
   const haproxyOutputDir = resolve(pick(values["haproxy-output-dir"], env.DOCKBIND_HAPROXY_OUTPUT_DIR) ?? "/etc/haproxy/conf.d");
   if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
   const node = nodeName("--node", pick(values.node, env.DOCKBIND_NODE) ?? hostname());
+  const kubernetes = dockerOnly ? undefined : Object.freeze(kubernetesConfig(values, env));
   const config: Config = {
     dockerOnly,
-    ...(dockerOnly ? {} : { kubernetes: Object.freeze(kubernetesConfig(values, env)) }),
+    ...(kubernetes !== undefined ? { kubernetes } : {}),
     bindingsDir,
     registratorCompat: values["registrator-compat"] ?? false,
     registratorInternal: values["registrator-internal"] ?? false,
     registratorExplicit: values["registrator-explicit"] ?? false,
     node,
     hostIP,
+    instanceId: instanceId(values["instance-id"], env, () => defaultInstanceId(dockerOnly, bindingsDir, kubernetes)),
+    adopt: adoptIds(values.adopt, env),
     dockerEndpoints: dockerEndpoints(values, env, node, hostIP),
     consul: Object.freeze({
       url: consulUrls0[0] ?? "http://127.0.0.1:8500",

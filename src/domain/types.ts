@@ -3,8 +3,9 @@
  * (sources -> workqueue -> reconcilers -> actuators). Pure data, no I/O.
  *
  * Owner metadata: every Consul registration dockbind makes carries the keys in
- * OWNER_META; only registrations whose `dockbind_node` equals this controller's
- * node identity are ever deregistered by it (external-dns ownership model).
+ * OWNER_META. Which registrations a controller may rewrite or deregister is
+ * decided by one rule, ownership() in ownership.ts (node, Docker engine and
+ * controller instance; external-dns ownership model).
  */
 
 /** Consul service-meta keys dockbind writes. Underscores: Consul meta keys allow [A-Za-z0-9_-]. */
@@ -13,6 +14,10 @@ export const OWNER_META = {
   binding: "dockbind_binding",
   container: "dockbind_container",
   hash: "dockbind_hash",
+  /** ID of the Docker engine (`docker info`) the registered container runs on. */
+  engine: "dockbind_engine",
+  /** The controller installation that made the registration (--instance-id). */
+  instance: "dockbind_instance",
 } as const;
 
 export type HealthCheckType = "http" | "tcp" | "ttl" | "none";

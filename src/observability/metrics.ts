@@ -31,7 +31,15 @@ export interface MetricsState {
   /** Binding keys that still exist: last-success series of other keys are dropped. */
   readonly liveBindings: ReadonlySet<string>;
   /** Every Docker endpoint (issue #3 item 6): its node, whether its cache is synced, its running containers. */
-  readonly dockerEndpoints: readonly { readonly node: string; readonly synced: boolean; readonly containers: number }[];
+  readonly dockerEndpoints: readonly {
+    readonly node: string;
+    readonly synced: boolean;
+    readonly containers: number;
+    /** Docker engine ID (status only, never a label); absent until known. */
+    readonly engine?: string;
+    /** Other controllers (engine/instance) registering under this node. */
+    readonly conflicts: number;
+  }[];
 }
 
 export interface MetricsOptions {
@@ -67,6 +75,7 @@ export class Metrics {
   readonly bindingValidationErrors: Gauge;
   readonly dockerEndpointSynced: Gauge<"node">;
   readonly dockerContainers: Gauge<"node">;
+  readonly nodeIdentityConflicts: Gauge<"node">;
 
   private state: (() => MetricsState) | undefined;
   /** Last successful render per binding (seconds since epoch). */
@@ -150,6 +159,17 @@ export class Metrics {
       collect() {
         containers.reset();
         for (const e of read()?.dockerEndpoints ?? []) containers.set({ node: e.node }, e.containers);
+      },
+    }));
+    // Labelled by our own node names only (bounded by the config); the peers are counted, never labels.
+    const conflicts = (this.nodeIdentityConflicts = new Gauge({
+      name: "dockbind_node_identity_conflicts",
+      help: "Other controllers (another Docker engine or instance ID) registering under this node name; their registrations are never touched. 0 = no conflict",
+      labelNames: ["node"],
+      registers,
+      collect() {
+        conflicts.reset();
+        for (const e of read()?.dockerEndpoints ?? []) conflicts.set({ node: e.node }, e.conflicts);
       },
     }));
 

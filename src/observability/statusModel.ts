@@ -4,9 +4,12 @@
  *
  * Contract: only operational facts appear here (keys, service names,
  * addresses, ports, health, conditions, redacted log messages). Never a
- * token, never service meta, never container env.
+ * token, never service meta (the one exception: the owner identity of another
+ * controller using our node name, validated by safeIdentityValue()), never
+ * container env.
  */
 import { desiredForBinding } from "../domain/desired.js";
+import { conflictMessage } from "../domain/ownership.js";
 import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
@@ -37,6 +40,17 @@ export interface BackendView {
   readonly reason?: string;
 }
 
+/** One node identity conflict; engine/instance are validated values from the peer's meta (or "(invalid)"/"(none)"). */
+export interface NodeIdentityConflictView {
+  readonly node: string;
+  readonly engine: string;
+  readonly instance: string;
+  readonly registrations: number;
+  /** The --adopt value that would take the peer's registrations over. */
+  readonly adoptWith: string;
+  readonly message: string;
+}
+
 export interface BindingView {
   readonly key: string;
   readonly service: string;
@@ -59,8 +73,16 @@ export interface StatusDocument {
   readonly node: string;
   readonly sources: {
     readonly bindings: { readonly synced: boolean; readonly count: number };
-    readonly docker: { readonly synced: boolean; readonly containers: number; readonly endpoints: readonly { readonly node: string; readonly synced: boolean; readonly containers: number }[] };
+    readonly docker: {
+      readonly synced: boolean;
+      readonly containers: number;
+      readonly endpoints: readonly { readonly node: string; readonly synced: boolean; readonly containers: number; readonly engine?: string; readonly conflicts: number }[];
+    };
   };
+  /** This installation's --instance-id (owner meta `dockbind_instance`); empty when not running. */
+  readonly instance: string;
+  /** Other controllers registering under one of our node names; their registrations are never touched. */
+  readonly nodeIdentityConflicts: readonly NodeIdentityConflictView[];
   readonly loadBalancer: { readonly lastValidation?: LbActivityEntry; readonly lastReload?: LbActivityEntry };
   readonly bindings: readonly BindingView[];
   readonly problems: readonly { readonly source: string; readonly document: number; readonly field: string; readonly message: string }[];
@@ -131,6 +153,10 @@ export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocumen
         endpoints: endpointSummaries(parts?.endpoints ?? []),
       },
     },
+    instance: parts?.instance ?? "",
+    nodeIdentityConflicts: (parts?.endpoints ?? []).flatMap((e) =>
+      e.conflicts().map((c) => ({ node: c.node, engine: c.peer.engine, instance: c.peer.instance, registrations: c.registrations, adoptWith: c.adoptWith, message: conflictMessage(c) })),
+    ),
     loadBalancer: { ...(t.lb.lastValidation !== undefined ? { lastValidation: t.lb.lastValidation } : {}), ...(t.lb.lastReload !== undefined ? { lastReload: t.lb.lastReload } : {}) },
     bindings: parts === undefined ? [] : bindings.map((b) => bindingView(b, parts)),
     problems: (parts?.bindings.problems() ?? []).map((p) => ({ source: p.source, document: p.document, field: p.field, message: p.message })),

@@ -19,6 +19,7 @@ import type { HealthStore } from "../sources/consul/healthWatcher.js";
 import type { ContainerStore, DockerWatcherObserver } from "../sources/docker/dockerWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import { bindingKey } from "../domain/types.js";
+import type { NodeConflict, OwnerIdentity } from "../domain/ownership.js";
 import { LoopMonitor } from "./liveness.js";
 import { Metrics, type MetricsOptions, type MetricsState } from "./metrics.js";
 import { consulObserver, controllerObserver, dockerObserver, LbActivity, observeDriver, queueObserver, rendererObserver } from "./observers.js";
@@ -28,6 +29,8 @@ import { RecentErrors } from "./recentErrors.js";
 export interface ObservedParts {
   readonly mode: string;
   readonly node: string;
+  /** --instance-id (owner meta `dockbind_instance`). */
+  readonly instance: string;
   /** Every Docker endpoint served (issue #3 item 6): its node, advertised address and container cache. */
   readonly endpoints: readonly ObservedEndpoint[];
   readonly bindings: BindingStore;
@@ -44,6 +47,10 @@ export interface ObservedEndpoint {
   /** Default advertised address (to show which address each backend gets). */
   readonly hostIP: string;
   readonly containers: ContainerStore;
+  /** Owner identity; undefined until the engine ID is known. */
+  readonly identity: () => OwnerIdentity | undefined;
+  /** Other controllers registering under this node (latest garbage-collection listing). */
+  readonly conflicts: () => readonly NodeConflict[];
 }
 
 export class Telemetry {
@@ -92,9 +99,12 @@ export class Telemetry {
   }
 }
 
-/** Node, sync state and running containers of each Docker endpoint (metrics and /api/status). */
+/** Node, sync state, running containers, engine ID and identity conflicts of each Docker endpoint (metrics and /api/status). */
 export function endpointSummaries(endpoints: readonly ObservedEndpoint[]): MetricsState["dockerEndpoints"] {
-  return endpoints.map((e) => ({ node: e.node, synced: e.containers.synced(), containers: e.containers.list().length }));
+  return endpoints.map((e) => {
+    const engine = e.identity()?.engine;
+    return { node: e.node, synced: e.containers.synced(), containers: e.containers.list().length, ...(engine !== undefined ? { engine } : {}), conflicts: e.conflicts().length };
+  });
 }
 
 /** Scrape-time view of the stores for the level gauges. */

@@ -5,19 +5,22 @@
  *
  * reconcile(key) re-reads the binding, the container cache and the Consul
  * agent, computes desired (pure) and plan(current, desired) (pure) and applies
- * the plan. Converged => zero Consul writes. Only registrations carrying this
- * node's owner meta for this key are ever deregistered. While the Docker cache
- * is not synced (Docker unreachable) nothing is computed: the key is requeued.
+ * the plan. Converged => zero Consul writes. Only registrations this
+ * controller owns (domain/ownership.ts) for this key are ever rewritten or
+ * deregistered; a desired ID another controller with our node name holds is
+ * left alone. While the Docker cache is not synced (Docker unreachable) or the
+ * engine's identity is not known yet, nothing is computed: the key is requeued.
  */
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
 import type { ConsulApi } from "../actuators/consul/consulClient.js";
 import type { CheckProbe } from "../actuators/probe/checkProbe.js";
 import { desiredForBinding, type DesiredResult } from "../domain/desired.js";
+import { ownedView, type OwnedView, type OwnerIdentity } from "../domain/ownership.js";
 import { desiredForSwarmBinding } from "../domain/swarm.js";
 import { planRegistrations, withHash, type RegistrationPlan } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
 import { matchesSelector } from "../domain/selector.js";
-import { OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
+import { OWNER_META, type ContainerInfo, type Registration, type ServiceBinding } from "../domain/types.js";
 import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
@@ -38,6 +41,8 @@ export interface RegistrarOptions {
   readonly status: BindingStatusStore;
   readonly logger: Logger;
   readonly node: string;
+  /** This endpoint's owner identity (node, engine, instance, adopt); undefined until the engine ID is known. */
+  readonly identity: () => OwnerIdentity | undefined;
   readonly hostIP: string;
   /** Registrator-compat options; undefined when --registrator-compat is off. */
   readonly compat?: CompatOptions;
@@ -87,7 +92,7 @@ export class RegistrarReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { bindings, containers } = this.opts;
-    if (!bindings.synced() || !containers.synced()) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 1000 };
+    if (!bindings.synced() || !containers.synced() || this.opts.identity() === undefined) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 1000 };
     if (key.startsWith(BINDING_PREFIX)) return this.reconcileBinding(key.slice(BINDING_PREFIX.length));
     if (key.startsWith(CONTAINER_PREFIX)) return this.reconcileContainer(key.slice(CONTAINER_PREFIX.length));
     throw new ReconcileError("InvalidKey", `unknown registrar key ${key}`, true);
@@ -102,12 +107,14 @@ export class RegistrarReconciler implements Reconciler {
       this.opts.logger.warn("backend skipped", { binding: bkey, container: s.containerId.slice(0, 12), reason: s.reason });
     }
     let recheck = false;
+    let blocked = 0;
     try {
       // Reading the agent fails like writing to it: both leave the binding not Registered.
-      const current = await this.owned((m) => m[OWNER_META.binding] === bkey);
-      const plan = planRegistrations(current, desired.registrations);
+      const view = await this.view((m) => m[OWNER_META.binding] === bkey, desired.registrations);
+      blocked = view.blocked.length;
+      const plan = planRegistrations(view.owned, view.desired);
       await this.apply(bkey, plan);
-      recheck = await this.followUpProbes(bkey, desired.registrations, plan);
+      recheck = await this.followUpProbes(bkey, view.desired, plan);
     } catch (err) {
       if (binding !== undefined) this.opts.status.setRegistration(bkey, this.opts.node, { status: "False", reason: reasonOf(err), message: errorMessage(err) });
       throw err;
@@ -121,13 +128,14 @@ export class RegistrarReconciler implements Reconciler {
       return {};
     }
     const done = recheck ? { recheckAfterMs: PROBE_RETRY_MS } : {};
-    const n = desired.registrations.length;
+    const n = desired.registrations.length - blocked;
     const skippedMsg = desired.skipped.length > 0 ? `; ${desired.skipped.length} backend(s) skipped: ${desired.skipped[0]?.reason ?? ""}` : "";
+    const blockedMsg = blocked > 0 ? `; ${blocked} service ID(s) held by another controller with node ${this.opts.node} (node identity conflict)` : "";
     this.opts.status.setRegistration(bkey, this.opts.node, {
       status: "True",
       reason: "Registered",
-      message: `${n} instance(s) registered${skippedMsg}`,
-      counts: { desired: n + desired.skipped.length, registered: n },
+      message: `${n} instance(s) registered${skippedMsg}${blockedMsg}`,
+      counts: { desired: desired.registrations.length + desired.skipped.length, registered: n },
     });
     return done;
   }
@@ -201,15 +209,20 @@ export class RegistrarReconciler implements Reconciler {
       }
       desired = result.registrations;
     }
-    const current = await this.owned((m) => m[OWNER_META.binding] === COMPAT_BINDING_KEY && m[OWNER_META.container] === id);
-    await this.apply(`${COMPAT_BINDING_KEY}:${id.slice(0, 12)}`, planRegistrations(current, desired));
+    const view = await this.view((m) => m[OWNER_META.binding] === COMPAT_BINDING_KEY && m[OWNER_META.container] === id, desired);
+    await this.apply(`${COMPAT_BINDING_KEY}:${id.slice(0, 12)}`, planRegistrations(view.owned, view.desired));
     return {};
   }
 
-  /** Agent services owned by this node that match `filter`. */
-  private async owned(filter: (meta: Readonly<Record<string, string>>) => boolean): Promise<RegisteredService[]> {
-    const all = await this.agentServices.list();
-    return all.filter((s) => s.meta[OWNER_META.node] === this.opts.node && filter(s.meta));
+  /** The ownership rule applied to the agent's services: what we own among `filter`, and which of `desired` we may write (stamped). */
+  private async view(filter: (meta: Readonly<Record<string, string>>) => boolean, desired: readonly Registration[]): Promise<OwnedView> {
+    const self = this.opts.identity();
+    if (self === undefined) throw new ReconcileError("EngineUnknown", "the Docker engine ID is not known yet", false);
+    const view = ownedView(await this.agentServices.list(), self, filter, desired);
+    for (const b of view.blocked) {
+      this.opts.logger.debug("service ID held by another controller with our node name; not written", { serviceId: b.id, engine: b.peer.engine, instance: b.peer.instance });
+    }
+    return view;
   }
 
   private async apply(label: string, plan: RegistrationPlan): Promise<void> {

@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { computePlan, type PlanEndpoint, type PlanInput } from "../../src/cli/planCompute.js";
 import { formatPlanText } from "../../src/cli/planFormat.js";
 import { unifiedDiff } from "../../src/cli/unifiedDiff.js";
+import { stamped, type OwnerIdentity } from "../../src/domain/ownership.js";
 import { desiredForBinding } from "../../src/domain/desired.js";
 import { withHash } from "../../src/domain/plan.js";
 import type { ContainerInfo, RegisteredService, Registration, ServiceBinding } from "../../src/domain/types.js";
@@ -57,15 +58,21 @@ function container(id: string, app: string, hostPort: number): ContainerInfo {
   return { id: id.padEnd(64, "0"), name: `${app}-${id}`, image: "img", hostname: id, labels: { app }, env: {}, running: true, health: "none", ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }], networks: {} };
 }
 
+/** `r` as its controller registered it: stamped with the owner identity of its node (see owner()), hashed. */
 function registered(r: Registration): RegisteredService {
-  const h = withHash(r);
+  const h = withHash(stamped(r, owner(r.meta.dockbind_node ?? NODE)));
   return { id: h.id, name: h.name, address: h.address, port: h.port, tags: h.tags, meta: h.meta };
+}
+
+/** The plan's owner identity for `node` (engine E-<node>, instance i-plan). */
+function owner(node: string): OwnerIdentity {
+  return { node, engine: `E-${node}`, instance: "i-plan", adopt: [] };
 }
 
 /** One endpoint (node NODE) with `containers` and `compat`, unless `endpoints` is given. */
 function input(over: Partial<Omit<PlanInput, "endpoints">> & { readonly containers?: PlanEndpoint["containers"]; readonly compat?: PlanEndpoint["compat"]; readonly endpoints?: PlanInput["endpoints"] }): PlanInput {
   const { containers = [], compat, endpoints, ...rest } = over;
-  const single: PlanEndpoint = { node: NODE, hostIP: "127.0.0.1", containers, ...(compat !== undefined ? { compat } : {}) };
+  const single: PlanEndpoint = { node: NODE, hostIP: "127.0.0.1", containers, owner: owner(NODE), ...(compat !== undefined ? { compat } : {}) };
   return { endpoints: endpoints ?? [single], bindings: [], agentServices: [], rendered: [], onDisk: new Map(), ownedFiles: new Map(), ...rest };
 }
 
@@ -102,6 +109,23 @@ describe("computePlan: registrations", () => {
     assert.deepEqual(p.summary, { register: 1, update: 1, deregister: 2, lbCreate: 0, lbUpdate: 0, lbRemove: 0, lbErrors: 0 });
   });
 
+  it("same node, another instance: never updated or deregistered, listed as a conflict; --adopt plans its takeover", () => {
+    const [r1, r2] = desired;
+    assert.ok(r1 !== undefined && r2 !== undefined);
+    const peerIdentity = { ...owner(NODE), instance: "i-peer" };
+    const peer = (r: Registration): RegisteredService => ({ ...registered(r), meta: withHash(stamped(r, peerIdentity)).meta });
+    const peerOrphan = peer({ ...r1, id: "dockbind:n1:default:b:eee:80", meta: { ...r1.meta, dockbind_binding: "default/b" } });
+    const services = [peer(r1), peerOrphan, registered(r2)];
+    const p = computePlan(input({ bindings: [web], containers: [c1, c2], agentServices: services }));
+    assert.deepEqual(p.registrations, [], "the peer's ID for c1 is not overwritten, its binding b is not an orphan of ours");
+    assert.deepEqual(p.conflicts, [{ node: NODE, peer: { engine: `E-${NODE}`, instance: "i-peer" }, registrations: 2, adoptWith: "i-peer" }]);
+    const text = formatPlanText(p, { node: NODE, bindingsDir: "/b", docker: "unix:///d", consul: "http://c", outputDir: "/lb" });
+    assert.match(text, /WARNING: node identity conflict: another controller registers under node n1 \(Docker engine E-n1, instance i-peer, 2 registration\(s\)\)/);
+    const adopting = computePlan(input({ bindings: [web], containers: [c1, c2], agentServices: services, endpoints: [{ node: NODE, hostIP: "127.0.0.1", containers: [c1, c2], owner: { ...owner(NODE), adopt: ["i-peer"] } }] }));
+    assert.deepEqual(adopting.registrations.map((c) => `${c.action} ${c.serviceId}`), [`update ${r1.id}`, `deregister ${peerOrphan.id}`]);
+    assert.deepEqual(adopting.conflicts, []);
+  });
+
   it("deregisters registrator-compat services when compat is off, registers them when on", () => {
     const compatOwned: RegisteredService = { id: "n1:web-aaa:80", name: "img", address: "127.0.0.1", port: 30001, tags: [], meta: { dockbind_node: NODE, dockbind_binding: "registrator-compat", dockbind_container: c1.id } };
     const off = computePlan(input({ containers: [c1], agentServices: [compatOwned] }));
@@ -120,8 +144,8 @@ describe("computePlan: several Docker endpoints (issue #3 item 6)", () => {
     const onA = desiredForBinding(web, [a1], { node: "host-a", hostIP: "192.0.2.1" }).registrations.map(registered);
     const onB = desiredForBinding(web, [b1], { node: "host-b", hostIP: "192.0.2.2" }).registrations;
     const endpoints = [
-      { node: "host-a", hostIP: "192.0.2.1", containers: [a1] },
-      { node: "host-b", hostIP: "192.0.2.2", containers: [b1] },
+      { node: "host-a", hostIP: "192.0.2.1", containers: [a1], owner: owner("host-a") },
+      { node: "host-b", hostIP: "192.0.2.2", containers: [b1], owner: owner("host-b") },
     ];
     const p = computePlan(input({ endpoints, bindings: [web], agentServices: onA }));
     assert.deepEqual(

@@ -371,3 +371,33 @@ describe("--docker-endpoint: several Docker engines, each with a node identity (
     });
   }
 });
+
+describe("owner identity flags: --instance-id and --adopt", () => {
+  it("defaults the instance ID from the bindings directory: stable across runs, distinct per directory", () => {
+    const a = loadConfig(BASE, {}).instanceId;
+    assert.match(a, /^i-[0-9a-f]{12}$/);
+    assert.equal(loadConfig([DOCKER_ONLY, "--bindings", "/srv/../srv/bindings"], {}).instanceId, a, "the same directory, however it is written");
+    assert.notEqual(loadConfig([DOCKER_ONLY, "--bindings", "/srv/other"], {}).instanceId, a);
+    assert.deepEqual(loadConfig(BASE, {}).adopt, []);
+  });
+
+  it("takes --instance-id over DOCKBIND_INSTANCE_ID over the default, and validates it", () => {
+    assert.equal(loadConfig([...BASE, "--instance-id", "edge-1"], { DOCKBIND_INSTANCE_ID: "env-1" }).instanceId, "edge-1");
+    assert.equal(loadConfig(BASE, { DOCKBIND_INSTANCE_ID: "env-1" }).instanceId, "env-1");
+    for (const bad of ["-x", "a b", "a:b", "x".repeat(64)]) assert.throws(() => loadConfig([...BASE, `--instance-id=${bad}`], {}), ConfigError, bad);
+  });
+
+  it("--adopt is repeatable and comma-separated (DOCKBIND_ADOPT otherwise); values are identifiers", () => {
+    assert.deepEqual(loadConfig([...BASE, "--adopt", "i-old", "--adopt", "ABCD:EFGH,i-old"], { DOCKBIND_ADOPT: "ignored" }).adopt, ["i-old", "ABCD:EFGH"]);
+    assert.deepEqual(loadConfig(BASE, { DOCKBIND_ADOPT: "4f2c1a9e-6b7d-4c1e-9a0b-1234567890ab, i-x" }).adopt, ["4f2c1a9e-6b7d-4c1e-9a0b-1234567890ab", "i-x"]);
+    assert.throws(() => loadConfig([...BASE, "--adopt", "<x>"], {}), ConfigError);
+  });
+
+  it("Kubernetes mode derives the instance from the Lease: replicas share it, two releases differ", () => {
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), "dockbind-cfg-")), "kubeconfig");
+    writeFileSync(kubeconfig, "apiVersion: v1\nkind: Config\n");
+    const run = (...extra: string[]): string => loadConfig(["--kubeconfig", kubeconfig, "--lease-namespace", "ops", ...extra], {}).instanceId;
+    assert.equal(run("--leader-identity", "pod-1"), run("--leader-identity", "pod-2"));
+    assert.notEqual(run("--lease-name", "release-a"), run("--lease-name", "release-b"));
+  });
+});

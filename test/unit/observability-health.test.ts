@@ -56,7 +56,8 @@ function telemetryWith(leader: () => Promise<string>, synced = true): Telemetry 
   t.attach({
     mode: "docker-only",
     node: "n",
-    endpoints: [{ node: "n", hostIP: "127.0.0.1", containers }],
+    instance: "i-test",
+    endpoints: [{ node: "n", hostIP: "127.0.0.1", containers, identity: () => undefined, conflicts: () => [] }],
     bindings: { synced: () => synced, get: () => undefined, list: () => [], problems: () => [] },
     status: new BindingStatusStore(),
     containers,

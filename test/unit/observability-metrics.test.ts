@@ -4,6 +4,7 @@
  * with the right labels, read back from the prom-client registry. The
  * workqueue and controller loop used here are the real ones.
  */
+import type { NodeConflict } from "../../src/domain/ownership.js";
 import assert from "node:assert/strict";
 import type { ContainerInfo } from "../../src/domain/types.js";
 import { describe, it } from "node:test";
@@ -140,7 +141,7 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
   it("counts renders and records the last successful render per binding", async () => {
     const t = telemetry();
     const bindings = store([binding("web", true)]);
-    t.attach({ mode: "docker-only", node: "n", endpoints: [], bindings, status: new BindingStatusStore(), containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [] });
+    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status: new BindingStatusStore(), containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [] });
     const before = Date.now() / 1000;
     t.rendererObserver.onRender?.("default/web", "changed");
     t.rendererObserver.onRender?.("default/web", "unchanged");
@@ -189,7 +190,7 @@ describe("level gauges read at scrape time", () => {
     status.setBackends("default/worker", { desired: 2, registered: 2, passing: 1 });
     const problem: BindingProblem = { source: "/b/x.yaml", document: 1, field: "spec.backends.port", message: "must be <= 65535" };
     const bindings = store([binding("web", true), binding("worker", false)], [problem]);
-    t.attach({ mode: "docker-only", node: "n", endpoints: [], bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
+    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "desired" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "registered" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "passing" }), 2);
@@ -203,13 +204,19 @@ describe("level gauges read at scrape time", () => {
   it("exports each Docker endpoint's sync state and container count (issue #3 item 6)", async () => {
     const t = telemetry();
     let bSynced = false;
+    const peer = (engine: string): NodeConflict => ({ node: "host-b", peer: { engine, instance: "i-other" }, registrations: 1, adoptWith: "i-other" });
+    let bConflicts: NodeConflict[] = [peer("E1"), peer("E2")];
     const c = (id: string): ContainerInfo => ({ id, name: id, image: "i", hostname: id, labels: {}, env: {}, running: true, health: "none", ports: [], networks: {} });
     const a = { synced: () => true, list: () => [c("a1"), c("a2")], get: () => undefined, select: () => [] };
     const b = { synced: () => bSynced, list: () => [c("b1")], get: () => undefined, select: () => [] };
     t.attach({
       mode: "docker-only",
       node: "ctl",
-      endpoints: [{ node: "host-a", hostIP: "192.0.2.1", containers: a }, { node: "host-b", hostIP: "192.0.2.2", containers: b }],
+      instance: "i-test",
+      endpoints: [
+        { node: "host-a", hostIP: "192.0.2.1", containers: a, identity: () => undefined, conflicts: () => [] },
+        { node: "host-b", hostIP: "192.0.2.2", containers: b, identity: () => undefined, conflicts: () => bConflicts },
+      ],
       bindings: store([]),
       status: new BindingStatusStore(),
       containers: a,
@@ -223,6 +230,10 @@ describe("level gauges read at scrape time", () => {
     assert.equal(await value(t, "dockbind_docker_containers", { node: "host-b" }), 1);
     bSynced = true;
     assert.equal(await value(t, "dockbind_docker_endpoint_synced", { node: "host-b" }), 1, "read at scrape time");
+    assert.equal(await value(t, "dockbind_node_identity_conflicts", { node: "host-a" }), 0);
+    assert.equal(await value(t, "dockbind_node_identity_conflicts", { node: "host-b" }), 2, "one per other controller, labelled by our node only");
+    bConflicts = [];
+    assert.equal(await value(t, "dockbind_node_identity_conflicts", { node: "host-b" }), 0, "a conflict that ended is gone at the next scrape");
   });
 
   it("exports leader status and the exposition format with every issue #5 metric name", async () => {

@@ -14,7 +14,11 @@ import { PROBE_TIMEOUT_CAP_MS, RegistrationProber } from "../../src/reconcilers/
 import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
 import type { BindingProblem, BindingStore } from "../../src/sources/files/bindingStore.js";
 
+import type { OwnerIdentity } from "../../src/domain/ownership.js";
+
 const NODE = "node-1";
+/** This registrar's owner identity (engine and instance of the controller under test). */
+const SELF = { node: NODE, engine: "ENGINE-SELF", instance: "i-self", adopt: [] } as const;
 const HOST_IP = "192.0.2.10";
 
 /** In-process Consul agent: keeps services and records every call. */
@@ -137,7 +141,7 @@ function foreign(id: string, meta: Record<string, string>): RegisteredService {
   return { id, name: "web", address: "10.0.0.1", port: 80, tags: [], meta };
 }
 
-function setup(over: { notSyncedRetryMs?: number; compat?: boolean; probe?: CheckProbe } = {}) {
+function setup(over: { notSyncedRetryMs?: number; compat?: boolean; probe?: CheckProbe; identity?: () => OwnerIdentity | undefined } = {}) {
   const consul = new FakeConsul();
   const containers = new FakeContainers();
   const bindings = new FakeBindings();
@@ -149,6 +153,7 @@ function setup(over: { notSyncedRetryMs?: number; compat?: boolean; probe?: Chec
     status,
     logger: silentLogger(),
     node: NODE,
+    identity: over.identity ?? (() => SELF),
     hostIP: HOST_IP,
     // Re-read the agent on every reconcile: these tests change the fake agent between reconciles.
     agentServicesMaxAgeMs: 0,
@@ -284,6 +289,66 @@ describe("RegistrarReconciler: bindings", () => {
     const s = status.get("default/web");
     assert.deepEqual(s.backends, { desired: 2, registered: 1, passing: 0 });
     assert.match(s.conditions.find((c) => c.type === "Registered")?.message ?? "", /1 backend\(s\) skipped: port 8080\/tcp is not published/);
+  });
+});
+
+describe("RegistrarReconciler: ownership with the same node name (another engine or instance)", () => {
+  const PEER = { [OWNER_META.node]: NODE, [OWNER_META.engine]: SELF.engine, [OWNER_META.instance]: "i-peer" };
+
+  it("a peer's registrations of a binding we do not have are not orphans of ours: never deregistered", async () => {
+    const { consul, registrar } = setup();
+    consul.seed(foreign("peer-b", { ...PEER, [OWNER_META.binding]: "default/b", [OWNER_META.container]: C2 }));
+    consul.seed(foreign("ours-gone", { ...PEER, [OWNER_META.instance]: SELF.instance, [OWNER_META.binding]: "default/gone" }));
+    await registrar.reconcile("binding/default/b");
+    await registrar.reconcile("binding/default/gone");
+    assert.deepEqual(consul.writes(), ["deregister ours-gone"], "our own orphan goes, the peer's stays");
+    assert.ok(consul.services.has("peer-b"));
+  });
+
+  it("a desired ID a peer holds is never overwritten; the status says why", async () => {
+    const { consul, containers, bindings, status, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1, "web", 32768));
+    containers.put(container(C2, "web", 32769));
+    const sent = recordSent(consul);
+    await registrar.reconcile("binding/default/web");
+    const held = sent.find((r) => r.meta[OWNER_META.container] === C1);
+    assert.ok(held !== undefined);
+    // The peer now holds C1's ID (same engine, same node, another instance).
+    consul.services.set(held.id, foreign(held.id, { ...held.meta, [OWNER_META.instance]: "i-peer" }));
+    consul.calls.length = 0;
+    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile("binding/default/web");
+    assert.deepEqual(consul.writes(), [], "neither rewritten nor deregistered");
+    assert.equal(consul.services.get(held.id)?.meta[OWNER_META.instance], "i-peer");
+    const s = status.get("default/web");
+    assert.deepEqual(s.backends, { desired: 2, registered: 1, passing: 0 });
+    assert.match(s.conditions.find((c) => c.type === "Registered")?.message ?? "", /1 service ID\(s\) held by another controller with node node-1/);
+  });
+
+  it("writes carry our engine and instance; a restart (same identity) writes nothing", async () => {
+    const { consul, containers, bindings, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1));
+    await registrar.reconcile("binding/default/web");
+    const r = [...consul.services.values()][0];
+    assert.ok(r !== undefined);
+    assert.equal(r.meta[OWNER_META.engine], SELF.engine);
+    assert.equal(r.meta[OWNER_META.instance], SELF.instance);
+    const restarted = setup();
+    for (const s of consul.services.values()) restarted.consul.seed(s);
+    restarted.bindings.put(binding());
+    restarted.containers.put(container(C1));
+    await restarted.registrar.reconcile("binding/default/web");
+    assert.deepEqual(restarted.consul.writes(), []);
+  });
+
+  it("nothing is read or written before the engine ID is known", async () => {
+    const { consul, containers, bindings, registrar } = setup({ identity: () => undefined, notSyncedRetryMs: 300 });
+    bindings.put(binding());
+    containers.put(container(C1));
+    assert.deepEqual(await registrar.reconcile("binding/default/web"), { requeueAfterMs: 300 });
+    assert.deepEqual(consul.calls, []);
   });
 });
 
@@ -431,7 +496,7 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
     bindings.put(binding());
     const endpoint = (node: string, hostIP: string) => {
       const containers = new FakeContainers();
-      const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node, hostIP, agentServicesMaxAgeMs: 0 });
+      const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node, identity: () => ({ node, engine: `engine-${node}`, instance: "i-x", adopt: [] }), hostIP, agentServicesMaxAgeMs: 0 });
       return { containers, registrar };
     };
     const a = endpoint("host-a", "192.0.2.1");

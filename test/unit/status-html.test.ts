@@ -36,7 +36,9 @@ function hostileStatus(text = EVIL): StatusDocument {
     running: true,
     mode: EVIL,
     node: EVIL,
-    sources: { bindings: { synced: true, count: 1 }, docker: { synced: false, containers: 1, endpoints: [{ node: EVIL, synced: false, containers: 1 }] } },
+    sources: { bindings: { synced: true, count: 1 }, docker: { synced: false, containers: 1, endpoints: [{ node: EVIL, synced: false, containers: 1, engine: EVIL, conflicts: 1 }] } },
+    instance: EVIL,
+    nodeIdentityConflicts: [{ node: EVIL, engine: EVIL, instance: EVIL, registrations: 1, adoptWith: EVIL, message: EVIL }],
     loadBalancer: { lastReload: { at, ok: false, message: EVIL } },
     bindings: [
       {

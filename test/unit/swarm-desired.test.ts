@@ -240,6 +240,7 @@ describe("registrar with swarm bindings", () => {
     status,
     logger: silentLogger(),
     node: "n1",
+    identity: () => ({ node: "n1", engine: "E1", instance: "i-1", adopt: [] }),
     hostIP: "192.0.2.10",
     swarm,
   });

@@ -6,7 +6,8 @@
  * - A deleting one is absent for the reconcilers, which deregister what it
  *   owns and remove its generated LB file. This controller removes the
  *   finalizer only once both have converged, checked against the world
- *   itself: no Consul registration owned by this controller for the key, no
+ *   itself: no Consul registration this controller owns (domain/ownership.ts,
+ *   the registrar's rule: another controller's are not ours to wait for) for the key, no
  *   generated file for the key in the LB output directories. Until then it
  *   re-checks (the reconcilers are working on it; a controller that was down
  *   at delete time finds the object still there when it comes back).
@@ -14,6 +15,7 @@
  * Finalizer patches carry the object's resourceVersion (optimistic lock).
  */
 import type { ConsulApi } from "../consul/consulClient.js";
+import { isOwned, type OwnerIdentity } from "../../domain/ownership.js";
 import { OWNER_META } from "../../domain/types.js";
 import { ownedFiles } from "../../reconcilers/renderer.js";
 import type { ReconcileResult, Reconciler } from "../../runtime/controller.js";
@@ -32,8 +34,8 @@ export interface FinalizerOptions {
   readonly client: KubeClient;
   readonly source: FinalizerSource;
   readonly consul: ConsulApi;
-  /** Node identities whose registrations this controller owns. */
-  readonly nodes: readonly string[];
+  /** Each Docker endpoint's owner identity; an undefined entry (engine ID not known yet) means ownership cannot be judged yet. */
+  readonly owners: () => readonly (OwnerIdentity | undefined)[];
   /** Directories the renderer writes generated LB files to (nginx, haproxy). */
   readonly outputDirs: readonly string[];
   readonly events: EventRecorder;
@@ -98,8 +100,10 @@ export class FinalizerController implements Reconciler {
     } catch (err) {
       throw new ReconcileError("ConsulUnavailable", `cannot check registrations of ${key}: ${errorMessage(err)}`, false, { cause: err });
     }
-    const nodes = new Set(this.opts.nodes);
-    const left = services.filter((s) => nodes.has(s.meta[OWNER_META.node] ?? "") && s.meta[OWNER_META.binding] === key).map((s) => `consul:${s.id}`);
+    const owners = this.opts.owners();
+    const known = owners.filter((o): o is OwnerIdentity => o !== undefined);
+    if (owners.length === 0 || known.length < owners.length) return ["docker:engine identity not known yet"];
+    const left = services.filter((s) => s.meta[OWNER_META.binding] === key && known.some((o) => isOwned(s.meta, o))).map((s) => `consul:${s.id}`);
     for (const dir of this.opts.outputDirs) {
       const file = (await ownedFiles(dir)).get(key);
       if (file !== undefined) left.push(`file:${file}`);

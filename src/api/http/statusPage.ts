@@ -30,7 +30,7 @@ section.binding>h2{margin:0;padding:10px 14px;font-size:16px;background:var(--bg
 th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase}code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600;color:#fff;background:var(--muted)}
 .passing,.True,.ok{background:var(--ok)}.warning,.pending,.Unknown{background:var(--warn)}.critical,.False,.bad,.skipped{background:var(--bad)}
-.err td{color:var(--bad)}h3{font-size:15px;margin:20px 0 8px}footer{padding:12px 24px;color:var(--muted);font-size:12px}
+.err td{color:var(--bad)}.banner{border:2px solid var(--bad);border-radius:6px;padding:10px 14px;margin-bottom:16px;background:#ffebe9}.banner h2{margin:0 0 6px;font-size:16px;color:var(--bad)}h3{font-size:15px;margin:20px 0 8px}footer{padding:12px 24px;color:var(--muted);font-size:12px}
 `;
 
 /** The stylesheet is a constant of this file (no user data), inserted as is. */
@@ -85,6 +85,18 @@ function dockerEndpoints(s: StatusDocument): SafeHtml | string {
   return html`<br>${eps.map((e, i) => html`${i > 0 ? " · " : ""}<span data-endpoint="${e.node}">${e.node}: ${e.containers}${e.synced ? "" : " NOT synced"}</span>`)}`;
 }
 
+/** A red banner per node identity conflict: which node, which other engine/instance, what to do. */
+function conflictBanner(s: StatusDocument): SafeHtml | string {
+  if (s.nodeIdentityConflicts.length === 0) return "";
+  return html`<div class="banner" data-section="node-identity-conflicts">
+<h2>Node identity conflict: another controller uses node name ${s.nodeIdentityConflicts.map((c, i) => html`${i > 0 ? ", " : ""}<code>${c.node}</code>`)}</h2>
+${s.nodeIdentityConflicts.map(
+    (c) => html`<p data-conflict-node="${c.node}" data-conflict-engine="${c.engine}" data-conflict-instance="${c.instance}">Node <code>${c.node}</code>: Docker engine <code>${c.engine}</code>, instance <code>${c.instance}</code>, ${c.registrations} registration(s) — never rewritten or deregistered by this controller.
+Fix: give one of the two controllers its own <code>--node</code>. If that controller no longer exists (this one moved to a new Docker engine or instance ID), restart this one with <code>--adopt ${c.adoptWith}</code> once.</p>`,
+  )}
+</div>`;
+}
+
 export function renderStatusPage(input: StatusPageInput): string {
   const s = input.status;
   const now = s.generatedAt;
@@ -95,8 +107,9 @@ export function renderStatusPage(input: StatusPageInput): string {
   const page = html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="${refresh}">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>dockbind status — ${s.node}</title><style>${STYLE}</style></head>
-<body><header><h1>dockbind</h1><span>node <b>${s.node}</b></span><span>mode ${s.mode || "not running"}</span><span>started ${ago(s.startedAt, now)}</span></header>
+<body><header><h1>dockbind</h1><span>node <b>${s.node}</b></span><span>instance <code>${s.instance}</code></span><span>mode ${s.mode || "not running"}</span><span>started ${ago(s.startedAt, now)}</span></header>
 <main>
+${conflictBanner(s)}
 <div class="summary">
 <div class="tile"><b>${ready} / ${s.bindings.length}</b><small>bindings ready</small></div>
 <div class="tile"><b>${passing}</b><small>backends passing</small></div>
