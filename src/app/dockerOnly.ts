@@ -3,7 +3,7 @@ import type { Config } from "../config/config.js";
 import type { Logger } from "../runtime/logger.js";
 import { FileBindingSource } from "../sources/files/fileBindingSource.js";
 import { startManager, type Manager } from "./manager.js";
-import { setLeaderElectionMaster } from "../observability/telemetry.js";
+import { processTelemetry, setLeaderElectionMaster } from "../observability/telemetry.js";
 
 export function startDockerOnly(config: Readonly<Config>, logger: Logger, signal: AbortSignal): Manager {
   setLeaderElectionMaster(true); // one controller per Docker host: it always leads
@@ -11,6 +11,15 @@ export function startDockerOnly(config: Readonly<Config>, logger: Logger, signal
     config,
     logger,
     signal,
-    bindingSource: (onChange) => new FileBindingSource({ dir: config.bindingsDir, logger, onChange }),
+    bindingSource: (onChange) =>
+      new FileBindingSource({
+        dir: config.bindingsDir,
+        logger,
+        onChange,
+        deleteDelayMs: config.deleteDelayMs,
+        onMassDeletion: () => {
+          processTelemetry().metrics.massDeletions.inc();
+        },
+      }),
   });
 }

@@ -50,6 +50,8 @@ Run flags (environment variable in brackets):
   --resync DURATION             full resync period [DOCKBIND_RESYNC] (default 30s)
   --drain-delay DURATION        graceful drain: a container stays out of Consul this long after its kill/stop event,
                                 before it dies [DOCKBIND_DRAIN_DELAY] (default 10s; 0s = off)
+  --delete-delay DURATION       a binding removed from --bindings (file or document gone) is deleted only after it stayed
+                                absent this long; back earlier = nothing happens [DOCKBIND_DELETE_DELAY] (default 10s; 0s = at once)
   --swarm-resync DURATION       Swarm services/tasks/nodes re-list period [DOCKBIND_SWARM_RESYNC] (default 2s)
   --wait-min / --wait-max D     render debounce, like consul-template's wait (default 100ms / 1s)
   --min-reload-interval D       at most one LB reload per D; bursts coalesce [DOCKBIND_MIN_RELOAD_INTERVAL] (default 1s)

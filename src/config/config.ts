@@ -108,6 +108,12 @@ export interface Config {
   readonly resyncIntervalMs: number;
   /** Graceful drain: how long a container stays out of Consul after a kill/stop event (0 = off). */
   readonly drainDelayMs: number;
+  /**
+   * How long a binding removed from the bindings directory (file or document
+   * gone) keeps being served before it is deleted; 0 = at once. A binding
+   * that comes back within the delay was never deleted.
+   */
+  readonly deleteDelayMs: number;
   /** Swarm services/tasks/nodes re-list period (Swarm has no task events). */
   readonly swarmResyncMs: number;
   readonly waitMinMs: number;
@@ -180,6 +186,7 @@ export const CONTROLLER_FLAGS = {
   "haproxy-master-socket": { type: "string" },
   resync: { type: "string" },
   "drain-delay": { type: "string" },
+  "delete-delay": { type: "string" },
   "swarm-resync": { type: "string" },
   "wait-min": { type: "string" },
   "wait-max": { type: "string" },
@@ -518,6 +525,7 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     }),
     resyncIntervalMs: duration("--resync", pick(values.resync, env.DOCKBIND_RESYNC) ?? "30s"),
     drainDelayMs: duration("--drain-delay", pick(values["drain-delay"], env.DOCKBIND_DRAIN_DELAY) ?? "10s"),
+    deleteDelayMs: duration("--delete-delay", pick(values["delete-delay"], env.DOCKBIND_DELETE_DELAY) ?? "10s"),
     swarmResyncMs: positive("--swarm-resync", duration("--swarm-resync", pick(values["swarm-resync"], env.DOCKBIND_SWARM_RESYNC) ?? "2s")),
     waitMinMs,
     waitMaxMs,

@@ -108,7 +108,13 @@ export function metricsState(parts: ObservedParts): MetricsState {
     const counts = b.spec.loadBalancer === undefined ? { desired: c.desired, registered: c.registered } : { ...c };
     return { binding: key, counts };
   });
-  return { backends, validationErrors: parts.bindings.problems().length, liveBindings: live, dockerEndpoints: endpointSummaries(parts.endpoints) };
+  return {
+    backends,
+    validationErrors: parts.bindings.problems().length,
+    liveBindings: live,
+    dockerEndpoints: endpointSummaries(parts.endpoints),
+    deletingBindings: parts.bindings.deletions?.().length ?? 0,
+  };
 }
 
 let processWide: Telemetry | undefined;

@@ -73,8 +73,13 @@ describe("parseBindingFile: valid input", () => {
     assert.ok(parsed.documents.every((d) => d.errors.length === 0));
   });
 
-  it("an empty file has no documents", () => {
-    assert.deepEqual(parseBindingFile(""), { readable: true, documents: [] });
+  it("a zero-length or whitespace-only file is invalid (a truncating writer's transient state); a comment-only file holds no bindings", () => {
+    for (const text of ["", "\n", "  \n\t\n"]) {
+      const parsed = parseBindingFile(text);
+      assert.equal(parsed.readable, false, JSON.stringify(text));
+      assert.equal(parsed.documents[0]?.errors[0]?.field, "(file)");
+      assert.match(parsed.documents[0]?.errors[0]?.message ?? "", /file is empty/);
+    }
     assert.deepEqual(parseBindingFile("# nothing\n"), { readable: true, documents: [] });
   });
 });
