@@ -70,6 +70,17 @@ export interface KubernetesConfig {
   readonly identity: string;
 }
 
+/**
+ * Docker-only standby (--docker-only --leader-elect true): candidates elect
+ * one leader through a Consul session lock on `dockbind/leader/<name>`.
+ */
+export interface ConsulLeaderElection {
+  /** --lease-name: the lock's name. */
+  readonly name: string;
+  /** --leader-identity: this candidate's identity in the lock's value. */
+  readonly identity: string;
+}
+
 export interface HaproxyConfig {
   readonly bin: string;
   /** Main config passed as the first `-f` (global/defaults); generated files follow from outputDir. */
@@ -84,6 +95,8 @@ export interface Config {
   readonly dockerOnly: boolean;
   /** Set when dockerOnly is false. */
   readonly kubernetes?: KubernetesConfig;
+  /** Set in docker-only mode with --leader-elect true (default false there). */
+  readonly consulLeaderElection?: ConsulLeaderElection;
   readonly bindingsDir: string;
   readonly registratorCompat: boolean;
   readonly registratorInternal: boolean;
@@ -424,7 +437,7 @@ function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
   const connection = kubeConnection(values, env);
   const namespace = pick(str(values, "namespace"), env.DOCKBIND_NAMESPACE);
   if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new ConfigError(`--namespace must be a namespace name (got ${JSON.stringify(namespace)})`);
-  const elect = oneOf("--leader-elect", pick(str(values, "leader-elect"), env.DOCKBIND_LEADER_ELECT) ?? "true", ["true", "false"] as const);
+  const elect = leaderElect(values, env, "true");
   let ownNamespace: string | undefined;
   if (connection.kind === "in-cluster") {
     try {
@@ -435,18 +448,36 @@ function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
   }
   const leaseNamespace = pick(str(values, "lease-namespace"), pick(env.DOCKBIND_LEASE_NAMESPACE, pick(env.POD_NAMESPACE, ownNamespace))) ?? "default";
   if (!DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace must be a namespace name (got ${JSON.stringify(leaseNamespace)})`);
-  const leaseName = pick(str(values, "lease-name"), env.DOCKBIND_LEASE_NAME) ?? "dockbind-controller";
-  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(leaseName)) throw new ConfigError(`--lease-name must be a DNS subdomain (got ${JSON.stringify(leaseName)})`);
-  // controller-runtime's default identity: hostname + "_" + a random suffix (unique per process).
-  const identity = pick(str(values, "leader-identity"), env.POD_NAME) ?? `${hostname()}_${randomBytes(8).toString("hex")}`;
   return {
     connection,
     ...(namespace !== undefined ? { namespace } : {}),
-    leaderElect: elect === "true",
-    leaseName,
+    leaderElect: elect,
+    leaseName: leaseName(values, env),
     leaseNamespace,
-    identity,
+    identity: leaderIdentity(values, env),
   };
+}
+
+/** --leader-elect > DOCKBIND_LEADER_ELECT > `fallback` (true in Kubernetes mode, false in docker-only mode). */
+function leaderElect(values: ParsedFlags, env: Env, fallback: "true" | "false"): boolean {
+  return oneOf("--leader-elect", pick(str(values, "leader-elect"), env.DOCKBIND_LEADER_ELECT) ?? fallback, ["true", "false"] as const) === "true";
+}
+
+/** --lease-name > DOCKBIND_LEASE_NAME > dockbind-controller: the Lease's name, or the Consul lock's. */
+function leaseName(values: ParsedFlags, env: Env): string {
+  const name = pick(str(values, "lease-name"), env.DOCKBIND_LEASE_NAME) ?? "dockbind-controller";
+  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(name)) throw new ConfigError(`--lease-name must be a DNS subdomain (got ${JSON.stringify(name)})`);
+  return name;
+}
+
+/** --leader-identity > POD_NAME > controller-runtime's default, hostname + "_" + a random suffix (unique per process). */
+function leaderIdentity(values: ParsedFlags, env: Env): string {
+  return pick(str(values, "leader-identity"), env.POD_NAME) ?? `${hostname()}_${randomBytes(8).toString("hex")}`;
+}
+
+function consulLeaderElection(values: ParsedFlags, env: Env): ConsulLeaderElection | undefined {
+  if (!leaderElect(values, env, "false")) return undefined;
+  return Object.freeze({ name: leaseName(values, env), identity: leaderIdentity(values, env) });
 }
 
 /** --lb-file-mode: octal 0..0777, never world-writable (a writable include is a config injection). */
@@ -497,8 +528,10 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
   const haproxyOutputDir = resolve(pick(values["haproxy-output-dir"], env.DOCKBIND_HAPROXY_OUTPUT_DIR) ?? "/etc/haproxy/conf.d");
   if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
   const node = nodeName("--node", pick(values.node, env.DOCKBIND_NODE) ?? hostname());
+  const standby = dockerOnly ? consulLeaderElection(values, env) : undefined;
   const config: Config = {
     dockerOnly,
+    ...(standby !== undefined ? { consulLeaderElection: standby } : {}),
     ...(dockerOnly ? {} : { kubernetes: Object.freeze(kubernetesConfig(values, env)) }),
     bindingsDir,
     registratorCompat: values["registrator-compat"] ?? false,
