@@ -77,8 +77,10 @@ describe("parseBindingFile: valid input", () => {
     for (const text of ["", "\n", "  \n\t\n"]) {
       const parsed = parseBindingFile(text);
       assert.equal(parsed.readable, false, JSON.stringify(text));
-      assert.equal(parsed.documents[0]?.errors[0]?.field, "(file)");
-      assert.match(parsed.documents[0]?.errors[0]?.message ?? "", /file is empty/);
+      const error = parsed.documents[0]?.errors[0];
+      assert.ok(error !== undefined);
+      assert.equal(error.field, "(file)");
+      assert.match(error.message, /file is empty/);
     }
     assert.deepEqual(parseBindingFile("# nothing\n"), { readable: true, documents: [] });
   });
