@@ -363,3 +363,27 @@ describe("--docker-endpoint: several Docker engines, each with a node identity (
     });
   }
 });
+
+describe("docker-only: --delete-delay and the Consul-lock standby", () => {
+  it("--delete-delay defaults to 10 s; flag > DOCKBIND_DELETE_DELAY; 0s means at once; garbage is refused", () => {
+    assert.equal(loadConfig(BASE, {}).deleteDelayMs, 10_000);
+    assert.equal(loadConfig(BASE, { DOCKBIND_DELETE_DELAY: "30s" }).deleteDelayMs, 30_000);
+    assert.equal(loadConfig([...BASE, "--delete-delay", "0s"], { DOCKBIND_DELETE_DELAY: "30s" }).deleteDelayMs, 0);
+    assert.throws(() => loadConfig([...BASE, "--delete-delay", "soon"], {}), ConfigError);
+  });
+
+  it("no leader election by default in docker-only mode", () => {
+    assert.equal(loadConfig(BASE, {}).consulLeaderElection, undefined);
+    assert.equal(loadConfig([...BASE, "--leader-elect", "false"], { DOCKBIND_LEADER_ELECT: "true" }).consulLeaderElection, undefined);
+  });
+
+  it("--leader-elect true: a Consul lock named by --lease-name, held under --leader-identity (default hostname_random)", () => {
+    assert.deepEqual(loadConfig([...BASE, "--leader-elect", "true", "--lease-name", "edge", "--leader-identity", "host-a"], {}).consulLeaderElection, { name: "edge", identity: "host-a" });
+    const d = loadConfig(BASE, { DOCKBIND_LEADER_ELECT: "true" }).consulLeaderElection;
+    assert.ok(d !== undefined);
+    assert.equal(d.name, "dockbind-controller");
+    assert.match(d.identity, new RegExp(`^${hostname().replace(/[.]/g, "\\.")}_[0-9a-f]{16}$`));
+    assert.throws(() => loadConfig([...BASE, "--leader-elect", "yes"], {}), ConfigError);
+    assert.throws(() => loadConfig([...BASE, "--leader-elect", "true", "--lease-name", "Not/A/Name"], {}), ConfigError);
+  });
+});
