@@ -381,6 +381,16 @@ describe("FileBindingSource: transient file states and the delete delay", () => 
       now: () => now,
       onMassDeletion: (deleting, total) => mass.push([deleting, total]),
     });
+  /** A source with a 10 s delay that loaded web (a.yaml), api (b.yaml) and db (c.yaml); `changes` reset. */
+  const threeFilesLoaded = async (): Promise<FileBindingSource> => {
+    const s = delayed(10_000);
+    write("a.yaml", binding("web"));
+    write("b.yaml", binding("api"));
+    write("c.yaml", binding("db"));
+    await s.rescan();
+    changes = [];
+    return s;
+  };
   beforeEach(() => {
     now = 1_000_000;
     mass = [];
@@ -419,12 +429,7 @@ describe("FileBindingSource: transient file states and the delete delay", () => 
   });
 
   it("a removed file is deleted only after the delay, listed in deletions() meanwhile", async () => {
-    const s = delayed(10_000);
-    write("a.yaml", binding("web"));
-    write("b.yaml", binding("api"));
-    write("c.yaml", binding("db"));
-    await s.rescan();
-    changes = [];
+    const s = await threeFilesLoaded();
     unlinkSync(join(dir, "a.yaml"));
     await s.rescan();
     assert.ok(s.get("default/web") !== undefined, "still served during the delay");
@@ -464,12 +469,7 @@ describe("FileBindingSource: transient file states and the delete delay", () => 
   });
 
   it("a scan deleting more than half of the bindings is reported once, and held like any deletion", async () => {
-    const s = delayed(10_000);
-    write("a.yaml", binding("web"));
-    write("b.yaml", binding("api"));
-    write("c.yaml", binding("db"));
-    await s.rescan();
-    changes = [];
+    const s = await threeFilesLoaded();
     unlinkSync(join(dir, "a.yaml"));
     unlinkSync(join(dir, "b.yaml"));
     await s.rescan();
