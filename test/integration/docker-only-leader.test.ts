@@ -293,6 +293,16 @@ session_prefix "" { policy = "write" }
     assert.deepEqual(both, [], "never two leaders");
     assert.equal(leaders.length, 1, "exactly one leader after the raft leader's loss");
     assert.ok(samples > 50);
+    // The one leader still converges: a backend started after the loss is served next to the first.
+    await runBackend({ name: `standby-cl2-${process.pid}`, labels: { app: "sc-web" }, env: { NAME: "cl2" } });
+    await waitFor(
+      async () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 6; i++) seen.add((await nginx.get(port).catch(() => ({ body: "" }))).body);
+        return seen.has("cl") && seen.has("cl2") ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: "second backend served after the raft leader's loss" },
+    );
     const denied = [a, b].flatMap((c) => c.logs().filter((l) => /403|Permission denied|ACL not found/i.test(JSON.stringify(l.error ?? ""))).map((l) => `${l.message}: ${JSON.stringify(l.error)}`));
     assert.deepEqual(denied, [], "the minimal policy covered every call");
   });

@@ -128,6 +128,7 @@ describe("transient file states are not deletions (requests flowing through ngin
       const status = JSON.parse((await controllerGet(c, "/api/status")).body) as { bindings: { key: string; deleting?: { remainingSeconds: number; mass: boolean } }[] };
       const deleting = status.bindings.find((b) => b.key === "default/web")?.deleting;
       assert.ok(deleting !== undefined && deleting.remainingSeconds > 0 && deleting.remainingSeconds <= 10 && deleting.mass, JSON.stringify(status.bindings));
+      assert.match((await controllerGet(c, "/")).body, /Deleting in \d+s/, "the status page shows the hold");
       const metrics = (await controllerGet(c, "/metrics")).body;
       assert.match(metrics, /^dockbind_bindings_deleting 1$/m);
       assert.match(metrics, /^dockbind_binding_mass_deletions_total 1$/m);
