@@ -1,16 +1,73 @@
-/** `controller --docker-only`: the manager with bindings read from a directory of YAML files. */
+/**
+ * `controller --docker-only`: the manager with bindings read from a directory
+ * of YAML files.
+ *
+ * With --leader-elect true, candidates sharing the same Docker engine(s),
+ * bindings and Consul elect one leader through a Consul session lock
+ * (consulSessionLock.ts): only the leader runs the manager (reads Docker,
+ * writes Consul and LB files); a candidate that loses the lock stops at once
+ * and the process exits non-zero, as in Kubernetes mode. Without it the one
+ * controller always leads.
+ */
+import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { ConsulSessionLock } from "../actuators/consul/consulSessionLock.js";
 import type { Config } from "../config/config.js";
+import { processTelemetry, setLeaderElectionMaster } from "../observability/telemetry.js";
+import { runElection } from "../runtime/leaderElection.js";
 import type { Logger } from "../runtime/logger.js";
 import { FileBindingSource } from "../sources/files/fileBindingSource.js";
-import { startManager, type Manager } from "./manager.js";
-import { setLeaderElectionMaster } from "../observability/telemetry.js";
+import { consulConnection } from "./consulConnection.js";
+import { startManager } from "./manager.js";
 
-export function startDockerOnly(config: Readonly<Config>, logger: Logger, signal: AbortSignal): Manager {
-  setLeaderElectionMaster(true); // one controller per Docker host: it always leads
-  return startManager({
+export interface DockerOnlyApp {
+  /** Resolves with the process exit code: 0 after a normal stop, 1 when the leader lock was lost. */
+  readonly done: Promise<number>;
+}
+
+export function startDockerOnly(config: Readonly<Config>, logger: Logger, signal: AbortSignal): DockerOnlyApp {
+  const election = config.consulLeaderElection;
+  if (election === undefined) {
+    setLeaderElectionMaster(true); // the only controller for its engines: it always leads
+    return { done: runManager(config, logger, signal) };
+  }
+  setLeaderElectionMaster(false);
+  logger.info("docker-only leader election", { lock: election.name, identity: election.identity, consul: config.consul.url });
+  const lock = new ConsulSessionLock({
+    consul: createConsulClient({ ...consulConnection(config.consul), timeoutMs: 5_000 }),
+    name: election.name,
+    identity: election.identity,
+    logger,
+    onNewLeader: (holder) => {
+      logger.info("leader observed", { holder: holder === "" ? "(none)" : holder, self: holder === election.identity });
+    },
+  });
+  const hooks = {
+    identity: election.identity,
+    logger,
+    onLeaderChange: (leading: boolean) => {
+      setLeaderElectionMaster(leading);
+    },
+  };
+  return { done: runElection(lock, hooks, signal, (leaderSignal) => runManager(config, logger, leaderSignal).then(() => undefined)).then((o) => (o === "lost" ? 1 : 0)) };
+}
+
+/** The manager until `signal` aborts; resolves 0. */
+async function runManager(config: Readonly<Config>, logger: Logger, signal: AbortSignal): Promise<number> {
+  const manager = startManager({
     config,
     logger,
     signal,
-    bindingSource: (onChange) => new FileBindingSource({ dir: config.bindingsDir, logger, onChange }),
+    bindingSource: (onChange) =>
+      new FileBindingSource({
+        dir: config.bindingsDir,
+        logger,
+        onChange,
+        deleteDelayMs: config.deleteDelayMs,
+        onMassDeletion: () => {
+          processTelemetry().metrics.massDeletions.inc();
+        },
+      }),
   });
+  await manager.done;
+  return 0;
 }

@@ -18,9 +18,13 @@ Kubernetes mode flags (without --docker-only):
   --kubeconfig FILE             kubeconfig [KUBECONFIG]; default: in-cluster ServiceAccount, then ~/.kube/config
   --kube-context NAME           kubeconfig context (default: current-context)
   --namespace NS                watch ServiceBindings of one namespace only [DOCKBIND_NAMESPACE] (default: all)
-  --leader-elect true|false     Lease-based leader election [DOCKBIND_LEADER_ELECT] (default true)
-  --lease-name NAME             [DOCKBIND_LEASE_NAME] (default dockbind-controller)
   --lease-namespace NS          [DOCKBIND_LEASE_NAMESPACE] (default: POD_NAMESPACE, the ServiceAccount's namespace, or default)
+
+Leader election (both modes):
+  --leader-elect true|false     one leader among several controllers [DOCKBIND_LEADER_ELECT]: a Lease in Kubernetes
+                                mode (default true), a Consul session lock on dockbind/leader/NAME with
+                                --docker-only (default false)
+  --lease-name NAME             the Lease's or the Consul lock's name [DOCKBIND_LEASE_NAME] (default dockbind-controller)
   --leader-identity ID          holder identity [POD_NAME] (default: hostname_random)
 
 Run flags (environment variable in brackets):
@@ -55,6 +59,8 @@ Run flags (environment variable in brackets):
   --resync DURATION             full resync period [DOCKBIND_RESYNC] (default 30s)
   --drain-delay DURATION        graceful drain: a container stays out of Consul this long after its kill/stop event,
                                 before it dies [DOCKBIND_DRAIN_DELAY] (default 10s; 0s = off)
+  --delete-delay DURATION       a binding removed from --bindings (file or document gone) is deleted only after it stayed
+                                absent this long; back earlier = nothing happens [DOCKBIND_DELETE_DELAY] (default 10s; 0s = at once)
   --swarm-resync DURATION       Swarm services/tasks/nodes re-list period [DOCKBIND_SWARM_RESYNC] (default 2s)
   --wait-min / --wait-max D     render debounce, like consul-template's wait (default 100ms / 1s)
   --min-reload-interval D       at most one LB reload per D; bursts coalesce [DOCKBIND_MIN_RELOAD_INTERVAL] (default 1s)
@@ -110,9 +116,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const { startDockerOnly } = await import("../app/dockerOnly.js");
-  const app = startDockerOnly(config, logger, abort.signal);
-  await app.done;
+  const code = await startDockerOnly(config, logger, abort.signal).done;
   await http?.close();
+  // Leader lock lost: exit now, dropping in-flight work (a non-leader must not write).
+  if (code !== 0) process.exit(code);
   return 0;
 }
 

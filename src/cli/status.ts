@@ -52,7 +52,8 @@ export function formatStatusText(doc: StatusAnswer): string {
   const rows: string[][] = [["BINDING", "SERVICE", "READY", "DESIRED", "REGISTERED", "PASSING", "LAST RENDER"]];
   for (const b of doc.bindings) {
     const r = b.lastRender;
-    rows.push([b.key, b.service, b.ready.status === "True" ? "True" : `${b.ready.status} (${b.ready.reason})`, String(b.counts.desired), String(b.counts.registered), String(b.counts.passing), r === undefined ? "-" : `${r.result} ${ago(r.at, now)}`]);
+    const readyCell = b.deleting !== undefined ? `Deleting (in ${b.deleting.remainingSeconds}s)` : b.ready.status === "True" ? "True" : `${b.ready.status} (${b.ready.reason})`;
+    rows.push([b.key, b.service, readyCell, String(b.counts.desired), String(b.counts.registered), String(b.counts.passing), r === undefined ? "-" : `${r.result} ${ago(r.at, now)}`]);
   }
   out.push(doc.bindings.length === 0 ? "no bindings" : table(rows));
   for (const b of doc.bindings) {
@@ -65,6 +66,9 @@ export function formatStatusText(doc: StatusAnswer): string {
     if (b.backends.length === 0) out.push("  no backends");
     out.push(`  conditions: ${b.conditions.map((c) => `${c.type}=${c.status}(${c.reason})`).join(" ")}`);
     if (b.ready.status !== "True") out.push(`  not ready: ${b.ready.message}`);
+    if (b.deleting !== undefined) {
+      out.push(`  deleting: gone from the bindings directory since ${b.deleting.since}; deleted in ${b.deleting.remainingSeconds}s unless it comes back${b.deleting.mass ? " (held: most bindings vanished at once)" : ""}`);
+    }
   }
   if (doc.problems.length > 0) {
     out.push("", "binding problems:");

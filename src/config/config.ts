@@ -82,6 +82,17 @@ export interface KubernetesConfig {
   readonly identity: string;
 }
 
+/**
+ * Docker-only standby (--docker-only --leader-elect true): candidates elect
+ * one leader through a Consul session lock on `dockbind/leader/<name>`.
+ */
+export interface ConsulLeaderElection {
+  /** --lease-name: the lock's name. */
+  readonly name: string;
+  /** --leader-identity: this candidate's identity in the lock's value. */
+  readonly identity: string;
+}
+
 export interface HaproxyConfig {
   readonly bin: string;
   /** Main config passed as the first `-f` (global/defaults); generated files follow from outputDir. */
@@ -96,6 +107,8 @@ export interface Config {
   readonly dockerOnly: boolean;
   /** Set when dockerOnly is false. */
   readonly kubernetes?: KubernetesConfig;
+  /** Set in docker-only mode with --leader-elect true (default false there). */
+  readonly consulLeaderElection?: ConsulLeaderElection;
   readonly bindingsDir: string;
   readonly registratorCompat: boolean;
   readonly registratorInternal: boolean;
@@ -129,6 +142,12 @@ export interface Config {
   readonly resyncIntervalMs: number;
   /** Graceful drain: how long a container stays out of Consul after a kill/stop event (0 = off). */
   readonly drainDelayMs: number;
+  /**
+   * How long a binding removed from the bindings directory (file or document
+   * gone) keeps being served before it is deleted; 0 = at once. A binding
+   * that comes back within the delay was never deleted.
+   */
+  readonly deleteDelayMs: number;
   /** Swarm services/tasks/nodes re-list period (Swarm has no task events). */
   readonly swarmResyncMs: number;
   readonly waitMinMs: number;
@@ -204,6 +223,7 @@ export const CONTROLLER_FLAGS = {
   "haproxy-master-socket": { type: "string" },
   resync: { type: "string" },
   "drain-delay": { type: "string" },
+  "delete-delay": { type: "string" },
   "swarm-resync": { type: "string" },
   "wait-min": { type: "string" },
   "wait-max": { type: "string" },
@@ -441,7 +461,7 @@ function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
   const connection = kubeConnection(values, env);
   const namespace = pick(str(values, "namespace"), env.DOCKBIND_NAMESPACE);
   if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new ConfigError(`--namespace must be a namespace name (got ${JSON.stringify(namespace)})`);
-  const elect = oneOf("--leader-elect", pick(str(values, "leader-elect"), env.DOCKBIND_LEADER_ELECT) ?? "true", ["true", "false"] as const);
+  const elect = leaderElect(values, env, "true");
   let ownNamespace: string | undefined;
   if (connection.kind === "in-cluster") {
     try {
@@ -452,27 +472,30 @@ function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
   }
   const leaseNamespace = pick(str(values, "lease-namespace"), pick(env.DOCKBIND_LEASE_NAMESPACE, pick(env.POD_NAMESPACE, ownNamespace))) ?? "default";
   if (!DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace must be a namespace name (got ${JSON.stringify(leaseNamespace)})`);
-  const leaseName = pick(str(values, "lease-name"), env.DOCKBIND_LEASE_NAME) ?? "dockbind-controller";
-  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(leaseName)) throw new ConfigError(`--lease-name must be a DNS subdomain (got ${JSON.stringify(leaseName)})`);
-  // controller-runtime's default identity: hostname + "_" + a random suffix (unique per process).
-  const identity = pick(str(values, "leader-identity"), env.POD_NAME) ?? `${hostname()}_${randomBytes(8).toString("hex")}`;
   return {
     connection,
     ...(namespace !== undefined ? { namespace } : {}),
-    leaderElect: elect === "true",
-    leaseName,
+    leaderElect: elect,
+    leaseName: leaseName(values, env),
     leaseNamespace,
-    identity,
+    identity: leaderIdentity(values, env),
   };
 }
 
 /**
- * Default --instance-id: stable across restarts without any state file. Docker-only: the
- * absolute bindings directory (one installation = one directory of bindings); Kubernetes:
- * the Lease (replicas sharing a Lease are one installation, two releases have two Leases).
+ * Default --instance-id: stable across restarts without any state file. An installation is what
+ * elects one writer, or else its bindings: Kubernetes, the Lease (replicas sharing a Lease are one
+ * installation, two releases have two Leases); docker-only with --leader-elect, the Consul lock
+ * (a standby pair is one installation, so the standby owns what the leader registered, whatever
+ * its bindings path); docker-only without, the absolute bindings directory.
  */
-export function defaultInstanceId(dockerOnly: boolean, bindingsDir: string, kube: Pick<KubernetesConfig, "leaseNamespace" | "leaseName"> | undefined): string {
-  const basis = dockerOnly || kube === undefined ? `docker-only\0${bindingsDir}` : `kubernetes\0${kube.leaseNamespace}/${kube.leaseName}`;
+export function defaultInstanceId(
+  dockerOnly: boolean,
+  bindingsDir: string,
+  kube: Pick<KubernetesConfig, "leaseNamespace" | "leaseName"> | undefined,
+  standby?: Pick<ConsulLeaderElection, "name">,
+): string {
+  const basis = !dockerOnly && kube !== undefined ? `kubernetes\0${kube.leaseNamespace}/${kube.leaseName}` : standby !== undefined ? `consul-lock\0${standby.name}` : `docker-only\0${bindingsDir}`;
   return `i-${createHash("sha256").update(basis).digest("hex").slice(0, 12)}`;
 }
 
@@ -489,6 +512,28 @@ function instanceId(flag: string | undefined, env: Env, fallback: () => string):
   if (v === undefined) return fallback();
   if (!NODE_NAME.test(v)) throw new ConfigError(`--instance-id must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit (got ${JSON.stringify(v)})`);
   return v;
+}
+
+/** --leader-elect > DOCKBIND_LEADER_ELECT > `fallback` (true in Kubernetes mode, false in docker-only mode). */
+function leaderElect(values: ParsedFlags, env: Env, fallback: "true" | "false"): boolean {
+  return oneOf("--leader-elect", pick(str(values, "leader-elect"), env.DOCKBIND_LEADER_ELECT) ?? fallback, ["true", "false"] as const) === "true";
+}
+
+/** --lease-name > DOCKBIND_LEASE_NAME > dockbind-controller: the Lease's name, or the Consul lock's. */
+function leaseName(values: ParsedFlags, env: Env): string {
+  const name = pick(str(values, "lease-name"), env.DOCKBIND_LEASE_NAME) ?? "dockbind-controller";
+  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(name)) throw new ConfigError(`--lease-name must be a DNS subdomain (got ${JSON.stringify(name)})`);
+  return name;
+}
+
+/** --leader-identity > POD_NAME > controller-runtime's default, hostname + "_" + a random suffix (unique per process). */
+function leaderIdentity(values: ParsedFlags, env: Env): string {
+  return pick(str(values, "leader-identity"), env.POD_NAME) ?? `${hostname()}_${randomBytes(8).toString("hex")}`;
+}
+
+function consulLeaderElection(values: ParsedFlags, env: Env): ConsulLeaderElection | undefined {
+  if (!leaderElect(values, env, "false")) return undefined;
+  return Object.freeze({ name: leaseName(values, env), identity: leaderIdentity(values, env) });
 }
 
 /** --lb-file-mode: octal 0..0777, never world-writable (a writable include is a config injection). */
@@ -540,8 +585,10 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
   if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
   const node = nodeName("--node", pick(values.node, env.DOCKBIND_NODE) ?? hostname());
   const kubernetes = dockerOnly ? undefined : Object.freeze(kubernetesConfig(values, env));
+  const standby = dockerOnly ? consulLeaderElection(values, env) : undefined;
   const config: Config = {
     dockerOnly,
+    ...(standby !== undefined ? { consulLeaderElection: standby } : {}),
     ...(kubernetes !== undefined ? { kubernetes } : {}),
     bindingsDir,
     registratorCompat: values["registrator-compat"] ?? false,
@@ -549,7 +596,7 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     registratorExplicit: values["registrator-explicit"] ?? false,
     node,
     hostIP,
-    instanceId: instanceId(values["instance-id"], env, () => defaultInstanceId(dockerOnly, bindingsDir, kubernetes)),
+    instanceId: instanceId(values["instance-id"], env, () => defaultInstanceId(dockerOnly, bindingsDir, kubernetes, standby)),
     adopt: adoptIds(values.adopt, env),
     dockerEndpoints: dockerEndpoints(values, env, node, hostIP),
     consul: Object.freeze({
@@ -571,6 +618,7 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     }),
     resyncIntervalMs: duration("--resync", pick(values.resync, env.DOCKBIND_RESYNC) ?? "30s"),
     drainDelayMs: duration("--drain-delay", pick(values["drain-delay"], env.DOCKBIND_DRAIN_DELAY) ?? "10s"),
+    deleteDelayMs: duration("--delete-delay", pick(values["delete-delay"], env.DOCKBIND_DELETE_DELAY) ?? "10s"),
     swarmResyncMs: positive("--swarm-resync", duration("--swarm-resync", pick(values["swarm-resync"], env.DOCKBIND_SWARM_RESYNC) ?? "2s")),
     waitMinMs,
     waitMaxMs,

@@ -40,6 +40,8 @@ export interface MetricsState {
     /** Other controllers (engine/instance) registering under this node. */
     readonly conflicts: number;
   }[];
+  /** Bindings removed from their source but still served until their delete delay runs out. */
+  readonly deletingBindings: number;
 }
 
 export interface MetricsOptions {
@@ -73,6 +75,8 @@ export class Metrics {
   readonly dockerReconnects: Counter;
   readonly dockerEvents: Counter<"action">;
   readonly bindingValidationErrors: Gauge;
+  readonly bindingsDeleting: Gauge;
+  readonly massDeletions: Counter;
   readonly dockerEndpointSynced: Gauge<"node">;
   readonly dockerContainers: Gauge<"node">;
   readonly nodeIdentityConflicts: Gauge<"node">;
@@ -141,6 +145,20 @@ export class Metrics {
       },
     }));
 
+    const deleting = (this.bindingsDeleting = new Gauge({
+      name: "dockbind_bindings_deleting",
+      help: "Bindings removed from the bindings directory but still served until --delete-delay runs out",
+      registers,
+      collect() {
+        deleting.set(read()?.deletingBindings ?? 0);
+      },
+    }));
+    this.massDeletions = new Counter({
+      name: "dockbind_binding_mass_deletions_total",
+      help: "Scans of the bindings directory that would delete more than half of all bindings (held for --delete-delay, warned once each)",
+      registers,
+    });
+
     const endpointSynced = (this.dockerEndpointSynced = new Gauge({
       name: "dockbind_docker_endpoint_synced",
       help: "1 while the Docker endpoint's container cache is synced (listed and event stream connected), 0 while it is unreachable or not listed yet",
@@ -180,6 +198,7 @@ export class Metrics {
       this.lbReloads.inc({ result }, 0);
     }
     this.dockerReconnects.inc(0);
+    this.massDeletions.inc(0);
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -61,6 +61,8 @@ export interface BindingView {
   readonly counts: BackendCounts;
   readonly lastRender?: { readonly at: string; readonly result: string; readonly servers: number };
   readonly backends: readonly BackendView[];
+  /** Set while the binding is gone from its source but still served (the delete delay, see --delete-delay). */
+  readonly deleting?: { readonly since: string; readonly deleteAt: string; readonly remainingSeconds: number; readonly mass: boolean };
 }
 
 export interface StatusDocument {
@@ -89,7 +91,13 @@ export interface StatusDocument {
   readonly recentErrors: readonly RecentError[];
 }
 
-function bindingView(b: ServiceBinding, parts: ObservedParts): BindingView {
+function deletingView(key: string, parts: ObservedParts, now: Date): BindingView["deleting"] {
+  const p = parts.bindings.deletions?.().find((d) => d.key === key);
+  if (p === undefined) return undefined;
+  return { since: new Date(p.since).toISOString(), deleteAt: new Date(p.deleteAt).toISOString(), remainingSeconds: Math.max(0, Math.ceil((p.deleteAt - now.getTime()) / 1000)), mass: p.mass };
+}
+
+function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): BindingView {
   const key = bindingKey(b);
   const st = parts.status.get(key);
   const svc = b.spec.service;
@@ -122,6 +130,7 @@ function bindingView(b: ServiceBinding, parts: ObservedParts): BindingView {
     backends.push({ serviceId: i.serviceId, container: "", containerName: "", address: i.address, port: i.port, health: i.status, local: false });
   }
   const ready = st.conditions.find((c) => c.type === "Ready");
+  const deleting = deletingView(key, parts, now);
   return {
     key,
     service: svc.name,
@@ -132,6 +141,7 @@ function bindingView(b: ServiceBinding, parts: ObservedParts): BindingView {
     counts: st.backends,
     ...(st.lastRender !== undefined ? { lastRender: st.lastRender } : {}),
     backends,
+    ...(deleting !== undefined ? { deleting } : {}),
   };
 }
 
@@ -158,7 +168,7 @@ export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocumen
       e.conflicts().map((c) => ({ node: c.node, engine: c.peer.engine, instance: c.peer.instance, registrations: c.registrations, adoptWith: c.adoptWith, message: conflictMessage(c) })),
     ),
     loadBalancer: { ...(t.lb.lastValidation !== undefined ? { lastValidation: t.lb.lastValidation } : {}), ...(t.lb.lastReload !== undefined ? { lastReload: t.lb.lastReload } : {}) },
-    bindings: parts === undefined ? [] : bindings.map((b) => bindingView(b, parts)),
+    bindings: parts === undefined ? [] : bindings.map((b) => bindingView(b, parts, now)),
     problems: (parts?.bindings.problems() ?? []).map((p) => ({ source: p.source, document: p.document, field: p.field, message: p.message })),
     recentErrors: t.errors.list(),
   };

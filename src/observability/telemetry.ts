@@ -115,7 +115,13 @@ export function metricsState(parts: ObservedParts): MetricsState {
     live.add(key);
     return { binding: key, counts: { ...parts.status.get(key).backends } };
   });
-  return { backends, validationErrors: parts.bindings.problems().length, liveBindings: live, dockerEndpoints: endpointSummaries(parts.endpoints) };
+  return {
+    backends,
+    validationErrors: parts.bindings.problems().length,
+    liveBindings: live,
+    dockerEndpoints: endpointSummaries(parts.endpoints),
+    deletingBindings: parts.bindings.deletions?.().length ?? 0,
+  };
 }
 
 let processWide: Telemetry | undefined;

@@ -21,6 +21,12 @@
  *   1 s) so a standby takes over at its next retry instead of waiting for expiry.
  * All writes are optimistic (the lock's version), so two candidates can never
  * both succeed on the same record.
+ *
+ * The state machine shared by every lock kind (campaign, lead while held,
+ * stop at once when the hold is lost, release on a normal stop, the
+ * onLeaderChange hook behind leader_election_master_status) is runElection()
+ * over a LeadershipLock; LeaderElector is that lock for a Lease-like record,
+ * consulSessionLock.ts the one for a Consul session + KV key.
  */
 import { isAborted, sleep } from "./backoff.js";
 import { errorMessage, type Logger } from "./logger.js";
@@ -66,13 +72,73 @@ export interface LeaderElectionOptions {
 
 export type ElectionOutcome = "stopped" | "lost";
 
+/** A lock a single leader holds. Every method never rejects. */
+export interface LeadershipLock {
+  describe(): string;
+  /** Campaigns until this candidate holds the lock (true) or `signal` aborts (false). */
+  acquire(signal: AbortSignal): Promise<boolean>;
+  /**
+   * Keeps the lock held. Resolves "lost" as soon as it can no longer be
+   * trusted to be held (the caller must stop writing at once), "stopped" once
+   * `signal` aborts.
+   */
+  hold(signal: AbortSignal): Promise<ElectionOutcome>;
+  /** Gives the lock up so a standby takes over without waiting for expiry. Best effort. */
+  release(): Promise<void>;
+}
+
+export interface ElectionHooks {
+  readonly identity: string;
+  readonly logger: Logger;
+  /** Called with true when this candidate starts leading, false when it stops. */
+  readonly onLeaderChange?: (leading: boolean) => void;
+}
+
+/**
+ * Campaigns on `lock`, runs `whileLeading` with a signal that aborts when the
+ * lock is lost or `signal` aborts, and returns how it ended. After "lost" the
+ * work is not awaited (the caller exits); after "stopped" it is, then the
+ * lock is released.
+ */
+export async function runElection(
+  lock: LeadershipLock,
+  hooks: ElectionHooks,
+  signal: AbortSignal,
+  whileLeading: (leaderSignal: AbortSignal) => Promise<void>,
+): Promise<ElectionOutcome> {
+  const { logger } = hooks;
+  logger.info("leader election: waiting for the lease", { lock: lock.describe(), identity: hooks.identity });
+  if (!(await lock.acquire(signal)) || isAborted(signal)) return "stopped";
+  hooks.onLeaderChange?.(true);
+  logger.info("leader election: acquired the lease", { lock: lock.describe(), identity: hooks.identity });
+  const leader = new AbortController();
+  const onStop = (): void => {
+    leader.abort();
+  };
+  signal.addEventListener("abort", onStop, { once: true });
+  const work = whileLeading(leader.signal).catch((err: unknown) => {
+    logger.error("leader work failed", { error: errorMessage(err) });
+  });
+  const outcome = await lock.hold(signal);
+  signal.removeEventListener("abort", onStop);
+  hooks.onLeaderChange?.(false);
+  leader.abort();
+  if (outcome === "lost") {
+    logger.error("leader election lost", { lock: lock.describe(), identity: hooks.identity });
+    return "lost";
+  }
+  await work;
+  await lock.release();
+  return "stopped";
+}
+
 const JITTER = 1.2;
 
 function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
-export class LeaderElector {
+export class LeaderElector implements LeadershipLock {
   private observed: LeaderElectionRecord | undefined;
   private observedVersion = "";
   /** When the observed record expires (candidate's clock). */
@@ -98,32 +164,36 @@ export class LeaderElector {
     return this.leading;
   }
 
+  describe(): string {
+    return this.opts.lock.describe();
+  }
+
   /**
    * Campaigns until elected, runs `whileLeading` with a signal that aborts when
    * leadership is lost or `signal` aborts, and returns how it ended.
    */
-  async run(signal: AbortSignal, whileLeading: (leaderSignal: AbortSignal) => Promise<void>): Promise<ElectionOutcome> {
-    const { logger } = this.opts;
-    logger.info("leader election: waiting for the lease", { lock: this.opts.lock.describe(), identity: this.opts.identity });
+  run(signal: AbortSignal, whileLeading: (leaderSignal: AbortSignal) => Promise<void>): Promise<ElectionOutcome> {
+    const hooks: ElectionHooks = {
+      identity: this.opts.identity,
+      logger: this.opts.logger,
+      onLeaderChange: (v) => {
+        this.setLeading(v);
+      },
+    };
+    return runElection(this, hooks, signal, whileLeading);
+  }
+
+  async acquire(signal: AbortSignal): Promise<boolean> {
     while (!isAborted(signal)) {
-      if (await this.tryAcquireOrRenew(signal)) break;
+      if (await this.tryAcquireOrRenew(signal)) return true;
       const retry = this.retryMs * (1 + Math.random() * (JITTER - 1));
       const untilExpiry = this.expiresAt - this.now() + 20;
       await sleep(untilExpiry > 0 ? Math.min(retry, untilExpiry) : retry, signal);
     }
-    if (isAborted(signal)) return "stopped";
-    this.setLeading(true);
-    logger.info("leader election: acquired the lease", { lock: this.opts.lock.describe(), identity: this.opts.identity });
+    return false;
+  }
 
-    const leader = new AbortController();
-    const onStop = (): void => {
-      leader.abort();
-    };
-    signal.addEventListener("abort", onStop, { once: true });
-    const work = whileLeading(leader.signal).catch((err: unknown) => {
-      logger.error("leader work failed", { error: errorMessage(err) });
-    });
-    let outcome: ElectionOutcome = "stopped";
+  async hold(signal: AbortSignal): Promise<ElectionOutcome> {
     let lastRenew = this.now();
     while (!isAborted(signal)) {
       await sleep(this.retryMs, signal);
@@ -134,19 +204,10 @@ export class LeaderElector {
         continue;
       }
       if (this.now() - lastRenew >= this.renewDeadlineMs || (this.observed !== undefined && this.observed.holderIdentity !== this.opts.identity)) {
-        outcome = "lost";
-        break;
+        this.opts.logger.warn("leader election: the lease is no longer ours", { lock: this.opts.lock.describe(), holder: this.observed?.holderIdentity });
+        return "lost";
       }
     }
-    signal.removeEventListener("abort", onStop);
-    this.setLeading(false);
-    leader.abort();
-    if (outcome === "lost") {
-      logger.error("leader election lost", { lock: this.opts.lock.describe(), identity: this.opts.identity, holder: this.observed?.holderIdentity });
-      return "lost";
-    }
-    await work;
-    await this.release();
     return "stopped";
   }
 
@@ -213,7 +274,7 @@ export class LeaderElector {
   }
 
   /** Gives the lock up (holder cleared) so a standby need not wait for expiry. Best effort. */
-  private async release(): Promise<void> {
+  async release(): Promise<void> {
     const signal = AbortSignal.timeout(this.renewDeadlineMs);
     try {
       const state = await this.opts.lock.get(signal);

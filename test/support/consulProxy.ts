@@ -10,6 +10,8 @@ import type { AddressInfo } from "node:net";
 export interface ProxiedRequest {
   readonly method: string;
   readonly path: string;
+  /** First 4 KiB of the request body of a write (PUT/POST/DELETE); "" for reads. Filled once the body was sent. */
+  body: string;
 }
 
 export interface ConsulProxy {
@@ -25,7 +27,13 @@ export async function startConsulProxy(target: string): Promise<ConsulProxy> {
   const [host, port] = target.split(":");
   const requests: ProxiedRequest[] = [];
   const server: Server = createServer((req, res) => {
-    requests.push({ method: req.method ?? "GET", path: req.url ?? "/" });
+    const entry: ProxiedRequest = { method: req.method ?? "GET", path: req.url ?? "/", body: "" };
+    requests.push(entry);
+    if (entry.method !== "GET" && entry.method !== "HEAD") {
+      req.on("data", (chunk: Buffer) => {
+        if (entry.body.length < 4096) entry.body += chunk.toString("utf8").slice(0, 4096 - entry.body.length);
+      });
+    }
     const upstream = request(
       { host, port: Number(port), method: req.method, path: req.url, headers: req.headers },
       (up) => {

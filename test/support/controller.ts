@@ -19,6 +19,8 @@ export interface ControllerOptions {
   readonly extraArgs?: readonly string[];
   /** Log file name inside the bed root; several runs may append to one file. */
   readonly logName?: string;
+  /** The log message startController() waits for (default "controller started"; a standby logs "leader election: waiting for the lease"). */
+  readonly readyLog?: string;
   /** "built": run dist/src/cli/main.js (call `npx tsc` first) instead of the sources through tsx — for RSS/CPU figures. */
   readonly entry?: "source" | "built";
 }
@@ -120,6 +122,7 @@ export async function startController(o: ControllerOptions): Promise<ControllerH
       await proc.stop("SIGTERM", 10_000);
     },
   };
-  await handle.waitForLog((l) => l.message === "controller started", "controller started");
+  const ready = o.readyLog ?? "controller started";
+  await handle.waitForLog((l) => l.message === ready, ready);
   return handle;
 }

@@ -381,6 +381,13 @@ describe("owner identity flags: --instance-id and --adopt", () => {
     assert.deepEqual(loadConfig(BASE, {}).adopt, []);
   });
 
+  it("a docker-only standby pair (--leader-elect) derives one instance from the lock name, whatever its bindings path", () => {
+    const a = loadConfig([DOCKER_ONLY, "--bindings", "/srv/a", "--leader-elect", "true", "--lease-name", "edge"], {}).instanceId;
+    assert.equal(loadConfig([DOCKER_ONLY, "--bindings", "/other/b", "--leader-elect", "true", "--lease-name", "edge"], {}).instanceId, a);
+    assert.notEqual(loadConfig([DOCKER_ONLY, "--bindings", "/srv/a", "--leader-elect", "true", "--lease-name", "other"], {}).instanceId, a);
+    assert.notEqual(loadConfig([DOCKER_ONLY, "--bindings", "/srv/a"], {}).instanceId, a);
+  });
+
   it("takes --instance-id over DOCKBIND_INSTANCE_ID over the default, and validates it", () => {
     assert.equal(loadConfig([...BASE, "--instance-id", "edge-1"], { DOCKBIND_INSTANCE_ID: "env-1" }).instanceId, "edge-1");
     assert.equal(loadConfig(BASE, { DOCKBIND_INSTANCE_ID: "env-1" }).instanceId, "env-1");
@@ -399,5 +406,29 @@ describe("owner identity flags: --instance-id and --adopt", () => {
     const run = (...extra: string[]): string => loadConfig(["--kubeconfig", kubeconfig, "--lease-namespace", "ops", ...extra], {}).instanceId;
     assert.equal(run("--leader-identity", "pod-1"), run("--leader-identity", "pod-2"));
     assert.notEqual(run("--lease-name", "release-a"), run("--lease-name", "release-b"));
+  });
+});
+
+describe("docker-only: --delete-delay and the Consul-lock standby", () => {
+  it("--delete-delay defaults to 10 s; flag > DOCKBIND_DELETE_DELAY; 0s means at once; garbage is refused", () => {
+    assert.equal(loadConfig(BASE, {}).deleteDelayMs, 10_000);
+    assert.equal(loadConfig(BASE, { DOCKBIND_DELETE_DELAY: "30s" }).deleteDelayMs, 30_000);
+    assert.equal(loadConfig([...BASE, "--delete-delay", "0s"], { DOCKBIND_DELETE_DELAY: "30s" }).deleteDelayMs, 0);
+    assert.throws(() => loadConfig([...BASE, "--delete-delay", "soon"], {}), ConfigError);
+  });
+
+  it("no leader election by default in docker-only mode", () => {
+    assert.equal(loadConfig(BASE, {}).consulLeaderElection, undefined);
+    assert.equal(loadConfig([...BASE, "--leader-elect", "false"], { DOCKBIND_LEADER_ELECT: "true" }).consulLeaderElection, undefined);
+  });
+
+  it("--leader-elect true: a Consul lock named by --lease-name, held under --leader-identity (default hostname_random)", () => {
+    assert.deepEqual(loadConfig([...BASE, "--leader-elect", "true", "--lease-name", "edge", "--leader-identity", "host-a"], {}).consulLeaderElection, { name: "edge", identity: "host-a" });
+    const d = loadConfig(BASE, { DOCKBIND_LEADER_ELECT: "true" }).consulLeaderElection;
+    assert.ok(d !== undefined);
+    assert.equal(d.name, "dockbind-controller");
+    assert.match(d.identity, new RegExp(`^${hostname().replace(/[.]/g, "\\.")}_[0-9a-f]{16}$`));
+    assert.throws(() => loadConfig([...BASE, "--leader-elect", "yes"], {}), ConfigError);
+    assert.throws(() => loadConfig([...BASE, "--leader-elect", "true", "--lease-name", "Not/A/Name"], {}), ConfigError);
   });
 });

@@ -368,3 +368,149 @@ describe("FileBindingSource: onChange", () => {
     assert.deepEqual(changes, []);
   });
 });
+
+describe("FileBindingSource: transient file states and the delete delay", () => {
+  let now = 1_000_000;
+  let mass: [number, number][] = [];
+  const delayed = (deleteDelayMs: number): FileBindingSource =>
+    new FileBindingSource({
+      dir,
+      logger: silentLogger(),
+      onChange: (keys) => changes.push([...keys].sort()),
+      deleteDelayMs,
+      now: () => now,
+      onMassDeletion: (deleting, total) => mass.push([deleting, total]),
+    });
+  /** A source with a 10 s delay that loaded web (a.yaml), api (b.yaml) and db (c.yaml); `changes` reset. */
+  const threeFilesLoaded = async (): Promise<FileBindingSource> => {
+    const s = delayed(10_000);
+    write("a.yaml", binding("web"));
+    write("b.yaml", binding("api"));
+    write("c.yaml", binding("db"));
+    await s.rescan();
+    changes = [];
+    return s;
+  };
+  beforeEach(() => {
+    now = 1_000_000;
+    mass = [];
+  });
+
+  it("a file truncated to zero bytes or whitespace keeps its bindings, reports why, and changes nothing (even with no delay)", async () => {
+    const s = delayed(0);
+    write("a.yaml", binding("web"), binding("api"));
+    await s.rescan();
+    changes = [];
+    for (const text of ["", "\n  \n"]) {
+      writeFileSync(join(dir, "a.yaml"), text);
+      await s.rescan();
+      assert.deepEqual(s.list().map((b) => b.metadata.name).sort(), ["api", "web"]);
+      assert.match(s.problems().map((p) => `${p.field}: ${p.message}`).join("\n"), /\(file\): file is empty/);
+      assert.deepEqual(s.deletions(), []);
+    }
+    write("a.yaml", binding("web"), binding("api"));
+    await s.rescan();
+    assert.deepEqual(s.problems(), []);
+    assert.deepEqual(changes, []);
+  });
+
+  it("a file cut off mid-document keeps every binding it had (the missing one and the invalid one)", async () => {
+    const s = delayed(0);
+    write("a.yaml", binding("web"), binding("api", { port: 81 }));
+    await s.rescan();
+    changes = [];
+    const full = `${binding("web")}\n---\n${binding("api", { port: 81 })}\n`;
+    writeFileSync(join(dir, "a.yaml"), full.slice(0, full.indexOf("name: api") + 5));
+    await s.rescan();
+    assert.equal(s.get("default/web")?.spec.backends.port, 8080);
+    assert.equal(s.get("default/api")?.spec.backends.port, 81);
+    assert.ok(s.problems().length > 0);
+    assert.deepEqual(changes, []);
+  });
+
+  it("a removed file is deleted only after the delay, listed in deletions() meanwhile", async () => {
+    const s = await threeFilesLoaded();
+    unlinkSync(join(dir, "a.yaml"));
+    await s.rescan();
+    assert.ok(s.get("default/web") !== undefined, "still served during the delay");
+    assert.deepEqual(s.deletions().map((d) => [d.key, d.deleteAt - d.since, d.mass]), [["default/web", 10_000, false]]);
+    assert.deepEqual(changes, []);
+    now += 9_999;
+    await s.rescan();
+    assert.ok(s.get("default/web") !== undefined);
+    now += 1;
+    await s.rescan();
+    assert.equal(s.get("default/web"), undefined);
+    assert.deepEqual(s.deletions(), []);
+    assert.deepEqual(changes, [["default/web"]]);
+    assert.deepEqual(mass, [], "1 of 3 is not a mass deletion");
+  });
+
+  it("a file (or document) back within the delay cancels the deletion: no change at all", async () => {
+    const s = delayed(10_000);
+    write("a.yaml", binding("web"), binding("api"));
+    await s.rescan();
+    changes = [];
+    write("a.yaml", binding("web"));
+    await s.rescan();
+    assert.deepEqual(s.deletions().map((d) => d.key), ["default/api"]);
+    now += 5_000;
+    unlinkSync(join(dir, "a.yaml"));
+    await s.rescan();
+    assert.deepEqual(s.deletions().map((d) => [d.key, d.deleteAt - now]).sort(), [["default/api", 5_000], ["default/web", 10_000]]);
+    now += 4_000;
+    write("a.yaml", binding("web"), binding("api"));
+    await s.rescan();
+    assert.deepEqual(s.deletions(), []);
+    now += 60_000;
+    await s.rescan();
+    assert.equal(s.list().length, 2);
+    assert.deepEqual(changes, []);
+  });
+
+  it("a scan deleting more than half of the bindings is reported once, and held like any deletion", async () => {
+    const s = await threeFilesLoaded();
+    unlinkSync(join(dir, "a.yaml"));
+    unlinkSync(join(dir, "b.yaml"));
+    await s.rescan();
+    await s.rescan();
+    assert.deepEqual(mass, [[2, 3]]);
+    assert.ok(s.deletions().every((d) => d.mass));
+    assert.equal(s.list().length, 3);
+    now += 10_000;
+    await s.rescan();
+    assert.deepEqual(changes, [["default/api", "default/web"]]);
+    assert.equal(s.list().length, 1);
+  });
+
+  it("a delay of 0 deletes at once", async () => {
+    const s = delayed(0);
+    write("a.yaml", binding("web"));
+    await s.rescan();
+    changes = [];
+    unlinkSync(join(dir, "a.yaml"));
+    await s.rescan();
+    assert.deepEqual(s.list(), []);
+    assert.deepEqual(changes, [["default/web"]]);
+    assert.deepEqual(mass, [[1, 1]], "deleting the only binding is deleting all of them");
+  });
+
+  it("deletes by itself when the delay runs out (its own timer, no other event)", async () => {
+    const s = new FileBindingSource({ dir, logger: silentLogger(), onChange: (keys) => changes.push([...keys].sort()), deleteDelayMs: 150, pollIntervalMs: 60_000 });
+    write("a.yaml", binding("web"));
+    write("b.yaml", binding("api"));
+    const stop = new AbortController();
+    const running = s.run(stop.signal);
+    await s.rescan();
+    changes = [];
+    unlinkSync(join(dir, "a.yaml"));
+    await s.rescan();
+    assert.ok(s.get("default/web") !== undefined);
+    const deadline = Date.now() + 5_000;
+    while (s.get("default/web") !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    stop.abort();
+    await running;
+    assert.equal(s.get("default/web"), undefined);
+    assert.deepEqual(changes, [["default/web"]]);
+  });
+});

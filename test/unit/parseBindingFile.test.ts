@@ -73,8 +73,15 @@ describe("parseBindingFile: valid input", () => {
     assert.ok(parsed.documents.every((d) => d.errors.length === 0));
   });
 
-  it("an empty file has no documents", () => {
-    assert.deepEqual(parseBindingFile(""), { readable: true, documents: [] });
+  it("a zero-length or whitespace-only file is invalid (a truncating writer's transient state); a comment-only file holds no bindings", () => {
+    for (const text of ["", "\n", "  \n\t\n"]) {
+      const parsed = parseBindingFile(text);
+      assert.equal(parsed.readable, false, JSON.stringify(text));
+      const error = parsed.documents[0]?.errors[0];
+      assert.ok(error !== undefined);
+      assert.equal(error.field, "(file)");
+      assert.match(error.message, /file is empty/);
+    }
     assert.deepEqual(parseBindingFile("# nothing\n"), { readable: true, documents: [] });
   });
 });

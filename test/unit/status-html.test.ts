@@ -86,3 +86,25 @@ describe("renderStatusPage", () => {
     assert.match(text, /skipped/);
   });
 });
+
+describe("a binding held by the delete delay", () => {
+  const deleting = (): StatusDocument => {
+    const doc = hostileStatus("plain");
+    const [b] = doc.bindings;
+    assert.ok(b !== undefined);
+    return { ...doc, bindings: [{ ...b, deleting: { since: "2026-01-01T00:00:00.000Z", deleteAt: "2026-01-01T00:00:10.000Z", remainingSeconds: 7, mass: true } }] };
+  };
+
+  it("the status page shows Deleting with the time left", () => {
+    const page = renderStatusPage({ status: deleting() });
+    assert.match(page, /Deleting in 7s/);
+    assert.match(page, /deleted at 2026-01-01T00:00:10.000Z unless it comes back \(most bindings vanished at once\)/);
+    assert.doesNotMatch(renderStatusPage({ status: hostileStatus("plain") }), /Deleting/);
+  });
+
+  it("`controller status` shows Deleting with the time left", () => {
+    const text = formatStatusText(deleting());
+    assert.match(text, /Deleting \(in 7s\)/);
+    assert.match(text, /deleting: gone from the bindings directory since 2026-01-01T00:00:00.000Z; deleted in 7s unless it comes back/);
+  });
+});

@@ -86,6 +86,43 @@ export interface ConsulCluster {
   sweepOtherAgents(owned: (s: RegisteredService) => boolean): Promise<readonly string[]>;
 }
 
+/** A KV entry as the lock reads it; `session` is the holder's session ID when the key is locked. */
+export interface KvEntry {
+  readonly value?: string;
+  readonly session?: string;
+  /** X-Consul-Index of the answer (for the next blocking read). */
+  readonly index: string;
+}
+
+export interface SessionSpec {
+  readonly name: string;
+  /** e.g. "10s" (Consul's minimum); Consul invalidates a session not renewed for twice this. */
+  readonly ttl: string;
+  readonly lockDelay: string;
+  /** Check IDs on the agent's node; any of them critical invalidates the session. */
+  readonly checks: readonly string[];
+}
+
+/**
+ * Sessions, KV locks and TTL checks, for leader election in docker-only
+ * mode (see consulSessionLock.ts). These calls fail over like the others;
+ * none is counted as a registration write.
+ */
+export interface ConsulLocking {
+  createSession(spec: SessionSpec): Promise<string>;
+  /** False when the session no longer exists (invalidated or destroyed). */
+  renewSession(id: string): Promise<boolean>;
+  destroySession(id: string): Promise<void>;
+  /** Reads `key` (undefined value and session when absent); blocks while `index` is current, up to `waitMs`. */
+  kvGet(key: string, opts: { readonly index?: string; readonly waitMs?: number; readonly signal?: AbortSignal }): Promise<KvEntry>;
+  /** PUT ?acquire=: true when `session` now holds `key`. */
+  kvAcquire(key: string, value: string, session: string): Promise<boolean>;
+  /** PUT ?release=: true when `key` was released by `session`. */
+  kvRelease(key: string, session: string): Promise<boolean>;
+  /** Sets a TTL check passing (PUT /v1/agent/check/pass/:id). */
+  passCheck(id: string): Promise<void>;
+}
+
 /** PEM texts for HTTPS to Consul (CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY). */
 export interface ConsulTls {
   readonly ca?: string;
@@ -114,6 +151,13 @@ interface RawClient {
   agent: { service: { list(o: object): Promise<unknown>; register(o: object): Promise<unknown>; deregister(o: object): Promise<unknown> } };
   health: { service(o: object): Promise<unknown> };
   status: { leader(o: object): Promise<unknown> };
+  session: { create(o: object): Promise<unknown>; renew(o: object): Promise<unknown>; destroy(o: object): Promise<unknown> };
+  kv: { get(o: object): Promise<unknown>; set(o: object): Promise<unknown> };
+}
+
+/** The agent's TTL-check call, typed apart (RawClient.agent is shared with service calls). */
+interface RawCheckClient {
+  agent: { check: { pass(o: object): Promise<unknown> } };
 }
 
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
@@ -158,12 +202,12 @@ interface Endpoint {
   readonly client: RawClient;
 }
 
-function rawClient(base: string, token: string | undefined, tls: ConsulTls | undefined): RawClient {
+function rawClient(base: string, token: string | undefined, tls: ConsulTls | undefined): RawClient & RawCheckClient {
   const url = new URL(base);
   const secure = url.protocol === "https:";
   // A custom agent carries the CA and client certificate; the token goes in X-Consul-Token (package defaults).
   const agent = secure ? new HttpsAgent({ keepAlive: true, ...(tls?.ca !== undefined ? { ca: tls.ca } : {}), ...(tls?.cert !== undefined ? { cert: tls.cert } : {}), ...(tls?.key !== undefined ? { key: tls.key } : {}) }) : undefined;
-  const client: RawClient = new Consul({
+  const client: RawClient & RawCheckClient = new Consul({
     host: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
     secure,
@@ -184,16 +228,93 @@ function toServices(raw: unknown): RegisteredService[] {
   }));
 }
 
-export function createConsulClient(opts: ConsulClientOptions): ConsulApi & ConsulCluster {
+/** Runs a request that may block, settling at once when `signal` aborts (the package may never settle a cancelled request). */
+async function cancellable<T>(signal: AbortSignal | undefined, what: string, run: (ctx: EventEmitter) => Promise<T>): Promise<T> {
+  const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      ctx.emit("cancel");
+      reject(new ConsulError("ConsulUnavailable", `${what}: aborted`));
+    };
+  });
+  if (signal?.aborted === true) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([run(ctx), aborted]);
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The session and KV calls of ConsulLocking on top of `withFailover`. */
+function lockingCalls(
+  withFailover: <T>(what: string, fn: (client: RawClient & RawCheckClient) => Promise<T>, signal?: AbortSignal) => Promise<T>,
+  timeout: number,
+): ConsulLocking {
+  return {
+    async createSession(spec) {
+      const body = await withFailover("create session", (c) =>
+        c.session.create({ name: spec.name, ttl: spec.ttl, lockdelay: spec.lockDelay, checks: [...spec.checks], behavior: "release", timeout }),
+      );
+      const id = str((body as Json | null)?.ID);
+      if (id === "") throw new ConsulError("ConsulUnavailable", "create session: no ID in the answer");
+      return id;
+    },
+    async renewSession(id) {
+      try {
+        const body = await withFailover(`renew session ${id}`, (c) => c.session.renew({ id, timeout }));
+        return Array.isArray(body) && body.length > 0;
+      } catch (err) {
+        if (err instanceof ConsulError && httpStatus(err.cause) === 404) return false;
+        throw err;
+      }
+    },
+    async destroySession(id) {
+      await withFailover(`destroy session ${id}`, (c) => c.session.destroy({ id, timeout }));
+    },
+    async kvGet(key, q) {
+      const blocking = q.index !== undefined && q.waitMs !== undefined;
+      const [response, body] = await withFailover(
+        `read ${key}`,
+        (c) =>
+          cancellable(q.signal, `read ${key}`, (ctx) =>
+            c.kv.get({
+              key,
+              ...(blocking ? { index: q.index, wait: `${Math.ceil((q.waitMs ?? 0) / 1000)}s` } : {}),
+              timeout: blocking ? (q.waitMs ?? 0) + (q.waitMs ?? 0) / 16 + 5000 : timeout,
+              ctx,
+            }) as Promise<[{ headers: Record<string, string | undefined> }, unknown]>,
+          ),
+        q.signal,
+      );
+      const entry = (body ?? {}) as Json;
+      const value = typeof entry.Value === "string" ? entry.Value : undefined;
+      const session = typeof entry.Session === "string" && entry.Session !== "" ? entry.Session : undefined;
+      return { ...(value !== undefined ? { value } : {}), ...(session !== undefined ? { session } : {}), index: response.headers["x-consul-index"] ?? "0" };
+    },
+    async kvAcquire(key, value, session) {
+      return (await withFailover(`acquire ${key}`, (c) => c.kv.set({ key, value, acquire: session, timeout }))) === true;
+    },
+    async kvRelease(key, session) {
+      return (await withFailover(`release ${key}`, (c) => c.kv.set({ key, value: "", release: session, timeout }))) === true;
+    },
+    async passCheck(id) {
+      await withFailover(`pass check ${id}`, (c) => c.agent.check.pass({ id, timeout }));
+    },
+  };
+}
+
+export function createConsulClient(opts: ConsulClientOptions): ConsulApi & ConsulCluster & ConsulLocking {
   const urls = opts.urls !== undefined && opts.urls.length > 0 ? opts.urls : [opts.url];
-  const endpoints: readonly Endpoint[] = urls.map((u) => ({ url: u, client: rawClient(u, opts.token, opts.tls) }));
+  const endpoints: readonly (Endpoint & { readonly client: RawClient & RawCheckClient })[] = urls.map((u) => ({ url: u, client: rawClient(u, opts.token, opts.tls) }));
   let current = 0;
   /** `<dc>/<service>` -> endpoint index that issued the last X-Consul-Index for it. */
   const indexOrigin = new Map<string, number>();
   const timeout = opts.timeoutMs ?? 10_000;
 
   /** Runs `fn` on the current agent, then on each other agent while failures are failover-worthy. */
-  async function withFailover<T>(what: string, fn: (client: RawClient, idx: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async function withFailover<T>(what: string, fn: (client: RawClient & RawCheckClient, idx: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const start = current;
     let lastErr: unknown;
     for (let i = 0; i < endpoints.length; i++) {
@@ -227,6 +348,7 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
   }
 
   return {
+    ...lockingCalls(withFailover, timeout),
     currentAgent: () => endpoints[current]?.url ?? opts.url,
 
     async sweepOtherAgents(owned) {

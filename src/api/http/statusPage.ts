@@ -59,12 +59,13 @@ function bindingSection(b: BindingView, now: string): SafeHtml {
   const c = b.counts;
   const render = b.lastRender;
   return html`<section class="binding" data-binding="${b.key}" data-ready="${b.ready.status}">
-<h2><span>${b.key}</span> ${badge(b.ready.status, b.ready.status === "True" ? "Ready" : `Not ready: ${b.ready.reason}`)}
+<h2><span>${b.key}</span> ${badge(b.ready.status, b.ready.status === "True" ? "Ready" : `Not ready: ${b.ready.reason}`)}${b.deleting !== undefined ? html` ${badge("critical", `Deleting in ${b.deleting.remainingSeconds}s`)}` : ""}
 <small>service <code>${b.service}</code>${b.datacenter !== undefined ? html` dc <code>${b.datacenter}</code>` : ""}</small></h2>
 <div class="meta">backends: <b data-count="desired">${c.desired}</b> desired · <b data-count="registered">${c.registered}</b> registered · <b data-count="passing">${c.passing}</b> passing
 ${b.loadBalancer !== undefined ? html` · nginx <code>${b.loadBalancer.listen}</code> → <code>${b.loadBalancer.output}</code>` : " · no load balancer"}
 ${render !== undefined ? html` · last render: <b>${render.result}</b> (${render.servers} server(s)) ${ago(render.at, now)}` : ""}
-${b.ready.status !== "True" ? html`<br>${b.ready.message}` : ""}</div>
+${b.ready.status !== "True" ? html`<br>${b.ready.message}` : ""}
+${b.deleting !== undefined ? html`<br>gone from the bindings directory since ${b.deleting.since}: deleted at ${b.deleting.deleteAt} unless it comes back${b.deleting.mass ? " (most bindings vanished at once)" : ""}` : ""}</div>
 <table><thead><tr><th>Container</th><th>Address</th><th>Health</th><th>Consul service ID</th></tr></thead><tbody>
 ${b.backends.length === 0 ? html`<tr><td colspan="4">no backends: no running container matches the selector</td></tr>` : b.backends.map(backendRow)}
 </tbody></table>

@@ -6,7 +6,16 @@
  * Contract ("bad input affects only itself, loses nothing converged"):
  * - an invalid document keeps the last good version of the same binding key;
  *   a file that is not even valid YAML keeps every binding it had before;
- * - only a binding whose document is removed (or whose file is deleted) goes away;
+ * - a file with any invalid document (or an empty, whitespace-only or
+ *   unparsable file: what a truncating writer leaves for a moment) never
+ *   deletes: a binding missing from it keeps its last good version;
+ * - only a binding whose document is removed (or whose file is deleted) goes
+ *   away, and only once it stayed absent for `deleteDelayMs` (a file moved
+ *   out and back, or rewritten non-atomically, must not take traffic down).
+ *   Meanwhile it is served unchanged and listed by deletions(); coming back
+ *   cancels the deletion with no change reported (no Consul write, no
+ *   reload). A scan that would delete more than half of all bindings is
+ *   warned about once and reported to `onMassDeletion`;
  * - cross-binding conflicts (same key, same LB output file or listen socket,
  *   same container port claimed twice) reject the later binding (by file
  *   name, then document order);
@@ -25,7 +34,7 @@ import { matchesSelector } from "../../domain/selector.js";
 import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
 import { isAborted, sleep } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
-import { formatProblem, type BindingProblem, type BindingStore } from "./bindingStore.js";
+import { formatProblem, type BindingProblem, type BindingStore, type PendingDeletion } from "./bindingStore.js";
 import { parseBindingFile, type ParsedFile } from "./parseBindingFile.js";
 
 export interface FileBindingSourceOptions {
@@ -36,6 +45,12 @@ export interface FileBindingSourceOptions {
   readonly debounceMs?: number;
   /** Parses one file's text (default parseBindingFile); must be pure. A seam for tests that count parses. */
   readonly parseFile?: (text: string) => ParsedFile;
+  /** How long a vanished binding is kept before it is deleted (default 0: at once). */
+  readonly deleteDelayMs?: number;
+  /** Called once per scan that starts holding a deletion of more than half of all bindings. */
+  readonly onMassDeletion?: (deleting: number, total: number) => void;
+  /** Clock (tests). */
+  readonly now?: () => number;
 }
 
 export interface Entry {
@@ -57,8 +72,17 @@ export class FileBindingSource implements BindingStore {
   private parsedFiles = new Map<string, { readonly text: string; readonly parsed: ParsedFile }>();
   /** True when the last scan read every file: its `parsedFiles` is then the whole input of that scan. */
   private lastScanComplete = false;
+  /** Vanished bindings still served (their entries stay in `entries`) until their deleteAt. */
+  private pending = new Map<string, PendingDeletion>();
+  private massHeld = false;
+  private deletionTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly opts: FileBindingSourceOptions) {}
+
+  deletions(): readonly PendingDeletion[] {
+    return [...this.pending.values()];
+  }
 
   synced(): boolean {
     return this.loaded;
@@ -99,7 +123,9 @@ export class FileBindingSource implements BindingStore {
         if (!isAborted(signal)) await this.rescan();
       }
     } finally {
+      this.stopped = true;
       clearTimeout(timer);
+      clearTimeout(this.deletionTimer);
       watcher?.close();
     }
   }
@@ -158,24 +184,87 @@ export class FileBindingSource implements BindingStore {
       const parsed = cached?.text === text ? cached.parsed : (this.opts.parseFile ?? parseBindingFile)(text);
       parsedFiles.set(file, { text, parsed });
       if (!parsed.readable) for (const [key, e] of this.entries) if (e.file === file) keepPrevious(key, file);
-      for (const doc of parsed.documents) {
-        for (const e of doc.errors) problems.push({ source: file, document: doc.document, ...e, ...(doc.key !== undefined ? { key: doc.key } : {}) });
-        if (doc.binding === undefined || doc.key === undefined) {
-          if (doc.key !== undefined) keepPrevious(doc.key, file);
-          continue;
-        }
-        const other = next.get(doc.key);
-        if (other !== undefined) {
-          problems.push({ source: file, document: doc.document, field: "metadata.name", message: `binding ${doc.key} is already defined in ${other.file}`, key: doc.key });
-          continue;
-        }
-        next.set(doc.key, { binding: doc.binding, file, document: doc.document });
-      }
+      this.acceptDocuments(file, parsed, next, problems, keepPrevious);
+      // Invalid input never deletes: a binding this file no longer yields keeps its last good version.
+      if (parsed.documents.some((d) => d.errors.length > 0)) for (const [key, e] of this.entries) if (e.file === file) keepPrevious(key, file);
     }
+    this.holdDeletions(next);
     problems.push(...dropConflicts(next, new Set(this.entries.keys())));
     this.parsedFiles = parsedFiles;
     this.lastScanComplete = parsedFiles.size === texts.size;
     this.commit(next, problems);
+  }
+
+  private acceptDocuments(
+    file: string,
+    parsed: ParsedFile,
+    next: Map<string, Entry>,
+    problems: BindingProblem[],
+    keepPrevious: (key: string, file: string) => void,
+  ): void {
+    // One file's documents into `next`; a document that is invalid keeps its key's last good version.
+    for (const doc of parsed.documents) {
+      for (const e of doc.errors) problems.push({ source: file, document: doc.document, ...e, ...(doc.key !== undefined ? { key: doc.key } : {}) });
+      if (doc.binding === undefined || doc.key === undefined) {
+        if (doc.key !== undefined) keepPrevious(doc.key, file);
+        continue;
+      }
+      const other = next.get(doc.key);
+      if (other !== undefined) {
+        problems.push({ source: file, document: doc.document, field: "metadata.name", message: `binding ${doc.key} is already defined in ${other.file}`, key: doc.key });
+        continue;
+      }
+      next.set(doc.key, { binding: doc.binding, file, document: doc.document });
+    }
+  }
+
+  /**
+   * The deletion hold (see the file comment). Mutates `next`: a vanished
+   * binding whose delay has not run out is put back unchanged. A binding
+   * back in `next` cancels its pending deletion.
+   */
+  private holdDeletions(next: Map<string, Entry>): void {
+    const now = (this.opts.now ?? Date.now)();
+    const delay = this.opts.deleteDelayMs ?? 0;
+    for (const [key, p] of this.pending) {
+      if (!next.has(key)) continue;
+      this.pending.delete(key);
+      this.opts.logger.info("binding deletion cancelled: the binding is back", { binding: key, file: p.file });
+    }
+    const vanished = [...this.entries].filter(([key]) => !next.has(key));
+    const mass = vanished.length * 2 > this.entries.size && vanished.length > 0;
+    if (mass && !this.massHeld) {
+      this.opts.logger.warn(delay > 0 ? "bindings scan would delete most bindings; holding the deletion for the delete delay" : "bindings scan deletes most bindings", {
+        dir: this.opts.dir,
+        deleting: vanished.length,
+        total: this.entries.size,
+        deleteIn: `${Math.ceil(delay / 1000)}s`,
+      });
+      this.opts.onMassDeletion?.(vanished.length, this.entries.size);
+    }
+    this.massHeld = mass;
+    for (const [key, entry] of vanished) {
+      let p = this.pending.get(key);
+      if (p === undefined) {
+        p = { key, file: entry.file, since: now, deleteAt: now + delay, mass };
+        if (delay > 0) this.opts.logger.info("binding removed; deleting it after the delete delay unless it comes back", { binding: key, file: entry.file, deleteIn: `${Math.ceil(delay / 1000)}s` });
+      }
+      if (now < p.deleteAt) {
+        this.pending.set(key, p);
+        next.set(key, entry);
+      } else this.pending.delete(key);
+    }
+    this.armDeletionTimer(now);
+  }
+
+  /** Rescans when the earliest pending deletion is due. */
+  private armDeletionTimer(now: number): void {
+    clearTimeout(this.deletionTimer);
+    this.deletionTimer = undefined;
+    if (this.stopped || this.pending.size === 0) return;
+    const due = Math.min(...[...this.pending.values()].map((p) => p.deleteAt));
+    this.deletionTimer = setTimeout(() => void this.rescan(), Math.max(0, due - now) + 5);
+    this.deletionTimer.unref();
   }
 
   /**
@@ -186,7 +275,8 @@ export class FileBindingSource implements BindingStore {
    * among themselves), so such a scan may stop here.
    */
   private unchangedSinceLastScan(texts: ReadonlyMap<string, string | { readonly error: unknown }>): boolean {
-    if (!this.loaded || !this.lastScanComplete || texts.size !== this.parsedFiles.size) return false;
+    // A pending deletion makes the result depend on the clock: such a scan always runs.
+    if (!this.loaded || !this.lastScanComplete || this.pending.size > 0 || texts.size !== this.parsedFiles.size) return false;
     for (const [file, text] of texts) if (typeof text !== "string" || this.parsedFiles.get(file)?.text !== text) return false;
     return true;
   }

@@ -53,7 +53,15 @@ function flowDepth(text: string): number {
   return max;
 }
 
+/**
+ * A zero-length or whitespace-only file is invalid input, not "no bindings":
+ * it is what a truncating writer (`cat > file`, non-atomic copies) leaves for
+ * a moment. A file meant to hold no bindings says so with a comment or `---`.
+ */
 export function parseBindingFile(text: string): ParsedFile {
+  if (text.trim() === "") {
+    return { readable: false, documents: [{ document: 1, errors: [{ field: "(file)", message: "file is empty (zero length or whitespace only); a file meant to hold no bindings needs at least a comment" }] }] };
+  }
   if (Buffer.byteLength(text, "utf8") > MAX_FILE_BYTES) {
     return { readable: false, documents: [{ document: 1, errors: [{ field: "(file)", message: `file is larger than ${MAX_FILE_BYTES} bytes` }] }] };
   }
