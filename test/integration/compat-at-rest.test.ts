@@ -4,18 +4,22 @@
  * env and labels (HTTP check every 2 s) stay untouched across several full
  * resyncs — no Consul write, no check reset to critical, no catalog index
  * move, no reload of the nginx binding that renders their service with
- * onlyPassing. And every binding's instances show Consul's health, whether
- * or not the binding renders a load balancer.
+ * onlyPassing, even next to a second controller using the same node name.
+ * And every binding's instances show Consul's health, whether or not the
+ * binding renders a load balancer.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { StatusDocument } from "../../src/observability/statusModel.js";
+import { startController } from "../support/controller.js";
 import { controllerGet, controllerHttpAddr } from "../support/controllerHttp.js";
 import { runBackend } from "../support/docker.js";
 import { run } from "../support/exec.js";
 import { httpGet } from "../support/http.js";
 import { metricSum } from "../support/metrics.js";
+import { ensureBedRoot } from "../support/procs.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
@@ -98,6 +102,40 @@ describe("registrator-compat at rest", () => {
     assert.equal(after.index, before.health.index, "catalog index steady");
     assert.equal(await metricSum(c, "dockbind_lb_reloads_total"), before.reloads, "no nginx reload");
     assert.equal(world.lbFile("lb.conf"), before.file, "generated config unchanged");
+  });
+});
+
+describe("registrator-compat next to another controller with the same node name", () => {
+  // What the rewrites at every resync really were: a second controller under the same --node without
+  // --registrator-compat garbage-collected the compat registrations as its own orphans, and the first
+  // one registered them again (checks reset to critical each time).
+  it("keeps the compat registrations untouched across several resyncs of both, and reports the conflict", async () => {
+    const c = world.controller;
+    assert.ok(c);
+    const before = { proxyWrites: world.proxy.writes().length, health: await healthIndex(), logLines: c.logs().length };
+    const other = await startController({
+      bindingsDir: mkdtempSync(join(ensureBedRoot(), "bindings-compatrest-other-")),
+      consulAddr: world.proxy.addr,
+      outputDir: mkdtempSync(join(ensureBedRoot(), "out-compatrest-other-")),
+      nginxArgs: world.nginx.nginxArgs,
+      node: world.node,
+      extraArgs: ["--resync", `${RESYNC_MS}ms`],
+      logName: `controller-compatrest-other-${process.pid}.log`,
+    });
+    try {
+      const t0 = Date.now();
+      // Its garbage collection has read the agent (it reports the peer) and ran for three resync periods.
+      await waitFor(async () => (Date.now() - t0 >= 3 * RESYNC_MS && (await metricSum(other, "dockbind_node_identity_conflicts")) >= 1 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: "three resync periods of the second controller, the conflict reported",
+      });
+      const writes = [...c.logs().slice(before.logLines), ...other.logs()].filter((l) => l.message === "registered" || l.message === "deregistered");
+      assert.deepEqual(writes, [], "neither controller rewrote or removed a registration");
+      assert.equal(world.proxy.writes().length, before.proxyWrites, "no Consul write");
+      assert.deepEqual((await healthIndex()).checks, before.health.checks, "no check was reset");
+    } finally {
+      await other.stop();
+    }
   });
 });
 
