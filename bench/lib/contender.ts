@@ -84,12 +84,9 @@ spec:
 ${probe ? "    probeBeforeRegister: true\n" : ""}${lb}`;
 }
 
-/** dockbind alone: registration and nginx rendering. */
-/** `extraArgs` go to the controller (e.g. `--docker-host` of a simulated Docker API). */
-export async function dockbindContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender> {
-  world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true, DOCKBIND_PROBE)).join("---\n"));
-  // Product defaults except the render wait, which every contender shares.
-  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...extraArgs, ...DOCKBIND_EXTRA_ARGS]);
+/** A dockbind controller started in `world` with the bindings file already written: product defaults except the shared render wait. */
+async function dockbindWith(world: World, args: readonly string[]): Promise<Contender> {
+  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...args, ...DOCKBIND_EXTRA_ARGS]);
   return {
     name: "dockbind",
     world,
@@ -104,28 +101,22 @@ export async function dockbindContender(world: World, phases: readonly Phase[], 
   };
 }
 
+/** dockbind alone: registration and nginx rendering. `extraArgs` go to the controller (e.g. `--docker-host` of a simulated Docker API). */
+export async function dockbindContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender> {
+  world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true, DOCKBIND_PROBE)).join("---\n"));
+  return dockbindWith(world, extraArgs);
+}
+
 /**
  * dockbind with --registrator-compat: containers are registered from their
  * registrator SERVICE_* env alone (no binding selects them), and one binding
  * without backends renders the service, as consul-template renders
- * registrator's registrations.
+ * registrator's registrations. -explicit: only containers naming their
+ * service (the bench's), not whatever else runs on this dockerd.
  */
 export async function dockbindCompatContender(world: World, phase: Phase, network: string): Promise<Contender> {
   world.writeFile("bench.yaml", bindingDoc({ ...phase, selector: "selects-nothing" }, network, true));
-  // -explicit: only containers naming their service (the bench's), not whatever else runs on this dockerd.
-  const ctl = await world.startController(["--registrator-compat", "--registrator-internal", "--registrator-explicit", "--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...DOCKBIND_EXTRA_ARGS]);
-  return {
-    name: "dockbind",
-    world,
-    pids: () => [ctl.proc.pid],
-    proxies: [world.proxy],
-    registersWithDockbind: true,
-    outputFile: (p) => join(world.nginx.confDir, `${p.service}.conf`),
-    listenPort: (p) => p.listenPort,
-    stop: async () => {
-      await ctl.stop();
-    },
-  };
+  return dockbindWith(world, ["--registrator-compat", "--registrator-internal", "--registrator-explicit"]);
 }
 
 /**
