@@ -102,6 +102,8 @@ export class DockerEndpointPipeline {
   readonly hostIP: string;
   readonly docker: DockerWatcher;
   readonly swarm: SwarmWatcher;
+  /** The Swarm view this endpoint's registrar, router and status read (after swarmDuty). */
+  readonly swarmView: SwarmStore;
   readonly route: KeyRouter;
   readonly registrar: RegistrarReconciler;
   readonly engine: EngineIdentity;
@@ -135,7 +137,7 @@ export class DockerEndpointPipeline {
         o.onSwarmAvailability();
       },
     });
-    const swarmView = swarmDuty(this, o.peers);
+    this.swarmView = swarmDuty(this, o.peers);
     this.docker = new DockerWatcher({
       docker: dockerClient(endpoint.host, endpoint.tls),
       logger,
@@ -166,11 +168,11 @@ export class DockerEndpointPipeline {
         this.route.allRegistrations();
       },
     });
-    this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: swarmView, registrar: registrarSink, renderer: o.rendererQueue, compat: config.registratorCompat });
+    this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: this.swarmView, registrar: registrarSink, renderer: o.rendererQueue, compat: config.registratorCompat });
     this.registrar = new RegistrarReconciler({
       bindings: o.bindings,
       containers: this.docker,
-      swarm: swarmView,
+      swarm: this.swarmView,
       consul: o.consul,
       status: o.status,
       logger,

@@ -271,7 +271,7 @@ export function startManager(opts: ManagerOptions): Manager {
     mode: config.dockerOnly ? "docker-only" : "kubernetes",
     node: config.node,
     instance: config.instanceId,
-    endpoints: endpoints.map((p) => ({ node: p.node, hostIP: p.hostIP, containers: p.docker, identity: () => p.identity(), conflicts: () => p.conflicts.list() })),
+    endpoints: endpoints.map((p) => ({ node: p.node, hostIP: p.hostIP, containers: p.docker, swarm: p.swarmView, identity: () => p.identity(), conflicts: () => p.conflicts.list() })),
     bindings,
     status,
     containers,

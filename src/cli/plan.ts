@@ -21,10 +21,13 @@ import type Dockerode from "dockerode";
 import { createConsulClient } from "../actuators/consul/consulClient.js";
 import { readIfExists } from "../actuators/lb/atomicFile.js";
 import { dockerClient } from "../app/dockerClient.js";
-import { compatOptions, CONTROLLER_FLAGS, ConfigError, loadConfig, type Config } from "../config/config.js";
-import { bindingKey, type ContainerInfo, type ServiceBinding } from "../domain/types.js";
-import { ownedFiles, OWNERSHIP_MARKER } from "../reconcilers/renderer.js";
-import { renderNginx } from "../render/nginx.js";
+import { compatOptions, CONTROLLER_FLAGS, ConfigError, loadConfig, type Config, type DockerEndpoint } from "../config/config.js";
+import type { SwarmView } from "../domain/swarm.js";
+import { swarmDuty, type SwarmEndpoint } from "../app/dockerEndpoint.js";
+import { readSwarmOnce } from "../sources/docker/swarmWatcher.js";
+import { bindingKey, serviceRef, type ContainerInfo, type ServiceBinding } from "../domain/types.js";
+import { ownedFiles } from "../reconcilers/renderer.js";
+import { outputPath, renderFor } from "../render/renderFor.js";
 import { errorMessage, silentLogger } from "../runtime/logger.js";
 import { fromInspect } from "../sources/docker/inspect.js";
 import { formatProblem, type BindingProblem } from "../sources/files/bindingStore.js";
@@ -100,17 +103,18 @@ async function dockerSnapshot(docker: Dockerode): Promise<ContainerInfo[]> {
 
 async function renderAll(bindings: readonly ServiceBinding[], config: Readonly<Config>, consul: ReturnType<typeof createConsulClient>): Promise<RenderedFile[]> {
   const out: RenderedFile[] = [];
+  // The controller's renderer writes nginx files to --lb-output-dir and haproxy files to --haproxy-output-dir.
+  const dirs = { nginx: config.lbOutputDir, haproxy: config.haproxy.outputDir };
   for (const b of bindings) {
     const lb = b.spec.loadBalancer;
     if (lb === undefined) continue;
     const key = bindingKey(b);
-    const path = join(config.lbOutputDir, lb.output);
-    const svc = b.spec.service;
-    const health = await consul.healthService({ service: svc.name, ...(svc.datacenter !== undefined ? { dc: svc.datacenter } : {}), waitMs: 0 });
+    const path = outputPath(lb, dirs);
+    const health = await consul.healthService({ ...serviceRef(b), waitMs: 0 });
     try {
       const template = lb.template === undefined ? undefined : await readFile(join(config.templateDir, lb.template), "utf8");
-      const r = renderNginx({ bindingKey: key, serviceName: svc.name, lb, instances: health.instances, ...(template !== undefined ? { template } : {}) });
-      out.push({ binding: key, path, text: `${OWNERSHIP_MARKER}${key}\n${r.text}` });
+      const file = renderFor(b, health.instances, template, dirs);
+      if (file !== undefined) out.push({ binding: key, path: file.path, text: file.text });
     } catch (err) {
       out.push({ binding: key, path, error: errorMessage(err) });
     }
@@ -124,26 +128,48 @@ export interface PlanRun {
 }
 
 /** Gathers live state and computes the plan. Reads only. Rejects when Docker, Consul or the bindings dir are unreachable. */
+/** One Docker endpoint read once: containers, engine ID, and (when a binding selects Swarm services) its swarm. */
+async function planEndpoint(config: Readonly<Config>, e: DockerEndpoint, wantSwarm: boolean): Promise<PlanEndpoint & { readonly cluster?: string }> {
+  const docker = dockerClient(e.host, e.tls);
+  const [containers, engine] = await Promise.all([dockerSnapshot(docker), engineId(docker)]).catch((err: unknown) => {
+    throw new Error(`Docker endpoint ${e.node} (${e.host}): ${errorMessage(err)}`);
+  });
+  const unreachable = (err: unknown): { readonly view: SwarmView; readonly cluster?: string } => ({ view: { kind: "unavailable", reason: "SwarmUnreachable", message: `Docker (swarm) unreachable: ${errorMessage(err)}` } });
+  const swarm = wantSwarm ? await readSwarmOnce(docker).catch(unreachable) : undefined;
+  const compat = compatOptions(config, e);
+  return {
+    node: e.node,
+    hostIP: e.hostIP,
+    containers,
+    owner: { node: e.node, engine, instance: config.instanceId, adopt: config.adopt },
+    ...(swarm !== undefined ? { swarm: swarm.view, ...(swarm.cluster !== undefined ? { cluster: swarm.cluster } : {}) } : {}),
+    ...(compat !== undefined ? { compat } : {}),
+  };
+}
+
+/** Endpoints managing the same swarm: only the first serves it, as in the controller (swarmDuty). */
+function withSwarmDuty(endpoints: readonly (PlanEndpoint & { readonly cluster?: string })[]): PlanEndpoint[] {
+  const stores: SwarmEndpoint[] = endpoints.map((e) => ({ node: e.node, swarm: { view: () => e.swarm ?? NO_SWARM, clusterId: () => e.cluster } }));
+  return endpoints.map((e, i) => {
+    const self = stores[i];
+    return e.swarm === undefined || self === undefined ? e : { ...e, swarm: swarmDuty(self, () => stores).view() };
+  });
+}
+
+const NO_SWARM: SwarmView = { kind: "unavailable", reason: "SwarmNotSynced", message: "not read" };
+
 export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
   const source = new FileBindingSource({ dir: config.bindingsDir, logger: silentLogger(), onChange: () => undefined });
   await source.rescan();
   if (!source.synced()) throw new Error(`cannot read bindings directory ${config.bindingsDir}`);
   const bindings = source.list();
   const consul = createConsulClient({ ...consulConnection(config.consul), timeoutMs: 5000 });
+  const wantSwarm = bindings.some((b) => b.spec.backends.swarm !== undefined);
   const [endpoints, agentServices, rendered, owned] = await Promise.all([
-    Promise.all(
-      config.dockerEndpoints.map(async (e): Promise<PlanEndpoint> => {
-        const docker = dockerClient(e.host, e.tls);
-        const [containers, engine] = await Promise.all([dockerSnapshot(docker), engineId(docker)]).catch((err: unknown) => {
-          throw new Error(`Docker endpoint ${e.node} (${e.host}): ${errorMessage(err)}`);
-        });
-        const compat = compatOptions(config, e);
-        return { node: e.node, hostIP: e.hostIP, containers, owner: { node: e.node, engine, instance: config.instanceId, adopt: config.adopt }, ...(compat !== undefined ? { compat } : {}) };
-      }),
-    ),
+    Promise.all(config.dockerEndpoints.map((e) => planEndpoint(config, e, wantSwarm))).then(withSwarmDuty),
     consul.listAgentServices(),
     renderAll(bindings, config, consul),
-    ownedFiles(config.lbOutputDir),
+    Promise.all([ownedFiles(config.lbOutputDir), ownedFiles(config.haproxy.outputDir)]).then(([nginx, haproxy]) => new Map([...nginx, ...haproxy])),
   ]);
   const onDisk = new Map<string, string | undefined>();
   for (const path of [...rendered.map((r) => r.path), ...owned.values()]) onDisk.set(path, (await readIfExists(path))?.toString("utf8"));

@@ -1,9 +1,11 @@
 /**
  * `controller plan`, the pure part: given the bindings, the live containers,
  * the live agent services and the rendered/current LB files, returns the
- * changes a controller run would make. Pure, deterministic ordering. It uses
- * the same domain functions as the reconcilers (desiredForBinding,
- * compatRegistrations, planRegistrations), so plan and controller agree:
+ * changes a controller run would make. Pure, deterministic ordering. It calls
+ * the registrar's own decisions (domain/decisions.ts: desiredRegistrations for
+ * containers and Swarm tasks, compatDesired with the binding port claims;
+ * ownership, planRegistrations) and the renderer's renderFor, so plan and
+ * controller agree:
  * - registrations: per binding (and per container in registrator-compat
  *   mode), only services this controller owns (ownership(), the registrar's
  *   rule) are compared or deregistered; owned services of bindings/containers
@@ -13,10 +15,11 @@
  * - LB files: the rendered text vs the bytes on disk; generated files (by
  *   ownership marker) of bindings that no longer render are removed.
  */
-import { desiredForBinding } from "../domain/desired.js";
+import { compatDesired, containerLookup, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import { isOwned, nodeConflicts, ownedView, type NodeConflict, type OwnerIdentity } from "../domain/ownership.js";
 import { planRegistrations } from "../domain/plan.js";
-import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
+import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
+import type { SwarmView } from "../domain/swarm.js";
 import { bindingKey, OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
 import { unifiedDiff } from "./unifiedDiff.js";
 
@@ -56,6 +59,8 @@ export interface PlanEndpoint {
   readonly owner: OwnerIdentity;
   readonly hostIP: string;
   readonly containers: readonly ContainerInfo[];
+  /** The endpoint's Swarm view (read only when a binding selects Swarm services). */
+  readonly swarm?: SwarmView;
   /** Registrator-compat options when --registrator-compat is on. */
   readonly compat?: CompatOptions;
 }
@@ -136,6 +141,18 @@ function compare(owner: string, current: readonly RegisteredService[], desired: 
   return out;
 }
 
+/** What the endpoint's registrar would see: the same NodeWorld the controller builds from its caches. */
+function planWorld(input: PlanInput, endpoint: PlanEndpoint): NodeWorld {
+  return {
+    node: endpoint.node,
+    hostIP: endpoint.hostIP,
+    containers: containerLookup(endpoint.containers),
+    bindings: input.bindings,
+    ...(endpoint.swarm !== undefined ? { swarm: endpoint.swarm } : {}),
+    ...(endpoint.compat !== undefined ? { compat: endpoint.compat } : {}),
+  };
+}
+
 function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): RegistrationChange[] {
   const owned = input.agentServices.filter((s) => isOwned(s.meta, endpoint.owner));
   const names = new Map(endpoint.containers.map((c) => [c.id, c.name]));
@@ -146,11 +163,14 @@ function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): Registra
     const view = ownedView(input.agentServices, endpoint.owner, filter, desired);
     return compare(owner, view.owned, view.desired, why, names);
   };
+  const world = planWorld(input, endpoint);
   for (const b of [...input.bindings].sort((x, y) => bindingKey(x).localeCompare(bindingKey(y)))) {
     const key = bindingKey(b);
     keys.add(key);
-    const desired = desiredForBinding(b, endpoint.containers, { node: endpoint.node, hostIP: endpoint.hostIP });
-    out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, desired.registrations, "container no longer running or matching"));
+    const decision = desiredRegistrations(b, world);
+    // Backends unknown (Swarm unreadable): the controller computes and removes nothing, so neither does the plan.
+    if (decision.kind === "unknown") continue;
+    out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, decision.desired.registrations, "container or task no longer running or matching"));
   }
   const orphanKeys = [...new Set(owned.map((s) => s.meta[OWNER_META.binding]).filter((k): k is string => k !== undefined && k !== COMPAT_BINDING_KEY && !keys.has(k)))].sort();
   for (const key of orphanKeys) out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, [], `binding ${key} no longer exists`));
@@ -161,8 +181,7 @@ function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): Registra
     ...compatOwned.map((s) => s.meta[OWNER_META.container]).filter((id): id is string => id !== undefined),
   ]);
   for (const id of [...containerIds].sort()) {
-    const c = endpoint.containers.find((x) => x.id === id);
-    const desired = c !== undefined && endpoint.compat !== undefined ? compatRegistrations(c, endpoint.compat).registrations : [];
+    const desired = compatDesired(world.containers.get(id), world).registrations;
     const why = endpoint.compat === undefined ? "registrator-compat is off" : "container no longer running";
     out.push(...planKey(COMPAT_BINDING_KEY, (m) => m[OWNER_META.binding] === COMPAT_BINDING_KEY && m[OWNER_META.container] === id, desired, why));
   }

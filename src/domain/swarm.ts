@@ -66,6 +66,16 @@ export interface SwarmSnapshot {
   readonly nodes: readonly SwarmNode[];
 }
 
+/** What one Docker endpoint knows of its swarm: a snapshot, or why there is none. */
+export type SwarmView =
+  | { readonly kind: "ready"; readonly snapshot: SwarmSnapshot }
+  | {
+      readonly kind: "unavailable";
+      /** SwarmServedByOtherEndpoint: another Docker endpoint of this controller manages the same swarm (dockerEndpoint.ts). */
+      readonly reason: "SwarmNotActive" | "SwarmNotManager" | "SwarmUnreachable" | "SwarmNotSynced" | "SwarmServedByOtherEndpoint";
+      readonly message: string;
+    };
+
 export interface SwarmDesiredOptions extends DesiredOptions {
   /** True for a container the Docker source marks draining (kill/stop seen before die). */
   readonly isDraining?: (containerId: string) => boolean;

@@ -8,7 +8,7 @@
  * controller using our node name, validated by safeIdentityValue()), never
  * container env.
  */
-import { desiredForBinding } from "../domain/desired.js";
+import { desiredRegistrations } from "../domain/decisions.js";
 import { conflictMessage } from "../domain/ownership.js";
 import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
@@ -105,7 +105,12 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
   const snapshot = parts.health.get(serviceRef(b));
   const byId = new Map((snapshot?.instances ?? []).map((i) => [i.serviceId, i]));
   const nameOf = new Map(parts.containers.list().map((c) => [c.id, c.name]));
-  const perEndpoint = parts.endpoints.map((e) => desiredForBinding(b, e.containers.list(), { node: e.node, hostIP: e.hostIP }));
+  // Each endpoint's registrar decision (containers or Swarm tasks); an endpoint that cannot know its backends shows none.
+  const perEndpoint = parts.endpoints.map((e) => {
+    const swarm = e.swarm?.view();
+    const d = desiredRegistrations(b, { node: e.node, hostIP: e.hostIP, containers: e.containers, bindings: [], ...(swarm !== undefined ? { swarm } : {}) });
+    return d.kind === "desired" ? d.desired : { registrations: [], skipped: [] };
+  });
   const desired = { registrations: perEndpoint.flatMap((d) => d.registrations), skipped: perEndpoint.flatMap((d) => d.skipped) };
   const backends: BackendView[] = desired.registrations.map((r) => {
     const id = r.meta[OWNER_META.container] ?? "";

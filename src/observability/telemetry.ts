@@ -17,6 +17,7 @@ import type { Logger } from "../runtime/logger.js";
 import type { QueueObserver } from "../runtime/workqueue.js";
 import type { HealthStore } from "../sources/consul/healthWatcher.js";
 import type { ContainerStore, DockerWatcherObserver } from "../sources/docker/dockerWatcher.js";
+import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import { bindingKey } from "../domain/types.js";
 import type { NodeConflict, OwnerIdentity } from "../domain/ownership.js";
@@ -47,6 +48,8 @@ export interface ObservedEndpoint {
   /** Default advertised address (to show which address each backend gets). */
   readonly hostIP: string;
   readonly containers: ContainerStore;
+  /** The endpoint's Swarm view as its registrar sees it (Swarm bindings' backends). */
+  readonly swarm?: SwarmStore;
   /** Owner identity; undefined until the engine ID is known. */
   readonly identity: () => OwnerIdentity | undefined;
   /** Other controllers registering under this node (latest garbage-collection listing). */

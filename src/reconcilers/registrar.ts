@@ -14,13 +14,12 @@
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
 import type { ConsulApi } from "../actuators/consul/consulClient.js";
 import type { CheckProbe } from "../actuators/probe/checkProbe.js";
-import { desiredForBinding, type DesiredResult } from "../domain/desired.js";
+import { compatDesired, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
+import type { DesiredResult } from "../domain/desired.js";
 import { ownedView, type OwnedView, type OwnerIdentity } from "../domain/ownership.js";
-import { desiredForSwarmBinding } from "../domain/swarm.js";
 import { planRegistrations, withHash, type RegistrationPlan } from "../domain/plan.js";
-import { COMPAT_BINDING_KEY, compatRegistrations, type CompatOptions } from "../domain/registratorCompat.js";
-import { matchesSelector } from "../domain/selector.js";
-import { OWNER_META, type ContainerInfo, type Registration, type ServiceBinding } from "../domain/types.js";
+import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
+import { OWNER_META, type Registration, type ServiceBinding } from "../domain/types.js";
 import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
@@ -160,55 +159,40 @@ export class RegistrarReconciler implements Reconciler {
   }
 
   /**
-   * Containers, or the running tasks of Swarm services. Undefined when Swarm
-   * cannot be read: the status says why and nothing is deregistered.
-   * `abstain`: this node has no say on the binding (issue #3 item 6), reported instead of counts.
+   * This node's decision on `binding` (domain/decisions.ts). Undefined when the backends cannot be
+   * known now (Swarm unreadable): the status says why and nothing is deregistered.
+   * `abstain`: this node has no say on the binding, reported instead of counts.
    */
   private desired(bkey: string, binding: ServiceBinding): { readonly desired: DesiredResult; readonly abstain?: NodeRegistration } | undefined {
-    const selector = binding.spec.backends.selector;
-    if (binding.spec.backends.swarm === undefined) return { desired: desiredForBinding(binding, selector === undefined ? [] : this.opts.containers.select(selector), this.opts) };
-    const view = this.opts.swarm?.view() ?? { kind: "unavailable", reason: "SwarmUnsupported", message: "this controller does not read Swarm services" };
-    if (view.kind !== "ready") {
-      const noSay = view.reason === "SwarmNotActive" || view.reason === "SwarmNotManager" || view.reason === "SwarmServedByOtherEndpoint";
-      const report: NodeRegistration = { status: "False", reason: view.reason, message: view.message, ...(noSay ? { abstain: true, counts: { desired: 0, registered: 0 } } : {}) };
-      // Another endpoint serves this swarm: copies this node made (before it knew) are removed.
-      if (view.reason === "SwarmServedByOtherEndpoint") return { desired: { registrations: [], skipped: [] }, abstain: report };
-      this.opts.status.setRegistration(bkey, this.opts.node, report);
+    const decision = desiredRegistrations(binding, this.world());
+    const noSay = decision.noSay;
+    const report: NodeRegistration | undefined = noSay === undefined ? undefined : { status: "False", reason: noSay.reason, message: noSay.message, ...(noSay.abstain ? { abstain: true, counts: { desired: 0, registered: 0 } } : {}) };
+    if (decision.kind === "unknown") {
+      if (report !== undefined) this.opts.status.setRegistration(bkey, this.opts.node, report);
       return undefined;
     }
+    return { desired: decision.desired, ...(report !== undefined ? { abstain: report } : {}) };
+  }
+
+  /** What this node sees now, for the pure decisions. */
+  private world(): NodeWorld {
+    const swarm = this.opts.swarm?.view();
     return {
-      desired: desiredForSwarmBinding(binding, view.snapshot, {
-        ...this.opts,
-        isDraining: (id) => this.opts.containers.get(id)?.draining === true,
-        localContainer: (id) => this.opts.containers.get(id),
-      }),
+      node: this.opts.node,
+      hostIP: this.opts.hostIP,
+      containers: this.opts.containers,
+      bindings: this.opts.bindings.list(),
+      ...(swarm !== undefined ? { swarm } : {}),
+      ...(this.opts.compat !== undefined ? { compat: this.opts.compat } : {}),
     };
   }
 
-  /**
-   * Issue #6: a container port selected by a ServiceBinding belongs to that binding; registrator-compat
-   * (which registers every published port, like registrator) must not register it a second time.
-   */
-  private withoutBindingPorts(container: ContainerInfo): ContainerInfo {
-    const claims = this.opts.bindings
-      .list()
-      .filter((b) => b.spec.backends.selector !== undefined && matchesSelector(b.spec.backends.selector, container.labels))
-      .map((b) => `${b.spec.backends.port}/${b.spec.backends.protocol}`);
-    if (claims.length === 0) return container;
-    return { ...container, ports: container.ports.filter((p) => !claims.includes(`${p.privatePort}/${p.protocol}`)) };
-  }
-
   private async reconcileContainer(id: string): Promise<ReconcileResult> {
-    const container = this.opts.containers.get(id);
-    const compat = this.opts.compat;
-    let desired: readonly Registration[] = [];
-    if (container !== undefined && compat !== undefined) {
-      const result = compatRegistrations(this.withoutBindingPorts(container), compat);
-      for (const issue of result.issues) {
-        this.opts.logger.warn("registrator label ignored", { container: issue.containerId.slice(0, 12), field: issue.field, reason: issue.message });
-      }
-      desired = result.registrations;
+    const result = compatDesired(this.opts.containers.get(id), this.world());
+    for (const issue of result.issues) {
+      this.opts.logger.warn("registrator label ignored", { container: issue.containerId.slice(0, 12), field: issue.field, reason: issue.message });
     }
+    const desired = result.registrations;
     const view = await this.view((m) => m[OWNER_META.binding] === COMPAT_BINDING_KEY && m[OWNER_META.container] === id, desired);
     await this.apply(`${COMPAT_BINDING_KEY}:${id.slice(0, 12)}`, planRegistrations(view.owned, view.desired));
     return {};

@@ -19,8 +19,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { readIfExists, removeStaleTemps } from "../actuators/lb/atomicFile.js";
-import { renderHaproxy } from "../render/haproxy.js";
-import { renderNginx } from "../render/nginx.js";
+import { OWNERSHIP_MARKER, renderFor, type OutputDirs } from "../render/renderFor.js";
 import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
@@ -29,8 +28,7 @@ import type { BindingStore } from "../sources/files/bindingStore.js";
 import { serviceRef, type HealthInstance } from "../domain/types.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 
-/** First line of every generated file; the binding key follows. */
-export const OWNERSHIP_MARKER = "# dockbind-generated binding=";
+export { OWNERSHIP_MARKER };
 
 export type RenderResultKind = "changed" | "unchanged" | "error";
 
@@ -90,20 +88,18 @@ export class RendererReconciler implements Reconciler {
       return {};
     }
     if (snapshot === undefined) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 500 };
-    const ref = serviceRef(binding);
     const haproxy = lb.kind === "haproxy" ? this.opts.haproxy : undefined;
-    const path = join(haproxy?.outputDir ?? this.opts.outputDir, lb.output);
     try {
-      if (lb.kind === "haproxy" && haproxy === undefined) throw new ReconcileError("LoadBalancerNotConfigured", "binding asks for haproxy but the controller has no haproxy configured", true);
       const template = lb.template === undefined ? undefined : await this.readTemplate(lb.template);
-      const render = haproxy !== undefined ? renderHaproxy : renderNginx;
-      const result = render({ bindingKey: key, serviceName: ref.service, lb, instances: snapshot.instances, ...(template !== undefined ? { template } : {}) });
+      const file = renderFor(binding, snapshot.instances, template, this.dirs());
+      if (file === undefined) return {};
+      const { path, result } = file;
       for (const r of result.rejected) this.opts.logger.warn("instance not rendered", { binding: key, serviceId: r.serviceId, reason: r.reason });
       const servers = new Set(result.servers.map((sv) => `${sv.address}:${String(sv.port)}`));
       const before = this.served.get(key);
       const applied = await (haproxy?.writer ?? this.opts.writer).apply({
         path,
-        text: `${OWNERSHIP_MARKER}${key}\n${result.text}`,
+        text: file.text,
         minReloadIntervalMs: this.opts.minReloadIntervalMs ?? 0,
         ...(this.opts.maxReloadIntervalMs !== undefined ? { maxReloadIntervalMs: this.opts.maxReloadIntervalMs } : {}),
         removesServers: before === undefined || [...before].some((sv) => !servers.has(sv)),
@@ -130,6 +126,11 @@ export class RendererReconciler implements Reconciler {
       this.opts.observer?.onRender?.(key, "error", reason);
       throw err;
     }
+  }
+
+  /** Where this controller's generated files go. */
+  private dirs(): OutputDirs {
+    return { nginx: this.opts.outputDir, ...(this.opts.haproxy !== undefined ? { haproxy: this.opts.haproxy.outputDir } : {}) };
   }
 
   private async readTemplate(name: string): Promise<string> {

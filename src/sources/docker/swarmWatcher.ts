@@ -18,19 +18,12 @@
 import type Dockerode from "dockerode";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import type { SwarmService, SwarmSnapshot } from "../../domain/swarm.js";
+import type { SwarmService, SwarmSnapshot, SwarmView } from "../../domain/swarm.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { nodeFromApi, serviceFromApi, taskFromApi } from "./swarmInspect.js";
 
-export type SwarmView =
-  | { readonly kind: "ready"; readonly snapshot: SwarmSnapshot }
-  | {
-      readonly kind: "unavailable";
-      /** SwarmServedByOtherEndpoint: another Docker endpoint of this controller manages the same swarm (dockerEndpoint.ts). */
-      readonly reason: "SwarmNotActive" | "SwarmNotManager" | "SwarmUnreachable" | "SwarmNotSynced" | "SwarmServedByOtherEndpoint";
-      readonly message: string;
-    };
+export type { SwarmView };
 
 /** Read side, used by the registrar. */
 export interface SwarmStore {
@@ -71,6 +64,36 @@ export interface SwarmWatcherOptions {
 
 const TRANSITION_POLL_MS = 200;
 const BURST_MS = 2_000;
+/**
+ * The engine's swarm role from `docker info`: the cluster it manages (undefined unless it is an
+ * active manager), and the view to report when it cannot list tasks (not in swarm mode, a worker).
+ */
+export function swarmRole(rawInfo: unknown): { readonly cluster?: string; readonly unavailable?: SwarmView } {
+  const info = rawInfo as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; Cluster?: { ID?: string } } } | null;
+  const state = info?.Swarm?.LocalNodeState ?? "inactive";
+  if (state !== "active") return { unavailable: { kind: "unavailable", reason: "SwarmNotActive", message: `the Docker engine is not in swarm mode (swarm state: ${state}); swarm bindings have no backends` } };
+  if (info?.Swarm?.ControlAvailable !== true) return { unavailable: { kind: "unavailable", reason: "SwarmNotManager", message: "the Docker engine is a swarm worker: tasks can only be listed on a manager" } };
+  const cluster = info.Swarm.Cluster?.ID;
+  return cluster !== undefined ? { cluster } : {};
+}
+
+/** One list of the swarm's services, tasks and nodes (a manager's API). Rejects when Docker does. */
+export async function listSwarm(d: Dockerode): Promise<SwarmSnapshot> {
+  const [rawServices, rawTasks, rawNodes] = await Promise.all([d.listServices(), d.listTasks() as Promise<unknown[]>, d.listNodes() as Promise<unknown[]>]);
+  return {
+    services: rawServices.map((s: unknown) => serviceFromApi(s)).filter((s) => s !== undefined),
+    tasks: rawTasks.map(taskFromApi).filter((t) => t !== undefined),
+    nodes: rawNodes.map(nodeFromApi).filter((n) => n !== undefined),
+  };
+}
+
+/** The swarm as one read sees it (`controller plan`): the same role rule and lists the watcher uses. */
+export async function readSwarmOnce(d: Dockerode): Promise<{ readonly view: SwarmView; readonly cluster?: string }> {
+  const role = swarmRole(await d.info());
+  const cluster = role.cluster !== undefined ? { cluster: role.cluster } : {};
+  return { view: role.unavailable ?? { kind: "ready", snapshot: await listSwarm(d) }, ...cluster };
+}
+
 const NOT_SYNCED: SwarmView = { kind: "unavailable", reason: "SwarmNotSynced", message: "Swarm services and tasks not listed yet" };
 
 interface SwarmEvent {
@@ -124,13 +147,10 @@ export class SwarmWatcher implements SwarmClusterStore {
       };
       signal.addEventListener("abort", onAbort, { once: true });
       try {
-        const info = (await this.opts.docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; Cluster?: { ID?: string } } };
-        const state = info.Swarm?.LocalNodeState ?? "inactive";
-        this.cluster = state === "active" && info.Swarm?.ControlAvailable === true ? info.Swarm.Cluster?.ID : undefined;
-        if (state !== "active") {
-          this.setView({ kind: "unavailable", reason: "SwarmNotActive", message: `the Docker engine is not in swarm mode (swarm state: ${state}); swarm bindings have no backends` });
-        } else if (info.Swarm?.ControlAvailable !== true) {
-          this.setView({ kind: "unavailable", reason: "SwarmNotManager", message: "the Docker engine is a swarm worker: tasks can only be listed on a manager" });
+        const role = swarmRole(await this.opts.docker.info());
+        this.cluster = role.cluster;
+        if (role.unavailable !== undefined) {
+          this.setView(role.unavailable);
         } else {
           const events = (await this.opts.docker.getEvents({ filters: { type: ["service", "node", "container"] }, abortSignal: stream.signal } as object)) as unknown as Readable;
           await this.refresh();
@@ -223,11 +243,7 @@ export class SwarmWatcher implements SwarmClusterStore {
   }
 
   private async refreshOnce(): Promise<void> {
-    const d = this.opts.docker;
-    const [rawServices, rawTasks, rawNodes] = await Promise.all([d.listServices(), d.listTasks() as Promise<unknown[]>, d.listNodes() as Promise<unknown[]>]);
-    const services = rawServices.map((s: unknown) => serviceFromApi(s)).filter((s) => s !== undefined);
-    const tasks = rawTasks.map(taskFromApi).filter((t) => t !== undefined);
-    const nodes = rawNodes.map(nodeFromApi).filter((n) => n !== undefined);
+    const { services, tasks, nodes } = await listSwarm(this.opts.docker);
     const before = new Map(this.snapshot.services.map((s) => [s.id, s]));
     const nodesKey = JSON.stringify([...nodes].sort((a, b) => (a.id < b.id ? -1 : 1)));
     const fingerprints = new Map<string, string>();

@@ -1,0 +1,49 @@
+/**
+ * The generated file of one load-balanced binding: which renderer (nginx or
+ * haproxy, from `loadBalancer.kind`), where it goes, and its full text with
+ * the ownership marker. Pure. The renderer reconciler and `controller plan`
+ * both call it, so a plan previews exactly the file the controller writes.
+ */
+import { bindingKey, type HealthInstance, type LoadBalancerSpec, type ServiceBinding } from "../domain/types.js";
+import { ReconcileError } from "../runtime/errors.js";
+import { renderHaproxy } from "./haproxy.js";
+import { renderNginx, type RenderResult } from "./nginx.js";
+import { join } from "node:path";
+
+/** First line of every generated file; the binding key follows. */
+export const OWNERSHIP_MARKER = "# dockbind-generated binding=";
+
+/** Where generated files go: `--lb-output-dir`, and `--haproxy-output-dir` when haproxy is configured. */
+export interface OutputDirs {
+  readonly nginx: string;
+  readonly haproxy?: string;
+}
+
+export interface RenderedFile {
+  readonly path: string;
+  /** The file's full text: ownership marker, then the rendered config. */
+  readonly text: string;
+  readonly result: RenderResult;
+}
+
+/** The generated file's path. Throws LoadBalancerNotConfigured (terminal) for haproxy without a haproxy output dir. */
+export function outputPath(lb: LoadBalancerSpec, dirs: OutputDirs): string {
+  if (lb.kind !== "haproxy") return join(dirs.nginx, lb.output);
+  if (dirs.haproxy === undefined) throw new ReconcileError("LoadBalancerNotConfigured", "binding asks for haproxy but the controller has no haproxy configured", true);
+  return join(dirs.haproxy, lb.output);
+}
+
+/**
+ * Renders `binding`'s file from Consul's `instances` (and its custom `template` text, when it has
+ * one). Throws what the renderers throw (RenderError: template or validation failure) and
+ * LoadBalancerNotConfigured; undefined for a binding without a load balancer.
+ */
+export function renderFor(binding: ServiceBinding, instances: readonly HealthInstance[], template: string | undefined, dirs: OutputDirs): RenderedFile | undefined {
+  const lb = binding.spec.loadBalancer;
+  if (lb === undefined) return undefined;
+  const path = outputPath(lb, dirs);
+  const key = bindingKey(binding);
+  const render = lb.kind === "haproxy" ? renderHaproxy : renderNginx;
+  const result = render({ bindingKey: key, serviceName: binding.spec.service.name, lb, instances, ...(template !== undefined ? { template } : {}) });
+  return { path, text: `${OWNERSHIP_MARKER}${key}\n${result.text}`, result };
+}
