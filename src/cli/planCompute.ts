@@ -170,7 +170,8 @@ function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): Registra
     const decision = desiredRegistrations(b, world);
     // Backends unknown (Swarm unreadable): the controller computes and removes nothing, so neither does the plan.
     if (decision.kind === "unknown") continue;
-    out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, decision.desired.registrations, "container or task no longer running or matching"));
+    const gone = b.spec.backends.swarm !== undefined ? "task no longer running or selected" : "container no longer running or matching";
+    out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, decision.desired.registrations, gone));
   }
   const orphanKeys = [...new Set(owned.map((s) => s.meta[OWNER_META.binding]).filter((k): k is string => k !== undefined && k !== COMPAT_BINDING_KEY && !keys.has(k)))].sort();
   for (const key of orphanKeys) out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, [], `binding ${key} no longer exists`));
