@@ -1,5 +1,5 @@
 /**
- * One Docker endpoint's half of the pipeline (issue #3 item 6): its Docker and
+ * One Docker endpoint's half of the pipeline: its Docker and
  * Swarm watchers, its KeyRouter and its RegistrarReconciler, all under the
  * endpoint's node identity (the owner of what it registers). The manager runs
  * one per --docker-endpoint and shares the rest: binding source, Consul
@@ -9,16 +9,17 @@
  * and the controller's --instance-id; what it may touch in Consul is decided by
  * domain/ownership.ts only.
  *
- * Registrar keys of every endpoint go into the one registrar queue qualified
- * as `<key>@<node>` (nodeKey): the queue's dedup and "never one key twice at
- * once" then hold per endpoint, and the workqueue metrics keep one name.
+ * Registrar requests of every endpoint go into the one registrar queue with
+ * their node (runtime/requests.ts): the queue's dedup and "never one key twice
+ * at once" then hold per endpoint, and the workqueue metrics keep one name.
  */
 import type { ConsulApi } from "../actuators/consul/consulClient.js";
 import { compatOptions, type Config, type DockerEndpoint } from "../config/config.js";
 import { isOwned, nodeConflicts, type OwnerIdentity } from "../domain/ownership.js";
 import type { Telemetry } from "../observability/telemetry.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
-import { ownerKey, RegistrarReconciler } from "../reconcilers/registrar.js";
+import { ownerRequest, RegistrarReconciler } from "../reconcilers/registrar.js";
+import { encodeNodeRequest, encodeRendererRequest, type RegistrarRequest, type RendererRequest } from "../runtime/requests.js";
 import type { BackoffOptions } from "../runtime/backoff.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { WorkQueue } from "../runtime/workqueue.js";
@@ -29,17 +30,6 @@ import { dockerClient } from "./dockerClient.js";
 import { EngineIdentity } from "./engineIdentity.js";
 import { NodeConflictTracker } from "./nodeConflicts.js";
 import { KeyRouter } from "./keyRouter.js";
-
-/** `<registrar key>@<node>`: node names never contain `@` (config.ts). */
-export function nodeKey(key: string, node: string): string {
-  return `${key}@${node}`;
-}
-
-/** Inverse of nodeKey; undefined for a key without a node. */
-export function splitNodeKey(qualified: string): { readonly key: string; readonly node: string } | undefined {
-  const at = qualified.lastIndexOf("@");
-  return at <= 0 ? undefined : { key: qualified.slice(0, at), node: qualified.slice(at + 1) };
-}
 
 /** What swarmDuty needs to know of an endpoint. */
 export interface SwarmEndpoint {
@@ -85,7 +75,7 @@ export interface DockerEndpointOptions {
   readonly consul: ConsulApi;
   readonly status: BindingStatusStore;
   readonly telemetry: Telemetry;
-  /** The shared registrar queue: this endpoint adds `nodeKey(key, node)`. */
+  /** The shared registrar queue: this endpoint adds its requests (encodeNodeRequest with its node). */
   readonly registrarQueue: WorkQueue;
   readonly rendererQueue: WorkQueue;
   readonly backoff: BackoffOptions;
@@ -118,8 +108,13 @@ export class DockerEndpointPipeline {
     // One log field says which engine a line is about when a controller serves several.
     const logger = config.dockerEndpoints.length > 1 ? o.logger.child({ dockerNode: endpoint.node }) : o.logger;
     const registrarSink = {
-      add: (key: string): void => {
-        o.registrarQueue.add(nodeKey(key, endpoint.node));
+      add: (request: RegistrarRequest): void => {
+        o.registrarQueue.add(encodeNodeRequest({ node: endpoint.node, request }));
+      },
+    };
+    const rendererSink = {
+      add: (request: RendererRequest): void => {
+        o.rendererQueue.add(encodeRendererRequest(request));
       },
     };
     // Issue #4: Swarm services as backends. No Docker calls while no binding selects Swarm services.
@@ -168,7 +163,7 @@ export class DockerEndpointPipeline {
         this.route.allRegistrations();
       },
     });
-    this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: this.swarmView, registrar: registrarSink, renderer: o.rendererQueue, compat: config.registratorCompat });
+    this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: this.swarmView, registrar: registrarSink, renderer: rendererSink, compat: config.registratorCompat });
     this.registrar = new RegistrarReconciler({
       bindings: o.bindings,
       containers: this.docker,
@@ -202,8 +197,8 @@ export class DockerEndpointPipeline {
       this.conflicts.update(nodeConflicts(all, self));
       for (const s of all) {
         if (!isOwned(s.meta, self)) continue;
-        const key = ownerKey(s.meta);
-        if (key !== undefined) this.o.registrarQueue.add(nodeKey(key, this.node));
+        const request = ownerRequest(s.meta);
+        if (request !== undefined) this.o.registrarQueue.add(encodeNodeRequest({ node: this.node, request }));
       }
     } catch (err) {
       this.o.logger.warn("cannot list owned registrations for garbage collection", { node: this.node, error: errorMessage(err) });

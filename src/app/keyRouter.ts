@@ -1,16 +1,13 @@
 /**
  * Event handlers of the manager (controller-runtime's handler + predicate
- * step): maps what a source saw to the workqueue keys that must be
- * reconciled. Identity only: reconcilers re-read all state. Non-blocking.
- *
- * Registrar keys: `binding/<ns>/<name>` and (registrator-compat)
- * `container/<id>`. Renderer keys: `<ns>/<name>`.
+ * step): maps what a source saw to the requests that must be reconciled
+ * (runtime/requests.ts). Identity only: reconcilers re-read all state.
+ * Non-blocking.
  */
 import { matchesSelector } from "../domain/selector.js";
 import { swarmServiceMatches, type SwarmService } from "../domain/swarm.js";
 import { bindingKey, serviceRef, type ServiceBinding } from "../domain/types.js";
-import { BINDING_PREFIX, CONTAINER_PREFIX } from "../reconcilers/registrar.js";
-import type { WorkQueue } from "../runtime/workqueue.js";
+import type { RegistrarRequest, RendererRequest } from "../runtime/requests.js";
 import { refKey } from "../sources/consul/healthWatcher.js";
 import type { ContainerChange, ContainerStore } from "../sources/docker/dockerWatcher.js";
 import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
@@ -23,8 +20,8 @@ export interface KeyRouterOptions {
   readonly containers: ContainerStore;
   readonly swarm: SwarmStore;
   /** Where registrar keys go (one endpoint's view of the shared queue, see dockerEndpoint.ts). */
-  readonly registrar: Pick<WorkQueue, "add">;
-  readonly renderer: Pick<WorkQueue, "add">;
+  readonly registrar: { add(request: RegistrarRequest): void };
+  readonly renderer: { add(request: RendererRequest): void };
   /** --registrator-compat: containers are registrar keys of their own. */
   readonly compat: boolean;
 }
@@ -39,8 +36,8 @@ export class KeyRouter {
   /** Bindings appeared, changed or vanished: both loops, plus compat containers (port claims may have moved, issue #6). */
   bindingsChanged(keys: readonly string[]): void {
     for (const key of keys) {
-      this.o.registrar.add(BINDING_PREFIX + key);
-      this.o.renderer.add(key);
+      this.o.registrar.add({ kind: "binding", binding: key });
+      this.o.renderer.add({ kind: "render", binding: key });
     }
     this.allContainers();
   }
@@ -55,7 +52,7 @@ export class KeyRouter {
     const taskService = (change.after ?? change.before)?.labels[SWARM_SERVICE_LABEL];
     const view = this.o.swarm.view();
     if (taskService !== undefined && view.kind === "ready") this.swarmChanged(view.snapshot.services.filter((s) => s.id === taskService));
-    if (this.o.compat) this.o.registrar.add(CONTAINER_PREFIX + change.id);
+    if (this.o.compat) this.o.registrar.add({ kind: "container", container: change.id });
   }
 
   /** Swarm services changed (before/after versions): the bindings selecting any of them. */
@@ -68,7 +65,7 @@ export class KeyRouter {
 
   /** Health of one (dc, service) changed: every binding of that service (rendered, or only reported in status). */
   healthChanged(changedRef: string): void {
-    for (const b of this.o.bindings.list()) if (refKey(serviceRef(b)) === changedRef) this.o.renderer.add(bindingKey(b));
+    for (const b of this.o.bindings.list()) if (refKey(serviceRef(b)) === changedRef) this.render(b);
   }
 
   /** Every registrar key this controller knows from its sources (resync, Consul came back). */
@@ -83,14 +80,18 @@ export class KeyRouter {
 
   /** Every binding's renderer key (the renderer also keeps the passing count of bindings without a load balancer). */
   allRendered(): void {
-    for (const b of this.o.bindings.list()) this.o.renderer.add(bindingKey(b));
+    for (const b of this.o.bindings.list()) this.render(b);
   }
 
   private allContainers(): void {
-    if (this.o.compat) for (const c of this.o.containers.list()) this.o.registrar.add(CONTAINER_PREFIX + c.id);
+    if (this.o.compat) for (const c of this.o.containers.list()) this.o.registrar.add({ kind: "container", container: c.id });
   }
 
   private registrar(b: ServiceBinding): void {
-    this.o.registrar.add(BINDING_PREFIX + bindingKey(b));
+    this.o.registrar.add({ kind: "binding", binding: bindingKey(b) });
+  }
+
+  private render(b: ServiceBinding): void {
+    this.o.renderer.add({ kind: "render", binding: bindingKey(b) });
   }
 }

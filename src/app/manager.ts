@@ -22,9 +22,9 @@ import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
 import type { Config } from "../config/config.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
-import { BINDING_PREFIX } from "../reconcilers/registrar.js";
 import { RendererReconciler } from "../reconcilers/renderer.js";
-import { runController, type Reconciler } from "../runtime/controller.js";
+import { runController } from "../runtime/controller.js";
+import { decodeNodeRequest, decodeRendererRequest, encodeRendererRequest, keyed, type NodeRequest, type RegistrarRequest, type RendererRequest, type RequestReconciler } from "../runtime/requests.js";
 import { type Logger } from "../runtime/logger.js";
 import { WorkQueue } from "../runtime/workqueue.js";
 import { HealthWatcher, type HealthStore } from "../sources/consul/healthWatcher.js";
@@ -32,7 +32,7 @@ import { monitorAgent } from "../sources/consul/agentMonitor.js";
 import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import { ReconcileError } from "../runtime/errors.js";
-import { DockerEndpointPipeline, splitNodeKey } from "./dockerEndpoint.js";
+import { DockerEndpointPipeline } from "./dockerEndpoint.js";
 import { mergedContainers } from "./mergedContainers.js";
 import { processTelemetry, type Telemetry } from "../observability/telemetry.js";
 import { serviceRef } from "../domain/types.js";
@@ -75,25 +75,25 @@ export interface ReconciledEvent {
   readonly outcome: "success" | "error";
 }
 
-/** Wraps a reconciler to report binding keys it finished to `hook`. */
-function reportingReconciler(
+/** Wraps a reconciler to report the binding keys it finished to `hook`. */
+function reportingReconciler<R>(
   controller: ReconciledEvent["controller"],
-  inner: Reconciler,
-  bindingKeyOf: (key: string) => string | undefined,
+  inner: RequestReconciler<R>,
+  bindingKeyOf: (request: R) => string | undefined,
   bindings: BindingStore,
   hook: ((e: ReconciledEvent) => void) | undefined,
-): Reconciler {
+): RequestReconciler<R> {
   if (hook === undefined) return inner;
   return {
-    async reconcile(key) {
-      const bkey = bindingKeyOf(key);
+    async reconcile(request) {
+      const bkey = bindingKeyOf(request);
       const b = bkey === undefined ? undefined : bindings.get(bkey);
       const report = (outcome: ReconciledEvent["outcome"]): void => {
         if (bkey !== undefined) hook({ controller, key: bkey, generation: b?.metadata.generation, present: b !== undefined, outcome });
       };
       let result;
       try {
-        result = await inner.reconcile(key);
+        result = await inner.reconcile(request);
       } catch (err) {
         report("error");
         throw err;
@@ -223,24 +223,23 @@ export function startManager(opts: ManagerOptions): Manager {
     if (removed.length > 0) logger.info("removed stale registrations from a previous consul agent", { action: "deregister", count: removed.length, serviceIds: removed.slice(0, 10) });
   };
 
-  // The registrar queue holds `<key>@<node>`: each goes to its endpoint's registrar (reporting per node, combined).
+  // Each registrar request goes to its endpoint's registrar (reporting per node, combined).
   const reportRegistrar = opts.onReconciled === undefined ? undefined : allNodesReporter([...byNode.keys()], opts.onReconciled);
   const registrarOf = new Map(
     endpoints.map((p) => {
       const hook = reportRegistrar === undefined ? undefined : (e: ReconciledEvent): void => {
         reportRegistrar(p.node, e);
       };
-      return [p.node, reportingReconciler("registrar", p.registrar, (k) => (k.startsWith(BINDING_PREFIX) ? k.slice(BINDING_PREFIX.length) : undefined), bindings, hook)] as const;
+      return [p.node, reportingReconciler("registrar", p.registrar, (r: RegistrarRequest) => (r.kind === "binding" ? r.binding : undefined), bindings, hook)] as const;
     }),
   );
-  const registrar: Reconciler = {
-    reconcile(qualified) {
-      const k = splitNodeKey(qualified);
-      const inner = k === undefined ? undefined : registrarOf.get(k.node);
-      if (k === undefined || inner === undefined) throw new ReconcileError("InvalidKey", `registrar key ${qualified} names no Docker endpoint of this controller`, true);
-      return inner.reconcile(k.key);
+  const registrar = keyed(decodeNodeRequest, {
+    reconcile({ node, request }: NodeRequest) {
+      const inner = registrarOf.get(node);
+      if (inner === undefined) return Promise.reject(new ReconcileError("InvalidKey", `registrar request for node ${node}, which is no Docker endpoint of this controller`, true));
+      return inner.reconcile(request);
     },
-  };
+  });
 
   /** Issue #6: mode/owner of generated files (--lb-file-mode, --lb-file-owner). */
   const lbFiles = { mode: config.lbFileMode, ...(config.lbFileOwner !== undefined ? { owner: config.lbFileOwner } : {}) };
@@ -289,7 +288,7 @@ export function startManager(opts: ManagerOptions): Manager {
   rendererResync.unref();
 
   const done = (async () => {
-    for (const key of await renderer.adoptExisting()) rendererQueue.add(key);
+    for (const binding of await renderer.adoptExisting()) rendererQueue.add(encodeRendererRequest({ kind: "render", binding }));
     const agentMonitor = monitorAgent(
       {
         consul,
@@ -315,7 +314,7 @@ export function startManager(opts: ManagerOptions): Manager {
       runController({
         name: "renderer",
         queue: rendererQueue,
-        reconciler: reportingReconciler("renderer", renderer, (k) => k, bindings, opts.onReconciled),
+        reconciler: keyed(decodeRendererRequest, reportingReconciler("renderer", renderer, (r: RendererRequest) => r.binding, bindings, opts.onReconciled)),
         workers: 1,
         logger,
         observer: telemetry.controllerObserver,

@@ -1,9 +1,9 @@
 /**
- * Registrar reconciler (Docker -> Consul). Keys:
- * - `binding/<namespace>/<name>`: registrations of one ServiceBinding;
- * - `container/<id>`: registrator-compat registrations of one container.
+ * Registrar reconciler (Docker -> Consul) of one node. Requests
+ * (runtime/requests.ts): a binding (its registrations), or a container (its
+ * registrator-compat registrations).
  *
- * reconcile(key) re-reads the binding, the container cache and the Consul
+ * reconcile(request) re-reads the binding, the container cache and the Consul
  * agent, computes desired (pure) and plan(current, desired) (pure) and applies
  * the plan. Converged => zero Consul writes. Only registrations this
  * controller owns (domain/ownership.ts) for this key are ever rewritten or
@@ -20,7 +20,8 @@ import { ownedView, type OwnedView, type OwnerIdentity } from "../domain/ownersh
 import { planRegistrations, withHash, type RegistrationPlan } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
 import { OWNER_META, type Registration, type ServiceBinding } from "../domain/types.js";
-import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
+import type { ReconcileResult } from "../runtime/controller.js";
+import type { RegistrarRequest, RequestReconciler } from "../runtime/requests.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
@@ -29,9 +30,6 @@ import type { BindingStore } from "../sources/files/bindingStore.js";
 import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
 import { asPassing, RegistrationProber } from "./registrationProber.js";
 
-export const BINDING_PREFIX = "binding/";
-
-export const CONTAINER_PREFIX = "container/";
 
 export interface RegistrarOptions {
   readonly bindings: BindingStore;
@@ -63,17 +61,17 @@ export interface RegistrarOptions {
 /** Re-probe period of backends that did not answer their first probe (they may still be starting). */
 const PROBE_RETRY_MS = 200;
 
-/** Workqueue key for the registrations owned by one registered service (used by GC). */
-export function ownerKey(meta: Readonly<Record<string, string>>): string | undefined {
+/** The registrar request that converges the registrations of one registered service (garbage collection). */
+export function ownerRequest(meta: Readonly<Record<string, string>>): RegistrarRequest | undefined {
   const binding = meta[OWNER_META.binding];
   if (binding === COMPAT_BINDING_KEY) {
     const container = meta[OWNER_META.container];
-    return container === undefined ? undefined : CONTAINER_PREFIX + container;
+    return container === undefined ? undefined : { kind: "container", container };
   }
-  return binding === undefined ? undefined : BINDING_PREFIX + binding;
+  return binding === undefined ? undefined : { kind: "binding", binding };
 }
 
-export class RegistrarReconciler implements Reconciler {
+export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> {
   /** Shared agent-services view: one read per burst of reconciles, kept current with our own writes. */
   private readonly agentServices: AgentServiceSnapshot;
   /** healthCheck.probeBeforeRegister: probes before registering, follow-ups for backends still starting. */
@@ -89,12 +87,10 @@ export class RegistrarReconciler implements Reconciler {
     this.agentServices.invalidate();
   }
 
-  async reconcile(key: string): Promise<ReconcileResult> {
+  async reconcile(request: RegistrarRequest): Promise<ReconcileResult> {
     const { bindings, containers } = this.opts;
     if (!bindings.synced() || !containers.synced() || this.opts.identity() === undefined) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 1000 };
-    if (key.startsWith(BINDING_PREFIX)) return this.reconcileBinding(key.slice(BINDING_PREFIX.length));
-    if (key.startsWith(CONTAINER_PREFIX)) return this.reconcileContainer(key.slice(CONTAINER_PREFIX.length));
-    throw new ReconcileError("InvalidKey", `unknown registrar key ${key}`, true);
+    return request.kind === "binding" ? this.reconcileBinding(request.binding) : this.reconcileContainer(request.container);
   }
 
   private async reconcileBinding(bkey: string): Promise<ReconcileResult> {

@@ -20,7 +20,8 @@ import { dirname, join, resolve } from "node:path";
 import type { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { readIfExists, removeStaleTemps } from "../actuators/lb/atomicFile.js";
 import { OWNERSHIP_MARKER, renderFor, type OutputDirs } from "../render/renderFor.js";
-import type { ReconcileResult, Reconciler } from "../runtime/controller.js";
+import type { ReconcileResult } from "../runtime/controller.js";
+import type { RendererRequest, RequestReconciler } from "../runtime/requests.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { HealthStore } from "../sources/consul/healthWatcher.js";
@@ -61,7 +62,7 @@ export function passingCount(instances: readonly HealthInstance[]): number {
   return instances.filter((i) => i.status === "passing").length;
 }
 
-export class RendererReconciler implements Reconciler {
+export class RendererReconciler implements RequestReconciler<RendererRequest> {
   /** Output path last written per binding, to remove the old file when `output` changes. */
   private readonly outputs = new Map<string, string>();
   /**
@@ -73,7 +74,8 @@ export class RendererReconciler implements Reconciler {
 
   constructor(private readonly opts: RendererOptions) {}
 
-  async reconcile(key: string): Promise<ReconcileResult> {
+  async reconcile(request: RendererRequest): Promise<ReconcileResult> {
+    const key = request.binding;
     const { bindings, status } = this.opts;
     if (!bindings.synced()) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 500 };
     const binding = bindings.get(key);

@@ -52,7 +52,7 @@ describe("backend health of every binding", () => {
       containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] },
       swarm: { view: () => ({ kind: "unavailable", reason: "SwarmNotActive", message: "" }) },
       registrar: { add: () => undefined },
-      renderer: { add: (k) => rendered.push(k) },
+      renderer: { add: (r) => rendered.push(r.binding) },
       compat: false,
     });
     router.healthChanged(refKey({ service: "shop" }));
@@ -72,7 +72,7 @@ describe("backend health of every binding", () => {
       outputDir: "/nonexistent",
       templateDir: "/nonexistent",
     });
-    assert.deepEqual(await renderer.reconcile("default/worker"), {});
+    assert.deepEqual(await renderer.reconcile({ kind: "render", binding: "default/worker" }), {});
     assert.equal(status.get("default/worker").backends.passing, 2);
   });
 

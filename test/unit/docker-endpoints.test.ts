@@ -1,22 +1,25 @@
 /** Issue #3 item 6: registrar keys qualified by endpoint node, the "every endpoint finished" completion hook, merged container view, Swarm duty. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { nodeKey, splitNodeKey, swarmDuty, type SwarmEndpoint } from "../../src/app/dockerEndpoint.js";
+import { swarmDuty, type SwarmEndpoint } from "../../src/app/dockerEndpoint.js";
+import { decodeNodeRequest, decodeRendererRequest, encodeNodeRequest, encodeRendererRequest, type RegistrarRequest } from "../../src/runtime/requests.js";
 import { mergedContainers } from "../../src/app/mergedContainers.js";
 import { allNodesReporter, type ReconciledEvent } from "../../src/app/manager.js";
 import type { ContainerInfo } from "../../src/domain/types.js";
 import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
 import type { SwarmView } from "../../src/sources/docker/swarmWatcher.js";
 
-describe("nodeKey / splitNodeKey", () => {
-  it("round-trips binding and container keys", () => {
-    for (const key of ["binding/default/web", "binding/ns-1/a.b.c", `container/${"f".repeat(64)}`]) {
-      assert.deepEqual(splitNodeKey(nodeKey(key, "host-b.example")), { key, node: "host-b.example" });
-    }
+describe("registrar requests and their work-queue keys", () => {
+  it("round-trip binding and container requests with their node; the key is what the logs show", () => {
+    const requests: RegistrarRequest[] = [{ kind: "binding", binding: "default/web" }, { kind: "binding", binding: "ns-1/a.b.c" }, { kind: "container", container: "f".repeat(64) }];
+    for (const request of requests) assert.deepEqual(decodeNodeRequest(encodeNodeRequest({ node: "host-b.example", request })), { node: "host-b.example", request });
+    assert.equal(encodeNodeRequest({ node: "n1", request: { kind: "binding", binding: "default/web" } }), "binding/default/web@n1");
   });
-  it("a key without a node is not split", () => {
-    assert.equal(splitNodeKey("binding/default/web"), undefined);
-    assert.equal(splitNodeKey("@host-a"), undefined);
+  it("a key without a node, or of no known kind, is no request", () => {
+    for (const key of ["binding/default/web", "@host-a", "bogus/x@n1", "binding/@n1", "container/@n1"]) assert.equal(decodeNodeRequest(key), undefined, key);
+  });
+  it("renderer requests are binding keys", () => {
+    assert.deepEqual(decodeRendererRequest(encodeRendererRequest({ kind: "render", binding: "default/web" })), { kind: "render", binding: "default/web" });
   });
 });
 

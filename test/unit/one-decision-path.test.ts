@@ -114,8 +114,8 @@ async function controllerRegisters(c: Case, node: string, consul: AgentOnly): Pr
     ...(c.swarm !== undefined ? { swarm: { view: () => c.swarm ?? { kind: "unavailable", reason: "SwarmNotSynced", message: "" } } } : {}),
     ...(c.compat === true ? { compat: { node, hostIP: HOST_IP, internal: false, extraTags: [] } } : {}),
   });
-  for (const b of c.bindings) await registrar.reconcile(`binding/${bindingKey(b)}`);
-  for (const x of c.containers) await registrar.reconcile(`container/${x.id}`);
+  for (const b of c.bindings) await registrar.reconcile({ kind: "binding", binding: bindingKey(b) });
+  for (const x of c.containers) await registrar.reconcile({ kind: "container", container: x.id });
 }
 
 function owner(node: string): OwnerIdentity {
@@ -187,7 +187,7 @@ describe("one decision path: the renderer writes what the plan previews", () => 
         haproxy: { writer, outputDir: dirs.haproxy },
       });
       if (template !== undefined) (renderer as unknown as { readTemplate: () => Promise<string> }).readTemplate = () => Promise.resolve(template);
-      await renderer.reconcile("default/web");
+      await renderer.reconcile({ kind: "render", binding: "default/web" });
       const planned = renderFor(b, instances, template, dirs);
       const w = written[0];
       assert.ok(w !== undefined && planned !== undefined);

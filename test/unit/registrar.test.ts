@@ -6,7 +6,8 @@ import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
 import { matchesSelector } from "../../src/domain/selector.js";
 import { OWNER_META, type ContainerInfo, type LabelSelector, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
-import { ownerKey, RegistrarReconciler } from "../../src/reconcilers/registrar.js";
+import { ownerRequest, RegistrarReconciler } from "../../src/reconcilers/registrar.js";
+import { decodeNodeRequest, keyed, type NodeRequest } from "../../src/runtime/requests.js";
 import { ReconcileError } from "../../src/runtime/errors.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import type { CheckProbe } from "../../src/actuators/probe/checkProbe.js";
@@ -188,7 +189,7 @@ describe("RegistrarReconciler: bindings", () => {
     containers.put(container(C1, "web", 32768));
     containers.put(container(C2, "web", 32769));
     containers.put(container("dddddddddddd", "other", 40000));
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {});
     assert.equal(consul.writes().length, 2);
     const regs = [...consul.services.values()];
     assert.deepEqual(regs.map((r) => `${r.address}:${r.port}`).sort(), [`${HOST_IP}:32768`, `${HOST_IP}:32769`]);
@@ -207,10 +208,10 @@ describe("RegistrarReconciler: bindings", () => {
     const { consul, containers, bindings, registrar } = setup();
     bindings.put(binding());
     containers.put(container(C1));
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     consul.calls.length = 0;
-    await registrar.reconcile("binding/default/web");
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(consul.writes(), []);
     assert.deepEqual(consul.calls, ["list", "list"], "it still reads the agent each time");
   });
@@ -219,10 +220,10 @@ describe("RegistrarReconciler: bindings", () => {
     const { consul, containers, bindings, registrar } = setup();
     bindings.put(binding());
     containers.put(container(C1, "web", 32768));
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     containers.put(container(C1, "web", 40000));
     consul.calls.length = 0;
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.equal(consul.writes().length, 1);
     assert.match(consul.writes()[0] ?? "", /^register /);
     assert.equal([...consul.services.values()][0]?.port, 40000);
@@ -233,12 +234,12 @@ describe("RegistrarReconciler: bindings", () => {
     bindings.put(binding());
     containers.put(container(C1, "web", 32768));
     containers.put(container(C2, "web", 32769));
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     const gone = [...consul.services.values()].find((s) => s.meta[OWNER_META.container] === C2);
     assert.ok(gone !== undefined);
     containers.items.delete(C2);
     consul.calls.length = 0;
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(consul.writes(), [`deregister ${gone.id}`]);
   });
 
@@ -252,7 +253,7 @@ describe("RegistrarReconciler: bindings", () => {
     const bindingOnly = foreign("no-node-meta", { [OWNER_META.binding]: "default/web" });
     const compat = foreign("compat", { [OWNER_META.node]: NODE, [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C1 });
     for (const s of [ours, otherNode, otherBinding, unowned, bindingOnly, compat]) consul.seed(s);
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(consul.writes(), ["deregister ours-stale"]);
     assert.deepEqual([...consul.services.keys()].sort(), ["compat", "no-node-meta", "other-binding", "other-node", "unowned"]);
     assert.deepEqual(status.get("default/web").backends, { desired: 0, registered: 0, passing: 0 });
@@ -265,12 +266,12 @@ describe("RegistrarReconciler: bindings", () => {
     bindings.put(binding("api", 9090));
     containers.put(container(C1, "web"));
     containers.put(container(C2, "api", 33000, 9090));
-    await registrar.reconcile("binding/default/web");
-    await registrar.reconcile("binding/default/api");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    await registrar.reconcile({ kind: "binding", binding: "default/api" });
     assert.equal(consul.services.size, 2);
     bindings.items.delete("default/web");
     consul.calls.length = 0;
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {});
     assert.equal(consul.writes().length, 1);
     assert.match(consul.writes()[0] ?? "", /^deregister dockbind:node-1:default:web:/);
     assert.deepEqual(
@@ -285,7 +286,7 @@ describe("RegistrarReconciler: bindings", () => {
     bindings.put(binding());
     containers.put(container(C1, "web", 32768));
     containers.put({ ...container(C2, "web"), ports: [{ privatePort: 8080, protocol: "tcp" }] });
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     const s = status.get("default/web");
     assert.deepEqual(s.backends, { desired: 2, registered: 1, passing: 0 });
     assert.match(s.conditions.find((c) => c.type === "Registered")?.message ?? "", /1 backend\(s\) skipped: port 8080\/tcp is not published/);
@@ -299,8 +300,8 @@ describe("RegistrarReconciler: ownership with the same node name (another engine
     const { consul, registrar } = setup();
     consul.seed(foreign("peer-b", { ...PEER, [OWNER_META.binding]: "default/b", [OWNER_META.container]: C2 }));
     consul.seed(foreign("ours-gone", { ...PEER, [OWNER_META.instance]: SELF.instance, [OWNER_META.binding]: "default/gone" }));
-    await registrar.reconcile("binding/default/b");
-    await registrar.reconcile("binding/default/gone");
+    await registrar.reconcile({ kind: "binding", binding: "default/b" });
+    await registrar.reconcile({ kind: "binding", binding: "default/gone" });
     assert.deepEqual(consul.writes(), ["deregister ours-gone"], "our own orphan goes, the peer's stays");
     assert.ok(consul.services.has("peer-b"));
   });
@@ -311,14 +312,14 @@ describe("RegistrarReconciler: ownership with the same node name (another engine
     containers.put(container(C1, "web", 32768));
     containers.put(container(C2, "web", 32769));
     const sent = recordSent(consul);
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     const held = sent.find((r) => r.meta[OWNER_META.container] === C1);
     assert.ok(held !== undefined);
     // The peer now holds C1's ID (same engine, same node, another instance).
     consul.services.set(held.id, foreign(held.id, { ...held.meta, [OWNER_META.instance]: "i-peer" }));
     consul.calls.length = 0;
-    await registrar.reconcile("binding/default/web");
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(consul.writes(), [], "neither rewritten nor deregistered");
     assert.equal(consul.services.get(held.id)?.meta[OWNER_META.instance], "i-peer");
     const s = status.get("default/web");
@@ -330,7 +331,7 @@ describe("RegistrarReconciler: ownership with the same node name (another engine
     const { consul, containers, bindings, registrar } = setup();
     bindings.put(binding());
     containers.put(container(C1));
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     const r = [...consul.services.values()][0];
     assert.ok(r !== undefined);
     assert.equal(r.meta[OWNER_META.engine], SELF.engine);
@@ -339,7 +340,7 @@ describe("RegistrarReconciler: ownership with the same node name (another engine
     for (const s of consul.services.values()) restarted.consul.seed(s);
     restarted.bindings.put(binding());
     restarted.containers.put(container(C1));
-    await restarted.registrar.reconcile("binding/default/web");
+    await restarted.registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(restarted.consul.writes(), []);
   });
 
@@ -347,7 +348,7 @@ describe("RegistrarReconciler: ownership with the same node name (another engine
     const { consul, containers, bindings, registrar } = setup({ identity: () => undefined, notSyncedRetryMs: 300 });
     bindings.put(binding());
     containers.put(container(C1));
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), { requeueAfterMs: 300 });
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { requeueAfterMs: 300 });
     assert.deepEqual(consul.calls, []);
   });
 });
@@ -358,7 +359,7 @@ describe("RegistrarReconciler: sources not synced", () => {
     bindings.put(binding());
     containers.isSynced = false; // e.g. Docker unreachable: an empty cache must not deregister anything
     consul.seed(foreign("ours", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/web" }));
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), { requeueAfterMs: 250 });
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { requeueAfterMs: 250 });
     assert.deepEqual(consul.calls, []);
     assert.equal(consul.services.size, 1);
   });
@@ -366,8 +367,8 @@ describe("RegistrarReconciler: sources not synced", () => {
   it("requeues when the binding source is not synced, with a 1 s default", async () => {
     const { consul, bindings, registrar } = setup();
     bindings.isSynced = false;
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), { requeueAfterMs: 1000 });
-    assert.deepEqual(await registrar.reconcile("container/abc"), { requeueAfterMs: 1000 });
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { requeueAfterMs: 1000 });
+    assert.deepEqual(await registrar.reconcile({ kind: "container", container: "abc" }), { requeueAfterMs: 1000 });
     assert.deepEqual(consul.calls, []);
   });
 });
@@ -380,7 +381,7 @@ describe("RegistrarReconciler: Consul errors", () => {
     const err = new ConsulError("ConsulUnavailable", "register x: connect ECONNREFUSED");
     consul.failOn = "register";
     consul.failWith = err;
-    await assert.rejects(registrar.reconcile("binding/default/web"), (e: unknown) => e === err);
+    await assert.rejects(registrar.reconcile({ kind: "binding", binding: "default/web" }), (e: unknown) => e === err);
     const s = status.get("default/web");
     const registered = s.conditions.find((c) => c.type === "Registered");
     assert.deepEqual(
@@ -396,7 +397,7 @@ describe("RegistrarReconciler: Consul errors", () => {
     consul.seed(foreign("ours", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/web" }));
     consul.failOn = "deregister";
     consul.failWith = new ConsulError("ConsulRejected", "deregister ours: HTTP 403: Permission denied");
-    await assert.rejects(registrar.reconcile("binding/default/web"), { reason: "ConsulRejected" });
+    await assert.rejects(registrar.reconcile({ kind: "binding", binding: "default/web" }), { reason: "ConsulRejected" });
     assert.equal(status.get("default/web").conditions.find((c) => c.type === "Registered")?.reason, "ConsulRejected");
   });
 
@@ -405,7 +406,7 @@ describe("RegistrarReconciler: Consul errors", () => {
     bindings.put(binding());
     containers.put(container(C1));
     consul.failOn = "list";
-    await assert.rejects(registrar.reconcile("binding/default/web"), { reason: "ConsulUnavailable" });
+    await assert.rejects(registrar.reconcile({ kind: "binding", binding: "default/web" }), { reason: "ConsulUnavailable" });
     assert.deepEqual(consul.writes(), []);
     const registered = status.get("default/web").conditions.find((c) => c.type === "Registered");
     assert.deepEqual([registered?.status, registered?.reason], ["False", "ConsulUnavailable"]);
@@ -416,9 +417,9 @@ describe("RegistrarReconciler: Consul errors", () => {
     bindings.put(binding());
     containers.put(container(C1));
     consul.failOn = "register";
-    await assert.rejects(registrar.reconcile("binding/default/web"));
+    await assert.rejects(registrar.reconcile({ kind: "binding", binding: "default/web" }));
     consul.failOn = undefined;
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.equal(status.get("default/web").conditions.find((c) => c.type === "Registered")?.status, "True");
     assert.equal(consul.services.size, 1);
   });
@@ -427,16 +428,17 @@ describe("RegistrarReconciler: Consul errors", () => {
     const { consul, status, registrar } = setup();
     consul.seed(foreign("ours", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/gone" }));
     consul.failOn = "deregister";
-    await assert.rejects(registrar.reconcile("binding/default/gone"));
+    await assert.rejects(registrar.reconcile({ kind: "binding", binding: "default/gone" }));
     assert.deepEqual(status.keys(), []);
   });
 });
 
-describe("RegistrarReconciler: keys", () => {
-  it("an unknown key is a terminal InvalidKey error", async () => {
+describe("RegistrarReconciler: requests", () => {
+  it("a work-queue key that is no request is a terminal InvalidKey error, and reaches no reconciler", async () => {
     const { consul, registrar } = setup();
+    const queued = keyed(decodeNodeRequest, { reconcile: ({ request }: NodeRequest) => registrar.reconcile(request) });
     await assert.rejects(
-      registrar.reconcile("bogus/x"),
+      queued.reconcile("bogus/x"),
       (e: unknown) => e instanceof ReconcileError && e.terminal && e.reason === "InvalidKey",
     );
     assert.deepEqual(consul.calls, []);
@@ -449,29 +451,29 @@ describe("RegistrarReconciler: keys", () => {
     const otherNode = foreign("compat-c1-n2", { [OWNER_META.node]: "node-2", [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C1 });
     const bindingOwned = foreign("binding-c1", { [OWNER_META.node]: NODE, [OWNER_META.binding]: "default/web", [OWNER_META.container]: C1 });
     for (const s of [mine, otherContainer, otherNode, bindingOwned]) consul.seed(s);
-    assert.deepEqual(await registrar.reconcile(`container/${C1}`), {});
+    assert.deepEqual(await registrar.reconcile({ kind: "container", container: C1 }), {});
     assert.deepEqual(consul.writes(), ["deregister compat-c1"]);
   });
 
   it("container keys in compat mode register the container's SERVICE_* services once", async () => {
     const { consul, containers, registrar } = setup({ compat: true });
     containers.put({ ...container(C1), env: { SERVICE_NAME: "legacy" } });
-    await registrar.reconcile(`container/${C1}`);
+    await registrar.reconcile({ kind: "container", container: C1 });
     const regs = [...consul.services.values()];
     assert.deepEqual(
       regs.map((r) => [r.name, r.meta[OWNER_META.binding], r.meta[OWNER_META.container]]),
       [["legacy", COMPAT_BINDING_KEY, C1]],
     );
     consul.calls.length = 0;
-    await registrar.reconcile(`container/${C1}`);
+    await registrar.reconcile({ kind: "container", container: C1 });
     assert.deepEqual(consul.writes(), [], "converged");
   });
 
-  it("ownerKey maps owner meta back to the workqueue key", () => {
-    assert.equal(ownerKey({ [OWNER_META.binding]: "default/web" }), "binding/default/web");
-    assert.equal(ownerKey({ [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C1 }), `container/${C1}`);
-    assert.equal(ownerKey({ [OWNER_META.binding]: COMPAT_BINDING_KEY }), undefined);
-    assert.equal(ownerKey({}), undefined);
+  it("ownerRequest maps owner meta back to the registrar request", () => {
+    assert.deepEqual(ownerRequest({ [OWNER_META.binding]: "default/web" }), { kind: "binding", binding: "default/web" });
+    assert.deepEqual(ownerRequest({ [OWNER_META.binding]: COMPAT_BINDING_KEY, [OWNER_META.container]: C1 }), { kind: "container", container: C1 });
+    assert.equal(ownerRequest({ [OWNER_META.binding]: COMPAT_BINDING_KEY }), undefined);
+    assert.equal(ownerRequest({}), undefined);
   });
 
   it("registrations written with withHash round-trip as converged", async () => {
@@ -479,7 +481,7 @@ describe("RegistrarReconciler: keys", () => {
     const { consul, containers, bindings, registrar } = setup();
     bindings.put(binding());
     containers.put(container(C1));
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     const stored = [...consul.services.values()][0];
     assert.ok(stored !== undefined);
     const { [OWNER_META.hash]: hash, ...rest } = stored.meta;
@@ -509,8 +511,8 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
   it("each endpoint registers its own containers under its node; counts are summed; neither removes the other's", async () => {
     const { consul, status, a, b } = twoEndpoints();
     b.containers.put(container(C1.replace(/^c1/, "c3"), "web", 30003));
-    await a.registrar.reconcile("binding/default/web");
-    await b.registrar.reconcile("binding/default/web");
+    await a.registrar.reconcile({ kind: "binding", binding: "default/web" });
+    await b.registrar.reconcile({ kind: "binding", binding: "default/web" });
     const byNode = (n: string): string[] => [...consul.services.values()].filter((s) => s.meta[OWNER_META.node] === n).map((s) => `${s.address}:${s.port}`).sort();
     assert.deepEqual(byNode("host-a"), ["192.0.2.1:30001"]);
     assert.deepEqual(byNode("host-b"), ["192.0.2.2:30002", "192.0.2.2:30003"]);
@@ -523,8 +525,8 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
     // Host B's containers go away: only host B's registrations are removed, the sum follows.
     b.containers.items.clear();
     consul.calls.length = 0;
-    await b.registrar.reconcile("binding/default/web");
-    await a.registrar.reconcile("binding/default/web");
+    await b.registrar.reconcile({ kind: "binding", binding: "default/web" });
+    await a.registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(byNode("host-a"), ["192.0.2.1:30001"]);
     assert.deepEqual(byNode("host-b"), []);
     assert.ok(consul.writes().every((w) => w.startsWith("deregister dockbind:host-b:")), consul.writes().join(", "));
@@ -533,11 +535,11 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
 
   it("one endpoint failing makes the binding not Registered, naming that node, and keeps the other's counts", async () => {
     const { consul, status, a, b } = twoEndpoints();
-    await a.registrar.reconcile("binding/default/web");
-    await b.registrar.reconcile("binding/default/web");
+    await a.registrar.reconcile({ kind: "binding", binding: "default/web" });
+    await b.registrar.reconcile({ kind: "binding", binding: "default/web" });
     b.containers.put(container(C1.replace(/^c1/, "c3"), "web", 30003));
     consul.failOn = "register";
-    await assert.rejects(b.registrar.reconcile("binding/default/web"), { reason: "ConsulUnavailable" });
+    await assert.rejects(b.registrar.reconcile({ kind: "binding", binding: "default/web" }), { reason: "ConsulUnavailable" });
     const st = status.get("default/web");
     const registered = st.conditions.find((c) => c.type === "Registered");
     assert.equal(registered?.status, "False");
@@ -561,7 +563,7 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
     bindings.put(probingBinding());
     containers.put(container(C1, "web", 30001));
     containers.put(container(C2, "web", 30002));
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(probed.sort(), [`${HOST_IP}:30001`, `${HOST_IP}:30002`]);
     const statusOf = (port: number): string | undefined => sent.find((r) => r.port === port)?.check?.status;
     assert.equal(statusOf(30001), "passing", "probe passed: served at once");
@@ -570,7 +572,7 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
     // Converged: the next pass writes nothing; only the backend that did not answer is re-probed (still failing).
     consul.calls.length = 0;
     probed.length = 0;
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 });
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { recheckAfterMs: 200 });
     assert.deepEqual(consul.writes(), []);
     assert.deepEqual(probed, [`${HOST_IP}:30002`]);
   });
@@ -582,19 +584,19 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
     const sent = recordSent(consul);
     bindings.put(probingBinding());
     containers.put(container(C1, "web", 30001));
-    const first = await registrar.reconcile("binding/default/web");
+    const first = await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(first, { recheckAfterMs: 200 }, "a follow-up, not a failure");
     assert.deepEqual(sent.map((r) => r.check?.status), ["critical"]);
     assert.equal(status.get("default/web").conditions.find((c) => c.type === "Registered")?.status, "True", "registered (critical) meanwhile");
     t.mock.timers.tick(3_000);
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 }, "still not answering: keep re-probing");
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { recheckAfterMs: 200 }, "still not answering: keep re-probing");
     assert.equal(sent.length, 1);
     answering = true;
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), {}, "answered: done");
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {}, "answered: done");
     assert.deepEqual(sent.map((r) => r.check?.status), ["critical", "passing"]);
     assert.equal(sent[1]?.meta[OWNER_META.hash], sent[0]?.meta[OWNER_META.hash], "same registration, same hash");
     consul.calls.length = 0;
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {});
     assert.deepEqual(consul.writes(), [], "converged");
   });
 
@@ -604,15 +606,15 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
     const { containers, bindings, registrar } = setup({ probe: () => Promise.resolve(++probes < 0) });
     bindings.put(probingBinding());
     containers.put(container(C1, "web", 30001));
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 });
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { recheckAfterMs: 200 });
     t.mock.timers.tick(10_001);
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {});
     assert.equal(probes, 1, "no probe after the window");
     // A container that goes away while pending ends its follow-up too.
     containers.put(container(C2, "web", 30002));
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), { recheckAfterMs: 200 });
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { recheckAfterMs: 200 });
     containers.items.delete(C2);
-    assert.deepEqual(await registrar.reconcile("binding/default/web"), {});
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {});
   });
 
   it("does not probe bindings without probeBeforeRegister", async () => {
@@ -620,7 +622,7 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
     const { consul, containers, bindings, registrar } = setup({ probe: () => Promise.resolve(++probes > 0) });
     bindings.put(binding());
     containers.put(container(C1));
-    await registrar.reconcile("binding/default/web");
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.equal(probes, 0);
     assert.equal([...consul.services.values()].length, 1);
   });

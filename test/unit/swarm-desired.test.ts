@@ -246,7 +246,7 @@ describe("registrar with swarm bindings", () => {
   });
 
   it("not in swarm mode: a clear status condition, nothing written, retried later", async () => {
-    const r = await registrar.reconcile("binding/default/sw");
+    const r = await registrar.reconcile({ kind: "binding", binding: "default/sw" });
     assert.ok(r.requeueAfterMs !== undefined && r.requeueAfterMs > 0);
     const cond = status.get("default/sw").conditions.find((c) => c.type === "Registered");
     assert.equal(cond?.status, "False");
@@ -256,23 +256,23 @@ describe("registrar with swarm bindings", () => {
 
   it("swarm ready: registers running tasks; a task going to shutdown is deregistered", async () => {
     view = { kind: "ready", snapshot: { ...SNAP, tasks: [task("t1"), task("t2")] } };
-    await registrar.reconcile("binding/default/sw");
+    await registrar.reconcile({ kind: "binding", binding: "default/sw" });
     assert.deepEqual(writes, ["register dockbind:n1:default:sw:t1:80", "register dockbind:n1:default:sw:t2:80"]);
     assert.equal(status.get("default/sw").conditions.find((c) => c.type === "Registered")?.status, "True");
     view = { kind: "ready", snapshot: { ...SNAP, tasks: [task("t1"), task("t2", { desiredState: "shutdown" })] } };
-    await registrar.reconcile("binding/default/sw");
+    await registrar.reconcile({ kind: "binding", binding: "default/sw" });
     assert.equal(writes.at(-1), "deregister dockbind:n1:default:sw:t2:80");
     // Swarm unreachable afterwards: nothing is deregistered.
     view = { kind: "unavailable", reason: "SwarmUnreachable", message: "gone" };
     const n = writes.length;
-    await registrar.reconcile("binding/default/sw");
+    await registrar.reconcile({ kind: "binding", binding: "default/sw" });
     assert.equal(writes.length, n);
     assert.deepEqual([...services.keys()], ["dockbind:n1:default:sw:t1:80"]);
   });
 
   it("another endpoint serves the swarm (issue #3 item 6): this node's copies are removed and it abstains", async () => {
     view = { kind: "unavailable", reason: "SwarmServedByOtherEndpoint", message: "swarm abc is served through Docker endpoint n0" };
-    assert.deepEqual(await registrar.reconcile("binding/default/sw"), {});
+    assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/sw" }), {});
     assert.equal(writes.at(-1), "deregister dockbind:n1:default:sw:t1:80");
     assert.deepEqual([...services.keys()], []);
     const cond = status.get("default/sw").conditions.find((c) => c.type === "Registered");
