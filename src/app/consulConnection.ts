@@ -2,15 +2,19 @@
  * Consul connection options from the config: every agent (failover order),
  * the ACL token and TLS material. The one place that maps Config -> client, so
  * the controller, Kubernetes finalizer and `plan` all get failover and TLS.
+ * `token`, when given, is the process's token holder (a rotated
+ * --consul-token-file, config/consulToken.ts), read by every request of every
+ * client made from it; without it the start-up token is used as is.
  */
-import type { ConsulClientOptions } from "../actuators/consul/consulClient.js";
+import type { ConsulClientOptions, ConsulTokenSource } from "../actuators/consul/consulClient.js";
 import type { ConsulConfig } from "../config/config.js";
 
-export function consulConnection(c: ConsulConfig): Pick<ConsulClientOptions, "url" | "urls" | "token" | "tls"> {
+export function consulConnection(c: ConsulConfig, token?: ConsulTokenSource): Pick<ConsulClientOptions, "url" | "urls" | "token" | "tls"> {
+  const t = token ?? c.token;
   return {
     url: c.url,
     urls: c.urls,
-    ...(c.token !== undefined ? { token: c.token } : {}),
+    ...(t !== undefined ? { token: t } : {}),
     ...(c.tls !== undefined ? { tls: c.tls } : {}),
   };
 }

@@ -212,6 +212,12 @@ export class DockerEndpointPipeline {
     void this.enqueueOwned();
   }
 
+  /** The Consul ACL token changed: every owned registration is rewritten once with it, then re-queued. Non-blocking. */
+  rewriteAll(): void {
+    this.registrar.rewriteAll();
+    this.reassertAll();
+  }
+
   /** Runs the endpoint's watchers until `signal` aborts. Never rejects. */
   async run(signal: AbortSignal): Promise<void> {
     await Promise.all([this.docker.run(signal), this.swarm.run(signal), this.engine.run(signal)]);

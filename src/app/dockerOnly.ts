@@ -12,6 +12,7 @@
 import { createConsulClient } from "../actuators/consul/consulClient.js";
 import { ConsulSessionLock } from "../actuators/consul/consulSessionLock.js";
 import type { Config } from "../config/config.js";
+import type { ConsulTokenFile } from "../config/consulToken.js";
 import { processTelemetry, setLeaderElectionMaster } from "../observability/telemetry.js";
 import { runElection } from "../runtime/leaderElection.js";
 import type { Logger } from "../runtime/logger.js";
@@ -24,16 +25,17 @@ export interface DockerOnlyApp {
   readonly done: Promise<number>;
 }
 
-export function startDockerOnly(config: Readonly<Config>, logger: Logger, signal: AbortSignal): DockerOnlyApp {
+/** `consulToken`: the process's rotating token holder (--consul-token-file), shared by every Consul client. */
+export function startDockerOnly(config: Readonly<Config>, logger: Logger, signal: AbortSignal, consulToken?: ConsulTokenFile): DockerOnlyApp {
   const election = config.consulLeaderElection;
   if (election === undefined) {
     setLeaderElectionMaster(true); // the only controller for its engines: it always leads
-    return { done: runManager(config, logger, signal) };
+    return { done: runManager(config, logger, signal, consulToken) };
   }
   setLeaderElectionMaster(false);
   logger.info("docker-only leader election", { lock: election.name, identity: election.identity, consul: config.consul.url });
   const lock = new ConsulSessionLock({
-    consul: createConsulClient({ ...consulConnection(config.consul), timeoutMs: 5_000 }),
+    consul: createConsulClient({ ...consulConnection(config.consul, consulToken), timeoutMs: 5_000 }),
     name: election.name,
     identity: election.identity,
     logger,
@@ -48,15 +50,16 @@ export function startDockerOnly(config: Readonly<Config>, logger: Logger, signal
       setLeaderElectionMaster(leading);
     },
   };
-  return { done: runElection(lock, hooks, signal, (leaderSignal) => runManager(config, logger, leaderSignal).then(() => undefined)).then((o) => (o === "lost" ? 1 : 0)) };
+  return { done: runElection(lock, hooks, signal, (leaderSignal) => runManager(config, logger, leaderSignal, consulToken).then(() => undefined)).then((o) => (o === "lost" ? 1 : 0)) };
 }
 
 /** The manager until `signal` aborts; resolves 0. */
-async function runManager(config: Readonly<Config>, logger: Logger, signal: AbortSignal): Promise<number> {
+async function runManager(config: Readonly<Config>, logger: Logger, signal: AbortSignal, consulToken: ConsulTokenFile | undefined): Promise<number> {
   const manager = startManager({
     config,
     logger,
     signal,
+    ...(consulToken !== undefined ? { consulToken } : {}),
     bindingSource: (onChange) =>
       new FileBindingSource({
         dir: config.bindingsDir,

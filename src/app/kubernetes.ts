@@ -17,6 +17,7 @@ import { FinalizerController } from "../actuators/kubernetes/finalizer.js";
 import { createKubeClient, type KubeClient } from "../actuators/kubernetes/kubeClient.js";
 import { leaseLock } from "../actuators/kubernetes/leaseLock.js";
 import { StatusWriter } from "../actuators/kubernetes/statusWriter.js";
+import type { ConsulTokenFile } from "../config/consulToken.js";
 import type { Config, KubernetesConfig } from "../config/config.js";
 import { setLeaderElectionMaster } from "../observability/telemetry.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
@@ -37,7 +38,8 @@ export interface KubernetesApp {
   readonly done: Promise<number>;
 }
 
-export function startKubernetes(config: Readonly<Config>, logger: Logger, signal: AbortSignal): KubernetesApp {
+/** `consulToken`: the process's rotating token holder (--consul-token-file), shared by every Consul client. */
+export function startKubernetes(config: Readonly<Config>, logger: Logger, signal: AbortSignal, consulToken?: ConsulTokenFile): KubernetesApp {
   const k = config.kubernetes;
   if (k === undefined) throw new Error("startKubernetes: configuration has no kubernetes section");
   const client = createKubeClient(loadKubeConfig(k.connection), { userAgent: `dockbind-controller/${VERSION} (${k.identity})` });
@@ -45,7 +47,7 @@ export function startKubernetes(config: Readonly<Config>, logger: Logger, signal
 
   if (!k.leaderElect) {
     setLeaderElectionMaster(true);
-    return { done: runLeader(config, k, client, logger, signal).then(() => 0) };
+    return { done: runLeader(config, k, client, logger, signal, consulToken).then(() => 0) };
   }
   setLeaderElectionMaster(false);
   const elector = new LeaderElector({
@@ -60,12 +62,12 @@ export function startKubernetes(config: Readonly<Config>, logger: Logger, signal
     },
   });
   return {
-    done: elector.run(signal, (leaderSignal) => runLeader(config, k, client, logger, leaderSignal)).then((outcome) => (outcome === "lost" ? 1 : 0)),
+    done: elector.run(signal, (leaderSignal) => runLeader(config, k, client, logger, leaderSignal, consulToken)).then((outcome) => (outcome === "lost" ? 1 : 0)),
   };
 }
 
 /** Everything the leader runs, until `signal` aborts. */
-async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: KubeClient, logger: Logger, signal: AbortSignal): Promise<void> {
+async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: KubeClient, logger: Logger, signal: AbortSignal, consulToken: ConsulTokenFile | undefined): Promise<void> {
   const status = new BindingStatusStore();
   const events = createEventRecorder({ client, logger, instance: k.identity });
   const statusQueue = new WorkQueue({ name: "status", backoff: BACKOFF });
@@ -86,7 +88,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
   const started: { manager?: Manager } = {};
   const finalizer = new FinalizerController({
     client,
-    consul: createConsulClient(consulConnection(config.consul)),
+    consul: createConsulClient(consulConnection(config.consul, consulToken)),
     owners: () => started.manager?.owners() ?? [],
     outputDirs: [config.lbOutputDir, config.haproxy.outputDir],
     events,
@@ -102,6 +104,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
     logger,
     signal,
     status,
+    ...(consulToken !== undefined ? { consulToken } : {}),
     bindingSource: (onChange) => {
       source = new KubeBindingSource({
         client,

@@ -20,6 +20,7 @@ import { createConsulClient, type ConsulApi } from "../actuators/consul/consulCl
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
+import type { ConsulTokenFile } from "../config/consulToken.js";
 import type { Config } from "../config/config.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { RendererReconciler } from "../reconcilers/renderer.js";
@@ -63,6 +64,8 @@ export interface ManagerOptions {
   readonly telemetry?: Telemetry;
   /** Completion hook (Kubernetes status/finalizers): a binding key was reconciled (not requeued). */
   readonly onReconciled?: (e: ReconciledEvent) => void;
+  /** The process's rotating Consul token (--consul-token-file); default: the start-up token from the config. */
+  readonly consulToken?: ConsulTokenFile;
 }
 
 export interface ReconciledEvent {
@@ -147,7 +150,7 @@ export function startManager(opts: ManagerOptions): Manager {
   const status = opts.status ?? new BindingStatusStore();
   const telemetry = opts.telemetry ?? processTelemetry();
   const consul = createConsulClient({
-    ...consulConnection(config.consul),
+    ...consulConnection(config.consul, opts.consulToken),
     observer: telemetry.consulObserver,
     // Issue #4: registrations are agent-local, so a new agent gets every registration re-asserted.
     onFailover: (from, to) => {
@@ -282,6 +285,15 @@ export function startManager(opts: ManagerOptions): Manager {
     ],
   });
 
+  // A rotated token: every owned registration is rewritten with it (the agent syncs each service with the token it was
+  // registered with), and what waits in error backoff (403s of a revoked token) retries now.
+  const unsubscribeToken = opts.consulToken?.onChange(() => {
+    logger.info("consul token changed; re-registering owned services with it and retrying what failed");
+    for (const p of endpoints) p.rewriteAll();
+    void sweepOtherAgents();
+    health.kick();
+  });
+
   const rendererResync = setInterval(() => {
     firstRoute().allRendered();
   }, config.resyncIntervalMs);
@@ -338,6 +350,7 @@ export function startManager(opts: ManagerOptions): Manager {
         );
     });
     clearInterval(rendererResync);
+    unsubscribeToken?.();
     registrarQueue.shutDown();
     rendererQueue.shutDown();
     await health.stop();

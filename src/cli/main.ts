@@ -3,6 +3,7 @@
  * bindings (validate), 2 usage/configuration error.
  */
 import { loadConfig, ConfigError } from "../config/config.js";
+import { ConsulTokenFile } from "../config/consulToken.js";
 import { createLogger, errorMessage, registerSecret } from "../runtime/logger.js";
 import { runValidate } from "./validate.js";
 
@@ -42,7 +43,8 @@ Run flags (environment variable in brackets):
   --docker-host URL             unix:///var/run/docker.sock or tcp://host:port [DOCKER_HOST]
   --docker-cert-path DIR        tcp+TLS: ca.pem, cert.pem, key.pem [DOCKER_CERT_PATH]; DOCKER_TLS_VERIFY=0 skips server verification
   --consul-addr ADDR[,ADDR]     Consul agent(s), repeatable, failover in order [CONSUL_HTTP_ADDR: one] (default 127.0.0.1:8500)
-  --consul-token-file FILE      ACL token file [CONSUL_HTTP_TOKEN_FILE]; token itself via [CONSUL_HTTP_TOKEN]
+  --consul-token-file FILE      ACL token file [CONSUL_HTTP_TOKEN_FILE], re-read when it changes (a rotated token is
+                                used without a restart); token itself via [CONSUL_HTTP_TOKEN]
   --consul-cacert FILE          CA for HTTPS to Consul [CONSUL_CACERT]
   --consul-client-cert FILE     client certificate (+ --consul-client-key FILE) [CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY]
   --lb-output-dir DIR           where generated nginx files go [DOCKBIND_LB_OUTPUT_DIR] (default /etc/nginx/conf.d)
@@ -107,19 +109,25 @@ async function main(argv: readonly string[]): Promise<number> {
     logger.error("cannot serve metrics and status", { action: "listen", error: errorMessage(err) });
     return 1;
   }
+  // One token holder for every Consul client of the process, following --consul-token-file until shutdown.
+  const tokenFile = config.consul.tokenFile;
+  const consulToken = tokenFile !== undefined && config.consul.token !== undefined ? new ConsulTokenFile({ path: tokenFile, initial: config.consul.token, logger }) : undefined;
+  const tokenWatch = consulToken?.run(abort.signal);
   if (!config.dockerOnly) {
     const { startKubernetes } = await import("../app/kubernetes.js");
-    const code = await startKubernetes(config, logger, abort.signal).done;
+    const code = await startKubernetes(config, logger, abort.signal, consulToken).done;
     await http?.close();
     // Lease lost: exit now, dropping in-flight work (a non-leader must not write).
     if (code !== 0) process.exit(code);
+    await tokenWatch;
     return 0;
   }
   const { startDockerOnly } = await import("../app/dockerOnly.js");
-  const code = await startDockerOnly(config, logger, abort.signal).done;
+  const code = await startDockerOnly(config, logger, abort.signal, consulToken).done;
   await http?.close();
   // Leader lock lost: exit now, dropping in-flight work (a non-leader must not write).
   if (code !== 0) process.exit(code);
+  await tokenWatch;
   return 0;
 }
 

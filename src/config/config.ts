@@ -11,6 +11,7 @@ import { delimiter, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import type { CompatOptions } from "../domain/registratorCompat.js";
+import { tokenFromText } from "./consulToken.js";
 import { parseDurationMs } from "./duration.js";
 import { isIdentityValue } from "../domain/ownership.js";
 
@@ -19,7 +20,10 @@ export interface ConsulConfig {
   readonly url: string;
   /** Every agent in failover order (--consul-addr repeated or comma-separated). */
   readonly urls: readonly string[];
+  /** The ACL token at start-up; with `tokenFile`, the file's content then (consulToken.ts follows its changes). */
   readonly token?: string;
+  /** Absolute path of --consul-token-file / CONSUL_HTTP_TOKEN_FILE, re-read while running (consulToken.ts). */
+  readonly tokenFile?: string;
   /** PEM texts for HTTPS (CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY); absent without any. */
   readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }
@@ -295,19 +299,24 @@ function consulTls(values: { readonly [k: string]: unknown }, env: Env): ConsulC
   return Object.freeze({ ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) });
 }
 
-function token(flagFile: string | undefined, env: Env): string | undefined {
+/** The ACL token (from the file when one is named, read here once: the start-up value) and the file's absolute path. */
+function token(flagFile: string | undefined, env: Env): { readonly token?: string; readonly tokenFile?: string } {
   const file = pick(flagFile, env.CONSUL_HTTP_TOKEN_FILE);
   if (file !== undefined) {
-    let t: string;
+    let text: string;
     try {
-      t = readFileSync(file, "utf8").trim();
+      text = readFileSync(file, "utf8");
     } catch (err) {
       throw new ConfigError(`consul token file ${file}: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (t === "") throw new ConfigError(`consul token file ${file} is empty`);
-    return t;
+    try {
+      return { token: tokenFromText(file, text), tokenFile: resolve(file) };
+    } catch (err) {
+      throw new ConfigError(err instanceof Error ? err.message : String(err));
+    }
   }
-  return pick(undefined, env.CONSUL_HTTP_TOKEN);
+  const t = pick(undefined, env.CONSUL_HTTP_TOKEN);
+  return t !== undefined ? { token: t } : {};
 }
 
 /** DOCKER_CERT_PATH (dir with ca.pem, cert.pem, key.pem) -> TLS material; DOCKER_TLS_VERIFY="" or "0" turns verification off. */
@@ -602,7 +611,7 @@ export function loadConfig(argv: readonly string[], env: Env = process.env): Rea
     consul: Object.freeze({
       url: consulUrls0[0] ?? "http://127.0.0.1:8500",
       urls: Object.freeze(consulUrls0),
-      ...(consulToken !== undefined ? { token: consulToken } : {}),
+      ...consulToken,
       ...(consulTls0 !== undefined ? { tls: consulTls0 } : {}),
     }),
     lbOutputDir,

@@ -82,9 +82,41 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     this.prober = new RegistrationProber(opts.probe);
   }
 
+  /**
+   * Rewrite epoch: a Consul agent keeps the ACL token a service was registered
+   * with and uses it for every later catalog sync of that service (check
+   * status, deregistration). After the token changed, each key's owned
+   * registrations are therefore registered once more (same content, the new
+   * token; Consul keeps the checks' current status), even when converged, so
+   * that none is left syncing with a revoked token.
+   */
+  private epoch = 0;
+  private readonly rewrittenAt = new Map<string, number>();
+
   /** Forget the cached agent view (the agent restarted and may have lost registrations). */
   invalidateAgentView(): void {
     this.agentServices.invalidate();
+  }
+
+  /** The ACL token changed: the next reconcile of each key re-registers what it owns (see `epoch`). */
+  rewriteAll(): void {
+    this.epoch++;
+  }
+
+  /** The plan for `key`, plus, once per epoch, every owned registration still wanted (rewritten with the current token). */
+  private planFor(key: string, view: OwnedView): RegistrationPlan {
+    const plan = planRegistrations(view.owned, view.desired);
+    if ((this.rewrittenAt.get(key) ?? 0) >= this.epoch) return plan;
+    const owned = new Set(view.owned.map((s) => s.id));
+    const planned = new Set(plan.register.map((r) => r.id));
+    const again = view.desired.filter((r) => owned.has(r.id) && !planned.has(r.id)).map(withHash);
+    return { ...plan, register: [...plan.register, ...again] };
+  }
+
+  /** `key`'s registrations were written with the current token (see `epoch`). */
+  private rewritten(key: string, epoch: number): void {
+    if (epoch === 0) return;
+    this.rewrittenAt.set(key, epoch);
   }
 
   async reconcile(request: RegistrarRequest): Promise<ReconcileResult> {
@@ -105,10 +137,12 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     let blocked = 0;
     try {
       // Reading the agent fails like writing to it: both leave the binding not Registered.
+      const epoch = this.epoch;
       const view = await this.view((m) => m[OWNER_META.binding] === bkey, desired.registrations);
       blocked = view.blocked.length;
-      const plan = planRegistrations(view.owned, view.desired);
+      const plan = this.planFor(`binding:${bkey}`, view);
       await this.apply(bkey, plan);
+      this.rewritten(`binding:${bkey}`, epoch);
       recheck = await this.followUpProbes(bkey, view.desired, plan);
     } catch (err) {
       if (binding !== undefined) this.opts.status.setRegistration(bkey, this.opts.node, { status: "False", reason: reasonOf(err), message: errorMessage(err) });
@@ -189,8 +223,10 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
       this.opts.logger.warn("registrator label ignored", { container: issue.containerId.slice(0, 12), field: issue.field, reason: issue.message });
     }
     const desired = result.registrations;
+    const epoch = this.epoch;
     const view = await this.view((m) => m[OWNER_META.binding] === COMPAT_BINDING_KEY && m[OWNER_META.container] === id, desired);
-    await this.apply(`${COMPAT_BINDING_KEY}:${id.slice(0, 12)}`, planRegistrations(view.owned, view.desired));
+    await this.apply(`${COMPAT_BINDING_KEY}:${id.slice(0, 12)}`, this.planFor(`container:${id}`, view));
+    this.rewritten(`container:${id}`, epoch);
     return {};
   }
 

@@ -4,12 +4,13 @@
  * the framework, not in reconcilers (controller-runtime's contract):
  * - success: forget the key's backoff; `requeueAfter` (not done yet) or
  *   `recheckAfter` (done, follow up later) schedules a re-check;
- * - retryable error: requeue with per-key exponential backoff;
+ * - retryable error: requeue with per-key exponential backoff, capped by the
+ *   error's own bound when it has one (retryCapOf);
  * - terminal error: counted and logged, not retried.
  */
 import type { Logger } from "./logger.js";
 import { errorMessage } from "./logger.js";
-import { isTerminal, reasonOf } from "./errors.js";
+import { isTerminal, reasonOf, retryCapOf } from "./errors.js";
 import type { WorkQueue } from "./workqueue.js";
 
 export interface ReconcileResult {
@@ -77,7 +78,7 @@ async function worker(opts: ControllerOptions): Promise<void> {
         logger.error("reconcile failed (terminal, not retried)", { controller: name, key, reason, error: errorMessage(err), durationMs: Math.round(performance.now() - started) });
       } else {
         outcome = "error";
-        const delay = queue.addRateLimited(key);
+        const delay = queue.addRateLimited(key, retryCapOf(err));
         logger.warn("reconcile failed, will retry", { controller: name, key, reason, error: errorMessage(err), retryInMs: delay, durationMs: Math.round(performance.now() - started) });
       }
     } finally {

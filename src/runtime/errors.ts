@@ -24,3 +24,14 @@ export function reasonOf(err: unknown): string {
 export function isTerminal(err: unknown): boolean {
   return err instanceof ReconcileError && err.terminal;
 }
+
+/**
+ * The longest retry delay `err` allows, when it says (a numeric `retryCapMs`
+ * property): failures that clear outside the controller (disk space freed, a
+ * file system remounted read-write) are retried at least that often, so
+ * recovery is seen within that bound however long the failure lasted.
+ */
+export function retryCapOf(err: unknown): number | undefined {
+  if (err !== null && typeof err === "object" && "retryCapMs" in err && typeof err.retryCapMs === "number") return err.retryCapMs;
+  return undefined;
+}

@@ -70,11 +70,15 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
-  /** Requeues after this key's next backoff step (failure count + 1). */
-  addRateLimited(key: string): number {
+  /**
+   * Requeues after this key's next backoff step (failure count + 1), never
+   * later than `capMs` when given (a failure that clears by itself outside
+   * the controller must be retried within that bound, however long it lasted).
+   */
+  addRateLimited(key: string, capMs?: number): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    const delay = backoffDelay(n, this.opts.backoff);
+    const delay = Math.min(backoffDelay(n, this.opts.backoff), capMs ?? Number.POSITIVE_INFINITY);
     this.opts.observer?.onRetry?.(this.name);
     this.addAfter(key, delay);
     return delay;

@@ -4,6 +4,7 @@
 #  - containers and networks labelled dockbind-test=1,
 #  - consul agents and nginx masters whose command line contains
 #    /tmp/dockbind-testbed (with their process groups, i.e. nginx workers),
+#  - tmpfs mounts under /tmp/dockbind-testbed,
 #  - their directories under /tmp/dockbind-testbed.
 # The shared dockerd, its log and the backend image are left in place.
 set -uo pipefail
@@ -56,5 +57,9 @@ if [ ${#pids[@]} -gt 0 ]; then
   signal_all KILL
 fi
 
+# The output-directory test mounts a small tmpfs inside an nginx prefix; a killed run leaves it mounted.
+awk -v root="$ROOT/" '$3 == "tmpfs" && index($2, root) == 1 { print $2 }' /proc/mounts | while read -r mnt; do
+  umount "$mnt" 2>/dev/null || umount -l "$mnt"
+done
 rm -rf "$ROOT"/consul-* "$ROOT"/nginx-* "$ROOT"/image-* "$ROOT"/k8s-*
 echo "teardown: done"

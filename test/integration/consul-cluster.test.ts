@@ -18,6 +18,7 @@ import { ensureBackendImage } from "../support/image.js";
 import { startNginx, type NginxHandle } from "../support/nginx.js";
 import { ensureBedRoot } from "../support/procs.js";
 import { cleanupAll } from "../support/teardown.js";
+import { servedExactly } from "../support/traffic.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml } from "../support/world.js";
 
@@ -56,19 +57,8 @@ async function health(): Promise<Entry[]> {
   }));
 }
 
-async function served(expected: readonly string[], timeoutMs = 20_000): Promise<void> {
-  const want = [...expected].sort().join(",");
-  await waitFor(
-    async () => {
-      const got = new Set<string>();
-      for (let i = 0; i < expected.length * 3; i++) {
-        const r = await nginx.get(port).catch(() => ({ status: 0, body: "" }));
-        got.add(r.status === 200 ? r.body : `HTTP ${r.status}`);
-      }
-      return [...got].sort().join(",") === want || undefined;
-    },
-    { timeoutMs, what: `nginx serving exactly [${want}]` },
-  );
+function served(expected: readonly string[], timeoutMs = 20_000): Promise<void> {
+  return servedExactly(nginx, port, expected, timeoutMs);
 }
 
 before(async () => {

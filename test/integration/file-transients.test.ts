@@ -13,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { controllerGet } from "../support/controllerHttp.js";
 import { runBackend } from "../support/docker.js";
 import { cleanupAll } from "../support/teardown.js";
+import { startLoad } from "../support/traffic.js";
 import { delay, freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
@@ -21,40 +22,11 @@ let port = 0;
 const FILE = "web.yaml";
 const figures: string[] = [];
 
-interface Load {
-  /** Stops the loop; resolves with the request counts. */
-  stop(): Promise<{ readonly sent: number; readonly failed: number; readonly failures: readonly string[] }>;
-}
-
-/** GETs through nginx every 50 ms (20/s), one at a time, on 127.0.0.1 only; bounded to 60 s. */
-function load(): Load {
-  const loop = { running: true };
-  let sent = 0;
-  const failures: string[] = [];
-  const done = (async () => {
-    const until = Date.now() + 60_000;
-    while (loop.running && Date.now() < until) {
-      const started = Date.now();
-      sent++;
-      const r = await world.nginx.get(port).catch((err: unknown) => ({ status: 0, body: String(err) }));
-      if (r.status !== 200) failures.push(`${new Date().toISOString()} HTTP ${r.status} ${r.body.slice(0, 80)}`);
-      await delay(Math.max(0, 50 - (Date.now() - started)));
-    }
-  })();
-  return {
-    async stop() {
-      loop.running = false;
-      await done;
-      return { sent, failed: failures.length, failures };
-    },
-  };
-}
-
 /** Runs `disturb` under load; asserts 0 failed requests, 0 Consul writes, 0 nginx reloads. */
 async function withoutEffect(name: string, disturb: () => Promise<void>): Promise<void> {
   const writesBefore = world.proxy.writes().length;
   const reloadsBefore = await world.nginx.reloadCount();
-  const l = load();
+  const l = startLoad(world.nginx, port);
   await delay(500);
   await disturb();
   await delay(1_500);

@@ -640,3 +640,40 @@ describe("RegistrationProber: probe time is capped", () => {
     assert.deepEqual(timeouts, [`${PROBE_TIMEOUT_CAP_MS}ms`, "50ms"]);
   });
 });
+
+describe("RegistrarReconciler: ACL token rotated", () => {
+  it("rewriteAll() re-registers each owned, still wanted registration once (same content), then writes nothing again", async () => {
+    const { consul, containers, bindings, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1, "web", 32768));
+    containers.put(container(C2, "web", 32769));
+    consul.seed(foreign("peer", { [OWNER_META.node]: "other-node", [OWNER_META.binding]: "default/web" }));
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    const before = new Map([...consul.services].map(([id, s]) => [id, JSON.stringify(s)]));
+    consul.calls.length = 0;
+    registrar.rewriteAll();
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    assert.deepEqual(consul.writes().sort(), [...before.keys()].filter((id) => id !== "peer").map((id) => `register ${id}`).sort(), "ours only, each once");
+    assert.deepEqual(new Map([...consul.services].map(([id, s]) => [id, JSON.stringify(s)])), before, "same content");
+    consul.calls.length = 0;
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    assert.deepEqual(consul.writes(), [], "converged again");
+  });
+
+  it("a rewrite that failed (403 of a revoked token) is done by the next successful reconcile; nothing is deregistered meanwhile", async () => {
+    const { consul, containers, bindings, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1));
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    registrar.rewriteAll();
+    consul.failOn = "list";
+    consul.failWith = new ConsulError("ConsulRejected", "list agent services: HTTP 403: ACL not found");
+    consul.calls.length = 0;
+    await assert.rejects(registrar.reconcile({ kind: "binding", binding: "default/web" }), { reason: "ConsulRejected" });
+    assert.deepEqual(consul.writes(), [], "a 403 on the listing is not an empty agent: nothing deregistered");
+    consul.failOn = undefined;
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    assert.equal(consul.writes().filter((w) => w.startsWith("register ")).length, 1);
+    assert.equal(consul.services.size, 1);
+  });
+});

@@ -130,12 +130,25 @@ export interface ConsulTls {
   readonly key?: string;
 }
 
+/**
+ * Where the ACL token comes from: read for every request (a blocking query
+ * keeps the token it was sent with until it returns; the next request reads
+ * the token anew). Never logged.
+ */
+export interface ConsulTokenSource {
+  /** The token for the next request; undefined = none (Consul's anonymous token). */
+  current(): string | undefined;
+  /** Consul answered 403: the token may have been revoked; re-read the source soon. Must not throw. */
+  forbidden?(): void;
+}
+
 export interface ConsulClientOptions {
   /** e.g. http://127.0.0.1:8500; the first agent when `urls` is given too. */
   readonly url: string;
   /** Every agent, in failover order (default: [url]). */
   readonly urls?: readonly string[];
-  readonly token?: string;
+  /** A fixed token, or a source read per request (a rotated token file). */
+  readonly token?: string | ConsulTokenSource;
   /** Used for https:// agents. */
   readonly tls?: ConsulTls;
   /** Called after calls moved to another agent (from, to: base URLs). Must not throw. */
@@ -145,6 +158,20 @@ export interface ConsulClientOptions {
 }
 
 type Json = Record<string, unknown>;
+
+/** papi's request as an `onCreate` extension sees it: headers not yet merged into the HTTP request. */
+interface PapiRequest {
+  readonly opts: { headers: Record<string, string> };
+}
+
+/** papi's extension point (papi README "Extensions"), not in the package's typings: `onCreate` runs for every request before it is built. */
+interface PapiExtensible {
+  _ext(event: "onCreate", fn: (request: PapiRequest, next: () => void) => void): void;
+}
+
+function isExtensible(c: unknown): c is PapiExtensible {
+  return typeof c === "object" && c !== null && "_ext" in c && typeof c._ext === "function";
+}
 
 /** The subset of the package's (any-typed) surface this wrapper calls, typed once here. */
 interface RawClient {
@@ -197,22 +224,97 @@ function toError(err: unknown, what: string): ConsulError {
   return new ConsulError("ConsulUnavailable", `${what}: ${msg}`, { cause: err });
 }
 
+const ACL_NOT_FOUND = /ACL not found/i;
+
+/** What an answer says about the token it was sent with (see RevokedTokenGate). */
+export type TokenVerdict = "unknown-token" | "valid" | "no-verdict";
+
+/**
+ * Holds back requests carrying a token Consul does not know (403 "ACL not
+ * found": revoked or deleted). The first such answer closes the gate for that
+ * token for a backoff (baseMs doubling up to maxMs); meanwhile every call with
+ * it fails locally with the same ConsulRejected. When the backoff is over ONE
+ * call is let through as a probe (the others stay held until it is answered):
+ * "ACL not found" again doubles the hold, an answer that proves the token valid
+ * opens the gate, an answer that proves nothing (no HTTP answer, 5xx, an
+ * ACL-free endpoint) lets the next call probe. A different token (the file
+ * changed) is never held. So a revoked token costs Consul about one 403 per
+ * backoff step in total, not one per key, loop and retry.
+ * "Permission denied" (a valid token lacking a rule) is a verdict "valid":
+ * other services may still be allowed.
+ */
+export class RevokedTokenGate {
+  private held: { readonly token: string; readonly until: number; readonly failures: number; probing: boolean } | undefined;
+
+  constructor(
+    private readonly backoff: { readonly baseMs: number; readonly maxMs: number } = { baseMs: 500, maxMs: 30_000 },
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /**
+   * 0: send the call (when the token is held and its backoff is over, this
+   * call is the probe); otherwise how many ms the token is still held for.
+   */
+  admit(token: string | undefined): number {
+    const h = this.held;
+    if (h === undefined || token === undefined || h.token !== token) return 0;
+    const left = h.until - this.now();
+    if (left > 0) return left;
+    if (h.probing) return 1;
+    h.probing = true;
+    return 0;
+  }
+
+  /** Consul's answer to a call made with `token`. */
+  answered(token: string | undefined, verdict: TokenVerdict): void {
+    const h = this.held;
+    if (token === undefined) return;
+    if (verdict === "unknown-token") {
+      const failures = h?.token === token ? h.failures + 1 : 0;
+      this.held = { token, failures, probing: false, until: this.now() + Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** Math.min(failures, 20)) };
+    } else if (h?.token === token) {
+      if (verdict === "valid") this.held = undefined;
+      else h.probing = false;
+    }
+  }
+}
+
+/** The verdict of a failed call on its token: 403 ACL not found = unknown; another 4xx = accepted (valid); else none. */
+function verdictOf(err: unknown): TokenVerdict {
+  const status = httpStatus(err);
+  if (status === 403 && ACL_NOT_FOUND.test(err instanceof Error ? err.message : String(err))) return "unknown-token";
+  return status !== undefined && status >= 400 && status < 500 ? "valid" : "no-verdict";
+}
+
+/** A call as withFailover runs it on one agent. */
+interface Call<T> {
+  readonly fn: (client: RawClient & RawCheckClient, idx: number) => Promise<T>;
+  /** The endpoint needs no ACL (status/leader): its success says nothing about the token. */
+  readonly aclFree?: boolean;
+}
+
 interface Endpoint {
   readonly url: string;
   readonly client: RawClient;
 }
 
-function rawClient(base: string, token: string | undefined, tls: ConsulTls | undefined): RawClient & RawCheckClient {
+function rawClient(base: string, token: ConsulTokenSource, tls: ConsulTls | undefined): RawClient & RawCheckClient {
   const url = new URL(base);
   const secure = url.protocol === "https:";
-  // A custom agent carries the CA and client certificate; the token goes in X-Consul-Token (package defaults).
+  // A custom agent carries the CA and client certificate.
   const agent = secure ? new HttpsAgent({ keepAlive: true, ...(tls?.ca !== undefined ? { ca: tls.ca } : {}), ...(tls?.cert !== undefined ? { cert: tls.cert } : {}), ...(tls?.key !== undefined ? { key: tls.key } : {}) }) : undefined;
   const client: RawClient & RawCheckClient = new Consul({
     host: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
     secure,
     ...(agent !== undefined ? { agent } : {}),
-    ...(token !== undefined ? { defaults: { token } } : {}),
+  });
+  // The token is read when each request is created, never fixed at construction: a rotated token applies to the next request.
+  if (!isExtensible(client)) throw new Error("consul client: papi extension point _ext missing (unsupported package version)");
+  client._ext("onCreate", (request, next) => {
+    const t = token.current();
+    if (t !== undefined && t !== "") request.opts.headers["x-consul-token"] = t;
+    next();
   });
   return client;
 }
@@ -307,14 +409,36 @@ function lockingCalls(
 
 export function createConsulClient(opts: ConsulClientOptions): ConsulApi & ConsulCluster & ConsulLocking {
   const urls = opts.urls !== undefined && opts.urls.length > 0 ? opts.urls : [opts.url];
-  const endpoints: readonly (Endpoint & { readonly client: RawClient & RawCheckClient })[] = urls.map((u) => ({ url: u, client: rawClient(u, opts.token, opts.tls) }));
+  const fixed = opts.token;
+  const token: ConsulTokenSource = typeof fixed === "object" ? fixed : { current: () => fixed };
+  const gate = new RevokedTokenGate();
+  const endpoints: readonly (Endpoint & { readonly client: RawClient & RawCheckClient })[] = urls.map((u) => ({ url: u, client: rawClient(u, token, opts.tls) }));
   let current = 0;
   /** `<dc>/<service>` -> endpoint index that issued the last X-Consul-Index for it. */
   const indexOrigin = new Map<string, number>();
   const timeout = opts.timeoutMs ?? 10_000;
 
+  /**
+   * One call on one agent, with the token read now (the request reads the same value): its answer goes to the gate,
+   * a 403 to the token source. `aclFree` (status/leader): a success proves nothing about the token.
+   */
+  async function attempt<T>(call: Call<T>, ep: Endpoint & { readonly client: RawClient & RawCheckClient }, idx: number): Promise<T> {
+    const sent = token.current();
+    try {
+      const result = await call.fn(ep.client, idx);
+      gate.answered(sent, call.aclFree === true ? "no-verdict" : "valid");
+      return result;
+    } catch (err) {
+      if (httpStatus(err) === 403) token.forbidden?.();
+      gate.answered(sent, verdictOf(err));
+      throw err;
+    }
+  }
+
   /** Runs `fn` on the current agent, then on each other agent while failures are failover-worthy. */
-  async function withFailover<T>(what: string, fn: (client: RawClient & RawCheckClient, idx: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async function withFailover<T>(what: string, fn: (client: RawClient & RawCheckClient, idx: number) => Promise<T>, signal?: AbortSignal, aclFree = false): Promise<T> {
+    const held = gate.admit(token.current());
+    if (held > 0) throw new ConsulError("ConsulRejected", `${what}: HTTP 403: ACL not found (Consul rejected this token; held back for ${Math.ceil(held)} ms unless the token changes)`);
     const start = current;
     let lastErr: unknown;
     for (let i = 0; i < endpoints.length; i++) {
@@ -322,7 +446,7 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
       const ep = endpoints[idx];
       if (ep === undefined) continue;
       try {
-        const result = await fn(ep.client, idx);
+        const result = await attempt({ fn, aclFree }, ep, idx);
         if (idx !== current) {
           const from = endpoints[current]?.url ?? "";
           current = idx;
@@ -353,6 +477,7 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
 
     async sweepOtherAgents(owned) {
       const removed: string[] = [];
+      if (gate.admit(token.current()) > 0) return removed;
       for (const [idx, ep] of endpoints.entries()) {
         if (idx === current) continue;
         let services: RegisteredService[];
@@ -468,7 +593,7 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
     },
 
     async leader() {
-      return String(await withFailover("status/leader", (c) => c.status.leader({ timeout })));
+      return String(await withFailover("status/leader", (c) => c.status.leader({ timeout }), undefined, true));
     },
   };
 }

@@ -11,7 +11,10 @@
  *   validateLive (failure: previous bytes restored / new file removed) ->
  *   reload.
  * - On ANY failure the last good file stays in place and no temp file is left.
- *   Errors are LbError: ValidationFailed | ReloadFailed | ReloadRejected | WriteFailed.
+ *   Errors are LbError: ValidationFailed | ReloadFailed | ReloadRejected |
+ *   OutputDirFull | OutputDirReadOnly | WriteFailed (errors.ts). A full or
+ *   read-only output directory fails at the candidate write (nothing renamed,
+ *   the live file byte-identical) or at the rename (the live file untouched).
  * - ReloadRejected (the LB kept its old config) restores the previous file.
  * - ReloadFailed leaves the new file (it passed both validations, so it is the
  *   new "last good") and marks the path reload-pending: the next
@@ -21,6 +24,7 @@
  *   leaves nginx on the old config until the next change.
  * Idempotent: repeating a successful apply is a no-op.
  */
+import { dirname } from "node:path";
 import {
   commitTemp,
   DEFAULT_FILE_MODE,
@@ -29,12 +33,15 @@ import {
   fixModeAndOwner,
   readIfExists,
   removeIfExists,
+  removeStaleTemps,
   writeFileAtomic,
   writeTempSibling,
 } from "./atomicFile.js";
 import type { LoadBalancerDriver } from "./driver.js";
-import { asLbError, errorMessage, LbError } from "./errors.js";
+import { asLbError, errorMessage, fsErrorReason, LbError, type LbErrorReason } from "./errors.js";
 import { afterDeferral, afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type ReloadPacing } from "./reloadPacer.js";
+
+const FS_FAILURES: ReadonlySet<LbErrorReason> = new Set(["OutputDirFull", "OutputDirReadOnly", "WriteFailed"]);
 
 export interface ApplyResult {
   /** The file on disk was replaced/removed by this call. */
@@ -72,6 +79,8 @@ export interface ApplyOptions {
 
 export class LbConfigWriter {
   private readonly pendingReload = new Set<string>();
+  /** Directories where a filesystem failure may have left a temp file (see sweeping). */
+  private readonly sweepDirs = new Set<string>();
   /** Reload pacing on the performance.now() clock; `pacing` is the latest apply()'s. */
   private pacer: PacerState = INITIAL_PACER;
   private pacing: ReloadPacing = { minMs: 0, maxMs: 0 };
@@ -95,12 +104,30 @@ export class LbConfigWriter {
   }
 
   apply(opts: ApplyOptions): Promise<ApplyResult> {
-    return this.serialise(() => this.doApply(opts));
+    return this.serialise(() => this.sweeping(opts.path, () => this.doApply(opts)));
   }
 
   /** Delete our generated file (binding deleted), validate live, reload. Missing file => no-op unless pending. */
   remove(path: string): Promise<ApplyResult> {
-    return this.serialise(() => this.doRemove(path));
+    return this.serialise(() => this.sweeping(path, () => this.doRemove(path)));
+  }
+
+  /**
+   * Runs `op` on `path`. A temp file whose removal failed (the file system
+   * turned read-only between its creation and its discard) cannot stay: after
+   * a filesystem failure the directory is marked, and the next operation in it
+   * first removes this process's (and dead writers') temp siblings there.
+   * Safe because operations are serialised and each writer owns its directory.
+   */
+  private async sweeping(path: string, op: () => Promise<ApplyResult>): Promise<ApplyResult> {
+    const dir = dirname(path);
+    if (this.sweepDirs.delete(dir)) await removeStaleTemps(dir);
+    try {
+      return await op();
+    } catch (err: unknown) {
+      if (err instanceof LbError && FS_FAILURES.has(err.reason)) this.sweepDirs.add(dir);
+      throw err;
+    }
   }
 
   private serialise<T>(fn: () => Promise<T>): Promise<T> {
@@ -215,25 +242,31 @@ export class LbConfigWriter {
   }
 }
 
-/** Put `previous` back (or remove the file when there was none). Throws a combined LbError if that fails. */
+/**
+ * Put `previous` back (or remove the file when there was none). Throws a
+ * combined LbError if that fails, with the restore's reason when the output
+ * directory is full or read-only (what the operator must fix), else `failure`'s.
+ */
 async function restore(path: string, previous: Buffer | undefined, mode: number, failure: unknown, owner?: FileOwner): Promise<void> {
   try {
     if (previous === undefined) await removeIfExists(path);
     else await writeFileAtomic(path, previous, mode, owner);
   } catch (restoreErr: unknown) {
+    const restoreReason = fsErrorReason(restoreErr);
     throw new LbError(
-      "ValidationFailed",
+      restoreReason !== "WriteFailed" ? restoreReason : failure instanceof LbError ? failure.reason : "ValidationFailed",
       `${errorMessage(failure)}; restoring the previous ${path} ALSO failed: ${errorMessage(restoreErr)}`,
       { cause: failure },
     );
   }
 }
 
+/** Runs a filesystem step; its failure becomes an LbError whose reason names the cause (fsErrorReason). */
 async function io<T>(fn: () => Promise<T>, what: string): Promise<T> {
   try {
     return await fn();
   } catch (err: unknown) {
-    throw asLbError(err, "WriteFailed", what);
+    throw asLbError(err, fsErrorReason(err), what);
   }
 }
 

@@ -12,17 +12,30 @@
  *   configuration (e.g. a listen address taken by another process, which
  *   `nginx -t` tolerates); the writer restores the previous file, so disk
  *   matches what runs and other bindings' reloads are not blocked by it.
- * - WriteFailed: filesystem error while reading/writing/renaming.
+ * - OutputDirFull: the output directory's file system has no space (ENOSPC)
+ *   or the quota is exhausted (EDQUOT).
+ * - OutputDirReadOnly: the output directory cannot be written: read-only file
+ *   system (EROFS) or no permission (EACCES, EPERM).
+ * - WriteFailed: any other filesystem error while reading/writing/renaming.
+ * The two OutputDir* reasons clear by themselves when the operator frees
+ * space or remounts read-write: they carry `retryCapMs` (runtime/errors.ts
+ * retryCapOf), so the retry comes at most that long after the fix.
  */
-export type LbErrorReason = "ValidationFailed" | "ReloadFailed" | "ReloadRejected" | "WriteFailed";
+export type LbErrorReason = "ValidationFailed" | "ReloadFailed" | "ReloadRejected" | "OutputDirFull" | "OutputDirReadOnly" | "WriteFailed";
+
+/** Longest retry delay of an OutputDirFull / OutputDirReadOnly failure. */
+export const OUTPUT_DIR_RETRY_CAP_MS = 2_000;
 
 export class LbError extends Error {
   override readonly name = "LbError";
   readonly reason: LbErrorReason;
+  /** Set for failures an operator fixes outside the controller (see retryCapOf). */
+  readonly retryCapMs?: number;
 
   constructor(reason: LbErrorReason, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.reason = reason;
+    if (reason === "OutputDirFull" || reason === "OutputDirReadOnly") this.retryCapMs = OUTPUT_DIR_RETRY_CAP_MS;
   }
 }
 
@@ -34,4 +47,18 @@ export function errorMessage(err: unknown): string {
 export function asLbError(err: unknown, reason: LbErrorReason, context: string): LbError {
   if (err instanceof LbError) return err;
   return new LbError(reason, `${context}: ${errorMessage(err)}`, { cause: err });
+}
+
+const FS_REASONS: Readonly<Record<string, LbErrorReason>> = {
+  ENOSPC: "OutputDirFull",
+  EDQUOT: "OutputDirFull",
+  EROFS: "OutputDirReadOnly",
+  EACCES: "OutputDirReadOnly",
+  EPERM: "OutputDirReadOnly",
+};
+
+/** The reason of a filesystem error (its Node `code`): OutputDirFull, OutputDirReadOnly, else WriteFailed. */
+export function fsErrorReason(err: unknown): LbErrorReason {
+  const code = err !== null && typeof err === "object" && "code" in err && typeof err.code === "string" ? err.code : "";
+  return FS_REASONS[code] ?? "WriteFailed";
 }

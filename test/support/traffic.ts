@@ -1,0 +1,51 @@
+/**
+ * Request loops and served-set checks through a test nginx, on 127.0.0.1 only.
+ */
+import type { NginxHandle } from "./nginx.js";
+import { delay, waitFor } from "./wait.js";
+
+export interface Load {
+  /** Stops the loop; resolves with the request counts. */
+  stop(): Promise<{ readonly sent: number; readonly failed: number; readonly failures: readonly string[] }>;
+}
+
+/** GETs through nginx on `port` every `intervalMs` (default 50 ms, 20/s), one at a time; bounded to `maxMs` (default 60 s). */
+export function startLoad(nginx: Pick<NginxHandle, "get">, port: number, opts: { readonly intervalMs?: number; readonly maxMs?: number } = {}): Load {
+  const interval = opts.intervalMs ?? 50;
+  const loop = { running: true };
+  let sent = 0;
+  const failures: string[] = [];
+  const done = (async () => {
+    const until = Date.now() + (opts.maxMs ?? 60_000);
+    while (loop.running && Date.now() < until) {
+      const started = Date.now();
+      sent++;
+      const r = await nginx.get(port).catch((err: unknown) => ({ status: 0, body: String(err) }));
+      if (r.status !== 200) failures.push(`${new Date().toISOString()} HTTP ${r.status} ${r.body.slice(0, 80)}`);
+      await delay(Math.max(0, interval - (Date.now() - started)));
+    }
+  })();
+  return {
+    async stop() {
+      loop.running = false;
+      await done;
+      return { sent, failed: failures.length, failures };
+    },
+  };
+}
+
+/** Waits until the bodies answered through nginx on `port` are exactly `expected` (3 samples per name; errors count as `HTTP <code>`). */
+export async function servedExactly(nginx: Pick<NginxHandle, "get">, port: number, expected: readonly string[], timeoutMs = 20_000): Promise<void> {
+  const want = [...expected].sort().join(",");
+  await waitFor(
+    async () => {
+      const got = new Set<string>();
+      for (let i = 0; i < expected.length * 3; i++) {
+        const r = await nginx.get(port).catch(() => ({ status: 0, body: "" }));
+        got.add(r.status === 200 ? r.body : `HTTP ${r.status}`);
+      }
+      return [...got].sort().join(",") === want || undefined;
+    },
+    { timeoutMs, intervalMs: 100, what: `nginx serving exactly [${want}]` },
+  );
+}
