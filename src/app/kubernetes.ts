@@ -41,7 +41,7 @@ export function startKubernetes(config: Readonly<Config>, logger: Logger, signal
   const k = config.kubernetes;
   if (k === undefined) throw new Error("startKubernetes: configuration has no kubernetes section");
   const client = createKubeClient(loadKubeConfig(k.connection), { userAgent: `dockbind-controller/${VERSION} (${k.identity})` });
-  logger.info("kubernetes mode", { server: client.server, namespace: k.namespace ?? "(all)", leaderElect: k.leaderElect, identity: k.identity });
+  logger.info("kubernetes mode", { server: client.server, namespaces: k.watchNamespaces.length > 0 ? k.watchNamespaces.join(",") : "(all)", leaderElect: k.leaderElect, lease: `${k.leaseNamespace}/${k.leaseName}`, identity: k.identity });
 
   if (!k.leaderElect) {
     setLeaderElectionMaster(true);
@@ -106,7 +106,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
       source = new KubeBindingSource({
         client,
         logger,
-        ...(k.namespace !== undefined ? { namespace: k.namespace } : {}),
+        namespaces: k.watchNamespaces,
         onChange,
         onObject: (key) => {
           statusQueue.add(key);
