@@ -2,7 +2,8 @@
  * `controller` without --docker-only: Kubernetes mode (issue #3).
  *
  *   leader election (Lease) ──> while leading:
- *     KubeBindingSource (list+watch ServiceBindings) ─> manager (registrar, renderer: shared with docker-only)
+ *     KubeBindingSource (list+watch ServiceBindings: ─> manager (registrar, renderer: shared with docker-only)
+ *       one per watched namespace, or cluster-wide)
  *     BindingStatusStore + source problems ───────────> StatusWriter ─> .status (status subresource), Events
  *     deleting objects + reconciler completions ──────> FinalizerController ─> dockbind.io/finalizer
  *
