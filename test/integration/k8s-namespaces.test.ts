@@ -138,6 +138,8 @@ describe("--watch-namespace with only namespaced permissions", () => {
     await kube.kubectl(["apply", "-f", "-"], { input: objects.map((o) => stringify(o)).join("---\n") });
     const can = async (args: readonly string[]): Promise<boolean> =>
       (await kube.kubectl(["auth", "can-i", ...args, "--as", SA_USER], { check: false })).stdout.trim() === "yes";
+    // The RBAC authorizer sees new Roles through its own watch: wait until the last one is in effect.
+    await waitFor(async () => (await can(["watch", "servicebindings.dockbind.io", "-n", WATCHED[1]])) || undefined, { timeoutMs: 10_000, what: "Roles in effect" });
     for (const ns of WATCHED) {
       assert.equal(await can(["watch", "servicebindings.dockbind.io", "-n", ns]), true, `watch in ${ns}`);
       assert.equal(await can(["patch", "servicebindings.dockbind.io", "--subresource=status", "-n", ns]), true, `status in ${ns}`);
