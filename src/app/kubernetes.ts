@@ -2,7 +2,8 @@
  * `controller` without --docker-only: Kubernetes mode (issue #3).
  *
  *   leader election (Lease) ──> while leading:
- *     KubeBindingSource (list+watch ServiceBindings) ─> manager (registrar, renderer: shared with docker-only)
+ *     KubeBindingSource (list+watch ServiceBindings: ─> manager (registrar, renderer: shared with docker-only)
+ *       one per watched namespace, or cluster-wide)
  *     BindingStatusStore + source problems ───────────> StatusWriter ─> .status (status subresource), Events
  *     deleting objects + reconciler completions ──────> FinalizerController ─> dockbind.io/finalizer
  *
@@ -43,7 +44,7 @@ export function startKubernetes(config: Readonly<Config>, logger: Logger, signal
   const k = config.kubernetes;
   if (k === undefined) throw new Error("startKubernetes: configuration has no kubernetes section");
   const client = createKubeClient(loadKubeConfig(k.connection), { userAgent: `dockbind-controller/${VERSION} (${k.identity})` });
-  logger.info("kubernetes mode", { server: client.server, namespace: k.namespace ?? "(all)", leaderElect: k.leaderElect, identity: k.identity });
+  logger.info("kubernetes mode", { server: client.server, namespaces: k.watchNamespaces.length > 0 ? k.watchNamespaces.join(",") : "(all)", leaderElect: k.leaderElect, lease: `${k.leaseNamespace}/${k.leaseName}`, identity: k.identity });
 
   if (!k.leaderElect) {
     setLeaderElectionMaster(true);
@@ -109,7 +110,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
       source = new KubeBindingSource({
         client,
         logger,
-        ...(k.namespace !== undefined ? { namespace: k.namespace } : {}),
+        namespaces: k.watchNamespaces,
         onChange,
         onObject: (key) => {
           statusQueue.add(key);

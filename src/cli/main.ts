@@ -18,8 +18,12 @@ const USAGE = `Usage:
 Kubernetes mode flags (without --docker-only):
   --kubeconfig FILE             kubeconfig [KUBECONFIG]; default: in-cluster ServiceAccount, then ~/.kube/config
   --kube-context NAME           kubeconfig context (default: current-context)
-  --namespace NS                watch ServiceBindings of one namespace only [DOCKBIND_NAMESPACE] (default: all)
-  --lease-namespace NS          [DOCKBIND_LEASE_NAMESPACE] (default: POD_NAMESPACE, the ServiceAccount's namespace, or default)
+  --watch-namespace NS[,NS]     watch, read and write ServiceBindings (status, finalizer, Events) of these namespaces
+                                only, repeatable; needs only Roles there [DOCKBIND_WATCH_NAMESPACES: comma-separated]
+                                (default: all namespaces, needs a ClusterRole). --namespace NS [DOCKBIND_NAMESPACE]
+                                is a deprecated alias that adds one namespace
+  --lease-namespace NS          namespace of the Lease; needs a Role there for leases (create; get, update)
+                                [DOCKBIND_LEASE_NAMESPACE] (default: POD_NAMESPACE, the ServiceAccount's namespace, or default)
 
 Leader election (both modes):
   --leader-elect true|false     one leader among several controllers [DOCKBIND_LEADER_ELECT]: a Lease in Kubernetes

@@ -77,8 +77,12 @@ export type KubeConnection =
 /** Kubernetes mode (no --docker-only), issue #3. */
 export interface KubernetesConfig {
   readonly connection: KubeConnection;
-  /** Watch ServiceBindings of this namespace only; undefined = all namespaces. */
-  readonly namespace?: string;
+  /**
+   * The namespaces whose ServiceBindings are watched, read and written (one
+   * namespaced list+watch each), sorted and unique; empty = all namespaces
+   * (one cluster-wide list+watch, which needs a ClusterRole).
+   */
+  readonly watchNamespaces: readonly string[];
   readonly leaderElect: boolean;
   readonly leaseName: string;
   readonly leaseNamespace: string;
@@ -239,6 +243,7 @@ export const CONTROLLER_FLAGS = {
   "metrics-addr": { type: "string" },
   kubeconfig: { type: "string" },
   "kube-context": { type: "string" },
+  "watch-namespace": { type: "string", multiple: true },
   namespace: { type: "string" },
   "leader-elect": { type: "string" },
   "lease-name": { type: "string" },
@@ -466,10 +471,24 @@ function kubeConnection(values: ParsedFlags, env: Env): KubeConnection {
   throw new ConfigError("Kubernetes mode: no kubeconfig (--kubeconfig, KUBECONFIG, in-cluster ServiceAccount or ~/.kube/config); use --docker-only to run without Kubernetes");
 }
 
+/**
+ * --watch-namespace (repeatable, or comma-separated) plus the deprecated alias --namespace (one
+ * namespace), else DOCKBIND_WATCH_NAMESPACES (comma-separated) plus DOCKBIND_NAMESPACE; none = all
+ * namespaces. Sorted and unique, each a namespace name.
+ */
+function watchNamespaces(values: ParsedFlags, env: Env): readonly string[] {
+  const flags = values["watch-namespace"];
+  const fromFlags = [...(Array.isArray(flags) ? flags : []), str(values, "namespace") ?? ""];
+  const split = (list: readonly string[]): string[] => list.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+  const given = split(fromFlags);
+  const raw = given.length > 0 ? given : split([env.DOCKBIND_WATCH_NAMESPACES ?? "", env.DOCKBIND_NAMESPACE ?? ""]);
+  for (const ns of raw) if (!DNS_LABEL.test(ns)) throw new ConfigError(`--watch-namespace must be a namespace name (got ${JSON.stringify(ns)})`);
+  return Object.freeze([...new Set(raw)].sort());
+}
+
 function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
   const connection = kubeConnection(values, env);
-  const namespace = pick(str(values, "namespace"), env.DOCKBIND_NAMESPACE);
-  if (namespace !== undefined && !DNS_LABEL.test(namespace)) throw new ConfigError(`--namespace must be a namespace name (got ${JSON.stringify(namespace)})`);
+  const namespaces = watchNamespaces(values, env);
   const elect = leaderElect(values, env, "true");
   let ownNamespace: string | undefined;
   if (connection.kind === "in-cluster") {
@@ -483,7 +502,7 @@ function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
   if (!DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace must be a namespace name (got ${JSON.stringify(leaseNamespace)})`);
   return {
     connection,
-    ...(namespace !== undefined ? { namespace } : {}),
+    watchNamespaces: namespaces,
     leaderElect: elect,
     leaseName: leaseName(values, env),
     leaseNamespace,

@@ -68,24 +68,42 @@ describe("Helm chart and plain manifests", () => {
 
   it("RBAC is least privilege and identical cluster-wide and namespace-scoped", async () => {
     const cluster = (await template()).objects;
-    const scoped = (await template("watchNamespace=team-a")).objects;
-    const rulesOf = (objs: K8sObject[], kind: string, name: string): unknown => objs.find((o) => o.kind === kind && o.metadata.name === name)?.rules;
+    const scoped = (await template(`json:watchNamespaces=["team-a","team-b"]`)).objects;
+    const rulesOf = (objs: K8sObject[], kind: string, name: string, ns?: string): unknown =>
+      objs.find((o) => o.kind === kind && o.metadata.name === name && (ns === undefined || o.metadata.namespace === ns))?.rules;
     const rules = rulesOf(cluster, "ClusterRole", "dockbind");
     assert.deepEqual(rules, [
       { apiGroups: ["dockbind.io"], resources: ["servicebindings"], verbs: ["get", "list", "watch", "patch"] },
       { apiGroups: ["dockbind.io"], resources: ["servicebindings/status"], verbs: ["patch"] },
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
     ]);
-    assert.equal(scoped.some((o) => o.kind === "ClusterRole"), false);
-    const role = scoped.find((o) => o.kind === "Role" && o.metadata.name === "dockbind");
-    assert.equal(role?.metadata.namespace, "team-a");
-    assert.deepEqual(role.rules, rules);
-    const deploy = scoped.find((o) => o.kind === "Deployment") as { spec: { template: { spec: { containers: { args: string[] }[] } } } } | undefined;
-    assert.ok(deploy?.spec.template.spec.containers[0]?.args.includes("--namespace=team-a"));
-    assert.deepEqual(rulesOf(cluster, "Role", "dockbind-leader-election"), [
+    assert.deepEqual(scoped.filter((o) => o.kind.startsWith("Cluster")), [], "no cluster-wide RBAC when namespaces are given");
+    for (const ns of ["team-a", "team-b"]) {
+      assert.deepEqual(rulesOf(scoped, "Role", "dockbind", ns), rules, `Role in ${ns}`);
+      const rb = scoped.find((o) => o.kind === "RoleBinding" && o.metadata.name === "dockbind" && o.metadata.namespace === ns);
+      assert.deepEqual(rb?.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "dockbind" });
+      assert.deepEqual(rb.subjects, [{ kind: "ServiceAccount", name: "dockbind", namespace: "dockbind-system" }]);
+    }
+    const leaseRules = [
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: ["dockbind-controller"], verbs: ["get", "update"] },
-    ]);
+    ];
+    assert.deepEqual(rulesOf(cluster, "Role", "dockbind-leader-election", "dockbind-system"), leaseRules);
+    assert.deepEqual(rulesOf(scoped, "Role", "dockbind-leader-election", "dockbind-system"), leaseRules, "the Lease Role stays in the release namespace");
+    // The rendered args are what the controller's own parser turns into the watched namespaces.
+    type Deploy = { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    const argsOf = (objs: K8sObject[]): string[] => (objs.find((o) => o.kind === "Deployment") as Deploy | undefined)?.spec.template.spec.containers[0]?.args ?? [];
+    const nsArgs = argsOf(scoped).filter((a) => a.startsWith("--watch-namespace="));
+    assert.deepEqual(nsArgs, ["--watch-namespace=team-a", "--watch-namespace=team-b"]);
+    assert.deepEqual(loadConfig(["--kubeconfig", "/dev/null", ...nsArgs], {}).kubernetes?.watchNamespaces, ["team-a", "team-b"]);
+    assert.equal(argsOf(cluster).some((a) => a.startsWith("--watch-namespace") || a.startsWith("--namespace")), false, "all namespaces by default");
+    // The deprecated single value joins the list.
+    const legacy = (await template("watchNamespace=team-c", `json:watchNamespaces=["team-a"]`)).objects;
+    assert.deepEqual(legacy.filter((o) => o.kind === "Role" && o.metadata.name === "dockbind").map((o) => o.metadata.namespace), ["team-a", "team-c"]);
+    assert.deepEqual(argsOf(legacy).filter((a) => a.startsWith("--watch-namespace=")), ["--watch-namespace=team-a", "--watch-namespace=team-c"]);
+    const dup = await template(`json:watchNamespaces=["team-a","team-a"]`);
+    assert.notEqual(dup.code, 0);
+    assert.match(dup.stderr, /watchNamespaces/);
   });
 
   it("the chart ships the generated CRD unchanged", () => {

@@ -36,15 +36,29 @@ describe("Kubernetes mode config", () => {
     assert.equal(k.leaseName, "dockbind-controller");
     assert.equal(k.leaseNamespace, "ops");
     assert.equal(k.identity, "dockbind-7f9c-abcde");
-    assert.equal(k.namespace, undefined);
+    assert.deepEqual(k.watchNamespaces, [], "all namespaces by default");
     const o = loadConfig(["--leader-elect", "false", "--lease-name", "x", "--lease-namespace", "kube-system", "--namespace", "team-a", "--leader-identity", "me"], env).kubernetes;
-    assert.deepEqual([o?.leaderElect, o?.leaseName, o?.leaseNamespace, o?.namespace, o?.identity], [false, "x", "kube-system", "team-a", "me"]);
+    assert.deepEqual([o?.leaderElect, o?.leaseName, o?.leaseNamespace, o?.watchNamespaces, o?.identity], [false, "x", "kube-system", ["team-a"], "me"]);
     assert.throws(() => loadConfig(["--leader-elect", "maybe"], env), ConfigError);
     assert.throws(() => loadConfig(["--namespace", "Not_A_Namespace"], env), ConfigError);
     // Without POD_NAME: hostname + random suffix, unique per process.
     const a = loadConfig([], { KUBECONFIG: fileA }).kubernetes?.identity;
     const b = loadConfig([], { KUBECONFIG: fileA }).kubernetes?.identity;
     assert.notEqual(a, b);
+  });
+
+  it("--watch-namespace is repeatable and comma-separated, --namespace is an alias; flags replace the environment", () => {
+    const env = { KUBECONFIG: fileA };
+    const ns = (argv: string[], e: Record<string, string> = env): readonly string[] | undefined => loadConfig(argv, e).kubernetes?.watchNamespaces;
+    assert.deepEqual(ns(["--watch-namespace", "b", "--watch-namespace", "a"]), ["a", "b"]);
+    assert.deepEqual(ns(["--watch-namespace", "b,c", "--watch-namespace", "b"]), ["b", "c"], "sorted, each once");
+    assert.deepEqual(ns(["--watch-namespace", "a", "--namespace", "old"]), ["a", "old"], "the deprecated alias adds its namespace");
+    assert.deepEqual(ns([], { ...env, DOCKBIND_WATCH_NAMESPACES: "x, y", DOCKBIND_NAMESPACE: "z" }), ["x", "y", "z"]);
+    assert.deepEqual(ns(["--watch-namespace", "a"], { ...env, DOCKBIND_WATCH_NAMESPACES: "x" }), ["a"], "a flag replaces the environment");
+    assert.deepEqual(ns([], { ...env, DOCKBIND_WATCH_NAMESPACES: " , " }), [], "blank = all namespaces");
+    for (const bad of ["Team", "a_b", "-a", "a".repeat(64)]) {
+      assert.throws(() => loadConfig([`--watch-namespace=${bad}`], env), (e: unknown) => e instanceof ConfigError && /--watch-namespace must be a namespace name/.test(e.message), bad);
+    }
   });
 
   it("docker-only mode has no kubernetes section and needs no kubeconfig", () => {

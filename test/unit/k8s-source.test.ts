@@ -119,7 +119,7 @@ describe("Informer", () => {
 describe("KubeBindingSource", () => {
   async function started(api: FakeApi): Promise<{ src: KubeBindingSource; changes: string[][]; stop: () => Promise<void> }> {
     const changes: string[][] = [];
-    const src = new KubeBindingSource({ client: api, logger: silentLogger(), onChange: (k) => changes.push([...k]) });
+    const src = new KubeBindingSource({ client: api, logger: silentLogger(), namespaces: [], onChange: (k) => changes.push([...k]) });
     const ctl = new AbortController();
     const run = src.run(ctl.signal);
     await until(() => src.synced(), "synced");
@@ -184,5 +184,85 @@ describe("KubeBindingSource", () => {
     assert.ok(two.src.get("default/second"));
     assert.ok(two.changes.flat().includes("default/first"), "deleting key reported so its registrations get cleaned");
     await two.stop();
+  });
+});
+
+/** An API that serves namespaced collections by path, and records every path read. */
+class NamespacedApi implements KubeClient {
+  readonly server = "fake";
+  readonly paths: string[] = [];
+  /** Per namespace, how many more lists fail with 403 (missing RBAC). */
+  readonly forbidden = new Map<string, number>();
+
+  constructor(
+    readonly objects: readonly KubeObject[],
+    /** Objects a misbehaving server slips into every namespaced list. */
+    readonly extra: readonly KubeObject[] = [],
+  ) {}
+
+  request<T>(method: string, path: string): Promise<T> {
+    assert.equal(method, "GET", path);
+    this.paths.push(path);
+    const ns = /^\/apis\/dockbind\.io\/v1alpha1\/namespaces\/([^/]+)\/servicebindings$/.exec(path)?.[1];
+    if (ns === undefined) return Promise.reject(new KubeApiError(403, "Forbidden", `cluster-wide ${path} is forbidden`));
+    const left = this.forbidden.get(ns) ?? 0;
+    if (left > 0) {
+      this.forbidden.set(ns, left - 1);
+      return Promise.reject(new KubeApiError(403, "Forbidden", `${path} is forbidden`));
+    }
+    const items = [...this.objects.filter((o) => o.metadata.namespace === ns), ...this.extra];
+    return Promise.resolve({ items, metadata: { resourceVersion: "7" } } as T);
+  }
+
+  async watch(path: string, _onEvent: (ev: WatchEvent) => void, opts: WatchOpts): Promise<void> {
+    this.paths.push(`watch ${path}`);
+    if (opts.signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      opts.signal.addEventListener("abort", () => {
+        resolve();
+      });
+    });
+  }
+}
+
+describe("KubeBindingSource with watched namespaces", () => {
+  const inNs = (ns: string, name: string): KubeObject => {
+    const o = sb(name, { ...spec(), service: { name: `${ns}-${name}` } });
+    return { ...o, metadata: { ...o.metadata, namespace: ns } };
+  };
+
+  it("lists and watches only the watched namespaces, never cluster-wide, and holds nothing from elsewhere", async () => {
+    const api = new NamespacedApi([inNs("a", "web"), inNs("b", "web"), inNs("c", "web")], [inNs("c", "leaked")]);
+    const changes: string[][] = [];
+    const src = new KubeBindingSource({ client: api, logger: silentLogger(), namespaces: ["a", "b"], onChange: (k) => changes.push([...k]) });
+    const ctl = new AbortController();
+    const run = src.run(ctl.signal);
+    await until(() => src.synced() && api.paths.filter((p) => p.startsWith("watch ")).length === 2, "synced and watching");
+    ctl.abort();
+    await run;
+    const base = "/apis/dockbind.io/v1alpha1/namespaces";
+    assert.deepEqual([...new Set(api.paths)].sort(), [`${base}/a/servicebindings`, `${base}/b/servicebindings`, `watch ${base}/a/servicebindings`, `watch ${base}/b/servicebindings`]);
+    assert.deepEqual(src.list().map((b) => `${b.metadata.namespace}/${b.metadata.name}`).sort(), ["a/web", "b/web"]);
+    assert.equal(src.object("c/web"), undefined);
+    assert.equal(src.object("c/leaked"), undefined, "an object outside the watched namespaces is never stored");
+    assert.equal(src.needsFinalizer("c/leaked"), false);
+    assert.deepEqual(changes.flat().sort(), ["a/web", "b/web"]);
+  });
+
+  it("is synced only once every namespace listed: a namespace denied for a while holds back the whole set", async () => {
+    const api = new NamespacedApi([inNs("a", "web"), inNs("b", "web")]);
+    api.forbidden.set("b", 1);
+    const changes: string[][] = [];
+    const src = new KubeBindingSource({ client: api, logger: silentLogger(), namespaces: ["a", "b"], onChange: (k) => changes.push([...k]) });
+    const ctl = new AbortController();
+    const run = src.run(ctl.signal);
+    await until(() => api.paths.includes("watch /apis/dockbind.io/v1alpha1/namespaces/a/servicebindings"), "a synced and watching");
+    assert.equal(src.synced(), false, "b has not listed yet");
+    assert.deepEqual(changes, [], "nothing reported before every namespace is known");
+    for (let i = 0; i < 100 && !src.synced(); i++) await tick(10); // the retry after the 403 comes after ~200 ms
+    assert.equal(src.synced(), true);
+    ctl.abort();
+    await run;
+    assert.deepEqual(changes, [["a/web", "b/web"]], "the whole initial state at once");
   });
 });

@@ -32,6 +32,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{/*
+The watched namespaces as a JSON list (read it with fromJsonArray): watchNamespaces plus the
+deprecated watchNamespace, each once; [] = every namespace.
+*/}}
+{{- define "dockbind.watchNamespaces" -}}
+{{- $ns := list -}}
+{{- range .Values.watchNamespaces -}}
+{{- $ns = append $ns . -}}
+{{- end -}}
+{{- if .Values.watchNamespace -}}
+{{- $ns = append $ns .Values.watchNamespace -}}
+{{- end -}}
+{{- $ns | uniq | toJson -}}
+{{- end -}}
+
 {{/* Rules on ServiceBindings and Events: keep equal to manifests/rbac.yaml (test/unit/k8s-chart.test.ts). */}}
 {{- define "dockbind.bindingRules" -}}
 - apiGroups: ["dockbind.io"]

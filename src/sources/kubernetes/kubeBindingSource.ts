@@ -18,6 +18,12 @@
  *   without a cleanup);
  * - two bindings writing the same LB file or listen socket -> the one that
  *   was effective first keeps it, the other is rejected (problem), like files.
+ *
+ * Namespace scope: with watched namespaces, one informer per namespace (a
+ * namespaced list+watch, allowed by a Role there) and nothing cluster-wide;
+ * without, one cluster-wide informer. Every key this source hands out (to the
+ * reconcilers, the status writer, the finalizer controller and so to Events)
+ * is in a watched namespace: an object outside them is never stored.
  */
 import type { KubeClient, KubeObject } from "../../actuators/kubernetes/kubeClient.js";
 import { validateBinding } from "../../api/v1alpha1/validate.js";
@@ -50,11 +56,22 @@ export function hasFinalizer(o: KubeObject): boolean {
   return (o.metadata.finalizers ?? []).includes(FINALIZER);
 }
 
+/** The namespace part of a binding key `<namespace>/<name>`. */
+export function keyNamespace(key: string): string {
+  const slash = key.indexOf("/");
+  return slash < 0 ? "" : key.slice(0, slash);
+}
+
+/** True when `namespace` is watched: every namespace when `watched` is empty. */
+export function inScope(watched: readonly string[], namespace: string | undefined): boolean {
+  return watched.length === 0 || (namespace !== undefined && watched.includes(namespace));
+}
+
 export interface KubeBindingSourceOptions {
   readonly client: KubeClient;
   readonly logger: Logger;
-  /** Watch one namespace only; undefined = all namespaces. */
-  readonly namespace?: string;
+  /** Watched namespaces (one informer each); empty = all namespaces (one cluster-wide informer). */
+  readonly namespaces: readonly string[];
   /** Keys whose effective binding appeared, changed or vanished (the manager's queues). */
   readonly onChange: (keys: readonly string[]) => void;
   /** Every change of an object in the API (status writer, finalizer controller). */
@@ -64,7 +81,8 @@ export interface KubeBindingSourceOptions {
 }
 
 export class KubeBindingSource implements RunnableBindingSource {
-  private readonly informer: Informer;
+  /** Informer per watched namespace; the key "" is the cluster-wide one (no namespaces given). */
+  private readonly informers = new Map<string, Informer>();
   /** Last valid binding per object (kept across invalid edits). */
   private readonly valid = new Map<string, ServiceBinding>();
   private readonly invalid = new Map<string, BindingProblem[]>();
@@ -75,22 +93,27 @@ export class KubeBindingSource implements RunnableBindingSource {
   private readonly pending = new Set<string>();
 
   constructor(private readonly opts: KubeBindingSourceOptions) {
-    this.informer = new Informer({
-      client: opts.client,
-      path: bindingsPath(opts.namespace),
-      logger: opts.logger,
-      ...(opts.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
-      onEvent: (type, obj) => {
-        this.handle(type, obj);
-      },
-      onSynced: () => {
-        this.recompute([]);
-      },
-    });
+    for (const ns of opts.namespaces.length > 0 ? opts.namespaces : [""]) {
+      const informer = new Informer({
+        client: opts.client,
+        path: bindingsPath(ns === "" ? undefined : ns),
+        logger: opts.logger,
+        ...(opts.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
+        onEvent: (type, obj) => {
+          this.handle(type, obj);
+        },
+        // recompute() waits until every informer has synced.
+        onSynced: () => {
+          this.recompute([]);
+        },
+      });
+      this.informers.set(ns, informer);
+    }
   }
 
+  /** True once every informer has listed its collection. */
   synced(): boolean {
-    return this.informer.synced();
+    return [...this.informers.values()].every((i) => i.synced());
   }
 
   get(key: string): ServiceBinding | undefined {
@@ -110,27 +133,31 @@ export class KubeBindingSource implements RunnableBindingSource {
     return [...(this.invalid.get(key) ?? []), ...this.conflicts.filter((p) => p.key === key)];
   }
 
-  /** The raw object as last seen in the API. */
+  /** The raw object as last seen in the API; undefined outside the watched namespaces. */
   object(key: string): KubeObject | undefined {
-    return this.informer.get(key);
+    return this.informers.get(this.opts.namespaces.length > 0 ? keyNamespace(key) : "")?.get(key);
   }
 
   objects(): readonly KubeObject[] {
-    return this.informer.list();
+    return [...this.informers.values()].flatMap((i) => i.list());
   }
 
   /** True when the object is valid (now or before), not deleting, and lacks the finalizer. */
   needsFinalizer(key: string): boolean {
-    const o = this.informer.get(key);
+    const o = this.object(key);
     return o !== undefined && !isDeleting(o) && !hasFinalizer(o) && this.valid.has(key);
   }
 
-  run(signal: AbortSignal): Promise<void> {
-    return this.informer.run(signal);
+  async run(signal: AbortSignal): Promise<void> {
+    await Promise.all([...this.informers.values()].map((i) => i.run(signal)));
   }
 
   private handle(type: InformerEventType, obj: KubeObject): void {
     const key = objectKey(obj);
+    if (!inScope(this.opts.namespaces, obj.metadata.namespace)) {
+      this.opts.logger.warn("ignoring a ServiceBinding outside the watched namespaces", { binding: key });
+      return;
+    }
     if (type === "DELETED" || isDeleting(obj)) {
       this.valid.delete(key);
       this.invalid.delete(key);
@@ -160,13 +187,13 @@ export class KubeBindingSource implements RunnableBindingSource {
 
   /** Rebuilds the effective set (finalizer present, conflicts dropped) and reports what changed. */
   private recompute(extra: readonly string[]): void {
-    if (!this.informer.synced()) {
+    if (!this.synced()) {
       for (const k of extra) this.pending.add(k);
       return;
     }
     const candidates = new Map<string, ServiceBinding>();
     for (const [key, binding] of this.valid) {
-      const o = this.informer.get(key);
+      const o = this.object(key);
       if (o !== undefined && !isDeleting(o) && hasFinalizer(o)) candidates.set(key, binding);
     }
     const { kept, problems } = dropConflicts(candidates, new Set(this.effective.keys()));
