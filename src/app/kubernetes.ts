@@ -20,7 +20,7 @@ import { leaseLock } from "../actuators/kubernetes/leaseLock.js";
 import { StatusWriter } from "../actuators/kubernetes/statusWriter.js";
 import type { ConsulTokenFile } from "../config/consulToken.js";
 import type { Config, KubernetesConfig } from "../config/config.js";
-import { setLeaderElectionMaster } from "../observability/telemetry.js";
+import { countKubeWatchStall, setLeaderElectionMaster } from "../observability/telemetry.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { runController } from "../runtime/controller.js";
 import { LeaderElector } from "../runtime/leaderElection.js";
@@ -112,6 +112,7 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
         logger,
         namespaces: k.watchNamespaces,
         onChange,
+        onWatchStalled: countKubeWatchStall,
         onObject: (key) => {
           statusQueue.add(key);
           finalizerQueue.add(key);

@@ -74,6 +74,7 @@ export class Metrics {
   readonly lbLastSuccess: Gauge<"binding">;
   readonly dockerReconnects: Counter;
   readonly dockerEvents: Counter<"action">;
+  readonly watchRestarts: Counter<"source" | "reason">;
   readonly bindingValidationErrors: Gauge;
   readonly bindingsDeleting: Gauge;
   readonly massDeletions: Counter;
@@ -135,6 +136,12 @@ export class Metrics {
       },
     }));
     this.dockerReconnects = new Counter({ name: "dockbind_docker_event_stream_reconnects_total", help: "Times the Docker event stream was lost and reconnected", registers });
+    this.watchRestarts = new Counter({
+      name: "dockbind_watch_restarts_total",
+      help: "Watches found stalled (open but delivering nothing) and re-established, by source (kubernetes, docker) and reason",
+      labelNames: ["source", "reason"],
+      registers,
+    });
     this.dockerEvents = new Counter({ name: "dockbind_docker_events_total", help: "Docker container events received by action", labelNames: ["action"], registers });
     const validationErrors = (this.bindingValidationErrors = new Gauge({
       name: "dockbind_binding_validation_errors",
@@ -198,6 +205,7 @@ export class Metrics {
       this.lbReloads.inc({ result }, 0);
     }
     this.dockerReconnects.inc(0);
+    for (const source of ["kubernetes", "docker"]) this.watchRestarts.inc({ source, reason: "stalled" }, 0);
     this.massDeletions.inc(0);
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

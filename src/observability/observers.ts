@@ -81,6 +81,9 @@ export function dockerObserver(m: Metrics): DockerWatcherObserver {
     onReconnect: () => {
       m.dockerReconnects.inc();
     },
+    onStall: () => {
+      m.watchRestarts.inc({ source: "docker", reason: "stalled" });
+    },
   };
 }
 

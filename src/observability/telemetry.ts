@@ -142,3 +142,8 @@ export function processTelemetry(): Telemetry {
 export function setLeaderElectionMaster(isLeader: boolean, name = "dockbind"): void {
   processTelemetry().metrics.setLeader(isLeader, name);
 }
+
+/** Counts one stalled Kubernetes watch re-established (dockbind_watch_restarts_total{source="kubernetes"}). */
+export function countKubeWatchStall(): void {
+  processTelemetry().metrics.watchRestarts.inc({ source: "kubernetes", reason: "stalled" });
+}

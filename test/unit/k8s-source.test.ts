@@ -114,6 +114,36 @@ describe("Informer", () => {
     assert.ok(inf.get("default/d"));
     assert.equal(a.metadata.resourceVersion, "11");
   });
+
+  it("aborts a watch silent past its timeout + grace (stalled), reports it, resumes from the last resourceVersion without a re-list; a watch that keeps talking is not stalled", async () => {
+    const api = new FakeApi();
+    api.put(sb("a", spec()));
+    const events: string[] = [];
+    const stalls: number[] = [];
+    const inf = new Informer({
+      client: api,
+      path: "/x",
+      logger: silentLogger(),
+      backoff: { baseMs: 5, maxMs: 20 },
+      watchTimeoutSeconds: 0.1,
+      stallGraceSeconds: 0.1, // idle deadline 200 ms
+      onStall: (idleMs) => stalls.push(idleMs),
+      onEvent: (type, o) => events.push(`${type} ${o.metadata.name}`),
+    });
+    const b = sb("b", spec(), { resourceVersion: "12" });
+    // 1: silent and never ending (a stalled connection); 2: delivers b, then hangs too.
+    api.sessions.push({ events: [], end: "hang" }, { events: [{ type: "ADDED", object: b }], end: "hang" });
+    const stop = new AbortController();
+    const run = inf.run(stop.signal);
+    await until(() => stalls.length >= 2 && api.watchRvs.length >= 3, "two stalls detected, watching a third time");
+    stop.abort();
+    await run;
+    assert.deepEqual(stalls.slice(0, 2), [200, 200]);
+    assert.deepEqual(api.watchRvs.slice(0, 3), ["11", "11", "12"], "resumed from the last resourceVersion each time");
+    assert.equal(api.lists, 1, "a stall re-watches; it does not re-list");
+    assert.deepEqual(events, ["ADDED a", "ADDED b"]);
+    assert.ok(inf.get("default/a"), "the cache is kept through the stall");
+  });
 });
 
 describe("KubeBindingSource", () => {

@@ -137,9 +137,12 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions): KubeC
   const base = new URL(cluster.server);
   const secure = base.protocol === "https:";
   const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 16 }) : new HttpAgent({ keepAlive: true, maxSockets: 16 });
+  // Each watch on a connection of its own, closed with it: an aborted (stalled) watch's socket is never
+  // reused, and a new watch never lands on a pooled socket that went dark.
+  const watchAgent = secure ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false });
   const prefix = base.pathname.replace(/\/$/, "");
 
-  const open = async (method: string, path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<RequestOptions> => {
+  const open = async (method: string, path: string, headers: Record<string, string>, signal?: AbortSignal, via = agent): Promise<RequestOptions> => {
     const ro: RequestOptions & { ca?: unknown } = {
       method,
       protocol: base.protocol,
@@ -150,7 +153,7 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions): KubeC
       ...(signal !== undefined ? { signal } : {}),
     };
     await kc.applyToHTTPSOptions(ro);
-    ro.agent = agent; // one keep-alive pool; TLS options above still apply per socket
+    ro.agent = via; // one keep-alive pool (watches: see watchAgent); TLS options above still apply per socket
     return ro;
   };
 
@@ -203,7 +206,7 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions): KubeC
       };
       poke();
       try {
-        const res = await send(await open("GET", buildPath(path, { ...wo.query, watch: true }), {}, signal), undefined);
+        const res = await send(await open("GET", buildPath(path, { ...wo.query, watch: true }), {}, signal, watchAgent), undefined);
         const code = res.statusCode ?? 0;
         if (code !== 200) throw statusError(code, await readAll(res));
         await new Promise<void>((resolve, reject) => {

@@ -10,7 +10,19 @@
  * - when the event stream is lost the cache is kept but `synced()` turns false
  *   until the next successful resync: "Docker unreachable" never reads as "no
  *   containers", so nothing is deregistered while Docker is away;
- * - reconnects back off exponentially.
+ * - reconnects back off exponentially;
+ * - a stalled stream (connected, but silent about changes that happened) is
+ *   detected by the periodic resync: a container the list shows started or
+ *   gone that the stream never reported within STALL_GRACE_MS is a change
+ *   the stream missed, so the stream is presumed stalled: it is aborted,
+ *   reported (warn "docker event stream stalled; reconnecting",
+ *   observer.onStall) and re-established like any lost stream (reconnect +
+ *   full resync; the cache is kept meanwhile). An idle stream is not a stall:
+ *   Docker is silent when nothing happens. Bound: the first missed change is
+ *   detected within resyncIntervalMs + STALL_GRACE_MS (+ the list's own time);
+ * - Docker requests of the watcher (list, inspect) give up after
+ *   REQUEST_TIMEOUT_MS: a connection that went dark cannot hang a resync or
+ *   the inspect queue forever.
  */
 import type Dockerode from "dockerode";
 import { createInterface } from "node:readline";
@@ -42,7 +54,14 @@ export interface ContainerStore {
 export interface DockerWatcherObserver {
   onEvent?(action: string): void;
   onReconnect?(): void;
+  /** The event stream was found stalled and is being re-established. */
+  onStall?(): void;
 }
+
+/** How long a change seen by a periodic resync may stay unreported by the event stream before it counts as stalled. */
+export const STALL_GRACE_MS = 5_000;
+/** Limit of one list or inspect request to Docker. */
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 export interface DockerWatcherOptions {
   readonly docker: Dockerode;
@@ -91,6 +110,10 @@ export class DockerWatcher implements ContainerStore {
   private draining: Promise<void> | undefined;
   private connected = false;
   private listed = false;
+  /** Changes a periodic resync saw that the stream has not reported yet: container id -> when seen. */
+  private readonly unreported = new Map<string, number>();
+  /** Aborts the current event stream (stall detection); undefined while not connected. */
+  private stream: AbortController | undefined;
   private readonly drainMarks: DrainTracker;
 
   constructor(private readonly opts: DockerWatcherOptions) {
@@ -116,25 +139,31 @@ export class DockerWatcher implements ContainerStore {
   /** Runs until `signal` aborts. Never rejects. */
   async run(signal: AbortSignal): Promise<void> {
     const timer = setInterval(() => {
-      if (this.connected) void this.resync().catch((err: unknown) => this.opts.logger.warn("docker resync failed", { error: errorMessage(err) }));
+      if (this.connected) void this.resync(true).catch((err: unknown) => this.opts.logger.warn("docker resync failed", { error: errorMessage(err) }));
     }, this.opts.resyncIntervalMs);
     timer.unref();
     let failures = 0;
     try {
       while (!isAborted(signal)) {
+        const ctl = new AbortController();
+        const streamSignal = AbortSignal.any([signal, ctl.signal]);
         try {
           // dockerode types getEvents as NodeJS.ReadableStream; it is a node:stream Readable at run time.
-          const stream = (await this.opts.docker.getEvents({ filters: { type: ["container"] }, abortSignal: signal } as object)) as unknown as Readable;
+          const stream = (await this.opts.docker.getEvents({ filters: { type: ["container"] }, abortSignal: streamSignal } as object)) as unknown as Readable;
           this.connected = true;
+          this.stream = ctl;
+          this.unreported.clear();
           await this.resync();
           if (failures > 0) this.opts.logger.info("docker event stream reconnected", { afterFailures: failures });
           failures = 0;
-          await this.consume(stream, signal);
-          if (!isAborted(signal)) this.opts.logger.warn("docker event stream ended; reconnecting");
+          await this.consume(stream, streamSignal);
+          if (!isAborted(signal) && !ctl.signal.aborted) this.opts.logger.warn("docker event stream ended; reconnecting");
         } catch (err) {
           if (isAborted(signal)) break;
-          this.opts.logger.warn("docker unreachable; keeping last known containers", { error: errorMessage(err), failures });
+          if (!ctl.signal.aborted) this.opts.logger.warn("docker unreachable; keeping last known containers", { error: errorMessage(err), failures });
         }
+        this.stream = undefined;
+        ctl.abort();
         this.connected = false;
         this.listed = false;
         if (isAborted(signal)) break;
@@ -157,14 +186,16 @@ export class DockerWatcher implements ContainerStore {
    * Changes read from the list are not reported one by one (see onChange);
    * containers that vanished are re-read and reported as usual.
    */
-  async resync(): Promise<void> {
+  async resync(periodic = false): Promise<void> {
     const seen = new Set<string>();
     const reread = new Set<string>();
+    const missed: string[] = [];
     this.rereadDuringList = reread;
     try {
-      await streamContainerList(this.opts.docker, { all: false }, (c) => {
+      await streamContainerList(this.opts.docker, { all: false, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }, (c) => {
         seen.add(c.Id);
         if (reread.has(c.Id)) return;
+        if (periodic && c.State === "running" && this.cache.get(c.Id) === undefined) missed.push(c.Id);
         if (this.opts.needsEnv === true) {
           if (this.fingerprints.get(c.Id) !== `${c.State}/${healthFromListStatus(c.Status)}`) this.dirty.add(c.Id);
         } else {
@@ -174,10 +205,39 @@ export class DockerWatcher implements ContainerStore {
     } finally {
       if (this.rereadDuringList === reread) this.rereadDuringList = undefined;
     }
-    for (const id of this.cache.keys()) if (!seen.has(id)) this.dirty.add(id);
+    for (const id of this.cache.keys()) {
+      if (seen.has(id)) continue;
+      this.dirty.add(id);
+      if (periodic && !reread.has(id)) missed.push(id);
+    }
+    if (missed.length > 0) this.suspectStall(missed);
     await this.drain();
     this.listed = true;
     this.opts.onResync();
+  }
+
+  /**
+   * A periodic resync found changes the stream did not report: if no event
+   * about any of them arrives within STALL_GRACE_MS (an event in flight while
+   * the list ran clears its container), the stream is aborted as stalled.
+   */
+  private suspectStall(ids: readonly string[]): void {
+    const stream = this.stream;
+    if (stream === undefined) return;
+    const now = Date.now();
+    for (const id of ids) if (!this.unreported.has(id)) this.unreported.set(id, now);
+    setTimeout(() => {
+      if (this.stream !== stream || stream.signal.aborted) return;
+      const stale = [...this.unreported].filter(([, at]) => Date.now() - at >= STALL_GRACE_MS);
+      if (stale.length === 0) return;
+      this.opts.logger.warn("docker event stream stalled; reconnecting", {
+        unreportedChanges: stale.length,
+        containers: stale.slice(0, 5).map(([id]) => id.slice(0, 12)).join(","),
+        graceMs: STALL_GRACE_MS,
+      });
+      this.opts.observer?.onStall?.();
+      stream.abort();
+    }, STALL_GRACE_MS + 10).unref();
   }
 
   private async consume(stream: Readable, signal: AbortSignal): Promise<void> {
@@ -194,6 +254,7 @@ export class DockerWatcher implements ContainerStore {
         const id = event?.Actor?.ID ?? event?.id;
         if (event === undefined || id === undefined || (event.Type !== undefined && event.Type !== "container")) continue;
         this.opts.observer?.onEvent?.(action);
+        this.unreported.delete(id);
         if (!EVENT_ACTIONS.has(action) && action !== "health_status") continue;
         if (isStopEvent(action, event.Actor?.Attributes)) this.markDraining(id);
         this.dirty.add(id);
@@ -257,7 +318,7 @@ export class DockerWatcher implements ContainerStore {
     let after: ContainerInfo | undefined;
     if (this.opts.needsEnv === true) {
       try {
-        const info = await this.opts.docker.getContainer(id).inspect();
+        const info = await this.opts.docker.getContainer(id).inspect({ abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
         after = info.State.Running ? fromInspect(info) : undefined;
         this.fingerprints.set(id, `${info.State.Status}/${info.State.Health?.Status ?? "none"}`);
       } catch (err) {
@@ -265,7 +326,7 @@ export class DockerWatcher implements ContainerStore {
         after = undefined;
       }
     } else {
-      const [entry] = await this.opts.docker.listContainers({ all: true, filters: { id: [id] } });
+      const [entry] = await this.opts.docker.listContainers({ all: true, filters: { id: [id] }, abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       after = entry !== undefined && entry.Id === id && entry.State === "running" ? fromListEntry(entry) : undefined;
     }
     this.rereadDuringList?.add(id);

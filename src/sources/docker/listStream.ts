@@ -17,6 +17,8 @@ export interface ListQuery {
   readonly all: boolean;
   /** The engine's `filters` (e.g. `{ id: [...] }`). */
   readonly filters?: Readonly<Record<string, readonly string[]>>;
+  /** Aborts the request (and the body's stream) when it fires; the call then rejects. */
+  readonly signal?: AbortSignal;
 }
 
 function open(docker: Dockerode, q: ListQuery): Promise<IncomingMessage> {
@@ -27,6 +29,7 @@ function open(docker: Dockerode, q: ListQuery): Promise<IncomingMessage> {
         method: "GET",
         options: { all: q.all, ...(q.filters !== undefined ? { filters: q.filters } : {}) },
         isStream: true,
+        ...(q.signal !== undefined ? { abortSignal: q.signal } : {}),
         statusCodes: { 200: true, 400: "bad parameter", 500: "server error" },
       },
       (err, res) => {

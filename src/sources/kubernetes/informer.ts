@@ -5,8 +5,14 @@
  * - list (paginated) -> replace the cache -> watch from the list's
  *   resourceVersion with bookmarks;
  * - a watch that ends normally (server timeout) is resumed from the last
- *   resourceVersion seen; a broken one (API server restart, network error,
- *   idle half-open connection) too, after a backoff;
+ *   resourceVersion seen; a broken one (API server restart, network error)
+ *   too, after a backoff;
+ * - a stalled watch (open, but no event and no bookmark for the server
+ *   timeout + WATCH_STALL_GRACE_SECONDS) is aborted, reported (warn log
+ *   "kubernetes watch stalled; re-establishing" and onStall) and resumed from
+ *   the last resourceVersion at once: the server replays what changed
+ *   meanwhile. With the default timeout a stall is detected at most
+ *   WATCH_STALL_BOUND_SECONDS after the last data the watch delivered;
  * - 410 Gone / "Expired" (resourceVersion too old, as an HTTP status or an
  *   ERROR event) -> re-list; the diff against the old cache is delivered as
  *   ADDED/MODIFIED/DELETED, so a deletion missed while disconnected is seen;
@@ -21,13 +27,26 @@ import { errorMessage, type Logger } from "../../runtime/logger.js";
 
 export type InformerEventType = "ADDED" | "MODIFIED" | "DELETED";
 
+/**
+ * Default server-side watch timeout: uniformly WATCH_TIMEOUT_MIN_SECONDS to
+ * + WATCH_TIMEOUT_JITTER_SECONDS (replicas do not re-watch in step). The API
+ * server ends the watch then (sending a bookmark 2 s before), so a healthy
+ * watch never stays silent longer than its timeout.
+ */
+export const WATCH_TIMEOUT_MIN_SECONDS = 25;
+export const WATCH_TIMEOUT_JITTER_SECONDS = 10;
+/** A watch silent for its timeout + this long is stalled (the server should have ended it). */
+export const WATCH_STALL_GRACE_SECONDS = 20;
+/** Upper bound of stall detection with the default timeout: max timeout + grace, rounded up. */
+export const WATCH_STALL_BOUND_SECONDS = 60;
+
 export interface InformerOptions {
   readonly client: KubeClient;
   /** Collection path, e.g. /apis/dockbind.io/v1alpha1/servicebindings. */
   readonly path: string;
   readonly logger: Logger;
   readonly backoff?: BackoffOptions;
-  /** Server-side watch timeout (seconds); default 240-300 randomised, like client-go. */
+  /** Server-side watch timeout (seconds); default WATCH_TIMEOUT_MIN_SECONDS + jitter. */
   readonly watchTimeoutSeconds?: number;
   /** Page size of lists; default 500. */
   readonly pageSize?: number;
@@ -35,7 +54,14 @@ export interface InformerOptions {
   readonly onEvent: (type: InformerEventType, obj: KubeObject, old: KubeObject | undefined) => void;
   /** Called after each successful (re-)list, once its events were delivered. */
   readonly onSynced?: () => void;
+  /** Stall grace (seconds, tests); default WATCH_STALL_GRACE_SECONDS. */
+  readonly stallGraceSeconds?: number;
+  /** Called when a stalled watch was aborted (before it is re-established). Must not throw. */
+  readonly onStall?: (idleMs: number) => void;
 }
+
+/** Raised inside watchLoop when the idle deadline of one watch passed. */
+class StalledError extends Error {}
 
 export function objectKey(o: KubeObject): string {
   return `${o.metadata.namespace ?? ""}/${o.metadata.name}`;
@@ -120,21 +146,11 @@ export class Informer {
   private async watchLoop(signal: AbortSignal, backoff: BackoffOptions): Promise<void> {
     let failures = 0;
     while (!isAborted(signal)) {
-      const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 60);
       const got = { event: false }; // set from the event callback
       try {
-        await this.opts.client.watch(
-          this.opts.path,
-          (ev) => {
-            got.event = true;
-            this.apply(ev);
-          },
-          {
-            query: { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-            signal,
-            idleTimeoutMs: (timeoutSeconds + 30) * 1000,
-          },
-        );
+        await this.watchOnce(signal, () => {
+          got.event = true;
+        });
         failures = 0;
       } catch (err) {
         if (isAborted(signal)) return;
@@ -142,12 +158,58 @@ export class Informer {
           this.opts.logger.info("kubernetes watch expired; re-listing", { path: this.opts.path, resourceVersion: this.resourceVersion });
           return;
         }
+        if (err instanceof StalledError) continue; // reported in watchOnce; resume at once
         if (got.event) failures = 0;
         const delay = backoffDelay(failures++, backoff);
         this.opts.logger.warn("kubernetes watch failed; resuming", { path: this.opts.path, error: errorMessage(err), retryInMs: delay });
         await sleep(delay, signal);
       }
     }
+  }
+
+  /**
+   * One watch request. Resolves when the server ends it; rejects with
+   * StalledError when neither an event nor a bookmark arrived for the server
+   * timeout + grace (the request is aborted, its connection destroyed), else
+   * with the watch's error.
+   */
+  private async watchOnce(signal: AbortSignal, onEvent: () => void): Promise<void> {
+    const timeoutSeconds = this.opts.watchTimeoutSeconds ?? WATCH_TIMEOUT_MIN_SECONDS + Math.floor(Math.random() * WATCH_TIMEOUT_JITTER_SECONDS);
+    const idleMs = (timeoutSeconds + (this.opts.stallGraceSeconds ?? WATCH_STALL_GRACE_SECONDS)) * 1000;
+    const idle = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const poke = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        idle.abort();
+      }, idleMs);
+    };
+    poke();
+    try {
+      await this.opts.client.watch(
+        this.opts.path,
+        (ev) => {
+          poke();
+          onEvent();
+          this.apply(ev);
+        },
+        // The client's own idle limit stays a safety net behind this one.
+        { query: { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, signal: AbortSignal.any([signal, idle.signal]), idleTimeoutMs: idleMs + 5_000 },
+      );
+    } catch (err) {
+      if (!idle.signal.aborted || isAborted(signal)) throw err;
+      this.stalled(idleMs, err);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (idle.signal.aborted && !isAborted(signal)) this.stalled(idleMs, undefined);
+  }
+
+  /** Reports a stalled watch (log, onStall) and throws StalledError. */
+  private stalled(idleMs: number, cause: unknown): never {
+    this.opts.logger.warn("kubernetes watch stalled; re-establishing", { path: this.opts.path, idleMs, resourceVersion: this.resourceVersion });
+    this.opts.onStall?.(idleMs);
+    throw new StalledError(`watch ${this.opts.path}: no event or bookmark for ${idleMs} ms`, { cause });
   }
 
   private apply(ev: WatchEvent): void {

@@ -78,6 +78,8 @@ export interface KubeBindingSourceOptions {
   readonly onObject?: (key: string) => void;
   /** Informer watch timeout (tests); see Informer. */
   readonly watchTimeoutSeconds?: number;
+  /** A stalled watch was detected and is being re-established (metrics). Must not throw. */
+  readonly onWatchStalled?: () => void;
 }
 
 export class KubeBindingSource implements RunnableBindingSource {
@@ -99,6 +101,7 @@ export class KubeBindingSource implements RunnableBindingSource {
         path: bindingsPath(ns === "" ? undefined : ns),
         logger: opts.logger,
         ...(opts.watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
+        onStall: () => opts.onWatchStalled?.(),
         onEvent: (type, obj) => {
           this.handle(type, obj);
         },
