@@ -66,9 +66,9 @@ describe("silent Docker event stream stall", () => {
     assert.equal(stalled, 1);
     const mark = c.logs().length;
     let keepLost = false;
-    let polling = true;
+    const polling = { on: true }; // cleared below, read by the poller
     const poller = (async () => {
-      while (polling) {
+      while (polling.on) {
         if (!(await owned()).has(keep.id.slice(0, 12))) keepLost = true;
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -87,7 +87,7 @@ describe("silent Docker event stream stall", () => {
 
     await c.waitForLog((l) => l.message === "docker event stream reconnected", "stream re-established", 20_000);
     await waitFor(async () => same(await owned(), [keep.id, fresh.id]) || undefined, { timeoutMs: 20_000, what: "keep + fresh registered, victim gone" });
-    polling = false;
+    polling.on = false;
     await poller;
     assert.equal(keepLost, false, "the untouched container stayed registered throughout the stall");
     assert.ok((await metricSum(c, "dockbind_watch_restarts_total", { source: "docker", reason: "stalled" })) >= 1);

@@ -18,6 +18,12 @@ export interface ConnectionView {
   readonly head: string;
   /** Milliseconds since the client last sent anything. */
   readonly clientQuietMs: number;
+  /**
+   * The server sent data while the client had been quiet for UNSOLICITED_MS:
+   * a streaming response (a watch), not the answer to a request (a pooled
+   * keep-alive socket, a Lease renewal). Works through TLS.
+   */
+  readonly streaming: boolean;
   readonly stalled: boolean;
 }
 
@@ -37,14 +43,16 @@ interface Conn {
   readonly upstream: Socket;
   head: string;
   lastClientData: number;
+  streaming: boolean;
   stalled: boolean;
 }
 
 const HEAD_BYTES = 512;
+const UNSOLICITED_MS = 1_000;
 
 function relay(client: Socket, target: StallTarget, open: Set<Conn>): void {
   const upstream = "path" in target ? createConnection(target.path) : createConnection(target.port, target.host ?? "127.0.0.1");
-  const c: Conn = { client, upstream, head: "", lastClientData: Date.now(), stalled: false };
+  const c: Conn = { client, upstream, head: "", lastClientData: Date.now(), streaming: false, stalled: false };
   open.add(c);
   const drop = (): void => {
     open.delete(c);
@@ -58,7 +66,9 @@ function relay(client: Socket, target: StallTarget, open: Set<Conn>): void {
     upstream.write(d);
   });
   upstream.on("data", (d: Buffer) => {
-    if (!c.stalled) client.write(d);
+    if (c.stalled) return;
+    if (Date.now() - c.lastClientData >= UNSOLICITED_MS) c.streaming = true;
+    client.write(d);
   });
   // The client going away ends both; the server going away ends both unless stalled (then the client must not learn).
   client.on("error", drop).on("close", drop);
@@ -82,7 +92,7 @@ export async function startStallProxy(target: StallTarget, listen: { readonly pa
   });
   const addr = server.address();
   const address = listen !== "tcp" ? listen.path : typeof addr === "object" && addr !== null ? `127.0.0.1:${addr.port}` : "";
-  const view = (c: Conn): ConnectionView => ({ head: c.head, clientQuietMs: Date.now() - c.lastClientData, stalled: c.stalled });
+  const view = (c: Conn): ConnectionView => ({ head: c.head, clientQuietMs: Date.now() - c.lastClientData, streaming: c.streaming, stalled: c.stalled });
   return {
     address,
     stall(match) {
