@@ -138,6 +138,16 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
     assert.equal(dockerActionLabel("A".repeat(40)), "other");
   });
 
+  it("counts stalled watches re-established per source (both series exported at 0 before the first)", async () => {
+    const t = telemetry();
+    assert.equal(await value(t, "dockbind_watch_restarts_total", { source: "kubernetes", reason: "stalled" }), 0);
+    assert.equal(await value(t, "dockbind_watch_restarts_total", { source: "docker", reason: "stalled" }), 0);
+    t.dockerObserver.onStall?.();
+    t.dockerObserver.onStall?.();
+    assert.equal(await value(t, "dockbind_watch_restarts_total", { source: "docker", reason: "stalled" }), 2);
+    assert.equal(await value(t, "dockbind_watch_restarts_total", { source: "kubernetes", reason: "stalled" }), 0);
+  });
+
   it("counts renders and records the last successful render per binding", async () => {
     const t = telemetry();
     const bindings = store([binding("web", true)]);

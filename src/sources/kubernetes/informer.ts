@@ -30,8 +30,10 @@ export type InformerEventType = "ADDED" | "MODIFIED" | "DELETED";
 /**
  * Default server-side watch timeout: uniformly WATCH_TIMEOUT_MIN_SECONDS to
  * + WATCH_TIMEOUT_JITTER_SECONDS (replicas do not re-watch in step). The API
- * server ends the watch then (sending a bookmark 2 s before), so a healthy
- * watch never stays silent longer than its timeout.
+ * server ends the watch then, so a healthy watch never stays silent longer
+ * than its timeout. The deadline does not rely on bookmarks: kube-apiserver
+ * 1.33 ends an idle watch with timeoutSeconds=30 after ~30.4 s without
+ * sending any.
  */
 export const WATCH_TIMEOUT_MIN_SECONDS = 25;
 export const WATCH_TIMEOUT_JITTER_SECONDS = 10;
