@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import Docker from "dockerode";
 import { startFakeDocker, type FakeContainer, type FakeDocker } from "../../bench/lib/fakeDocker.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import { DockerWatcher, type ContainerChange } from "../../src/sources/docker/dockerWatcher.js";
+import { DockerWatcher, STALL_GRACE_MS, type ContainerChange } from "../../src/sources/docker/dockerWatcher.js";
 
 const N = 400; // ~500 KB of list: many chunks, entries cut across them
 
@@ -97,6 +97,44 @@ describe("DockerWatcher (simulated Docker API)", () => {
     assert.equal(change.id, target.id);
     assert.ok(change.before !== undefined && change.after === undefined);
     assert.equal(w.get(target.id), undefined);
+    abort.abort();
+    await running;
+    target.running = true;
+  });
+
+  it("a change the periodic resync sees but the stream never reported marks the stream stalled after the grace: reconnected, counted once; an idle stream is not stalled", async () => {
+    const stalls: number[] = [];
+    const w = new DockerWatcher({
+      docker,
+      logger: silentLogger(),
+      resyncIntervalMs: 200,
+      backoff: { baseMs: 10, maxMs: 100 },
+      observer: { onStall: () => stalls.push(Date.now()) },
+      onChange: () => undefined,
+      onResync: () => undefined,
+    });
+    const abort = new AbortController();
+    const running = w.run(abort.signal);
+    const wait = async (pred: () => boolean, ms: number): Promise<void> => {
+      const deadline = Date.now() + ms;
+      while (!pred() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    };
+    await wait(() => w.synced(), 10_000);
+    assert.ok(w.synced());
+    const streams = fake.hits.events;
+    const lists = fake.hits.list;
+    await wait(() => fake.hits.list >= lists + 5, 5_000);
+    assert.deepEqual(stalls, [], "five resyncs with nothing changed: silence is not a stall");
+    const target = [...containers.values()][7];
+    assert.ok(target !== undefined);
+    target.running = false; // gone without an event: what a stalled stream looks like
+    const changedAt = Date.now();
+    await wait(() => stalls.length > 0 && fake.hits.events > streams && w.synced(), STALL_GRACE_MS + 5_000);
+    assert.equal(stalls.length, 1);
+    const detectedMs = (stalls[0] ?? 0) - changedAt;
+    assert.ok(detectedMs >= STALL_GRACE_MS && detectedMs <= STALL_GRACE_MS + 1_000, `detected after ${detectedMs} ms`);
+    assert.equal(fake.hits.events, streams + 1, "the stream was re-established");
+    assert.equal(w.get(target.id), undefined, "the missed change is applied");
     abort.abort();
     await running;
     target.running = true;
