@@ -145,8 +145,13 @@ export class DockerWatcher implements ContainerStore {
     let failures = 0;
     try {
       while (!isAborted(signal)) {
+        // This connection's signal: aborted by `signal` (shutdown) or by stall detection.
         const ctl = new AbortController();
-        const streamSignal = AbortSignal.any([signal, ctl.signal]);
+        const streamSignal = ctl.signal;
+        const stop = (): void => {
+          ctl.abort();
+        };
+        signal.addEventListener("abort", stop, { once: true });
         try {
           // dockerode types getEvents as NodeJS.ReadableStream; it is a node:stream Readable at run time.
           const stream = (await this.opts.docker.getEvents({ filters: { type: ["container"] }, abortSignal: streamSignal } as object)) as unknown as Readable;
@@ -157,12 +162,13 @@ export class DockerWatcher implements ContainerStore {
           if (failures > 0) this.opts.logger.info("docker event stream reconnected", { afterFailures: failures });
           failures = 0;
           await this.consume(stream, streamSignal);
-          if (!isAborted(signal) && !ctl.signal.aborted) this.opts.logger.warn("docker event stream ended; reconnecting");
+          if (!isAborted(signal) && !isAborted(streamSignal)) this.opts.logger.warn("docker event stream ended; reconnecting");
         } catch (err) {
           if (isAborted(signal)) break;
-          if (!ctl.signal.aborted) this.opts.logger.warn("docker unreachable; keeping last known containers", { error: errorMessage(err), failures });
+          if (!isAborted(streamSignal)) this.opts.logger.warn("docker unreachable; keeping last known containers", { error: errorMessage(err), failures });
         }
         this.stream = undefined;
+        signal.removeEventListener("abort", stop);
         ctl.abort();
         this.connected = false;
         this.listed = false;
@@ -241,6 +247,12 @@ export class DockerWatcher implements ContainerStore {
   }
 
   private async consume(stream: Readable, signal: AbortSignal): Promise<void> {
+    // Aborted while the (re)connect resync ran: the listener below would never fire, and iterating
+    // a readline interface closed before iteration starts never ends.
+    if (signal.aborted) {
+      stream.destroy();
+      return;
+    }
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     const onAbort = (): void => {
       lines.close(); // ends the async iterator; destroying the stream alone does not
