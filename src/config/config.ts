@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import type { CompatOptions } from "../domain/registratorCompat.js";
 import { tokenFromText } from "./consulToken.js";
-import { parseDurationMs } from "./duration.js";
+import { parseDurationMs } from "../runtime/duration.js";
 import { isIdentityValue } from "../domain/ownership.js";
 
 export interface ConsulConfig {
