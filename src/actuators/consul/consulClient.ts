@@ -31,6 +31,7 @@
  */
 import Consul from "consul";
 import { EventEmitter } from "node:events";
+import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { CheckStatus, HealthInstance, RegisteredService, Registration } from "../../domain/types.js";
 
@@ -293,6 +294,13 @@ interface Call<T> {
   readonly aclFree?: boolean;
 }
 
+/**
+ * Max concurrent connections to one Consul agent: under Consul's default
+ * `limits.http_max_conns_per_client` (200), above the health watcher's cap on
+ * blocking queries (MAX_BLOCKING_QUERIES, 128) so other calls always get a socket.
+ */
+export const CONSUL_MAX_SOCKETS = 160;
+
 interface Endpoint {
   readonly url: string;
   readonly client: RawClient;
@@ -301,13 +309,16 @@ interface Endpoint {
 function rawClient(base: string, token: ConsulTokenSource, tls: ConsulTls | undefined): RawClient & RawCheckClient {
   const url = new URL(base);
   const secure = url.protocol === "https:";
-  // A custom agent carries the CA and client certificate.
-  const agent = secure ? new HttpsAgent({ keepAlive: true, ...(tls?.ca !== undefined ? { ca: tls.ca } : {}), ...(tls?.cert !== undefined ? { cert: tls.cert } : {}), ...(tls?.key !== undefined ? { key: tls.key } : {}) }) : undefined;
+  // The agent carries the CA and client certificate, and caps the connections to one Consul agent
+  // (blocking queries each hold one): requests beyond the cap wait for a free socket instead of
+  // being refused by Consul's per-client connection limit.
+  const pool = { keepAlive: true, maxSockets: CONSUL_MAX_SOCKETS };
+  const agent = secure ? new HttpsAgent({ ...pool, ...(tls?.ca !== undefined ? { ca: tls.ca } : {}), ...(tls?.cert !== undefined ? { cert: tls.cert } : {}), ...(tls?.key !== undefined ? { key: tls.key } : {}) }) : new HttpAgent(pool);
   const client: RawClient & RawCheckClient = new Consul({
     host: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
     secure,
-    ...(agent !== undefined ? { agent } : {}),
+    agent,
   });
   // The token is read when each request is created, never fixed at construction: a rotated token applies to the next request.
   if (!isExtensible(client)) throw new Error("consul client: papi extension point _ext missing (unsupported package version)");
