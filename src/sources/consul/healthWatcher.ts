@@ -21,7 +21,7 @@
  *   (then the fresh answer wins: a registration really gone is dropped).
  *   `onIndexReset` lets the manager re-assert every registration at once.
  */
-import type { ConsulApi } from "../../actuators/consul/consulClient.js";
+import type { ConsulApi } from "../../clients/consul/types.js";
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { Debouncer } from "../../runtime/debouncer.js";
