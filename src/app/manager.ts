@@ -16,7 +16,8 @@
  * Runs until `signal` aborts, then drains and returns. Registrations are left
  * in place on shutdown (a restarted controller finds them converged).
  */
-import { createConsulClient, type ConsulApi } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
+import { type ConsulApi } from "../clients/consul/types.js";
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";

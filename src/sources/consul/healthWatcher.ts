@@ -27,7 +27,7 @@
  *   every other ref is polled (a non-blocking read every `pollMs`, spread
  *   with jitter), so the registrar's own calls always find a connection.
  */
-import type { ConsulApi } from "../../actuators/consul/consulClient.js";
+import type { ConsulApi } from "../../clients/consul/types.js";
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { Debouncer } from "../../runtime/debouncer.js";
