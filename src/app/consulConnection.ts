@@ -6,7 +6,7 @@
  * --consul-token-file, config/consulToken.ts), read by every request of every
  * client made from it; without it the start-up token is used as is.
  */
-import type { ConsulClientOptions } from "../actuators/consul/consulClient.js";
+import type { ConsulClientOptions } from "../clients/consul/types.js";
 import type { ConsulConfig } from "../config/config.js";
 import type { ConsulTokenSource } from "../ports/consul.js";
 

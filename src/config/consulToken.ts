@@ -1,6 +1,6 @@
 /**
  * The Consul ACL token of a running controller: one holder per process, read
- * by the Consul client for every request (consulClient.ts), so a token
+ * by the Consul client for every request (clients/consul/transport.ts), so a token
  * rotated in --consul-token-file is used without a restart.
  *
  * Contract of ConsulTokenFile:
