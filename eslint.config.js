@@ -11,7 +11,7 @@ import tseslint from "typescript-eslint";
  * its options. Cycles are checked by madge in `make lint`.
  */
 const BASE = ["domain", "api/v1alpha1"];
-const LAYERS = {
+export const LAYERS = {
   "domain": [],
   "api/v1alpha1": ["domain"],
   "runtime": [...BASE],
@@ -36,7 +36,8 @@ const PURE = new Set(["domain", "api/v1alpha1", "ports"]);
 /**
  * One no-restricted-imports entry per layer: a relative import that reaches a
  * layer not in its list is an error. Top-level folder names of src/ never
- * recur as subfolder names, so `(../)+<layer>/` identifies the layer.
+ * recur as subfolder names, so `(../)+<layer>/` identifies the layer
+ * (test/unit/layers.test.ts checks that every folder of src/ is a layer).
  */
 function layerRules() {
   return Object.entries(LAYERS).map(([layer, allowed]) => {
@@ -47,7 +48,7 @@ function layerRules() {
         : { name, message: `src/${layer} is pure: no I/O modules (README "Repository map").` })
       : [];
     const patterns = forbidden.map((l) => ({
-      regex: `^(\\.\\./)+${l.replace("/", "\\/")}(/|$)`,
+      regex: `^(\\./)?(\\.\\./)+${l.replace("/", "\\/")}(/|$)`,
       message: `src/${layer} may not import src/${l}: layers (README "Repository map", eslint.config.js LAYERS).`,
     }));
     return { files: [`src/${layer}/**/*.ts`], rules: { "no-restricted-imports": ["error", { paths, patterns }] } };

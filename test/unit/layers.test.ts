@@ -8,11 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { ESLint, type Linter } from "eslint";
 import tseslint from "typescript-eslint";
 
@@ -46,6 +46,18 @@ async function restrictedImports(path: string, code: string): Promise<readonly s
 }
 
 describe("import layers (eslint.config.js)", () => {
+  it("names every folder of src/ (api/ by its subfolders), and no folder twice in a path", async () => {
+    const dirs = (path: string): string[] => readdirSync(join(ROOT, path), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    const layers = dirs("src").flatMap((d) => (d === "api" ? dirs("src/api").map((s) => `api/${s}`) : [d]));
+    const config: unknown = await import(pathToFileURL(join(ROOT, "eslint.config.js")).href);
+    const table = (config as { LAYERS?: unknown }).LAYERS;
+    assert.ok(typeof table === "object" && table !== null, "eslint.config.js exports LAYERS");
+    assert.deepEqual([...layers].sort(), Object.keys(table).sort());
+    const top = new Set(dirs("src"));
+    const nested = dirs("src").flatMap((d) => dirs(`src/${d}`)).filter((s) => top.has(s));
+    assert.deepEqual(nested, [], "a subfolder named like a layer would be mistaken for it");
+  });
+
   it("forbids src/domain to import src/app, type-only imports included", async () => {
     const messages = await restrictedImports("src/domain/layerProbe.ts", 'import type { Manager } from "../app/manager.js";\nexport type M = Manager;\n');
     assert.equal(messages.length, 1);
@@ -86,8 +98,8 @@ describe("import layers (eslint.config.js)", () => {
 
   it("lets cli import every layer, and nothing import cli", async () => {
     assert.deepEqual(await restrictedImports("src/cli/layerProbe.ts", 'import { startManager } from "../app/manager.js";\nexport const s = startManager;\n'), []);
-    const messages = await restrictedImports("src/app/layerProbe.ts", 'import { runPlan } from "../cli/plan.js";\nexport const r = runPlan;\n');
-    assert.equal(messages.length, 1);
+    const messages = await restrictedImports("src/app/layerProbe.ts", 'import { runPlan } from "./../cli/plan.js";\nexport const r = runPlan;\n');
+    assert.equal(messages.length, 1, "a ./../ specifier is caught too");
   });
 });
 
