@@ -43,19 +43,19 @@ demo: deps
 	bash test/bed/ensure.sh --demo
 	node --import tsx test/demo/demo.ts
 
-## bench: dockbind vs registrator + consul-template on real dockerd/Consul/nginx, P1-P5 of issue #6
+## bench: dockbind vs registrator + consul-template on real dockerd/Consul/nginx, scenarios P1-P5
 ## (prints figures, targets and ratios, not pass/fail; knobs: BENCH_P1_RUNS, BENCH_P4_IDLE_S, ... see bench/compare.ts)
 bench: deps testbed
 	bash bench/anchors/build.sh
 	node --import tsx bench/compare.ts
 
-## soak: the issue #6 fault suite at length (make test runs a bounded version). Knobs: FAULT_KILLS (kill -9
+## soak: the fault suite (test/integration/faults-*) at length (make test runs a bounded version). Knobs: FAULT_KILLS (kill -9
 ## cycles, default 200), FAULT_CONSUL_RESTARTS (default 10), STORM_CONTAINERS (default 200)
 soak: deps testbed
 	FAULT_KILLS=$${FAULT_KILLS:-200} FAULT_CONSUL_RESTARTS=$${FAULT_CONSUL_RESTARTS:-10} \
 	  $(NODE_TEST) --test-concurrency=1 --test-timeout=7200000 $(sort $(wildcard test/integration/faults-*.test.ts))
 
-## crds: regenerate the ServiceBinding CRD (crds/ and charts/dockbind/crds/) from the JSON Schema (issue #3)
+## crds: regenerate the ServiceBinding CRD (crds/ and charts/dockbind/crds/) from the JSON Schema
 crds: deps
 	node --import tsx scripts/gen-crd.ts
 

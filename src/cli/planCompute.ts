@@ -52,7 +52,7 @@ export interface LbFileChange {
 /** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
 export type RenderedFile = { readonly binding: string; readonly path: string; readonly text: string } | { readonly binding: string; readonly path: string; readonly error: string };
 
-/** One Docker endpoint as the plan sees it (issue #3 item 6): its node identity and live containers. */
+/** One Docker endpoint as the plan sees it: its node identity and live containers. */
 export interface PlanEndpoint {
   readonly node: string;
   /** The identity this endpoint's registrar plans with (node, engine, instance, adopt). */

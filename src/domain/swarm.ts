@@ -1,5 +1,5 @@
 /**
- * Swarm services as backends (issue #4 item 1). Pure: the Swarm source hands
+ * Swarm services as backends. Pure: the Swarm source hands
  * a snapshot of services, tasks and nodes; desiredForSwarmBinding turns the
  * RUNNING tasks of the selected services into Consul registrations.
  *

@@ -32,7 +32,7 @@ export interface ObservedParts {
   readonly node: string;
   /** --instance-id (owner meta `dockbind_instance`). */
   readonly instance: string;
-  /** Every Docker endpoint served (issue #3 item 6): its node, advertised address and container cache. */
+  /** Every Docker endpoint served: its node, advertised address and container cache. */
   readonly endpoints: readonly ObservedEndpoint[];
   readonly bindings: BindingStore;
   readonly status: BindingStatusStore;

@@ -61,7 +61,7 @@ export interface ApplyOptions {
   /** Default 0o644; world-writable modes are refused. */
   readonly mode?: number;
   /**
-   * Reload pacing (issue #6, P3, see reloadPacer.ts): when the bytes differ
+   * Reload pacing (see reloadPacer.ts): when the bytes differ
    * but the pacer's gap since this writer's last reload has not passed, write
    * nothing and return `deferredMs`. The gap is this many ms after the first
    * reload of a burst and maxReloadIntervalMs after each further one.
@@ -86,7 +86,7 @@ export class LbConfigWriter {
   private pacing: ReloadPacing = { minMs: 0, maxMs: 0 };
   private tail: Promise<unknown> = Promise.resolve();
 
-  /** Mode and owner of every file this writer creates (issue #6: --lb-file-mode, --lb-file-owner). */
+  /** Mode and owner of every file this writer creates (--lb-file-mode, --lb-file-owner). */
   private readonly fileMode: number;
   private readonly fileOwner: FileOwner | undefined;
 

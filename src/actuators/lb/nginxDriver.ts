@@ -119,7 +119,7 @@ export class NginxDriver implements LoadBalancerDriver {
    * new worker process; ReloadRejected when it kept its old workers for
    * `reloadConfirmMs` (it rejected the config), ReloadFailed when the signal
    * could not be sent or the master died. Without a readable pid file the
-   * reload is not confirmed (as before this check existed).
+   * signal is sent and the reload resolves unconfirmed.
    */
   async reload(): Promise<void> {
     const master = await this.masterPid();

@@ -1,5 +1,5 @@
 /**
- * Swarm source (issue #4 item 1): a cache of services, tasks and nodes.
+ * Swarm source: a cache of services, tasks and nodes.
  *
  * Swarm has no task events, so the cache is level-based: every refresh lists
  * services, tasks and nodes (three calls) and diffs them per service.
@@ -30,7 +30,7 @@ export interface SwarmStore {
   view(): SwarmView;
 }
 
-/** A SwarmStore that also tells which swarm it manages (issue #3 item 6: one endpoint per swarm serves it). */
+/** A SwarmStore that also tells which swarm it manages (one endpoint per swarm serves it). */
 export interface SwarmClusterStore extends SwarmStore {
   /**
    * ID of the swarm this engine was last seen managing; kept while the engine is

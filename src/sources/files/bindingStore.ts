@@ -1,5 +1,5 @@
 /**
- * Read side of a binding source, shared by the file and (issue #3)
+ * Read side of a binding source, shared by the file and
  * Kubernetes sources. Reconcilers read bindings only through this.
  */
 import type { ServiceBinding } from "../../domain/types.js";
