@@ -111,7 +111,7 @@ export function endpointSummaries(endpoints: readonly ObservedEndpoint[]): Metri
 }
 
 /** Scrape-time view of the stores for the level gauges. */
-export function metricsState(parts: ObservedParts): MetricsState {
+function metricsState(parts: ObservedParts): MetricsState {
   const live = new Set<string>();
   const backends = parts.bindings.list().map((b) => {
     const key = bindingKey(b);

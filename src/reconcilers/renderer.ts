@@ -29,8 +29,6 @@ import type { BindingStore } from "../sources/files/bindingStore.js";
 import { serviceRef, type HealthInstance } from "../domain/types.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 
-export { OWNERSHIP_MARKER };
-
 export type RenderResultKind = "changed" | "unchanged" | "error";
 
 /** Hooks for metrics; every method is optional and must not throw. */

@@ -32,12 +32,12 @@ function checkMode(mode: number): void {
 }
 
 /** Temp sibling path for `path` (same directory, dot-prefixed, `.tmp` suffix). */
-export function tempSiblingPath(path: string): string {
+function tempSiblingPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
 }
 
 /** fsync a directory so a rename/unlink inside it is durable. */
-export async function fsyncDir(dir: string): Promise<void> {
+async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, "r");
   try {
     await fh.sync();

@@ -269,20 +269,3 @@ async function io<T>(fn: () => Promise<T>, what: string): Promise<T> {
     throw asLbError(err, fsErrorReason(err), what);
   }
 }
-
-const writers = new WeakMap<LoadBalancerDriver, LbConfigWriter>();
-
-/** The shared writer for `driver` (one per LB instance, so pending-reload state persists across calls). */
-export function writerFor(driver: LoadBalancerDriver): LbConfigWriter {
-  let w = writers.get(driver);
-  if (w === undefined) {
-    w = new LbConfigWriter(driver);
-    writers.set(driver, w);
-  }
-  return w;
-}
-
-/** Functional form of LbConfigWriter.apply using the shared writer for `opts.driver`. */
-export function applyLbConfig(opts: ApplyOptions & { readonly driver: LoadBalancerDriver }): Promise<ApplyResult> {
-  return writerFor(opts.driver).apply(opts);
-}

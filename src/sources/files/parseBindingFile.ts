@@ -30,7 +30,7 @@ function keyOf(doc: unknown): string | undefined {
 
 export const MAX_FILE_BYTES = 1 << 20;
 /** Max nesting of YAML/JSON flow collections (`[`, `{`) accepted before parsing. */
-export const MAX_FLOW_DEPTH = 64;
+const MAX_FLOW_DEPTH = 64;
 
 /** Deepest `[`/`{` nesting outside quoted scalars and comments (cheap, linear pre-check). */
 function flowDepth(text: string): number {
