@@ -5,7 +5,7 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Integration tests share one dockerd and start their own Consul/nginx: run files one at a time.
 INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
 
-.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench soak clean teardown crds
+.PHONY: all deps testbed build lint format typecheck test test-unit test-integration demo bench soak clean teardown crds
 
 all: build
 
@@ -25,8 +25,14 @@ build: deps
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
 
+## lint: types, ESLint (typescript-eslint strict, functions <= 80 lines in src/) and Prettier's formatting
 lint: typecheck
 	npx eslint .
+	npx prettier --check .
+
+## format: rewrite every file Prettier checks (.prettierrc.json, .prettierignore) in place
+format: deps
+	npx prettier --write .
 
 test-unit: deps
 	$(NODE_TEST) --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))
