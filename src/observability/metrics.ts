@@ -44,11 +44,6 @@ export interface MetricsState {
   readonly deletingBindings: number;
 }
 
-export interface MetricsOptions {
-  /** Also export process_* and nodejs_* metrics (default true). */
-  readonly processMetrics?: boolean;
-}
-
 /**
  * Every metric is a field initialised in declaration order: `registry` and `registers` come
  * first, the metrics register themselves into them. The scrape-time gauges' collect() reads
@@ -161,9 +156,10 @@ export class Metrics {
     },
   });
 
-  constructor(opts: MetricsOptions = {}) {
+  /** Also exports the process_* and nodejs_* metrics of this process. */
+  constructor() {
     this.zeroFixedSeries();
-    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry });
   }
 
   private read(): MetricsState | undefined {

@@ -22,7 +22,7 @@ import type { BindingStore } from "../sources/files/bindingStore.js";
 import { bindingKey } from "../domain/types.js";
 import type { NodeConflict, OwnerIdentity } from "../domain/ownership.js";
 import { LoopMonitor } from "./liveness.js";
-import { Metrics, type MetricsOptions, type MetricsState } from "./metrics.js";
+import { Metrics, type MetricsState } from "./metrics.js";
 import { consulObserver, controllerObserver, dockerObserver, LbActivity, observeDriver, queueObserver, rendererObserver } from "./observers.js";
 import { RecentErrors } from "./recentErrors.js";
 
@@ -71,8 +71,8 @@ export class Telemetry {
 
   private attached: ObservedParts | undefined;
 
-  constructor(opts: MetricsOptions = {}) {
-    this.metrics = new Metrics(opts);
+  constructor() {
+    this.metrics = new Metrics();
     this.queueObserver = queueObserver(this.metrics, this.loops);
     this.controllerObserver = controllerObserver(this.metrics, this.loops);
     this.consulObserver = consulObserver(this.metrics);
