@@ -12,7 +12,7 @@
  * replica that loses the lease stops at once and exits non-zero (like
  * controller-runtime): a restarted process campaigns again from scratch.
  */
-import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
 import { createEventRecorder } from "../actuators/kubernetes/events.js";
 import { FinalizerController } from "../actuators/kubernetes/finalizer.js";
 import { createKubeClient, type KubeClient } from "../actuators/kubernetes/kubeClient.js";

@@ -16,7 +16,8 @@
  * Runs until `signal` aborts, then drains and returns. Registrations are left
  * in place on shutdown (a restarted controller finds them converged).
  */
-import { createConsulClient, type ConsulApi } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
+import { type ConsulApi } from "../clients/consul/types.js";
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
@@ -28,7 +29,7 @@ import { runController } from "../runtime/controller.js";
 import { decodeNodeRequest, decodeRendererRequest, encodeRendererRequest, keyed, type NodeRequest, type RegistrarRequest, type RendererRequest, type RequestReconciler } from "../runtime/requests.js";
 import { type Logger } from "../runtime/logger.js";
 import { WorkQueue } from "../runtime/workqueue.js";
-import { HealthWatcher, type HealthStore } from "../sources/consul/healthWatcher.js";
+import { HealthWatcher, refKey, type HealthStore } from "../sources/consul/healthWatcher.js";
 import { monitorAgent } from "../sources/consul/agentMonitor.js";
 import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
@@ -163,8 +164,10 @@ export function startManager(opts: ManagerOptions): Manager {
 
   const bindings: RunnableBindingSource = opts.bindingSource((keys) => {
     for (const p of endpoints) p.route.bindingsChanged(keys);
-    // Every binding's service: rendered ones need it, the others show their backends' health in status.
-    health.setWanted(bindings.list().map(serviceRef));
+    // Every binding's service: rendered ones need it (blocking queries first), the others show their backends' health in status.
+    const all = bindings.list();
+    const rendered = new Set(all.filter((b) => b.spec.loadBalancer !== undefined).map((b) => refKey(serviceRef(b))));
+    health.setWanted(all.map(serviceRef), (ref) => rendered.has(refKey(ref)));
   });
 
   const health = new HealthWatcher({
