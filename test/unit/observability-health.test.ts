@@ -51,7 +51,7 @@ describe("LoopMonitor", () => {
 });
 
 function telemetryWith(leader: () => Promise<string>, synced = true): Telemetry {
-  const t = new Telemetry({ processMetrics: false });
+  const t = new Telemetry();
   const containers = { synced: () => synced, list: () => [], get: () => undefined, select: () => [] };
   t.attach({
     mode: "docker-only",
@@ -70,7 +70,7 @@ function telemetryWith(leader: () => Promise<string>, synced = true): Telemetry 
 
 describe("Probes", () => {
   it("is not ready before the manager attached its stores", async () => {
-    const r = await new Probes(new Telemetry({ processMetrics: false }), { wedgeAfterMs: 1000 }).ready();
+    const r = await new Probes(new Telemetry(), { wedgeAfterMs: 1000 }).ready();
     assert.equal(r.ok, false);
     assert.equal(r.checks[0]?.name, "manager");
   });

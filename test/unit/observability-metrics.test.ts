@@ -20,7 +20,7 @@ import { silentLogger } from "../../src/runtime/logger.js";
 import { WorkQueue } from "../../src/runtime/workqueue.js";
 import type { BindingProblem, BindingStore } from "../../src/ports/bindingStore.js";
 
-const telemetry = (): Telemetry => new Telemetry({ processMetrics: false });
+const telemetry = (): Telemetry => new Telemetry();
 
 /** Value of one series (labels must match exactly), undefined when absent. */
 async function value(t: Telemetry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {

@@ -10,7 +10,7 @@
  *   Consul outage never empties a rendered config;
  * - a changed instance set triggers `onChange(refKey)` through a min/max
  *   debouncer (consul-template's wait), so bursts render once;
- * - agent restart with lost state (issue #6): after any failed query the next
+ * - agent restart with lost state: after any failed query the next
  *   one is a fresh non-blocking read (a blocking query on an index from the
  *   previous agent life would block for the whole wait: Consul blocks while
  *   its index is below the one asked for). An index that went backwards
