@@ -56,7 +56,7 @@ export interface HealthWatcherOptions {
 }
 
 /** Default cap on concurrent blocking queries: well under Consul's default of 200 connections per client. */
-export const MAX_BLOCKING_QUERIES = 128;
+const MAX_BLOCKING_QUERIES = 128;
 const DEFAULT_POLL_MS = 10_000;
 
 type WatchMode = "blocking" | "polled";
