@@ -5,7 +5,7 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Integration tests share one dockerd and start their own Consul/nginx: run files one at a time.
 INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
 
-.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench soak clean teardown crds
+.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench soak clean teardown crds flags
 
 all: build
 
@@ -25,8 +25,13 @@ build: deps
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
 
+# Import cycles in src/ (type-only imports count): madge exits 1 on any. The layers themselves are
+# eslint.config.js's no-restricted-imports (README "Repository map").
+CYCLE_CHECK := npx madge --circular --extensions ts --ts-config tsconfig.json
+
 lint: typecheck
 	npx eslint .
+	$(CYCLE_CHECK) src
 
 test-unit: deps
 	$(NODE_TEST) --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))
@@ -58,6 +63,10 @@ soak: deps testbed
 ## crds: regenerate the ServiceBinding CRD (crds/ and charts/dockbind/crds/) from the JSON Schema (issue #3)
 crds: deps
 	node --import tsx scripts/gen-crd.ts
+
+## flags: regenerate README.md's flag table from the option table (src/config/options.ts)
+flags: deps
+	node --import tsx scripts/gen-flags.ts
 
 teardown:
 	bash test/bed/teardown.sh

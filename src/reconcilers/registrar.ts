@@ -12,7 +12,6 @@
  * engine's identity is not known yet, nothing is computed: the key is requeued.
  */
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
-import type { ConsulApi } from "../actuators/consul/consulClient.js";
 import type { CheckProbe } from "../actuators/probe/checkProbe.js";
 import { compatDesired, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import type { DesiredResult } from "../domain/desired.js";
@@ -24,11 +23,12 @@ import type { ReconcileResult } from "../runtime/controller.js";
 import type { RegistrarRequest, RequestReconciler } from "../runtime/requests.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
-import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
-import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStore } from "../ports/bindingStore.js";
 import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
 import { asPassing, RegistrationProber } from "./registrationProber.js";
+import type { ConsulApi } from "../ports/consul.js";
+import type { ContainerStore } from "../ports/containerStore.js";
+import type { SwarmStore } from "../ports/swarmStore.js";
 
 
 export interface RegistrarOptions {

@@ -4,8 +4,8 @@
  * overridden. Fakes hold plain state the test sets and reads back; none of
  * them sleeps, and none is a stand-in for behaviour a test claims to check.
  */
-import type { ConsulApi, HealthQuery, HealthResult } from "../../src/actuators/consul/consulClient.js";
-import { ConsulError } from "../../src/actuators/consul/consulClient.js";
+import { ConsulError } from "../../src/clients/consul/types.js";
+import type { ConsulApi, HealthQuery, HealthResult } from "../../src/ports/consul.js";
 import type { LoadBalancerDriver } from "../../src/actuators/lb/driver.js";
 import type { SwarmTask } from "../../src/domain/swarm.js";
 import { matchesSelector } from "../../src/domain/selector.js";
@@ -24,9 +24,10 @@ import {
   type ServiceRef,
   type ServiceSpec,
 } from "../../src/domain/types.js";
-import { refKey, type HealthSnapshot, type HealthStore } from "../../src/sources/consul/healthWatcher.js";
-import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
-import type { BindingProblem, BindingStore } from "../../src/sources/files/bindingStore.js";
+import type { BindingProblem, BindingStore } from "../../src/ports/bindingStore.js";
+import type { ContainerStore } from "../../src/ports/containerStore.js";
+import type { HealthSnapshot, HealthStore } from "../../src/ports/healthStore.js";
+import { refKey } from "../../src/sources/consul/healthWatcher.js";
 
 // ---------------------------------------------------------------- builders
 

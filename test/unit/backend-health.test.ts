@@ -13,7 +13,7 @@ import { passingCount, RendererReconciler } from "../../src/reconcilers/renderer
 import type { LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { refKey } from "../../src/sources/consul/healthWatcher.js";
-import type { BindingStore } from "../../src/sources/files/bindingStore.js";
+import type { BindingStore } from "../../src/ports/bindingStore.js";
 import { FakeBindings, FakeHealth, makeBinding, makeInstance } from "../support/fakes.js";
 
 function binding(name: string, service: string, withLb: boolean): ServiceBinding {

@@ -15,9 +15,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
-import type { HealthInstance } from "../../src/domain/types.js";
+import type { HealthInstance, ServiceRef } from "../../src/domain/types.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import { HealthWatcher, type ServiceRef } from "../../src/sources/consul/healthWatcher.js";
+import { HealthWatcher } from "../../src/sources/consul/healthWatcher.js";
 import { FakeConsul, makeInstance, type PendingHealthQuery } from "../support/fakes.js";
 
 const WEB: ServiceRef = { service: "web" };

@@ -21,7 +21,7 @@ import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { RendererReconciler } from "../../src/reconcilers/renderer.js";
 import { renderFor } from "../../src/render/renderFor.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import type { BindingStore } from "../../src/sources/files/bindingStore.js";
+import type { BindingStore } from "../../src/ports/bindingStore.js";
 import { FakeBindings, FakeConsul, FakeHealth, makeBinding, makeContainer } from "../support/fakes.js";
 
 const HOST_IP = "192.0.2.10";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConsulError } from "../../src/actuators/consul/consulClient.js";
+import { ConsulError } from "../../src/clients/consul/types.js";
 import { registrationHash, withHash } from "../../src/domain/plan.js";
 import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
 import { OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";

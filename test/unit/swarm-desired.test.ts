@@ -7,7 +7,8 @@ import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { nodeFromApi, serviceFromApi, taskFromApi } from "../../src/sources/docker/swarmInspect.js";
-import type { SwarmStore, SwarmView } from "../../src/sources/docker/swarmWatcher.js";
+import type { SwarmStore } from "../../src/ports/swarmStore.js";
+import type { SwarmView } from "../../src/domain/swarm.js";
 import { FakeBindings, FakeConsul, FakeContainers, makeSwarmTask } from "../support/fakes.js";
 
 const OPTS = { node: "n1", hostIP: "192.0.2.10" };
