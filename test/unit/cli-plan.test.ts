@@ -11,6 +11,7 @@ import { stamped, type OwnerIdentity } from "../../src/domain/ownership.js";
 import { desiredForBinding } from "../../src/domain/desired.js";
 import { withHash } from "../../src/domain/plan.js";
 import type { ContainerInfo, RegisteredService, Registration, ServiceBinding } from "../../src/domain/types.js";
+import { makeBinding, makeContainer } from "../support/fakes.js";
 
 const LB_PATH = "/lb/web.conf";
 
@@ -63,20 +64,11 @@ describe("computePlan: unified diff of LB files", () => {
 const NODE = "n1";
 
 function binding(name: string, port = 80): ServiceBinding {
-  return {
-    apiVersion: "dockbind.io/v1alpha1",
-    kind: "ServiceBinding",
-    metadata: { name, namespace: "default" },
-    spec: {
-      service: { name, tags: ["t"], meta: {} },
-      backends: { selector: { matchLabels: { app: name } }, port, protocol: "tcp", addressMode: "published" },
-      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
-    },
-  };
+  return makeBinding(name, { service: { tags: ["t"] }, backends: { port } });
 }
 
 function container(id: string, app: string, hostPort: number): ContainerInfo {
-  return { id: id.padEnd(64, "0"), name: `${app}-${id}`, image: "img", hostname: id, labels: { app }, env: {}, running: true, health: "none", ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }], networks: {} };
+  return makeContainer(id.padEnd(64, "0"), { name: `${app}-${id}`, image: "img", hostname: id, labels: { app }, networks: {}, ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }] });
 }
 
 /** `r` as its controller registered it: stamped with the owner identity of its node (see owner()), hashed. */

@@ -10,6 +10,7 @@ import { RecentErrors } from "../../src/observability/recentErrors.js";
 import { Telemetry } from "../../src/observability/telemetry.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { createLogger, registerSecret } from "../../src/runtime/logger.js";
+import { FakeHealth } from "../support/fakes.js";
 
 describe("LoopMonitor", () => {
   it("is healthy while idle, however long", () => {
@@ -61,7 +62,7 @@ function telemetryWith(leader: () => Promise<string>, synced = true): Telemetry 
     bindings: { synced: () => synced, get: () => undefined, list: () => [], problems: () => [] },
     status: new BindingStatusStore(),
     containers,
-    health: { get: () => undefined },
+    health: new FakeHealth(),
     consul: { leader },
     controllers: [],
   });
