@@ -9,7 +9,7 @@
  * and the process exits non-zero, as in Kubernetes mode. Without it the one
  * controller always leads.
  */
-import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
 import { ConsulSessionLock } from "../actuators/consul/consulSessionLock.js";
 import type { Config } from "../config/config.js";
 import type { ConsulTokenFile } from "../config/consulToken.js";

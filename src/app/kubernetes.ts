@@ -12,12 +12,12 @@
  * replica that loses the lease stops at once and exits non-zero (like
  * controller-runtime): a restarted process campaigns again from scratch.
  */
-import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
 import { createEventRecorder } from "../actuators/kubernetes/events.js";
-import { FinalizerController } from "../actuators/kubernetes/finalizer.js";
-import { createKubeClient, type KubeClient } from "../actuators/kubernetes/kubeClient.js";
+import { FinalizerController } from "../reconcilers/kubernetes/finalizer.js";
+import { createKubeClient, type KubeClient } from "../clients/kubernetes/kubeClient.js";
 import { leaseLock } from "../actuators/kubernetes/leaseLock.js";
-import { StatusWriter } from "../actuators/kubernetes/statusWriter.js";
+import { StatusWriter } from "../reconcilers/kubernetes/statusWriter.js";
 import type { ConsulTokenFile } from "../config/consulToken.js";
 import type { Config, KubernetesConfig } from "../config/config.js";
 import { countKubeWatchStall, setLeaderElectionMaster } from "../observability/telemetry.js";
@@ -26,7 +26,7 @@ import { runController } from "../runtime/controller.js";
 import { LeaderElector } from "../runtime/leaderElection.js";
 import type { Logger } from "../runtime/logger.js";
 import { WorkQueue } from "../runtime/workqueue.js";
-import { loadKubeConfig } from "../sources/kubernetes/kubeConfig.js";
+import { loadKubeConfig } from "../clients/kubernetes/kubeConfig.js";
 import { KubeBindingSource } from "../sources/kubernetes/kubeBindingSource.js";
 import { startManager, type Manager } from "./manager.js";
 import { consulConnection } from "./consulConnection.js";

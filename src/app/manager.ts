@@ -16,7 +16,7 @@
  * Runs until `signal` aborts, then drains and returns. Registrations are left
  * in place on shutdown (a restarted controller finds them converged).
  */
-import { createConsulClient, type ConsulApi } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
@@ -28,10 +28,10 @@ import { runController } from "../runtime/controller.js";
 import { decodeNodeRequest, decodeRendererRequest, encodeRendererRequest, keyed, type NodeRequest, type RegistrarRequest, type RendererRequest, type RequestReconciler } from "../runtime/requests.js";
 import { type Logger } from "../runtime/logger.js";
 import { WorkQueue } from "../runtime/workqueue.js";
-import { HealthWatcher, type HealthStore } from "../sources/consul/healthWatcher.js";
+import { HealthWatcher, refKey } from "../sources/consul/healthWatcher.js";
 import { monitorAgent } from "../sources/consul/agentMonitor.js";
-import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStore } from "../ports/bindingStore.js";
+import type { BindingSourceFactory, RunnableBindingSource } from "../ports/bindingSource.js";
 import { ReconcileError } from "../runtime/errors.js";
 import { DockerEndpointPipeline } from "./dockerEndpoint.js";
 import { mergedContainers } from "./mergedContainers.js";
@@ -39,19 +39,13 @@ import { processTelemetry, type Telemetry } from "../observability/telemetry.js"
 import { serviceRef } from "../domain/types.js";
 import { isOwned, type OwnerIdentity } from "../domain/ownership.js";
 import { consulConnection } from "./consulConnection.js";
+import type { ConsulApi } from "../ports/consul.js";
+import type { HealthStore } from "../ports/healthStore.js";
+import type { ContainerStore } from "../ports/containerStore.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 60_000 } as const;
 /** Consul agent liveness probe period (issue #6): bounds the re-assert delay after an agent restart. */
 const CONSUL_PROBE_MS = 1000;
-
-/** A binding source the manager can run: the read side plus its watch loop. */
-export interface RunnableBindingSource extends BindingStore {
-  /** Loads, then watches until `signal` aborts. Never rejects. */
-  run(signal: AbortSignal): Promise<void>;
-}
-
-/** Builds the binding source; `onChange` must be called with the keys that appeared, changed or vanished. */
-export type BindingSourceFactory = (onChange: (keys: readonly string[]) => void) => RunnableBindingSource;
 
 export interface ManagerOptions {
   readonly config: Readonly<Config>;
@@ -163,8 +157,10 @@ export function startManager(opts: ManagerOptions): Manager {
 
   const bindings: RunnableBindingSource = opts.bindingSource((keys) => {
     for (const p of endpoints) p.route.bindingsChanged(keys);
-    // Every binding's service: rendered ones need it, the others show their backends' health in status.
-    health.setWanted(bindings.list().map(serviceRef));
+    // Every binding's service: rendered ones need it (blocking queries first), the others show their backends' health in status.
+    const all = bindings.list();
+    const rendered = new Set(all.filter((b) => b.spec.loadBalancer !== undefined).map((b) => refKey(serviceRef(b))));
+    health.setWanted(all.map(serviceRef), (ref) => rendered.has(refKey(ref)));
   });
 
   const health = new HealthWatcher({

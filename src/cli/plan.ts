@@ -18,9 +18,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type Dockerode from "dockerode";
-import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
 import { readIfExists } from "../actuators/lb/atomicFile.js";
-import { dockerClient } from "../app/dockerClient.js";
+import { dockerClient } from "../clients/docker/dockerClient.js";
 import { compatOptions, CONTROLLER_FLAGS, ConfigError, loadConfig, type Config, type DockerEndpoint } from "../config/config.js";
 import type { SwarmView } from "../domain/swarm.js";
 import { swarmDuty, type SwarmEndpoint } from "../app/dockerEndpoint.js";
@@ -30,7 +30,8 @@ import { ownedFiles } from "../reconcilers/renderer.js";
 import { outputPath, renderFor } from "../render/renderFor.js";
 import { errorMessage, silentLogger } from "../runtime/logger.js";
 import { fromInspect } from "../sources/docker/inspect.js";
-import { formatProblem, type BindingProblem } from "../sources/files/bindingStore.js";
+import type { BindingProblem } from "../ports/bindingStore.js";
+import { formatProblem } from "../sources/files/problems.js";
 import { FileBindingSource } from "../sources/files/fileBindingSource.js";
 import { computePlan, type PlanEndpoint, type PlanResult, type RenderedFile } from "./planCompute.js";
 import { formatPlanText } from "./planFormat.js";
@@ -158,7 +159,7 @@ function withSwarmDuty(endpoints: readonly (PlanEndpoint & { readonly cluster?: 
 
 const NO_SWARM: SwarmView = { kind: "unavailable", reason: "SwarmNotSynced", message: "not read" };
 
-export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
+async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
   const source = new FileBindingSource({ dir: config.bindingsDir, logger: silentLogger(), onChange: () => undefined });
   await source.rescan();
   if (!source.synced()) throw new Error(`cannot read bindings directory ${config.bindingsDir}`);

@@ -6,7 +6,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { formatProblem } from "../sources/files/bindingStore.js";
+import { formatProblem } from "../sources/files/problems.js";
 import { dropConflicts, type Entry } from "../sources/files/fileBindingSource.js";
 import { parseBindingFile } from "../sources/files/parseBindingFile.js";
 import { errorMessage } from "../runtime/logger.js";
@@ -49,7 +49,7 @@ export async function runValidate(argv: readonly string[]): Promise<number> {
   let problems = 0;
   let valid = 0;
   // Cross-binding rules (duplicate keys, shared output/listen, one container port claimed twice) over
-  // every file given, in the same order the running controller applies them (issue #6).
+  // every file given, in the same order the running controller applies them.
   const all = new Map<string, Entry>();
   const later: string[] = [];
   for (const p of paths) {

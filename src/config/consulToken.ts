@@ -1,6 +1,6 @@
 /**
  * The Consul ACL token of a running controller: one holder per process, read
- * by the Consul client for every request (consulClient.ts), so a token
+ * by the Consul client for every request (clients/consul/transport.ts), so a token
  * rotated in --consul-token-file is used without a restart.
  *
  * Contract of ConsulTokenFile:
@@ -22,9 +22,9 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import type { ConsulTokenSource } from "../actuators/consul/consulClient.js";
 import { isAborted, sleep } from "../runtime/backoff.js";
 import { errorMessage, registerSecret, type Logger } from "../runtime/logger.js";
+import type { ConsulTokenSource } from "../ports/consul.js";
 
 /** The token in a token file: its text without surrounding whitespace; throws when unreadable or empty. */
 export function tokenFromText(file: string, text: string): string {

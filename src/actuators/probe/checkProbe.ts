@@ -1,6 +1,6 @@
 /**
  * One run of a Consul HTTP or TCP check from this process, the way the agent
- * runs it (issue #6 P2, `healthCheck.probeBeforeRegister`): HTTP GET following
+ * runs it (for `healthCheck.probeBeforeRegister`): HTTP GET following
  * redirects, passing on 2xx (Consul: 2xx passing, 429 warning, anything else
  * critical); TCP: a connection accepted. Bounded by the check's timeout.
  *
@@ -9,7 +9,7 @@
  * the backend address the registration advertises, nowhere else.
  */
 import { connect } from "node:net";
-import { parseDurationMs } from "../../config/duration.js";
+import { parseDurationMs } from "../../runtime/duration.js";
 import type { CheckDefinition } from "../../domain/types.js";
 
 const DEFAULT_TIMEOUT_MS = 2_000;

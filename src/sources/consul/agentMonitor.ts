@@ -1,5 +1,5 @@
 /**
- * Consul agent liveness monitor (issue #6). Polls the cheapest ACL-free
+ * Consul agent liveness monitor. Polls the cheapest ACL-free
  * endpoint (`/v1/status/leader`) every `intervalMs` and calls `onRecovered`
  * when the agent answers with a leader again after at least one failed (or
  * leaderless) probe.
@@ -11,9 +11,9 @@
  * of converged registrations costs reads only (zero writes), so a false
  * positive (a network blip) is harmless.
  */
-import type { ConsulApi } from "../../actuators/consul/consulClient.js";
 import { isAborted, sleep } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
+import type { ConsulApi } from "../../ports/consul.js";
 
 export interface AgentMonitorOptions {
   readonly consul: Pick<ConsulApi, "leader">;

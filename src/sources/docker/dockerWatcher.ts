@@ -28,28 +28,13 @@ import type Dockerode from "dockerode";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import type { ContainerInfo, LabelSelector } from "../../domain/types.js";
+import type { ContainerChange, ContainerStore } from "../../ports/containerStore.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { DrainTracker, isStopEvent } from "./drain.js";
 import { ContainerIndex } from "./containerIndex.js";
 import { fromInspect, fromListEntry, healthFromListStatus, sameContainer } from "./inspect.js";
-import { streamContainerList } from "./listStream.js";
-
-export interface ContainerChange {
-  readonly id: string;
-  readonly before?: ContainerInfo;
-  readonly after?: ContainerInfo;
-}
-
-/** Read side of the cache, used by reconcilers. */
-export interface ContainerStore {
-  /** True once a full list succeeded and the event stream is connected. */
-  synced(): boolean;
-  list(): readonly ContainerInfo[];
-  get(id: string): ContainerInfo | undefined;
-  /** Containers whose labels match `selector` (indexed: no full scan for matchLabels). */
-  select(selector: LabelSelector): readonly ContainerInfo[];
-}
+import { streamContainerList } from "../../clients/docker/listStream.js";
 
 export interface DockerWatcherObserver {
   onEvent?(action: string): void;
@@ -71,8 +56,8 @@ export interface DockerWatcherOptions {
   /**
    * Called for every container whose cached state changed, except the
    * changes a full resync reads from the list: onResync() follows those and
-   * stands for all of them (issue #6, P5: the first list of 10,000 containers
-   * would otherwise be 10,000 reports, each matched against every binding).
+   * stands for all of them (so a list of N containers costs one report, not
+   * N reports each matched against every binding).
    * Must not throw.
    */
   readonly onChange: (change: ContainerChange) => void;
@@ -186,7 +171,7 @@ export class DockerWatcher implements ContainerStore {
    * mode (default) the list entries ARE the new state: no inspect at all. With
    * `needsEnv` (registrator-compat reads Config.Env) new or changed containers
    * are inspected. Vanished containers are dropped either way.
-   * The list is streamed (issue #6, P5): each entry is applied as it arrives
+   * The list is streamed: each entry is applied as it arrives
    * and never retained; an entry for a container re-read by an event since
    * the list started is skipped (the re-read is newer than the list).
    * Changes read from the list are not reported one by one (see onChange);

@@ -1,5 +1,5 @@
 /**
- * Swarm source (issue #4 item 1): a cache of services, tasks and nodes.
+ * Swarm source: a cache of services, tasks and nodes.
  *
  * Swarm has no task events, so the cache is level-based: every refresh lists
  * services, tasks and nodes (three calls) and diffs them per service.
@@ -19,25 +19,10 @@ import type Dockerode from "dockerode";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import type { SwarmService, SwarmSnapshot, SwarmView } from "../../domain/swarm.js";
+import type { SwarmClusterStore } from "../../ports/swarmStore.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { nodeFromApi, serviceFromApi, taskFromApi } from "./swarmInspect.js";
-
-export type { SwarmView };
-
-/** Read side, used by the registrar. */
-export interface SwarmStore {
-  view(): SwarmView;
-}
-
-/** A SwarmStore that also tells which swarm it manages (issue #3 item 6: one endpoint per swarm serves it). */
-export interface SwarmClusterStore extends SwarmStore {
-  /**
-   * ID of the swarm this engine was last seen managing; kept while the engine is
-   * unreachable, cleared when it reports it is not (or no longer) a manager.
-   */
-  clusterId(): string | undefined;
-}
 
 /** One service whose spec or tasks changed (before/after for selector matching). */
 export interface SwarmServiceChange {
@@ -68,7 +53,7 @@ const BURST_MS = 2_000;
  * The engine's swarm role from `docker info`: the cluster it manages (undefined unless it is an
  * active manager), and the view to report when it cannot list tasks (not in swarm mode, a worker).
  */
-export function swarmRole(rawInfo: unknown): { readonly cluster?: string; readonly unavailable?: SwarmView } {
+function swarmRole(rawInfo: unknown): { readonly cluster?: string; readonly unavailable?: SwarmView } {
   const info = rawInfo as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; Cluster?: { ID?: string } } } | null;
   const state = info?.Swarm?.LocalNodeState ?? "inactive";
   if (state !== "active") return { unavailable: { kind: "unavailable", reason: "SwarmNotActive", message: `the Docker engine is not in swarm mode (swarm state: ${state}); swarm bindings have no backends` } };
@@ -78,7 +63,7 @@ export function swarmRole(rawInfo: unknown): { readonly cluster?: string; readon
 }
 
 /** One list of the swarm's services, tasks and nodes (a manager's API). Rejects when Docker does. */
-export async function listSwarm(d: Dockerode): Promise<SwarmSnapshot> {
+async function listSwarm(d: Dockerode): Promise<SwarmSnapshot> {
   const [rawServices, rawTasks, rawNodes] = await Promise.all([d.listServices(), d.listTasks() as Promise<unknown[]>, d.listNodes() as Promise<unknown[]>]);
   return {
     services: rawServices.map((s: unknown) => serviceFromApi(s)).filter((s) => s !== undefined),

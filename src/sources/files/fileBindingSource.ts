@@ -21,7 +21,7 @@
  *   name, then document order);
  * - `onChange` receives the keys whose binding appeared, changed or vanished.
  *
- * Cost (issue #6, P5): a file is parsed and validated only when its text
+ * Cost: a file is parsed and validated only when its text
  * differs from the last scan's; a scan that reads every file byte-identical
  * to the last complete scan stops after the reads (same input, same result:
  * the poll of 500 unchanged files costs reads, not 500 YAML parses and the
@@ -34,7 +34,8 @@ import { matchesSelector } from "../../domain/selector.js";
 import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
 import { isAborted, sleep } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
-import { formatProblem, type BindingProblem, type BindingStore, type PendingDeletion } from "./bindingStore.js";
+import type { BindingProblem, BindingStore, PendingDeletion } from "../../ports/bindingStore.js";
+import { formatProblem } from "./problems.js";
 import { parseBindingFile, type ParsedFile } from "./parseBindingFile.js";
 
 export interface FileBindingSourceOptions {
@@ -350,7 +351,7 @@ export function dropConflicts(next: Map<string, Entry>, existing: ReadonlySet<st
 }
 
 /**
- * Issue #6: two bindings claiming the same container port would register one
+ * Two bindings claiming the same container port would register one
  * backend twice (two services, two checks, two owners of one port). Detected
  * statically: same port and protocol, and the smallest container one selector
  * describes (its matchLabels, the first value of each `In`, any value for
