@@ -8,8 +8,10 @@
  *  - a converged periodic full resync of all 20 engines: CPU s per resync;
  *  - peak RSS (VmHWM) over the whole run;
  *  - `start` event on engine 0 -> registered on the agent (poll every 2 ms),
- *    while the other 19 engines churn `BENCH_FLEET_CHURN` events/s in total
- *    (start/die flips of selected containers: every one is a Consul write).
+ *    while the other 19 engines churn `BENCH_FLEET_CHURN` events/s in total:
+ *    start/die flips of random containers of theirs (one in ten is selected by
+ *    a binding, so about one event in ten is a Consul write); with
+ *    `BENCH_FLEET_CHURN_SELECTED=1` only selected ones flip (every event a write).
  * Bindings register without a health check and without a load balancer: this
  * is the Docker -> Consul path at fleet size.
  */
@@ -35,6 +37,7 @@ const PER_ENGINE = num("BENCH_FLEET_CONTAINERS", 500);
 const BINDINGS = num("BENCH_FLEET_BINDINGS", 500);
 const CHURN_PER_S = num("BENCH_FLEET_CHURN", 50);
 const SAMPLES = num("BENCH_FLEET_SAMPLES", 50);
+const CHURN_SELECTED_ONLY = process.env.BENCH_FLEET_CHURN_SELECTED === "1";
 const RESYNC_S = 10;
 /** Selected containers per binding (spread over the engines). */
 const PER_BINDING = 2;
@@ -50,6 +53,8 @@ export interface FleetResult {
   readonly peakRssMiB: number;
   readonly churnPerS: number;
   readonly churnAchievedPerS: number;
+  /** Whether only selected containers flipped (every churn event a Consul write). */
+  readonly churnSelectedOnly: boolean;
   /** start event -> registered on the agent, ms, sorted. */
   readonly latencyMs: readonly number[];
 }
@@ -117,13 +122,14 @@ async function quiet(engines: readonly Engine[], ms: number, timeoutMs: number):
   await waitFor(() => performance.now() - last() > ms || undefined, { timeoutMs, intervalMs: 100, what: "fake engines quiet" });
 }
 
-/** Flips selected containers of `engines` at `perS` events/s until `signal` aborts; returns events sent. */
+/** Flips containers of `engines` (see CHURN_SELECTED_ONLY) at `perS` events/s until `signal` aborts; returns events sent. */
 async function churn(engines: readonly Engine[], perS: number, signal: AbortSignal): Promise<number> {
-  const targets = engines.flatMap((e) => e.selected.map((s) => ({ fake: e.fake, id: s.id })));
+  const ids = (e: Engine): readonly string[] => (CHURN_SELECTED_ONLY ? e.selected.map((s) => s.id) : [...e.fake.containers.keys()]);
+  const targets = engines.flatMap((e) => ids(e).map((id) => ({ fake: e.fake, id })));
   let sent = 0;
   const t0 = performance.now();
   while (!signal.aborted && targets.length > 0) {
-    const t = targets[sent % targets.length];
+    const t = targets[Math.floor(Math.random() * targets.length)];
     if (t !== undefined) t.fake.emit(t.id, t.fake.containers.get(t.id)?.running === true ? "die" : "start");
     sent++;
     const due = t0 + (sent * 1000) / perS;
@@ -217,7 +223,7 @@ export async function runFleet(log: (s: string) => void): Promise<FleetResult> {
     await waitFor(async () => ((await agentServiceCount(consul)) === expected ? true : undefined), { timeoutMs: 300_000, intervalMs: 250, what: "churn converged" });
     const peak = peakRssMiB(pid);
     log(`fleet: start -> registered under ${churnAchievedPerS.toFixed(0)} events/s of churn: p50 ${percentile(latencyMs, 50).toFixed(1)} ms, p99 ${percentile(latencyMs, 99).toFixed(1)} ms; peak RSS ${peak.toFixed(0)} MiB`);
-    return { engines: ENGINES, containers: ENGINES * PER_ENGINE, bindings: BINDINGS, registrations: expected, initialCpuS, initialWallS, resyncCpuS, peakRssMiB: peak, churnPerS: CHURN_PER_S, churnAchievedPerS, latencyMs };
+    return { engines: ENGINES, containers: ENGINES * PER_ENGINE, bindings: BINDINGS, registrations: expected, initialCpuS, initialWallS, resyncCpuS, peakRssMiB: peak, churnPerS: CHURN_PER_S, churnAchievedPerS, churnSelectedOnly: CHURN_SELECTED_ONLY, latencyMs };
   } finally {
     await ctl?.stop();
     await consul.stop();

@@ -4,7 +4,11 @@
  * - a key is never handed to two workers at once: re-adding a key that is
  *   being processed marks it dirty, and it is queued again when `done` is called;
  * - `addRateLimited` requeues with per-key exponential backoff; `forget`
- *   resets that key's failure count.
+ *   resets that key's failure count;
+ * - two priorities: a key added "low" (a periodic resync re-checking
+ *   everything) is handed out only when no "high" key (an event) waits, so a
+ *   resync of thousands of keys never delays an event; adding a waiting low key
+ *   "high" promotes it. Dedup holds across priorities.
  * Keys carry identity only; workers re-read state for each key.
  */
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
@@ -24,8 +28,14 @@ export interface WorkQueueOptions {
   readonly observer?: QueueObserver;
 }
 
+export type Priority = "high" | "low";
+
 export class WorkQueue {
   private readonly queue: string[] = [];
+  /** Low-priority order; may hold stale entries (promoted or already taken keys), skipped by `nextLow`. */
+  private readonly lowQueue: string[] = [];
+  /** Waiting keys whose priority is low (a subset of `dirty`). */
+  private readonly low = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly addedAt = new Map<string, number>();
@@ -41,10 +51,15 @@ export class WorkQueue {
     return this.opts.name;
   }
 
-  /** Queues `key` now. Non-blocking, idempotent while the key waits. */
-  add(key: string): void {
-    if (this.stopped || this.dirty.has(key)) return;
+  /** Queues `key` now. Non-blocking, idempotent while the key waits (a waiting low key added high is promoted). */
+  add(key: string, priority: Priority = "high"): void {
+    if (this.stopped) return;
+    if (this.dirty.has(key)) {
+      if (priority === "high" && this.low.delete(key) && !this.processing.has(key)) this.push(key);
+      return;
+    }
     this.dirty.add(key);
+    if (priority === "low") this.low.add(key);
     this.addedAt.set(key, performance.now());
     this.opts.observer?.onAdd?.(this.name);
     if (this.processing.has(key)) return;
@@ -95,7 +110,7 @@ export class WorkQueue {
 
   /** Resolves with the next key, or undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
-    const key = this.queue.shift();
+    const key = this.queue.shift() ?? this.nextLow();
     if (key !== undefined) return Promise.resolve(this.take(key));
     if (this.stopped) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -111,12 +126,12 @@ export class WorkQueue {
   }
 
   len(): number {
-    return this.queue.length;
+    return this.queue.length + this.low.size;
   }
 
   /** True when nothing is queued, processing or scheduled. */
   idle(): boolean {
-    return this.queue.length === 0 && this.processing.size === 0 && this.timers.size === 0;
+    return this.queue.length === 0 && this.low.size === 0 && this.processing.size === 0 && this.timers.size === 0;
   }
 
   shutDown(): void {
@@ -132,18 +147,27 @@ export class WorkQueue {
       waiter(this.take(key));
       return;
     }
-    this.queue.push(key);
-    this.opts.observer?.onDepth?.(this.name, this.queue.length);
+    (this.low.has(key) ? this.lowQueue : this.queue).push(key);
+    this.opts.observer?.onDepth?.(this.name, this.len());
+  }
+
+  /** The next live low-priority key, dropping stale entries. */
+  private nextLow(): string | undefined {
+    for (let key = this.lowQueue.shift(); key !== undefined; key = this.lowQueue.shift()) {
+      if (this.low.has(key) && !this.processing.has(key)) return key;
+    }
+    return undefined;
   }
 
   private take(key: string): string {
     this.dirty.delete(key);
+    this.low.delete(key);
     this.processing.add(key);
     const added = this.addedAt.get(key);
     this.addedAt.delete(key);
     if (added !== undefined) this.opts.observer?.onQueueLatency?.(this.name, (performance.now() - added) / 1000);
     this.startedAt.set(key, performance.now());
-    this.opts.observer?.onDepth?.(this.name, this.queue.length);
+    this.opts.observer?.onDepth?.(this.name, this.len());
     return key;
   }
 }

@@ -345,3 +345,58 @@ describe("WorkQueue: observer", () => {
     assert.equal(events.at(-1), "retry");
   });
 });
+
+describe("WorkQueue: priorities", () => {
+  it("hands out every high key before any low key, whatever the order of adds", async () => {
+    const q = queue();
+    for (const k of ["r1", "r2", "r3"]) q.add(k, "low");
+    q.add("e1");
+    q.add("r4", "low");
+    q.add("e2", "high");
+    const got: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const k = await q.get();
+      if (k === undefined) break;
+      got.push(k);
+      q.done(k);
+    }
+    assert.deepEqual(got, ["e1", "e2", "r1", "r2", "r3", "r4"]);
+    assert.equal(q.idle(), true);
+  });
+
+  it("a waiting low key added high is promoted and handed out once", async () => {
+    const q = queue();
+    q.add("a", "low");
+    q.add("b", "low");
+    q.add("b", "high");
+    assert.equal(q.len(), 2);
+    assert.equal(await q.get(), "b");
+    q.done("b");
+    assert.equal(await q.get(), "a");
+    q.done("a");
+    assert.equal(q.len(), 0);
+    assert.equal(q.idle(), true, "the stale low entry of b is never handed out");
+  });
+
+  it("adding a waiting high key low keeps it high", async () => {
+    const q = queue();
+    q.add("r", "low");
+    q.add("e");
+    q.add("e", "low");
+    assert.equal(await q.get(), "e");
+  });
+
+  it("a low key re-added while processing is queued again after done, still low", async () => {
+    const q = queue();
+    q.add("r", "low");
+    assert.equal(await q.get(), "r");
+    q.add("r", "low");
+    q.add("e");
+    q.done("r");
+    assert.equal(await q.get(), "e");
+    q.done("e");
+    assert.equal(await q.get(), "r");
+    q.done("r");
+    assert.equal(q.idle(), true);
+  });
+});
