@@ -18,7 +18,7 @@ export interface ReconcileResult {
   readonly requeueAfterMs?: number;
   /**
    * Done (a success for status and finalizers), but look again after this delay:
-   * a follow-up, e.g. re-probing backends that were not answering yet (issue #6 P2).
+   * a follow-up, e.g. re-probing backends that were not answering yet.
    */
   readonly recheckAfterMs?: number;
 }
@@ -30,7 +30,7 @@ export interface Reconciler {
 
 export type ReconcileOutcome = "success" | "requeue" | "error" | "terminal";
 
-/** Hooks for metrics and liveness (issue #5); every method is optional and must not throw. */
+/** Hooks for metrics and liveness; every method is optional and must not throw. */
 export interface ControllerObserver {
   /** A worker took `key` and is about to call reconcile(). Always followed by onReconcile for the same key. */
   onReconcileStart?(controller: string, key: string): void;

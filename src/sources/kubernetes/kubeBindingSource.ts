@@ -28,7 +28,7 @@
 import type { KubeClient, KubeObject } from "../../actuators/kubernetes/kubeClient.js";
 import { validateBinding } from "../../api/v1alpha1/validate.js";
 import type { ServiceBinding } from "../../domain/types.js";
-import type { RunnableBindingSource } from "../../app/manager.js";
+import type { RunnableBindingSource } from "../../app/pipeline.js";
 import type { Logger } from "../../runtime/logger.js";
 import { formatProblem, type BindingProblem } from "../files/bindingStore.js";
 import { Informer, objectKey, type InformerEventType } from "./informer.js";
