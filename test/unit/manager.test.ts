@@ -64,11 +64,14 @@ class Recorder {
 class FakeLock implements LeadershipLock {
   readonly granted = deferred();
   readonly lost = deferred();
+  /** Resolves once acquire() was called. */
+  readonly campaigning = deferred();
   released = false;
   describe(): string {
     return "fake";
   }
   async acquire(signal: AbortSignal): Promise<boolean> {
+    this.campaigning.resolve();
     await Promise.race([this.granted.promise, aborted(signal)]);
     return !signal.aborted;
   }
@@ -117,8 +120,8 @@ describe("Manager", () => {
     m.add(rec.runnable("http", false), rec.runnable("source", true), rec.runnable("controller", true));
     const stop = new AbortController();
     const done = m.run(stop.signal);
-    await rec.seen("start http");
-    await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([rec.seen("start http"), lock.campaigning.promise]);
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(rec.events, ["start http"], "nothing that needs leadership runs before the lock is held");
     lock.granted.resolve();
     await rec.seen("start controller");
@@ -156,12 +159,10 @@ describe("Manager", () => {
     await rec.seen("start controller");
     lock.lost.resolve();
     assert.equal(await done, "lost");
-    // Both leader runnables were aborted before either finished stopping (no ordered, awaited stop).
-    const abortSource = rec.events.indexOf("abort source");
-    const abortController = rec.events.indexOf("abort controller");
-    assert.ok(abortSource >= 0 && abortController >= 0);
-    const firstEnd = Math.min(...["end source", "end controller"].map((e) => rec.events.indexOf(e)).filter((i) => i >= 0));
-    assert.ok(Math.max(abortSource, abortController) < firstEnd || !Number.isFinite(firstEnd));
+    // Both leader runnables were aborted before either finished stopping (an ordered stop would end one first).
+    await Promise.all([rec.seen("end source"), rec.seen("end controller")]);
+    const at = (e: string): number => rec.events.indexOf(e);
+    assert.ok(at("abort source") < at("end controller") && at("abort controller") < at("end source"), rec.events.join(", "));
     assert.ok(rec.events.includes("end http"), "the runnables that need no leadership were stopped");
     assert.equal(lock.released, false, "a lost lock is not released");
     assert.deepEqual(leading, [true, false]);
