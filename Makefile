@@ -5,7 +5,7 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Integration tests share one dockerd and start their own Consul/nginx: run files one at a time.
 INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
 
-.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench soak clean teardown crds
+.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench soak clean teardown crds flags
 
 all: build
 
@@ -58,6 +58,10 @@ soak: deps testbed
 ## crds: regenerate the ServiceBinding CRD (crds/ and charts/dockbind/crds/) from the JSON Schema (issue #3)
 crds: deps
 	node --import tsx scripts/gen-crd.ts
+
+## flags: regenerate README.md's flag table from the option table (src/config/options.ts)
+flags: deps
+	node --import tsx scripts/gen-flags.ts
 
 teardown:
 	bash test/bed/teardown.sh

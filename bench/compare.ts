@@ -26,6 +26,7 @@ import { anchorBinary } from "./lib/anchors.js";
 import { createBackend, createNetwork, pool, removeBenchContainers, removeContainer, startContainer } from "./lib/containers.js";
 import { agentHasService, anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindCompatContender, dockbindContender, instanceCount, renderedServers, unsyncedCheckOutputs, type Contender, type Counters, type Phase } from "./lib/contender.js";
 import { runP3Sim } from "./lib/p3sim.js";
+import { runFleet } from "./lib/fleet.js";
 import { runP5, type P5Result } from "./lib/p5.js";
 import { Report } from "./lib/report.js";
 
@@ -276,6 +277,7 @@ async function main(): Promise<void> {
       const r: P5Result = await runP5(log);
       report.p5(r);
     }
+    if (!SKIP.has("fleet")) report.fleet(await runFleet(log));
   } finally {
     await removeBenchContainers().catch((err: unknown) => {
       log(`cleanup: ${String(err)}`);

@@ -92,7 +92,8 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export async function startFakeDocker(containers: Map<string, FakeContainer>): Promise<FakeDocker> {
+/** `engineId`: what /info answers as the engine ID (distinct per simulated engine of a fleet). */
+export async function startFakeDocker(containers: Map<string, FakeContainer>, engineId = "FAKE:ENGINE:0001"): Promise<FakeDocker> {
   const streams = new Set<ServerResponse>();
   const hits = { list: 0, inspect: 0, events: 0, other: 0 };
   let last = performance.now();
@@ -114,7 +115,7 @@ export async function startFakeDocker(containers: Map<string, FakeContainer>): P
     if (path === "/info") {
       // The controller reads the engine ID (owner meta dockbind_engine) once per resync.
       hits.other++;
-      json(res, 200, { ID: "FAKE:ENGINE:0001", Name: "fake-docker", ServerVersion: "20.10.24", Swarm: { LocalNodeState: "inactive", ControlAvailable: false } });
+      json(res, 200, { ID: engineId, Name: "fake-docker", ServerVersion: "20.10.24", Swarm: { LocalNodeState: "inactive", ControlAvailable: false } });
       return;
     }
     if (path === "/containers/json") {

@@ -1,6 +1,7 @@
 /** Collects bench figures and renders the closing side-by-side table with targets and ratios. */
 import { percentile } from "../stats.js";
 import type { Counters } from "./contender.js";
+import type { FleetResult } from "./fleet.js";
 import type { P5Result } from "./p5.js";
 
 interface Row {
@@ -105,6 +106,23 @@ export class Report {
     one(`${t}: converged resync CPU`, `${r.resyncCpuS.toFixed(2)} s`, "≤ 2 s", r.resyncCpuS <= 2 ? "PASS" : "MISS");
     one(`${t}: peak RSS`, `${r.peakRssMiB.toFixed(0)} MiB (at start ${r.baselineRssMiB.toFixed(0)})`, "≤ 200 MB", r.peakRssMiB * 1.048576 <= 200 ? "PASS" : "MISS");
     for (const e of r.events) one(`P5 events, ${e.bindings} bindings: CPU / 1000 events`, `${e.cpuMsPer1000.toFixed(0)} ms (${e.eventsPerS.toFixed(0)} ev/s)`);
+  }
+
+  fleet(r: FleetResult): void {
+    const one = (figure: string, v: string, target = "", verdict = ""): void => {
+      this.rows.push({ figure, values: { [this.dockbind]: v }, ratio: "", target, verdict });
+    };
+    const t = `Fleet ${r.engines} engines x ${r.containers / r.engines} containers, ${r.bindings} bindings (${r.registrations} reg.)`;
+    const p = (q: number): number => percentile(r.latencyMs, q);
+    one(`${t}: initial sync CPU`, `${r.initialCpuS.toFixed(2)} s (${r.initialWallS.toFixed(1)} s wall)`);
+    one(`${t}: converged resync CPU`, `${r.resyncCpuS.toFixed(2)} s`, "≤ 2 s", r.resyncCpuS <= 2 ? "PASS" : "MISS");
+    one(`${t}: peak RSS`, `${r.peakRssMiB.toFixed(0)} MiB`, "≤ 300 MB", r.peakRssMiB * 1.048576 <= 300 ? "PASS" : "MISS");
+    one(
+      `Fleet start -> registered, other engines churning ${r.churnAchievedPerS.toFixed(0)} ev/s: p50/p90/p99 (n=${r.latencyMs.length})`,
+      `${p(50).toFixed(1)} / ${p(90).toFixed(1)} / ${p(99).toFixed(1)} ms`,
+      "p99 ≤ 200 ms",
+      p(99) <= 200 ? "PASS" : "MISS",
+    );
   }
 
   render(contenders: readonly string[]): string {

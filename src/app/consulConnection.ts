@@ -6,7 +6,7 @@
  * --consul-token-file, config/consulToken.ts), read by every request of every
  * client made from it; without it the start-up token is used as is.
  */
-import type { ConsulClientOptions, ConsulTokenSource } from "../actuators/consul/consulClient.js";
+import type { ConsulClientOptions, ConsulTokenSource } from "../clients/consul/types.js";
 import type { ConsulConfig } from "../config/config.js";
 
 export function consulConnection(c: ConsulConfig, token?: ConsulTokenSource): Pick<ConsulClientOptions, "url" | "urls" | "token" | "tls"> {

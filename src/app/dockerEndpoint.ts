@@ -13,7 +13,7 @@
  * their node (runtime/requests.ts): the queue's dedup and "never one key twice
  * at once" then hold per endpoint, and the workqueue metrics keep one name.
  */
-import type { ConsulApi } from "../actuators/consul/consulClient.js";
+import type { ConsulApi } from "../clients/consul/types.js";
 import { compatOptions, type Config, type DockerEndpoint } from "../config/config.js";
 import { isOwned, nodeConflicts, type OwnerIdentity } from "../domain/ownership.js";
 import type { Telemetry } from "../observability/telemetry.js";

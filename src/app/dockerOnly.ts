@@ -10,7 +10,7 @@
  * controller always leads. The process's runnables (HTTP server) run on every
  * candidate.
  */
-import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
 import { ConsulSessionLock } from "../actuators/consul/consulSessionLock.js";
 import type { Config } from "../config/config.js";
 import { processTelemetry, setLeaderElectionMaster } from "../observability/telemetry.js";

@@ -16,7 +16,8 @@
  * BindingStatusStore.setRegistration). Registrations are left in place on
  * shutdown (a restarted controller finds them converged).
  */
-import { createConsulClient, type ConsulApi, type ConsulCluster } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
+import type { ConsulApi, ConsulCluster } from "../clients/consul/types.js";
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
@@ -33,7 +34,7 @@ import type { Runnable } from "../runtime/manager.js";
 import { decodeNodeRequest, encodeRendererRequest, keyed, type NodeRequest, type RegistrarRequest, type RendererRequest, type RequestReconciler } from "../runtime/requests.js";
 import type { Reconciler } from "../runtime/controller.js";
 import { WorkQueue } from "../runtime/workqueue.js";
-import { HealthWatcher, type HealthStore } from "../sources/consul/healthWatcher.js";
+import { HealthWatcher, refKey, type HealthStore } from "../sources/consul/healthWatcher.js";
 import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
 import type { BindingStore } from "../sources/files/bindingStore.js";
 import { consulConnection } from "./consulConnection.js";
@@ -240,8 +241,10 @@ function wireHandlers(c: Components): void {
   handlers.bindingsChanged = (keys) => {
     for (const p of endpoints) p.route.bindingsChanged(keys);
     c.renderRouter.bindingsChanged(keys);
-    // Every binding's service: rendered ones need it, the others show their backends' health in status.
-    c.health.setWanted(c.bindings.list().map(serviceRef));
+    // Every binding's service: rendered ones need it (blocking queries first), the others show their backends' health in status.
+    const all = c.bindings.list();
+    const rendered = new Set(all.filter((b) => b.spec.loadBalancer !== undefined).map((b) => refKey(serviceRef(b))));
+    c.health.setWanted(all.map(serviceRef), (ref) => rendered.has(refKey(ref)));
   };
   handlers.healthChanged = (ref) => {
     c.renderRouter.healthChanged(ref);

@@ -18,7 +18,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type Dockerode from "dockerode";
-import { createConsulClient } from "../actuators/consul/consulClient.js";
+import { createConsulClient } from "../clients/consul/client.js";
 import { readIfExists } from "../actuators/lb/atomicFile.js";
 import { dockerClient } from "../app/dockerClient.js";
 import { compatOptions, CONTROLLER_FLAGS, ConfigError, loadConfig, type Config, type DockerEndpoint } from "../config/config.js";

@@ -1,6 +1,10 @@
 /**
- * The one place that reads process.env and command-line flags. Produces a
- * single frozen, typed Config. Precedence: flag > environment > default.
+ * The one place that reads process.env and command-line flags. Two steps:
+ * parseConfig turns argv and an environment into ParsedConfig (flags, values,
+ * validation; the files options name are only located, never read), then
+ * loadConfigFiles reads those files (Consul token and TLS PEMs, Docker TLS
+ * certificates) into the frozen, typed Config. loadConfig does both.
+ * Precedence: flag > environment > default, as declared in options.ts.
  * Secrets (the Consul token) are kept here and registered with the logger's
  * redactor by the caller; they are never printed.
  */
@@ -12,8 +16,12 @@ import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import type { CompatOptions } from "../domain/registratorCompat.js";
 import { tokenFromText } from "./consulToken.js";
-import { parseDurationMs } from "./duration.js";
 import { isIdentityValue } from "../domain/ownership.js";
+import { CONTROLLER_FLAGS, OptionInputs, type Env } from "./options.js";
+import { ConfigError, dockerHostAddr, namespaceName, nodeName, type ListenAddr } from "./parsers.js";
+
+export { CONTROLLER_FLAGS } from "./options.js";
+export { ConfigError, DEFAULT_METRICS_ADDR, fileMode, fileOwner, parseListenAddr, type ListenAddr } from "./parsers.js";
 
 export interface ConsulConfig {
   /** Base URL without /v1, e.g. http://127.0.0.1:8500 (the first of `urls`). */
@@ -171,93 +179,9 @@ export interface Config {
   readonly metricsAddr?: ListenAddr;
 }
 
-/** A TCP listen address; port 0 = any free port. */
-export interface ListenAddr {
-  readonly host: string;
-  readonly port: number;
-}
-
-export const DEFAULT_METRICS_ADDR = "127.0.0.1:9464";
-
-/** Parses `host:port`, `[v6]:port` or `:port` (= 0.0.0.0). Throws ConfigError. */
-export function parseListenAddr(name: string, value: string): ListenAddr {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
-  const port = Number(m?.[3]);
-  const host = m?.[1] ?? (m?.[2] === "" ? "0.0.0.0" : m?.[2]);
-  if (m === null || host === undefined || !Number.isInteger(port) || port > 65535) {
-    throw new ConfigError(`${name} must be HOST:PORT, e.g. ${DEFAULT_METRICS_ADDR} (got ${JSON.stringify(value)})`);
-  }
-  return { host, port };
-}
-
 /** --metrics-addr > DOCKBIND_METRICS_ADDR > 127.0.0.1:9464; "off" disables the endpoint. */
 export function metricsAddrFrom(flag: string | undefined, env: Env = process.env): ListenAddr | undefined {
-  const value = pick(flag, env.DOCKBIND_METRICS_ADDR) ?? DEFAULT_METRICS_ADDR;
-  return value === "off" ? undefined : parseListenAddr("--metrics-addr", value);
-}
-
-export class ConfigError extends Error {
-  readonly reason = "InvalidConfig";
-}
-
-export const CONTROLLER_FLAGS = {
-  "docker-only": { type: "boolean" },
-  bindings: { type: "string" },
-  "registrator-compat": { type: "boolean" },
-  "registrator-internal": { type: "boolean" },
-  "registrator-explicit": { type: "boolean" },
-  node: { type: "string" },
-  "instance-id": { type: "string" },
-  adopt: { type: "string", multiple: true },
-  "host-ip": { type: "string" },
-  "docker-host": { type: "string" },
-  "docker-cert-path": { type: "string" },
-  "docker-endpoint": { type: "string", multiple: true },
-  "consul-addr": { type: "string", multiple: true },
-  "consul-token-file": { type: "string" },
-  "consul-cacert": { type: "string" },
-  "consul-client-cert": { type: "string" },
-  "consul-client-key": { type: "string" },
-  "lb-output-dir": { type: "string" },
-  "lb-file-mode": { type: "string" },
-  "lb-file-owner": { type: "string" },
-  "template-dir": { type: "string" },
-  "nginx-bin": { type: "string" },
-  "nginx-prefix": { type: "string" },
-  "nginx-conf": { type: "string" },
-  "haproxy-bin": { type: "string" },
-  "haproxy-config": { type: "string" },
-  "haproxy-output-dir": { type: "string" },
-  "haproxy-master-socket": { type: "string" },
-  resync: { type: "string" },
-  "drain-delay": { type: "string" },
-  "delete-delay": { type: "string" },
-  "swarm-resync": { type: "string" },
-  "wait-min": { type: "string" },
-  "wait-max": { type: "string" },
-  "min-reload-interval": { type: "string" },
-  "max-reload-interval": { type: "string" },
-  workers: { type: "string" },
-  "log-level": { type: "string" },
-  "log-format": { type: "string" },
-  "metrics-addr": { type: "string" },
-  kubeconfig: { type: "string" },
-  "kube-context": { type: "string" },
-  "watch-namespace": { type: "string", multiple: true },
-  namespace: { type: "string" },
-  "leader-elect": { type: "string" },
-  "lease-name": { type: "string" },
-  "lease-namespace": { type: "string" },
-  "leader-identity": { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function pick(flag: string | undefined, env: string | undefined): string | undefined {
-  if (flag !== undefined && flag !== "") return flag;
-  if (env !== undefined && env !== "") return env;
-  return undefined;
+  return new OptionInputs(flag !== undefined ? { "metrics-addr": flag } : {}, env).value("metrics-addr");
 }
 
 /** CONSUL_HTTP_ADDR may be "host:port", "http://host:port" or "https://host:port" (as the consul CLI accepts). */
@@ -269,9 +193,10 @@ export function consulUrl(addr: string, ssl: boolean): string {
 
 /** Agent URLs: every --consul-addr (each may be comma-separated), else CONSUL_HTTP_ADDR (one address), else the default. */
 export function consulUrls(flags: readonly string[] | undefined, env: Env): string[] {
-  const ssl = env.CONSUL_HTTP_SSL === "true";
+  const inputs = new OptionInputs({}, env);
+  const ssl = inputs.fromEnv("consul-ssl") === "true";
   const fromFlags = (flags ?? []).flatMap((f) => f.split(",")).map((a) => a.trim()).filter((a) => a !== "");
-  const addrs = fromFlags.length > 0 ? fromFlags : [pick(undefined, env.CONSUL_HTTP_ADDR) ?? "127.0.0.1:8500"];
+  const addrs = fromFlags.length > 0 ? fromFlags : [inputs.required("consul-addr")];
   const urls: string[] = [];
   for (const a of addrs) {
     let u: string;
@@ -285,89 +210,54 @@ export function consulUrls(flags: readonly string[] | undefined, env: Env): stri
   return urls;
 }
 
-function pemFile(name: string, path: string | undefined): string | undefined {
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new ConfigError(`${name} ${path}: ${err instanceof Error ? err.message : String(err)}`);
-  }
+/** ConsulConfig before loadConfigFiles: the files named by options, not yet read. */
+export interface ConsulSettings {
+  readonly url: string;
+  readonly urls: readonly string[];
+  /** CONSUL_HTTP_TOKEN; a token file beats it. */
+  readonly token?: string;
+  /** --consul-token-file / CONSUL_HTTP_TOKEN_FILE as given. */
+  readonly tokenFile?: string;
+  /** Paths of the PEM files for HTTPS. */
+  readonly tlsFiles?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }
 
-function consulTls(values: { readonly [k: string]: unknown }, env: Env): ConsulConfig["tls"] {
-  const flag = (k: string): string | undefined => (typeof values[k] === "string" ? values[k] : undefined);
-  const ca = pemFile("--consul-cacert", pick(flag("consul-cacert"), env.CONSUL_CACERT));
-  const cert = pemFile("--consul-client-cert", pick(flag("consul-client-cert"), env.CONSUL_CLIENT_CERT));
-  const key = pemFile("--consul-client-key", pick(flag("consul-client-key"), env.CONSUL_CLIENT_KEY));
+/** DockerEndpoint before loadConfigFiles: `tls` names the certificate directory and the option that gave it. */
+export interface DockerEndpointSettings {
+  readonly node: string;
+  readonly host: string;
+  readonly hostIP: string;
+  readonly tls?: { readonly option: string; readonly certPath: string; readonly verify: boolean };
+}
+
+/** Config with every option parsed and validated, before the files options name are read. */
+export interface ParsedConfig extends Omit<Config, "consul" | "dockerEndpoints"> {
+  readonly consul: ConsulSettings;
+  readonly dockerEndpoints: readonly DockerEndpointSettings[];
+}
+
+function consulSettings(inputs: OptionInputs, env: Env): ConsulSettings {
+  const urls = consulUrls(inputs.list("consul-addr"), env);
+  const tokenFile = inputs.raw("consul-token-file");
+  const token = inputs.raw("consul-token");
+  const ca = inputs.raw("consul-cacert");
+  const cert = inputs.raw("consul-client-cert");
+  const key = inputs.raw("consul-client-key");
   if ((cert === undefined) !== (key === undefined)) throw new ConfigError("--consul-client-cert and --consul-client-key go together");
-  if (ca === undefined && cert === undefined) return undefined;
-  return Object.freeze({ ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) });
-}
-
-/** The ACL token (from the file when one is named, read here once: the start-up value) and the file's absolute path. */
-function token(flagFile: string | undefined, env: Env): { readonly token?: string; readonly tokenFile?: string } {
-  const file = pick(flagFile, env.CONSUL_HTTP_TOKEN_FILE);
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (err) {
-      throw new ConfigError(`consul token file ${file}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    try {
-      return { token: tokenFromText(file, text), tokenFile: resolve(file) };
-    } catch (err) {
-      throw new ConfigError(err instanceof Error ? err.message : String(err));
-    }
-  }
-  const t = pick(undefined, env.CONSUL_HTTP_TOKEN);
-  return t !== undefined ? { token: t } : {};
-}
-
-/** DOCKER_CERT_PATH (dir with ca.pem, cert.pem, key.pem) -> TLS material; DOCKER_TLS_VERIFY="" or "0" turns verification off. */
-function dockerTls(name: string, certPath: string | undefined, verifyEnv: string | undefined): DockerTls | undefined {
-  if (certPath === undefined) return undefined;
-  const read = (file: string): string => {
-    try {
-      return readFileSync(resolve(certPath, file), "utf8");
-    } catch (err) {
-      throw new ConfigError(`${name} ${certPath}: ${err instanceof Error ? err.message : String(err)}`);
-    }
+  const tlsFiles = ca === undefined && cert === undefined ? undefined : { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
+  return {
+    url: urls[0] ?? "http://127.0.0.1:8500",
+    urls,
+    ...(tokenFile !== undefined ? { tokenFile } : token !== undefined ? { token } : {}),
+    ...(tlsFiles !== undefined ? { tlsFiles } : {}),
   };
-  return Object.freeze({ ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem"), verify: verifyEnv !== "0" && verifyEnv !== "false" });
-}
-
-/** Node identities end up in service IDs (`dockbind:<node>:…`) and workqueue keys (`…@<node>`): no `:`, `@` or `/`. */
-const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$/;
-
-function nodeName(name: string, value: string): string {
-  if (!NODE_NAME.test(value)) throw new ConfigError(`${name} must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit (got ${JSON.stringify(value)})`);
-  return value;
-}
-
-function dockerHostAddr(name: string, value: string): string {
-  if (value.startsWith("unix://") || value.startsWith("/")) return value;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`${name} must be unix://PATH, an absolute socket path or tcp://HOST:PORT (got ${JSON.stringify(value)})`);
-  }
-  if (url.protocol !== "tcp:" || url.hostname === "") throw new ConfigError(`${name} must be unix://PATH, an absolute socket path or tcp://HOST:PORT (got ${JSON.stringify(value)})`);
-  return value;
 }
 
 const ENDPOINT_KEYS = ["node", "host", "cert-path", "tls-verify", "host-ip"] as const;
 type EndpointKey = (typeof ENDPOINT_KEYS)[number];
 
-/**
- * One --docker-endpoint: `node=NAME,host=ADDR[,cert-path=DIR][,tls-verify=true|false][,host-ip=IP]`.
- * host-ip defaults to the host of a tcp:// address when that is an IP literal,
- * to --host-ip for a local socket, and is required for a tcp:// host given by name
- * (the controller cannot know where that engine's published ports answer).
- */
-export function parseDockerEndpoint(spec: string, defaultHostIP: string): DockerEndpoint {
-  const name = `--docker-endpoint ${JSON.stringify(spec)}`;
+/** `KEY=VALUE,…` of one --docker-endpoint; `name` prefixes errors. */
+function endpointFields(spec: string, name: string): Map<EndpointKey, string> {
   const fields = new Map<EndpointKey, string>();
   for (const part of spec.split(",")) {
     const eq = part.indexOf("=");
@@ -377,15 +267,27 @@ export function parseDockerEndpoint(spec: string, defaultHostIP: string): Docker
     if (fields.has(key)) throw new ConfigError(`${name}: ${key} given twice`);
     fields.set(key, part.slice(eq + 1).trim());
   }
+  return fields;
+}
+
+/**
+ * One --docker-endpoint: `node=NAME,host=ADDR[,cert-path=DIR][,tls-verify=true|false][,host-ip=IP]`.
+ * host-ip defaults to the host of a tcp:// address when that is an IP literal,
+ * to --host-ip for a local socket, and is required for a tcp:// host given by name
+ * (the controller cannot know where that engine's published ports answer).
+ * The certificates under cert-path are read later, by loadConfigFiles.
+ */
+export function parseDockerEndpoint(spec: string, defaultHostIP: string): DockerEndpointSettings {
+  const name = `--docker-endpoint ${JSON.stringify(spec)}`;
+  const fields = endpointFields(spec, name);
   const node = fields.get("node");
   const host = fields.get("host");
   if (node === undefined || host === undefined) throw new ConfigError(`${name}: node= and host= are required`);
-  const addr = dockerHostAddr(`${name}: host`, host);
+  const addr = dockerHostAddr(host, `${name}: host`);
   const verify = fields.get("tls-verify") ?? "true";
   if (verify !== "true" && verify !== "false") throw new ConfigError(`${name}: tls-verify must be true or false`);
   const certPath = fields.get("cert-path");
   if (certPath !== undefined && !addr.startsWith("tcp://")) throw new ConfigError(`${name}: cert-path needs a tcp:// host`);
-  const tls = dockerTls(`${name}: cert-path`, certPath, verify === "true" ? "1" : "0");
   let hostIP = fields.get("host-ip");
   if (hostIP === undefined) {
     const tcpHost = addr.startsWith("tcp://") ? new URL(addr).hostname.replace(/^\[|\]$/g, "") : undefined;
@@ -394,22 +296,25 @@ export function parseDockerEndpoint(spec: string, defaultHostIP: string): Docker
     else throw new ConfigError(`${name}: host-ip= is required when the tcp:// host is a name (${tcpHost})`);
   }
   if (isIP(hostIP) === 0) throw new ConfigError(`${name}: host-ip must be an IP address (got ${JSON.stringify(hostIP)})`);
-  return Object.freeze({ node: nodeName(`${name}: node`, node), host: addr, ...(tls !== undefined ? { tls } : {}), hostIP });
+  const tls = certPath !== undefined ? { option: `${name}: cert-path`, certPath, verify: verify === "true" } : undefined;
+  return { node: nodeName(node, `${name}: node`), host: addr, ...(tls !== undefined ? { tls } : {}), hostIP };
 }
 
 /**
  * --docker-endpoint (repeatable) > DOCKBIND_DOCKER_ENDPOINTS (entries separated by `;`) > the single
  * default endpoint. Node identities must be unique.
  */
-function dockerEndpoints(values: ParsedFlags, env: Env, node: string, hostIP: string): readonly DockerEndpoint[] {
-  const flags = values["docker-endpoint"];
-  const specs = Array.isArray(flags) && flags.length > 0 ? flags : (env.DOCKBIND_DOCKER_ENDPOINTS ?? "").split(";").map((s) => s.trim()).filter((s) => s !== "");
+function dockerEndpoints(inputs: OptionInputs, node: string, hostIP: string): readonly DockerEndpointSettings[] {
+  const flags = inputs.list("docker-endpoint");
+  const specs = flags.length > 0 ? flags : (inputs.fromEnv("docker-endpoint") ?? "").split(";").map((s) => s.trim()).filter((s) => s !== "");
   if (specs.length === 0) {
-    const host = dockerHostAddr("--docker-host", pick(str(values, "docker-host"), env.DOCKER_HOST) ?? "unix:///var/run/docker.sock");
-    const tls = dockerTls("--docker-cert-path", pick(str(values, "docker-cert-path"), env.DOCKER_CERT_PATH), env.DOCKER_TLS_VERIFY);
-    return Object.freeze([Object.freeze({ node, host, ...(tls !== undefined ? { tls } : {}), hostIP })]);
+    const host = inputs.required("docker-host");
+    const certPath = inputs.raw("docker-cert-path");
+    const verifyEnv = inputs.fromEnv("docker-tls-verify");
+    const tls = certPath !== undefined ? { option: "--docker-cert-path", certPath, verify: verifyEnv !== "0" && verifyEnv !== "false" } : undefined;
+    return [{ node, host, ...(tls !== undefined ? { tls } : {}), hostIP }];
   }
-  if (str(values, "docker-host") !== undefined || str(values, "docker-cert-path") !== undefined) {
+  if (inputs.flag("docker-host") !== undefined || inputs.flag("docker-cert-path") !== undefined) {
     throw new ConfigError("--docker-endpoint replaces --docker-host/--docker-cert-path: give every engine as a --docker-endpoint");
   }
   const endpoints = specs.map((s) => parseDockerEndpoint(s, hostIP));
@@ -418,48 +323,22 @@ function dockerEndpoints(values: ParsedFlags, env: Env, node: string, hostIP: st
     if (seen.has(e.node)) throw new ConfigError(`--docker-endpoint: node ${JSON.stringify(e.node)} given twice (each engine needs its own node identity)`);
     seen.add(e.node);
   }
-  return Object.freeze(endpoints);
-}
-
-function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  const found = allowed.find((a) => a === value);
-  if (found === undefined) throw new ConfigError(`${name} must be one of ${allowed.join(", ")} (got ${JSON.stringify(value)})`);
-  return found;
-}
-
-function duration(name: string, value: string): number {
-  try {
-    return parseDurationMs(value);
-  } catch (err) {
-    throw new ConfigError(`${name}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
-function positive(name: string, ms: number): number {
-  if (ms <= 0) throw new ConfigError(`${name} must be greater than 0`);
-  return ms;
+  return endpoints;
 }
 
 const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-type ParsedFlags = Partial<Record<keyof typeof CONTROLLER_FLAGS, string | boolean | string[]>>;
-
-function str(values: ParsedFlags, name: keyof typeof CONTROLLER_FLAGS): string | undefined {
-  const v = values[name];
-  return typeof v === "string" ? v : undefined;
-}
 
 /**
  * Kubernetes connection, like controller-runtime: --kubeconfig, then
  * KUBECONFIG (path list), then the in-cluster ServiceAccount, then ~/.kube/config.
+ * Only checks that files exist; the Kubernetes client reads them.
  */
-function kubeConnection(values: ParsedFlags, env: Env): KubeConnection {
-  const context = str(values, "kube-context");
-  const ctx = context !== undefined && context !== "" ? { context } : {};
-  const flag = str(values, "kubeconfig");
+function kubeConnection(inputs: OptionInputs, env: Env): KubeConnection {
+  const context = inputs.raw("kube-context");
+  const ctx = context !== undefined ? { context } : {};
+  const flag = inputs.flag("kubeconfig");
   if (flag !== undefined && flag !== "") return { kind: "kubeconfig", paths: [resolve(flag)], ...ctx };
-  const list = (env.KUBECONFIG ?? "").split(delimiter).filter((p) => p !== "");
+  const list = (inputs.fromEnv("kubeconfig") ?? "").split(delimiter).filter((p) => p !== "");
   if (list.length > 0) return { kind: "kubeconfig", paths: list.map((p) => resolve(p)), ...ctx };
   const host = env.KUBERNETES_SERVICE_HOST;
   const tokenFile = join(SA_DIR, "token");
@@ -476,37 +355,41 @@ function kubeConnection(values: ParsedFlags, env: Env): KubeConnection {
  * namespace), else DOCKBIND_WATCH_NAMESPACES (comma-separated) plus DOCKBIND_NAMESPACE; none = all
  * namespaces. Sorted and unique, each a namespace name.
  */
-function watchNamespaces(values: ParsedFlags, env: Env): readonly string[] {
-  const flags = values["watch-namespace"];
-  const fromFlags = [...(Array.isArray(flags) ? flags : []), str(values, "namespace") ?? ""];
+function watchNamespaces(inputs: OptionInputs): readonly string[] {
   const split = (list: readonly string[]): string[] => list.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
-  const given = split(fromFlags);
-  const raw = given.length > 0 ? given : split([env.DOCKBIND_WATCH_NAMESPACES ?? "", env.DOCKBIND_NAMESPACE ?? ""]);
-  for (const ns of raw) if (!DNS_LABEL.test(ns)) throw new ConfigError(`--watch-namespace must be a namespace name (got ${JSON.stringify(ns)})`);
+  const given = split([...inputs.list("watch-namespace"), inputs.flag("namespace") ?? ""]);
+  const raw = given.length > 0 ? given : split([inputs.fromEnv("watch-namespace") ?? "", inputs.fromEnv("namespace") ?? ""]);
+  for (const ns of raw) namespaceName(ns, "--watch-namespace");
   return Object.freeze([...new Set(raw)].sort());
 }
 
-function kubernetesConfig(values: ParsedFlags, env: Env): KubernetesConfig {
-  const connection = kubeConnection(values, env);
-  const namespaces = watchNamespaces(values, env);
-  const elect = leaderElect(values, env, "true");
-  let ownNamespace: string | undefined;
-  if (connection.kind === "in-cluster") {
-    try {
-      ownNamespace = readFileSync(join(SA_DIR, "namespace"), "utf8").trim();
-    } catch {
-      ownNamespace = undefined;
-    }
+/** The in-cluster ServiceAccount's namespace (the Lease's default there); undefined outside a cluster or when empty. */
+function serviceAccountNamespace(connection: KubeConnection): string | undefined {
+  if (connection.kind !== "in-cluster") return undefined;
+  try {
+    const ns = readFileSync(join(SA_DIR, "namespace"), "utf8").trim();
+    return ns !== "" ? ns : undefined;
+  } catch {
+    return undefined;
   }
-  const leaseNamespace = pick(str(values, "lease-namespace"), pick(env.DOCKBIND_LEASE_NAMESPACE, pick(env.POD_NAMESPACE, ownNamespace))) ?? "default";
-  if (!DNS_LABEL.test(leaseNamespace)) throw new ConfigError(`--lease-namespace must be a namespace name (got ${JSON.stringify(leaseNamespace)})`);
+}
+
+/** --leader-identity > POD_NAME > controller-runtime's default, hostname + "_" + a random suffix (unique per process). */
+function leaderIdentity(inputs: OptionInputs): string {
+  return inputs.value("leader-identity") ?? `${hostname()}_${randomBytes(8).toString("hex")}`;
+}
+
+function kubernetesConfig(inputs: OptionInputs, env: Env): KubernetesConfig {
+  const connection = kubeConnection(inputs, env);
+  const namespaces = watchNamespaces(inputs);
+  const leaderElect = inputs.required("leader-elect", "true");
   return {
     connection,
     watchNamespaces: namespaces,
-    leaderElect: elect,
-    leaseName: leaseName(values, env),
-    leaseNamespace,
-    identity: leaderIdentity(values, env),
+    leaderElect,
+    leaseName: inputs.required("lease-name"),
+    leaseNamespace: inputs.required("lease-namespace", serviceAccountNamespace(connection)),
+    identity: leaderIdentity(inputs),
   };
 }
 
@@ -528,138 +411,160 @@ export function defaultInstanceId(
 }
 
 /** --adopt (repeatable, or comma-separated) > DOCKBIND_ADOPT (comma-separated). */
-function adoptIds(flags: readonly string[] | undefined, env: Env): readonly string[] {
-  const fromFlags = (flags ?? []).flatMap((f) => f.split(","));
-  const raw = (fromFlags.length > 0 ? fromFlags : (env.DOCKBIND_ADOPT ?? "").split(",")).map((a) => a.trim()).filter((a) => a !== "");
+function adoptIds(inputs: OptionInputs): readonly string[] {
+  const fromFlags = inputs.list("adopt").flatMap((f) => f.split(","));
+  const raw = (fromFlags.length > 0 ? fromFlags : (inputs.fromEnv("adopt") ?? "").split(",")).map((a) => a.trim()).filter((a) => a !== "");
   for (const a of raw) if (!isIdentityValue(a)) throw new ConfigError(`--adopt must be a Docker engine ID or an instance ID (got ${JSON.stringify(a)})`);
   return Object.freeze([...new Set(raw)]);
 }
 
-function instanceId(flag: string | undefined, env: Env, fallback: () => string): string {
-  const v = pick(flag, env.DOCKBIND_INSTANCE_ID);
-  if (v === undefined) return fallback();
-  if (!NODE_NAME.test(v)) throw new ConfigError(`--instance-id must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit (got ${JSON.stringify(v)})`);
-  return v;
+/** Docker-only standby: set with --leader-elect true (default false in docker-only mode). */
+function consulLeaderElection(inputs: OptionInputs): ConsulLeaderElection | undefined {
+  if (!inputs.required("leader-elect", "false")) return undefined;
+  return Object.freeze({ name: inputs.required("lease-name"), identity: leaderIdentity(inputs) });
 }
 
-/** --leader-elect > DOCKBIND_LEADER_ELECT > `fallback` (true in Kubernetes mode, false in docker-only mode). */
-function leaderElect(values: ParsedFlags, env: Env, fallback: "true" | "false"): boolean {
-  return oneOf("--leader-elect", pick(str(values, "leader-elect"), env.DOCKBIND_LEADER_ELECT) ?? fallback, ["true", "false"] as const) === "true";
-}
-
-/** --lease-name > DOCKBIND_LEASE_NAME > dockbind-controller: the Lease's name, or the Consul lock's. */
-function leaseName(values: ParsedFlags, env: Env): string {
-  const name = pick(str(values, "lease-name"), env.DOCKBIND_LEASE_NAME) ?? "dockbind-controller";
-  if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(name)) throw new ConfigError(`--lease-name must be a DNS subdomain (got ${JSON.stringify(name)})`);
-  return name;
-}
-
-/** --leader-identity > POD_NAME > controller-runtime's default, hostname + "_" + a random suffix (unique per process). */
-function leaderIdentity(values: ParsedFlags, env: Env): string {
-  return pick(str(values, "leader-identity"), env.POD_NAME) ?? `${hostname()}_${randomBytes(8).toString("hex")}`;
-}
-
-function consulLeaderElection(values: ParsedFlags, env: Env): ConsulLeaderElection | undefined {
-  if (!leaderElect(values, env, "false")) return undefined;
-  return Object.freeze({ name: leaseName(values, env), identity: leaderIdentity(values, env) });
-}
-
-/** --lb-file-mode: octal 0..0777, never world-writable (a writable include is a config injection). */
-export function fileMode(value: string): number {
-  if (!/^0?[0-7]{3}$/.test(value)) throw new ConfigError(`--lb-file-mode must be an octal mode like 0640 (got ${JSON.stringify(value)})`);
-  const mode = Number.parseInt(value, 8);
-  if ((mode & 0o002) !== 0) throw new ConfigError(`--lb-file-mode ${value} is world-writable: refused`);
-  return mode;
-}
-
-/** --lb-file-owner: numeric `uid:gid` (names would need NSS lookups in a container image). */
-export function fileOwner(value: string | undefined): { uid: number; gid: number } | undefined {
-  if (value === undefined) return undefined;
-  const m = /^(\d{1,10}):(\d{1,10})$/.exec(value);
-  const uid = Number(m?.[1] ?? "-1");
-  const gid = Number(m?.[2] ?? "-1");
-  if (m === null || uid > 0xfffffffe || gid > 0xfffffffe) throw new ConfigError(`--lb-file-owner must be numeric uid:gid (got ${JSON.stringify(value)})`);
-  return { uid, gid };
-}
-
-/** Builds the controller's configuration from argv (without node/script) and an environment. */
-export function loadConfig(argv: readonly string[], env: Env = process.env): Readonly<Config> {
-  const { values } = parseArgs({ args: [...argv], options: CONTROLLER_FLAGS, strict: true, allowPositionals: false });
-  const dockerOnly = values["docker-only"] ?? false;
-  const bindings = pick(values.bindings, env.DOCKBIND_BINDINGS_DIR) ?? (dockerOnly ? undefined : "/etc/dockbind/bindings");
-  if (bindings === undefined) throw new ConfigError("--bindings DIR (or DOCKBIND_BINDINGS_DIR) is required");
-  const hostIP = pick(values["host-ip"], env.DOCKBIND_HOST_IP) ?? "127.0.0.1";
-  if (isIP(hostIP) === 0) throw new ConfigError(`--host-ip must be an IP address (got ${JSON.stringify(hostIP)})`);
-  const workers = Number(pick(values.workers, env.DOCKBIND_WORKERS) ?? "2");
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError("--workers must be an integer 1..64");
-  const nginxArgs: string[] = [];
-  const prefix = pick(values["nginx-prefix"], env.DOCKBIND_NGINX_PREFIX);
-  const conf = pick(values["nginx-conf"], env.DOCKBIND_NGINX_CONF);
-  if (prefix !== undefined) nginxArgs.push("-p", resolve(prefix));
-  if (conf !== undefined) nginxArgs.push("-c", resolve(conf));
-  const waitMinMs = duration("--wait-min", pick(values["wait-min"], env.DOCKBIND_WAIT_MIN) ?? "100ms");
-  const waitMaxMs = duration("--wait-max", pick(values["wait-max"], env.DOCKBIND_WAIT_MAX) ?? "1s");
-  if (waitMaxMs < waitMinMs) throw new ConfigError("--wait-max must be >= --wait-min");
-  const minReloadIntervalMs = duration("--min-reload-interval", pick(values["min-reload-interval"], env.DOCKBIND_MIN_RELOAD_INTERVAL) ?? "1s");
-  const maxReloadIntervalMs = duration("--max-reload-interval", pick(values["max-reload-interval"], env.DOCKBIND_MAX_RELOAD_INTERVAL) ?? "4s");
-  const bindingsDir = resolve(bindings);
-  const consulToken = token(values["consul-token-file"], env);
-  const consulUrls0 = consulUrls(values["consul-addr"], env);
-  const consulTls0 = consulTls(values, env);
-  const lbOutputDir = resolve(pick(values["lb-output-dir"], env.DOCKBIND_LB_OUTPUT_DIR) ?? "/etc/nginx/conf.d");
-  const lbFileMode = fileMode(pick(values["lb-file-mode"], env.DOCKBIND_LB_FILE_MODE) ?? "0644");
-  const lbFileOwner = fileOwner(pick(values["lb-file-owner"], env.DOCKBIND_LB_FILE_OWNER));
-  const haproxyOutputDir = resolve(pick(values["haproxy-output-dir"], env.DOCKBIND_HAPROXY_OUTPUT_DIR) ?? "/etc/haproxy/conf.d");
+/** The load-balancer side: output directories and file attributes, templates, nginx and haproxy. */
+function loadBalancerSettings(inputs: OptionInputs, bindingsDir: string): Pick<Config, "lbOutputDir" | "lbFileMode" | "lbFileOwner" | "templateDir" | "nginx" | "haproxy"> {
+  const lbOutputDir = inputs.required("lb-output-dir");
+  const haproxyOutputDir = inputs.required("haproxy-output-dir");
   if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
-  const node = nodeName("--node", pick(values.node, env.DOCKBIND_NODE) ?? hostname());
-  const kubernetes = dockerOnly ? undefined : Object.freeze(kubernetesConfig(values, env));
-  const standby = dockerOnly ? consulLeaderElection(values, env) : undefined;
-  const config: Config = {
+  const lbFileMode = inputs.required("lb-file-mode");
+  const lbFileOwner = inputs.value("lb-file-owner");
+  const prefix = inputs.value("nginx-prefix");
+  const conf = inputs.value("nginx-conf");
+  const nginxArgs = [...(prefix !== undefined ? ["-p", prefix] : []), ...(conf !== undefined ? ["-c", conf] : [])];
+  return {
+    lbOutputDir,
+    lbFileMode,
+    ...(lbFileOwner !== undefined ? { lbFileOwner: Object.freeze(lbFileOwner) } : {}),
+    templateDir: inputs.required("template-dir", bindingsDir),
+    nginx: Object.freeze({ bin: inputs.required("nginx-bin"), args: Object.freeze(nginxArgs) }),
+    haproxy: Object.freeze({
+      bin: inputs.required("haproxy-bin"),
+      config: inputs.required("haproxy-config"),
+      outputDir: haproxyOutputDir,
+      masterSocket: inputs.required("haproxy-master-socket"),
+    }),
+  };
+}
+
+/** Periods, delays, pacing, workers and logging. */
+function runSettings(inputs: OptionInputs): Pick<Config, "resyncIntervalMs" | "drainDelayMs" | "deleteDelayMs" | "swarmResyncMs" | "waitMinMs" | "waitMaxMs" | "minReloadIntervalMs" | "maxReloadIntervalMs" | "workers" | "logLevel" | "logFormat"> {
+  const workers = inputs.required("workers");
+  const waitMinMs = inputs.required("wait-min");
+  const waitMaxMs = inputs.required("wait-max");
+  if (waitMaxMs < waitMinMs) throw new ConfigError("--wait-max must be >= --wait-min");
+  return {
+    resyncIntervalMs: inputs.required("resync"),
+    drainDelayMs: inputs.required("drain-delay"),
+    deleteDelayMs: inputs.required("delete-delay"),
+    swarmResyncMs: inputs.required("swarm-resync"),
+    waitMinMs,
+    waitMaxMs,
+    minReloadIntervalMs: inputs.required("min-reload-interval"),
+    maxReloadIntervalMs: inputs.required("max-reload-interval"),
+    workers,
+    logLevel: inputs.required("log-level"),
+    logFormat: inputs.required("log-format", process.stderr.isTTY ? "text" : "json"),
+  };
+}
+
+/**
+ * Step 1 of loadConfig: argv (without node/script) and an environment ->
+ * every option parsed and validated. Reads no file named by an option
+ * (only checks which kubeconfig exists, and the in-cluster namespace).
+ * Throws ConfigError naming the option.
+ */
+export function parseConfig(argv: readonly string[], env: Env = process.env): Readonly<ParsedConfig> {
+  const { values } = parseArgs({ args: [...argv], options: CONTROLLER_FLAGS, strict: true, allowPositionals: false });
+  const inputs = new OptionInputs(values, env);
+  const dockerOnly = inputs.enabled("docker-only");
+  if (dockerOnly && inputs.raw("bindings") === undefined) throw new ConfigError("--bindings DIR (or DOCKBIND_BINDINGS_DIR) is required");
+  const bindingsDir = inputs.required("bindings");
+  const hostIP = inputs.required("host-ip");
+  const run = runSettings(inputs);
+  const consul = consulSettings(inputs, env);
+  const lb = loadBalancerSettings(inputs, bindingsDir);
+  const node = inputs.required("node", hostname());
+  const kubernetes = dockerOnly ? undefined : Object.freeze(kubernetesConfig(inputs, env));
+  const standby = dockerOnly ? consulLeaderElection(inputs) : undefined;
+  const metricsAddr = inputs.value("metrics-addr");
+  return Object.freeze({
     dockerOnly,
     ...(standby !== undefined ? { consulLeaderElection: standby } : {}),
     ...(kubernetes !== undefined ? { kubernetes } : {}),
     bindingsDir,
-    registratorCompat: values["registrator-compat"] ?? false,
-    registratorInternal: values["registrator-internal"] ?? false,
-    registratorExplicit: values["registrator-explicit"] ?? false,
+    registratorCompat: inputs.enabled("registrator-compat"),
+    registratorInternal: inputs.enabled("registrator-internal"),
+    registratorExplicit: inputs.enabled("registrator-explicit"),
     node,
     hostIP,
-    instanceId: instanceId(values["instance-id"], env, () => defaultInstanceId(dockerOnly, bindingsDir, kubernetes, standby)),
-    adopt: adoptIds(values.adopt, env),
-    dockerEndpoints: dockerEndpoints(values, env, node, hostIP),
-    consul: Object.freeze({
-      url: consulUrls0[0] ?? "http://127.0.0.1:8500",
-      urls: Object.freeze(consulUrls0),
-      ...consulToken,
-      ...(consulTls0 !== undefined ? { tls: consulTls0 } : {}),
-    }),
-    lbOutputDir,
-    lbFileMode,
-    ...(lbFileOwner !== undefined ? { lbFileOwner: Object.freeze(lbFileOwner) } : {}),
-    templateDir: resolve(pick(values["template-dir"], env.DOCKBIND_TEMPLATE_DIR) ?? bindingsDir),
-    nginx: Object.freeze({ bin: pick(values["nginx-bin"], env.DOCKBIND_NGINX_BIN) ?? "nginx", args: Object.freeze(nginxArgs) }),
-    haproxy: Object.freeze({
-      bin: pick(values["haproxy-bin"], env.DOCKBIND_HAPROXY_BIN) ?? "haproxy",
-      config: resolve(pick(values["haproxy-config"], env.DOCKBIND_HAPROXY_CONFIG) ?? "/etc/haproxy/haproxy.cfg"),
-      outputDir: haproxyOutputDir,
-      masterSocket: resolve(pick(values["haproxy-master-socket"], env.DOCKBIND_HAPROXY_MASTER_SOCKET) ?? "/run/haproxy-master.sock"),
-    }),
-    resyncIntervalMs: duration("--resync", pick(values.resync, env.DOCKBIND_RESYNC) ?? "30s"),
-    drainDelayMs: duration("--drain-delay", pick(values["drain-delay"], env.DOCKBIND_DRAIN_DELAY) ?? "10s"),
-    deleteDelayMs: duration("--delete-delay", pick(values["delete-delay"], env.DOCKBIND_DELETE_DELAY) ?? "10s"),
-    swarmResyncMs: positive("--swarm-resync", duration("--swarm-resync", pick(values["swarm-resync"], env.DOCKBIND_SWARM_RESYNC) ?? "2s")),
-    waitMinMs,
-    waitMaxMs,
-    minReloadIntervalMs,
-    maxReloadIntervalMs,
-    workers,
-    logLevel: oneOf("--log-level", pick(values["log-level"], env.DOCKBIND_LOG_LEVEL) ?? "info", ["error", "warn", "info", "debug"] as const),
-    logFormat: oneOf(
-      "--log-format",
-      pick(values["log-format"], env.DOCKBIND_LOG_FORMAT) ?? (process.stderr.isTTY ? "text" : "json"),
-      ["json", "text"] as const,
-    ),
+    instanceId: inputs.value("instance-id") ?? defaultInstanceId(dockerOnly, bindingsDir, kubernetes, standby),
+    adopt: adoptIds(inputs),
+    dockerEndpoints: dockerEndpoints(inputs, node, hostIP),
+    consul,
+    ...lb,
+    ...run,
+    ...(metricsAddr !== undefined ? { metricsAddr: Object.freeze(metricsAddr) } : {}),
+  });
+}
+
+/** The text of a file named by `option`; ConfigError "<option> <path>: <reason>" when it cannot be read. */
+function readNamed(option: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${option} ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** The ACL token (from the file when one is named: its start-up value) and the file's absolute path. */
+function consulToken(s: ConsulSettings): { readonly token?: string; readonly tokenFile?: string } {
+  if (s.tokenFile === undefined) return s.token !== undefined ? { token: s.token } : {};
+  const text = readNamed("consul token file", s.tokenFile);
+  try {
+    return { token: tokenFromText(s.tokenFile, text), tokenFile: resolve(s.tokenFile) };
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function consulConfig(s: ConsulSettings): ConsulConfig {
+  const f = s.tlsFiles;
+  const ca = f?.ca !== undefined ? readNamed("--consul-cacert", f.ca) : undefined;
+  const cert = f?.cert !== undefined ? readNamed("--consul-client-cert", f.cert) : undefined;
+  const key = f?.key !== undefined ? readNamed("--consul-client-key", f.key) : undefined;
+  const tls = f === undefined ? undefined : Object.freeze({ ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) });
+  return Object.freeze({ url: s.url, urls: Object.freeze([...s.urls]), ...consulToken(s), ...(tls !== undefined ? { tls } : {}) });
+}
+
+/** DOCKER_CERT_PATH layout: ca.pem, cert.pem, key.pem in one directory; errors name the option and the directory. */
+function dockerEndpoint(e: DockerEndpointSettings): DockerEndpoint {
+  const t = e.tls;
+  if (t === undefined) return Object.freeze({ node: e.node, host: e.host, hostIP: e.hostIP });
+  const read = (file: string): string => {
+    try {
+      return readFileSync(resolve(t.certPath, file), "utf8");
+    } catch (err) {
+      throw new ConfigError(`${t.option} ${t.certPath}: ${err instanceof Error ? err.message : String(err)}`);
+    }
   };
-  const metricsAddr = metricsAddrFrom(values["metrics-addr"], env);
-  return Object.freeze(metricsAddr === undefined ? config : { ...config, metricsAddr: Object.freeze(metricsAddr) });
+  const tls = Object.freeze({ ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem"), verify: t.verify });
+  return Object.freeze({ node: e.node, host: e.host, tls, hostIP: e.hostIP });
+}
+
+/**
+ * Step 2 of loadConfig: reads the files the options name (the Consul token
+ * file, Consul TLS PEMs, Docker TLS certificates) and returns the frozen
+ * Config. Blocking (synchronous reads); throws ConfigError naming the option
+ * and the file.
+ */
+export function loadConfigFiles(parsed: ParsedConfig): Readonly<Config> {
+  return Object.freeze({ ...parsed, consul: consulConfig(parsed.consul), dockerEndpoints: Object.freeze(parsed.dockerEndpoints.map(dockerEndpoint)) });
+}
+
+/** Builds the controller's configuration from argv (without node/script) and an environment: parseConfig, then loadConfigFiles. */
+export function loadConfig(argv: readonly string[], env: Env = process.env): Readonly<Config> {
+  return loadConfigFiles(parseConfig(argv, env));
 }

@@ -1,6 +1,6 @@
 /**
  * The Consul ACL token of a running controller: one holder per process, read
- * by the Consul client for every request (consulClient.ts), so a token
+ * by the Consul client for every request (clients/consul/transport.ts), so a token
  * rotated in --consul-token-file is used without a restart.
  *
  * Contract of ConsulTokenFile:
@@ -22,7 +22,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import type { ConsulTokenSource } from "../actuators/consul/consulClient.js";
+import type { ConsulTokenSource } from "../clients/consul/types.js";
 import { isAborted, sleep } from "../runtime/backoff.js";
 import { errorMessage, registerSecret, type Logger } from "../runtime/logger.js";
 

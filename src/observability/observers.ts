@@ -5,7 +5,7 @@
  * recorded: reconcilers and actuators stay free of metrics code.
  * Every observer method is cheap and never throws.
  */
-import type { ConsulObserver } from "../actuators/consul/consulClient.js";
+import type { ConsulObserver } from "../clients/consul/types.js";
 import type { LoadBalancerDriver } from "../actuators/lb/driver.js";
 import type { RendererObserver } from "../reconcilers/renderer.js";
 import type { ControllerObserver, ReconcileOutcome } from "../runtime/controller.js";

@@ -8,7 +8,7 @@
  * One Telemetry per process (processTelemetry()), hence one registry; tests
  * may create their own with `new Telemetry()`.
  */
-import type { ConsulApi, ConsulObserver } from "../actuators/consul/consulClient.js";
+import type { ConsulApi, ConsulObserver } from "../clients/consul/types.js";
 import type { LoadBalancerDriver } from "../actuators/lb/driver.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import type { RendererObserver } from "../reconcilers/renderer.js";

@@ -12,7 +12,7 @@
  * engine's identity is not known yet, nothing is computed: the key is requeued.
  */
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
-import type { ConsulApi } from "../actuators/consul/consulClient.js";
+import type { ConsulApi } from "../clients/consul/types.js";
 import type { CheckProbe } from "../actuators/probe/checkProbe.js";
 import { compatDesired, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import type { DesiredResult } from "../domain/desired.js";

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, test } from "node:test";
-import { ConsulError, createConsulClient } from "../../src/actuators/consul/consulClient.js";
+import { createConsulClient } from "../../src/clients/consul/client.js";
+import { ConsulError } from "../../src/clients/consul/types.js";
 import { consulUrls } from "../../src/config/config.js";
 import { freePort } from "../support/wait.js";
 

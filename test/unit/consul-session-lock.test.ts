@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ConsulLocking, KvEntry, SessionSpec } from "../../src/actuators/consul/consulClient.js";
+import type { ConsulLocking, KvEntry, SessionSpec } from "../../src/clients/consul/types.js";
 import { ConsulSessionLock, type SessionLockTiming } from "../../src/actuators/consul/consulSessionLock.js";
 import type { Registration } from "../../src/domain/types.js";
 import { runElection } from "../../src/runtime/leaderElection.js";

@@ -9,7 +9,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { ConsulApi } from "../../src/actuators/consul/consulClient.js";
+import type { ConsulApi } from "../../src/clients/consul/types.js";
 import { FinalizerController } from "../../src/actuators/kubernetes/finalizer.js";
 import type { KubeClient, KubeObject } from "../../src/actuators/kubernetes/kubeClient.js";
 import type { OwnerIdentity } from "../../src/domain/ownership.js";

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/actuators/consul/consulClient.js";
+import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/clients/consul/types.js";
 import type { ApplyOptions, ApplyResult, LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
 import { computePlan, type PlanEndpoint } from "../../src/cli/planCompute.js";
 import { containerLookup } from "../../src/domain/decisions.js";

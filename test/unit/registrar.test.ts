@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/actuators/consul/consulClient.js";
+import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/clients/consul/types.js";
 import { registrationHash, withHash } from "../../src/domain/plan.js";
 import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
 import { matchesSelector } from "../../src/domain/selector.js";

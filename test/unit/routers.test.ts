@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ConsulApi } from "../../src/actuators/consul/consulClient.js";
+import type { ConsulApi } from "../../src/clients/consul/types.js";
 import { DockerEndpointPipeline } from "../../src/app/dockerEndpoint.js";
 import { RegistrarRouter, RendererRouter } from "../../src/app/keyRouter.js";
 import { loadConfig } from "../../src/config/config.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ConsulApi } from "../../src/actuators/consul/consulClient.js";
+import type { ConsulApi } from "../../src/clients/consul/types.js";
 import { validateBinding } from "../../src/api/v1alpha1/validate.js";
 import { desiredForSwarmBinding, swarmServiceMatches, type SwarmSnapshot, type SwarmTask } from "../../src/domain/swarm.js";
 import type { ContainerInfo, RegisteredService, Registration, ServiceBinding } from "../../src/domain/types.js";

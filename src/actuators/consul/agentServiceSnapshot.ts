@@ -14,7 +14,7 @@
  *   seen after at most `maxAgeMs`, like an informer cache's resync.
  */
 import type { RegisteredService, Registration } from "../../domain/types.js";
-import type { ConsulApi } from "./consulClient.js";
+import type { ConsulApi } from "../../clients/consul/types.js";
 
 export class AgentServiceSnapshot {
   private services: Map<string, RegisteredService> | undefined;

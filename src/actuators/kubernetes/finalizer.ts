@@ -14,7 +14,7 @@
  *
  * Finalizer patches carry the object's resourceVersion (optimistic lock).
  */
-import type { ConsulApi } from "../consul/consulClient.js";
+import type { ConsulApi } from "../../clients/consul/types.js";
 import { isOwned, type OwnerIdentity } from "../../domain/ownership.js";
 import { OWNER_META } from "../../domain/types.js";
 import { ownedFiles } from "../../reconcilers/renderer.js";

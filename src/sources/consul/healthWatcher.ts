@@ -20,8 +20,14 @@
  *   ends as soon as the fresh answer covers every held instance, or on expiry
  *   (then the fresh answer wins: a registration really gone is dropped).
  *   `onIndexReset` lets the manager re-assert every registration at once.
+ * - connections: a blocking query holds one HTTP connection to the agent for
+ *   its whole wait, and Consul refuses more than `limits.http_max_conns_per_client`
+ *   (default 200) from one client address. At most `maxBlocking` refs are
+ *   watched with blocking queries — those `setWanted` marks rendered first;
+ *   every other ref is polled (a non-blocking read every `pollMs`, spread
+ *   with jitter), so the registrar's own calls always find a connection.
  */
-import type { ConsulApi } from "../../actuators/consul/consulClient.js";
+import type { ConsulApi } from "../../clients/consul/types.js";
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { Debouncer } from "../../runtime/debouncer.js";
@@ -55,7 +61,17 @@ export interface HealthWatcherOptions {
   readonly onIndexReset?: (refKey: string) => void;
   /** Max time instances lost by an index reset are kept (default 30 s: re-registration + first passing check). */
   readonly holdMs?: number;
+  /** Max refs watched with blocking queries (default MAX_BLOCKING_QUERIES); the rest are polled. */
+  readonly maxBlocking?: number;
+  /** Period of a polled ref's non-blocking read (default 10 s). */
+  readonly pollMs?: number;
 }
+
+/** Default cap on concurrent blocking queries: well under Consul's default of 200 connections per client. */
+export const MAX_BLOCKING_QUERIES = 128;
+const DEFAULT_POLL_MS = 10_000;
+
+type WatchMode = "blocking" | "polled";
 
 interface Hold {
   /** Instances known just before the reset, by service id. */
@@ -70,6 +86,7 @@ const STATUS_RANK: Readonly<Record<HealthInstance["status"], number>> = { passin
 interface Loop {
   readonly abort: AbortController;
   readonly done: Promise<void>;
+  readonly mode: WatchMode;
 }
 
 export class HealthWatcher implements HealthStore {
@@ -88,13 +105,20 @@ export class HealthWatcher implements HealthStore {
     return this.snapshots.get(refKey(ref));
   }
 
-  /** Starts loops for new refs and stops loops for refs no binding needs any more. Idempotent. */
-  setWanted(refs: readonly ServiceRef[]): void {
+  /**
+   * Starts loops for new refs and stops loops for refs no binding needs any
+   * more; `rendered(ref)` refs get blocking queries first (see the contract on
+   * connections). A ref whose mode changes keeps its snapshot. Idempotent.
+   */
+  setWanted(refs: readonly ServiceRef[], rendered: (ref: ServiceRef) => boolean = () => true): void {
     const wanted = new Map(refs.map((r) => [refKey(r), r]));
+    const modes = this.modes(wanted, rendered);
     for (const [key, loop] of this.loops) {
-      if (wanted.has(key)) continue;
+      const mode = modes.get(key);
+      if (mode === loop.mode) continue;
       loop.abort.abort();
       this.loops.delete(key);
+      if (mode !== undefined) continue;
       this.snapshots.delete(key);
       this.endHold(key);
       this.debouncer.cancel(key);
@@ -102,8 +126,24 @@ export class HealthWatcher implements HealthStore {
     for (const [key, ref] of wanted) {
       if (this.loops.has(key)) continue;
       const abort = new AbortController();
-      this.loops.set(key, { abort, done: this.watch(key, ref, abort.signal) });
+      const mode = modes.get(key) ?? "polled";
+      this.loops.set(key, { abort, mode, done: this.watch(key, ref, abort.signal, mode) });
     }
+  }
+
+  /** Blocking for the first `maxBlocking` refs (rendered ones first, then by key), polled for the rest. */
+  private modes(wanted: ReadonlyMap<string, ServiceRef>, rendered: (ref: ServiceRef) => boolean): Map<string, WatchMode> {
+    const max = this.opts.maxBlocking ?? MAX_BLOCKING_QUERIES;
+    const order = [...wanted].map(([key, ref]) => ({ key, first: rendered(ref) }));
+    order.sort((a, b) => (a.first === b.first ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.first ? -1 : 1));
+    return new Map(order.map((o, i): [string, WatchMode] => [o.key, i < max ? "blocking" : "polled"]));
+  }
+
+  /** Refs watched with blocking queries and polled ones (for status and tests). */
+  watchModes(): { readonly blocking: number; readonly polled: number } {
+    const loops = [...this.loops.values()];
+    const blocking = loops.filter((l) => l.mode === "blocking").length;
+    return { blocking, polled: loops.length - blocking };
   }
 
   /** Consul is reachable again: loops waiting in error backoff retry now instead of at their next step. */
@@ -122,13 +162,18 @@ export class HealthWatcher implements HealthStore {
     await Promise.all(loops.map((l) => l.done));
   }
 
-  private async watch(key: string, ref: ServiceRef, signal: AbortSignal): Promise<void> {
+  private async watch(key: string, ref: ServiceRef, signal: AbortSignal, mode: WatchMode): Promise<void> {
     let index: string | undefined;
     let failures = 0;
+    const pollMs = this.opts.pollMs ?? DEFAULT_POLL_MS;
+    // A polled ref starts at a random point of its period, so polls spread evenly.
+    if (mode === "polled" && this.snapshots.has(key)) await sleep(Math.random() * pollMs, signal);
     while (!signal.aborted) {
       try {
+        if (mode === "polled" && index !== undefined && failures === 0) await sleep(pollMs * (0.9 + Math.random() * 0.2), signal);
+        if (isAborted(signal)) return;
         // After a failure, read without blocking: the agent may have restarted with a lower index.
-        const block = index !== undefined && failures === 0;
+        const block = mode === "blocking" && index !== undefined && failures === 0;
         const res = await this.opts.consul.healthService({
           service: ref.service,
           ...(ref.dc !== undefined ? { dc: ref.dc } : {}),

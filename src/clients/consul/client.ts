@@ -1,0 +1,182 @@
+/**
+ * The Consul client the controller uses: ConsulApi (services, health,
+ * leader), ConsulCluster (multi-agent extras) and ConsulLocking (sessions,
+ * KV, TTL checks), on top of the failover transport (transport.ts) and the
+ * decoders of Consul's untrusted JSON (decode.ts). Every write is counted
+ * through `observer`. Methods reject with ConsulError.
+ *
+ * Registrations are agent-local in Consul: an agent syncs its own services to
+ * the catalog (anti-entropy) and a catalog deregister of them is undone by the
+ * next sync. So after a failover the registrar simply registers everything on
+ * the new current agent (its listAgentServices() is empty), with unchanged
+ * owner meta and the same deterministic IDs. Copies left on the previous agent
+ * are removed by sweepOtherAgents() through THAT agent's own API as soon as it
+ * answers again (the only deregistration that sticks); while it is down its
+ * node is failed in serf, so its copies are critical and never rendered.
+ * Garbage collection therefore reads agents (current + sweep), never the
+ * catalog: a catalog entry of a dead agent cannot be removed durably anyway.
+ *
+ * Blocking queries resume on a new agent WITHOUT the old X-Consul-Index (a
+ * non-blocking read first): an index is only reused on the agent that issued it.
+ */
+import type { RegisteredService } from "../../domain/types.js";
+import {
+  decodeAgentServices,
+  decodeHealthEntries,
+  decodeKvEntry,
+  decodeRenewed,
+  decodeSessionId,
+  encodeRegistration,
+  responseIndex,
+  type RawResponse,
+} from "./decode.js";
+import { httpStatus } from "./errors.js";
+import { cancellable, createTransport, type Transport } from "./transport.js";
+import { ConsulError, type ConsulApi, type ConsulClientOptions, type ConsulCluster, type ConsulLocking, type ConsulObserver, type ConsulWriteKind, type HealthQuery, type HealthResult } from "./types.js";
+
+/** Timeout of a blocking read that waits up to `waitMs`: Consul adds up to wait/16 of jitter; leave room before timing out. */
+const blockingTimeout = (waitMs: number): number => waitMs + waitMs / 16 + 5000;
+
+/** The session and KV calls of ConsulLocking; they fail over like the others and none is counted as a registration write. */
+function lockingCalls(t: Transport): ConsulLocking {
+  const timeout = t.timeoutMs;
+  return {
+    async createSession(spec) {
+      const body = await t.call("create session", (c) =>
+        c.session.create({ name: spec.name, ttl: spec.ttl, lockdelay: spec.lockDelay, checks: [...spec.checks], behavior: "release", timeout }),
+      );
+      const id = decodeSessionId(body);
+      if (id === "") throw new ConsulError("ConsulUnavailable", "create session: no ID in the answer");
+      return id;
+    },
+    async renewSession(id) {
+      try {
+        return decodeRenewed(await t.call(`renew session ${id}`, (c) => c.session.renew({ id, timeout })));
+      } catch (err) {
+        if (err instanceof ConsulError && httpStatus(err.cause) === 404) return false;
+        throw err;
+      }
+    },
+    async destroySession(id) {
+      await t.call(`destroy session ${id}`, (c) => c.session.destroy({ id, timeout }));
+    },
+    async kvGet(key, q) {
+      const blocking = q.index !== undefined && q.waitMs !== undefined;
+      const waitMs = q.waitMs ?? 0;
+      const read = (c: Transport["endpoints"][number]["client"]): Promise<[RawResponse, unknown]> =>
+        cancellable(q.signal, `read ${key}`, (ctx) =>
+          c.kv.get({ key, ...(blocking ? { index: q.index, wait: `${Math.ceil(waitMs / 1000)}s` } : {}), timeout: blocking ? blockingTimeout(waitMs) : timeout, ctx }) as Promise<[RawResponse, unknown]>,
+        );
+      const [response, body] = await t.call(`read ${key}`, read, q.signal !== undefined ? { signal: q.signal } : {});
+      return decodeKvEntry(body, response);
+    },
+    async kvAcquire(key, value, session) {
+      return (await t.call(`acquire ${key}`, (c) => c.kv.set({ key, value, acquire: session, timeout }))) === true;
+    },
+    async kvRelease(key, session) {
+      return (await t.call(`release ${key}`, (c) => c.kv.set({ key, value: "", release: session, timeout }))) === true;
+    },
+    async passCheck(id) {
+      await t.call(`pass check ${id}`, (c) => c.agent.check.pass({ id, timeout }));
+    },
+  };
+}
+
+/**
+ * Health of a service, blocking while `q.index` is current when that index
+ * came from the agent now asked (`indexOrigin`: `<dc>/<service>` -> agent
+ * position, updated on every answer). Any server may answer (stale: true),
+ * so rendering keeps working through a leader election.
+ */
+async function healthService(t: Transport, indexOrigin: Map<string, number>, q: HealthQuery): Promise<HealthResult> {
+  const key = `${q.dc ?? ""}/${q.service}`;
+  const what = `health of ${q.service}`;
+  return t.call(
+    what,
+    async (client, idx) => {
+      const blocking = q.index !== undefined && indexOrigin.get(key) === idx;
+      const [response, body] = await cancellable(
+        q.signal,
+        what,
+        (ctx) =>
+          client.health.service({
+            service: q.service,
+            ...(q.dc !== undefined ? { dc: q.dc } : {}),
+            stale: true,
+            ...(blocking ? { index: q.index, wait: `${Math.ceil(q.waitMs / 1000)}s` } : {}),
+            timeout: blocking ? blockingTimeout(q.waitMs) : t.timeoutMs,
+            ctx,
+          }) as Promise<[RawResponse, unknown]>,
+      );
+      const instances = decodeHealthEntries(body);
+      indexOrigin.set(key, idx);
+      return { instances, index: responseIndex(response) };
+    },
+    q.signal !== undefined ? { signal: q.signal } : {},
+  );
+}
+
+/**
+ * On every agent except the current one that answers, deregisters through
+ * that agent the services `owned` selects. Unreachable agents are skipped;
+ * nothing is sent while the token is held back. Returns the removed IDs.
+ */
+async function sweepOtherAgents(t: Transport, observer: ConsulObserver | undefined, owned: (s: RegisteredService) => boolean): Promise<readonly string[]> {
+  const removed: string[] = [];
+  if (!t.tokenAdmitted()) return removed;
+  for (const [idx, ep] of t.endpoints.entries()) {
+    if (idx === t.current()) continue;
+    let services: RegisteredService[];
+    try {
+      services = decodeAgentServices(await ep.client.agent.service.list({ timeout: t.timeoutMs }));
+    } catch {
+      continue; // down or unreachable: its copies are critical; swept once it answers
+    }
+    for (const s of services.filter(owned)) {
+      try {
+        await ep.client.agent.service.deregister({ id: s.id, timeout: t.timeoutMs });
+        observer?.onWrite?.("deregister", true);
+        removed.push(s.id);
+      } catch {
+        observer?.onWrite?.("deregister", false);
+      }
+    }
+  }
+  return removed;
+}
+
+export function createConsulClient(opts: ConsulClientOptions): ConsulApi & ConsulCluster & ConsulLocking {
+  const t = createTransport(opts);
+  const timeout = t.timeoutMs;
+  const indexOrigin = new Map<string, number>();
+
+  /** A counted registration write: the observer sees every outcome. */
+  async function write(kind: ConsulWriteKind, what: string, fn: Parameters<Transport["call"]>[1]): Promise<void> {
+    try {
+      await t.call(what, fn);
+      opts.observer?.onWrite?.(kind, true);
+    } catch (err) {
+      opts.observer?.onWrite?.(kind, false);
+      throw err;
+    }
+  }
+
+  return {
+    ...lockingCalls(t),
+    currentAgent: () => t.endpoints[t.current()]?.url ?? opts.url,
+    sweepOtherAgents: (owned) => sweepOtherAgents(t, opts.observer, owned),
+    async listAgentServices() {
+      return decodeAgentServices(await t.call("list agent services", (c) => c.agent.service.list({ timeout })));
+    },
+    register(r) {
+      return write("register", `register ${r.id}`, (c) => c.agent.service.register({ ...encodeRegistration(r), timeout }));
+    },
+    deregister(id) {
+      return write("deregister", `deregister ${id}`, (c) => c.agent.service.deregister({ id, timeout }));
+    },
+    healthService: (q) => healthService(t, indexOrigin, q),
+    async leader() {
+      return String(await t.call("status/leader", (c) => c.status.leader({ timeout }), { aclFree: true }));
+    },
+  };
+}

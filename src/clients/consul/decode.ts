@@ -1,0 +1,98 @@
+/**
+ * Consul's JSON (the `consul` package hands it over untyped) -> domain types,
+ * and domain types -> the package's request bodies. Consul data is untrusted:
+ * every field is checked for its type, a missing or mistyped field becomes
+ * an empty value ("" / 0 / []), and a check status other than passing or
+ * warning counts as critical. Pure functions; none throws.
+ */
+import type { CheckStatus, HealthInstance, RegisteredService, Registration } from "../../domain/types.js";
+import type { KvEntry } from "./types.js";
+
+type Json = Record<string, unknown>;
+
+/** The response half of the package's `[response, body]` answers (ctx.includeResponse). */
+export interface RawResponse {
+  readonly headers: Record<string, string | undefined>;
+}
+
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+const strArray = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+const strMap = (v: unknown): Record<string, string> =>
+  v !== null && typeof v === "object"
+    ? Object.fromEntries(Object.entries(v as Json).filter((e): e is [string, string] => typeof e[1] === "string"))
+    : {};
+const obj = (v: unknown): Json => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {});
+
+const SEVERITY: Record<CheckStatus, number> = { passing: 0, warning: 1, critical: 2 };
+
+/** The worst status of a health entry's checks; no checks = passing. */
+function aggregate(checks: unknown): CheckStatus {
+  let worst: CheckStatus = "passing";
+  for (const c of Array.isArray(checks) ? checks : []) {
+    const s = str(obj(c).Status);
+    const status: CheckStatus = s === "passing" || s === "warning" ? s : "critical";
+    if (SEVERITY[status] > SEVERITY[worst]) worst = status;
+  }
+  return worst;
+}
+
+/** X-Consul-Index of an answer; "0" when Consul sent none. */
+export function responseIndex(response: RawResponse): string {
+  return response.headers["x-consul-index"] ?? "0";
+}
+
+/** GET /v1/agent/services (an object keyed by service ID) -> services. */
+export function decodeAgentServices(raw: unknown): RegisteredService[] {
+  return Object.values(obj(raw)).map((v) => {
+    const s = obj(v);
+    return { id: str(s.ID), name: str(s.Service), address: str(s.Address), port: num(s.Port), tags: strArray(s.Tags), meta: strMap(s.Meta) };
+  });
+}
+
+/** GET /v1/health/service/:name -> instances; the service address falls back to the node's. */
+export function decodeHealthEntries(body: unknown): HealthInstance[] {
+  return (Array.isArray(body) ? body : []).map((entry): HealthInstance => {
+    const e = obj(entry);
+    const svc = obj(e.Service);
+    const node = obj(e.Node);
+    const address = str(svc.Address) !== "" ? str(svc.Address) : str(node.Address);
+    return { serviceId: str(svc.ID), node: str(node.Node), address, port: num(svc.Port), tags: strArray(svc.Tags), status: aggregate(e.Checks) };
+  });
+}
+
+/** GET /v1/kv/:key as the package decodes it (one entry, Value already base64-decoded, or nothing). */
+export function decodeKvEntry(body: unknown, response: RawResponse): KvEntry {
+  const entry = obj(body);
+  const value = typeof entry.Value === "string" ? entry.Value : undefined;
+  const session = typeof entry.Session === "string" && entry.Session !== "" ? entry.Session : undefined;
+  return { ...(value !== undefined ? { value } : {}), ...(session !== undefined ? { session } : {}), index: responseIndex(response) };
+}
+
+/** PUT /v1/session/create -> the session ID; "" when the answer has none. */
+export function decodeSessionId(body: unknown): string {
+  return str(obj(body).ID);
+}
+
+/** PUT /v1/session/renew/:id -> true when the session still exists (a non-empty list). */
+export function decodeRenewed(body: unknown): boolean {
+  return Array.isArray(body) && body.length > 0;
+}
+
+/** A Registration as the package's agent.service.register options (lower-case keys; absent fields left out). */
+export function encodeRegistration(r: Registration): Json {
+  const c = r.check;
+  const check =
+    c === undefined
+      ? undefined
+      : {
+          ...(c.http !== undefined ? { http: c.http } : {}),
+          ...(c.tcp !== undefined ? { tcp: c.tcp } : {}),
+          ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
+          ...(c.interval !== undefined ? { interval: c.interval } : {}),
+          ...(c.timeout !== undefined ? { timeout: c.timeout } : {}),
+          ...(c.status !== undefined ? { status: c.status } : {}),
+          ...(c.deregisterCriticalServiceAfter !== undefined ? { deregistercriticalserviceafter: c.deregisterCriticalServiceAfter } : {}),
+        };
+  return { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta }, ...(check !== undefined ? { check } : {}) };
+}

@@ -1,0 +1,80 @@
+// HealthWatcher's connection budget: at most maxBlocking refs hold a blocking query
+// (rendered refs first); the others are polled with non-blocking reads.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { ConsulApi, HealthQuery, HealthResult } from "../../src/clients/consul/types.js";
+import { createLogger } from "../../src/runtime/logger.js";
+import { HealthWatcher } from "../../src/sources/consul/healthWatcher.js";
+import { waitFor } from "../support/wait.js";
+
+interface Call {
+  readonly service: string;
+  readonly blocking: boolean;
+}
+
+/** A Consul whose blocking reads block until aborted and whose non-blocking reads answer at once. */
+function fakeConsul(calls: Call[]): ConsulApi {
+  const healthService = async (q: HealthQuery): Promise<HealthResult> => {
+    const blocking = q.index !== undefined;
+    calls.push({ service: q.service, blocking });
+    if (blocking) {
+      await new Promise<void>((resolve) => {
+        if (q.signal?.aborted === true) resolve();
+        q.signal?.addEventListener("abort", () => {
+          resolve();
+        });
+      });
+      throw new Error("aborted");
+    }
+    return { index: "7", instances: [{ serviceId: `${q.service}-1`, node: "n", address: "10.0.0.1", port: 80, tags: [], status: "passing" }] };
+  };
+  return { healthService } as unknown as ConsulApi;
+}
+
+function watcher(calls: Call[], pollMs: number): HealthWatcher {
+  return new HealthWatcher({
+    consul: fakeConsul(calls),
+    logger: createLogger({ level: "error", format: "json" }),
+    waitMs: 60_000,
+    backoff: { baseMs: 10, maxMs: 10 },
+    debounce: { minMs: 1, maxMs: 5 },
+    onChange: () => undefined,
+    maxBlocking: 2,
+    pollMs,
+  });
+}
+
+const refs = ["a", "b", "c", "d"].map((service) => ({ service }));
+
+describe("HealthWatcher connection budget", () => {
+  it("holds at most maxBlocking blocking queries, rendered refs first, and polls the rest", async () => {
+    const calls: Call[] = [];
+    const w = watcher(calls, 40);
+    w.setWanted(refs, (r) => r.service === "d");
+    try {
+      await waitFor(() => calls.filter((c) => !c.blocking && (c.service === "b" || c.service === "c")).length >= 6 || undefined, { timeoutMs: 5000, what: "polled refs read again" });
+      const blocking = new Set(calls.filter((c) => c.blocking).map((c) => c.service));
+      assert.deepEqual([...blocking].sort(), ["a", "d"], "the rendered ref d and the first other ref by key block; b and c are polled");
+      assert.deepEqual(w.watchModes(), { blocking: 2, polled: 2 });
+      for (const s of ["a", "b", "c", "d"]) assert.equal(w.get({ service: s })?.instances.length, 1, `${s} has a snapshot`);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("moves a ref to blocking when it becomes rendered and keeps its snapshot", async () => {
+    const calls: Call[] = [];
+    const w = watcher(calls, 60_000);
+    w.setWanted(refs, () => false);
+    try {
+      await waitFor(() => (refs.every((r) => w.get(r) !== undefined) ? true : undefined), { timeoutMs: 5000, what: "first reads" });
+      assert.equal(calls.some((c) => c.blocking && c.service === "a"), true, "a blocks while nothing is rendered");
+      w.setWanted(refs, (r) => r.service === "b" || r.service === "a");
+      assert.ok(w.get({ service: "c" }) !== undefined, "c, now polled, keeps its snapshot");
+      await waitFor(() => calls.some((c) => c.blocking && c.service === "b") || undefined, { timeoutMs: 5000, what: "b blocking" });
+      assert.deepEqual(w.watchModes(), { blocking: 2, polled: 2 });
+    } finally {
+      await w.stop();
+    }
+  });
+});
