@@ -22,10 +22,10 @@ import { StatusWriter } from "../actuators/kubernetes/statusWriter.js";
 import type { Config, KubernetesConfig } from "../config/config.js";
 import { setLeaderElectionMaster } from "../observability/telemetry.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
-import { runController, type Reconciler } from "../runtime/controller.js";
+import { controllerRunnable } from "../runtime/controller.js";
 import { LeaderElector } from "../runtime/leaderElection.js";
 import type { Logger } from "../runtime/logger.js";
-import { aborted, Manager, type ManagerElection, type Runnable } from "../runtime/manager.js";
+import { Manager, type ManagerElection, type Runnable } from "../runtime/manager.js";
 import { WorkQueue } from "../runtime/workqueue.js";
 import { loadKubeConfig } from "../sources/kubernetes/kubeConfig.js";
 import { KubeBindingSource } from "../sources/kubernetes/kubeBindingSource.js";
@@ -70,20 +70,6 @@ function leaseElection(k: KubernetesConfig, client: KubeClient, logger: Logger):
     },
   });
   return { lock: elector, hooks: elector.hooks() };
-}
-
-/** A controller over `queue` as a leader runnable: on stop the queue shuts down and in-flight reconciles finish. */
-function queueController(name: string, queue: WorkQueue, reconciler: Reconciler, workers: number, logger: Logger): Runnable {
-  return {
-    name,
-    needsLeadership: true,
-    start: async (signal) => {
-      const run = runController({ name, queue, reconciler, workers, logger });
-      await aborted(signal);
-      queue.shutDown();
-      await run;
-    },
-  };
 }
 
 /**
@@ -143,8 +129,8 @@ function buildLeaderRunnables(config: Readonly<Config>, k: KubernetesConfig, cli
     if (!e.present) finalizerQueue.add(e.key);
   };
   return [
-    queueController("status", statusQueue, statusWriter, 2, logger),
-    queueController("finalizer", finalizerQueue, finalizer, 1, logger),
+    controllerRunnable({ name: "status", queue: statusQueue, reconciler: statusWriter, workers: 2, logger }),
+    controllerRunnable({ name: "finalizer", queue: finalizerQueue, reconciler: finalizer, workers: 1, logger }),
     ...pipeline.runnables,
   ];
 }

@@ -9,9 +9,8 @@
  */
 import type { Runnable } from "../runtime/manager.js";
 import { aborted } from "../runtime/manager.js";
-import { runController, type Reconciler } from "../runtime/controller.js";
+import { controllerRunnable } from "../runtime/controller.js";
 import { decodeRendererRequest, encodeRendererRequest, keyed } from "../runtime/requests.js";
-import type { WorkQueue } from "../runtime/workqueue.js";
 import { monitorAgent } from "../sources/consul/agentMonitor.js";
 import type { Components } from "./pipeline.js";
 import { reportingReconciler } from "./reconciledReport.js";
@@ -22,17 +21,6 @@ const CONSUL_PROBE_MS = 1000;
 /** A runnable that needs leadership; `start` runs until its signal aborts. */
 function leader(name: string, start: (signal: AbortSignal) => Promise<void>): Runnable {
   return { name, needsLeadership: true, start };
-}
-
-/** A controller over `queue`: workers until stopped, then the queue is shut down and in-flight reconciles are awaited. */
-function controller(c: Components, name: string, queue: WorkQueue, reconciler: Reconciler, workers: number, before?: () => Promise<void>): Runnable {
-  return leader(name, async (signal) => {
-    await before?.();
-    const run = runController({ name, queue, reconciler, workers, logger: c.opts.logger, observer: c.telemetry.controllerObserver });
-    await aborted(signal);
-    queue.shutDown();
-    await run;
-  });
 }
 
 /** Makes the stores visible to /metrics, /readyz and /api/status while leading; logs "controller stopped" last. */
@@ -120,7 +108,7 @@ export function pipelineRunnables(c: Components): Runnable[] {
     ...c.endpoints.flatMap((p) => p.runnables()),
     ...consulRunnables(c),
     resync,
-    controller(c, "registrar", c.registrarQueue, c.registrar, config.workers),
-    controller(c, "renderer", c.rendererQueue, renderer, 1, adopt),
+    controllerRunnable({ name: "registrar", queue: c.registrarQueue, reconciler: c.registrar, workers: config.workers, logger, observer: c.telemetry.controllerObserver }),
+    controllerRunnable({ name: "renderer", queue: c.rendererQueue, reconciler: renderer, workers: 1, logger, observer: c.telemetry.controllerObserver }, adopt),
   ];
 }

@@ -6,9 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { controllerRunnable } from "../../src/runtime/controller.js";
 import type { ElectionOutcome, LeadershipLock } from "../../src/runtime/leaderElection.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { aborted, Manager, type Runnable } from "../../src/runtime/manager.js";
+import { WorkQueue } from "../../src/runtime/workqueue.js";
 
 /** A deferred promise. */
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -189,5 +191,50 @@ describe("Manager", () => {
       m.add(new Recorder().runnable("late", false));
     }, /before run/);
     assert.equal(await done, "stopped");
+  });
+});
+
+describe("controllerRunnable", () => {
+  it("runs `before` ahead of any reconcile, then the workers; a stop shuts the queue down after the in-flight reconcile", async () => {
+    const events: string[] = [];
+    const queue = new WorkQueue({ name: "q", backoff: { baseMs: 10, maxMs: 100 } });
+    queue.add("k1");
+    const adopted = deferred();
+    const inFlight = deferred();
+    const release = deferred();
+    const r = controllerRunnable(
+      {
+        name: "q",
+        queue,
+        workers: 1,
+        logger: silentLogger(),
+        reconciler: {
+          reconcile: async (key) => {
+            events.push(`reconcile ${key}`);
+            inFlight.resolve();
+            await release.promise;
+            events.push(`done ${key}`);
+            return {};
+          },
+        },
+      },
+      async () => {
+        events.push("before");
+        await adopted.promise;
+      },
+    );
+    assert.equal(r.needsLeadership, true);
+    const stop = new AbortController();
+    const run = r.start(stop.signal);
+    await new Promise((res) => setImmediate(res));
+    assert.deepEqual(events, ["before"], "no reconcile before `before` finished");
+    adopted.resolve();
+    await inFlight.promise;
+    stop.abort();
+    await new Promise((res) => setImmediate(res));
+    queue.add("k2"); // after the stop: the queue is shut down and takes nothing
+    release.resolve();
+    await run;
+    assert.deepEqual(events, ["before", "reconcile k1", "done k1"], "the in-flight reconcile finished; nothing was taken after the stop");
   });
 });
