@@ -25,8 +25,13 @@ build: deps
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
 
+# Import cycles in src/ (type-only imports count): madge exits 1 on any. The layers themselves are
+# eslint.config.js's no-restricted-imports (README "Repository map").
+CYCLE_CHECK := npx madge --circular --extensions ts --ts-config tsconfig.json
+
 lint: typecheck
 	npx eslint .
+	$(CYCLE_CHECK) src
 
 test-unit: deps
 	$(NODE_TEST) --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))

@@ -6,8 +6,9 @@
  * --consul-token-file, config/consulToken.ts), read by every request of every
  * client made from it; without it the start-up token is used as is.
  */
-import type { ConsulClientOptions, ConsulTokenSource } from "../clients/consul/types.js";
+import type { ConsulClientOptions } from "../clients/consul/types.js";
 import type { ConsulConfig } from "../config/config.js";
+import type { ConsulTokenSource } from "../ports/consul.js";
 
 export function consulConnection(c: ConsulConfig, token?: ConsulTokenSource): Pick<ConsulClientOptions, "url" | "urls" | "token" | "tls"> {
   const t = token ?? c.token;

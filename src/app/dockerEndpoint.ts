@@ -13,7 +13,6 @@
  * their node (runtime/requests.ts): the queue's dedup and "never one key twice
  * at once" then hold per endpoint, and the workqueue metrics keep one name.
  */
-import type { ConsulApi } from "../clients/consul/types.js";
 import { compatOptions, type Config, type DockerEndpoint } from "../config/config.js";
 import { isOwned, nodeConflicts, type OwnerIdentity } from "../domain/ownership.js";
 import type { Telemetry } from "../observability/telemetry.js";
@@ -25,12 +24,14 @@ import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { Runnable } from "../runtime/manager.js";
 import type { WorkQueue } from "../runtime/workqueue.js";
 import { DockerWatcher } from "../sources/docker/dockerWatcher.js";
-import { SwarmWatcher, type SwarmClusterStore, type SwarmStore } from "../sources/docker/swarmWatcher.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
-import { dockerClient } from "./dockerClient.js";
+import { SwarmWatcher } from "../sources/docker/swarmWatcher.js";
+import type { BindingStore } from "../ports/bindingStore.js";
+import { dockerClient } from "../clients/docker/dockerClient.js";
 import { EngineIdentity } from "./engineIdentity.js";
 import { NodeConflictTracker } from "./nodeConflicts.js";
 import { RegistrarRouter } from "./keyRouter.js";
+import type { ConsulApi } from "../ports/consul.js";
+import type { SwarmClusterStore, SwarmStore } from "../ports/swarmStore.js";
 
 /** What swarmDuty needs to know of an endpoint. */
 export interface SwarmEndpoint {

@@ -16,9 +16,9 @@ import { swarmServiceMatches, type SwarmService } from "../domain/swarm.js";
 import { bindingKey, serviceRef, type ServiceBinding } from "../domain/types.js";
 import type { RegistrarRequest, RendererRequest } from "../runtime/requests.js";
 import { refKey } from "../sources/consul/healthWatcher.js";
-import type { ContainerChange, ContainerStore } from "../sources/docker/dockerWatcher.js";
-import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStore } from "../ports/bindingStore.js";
+import type { ContainerChange, ContainerStore } from "../ports/containerStore.js";
+import type { SwarmStore } from "../ports/swarmStore.js";
 
 const SWARM_SERVICE_LABEL = "com.docker.swarm.service.id";
 

@@ -15,10 +15,10 @@
  * controller-runtime): a restarted process campaigns again from scratch.
  */
 import { createEventRecorder } from "../actuators/kubernetes/events.js";
-import { FinalizerController } from "../actuators/kubernetes/finalizer.js";
-import { createKubeClient, type KubeClient } from "../actuators/kubernetes/kubeClient.js";
+import { FinalizerController } from "../reconcilers/kubernetes/finalizer.js";
+import { createKubeClient, type KubeClient } from "../clients/kubernetes/kubeClient.js";
 import { leaseLock } from "../actuators/kubernetes/leaseLock.js";
-import { StatusWriter } from "../actuators/kubernetes/statusWriter.js";
+import { StatusWriter } from "../reconcilers/kubernetes/statusWriter.js";
 import type { Config, KubernetesConfig } from "../config/config.js";
 import { setLeaderElectionMaster } from "../observability/telemetry.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
@@ -27,7 +27,7 @@ import { LeaderElector } from "../runtime/leaderElection.js";
 import type { Logger } from "../runtime/logger.js";
 import { Manager, type ManagerElection, type Runnable } from "../runtime/manager.js";
 import { WorkQueue } from "../runtime/workqueue.js";
-import { loadKubeConfig } from "../sources/kubernetes/kubeConfig.js";
+import { loadKubeConfig } from "../clients/kubernetes/kubeConfig.js";
 import { KubeBindingSource } from "../sources/kubernetes/kubeBindingSource.js";
 import { exitCode, type AppOptions } from "./app.js";
 import { buildPipeline } from "./pipeline.js";

@@ -5,7 +5,7 @@
  * registrar reads its own cache. Synced only when every endpoint is synced.
  */
 import type { ContainerInfo, LabelSelector } from "../domain/types.js";
-import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
+import type { ContainerStore } from "../ports/containerStore.js";
 
 export function mergedContainers(stores: readonly ContainerStore[]): ContainerStore {
   const only = stores.length === 1 ? stores[0] : undefined;

@@ -17,7 +17,7 @@
  * shutdown (a restarted controller finds them converged).
  */
 import { createConsulClient } from "../clients/consul/client.js";
-import type { ConsulApi, ConsulCluster } from "../clients/consul/types.js";
+import type { ConsulApi, ConsulCluster } from "../ports/consul.js";
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
@@ -34,9 +34,11 @@ import type { Runnable } from "../runtime/manager.js";
 import { decodeNodeRequest, encodeRendererRequest, keyed, type NodeRequest, type RegistrarRequest, type RendererRequest, type RequestReconciler } from "../runtime/requests.js";
 import type { Reconciler } from "../runtime/controller.js";
 import { WorkQueue } from "../runtime/workqueue.js";
-import { HealthWatcher, refKey, type HealthStore } from "../sources/consul/healthWatcher.js";
-import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStore } from "../ports/bindingStore.js";
+import type { RunnableBindingSource } from "../ports/bindingSource.js";
+import type { ContainerStore } from "../ports/containerStore.js";
+import type { HealthStore } from "../ports/healthStore.js";
+import { HealthWatcher, refKey } from "../sources/consul/healthWatcher.js";
 import { consulConnection } from "./consulConnection.js";
 import { DockerEndpointPipeline } from "./dockerEndpoint.js";
 import { RendererRouter } from "./keyRouter.js";
@@ -46,19 +48,13 @@ import { allNodesReporter, reportingReconciler, type ReconciledEvent } from "./r
 
 export const BACKOFF = { baseMs: 200, maxMs: 60_000 } as const;
 
-/** A binding source the pipeline can run: the read side plus its watch loop. */
-export interface RunnableBindingSource extends BindingStore {
-  /** Loads, then watches until `signal` aborts. Never rejects. */
-  run(signal: AbortSignal): Promise<void>;
-}
-
-/** Builds the binding source; `onChange` must be called with the keys that appeared, changed or vanished. */
-export type BindingSourceFactory<S extends RunnableBindingSource = RunnableBindingSource> = (onChange: (keys: readonly string[]) => void) => S;
+/** Builds the binding source of type `S`; `onChange` must be called with the keys that appeared, changed or vanished. */
+export type TypedBindingSourceFactory<S extends RunnableBindingSource> = (onChange: (keys: readonly string[]) => void) => S;
 
 export interface PipelineOptions<S extends RunnableBindingSource = RunnableBindingSource> {
   readonly config: Readonly<Config>;
   readonly logger: Logger;
-  readonly bindingSource: BindingSourceFactory<S>;
+  readonly bindingSource: TypedBindingSourceFactory<S>;
   /** Shared status store (e.g. read by a Kubernetes status writer or the status page). */
   readonly status?: BindingStatusStore;
   /** Metrics, liveness and status-page state; default: the process-wide one. */

@@ -4,7 +4,7 @@
  * and presence, and whether it succeeded. Reporting never changes a result.
  */
 import type { RequestReconciler } from "../runtime/requests.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStore } from "../ports/bindingStore.js";
 
 export interface ReconciledEvent {
   readonly controller: "registrar" | "renderer";

@@ -16,7 +16,7 @@
  *   ownership marker) of bindings that no longer render are removed.
  */
 import { compatDesired, containerLookup, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
-import { isOwned, nodeConflicts, ownedView, type NodeConflict, type OwnerIdentity } from "../domain/ownership.js";
+import { allServices, isOwned, nodeConflicts, ownedView, type NodeConflict, type OwnerIdentity } from "../domain/ownership.js";
 import { planRegistrations } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
 import type { SwarmView } from "../domain/swarm.js";
@@ -155,12 +155,13 @@ function planWorld(input: PlanInput, endpoint: PlanEndpoint): NodeWorld {
 
 function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): RegistrationChange[] {
   const owned = input.agentServices.filter((s) => isOwned(s.meta, endpoint.owner));
+  const agent = allServices(input.agentServices);
   const names = new Map(endpoint.containers.map((c) => [c.id, c.name]));
   const out: RegistrationChange[] = [];
   const keys = new Set<string>();
   /** The registrar's step for one key: our owned services among `filter`, our desired minus peer-held IDs. */
   const planKey = (owner: string, filter: (m: Readonly<Record<string, string>>) => boolean, desired: readonly Registration[], why: string): RegistrationChange[] => {
-    const view = ownedView(input.agentServices, endpoint.owner, filter, desired);
+    const view = ownedView(agent, endpoint.owner, filter, desired);
     return compare(owner, view.owned, view.desired, why, names);
   };
   const world = planWorld(input, endpoint);

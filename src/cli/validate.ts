@@ -6,7 +6,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { formatProblem } from "../sources/files/bindingStore.js";
+import { formatProblem } from "../sources/files/problems.js";
 import { dropConflicts, type Entry } from "../sources/files/fileBindingSource.js";
 import { parseBindingFile } from "../sources/files/parseBindingFile.js";
 import { errorMessage } from "../runtime/logger.js";

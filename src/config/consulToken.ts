@@ -22,9 +22,9 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import type { ConsulTokenSource } from "../clients/consul/types.js";
 import { isAborted, sleep } from "../runtime/backoff.js";
 import { errorMessage, registerSecret, type Logger } from "../runtime/logger.js";
+import type { ConsulTokenSource } from "../ports/consul.js";
 
 /** The token in a token file: its text without surrounding whitespace; throws when unreadable or empty. */
 export function tokenFromText(file: string, text: string): string {

@@ -6,7 +6,7 @@
  */
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { parseDurationMs } from "./duration.js";
+import { parseDurationMs } from "../runtime/duration.js";
 
 /** A flag or environment value that is not acceptable; the process exits 2. */
 export class ConfigError extends Error {

@@ -5,7 +5,6 @@
  * recorded: reconcilers and actuators stay free of metrics code.
  * Every observer method is cheap and never throws.
  */
-import type { ConsulObserver } from "../clients/consul/types.js";
 import type { LoadBalancerDriver } from "../actuators/lb/driver.js";
 import type { RendererObserver } from "../reconcilers/renderer.js";
 import type { ControllerObserver, ReconcileOutcome } from "../runtime/controller.js";
@@ -14,6 +13,7 @@ import type { QueueObserver } from "../runtime/workqueue.js";
 import type { DockerWatcherObserver } from "../sources/docker/dockerWatcher.js";
 import type { LoopMonitor } from "./liveness.js";
 import type { Metrics } from "./metrics.js";
+import type { ConsulObserver } from "../ports/consul.js";
 
 /** controller-runtime's `result` label for each reconcile outcome (terminal errors count as errors). */
 export const RESULT_LABEL: Readonly<Record<ReconcileOutcome, string>> = {

@@ -8,23 +8,24 @@
  * One Telemetry per process (processTelemetry()), hence one registry; tests
  * may create their own with `new Telemetry()`.
  */
-import type { ConsulApi, ConsulObserver } from "../clients/consul/types.js";
 import type { LoadBalancerDriver } from "../actuators/lb/driver.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import type { RendererObserver } from "../reconcilers/renderer.js";
 import type { ControllerObserver } from "../runtime/controller.js";
 import type { Logger } from "../runtime/logger.js";
 import type { QueueObserver } from "../runtime/workqueue.js";
-import type { HealthStore } from "../sources/consul/healthWatcher.js";
-import type { ContainerStore, DockerWatcherObserver } from "../sources/docker/dockerWatcher.js";
-import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { DockerWatcherObserver } from "../sources/docker/dockerWatcher.js";
+import type { BindingStore } from "../ports/bindingStore.js";
 import { bindingKey } from "../domain/types.js";
 import type { NodeConflict, OwnerIdentity } from "../domain/ownership.js";
 import { LoopMonitor } from "./liveness.js";
 import { Metrics, type MetricsOptions, type MetricsState } from "./metrics.js";
 import { consulObserver, controllerObserver, dockerObserver, LbActivity, observeDriver, queueObserver, rendererObserver } from "./observers.js";
 import { RecentErrors } from "./recentErrors.js";
+import type { ConsulApi, ConsulObserver } from "../ports/consul.js";
+import type { HealthStore } from "../ports/healthStore.js";
+import type { ContainerStore } from "../ports/containerStore.js";
+import type { SwarmStore } from "../ports/swarmStore.js";
 
 /** The manager's read side, handed to attach(). */
 export interface ObservedParts {

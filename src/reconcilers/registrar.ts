@@ -12,7 +12,6 @@
  * engine's identity is not known yet, nothing is computed: the key is requeued.
  */
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
-import type { ConsulApi } from "../clients/consul/types.js";
 import type { CheckProbe } from "../actuators/probe/checkProbe.js";
 import { compatDesired, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import type { DesiredResult } from "../domain/desired.js";
@@ -24,11 +23,12 @@ import type { ReconcileResult } from "../runtime/controller.js";
 import type { RegistrarRequest, RequestReconciler } from "../runtime/requests.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
-import type { ContainerStore } from "../sources/docker/dockerWatcher.js";
-import type { SwarmStore } from "../sources/docker/swarmWatcher.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStore } from "../ports/bindingStore.js";
 import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
 import { asPassing, RegistrationProber } from "./registrationProber.js";
+import type { ConsulApi } from "../ports/consul.js";
+import type { ContainerStore } from "../ports/containerStore.js";
+import type { SwarmStore } from "../ports/swarmStore.js";
 
 
 export interface RegistrarOptions {
@@ -138,7 +138,7 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     try {
       // Reading the agent fails like writing to it: both leave the binding not Registered.
       const epoch = this.epoch;
-      const view = await this.view((m) => m[OWNER_META.binding] === bkey, desired.registrations);
+      const view = await this.view(bkey, (m) => m[OWNER_META.binding] === bkey, desired.registrations);
       blocked = view.blocked.length;
       const plan = this.planFor(`binding:${bkey}`, view);
       await this.apply(bkey, plan);
@@ -224,17 +224,17 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     }
     const desired = result.registrations;
     const epoch = this.epoch;
-    const view = await this.view((m) => m[OWNER_META.binding] === COMPAT_BINDING_KEY && m[OWNER_META.container] === id, desired);
+    const view = await this.view(COMPAT_BINDING_KEY, (m) => m[OWNER_META.container] === id, desired);
     await this.apply(`${COMPAT_BINDING_KEY}:${id.slice(0, 12)}`, this.planFor(`container:${id}`, view));
     this.rewritten(`container:${id}`, epoch);
     return {};
   }
 
-  /** The ownership rule applied to the agent's services: what we own among `filter`, and which of `desired` we may write (stamped). */
-  private async view(filter: (meta: Readonly<Record<string, string>>) => boolean, desired: readonly Registration[]): Promise<OwnedView> {
+  /** The ownership rule applied to the agent's services of `binding`: what we own among `filter`, and which of `desired` we may write (stamped). */
+  private async view(binding: string, filter: (meta: Readonly<Record<string, string>>) => boolean, desired: readonly Registration[]): Promise<OwnedView> {
     const self = this.opts.identity();
     if (self === undefined) throw new ReconcileError("EngineUnknown", "the Docker engine ID is not known yet", false);
-    const view = ownedView(await this.agentServices.list(), self, filter, desired);
+    const view = ownedView(await this.agentServices.ofBinding(binding), self, filter, desired);
     for (const b of view.blocked) {
       this.opts.logger.debug("service ID held by another controller with our node name; not written", { serviceId: b.id, engine: b.peer.engine, instance: b.peer.instance });
     }

@@ -8,7 +8,7 @@
  * never runs one key twice at once.
  */
 import { probeCheck, type CheckProbe } from "../actuators/probe/checkProbe.js";
-import { parseDurationMs } from "../config/duration.js";
+import { parseDurationMs } from "../runtime/duration.js";
 import type { Registration } from "../domain/types.js";
 
 /** At most this many probes run at once. */

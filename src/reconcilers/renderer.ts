@@ -24,10 +24,10 @@ import type { ReconcileResult } from "../runtime/controller.js";
 import type { RendererRequest, RequestReconciler } from "../runtime/requests.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
-import type { HealthStore } from "../sources/consul/healthWatcher.js";
-import type { BindingStore } from "../sources/files/bindingStore.js";
+import type { BindingStore } from "../ports/bindingStore.js";
 import { serviceRef, type HealthInstance } from "../domain/types.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
+import type { HealthStore } from "../ports/healthStore.js";
 
 export { OWNERSHIP_MARKER };
 

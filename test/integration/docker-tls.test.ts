@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { dockerClient } from "../../src/app/dockerClient.js";
+import { dockerClient } from "../../src/clients/docker/dockerClient.js";
 import { loadConfig } from "../../src/config/config.js";
 import { runBackend } from "../support/docker.js";
 import { cleanupAll } from "../support/teardown.js";

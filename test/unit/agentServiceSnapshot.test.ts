@@ -37,6 +37,25 @@ function agent(initial: RegisteredService[]) {
 const reg = (id: string): Registration => ({ id, name: "web", address: "127.0.0.1", port: 81, tags: ["t"], meta: { k: "v" } });
 
 describe("AgentServiceSnapshot", () => {
+  it("ofBinding(): candidates are the services of one binding, kept current by recorded writes; byId sees every service", async () => {
+    const of = (id: string, binding: string): RegisteredService => ({ ...svc(id), meta: { dockbind_binding: binding } });
+    const a = agent([of("a1", "ns/a"), of("a2", "ns/a"), of("b1", "ns/b"), svc("plain")]);
+    const snap = new AgentServiceSnapshot(a, 60_000);
+    const first = snap.ofBinding("ns/a");
+    a.release();
+    const va = await first;
+    assert.deepEqual(va.candidates.map((s) => s.id).sort(), ["a1", "a2"]);
+    assert.equal(va.byId("b1")?.id, "b1", "byId looks beyond the binding");
+    assert.equal(va.byId("plain")?.id, "plain");
+    snap.recordRegister({ ...reg("a3"), meta: { dockbind_binding: "ns/a" } });
+    snap.recordDeregister("a1");
+    snap.recordRegister({ ...reg("b1"), meta: { dockbind_binding: "ns/a" } }); // re-registered under another binding
+    const again = await snap.ofBinding("ns/a");
+    assert.deepEqual(again.candidates.map((s) => s.id).sort(), ["a2", "a3", "b1"]);
+    assert.deepEqual((await snap.ofBinding("ns/b")).candidates, []);
+    assert.equal(a.reads, 1, "served from the snapshot");
+  });
+
   it("concurrent callers share one read", async () => {
     const a = agent([svc("a")]);
     const snap = new AgentServiceSnapshot(a, 10_000);

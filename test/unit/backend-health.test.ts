@@ -12,8 +12,9 @@ import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { passingCount, RendererReconciler } from "../../src/reconcilers/renderer.js";
 import type { LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import { refKey, type HealthSnapshot } from "../../src/sources/consul/healthWatcher.js";
-import type { BindingStore } from "../../src/sources/files/bindingStore.js";
+import { refKey } from "../../src/sources/consul/healthWatcher.js";
+import type { BindingStore } from "../../src/ports/bindingStore.js";
+import type { HealthSnapshot } from "../../src/ports/healthStore.js";
 
 function binding(name: string, service: string, withLb: boolean): ServiceBinding {
   return {

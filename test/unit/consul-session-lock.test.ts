@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ConsulLocking, KvEntry, SessionSpec } from "../../src/clients/consul/types.js";
 import { ConsulSessionLock, type SessionLockTiming } from "../../src/actuators/consul/consulSessionLock.js";
 import type { Registration } from "../../src/domain/types.js";
 import { runElection } from "../../src/runtime/leaderElection.js";
 import { silentLogger } from "../../src/runtime/logger.js";
+import type { ConsulLocking, KvEntry, SessionSpec } from "../../src/ports/consul.js";
 
 const TIMING: SessionLockTiming = { renewMs: 20, checkTtlMs: 50, sessionTtlS: 10, lockDelayMs: 60, renewDeadlineMs: 90, freePollMs: 5, waitMs: 1_000 };
 

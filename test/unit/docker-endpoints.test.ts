@@ -6,8 +6,8 @@ import { decodeNodeRequest, decodeRendererRequest, encodeNodeRequest, encodeRend
 import { mergedContainers } from "../../src/app/mergedContainers.js";
 import { allNodesReporter, type ReconciledEvent } from "../../src/app/reconciledReport.js";
 import type { ContainerInfo } from "../../src/domain/types.js";
-import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
-import type { SwarmView } from "../../src/sources/docker/swarmWatcher.js";
+import type { ContainerStore } from "../../src/ports/containerStore.js";
+import type { SwarmView } from "../../src/domain/swarm.js";
 
 describe("registrar requests and their work-queue keys", () => {
   it("round-trip binding and container requests with their node; the key is what the logs show", () => {

@@ -11,7 +11,8 @@ import { after, before, describe, it } from "node:test";
 import Docker from "dockerode";
 import { startFakeDocker, type FakeContainer, type FakeDocker } from "../../bench/lib/fakeDocker.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import { DockerWatcher, type ContainerChange } from "../../src/sources/docker/dockerWatcher.js";
+import { DockerWatcher } from "../../src/sources/docker/dockerWatcher.js";
+import type { ContainerChange } from "../../src/ports/containerStore.js";
 
 const N = 400; // ~500 KB of list: many chunks, entries cut across them
 

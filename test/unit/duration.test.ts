@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseDurationMs } from "../../src/config/duration.js";
+import { parseDurationMs } from "../../src/runtime/duration.js";
 
 describe("parseDurationMs", () => {
   const valid: [string, number][] = [

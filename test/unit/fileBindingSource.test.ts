@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { FileBindingSource } from "../../src/sources/files/fileBindingSource.js";
 import { parseBindingFile } from "../../src/sources/files/parseBindingFile.js";
-import type { BindingProblem } from "../../src/sources/files/bindingStore.js";
+import type { BindingProblem } from "../../src/ports/bindingStore.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 
 interface Opts {

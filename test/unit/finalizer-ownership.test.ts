@@ -9,13 +9,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { ConsulApi } from "../../src/clients/consul/types.js";
-import { FinalizerController } from "../../src/actuators/kubernetes/finalizer.js";
-import type { KubeClient, KubeObject } from "../../src/actuators/kubernetes/kubeClient.js";
+import { FinalizerController } from "../../src/reconcilers/kubernetes/finalizer.js";
+import type { KubeClient, KubeObject } from "../../src/clients/kubernetes/kubeClient.js";
 import type { OwnerIdentity } from "../../src/domain/ownership.js";
 import { OWNER_META, type RegisteredService } from "../../src/domain/types.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { FINALIZER } from "../../src/sources/kubernetes/kubeBindingSource.js";
+import type { ConsulApi } from "../../src/ports/consul.js";
 
 const SELF: OwnerIdentity = { node: "k8s-node", engine: "ENGINE-1", instance: "i-release-a", adopt: [] };
 const KEY = "default/web";

@@ -2,10 +2,10 @@
 // (rendered refs first); the others are polled with non-blocking reads.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ConsulApi, HealthQuery, HealthResult } from "../../src/clients/consul/types.js";
 import { createLogger } from "../../src/runtime/logger.js";
 import { HealthWatcher } from "../../src/sources/consul/healthWatcher.js";
 import { waitFor } from "../support/wait.js";
+import type { ConsulApi, HealthQuery, HealthResult } from "../../src/ports/consul.js";
 
 interface Call {
   readonly service: string;

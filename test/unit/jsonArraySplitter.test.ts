@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { JsonArraySplitter } from "../../src/sources/docker/jsonArraySplitter.js";
+import { JsonArraySplitter } from "../../src/clients/docker/jsonArraySplitter.js";
 
 /** Splits `text` into chunks at `cuts` (byte offsets) and returns every element the splitter yields, parsed. */
 function split(text: string, cuts: readonly number[]): unknown[] {

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { KubeApiError, type KubeClient, type KubeObject, type RequestOpts, type WatchEvent, type WatchOpts } from "../../src/actuators/kubernetes/kubeClient.js";
+import { KubeApiError, type KubeClient, type KubeObject, type RequestOpts, type WatchEvent, type WatchOpts } from "../../src/clients/kubernetes/kubeClient.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { Informer } from "../../src/sources/kubernetes/informer.js";
 import { FINALIZER, KubeBindingSource } from "../../src/sources/kubernetes/kubeBindingSource.js";

@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { EventRecorder } from "../../src/actuators/kubernetes/events.js";
-import type { KubeClient, KubeObject, RequestOpts } from "../../src/actuators/kubernetes/kubeClient.js";
-import { StatusWriter, type StatusSource } from "../../src/actuators/kubernetes/statusWriter.js";
+import type { KubeClient, KubeObject, RequestOpts } from "../../src/clients/kubernetes/kubeClient.js";
+import { StatusWriter, type StatusSource } from "../../src/reconcilers/kubernetes/statusWriter.js";
 import type { ServiceBinding } from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import type { BindingProblem } from "../../src/sources/files/bindingStore.js";
+import type { BindingProblem } from "../../src/ports/bindingStore.js";
 
 const KEY = "default/web";
 

@@ -18,7 +18,7 @@ import { runController } from "../../src/runtime/controller.js";
 import { ReconcileError } from "../../src/runtime/errors.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { WorkQueue } from "../../src/runtime/workqueue.js";
-import type { BindingProblem, BindingStore } from "../../src/sources/files/bindingStore.js";
+import type { BindingProblem, BindingStore } from "../../src/ports/bindingStore.js";
 
 const telemetry = (): Telemetry => new Telemetry({ processMetrics: false });
 

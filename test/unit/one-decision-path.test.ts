@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/clients/consul/types.js";
+import { ConsulError } from "../../src/clients/consul/types.js";
 import type { ApplyOptions, ApplyResult, LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
 import { computePlan, type PlanEndpoint } from "../../src/cli/planCompute.js";
 import { containerLookup } from "../../src/domain/decisions.js";
@@ -22,8 +22,10 @@ import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { RendererReconciler } from "../../src/reconcilers/renderer.js";
 import { renderFor } from "../../src/render/renderFor.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import { refKey, type HealthSnapshot } from "../../src/sources/consul/healthWatcher.js";
-import type { BindingStore } from "../../src/sources/files/bindingStore.js";
+import { refKey } from "../../src/sources/consul/healthWatcher.js";
+import type { BindingStore } from "../../src/ports/bindingStore.js";
+import type { ConsulApi, HealthQuery, HealthResult } from "../../src/ports/consul.js";
+import type { HealthSnapshot } from "../../src/ports/healthStore.js";
 
 const HOST_IP = "192.0.2.10";
 

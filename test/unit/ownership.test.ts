@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { conflictMessage, isOwned, nodeConflicts, ownedView, ownership, safeIdentityValue, stamped, type OwnerIdentity } from "../../src/domain/ownership.js";
+import { allServices, conflictMessage, isOwned, nodeConflicts, ownedView, ownership, safeIdentityValue, stamped, type OwnerIdentity } from "../../src/domain/ownership.js";
 import { planRegistrations, withHash } from "../../src/domain/plan.js";
 import { OWNER_META, type RegisteredService, type Registration } from "../../src/domain/types.js";
 
@@ -75,15 +75,15 @@ describe("ownedView(): what a plan may touch", () => {
   ];
 
   it("owned = ours and legacy among the filter; a peer's registration is never planned for deregistration", () => {
-    const v = ownedView(agent, SELF, (m) => m[OWNER_META.binding] === "default/web", []);
+    const v = ownedView(allServices(agent), SELF, (m) => m[OWNER_META.binding] === "default/web", []);
     assert.deepEqual(v.owned.map((s) => s.id), ["ours", "legacy"]);
     assert.deepEqual(planRegistrations(v.owned, v.desired).deregister, ["legacy", "ours"]);
-    const gc = ownedView(agent, SELF, (m) => m[OWNER_META.binding] === "default/b", []);
+    const gc = ownedView(allServices(agent), SELF, (m) => m[OWNER_META.binding] === "default/b", []);
     assert.deepEqual(planRegistrations(gc.owned, gc.desired).deregister, [], "binding b is not ours: the peer's registration is not an orphan of ours");
   });
 
   it("a desired ID a peer holds is blocked (never overwritten); the rest is stamped with our engine and instance", () => {
-    const v = ownedView(agent, SELF, () => true, [reg("peer"), reg("new")]);
+    const v = ownedView(allServices(agent), SELF, () => true, [reg("peer"), reg("new")]);
     assert.deepEqual(v.blocked, [{ id: "peer", peer: { engine: "ENGINE-A", instance: "i-bbbb" } }]);
     assert.deepEqual(v.desired.map((r) => r.id), ["new"]);
     const [written] = v.desired;
@@ -95,20 +95,20 @@ describe("ownedView(): what a plan may touch", () => {
   it("converged: a registration we made is not rewritten (the hash covers the identity)", () => {
     const r = reg("ours-2");
     const written = withHash(stamped(r, SELF));
-    const v = ownedView([{ ...svc("ours-2", written.meta) }], SELF, () => true, [r]);
+    const v = ownedView(allServices([{ ...svc("ours-2", written.meta) }]), SELF, () => true, [r]);
     assert.deepEqual(planRegistrations(v.owned, v.desired), { register: [], deregister: [] });
   });
 
   it("legacy (pre-identity) registration: adopted with exactly one rewrite, then converged", () => {
     const r = reg("old");
     const before = withHash(r); // what an older dockbind wrote: no engine/instance meta
-    const v1 = ownedView([svc("old", before.meta)], SELF, () => true, [r]);
+    const v1 = ownedView(allServices([svc("old", before.meta)]), SELF, () => true, [r]);
     const p1 = planRegistrations(v1.owned, v1.desired);
     assert.deepEqual(p1.register.map((x) => x.id), ["old"]);
     assert.deepEqual(p1.deregister, []);
     const after = p1.register[0];
     assert.ok(after !== undefined);
-    const v2 = ownedView([svc("old", after.meta)], SELF, () => true, [r]);
+    const v2 = ownedView(allServices([svc("old", after.meta)]), SELF, () => true, [r]);
     assert.deepEqual(planRegistrations(v2.owned, v2.desired), { register: [], deregister: [] });
   });
 
@@ -116,9 +116,9 @@ describe("ownedView(): what a plan may touch", () => {
     const r = reg("x");
     const old = withHash(stamped(r, { ...SELF, instance: "i-old" }));
     const moved: OwnerIdentity = { ...SELF, instance: "i-new" };
-    const v = ownedView([svc("x", old.meta)], moved, () => true, [r]);
+    const v = ownedView(allServices([svc("x", old.meta)]), moved, () => true, [r]);
     assert.deepEqual(v.blocked.map((b) => b.id), ["x"]);
-    const adopting = ownedView([svc("x", old.meta)], { ...moved, adopt: ["i-old"] }, () => true, [r]);
+    const adopting = ownedView(allServices([svc("x", old.meta)]), { ...moved, adopt: ["i-old"] }, () => true, [r]);
     assert.deepEqual(planRegistrations(adopting.owned, adopting.desired).register.map((x) => x.meta[OWNER_META.instance]), ["i-new"]);
   });
 });

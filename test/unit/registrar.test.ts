@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConsulError, type ConsulApi, type HealthQuery, type HealthResult } from "../../src/clients/consul/types.js";
+import { ConsulError } from "../../src/clients/consul/types.js";
 import { registrationHash, withHash } from "../../src/domain/plan.js";
 import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
 import { matchesSelector } from "../../src/domain/selector.js";
@@ -12,10 +12,11 @@ import { ReconcileError } from "../../src/runtime/errors.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import type { CheckProbe } from "../../src/actuators/probe/checkProbe.js";
 import { PROBE_TIMEOUT_CAP_MS, RegistrationProber } from "../../src/reconcilers/registrationProber.js";
-import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
-import type { BindingProblem, BindingStore } from "../../src/sources/files/bindingStore.js";
+import type { BindingProblem, BindingStore } from "../../src/ports/bindingStore.js";
 
 import type { OwnerIdentity } from "../../src/domain/ownership.js";
+import type { ConsulApi, HealthQuery, HealthResult } from "../../src/ports/consul.js";
+import type { ContainerStore } from "../../src/ports/containerStore.js";
 
 const NODE = "node-1";
 /** This registrar's owner identity (engine and instance of the controller under test). */

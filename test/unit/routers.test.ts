@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ConsulApi } from "../../src/clients/consul/types.js";
+import type { ConsulApi } from "../../src/ports/consul.js";
 import { DockerEndpointPipeline } from "../../src/app/dockerEndpoint.js";
 import { RegistrarRouter, RendererRouter } from "../../src/app/keyRouter.js";
 import { loadConfig } from "../../src/config/config.js";
@@ -17,9 +17,9 @@ import { silentLogger } from "../../src/runtime/logger.js";
 import { decodeNodeRequest, type RegistrarRequest, type RendererRequest } from "../../src/runtime/requests.js";
 import { WorkQueue } from "../../src/runtime/workqueue.js";
 import { refKey } from "../../src/sources/consul/healthWatcher.js";
-import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
-import type { SwarmStore } from "../../src/sources/docker/swarmWatcher.js";
-import type { BindingStore } from "../../src/sources/files/bindingStore.js";
+import type { BindingStore } from "../../src/ports/bindingStore.js";
+import type { ContainerStore } from "../../src/ports/containerStore.js";
+import type { SwarmStore } from "../../src/ports/swarmStore.js";
 
 function binding(name: string, service: string, backends: ServiceBinding["spec"]["backends"]): ServiceBinding {
   return {

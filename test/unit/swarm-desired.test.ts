@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { ConsulApi } from "../../src/clients/consul/types.js";
 import { validateBinding } from "../../src/api/v1alpha1/validate.js";
 import { desiredForSwarmBinding, swarmServiceMatches, type SwarmSnapshot, type SwarmTask } from "../../src/domain/swarm.js";
 import type { ContainerInfo, RegisteredService, Registration, ServiceBinding } from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import type { ContainerStore } from "../../src/sources/docker/dockerWatcher.js";
 import { nodeFromApi, serviceFromApi, taskFromApi } from "../../src/sources/docker/swarmInspect.js";
-import type { SwarmStore, SwarmView } from "../../src/sources/docker/swarmWatcher.js";
-import type { BindingStore } from "../../src/sources/files/bindingStore.js";
+import type { BindingStore } from "../../src/ports/bindingStore.js";
+import type { ConsulApi } from "../../src/ports/consul.js";
+import type { ContainerStore } from "../../src/ports/containerStore.js";
+import type { SwarmStore } from "../../src/ports/swarmStore.js";
+import type { SwarmView } from "../../src/domain/swarm.js";
 
 const OPTS = { node: "n1", hostIP: "192.0.2.10" };
 

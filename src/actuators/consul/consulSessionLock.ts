@@ -31,7 +31,7 @@ import type { Registration } from "../../domain/types.js";
 import { isAborted, sleep } from "../../runtime/backoff.js";
 import type { ElectionOutcome, LeadershipLock } from "../../runtime/leaderElection.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
-import type { ConsulApi, ConsulLocking } from "../../clients/consul/types.js";
+import type { ConsulApi, ConsulLocking } from "../../ports/consul.js";
 
 export const LEADER_SERVICE = "dockbind-leader";
 export const LEADER_KEY_PREFIX = "dockbind/leader/";

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
-import type { KubeClient, KubeObject } from "./kubeClient.js";
+import type { KubeClient, KubeObject } from "../../clients/kubernetes/kubeClient.js";
 
 export type EventType = "Normal" | "Warning";
 

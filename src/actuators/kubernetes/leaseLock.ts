@@ -1,6 +1,6 @@
 /** The leader-election lock as a coordination.k8s.io/v1 Lease (what client-go's LeaseLock does). */
 import type { LeaderElectionRecord, LockState, ResourceLock } from "../../runtime/leaderElection.js";
-import { isKubeApiError, type KubeClient, type KubeObject } from "./kubeClient.js";
+import { isKubeApiError, type KubeClient, type KubeObject } from "../../clients/kubernetes/kubeClient.js";
 
 interface LeaseSpec {
   readonly holderIdentity?: string;

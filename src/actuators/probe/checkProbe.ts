@@ -9,7 +9,7 @@
  * the backend address the registration advertises, nowhere else.
  */
 import { connect } from "node:net";
-import { parseDurationMs } from "../../config/duration.js";
+import { parseDurationMs } from "../../runtime/duration.js";
 import type { CheckDefinition } from "../../domain/types.js";
 
 const DEFAULT_TIMEOUT_MS = 2_000;

@@ -32,7 +32,8 @@ import {
 } from "./decode.js";
 import { httpStatus } from "./errors.js";
 import { cancellable, createTransport, type Transport } from "./transport.js";
-import { ConsulError, type ConsulApi, type ConsulClientOptions, type ConsulCluster, type ConsulLocking, type ConsulObserver, type ConsulWriteKind, type HealthQuery, type HealthResult } from "./types.js";
+import { ConsulError, type ConsulClientOptions } from "./types.js";
+import type { ConsulApi, ConsulCluster, ConsulLocking, ConsulObserver, ConsulWriteKind, HealthQuery, HealthResult } from "../../ports/consul.js";
 
 /** Timeout of a blocking read that waits up to `waitMs`: Consul adds up to wait/16 of jitter; leave room before timing out. */
 const blockingTimeout = (waitMs: number): number => waitMs + waitMs / 16 + 5000;

@@ -6,7 +6,7 @@
  * warning counts as critical. Pure functions; none throws.
  */
 import type { CheckStatus, HealthInstance, RegisteredService, Registration } from "../../domain/types.js";
-import type { KvEntry } from "./types.js";
+import type { KvEntry } from "../../ports/consul.js";
 
 type Json = Record<string, unknown>;
 

@@ -18,7 +18,8 @@ import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { httpStatus, shouldFailOver, toError } from "./errors.js";
 import { RevokedTokenGate, verdictOf } from "./tokenGate.js";
-import { ConsulError, type ConsulClientOptions, type ConsulTls, type ConsulTokenSource } from "./types.js";
+import { ConsulError, type ConsulClientOptions, type ConsulTls } from "./types.js";
+import type { ConsulTokenSource } from "../../ports/consul.js";
 
 /** papi's request as an `onCreate` extension sees it: headers not yet merged into the HTTP request. */
 interface PapiRequest {

@@ -1,17 +1,10 @@
 /**
- * The Consul surface the rest of the controller sees: the narrow API the
- * reconcilers and sources call (ConsulApi), the multi-agent extras
- * (ConsulCluster), the session/KV calls of leader election (ConsulLocking),
- * and the options of the real client (client.ts). Every method rejects with
- * ConsulError; `reason` maps to status-condition reasons.
+ * The error and the options of the real client (client.ts). The surface it
+ * implements (ConsulApi, ConsulCluster, ConsulLocking) is in ports/consul.ts.
+ * Every method rejects with ConsulError; `reason` maps to status-condition
+ * reasons.
  */
-import type { HealthInstance, RegisteredService, Registration } from "../../domain/types.js";
-
-export type ConsulWriteKind = "register" | "deregister";
-
-export interface ConsulObserver {
-  onWrite?(kind: ConsulWriteKind, ok: boolean): void;
-}
+import type { ConsulObserver, ConsulTokenSource } from "../../ports/consul.js";
 
 export class ConsulError extends Error {
   constructor(
@@ -24,95 +17,11 @@ export class ConsulError extends Error {
   }
 }
 
-export interface HealthQuery {
-  readonly service: string;
-  readonly dc?: string;
-  /** Last X-Consul-Index seen; omit for a non-blocking read. */
-  readonly index?: string;
-  readonly waitMs: number;
-  readonly signal?: AbortSignal;
-}
-
-export interface HealthResult {
-  readonly instances: readonly HealthInstance[];
-  readonly index: string;
-}
-
-/** The narrow Consul surface the reconcilers and sources use. */
-export interface ConsulApi {
-  listAgentServices(): Promise<readonly RegisteredService[]>;
-  register(r: Registration): Promise<void>;
-  deregister(id: string): Promise<void>;
-  healthService(q: HealthQuery): Promise<HealthResult>;
-  leader(): Promise<string>;
-}
-
-/** Multi-agent extras of the real client (fakes in unit tests need not implement them). */
-export interface ConsulCluster {
-  /** Base URL of the agent calls currently go to. */
-  currentAgent(): string;
-  /**
-   * On every configured agent except the current one that answers: list its
-   * agent services and deregister, through that agent, those `owned` selects.
-   * Unreachable agents are skipped. Returns the service IDs removed.
-   */
-  sweepOtherAgents(owned: (s: RegisteredService) => boolean): Promise<readonly string[]>;
-}
-
-/** A KV entry as the lock reads it; `session` is the holder's session ID when the key is locked. */
-export interface KvEntry {
-  readonly value?: string;
-  readonly session?: string;
-  /** X-Consul-Index of the answer (for the next blocking read). */
-  readonly index: string;
-}
-
-export interface SessionSpec {
-  readonly name: string;
-  /** e.g. "10s" (Consul's minimum); Consul invalidates a session not renewed for twice this. */
-  readonly ttl: string;
-  readonly lockDelay: string;
-  /** Check IDs on the agent's node; any of them critical invalidates the session. */
-  readonly checks: readonly string[];
-}
-
-/**
- * Sessions, KV locks and TTL checks, for leader election in docker-only
- * mode (see consulSessionLock.ts). These calls fail over like the others;
- * none is counted as a registration write.
- */
-export interface ConsulLocking {
-  createSession(spec: SessionSpec): Promise<string>;
-  /** False when the session no longer exists (invalidated or destroyed). */
-  renewSession(id: string): Promise<boolean>;
-  destroySession(id: string): Promise<void>;
-  /** Reads `key` (undefined value and session when absent); blocks while `index` is current, up to `waitMs`. */
-  kvGet(key: string, opts: { readonly index?: string; readonly waitMs?: number; readonly signal?: AbortSignal }): Promise<KvEntry>;
-  /** PUT ?acquire=: true when `session` now holds `key`. */
-  kvAcquire(key: string, value: string, session: string): Promise<boolean>;
-  /** PUT ?release=: true when `key` was released by `session`. */
-  kvRelease(key: string, session: string): Promise<boolean>;
-  /** Sets a TTL check passing (PUT /v1/agent/check/pass/:id). */
-  passCheck(id: string): Promise<void>;
-}
-
 /** PEM texts for HTTPS to Consul (CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY). */
 export interface ConsulTls {
   readonly ca?: string;
   readonly cert?: string;
   readonly key?: string;
-}
-
-/**
- * Where the ACL token comes from: read for every request (a blocking query
- * keeps the token it was sent with until it returns; the next request reads
- * the token anew). Never logged.
- */
-export interface ConsulTokenSource {
-  /** The token for the next request; undefined = none (Consul's anonymous token). */
-  current(): string | undefined;
-  /** Consul answered 403: the token may have been revoked; re-read the source soon. Must not throw. */
-  forbidden?(): void;
 }
 
 export interface ConsulClientOptions {

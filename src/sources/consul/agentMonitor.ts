@@ -11,9 +11,9 @@
  * of converged registrations costs reads only (zero writes), so a false
  * positive (a network blip) is harmless.
  */
-import type { ConsulApi } from "../../clients/consul/types.js";
 import { isAborted, sleep } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
+import type { ConsulApi } from "../../ports/consul.js";
 
 export interface AgentMonitorOptions {
   readonly consul: Pick<ConsulApi, "leader">;

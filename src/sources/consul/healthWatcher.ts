@@ -27,27 +27,15 @@
  *   every other ref is polled (a non-blocking read every `pollMs`, spread
  *   with jitter), so the registrar's own calls always find a connection.
  */
-import type { ConsulApi } from "../../clients/consul/types.js";
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { Debouncer } from "../../runtime/debouncer.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
-
-export type { ServiceRef };
+import type { ConsulApi } from "../../ports/consul.js";
+import type { HealthSnapshot, HealthStore } from "../../ports/healthStore.js";
 
 export function refKey(ref: ServiceRef): string {
   return `${ref.dc ?? ""}/${ref.service}`;
-}
-
-export interface HealthSnapshot {
-  readonly instances: readonly HealthInstance[];
-  /** When the last successful query returned (ms since epoch). */
-  readonly updatedAt: number;
-}
-
-export interface HealthStore {
-  /** Undefined until the first query for `ref` succeeded. */
-  get(ref: ServiceRef): HealthSnapshot | undefined;
 }
 
 export interface HealthWatcherOptions {

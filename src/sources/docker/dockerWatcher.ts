@@ -16,28 +16,13 @@ import type Dockerode from "dockerode";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import type { ContainerInfo, LabelSelector } from "../../domain/types.js";
+import type { ContainerChange, ContainerStore } from "../../ports/containerStore.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { DrainTracker, isStopEvent } from "./drain.js";
 import { ContainerIndex } from "./containerIndex.js";
 import { fromInspect, fromListEntry, healthFromListStatus, sameContainer } from "./inspect.js";
-import { streamContainerList } from "./listStream.js";
-
-export interface ContainerChange {
-  readonly id: string;
-  readonly before?: ContainerInfo;
-  readonly after?: ContainerInfo;
-}
-
-/** Read side of the cache, used by reconcilers. */
-export interface ContainerStore {
-  /** True once a full list succeeded and the event stream is connected. */
-  synced(): boolean;
-  list(): readonly ContainerInfo[];
-  get(id: string): ContainerInfo | undefined;
-  /** Containers whose labels match `selector` (indexed: no full scan for matchLabels). */
-  select(selector: LabelSelector): readonly ContainerInfo[];
-}
+import { streamContainerList } from "../../clients/docker/listStream.js";
 
 export interface DockerWatcherObserver {
   onEvent?(action: string): void;

@@ -19,25 +19,10 @@ import type Dockerode from "dockerode";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import type { SwarmService, SwarmSnapshot, SwarmView } from "../../domain/swarm.js";
+import type { SwarmClusterStore } from "../../ports/swarmStore.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { nodeFromApi, serviceFromApi, taskFromApi } from "./swarmInspect.js";
-
-export type { SwarmView };
-
-/** Read side, used by the registrar. */
-export interface SwarmStore {
-  view(): SwarmView;
-}
-
-/** A SwarmStore that also tells which swarm it manages (issue #3 item 6: one endpoint per swarm serves it). */
-export interface SwarmClusterStore extends SwarmStore {
-  /**
-   * ID of the swarm this engine was last seen managing; kept while the engine is
-   * unreachable, cleared when it reports it is not (or no longer) a manager.
-   */
-  clusterId(): string | undefined;
-}
 
 /** One service whose spec or tasks changed (before/after for selector matching). */
 export interface SwarmServiceChange {

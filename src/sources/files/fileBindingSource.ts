@@ -34,7 +34,8 @@ import { matchesSelector } from "../../domain/selector.js";
 import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
 import { isAborted, sleep } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
-import { formatProblem, type BindingProblem, type BindingStore, type PendingDeletion } from "./bindingStore.js";
+import type { BindingProblem, BindingStore, PendingDeletion } from "../../ports/bindingStore.js";
+import { formatProblem } from "./problems.js";
 import { parseBindingFile, type ParsedFile } from "./parseBindingFile.js";
 
 export interface FileBindingSourceOptions {

@@ -15,7 +15,7 @@
  * The cache survives outages: while the API server is unreachable the last
  * known objects stay (unreachable is not "no objects").
  */
-import { isKubeApiError, isKubeObject, isKubeStatus, type KubeClient, type KubeList, type KubeObject, type WatchEvent } from "../../actuators/kubernetes/kubeClient.js";
+import { isKubeApiError, isKubeObject, isKubeStatus, type KubeClient, type KubeList, type KubeObject, type WatchEvent } from "../../clients/kubernetes/kubeClient.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 

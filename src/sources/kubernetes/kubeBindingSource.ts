@@ -25,12 +25,13 @@
  * reconcilers, the status writer, the finalizer controller and so to Events)
  * is in a watched namespace: an object outside them is never stored.
  */
-import type { KubeClient, KubeObject } from "../../actuators/kubernetes/kubeClient.js";
+import type { KubeClient, KubeObject } from "../../clients/kubernetes/kubeClient.js";
 import { validateBinding } from "../../api/v1alpha1/validate.js";
 import type { ServiceBinding } from "../../domain/types.js";
-import type { RunnableBindingSource } from "../../app/pipeline.js";
+import type { RunnableBindingSource } from "../../ports/bindingSource.js";
 import type { Logger } from "../../runtime/logger.js";
-import { formatProblem, type BindingProblem } from "../files/bindingStore.js";
+import type { BindingProblem } from "../../ports/bindingStore.js";
+import { formatProblem } from "../files/problems.js";
 import { Informer, objectKey, type InformerEventType } from "./informer.js";
 
 export const GROUP = "dockbind.io";

@@ -1,8 +1,8 @@
 /**
- * Read side of a binding source, shared by the file and (issue #3)
- * Kubernetes sources. Reconcilers read bindings only through this.
+ * Read side of a binding source (files or the Kubernetes CRD). Reconcilers,
+ * observability and the app read bindings only through this.
  */
-import type { ServiceBinding } from "../../domain/types.js";
+import type { ServiceBinding } from "../domain/types.js";
 
 export interface BindingProblem {
   /** File path (file source) or object reference (Kubernetes). */
@@ -34,8 +34,4 @@ export interface BindingStore {
   problems(): readonly BindingProblem[];
   /** Bindings still served but about to be deleted (sources without a deletion hold omit this). */
   deletions?(): readonly PendingDeletion[];
-}
-
-export function formatProblem(p: BindingProblem): string {
-  return `${p.source} (document ${p.document}): ${p.field}: ${p.message}`;
 }

@@ -14,16 +14,16 @@
  *
  * Finalizer patches carry the object's resourceVersion (optimistic lock).
  */
-import type { ConsulApi } from "../../clients/consul/types.js";
 import { isOwned, type OwnerIdentity } from "../../domain/ownership.js";
 import { OWNER_META } from "../../domain/types.js";
-import { ownedFiles } from "../../reconcilers/renderer.js";
+import { ownedFiles } from "../renderer.js";
 import type { ReconcileResult, Reconciler } from "../../runtime/controller.js";
 import { ReconcileError } from "../../runtime/errors.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { bindingPath, FINALIZER, hasFinalizer, isDeleting } from "../../sources/kubernetes/kubeBindingSource.js";
-import type { EventRecorder } from "./events.js";
-import { isKubeApiError, type KubeClient, type KubeObject } from "./kubeClient.js";
+import type { EventRecorder } from "../../actuators/kubernetes/events.js";
+import { isKubeApiError, type KubeClient, type KubeObject } from "../../clients/kubernetes/kubeClient.js";
+import type { ConsulApi } from "../../ports/consul.js";
 
 export interface FinalizerSource {
   object(key: string): KubeObject | undefined;

@@ -16,15 +16,15 @@
  *
  * Events: Ready gained (Normal), Ready lost or spec rejected (Warning).
  */
-import type { BindingStatusStore, Condition, ConditionType } from "../../reconcilers/bindingStatus.js";
+import type { BindingStatusStore, Condition, ConditionType } from "../bindingStatus.js";
 import type { ReconcileResult, Reconciler } from "../../runtime/controller.js";
 import { ReconcileError } from "../../runtime/errors.js";
 import type { Logger } from "../../runtime/logger.js";
-import type { BindingProblem } from "../../sources/files/bindingStore.js";
+import type { BindingProblem } from "../../ports/bindingStore.js";
 import { bindingPath, isDeleting } from "../../sources/kubernetes/kubeBindingSource.js";
 import type { ServiceBinding } from "../../domain/types.js";
-import type { EventRecorder } from "./events.js";
-import { isKubeApiError, type KubeClient, type KubeObject } from "./kubeClient.js";
+import type { EventRecorder } from "../../actuators/kubernetes/events.js";
+import { isKubeApiError, type KubeClient, type KubeObject } from "../../clients/kubernetes/kubeClient.js";
 
 /** The part of the Kubernetes binding source the status writer reads. */
 export interface StatusSource {

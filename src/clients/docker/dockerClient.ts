@@ -5,7 +5,7 @@
  */
 import Docker from "dockerode";
 import { Agent } from "node:https";
-import type { DockerTls } from "../config/config.js";
+import type { DockerTls } from "../../config/config.js";
 
 export function dockerClient(dockerHost: string, tls?: DockerTls): Docker {
   if (dockerHost.startsWith("unix://")) return new Docker({ socketPath: dockerHost.slice("unix://".length) });

@@ -1,0 +1,13 @@
+/** Consul health of the services bindings render, as the renderer and observability read it. */
+import type { HealthInstance, ServiceRef } from "../domain/types.js";
+
+export interface HealthSnapshot {
+  readonly instances: readonly HealthInstance[];
+  /** When the last successful query returned (ms since epoch). */
+  readonly updatedAt: number;
+}
+
+export interface HealthStore {
+  /** Undefined until the first query for `ref` succeeded. */
+  get(ref: ServiceRef): HealthSnapshot | undefined;
+}
