@@ -21,15 +21,12 @@ import type { ConsulApi, ConsulCluster } from "../ports/consul.js";
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
-import type { ConsulTokenFile } from "../config/consulToken.js";
-import type { Config } from "../config/config.js";
 import { serviceRef } from "../domain/types.js";
 import { isOwned, type OwnerIdentity } from "../domain/ownership.js";
 import { processTelemetry, type Telemetry } from "../observability/telemetry.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { RendererReconciler } from "../reconcilers/renderer.js";
 import { ReconcileError } from "../runtime/errors.js";
-import type { Logger } from "../runtime/logger.js";
 import type { Runnable } from "../runtime/manager.js";
 import { decodeNodeRequest, encodeRendererRequest, keyed, type NodeRequest, type RegistrarRequest, type RendererRequest, type RequestReconciler } from "../runtime/requests.js";
 import type { Reconciler } from "../runtime/controller.js";
@@ -44,26 +41,10 @@ import { DockerEndpointPipeline } from "./dockerEndpoint.js";
 import { RendererRouter } from "./keyRouter.js";
 import { mergedContainers } from "./mergedContainers.js";
 import { pipelineRunnables } from "./pipelineRunnables.js";
+import { Handlers, type Components, type PipelineOptions } from "./components.js";
 import { allNodesReporter, reportingReconciler, type ReconciledEvent } from "./reconciledReport.js";
 
 export const BACKOFF = { baseMs: 200, maxMs: 60_000 } as const;
-
-/** Builds the binding source of type `S`; `onChange` must be called with the keys that appeared, changed or vanished. */
-export type TypedBindingSourceFactory<S extends RunnableBindingSource> = (onChange: (keys: readonly string[]) => void) => S;
-
-export interface PipelineOptions<S extends RunnableBindingSource = RunnableBindingSource> {
-  readonly config: Readonly<Config>;
-  readonly logger: Logger;
-  readonly bindingSource: TypedBindingSourceFactory<S>;
-  /** Shared status store (e.g. read by a Kubernetes status writer or the status page). */
-  readonly status?: BindingStatusStore;
-  /** Metrics, liveness and status-page state; default: the process-wide one. */
-  readonly telemetry?: Telemetry;
-  /** Completion hook (Kubernetes status/finalizers): a binding key was reconciled (not requeued). */
-  readonly onReconciled?: (e: ReconciledEvent) => void;
-  /** The process's rotating Consul token (--consul-token-file); default: the start-up token from the config. */
-  readonly consulToken?: ConsulTokenFile;
-}
 
 export interface Pipeline<S extends RunnableBindingSource = RunnableBindingSource> {
   readonly status: BindingStatusStore;
@@ -78,46 +59,6 @@ export interface Pipeline<S extends RunnableBindingSource = RunnableBindingSourc
   readonly owners: () => readonly (OwnerIdentity | undefined)[];
   /** In start order; every one needs leadership. */
   readonly runnables: readonly Runnable[];
-}
-
-/** What the handlers and runnables of the pipeline work on. */
-export interface Components<S extends RunnableBindingSource = RunnableBindingSource> {
-  readonly opts: PipelineOptions<S>;
-  readonly telemetry: Telemetry;
-  readonly status: BindingStatusStore;
-  readonly consul: ConsulApi & ConsulCluster;
-  readonly registrarQueue: WorkQueue;
-  readonly rendererQueue: WorkQueue;
-  readonly bindings: S;
-  readonly health: HealthWatcher;
-  readonly endpoints: readonly DockerEndpointPipeline[];
-  readonly renderRouter: RendererRouter;
-  readonly renderer: RendererReconciler;
-  readonly registrar: Reconciler;
-  readonly containers: ContainerStore;
-  readonly handlers: Handlers;
-}
-
-/**
- * The events components raise, set by wireHandlers() once every component
- * exists. Sources only raise them once their runnable started, which is after
- * wiring; an unwired handler throws (a wiring bug, not a runtime condition).
- */
-export class Handlers {
-  bindingsChanged: (keys: readonly string[]) => void = unwired("bindingsChanged");
-  healthChanged: (ref: string) => void = unwired("healthChanged");
-  /** The Consul agent may have lost its registrations: re-queue everything this controller owns. */
-  reassertAll: () => void = unwired("reassertAll");
-  /** Remove copies of our registrations left on agents we failed over from. Never rejects. */
-  sweepOtherAgents: () => Promise<void> = unwired("sweepOtherAgents");
-  /** An endpoint's Swarm view changed kind or cluster: every endpoint re-checks its Swarm bindings. */
-  swarmAvailabilityChanged: () => void = unwired("swarmAvailabilityChanged");
-}
-
-function unwired(name: string): () => never {
-  return () => {
-    throw new Error(`pipeline: event handler ${name} used before it was wired`);
-  };
 }
 
 /** Builds every component, wires their handlers and returns the pipeline with its runnables. Starts nothing. */

@@ -12,7 +12,7 @@ import { aborted } from "../runtime/manager.js";
 import { controllerRunnable } from "../runtime/controller.js";
 import { decodeRendererRequest, encodeRendererRequest, keyed } from "../runtime/requests.js";
 import { monitorAgent } from "../sources/consul/agentMonitor.js";
-import type { Components } from "./pipeline.js";
+import type { Components } from "./components.js";
 import { reportingReconciler } from "./reconciledReport.js";
 
 /** Consul agent liveness probe period: bounds the re-assert delay after an agent restart. */
