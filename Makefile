@@ -5,7 +5,7 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Integration tests share one dockerd and start their own Consul/nginx: run files one at a time.
 INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
 
-.PHONY: all deps testbed build lint typecheck test test-unit test-integration demo bench soak clean teardown crds flags
+.PHONY: all deps testbed build lint format typecheck test test-unit test-integration demo bench soak clean teardown crds flags
 
 all: build
 
@@ -29,9 +29,15 @@ typecheck: deps
 # eslint.config.js's no-restricted-imports (README "Repository map").
 CYCLE_CHECK := npx madge --circular --extensions ts --ts-config tsconfig.json
 
+## lint: types, ESLint (typescript-eslint strict, layer imports, functions <= 80 lines in src/), import cycles, Prettier's formatting
 lint: typecheck
 	npx eslint .
 	$(CYCLE_CHECK) src
+	npx prettier --check .
+
+## format: rewrite every file Prettier checks (.prettierrc.json, .prettierignore) in place
+format: deps
+	npx prettier --write .
 
 test-unit: deps
 	$(NODE_TEST) --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))
@@ -48,19 +54,19 @@ demo: deps
 	bash test/bed/ensure.sh --demo
 	node --import tsx test/demo/demo.ts
 
-## bench: dockbind vs registrator + consul-template on real dockerd/Consul/nginx, P1-P5 of issue #6
+## bench: dockbind vs registrator + consul-template on real dockerd/Consul/nginx, scenarios P1-P5
 ## (prints figures, targets and ratios, not pass/fail; knobs: BENCH_P1_RUNS, BENCH_P4_IDLE_S, ... see bench/compare.ts)
 bench: deps testbed
 	bash bench/anchors/build.sh
 	node --import tsx bench/compare.ts
 
-## soak: the issue #6 fault suite at length (make test runs a bounded version). Knobs: FAULT_KILLS (kill -9
+## soak: the fault suite (test/integration/faults-*) at length (make test runs a bounded version). Knobs: FAULT_KILLS (kill -9
 ## cycles, default 200), FAULT_CONSUL_RESTARTS (default 10), STORM_CONTAINERS (default 200)
 soak: deps testbed
 	FAULT_KILLS=$${FAULT_KILLS:-200} FAULT_CONSUL_RESTARTS=$${FAULT_CONSUL_RESTARTS:-10} \
 	  $(NODE_TEST) --test-concurrency=1 --test-timeout=7200000 $(sort $(wildcard test/integration/faults-*.test.ts))
 
-## crds: regenerate the ServiceBinding CRD (crds/ and charts/dockbind/crds/) from the JSON Schema (issue #3)
+## crds: regenerate the ServiceBinding CRD (crds/ and charts/dockbind/crds/) from the JSON Schema
 crds: deps
 	node --import tsx scripts/gen-crd.ts
 

@@ -1,5 +1,5 @@
 /**
- * dockbind vs registrator + consul-template (issue #6 benchmark), on the real
+ * dockbind vs registrator + consul-template (scenarios P1-P5), on the real
  * dockerd, Consul and nginx of this machine. Prints figures, targets
  * (PASS/MISS as text) and ratios; it is not a pass/fail test: exit code 0
  * unless the bench itself breaks.

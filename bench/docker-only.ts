@@ -1,5 +1,5 @@
 /**
- * Docker-only latency and idle-cost benchmark (issue #2 closing figures), on
+ * Docker-only latency and idle-cost benchmark, on
  * real dockerd, Consul and nginx. Prints figures; it is not a pass/fail test.
  *
  *   BENCH_RUNS=20 BENCH_IDLE_S=60 node --import tsx bench/docker-only.ts

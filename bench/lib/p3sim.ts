@@ -1,5 +1,5 @@
 /**
- * P3 as specified (issue #6): N containers (100) appearing within 2 s. The
+ * P3 as specified: N containers (100) appearing within 2 s. The
  * real dockerd of this machine needs ~20 s to start 100 containers, so this
  * variant replays exactly that input through the simulated Docker API
  * (bench/lib/fakeDocker.ts): N `start` events spread evenly over the window,

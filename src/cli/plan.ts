@@ -159,7 +159,7 @@ function withSwarmDuty(endpoints: readonly (PlanEndpoint & { readonly cluster?: 
 
 const NO_SWARM: SwarmView = { kind: "unavailable", reason: "SwarmNotSynced", message: "not read" };
 
-export async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
+async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
   const source = new FileBindingSource({ dir: config.bindingsDir, logger: silentLogger(), onChange: () => undefined });
   await source.rescan();
   if (!source.synced()) throw new Error(`cannot read bindings directory ${config.bindingsDir}`);

@@ -15,13 +15,13 @@
  * - LB files: the rendered text vs the bytes on disk; generated files (by
  *   ownership marker) of bindings that no longer render are removed.
  */
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
 import { compatDesired, containerLookup, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import { allServices, isOwned, nodeConflicts, ownedView, type NodeConflict, type OwnerIdentity } from "../domain/ownership.js";
 import { planRegistrations } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
 import type { SwarmView } from "../domain/swarm.js";
 import { bindingKey, OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
-import { unifiedDiff } from "./unifiedDiff.js";
 
 export type RegistrationAction = "register" | "update" | "deregister";
 
@@ -52,7 +52,7 @@ export interface LbFileChange {
 /** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
 export type RenderedFile = { readonly binding: string; readonly path: string; readonly text: string } | { readonly binding: string; readonly path: string; readonly error: string };
 
-/** One Docker endpoint as the plan sees it (issue #3 item 6): its node identity and live containers. */
+/** One Docker endpoint as the plan sees it: its node identity and live containers. */
 export interface PlanEndpoint {
   readonly node: string;
   /** The identity this endpoint's registrar plans with (node, engine, instance, adopt). */
@@ -190,6 +190,18 @@ function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): Registra
   return out;
 }
 
+/**
+ * `diff -u` of a file from `fromLabel` to `toLabel` (3 lines of context, `---`/`+++` headers
+ * without timestamps); "" when the texts are equal. An undefined text is a file that does not
+ * exist: its side is labelled /dev/null.
+ */
+function fileDiff(before: string | undefined, after: string | undefined, fromLabel: string, toLabel: string): string {
+  if (before === after) return "";
+  const from = before === undefined ? "/dev/null" : fromLabel;
+  const to = after === undefined ? "/dev/null" : toLabel;
+  return createTwoFilesPatch(from, to, before ?? "", after ?? "", undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY });
+}
+
 function lbChanges(input: PlanInput): LbFileChange[] {
   const out: LbFileChange[] = [];
   const kept = new Set<string>();
@@ -201,13 +213,13 @@ function lbChanges(input: PlanInput): LbFileChange[] {
     }
     const cur = input.onDisk.get(r.path);
     const action: LbAction = cur === undefined ? "create" : cur === r.text ? "unchanged" : "update";
-    out.push({ action, binding: r.binding, path: r.path, diff: unifiedDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`) });
+    out.push({ action, binding: r.binding, path: r.path, diff: fileDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`) });
   }
   for (const [binding, path] of [...input.ownedFiles].sort((a, b) => a[0].localeCompare(b[0]))) {
     if (kept.has(path)) continue;
     const cur = input.onDisk.get(path);
     if (cur === undefined) continue;
-    out.push({ action: "remove", binding, path, diff: unifiedDiff(cur, undefined, `${path} (on disk)`, path) });
+    out.push({ action: "remove", binding, path, diff: fileDiff(cur, undefined, `${path} (on disk)`, path) });
   }
   return out;
 }

@@ -49,7 +49,7 @@ export async function runValidate(argv: readonly string[]): Promise<number> {
   let problems = 0;
   let valid = 0;
   // Cross-binding rules (duplicate keys, shared output/listen, one container port claimed twice) over
-  // every file given, in the same order the running controller applies them (issue #6).
+  // every file given, in the same order the running controller applies them.
   const all = new Map<string, Entry>();
   const later: string[] = [];
   for (const p of paths) {

@@ -88,14 +88,13 @@ export interface CompatResult {
   readonly issues: readonly CompatIssue[];
 }
 
-export const SERVICE_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-export const TAG_RE = /^[A-Za-z0-9._:/=@+-]{1,255}$/;
-export const SERVICE_ID_RE = /^[A-Za-z0-9._:@-]{1,255}$/;
-export const META_KEY_RE = /^[A-Za-z0-9_-]{1,128}$/;
-export const RESERVED_META_PREFIXES: readonly string[] = ["consul-", "dockbind_"];
+const TAG_RE = /^[A-Za-z0-9._:/=@+-]{1,255}$/;
+const SERVICE_ID_RE = /^[A-Za-z0-9._:@-]{1,255}$/;
+const META_KEY_RE = /^[A-Za-z0-9_-]{1,128}$/;
+const RESERVED_META_PREFIXES: readonly string[] = ["consul-", "dockbind_"];
 export const MAX_META_KEYS = 50;
-export const MAX_META_VALUE_LENGTH = 512;
-export const MAX_TAGS = 64;
+const MAX_META_VALUE_LENGTH = 512;
+const MAX_TAGS = 64;
 /**
  * Meta values may hold any text except control characters, Unicode line
  * separators and characters that break out of config or template syntax.

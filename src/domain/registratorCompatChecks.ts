@@ -35,7 +35,7 @@ export interface CompatCheckResult {
 }
 
 /** registrator's DefaultInterval for every non-TTL check. */
-export const COMPAT_DEFAULT_CHECK_INTERVAL = "10s";
+const COMPAT_DEFAULT_CHECK_INTERVAL = "10s";
 
 const CHECK_PREFIX = "check_";
 
@@ -77,13 +77,13 @@ export function isCheckKey(key: string): boolean {
 }
 
 /** A Go-style duration limited to one positive integer and one unit: `500ms`, `10s`, `5m`, `1h`. */
-export function isValidCompatDuration(value: string): boolean {
+function isValidCompatDuration(value: string): boolean {
   const m = DURATION_RE.exec(value);
   return m !== null && Number(m[1]) > 0;
 }
 
 /** Absolute HTTP path: starts with '/', printable ASCII only, no whitespace or backslash. */
-export function isValidCheckPath(value: string): boolean {
+function isValidCheckPath(value: string): boolean {
   return HTTP_PATH_RE.test(value) && !value.includes("\\");
 }
 

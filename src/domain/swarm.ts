@@ -1,5 +1,5 @@
 /**
- * Swarm services as backends (issue #4 item 1). Pure: the Swarm source hands
+ * Swarm services as backends. Pure: the Swarm source hands
  * a snapshot of services, tasks and nodes; desiredForSwarmBinding turns the
  * RUNNING tasks of the selected services into Consul registrations.
  *
@@ -19,7 +19,7 @@ import { matchesSelector } from "./selector.js";
 import { OWNER_META, type ContainerInfo, type Protocol, type Registration, type ServiceBinding, type SwarmBackendSpec } from "./types.js";
 
 /** Service meta keys written on Swarm registrations (besides OWNER_META). */
-export const SWARM_META = {
+const SWARM_META = {
   service: "dockbind_swarm_service",
   task: "dockbind_swarm_task",
 } as const;
@@ -95,7 +95,7 @@ export function swarmServiceMatches(spec: SwarmBackendSpec, svc: Pick<SwarmServi
 }
 
 /** Deterministic, restart-stable service ID for one task. */
-export function swarmServiceId(binding: ServiceBinding, node: string, taskId: string): string {
+function swarmServiceId(binding: ServiceBinding, node: string, taskId: string): string {
   const { namespace, name } = binding.metadata;
   return `dockbind:${node}:${namespace}:${name}:${taskId}:${binding.spec.backends.port}`;
 }

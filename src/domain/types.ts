@@ -43,7 +43,7 @@ export interface ServiceSpec {
   readonly datacenter?: string;
 }
 
-/** Swarm services as backends (issue #4): their running tasks. Both fields given: both must match. */
+/** Swarm services as backends: their running tasks. Both fields given: both must match. */
 export interface SwarmBackendSpec {
   /** Swarm service name. */
   readonly service?: string;
@@ -74,7 +74,7 @@ export interface HealthCheckSpec {
   readonly ttl: string;
   readonly deregisterCriticalAfter?: string;
   readonly initialStatus: CheckStatus;
-  /** http/tcp: probe once before registering; passing => registered passing (issue #6 P2). Default false. */
+  /** http/tcp: probe once before registering; passing => registered passing. Default false. */
   readonly probeBeforeRegister?: boolean;
 }
 

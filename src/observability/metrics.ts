@@ -15,9 +15,9 @@
 import { collectDefaultMetrics, Counter, exponentialBuckets, Gauge, Histogram, Registry } from "prom-client";
 
 /** client-go workqueue buckets: 10ns .. 10s. */
-export const WORKQUEUE_BUCKETS = exponentialBuckets(10e-9, 10, 10);
+const WORKQUEUE_BUCKETS = exponentialBuckets(10e-9, 10, 10);
 /** controller-runtime reconcile_time_seconds buckets. */
-export const RECONCILE_BUCKETS = [
+const RECONCILE_BUCKETS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5,
   4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
@@ -30,7 +30,7 @@ export interface MetricsState {
   readonly validationErrors: number;
   /** Binding keys that still exist: last-success series of other keys are dropped. */
   readonly liveBindings: ReadonlySet<string>;
-  /** Every Docker endpoint (issue #3 item 6): its node, whether its cache is synced, its running containers. */
+  /** Every Docker endpoint: its node, whether its cache is synced, its running containers. */
   readonly dockerEndpoints: readonly {
     readonly node: string;
     readonly synced: boolean;
@@ -44,153 +44,130 @@ export interface MetricsState {
   readonly deletingBindings: number;
 }
 
-export interface MetricsOptions {
-  /** Also export process_* and nodejs_* metrics (default true). */
-  readonly processMetrics?: boolean;
-}
-
+/**
+ * Every metric is a field initialised in declaration order: `registry` and `registers` come
+ * first, the metrics register themselves into them. The scrape-time gauges' collect() reads
+ * the state reader at scrape time, never at construction.
+ */
 export class Metrics {
   readonly registry = new Registry();
-
-  readonly reconcileTotal: Counter<"controller" | "result">;
-  readonly reconcileErrors: Counter<"controller">;
-  readonly terminalReconcileErrors: Counter<"controller">;
-  readonly reconcileTime: Histogram<"controller">;
-  readonly maxConcurrentReconciles: Gauge<"controller">;
-
-  readonly workqueueDepth: Gauge<"name">;
-  readonly workqueueAdds: Counter<"name">;
-  readonly workqueueQueueDuration: Histogram<"name">;
-  readonly workqueueWorkDuration: Histogram<"name">;
-  readonly workqueueRetries: Counter<"name">;
-
-  readonly leaderElectionMaster: Gauge<"name">;
-
-  readonly backends: Gauge<"binding" | "state">;
-  readonly consulWrites: Counter<"kind" | "result">;
-  readonly lbRenders: Counter<"result">;
-  readonly lbValidations: Counter<"result">;
-  readonly lbReloads: Counter<"result">;
-  readonly lbLastSuccess: Gauge<"binding">;
-  readonly dockerReconnects: Counter;
-  readonly dockerEvents: Counter<"action">;
-  readonly bindingValidationErrors: Gauge;
-  readonly bindingsDeleting: Gauge;
-  readonly massDeletions: Counter;
-  readonly dockerEndpointSynced: Gauge<"node">;
-  readonly dockerContainers: Gauge<"node">;
-  readonly nodeIdentityConflicts: Gauge<"node">;
-
+  private readonly registers = [this.registry];
   private state: (() => MetricsState) | undefined;
   /** Last successful render per binding (seconds since epoch). */
   private readonly lastSuccess = new Map<string, number>();
 
-  constructor(opts: MetricsOptions = {}) {
-    const registers = [this.registry];
-    const read = (): MetricsState | undefined => this.state?.();
+  readonly reconcileTotal: Counter<"controller" | "result"> = new Counter({ name: "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller", labelNames: ["controller", "result"], registers: this.registers });
+  readonly reconcileErrors: Counter<"controller"> = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Total number of reconciliation errors per controller", labelNames: ["controller"], registers: this.registers });
+  readonly terminalReconcileErrors: Counter<"controller"> = new Counter({ name: "controller_runtime_terminal_reconcile_errors_total", help: "Total number of terminal reconciliation errors per controller", labelNames: ["controller"], registers: this.registers });
+  readonly reconcileTime: Histogram<"controller"> = new Histogram({ name: "controller_runtime_reconcile_time_seconds", help: "Length of time per reconciliation per controller", labelNames: ["controller"], buckets: RECONCILE_BUCKETS, registers: this.registers });
+  readonly maxConcurrentReconciles: Gauge<"controller"> = new Gauge({ name: "controller_runtime_max_concurrent_reconciles", help: "Maximum number of concurrent reconciles per controller", labelNames: ["controller"], registers: this.registers });
 
-    this.reconcileTotal = new Counter({ name: "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller", labelNames: ["controller", "result"], registers });
-    this.reconcileErrors = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Total number of reconciliation errors per controller", labelNames: ["controller"], registers });
-    this.terminalReconcileErrors = new Counter({ name: "controller_runtime_terminal_reconcile_errors_total", help: "Total number of terminal reconciliation errors per controller", labelNames: ["controller"], registers });
-    this.reconcileTime = new Histogram({ name: "controller_runtime_reconcile_time_seconds", help: "Length of time per reconciliation per controller", labelNames: ["controller"], buckets: RECONCILE_BUCKETS, registers });
-    this.maxConcurrentReconciles = new Gauge({ name: "controller_runtime_max_concurrent_reconciles", help: "Maximum number of concurrent reconciles per controller", labelNames: ["controller"], registers });
+  readonly workqueueDepth: Gauge<"name"> = new Gauge({ name: "workqueue_depth", help: "Current depth of workqueue", labelNames: ["name"], registers: this.registers });
+  readonly workqueueAdds: Counter<"name"> = new Counter({ name: "workqueue_adds_total", help: "Total number of adds handled by workqueue", labelNames: ["name"], registers: this.registers });
+  readonly workqueueQueueDuration: Histogram<"name"> = new Histogram({ name: "workqueue_queue_duration_seconds", help: "How long in seconds an item stays in workqueue before being requested", labelNames: ["name"], buckets: WORKQUEUE_BUCKETS, registers: this.registers });
+  readonly workqueueWorkDuration: Histogram<"name"> = new Histogram({ name: "workqueue_work_duration_seconds", help: "How long in seconds processing an item from workqueue takes", labelNames: ["name"], buckets: WORKQUEUE_BUCKETS, registers: this.registers });
+  readonly workqueueRetries: Counter<"name"> = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue", labelNames: ["name"], registers: this.registers });
 
-    this.workqueueDepth = new Gauge({ name: "workqueue_depth", help: "Current depth of workqueue", labelNames: ["name"], registers });
-    this.workqueueAdds = new Counter({ name: "workqueue_adds_total", help: "Total number of adds handled by workqueue", labelNames: ["name"], registers });
-    this.workqueueQueueDuration = new Histogram({ name: "workqueue_queue_duration_seconds", help: "How long in seconds an item stays in workqueue before being requested", labelNames: ["name"], buckets: WORKQUEUE_BUCKETS, registers });
-    this.workqueueWorkDuration = new Histogram({ name: "workqueue_work_duration_seconds", help: "How long in seconds processing an item from workqueue takes", labelNames: ["name"], buckets: WORKQUEUE_BUCKETS, registers });
-    this.workqueueRetries = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue", labelNames: ["name"], registers });
+  readonly leaderElectionMaster: Gauge<"name"> = new Gauge({ name: "leader_election_master_status", help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master", labelNames: ["name"], registers: this.registers });
 
-    this.leaderElectionMaster = new Gauge({ name: "leader_election_master_status", help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master", labelNames: ["name"], registers });
+  readonly backends: Gauge<"binding" | "state"> = new Gauge({
+    name: "dockbind_backends",
+    help: "Backends per binding: desired (matching containers), registered (in Consul by this controller), passing (instances of its service passing in Consul)",
+    labelNames: ["binding", "state"],
+    registers: this.registers,
+    collect: () => {
+      this.backends.reset();
+      for (const b of this.read()?.backends ?? []) {
+        for (const [state, n] of Object.entries(b.counts)) this.backends.set({ binding: b.binding, state }, n);
+      }
+    },
+  });
+  readonly consulWrites: Counter<"kind" | "result"> = new Counter({ name: "dockbind_consul_writes_total", help: "Consul agent write operations by kind (register, deregister) and result", labelNames: ["kind", "result"], registers: this.registers });
+  readonly lbRenders: Counter<"result"> = new Counter({ name: "dockbind_lb_renders_total", help: "Load balancer config renders by result: changed (file written and reloaded), unchanged, error", labelNames: ["result"], registers: this.registers });
+  readonly lbValidations: Counter<"result"> = new Counter({ name: "dockbind_lb_validations_total", help: "Load balancer config validations (nginx -t) by result", labelNames: ["result"], registers: this.registers });
+  readonly lbReloads: Counter<"result"> = new Counter({ name: "dockbind_lb_reloads_total", help: "Load balancer reloads by result", labelNames: ["result"], registers: this.registers });
+  /** Series of bindings that are no longer live are dropped (and forgotten) at scrape time. */
+  readonly lbLastSuccess: Gauge<"binding"> = new Gauge({
+    name: "dockbind_lb_last_success_timestamp_seconds",
+    help: "Unix time of the last successful render (config converged on disk and in the load balancer) per binding",
+    labelNames: ["binding"],
+    registers: this.registers,
+    collect: () => {
+      const live = this.read()?.liveBindings;
+      this.lbLastSuccess.reset();
+      for (const [binding, t] of this.lastSuccess) {
+        if (live !== undefined && !live.has(binding)) this.lastSuccess.delete(binding);
+        else this.lbLastSuccess.set({ binding }, t);
+      }
+    },
+  });
+  readonly dockerReconnects: Counter = new Counter({ name: "dockbind_docker_event_stream_reconnects_total", help: "Times the Docker event stream was lost and reconnected", registers: this.registers });
+  readonly dockerEvents: Counter<"action"> = new Counter({ name: "dockbind_docker_events_total", help: "Docker container events received by action", labelNames: ["action"], registers: this.registers });
+  readonly bindingValidationErrors: Gauge = new Gauge({
+    name: "dockbind_binding_validation_errors",
+    help: "Current number of binding validation problems (invalid documents, conflicts)",
+    registers: this.registers,
+    collect: () => {
+      this.bindingValidationErrors.set(this.read()?.validationErrors ?? 0);
+    },
+  });
+  readonly bindingsDeleting: Gauge = new Gauge({
+    name: "dockbind_bindings_deleting",
+    help: "Bindings removed from the bindings directory but still served until --delete-delay runs out",
+    registers: this.registers,
+    collect: () => {
+      this.bindingsDeleting.set(this.read()?.deletingBindings ?? 0);
+    },
+  });
+  readonly massDeletions: Counter = new Counter({
+    name: "dockbind_binding_mass_deletions_total",
+    help: "Scans of the bindings directory that would delete more than half of all bindings (held for --delete-delay, warned once each)",
+    registers: this.registers,
+  });
+  readonly dockerEndpointSynced: Gauge<"node"> = new Gauge({
+    name: "dockbind_docker_endpoint_synced",
+    help: "1 while the Docker endpoint's container cache is synced (listed and event stream connected), 0 while it is unreachable or not listed yet",
+    labelNames: ["node"],
+    registers: this.registers,
+    collect: () => {
+      this.dockerEndpointSynced.reset();
+      for (const e of this.read()?.dockerEndpoints ?? []) this.dockerEndpointSynced.set({ node: e.node }, e.synced ? 1 : 0);
+    },
+  });
+  readonly dockerContainers: Gauge<"node"> = new Gauge({
+    name: "dockbind_docker_containers",
+    help: "Running containers in the Docker endpoint's cache (the last known set while it is unreachable)",
+    labelNames: ["node"],
+    registers: this.registers,
+    collect: () => {
+      this.dockerContainers.reset();
+      for (const e of this.read()?.dockerEndpoints ?? []) this.dockerContainers.set({ node: e.node }, e.containers);
+    },
+  });
+  /** Labelled by our own node names only (bounded by the config); the peers are counted, never labels. */
+  readonly nodeIdentityConflicts: Gauge<"node"> = new Gauge({
+    name: "dockbind_node_identity_conflicts",
+    help: "Other controllers (another Docker engine or instance ID) registering under this node name; their registrations are never touched. 0 = no conflict",
+    labelNames: ["node"],
+    registers: this.registers,
+    collect: () => {
+      this.nodeIdentityConflicts.reset();
+      for (const e of this.read()?.dockerEndpoints ?? []) this.nodeIdentityConflicts.set({ node: e.node }, e.conflicts);
+    },
+  });
 
-    const backends = (this.backends = new Gauge({
-      name: "dockbind_backends",
-      help: "Backends per binding: desired (matching containers), registered (in Consul by this controller), passing (instances of its service passing in Consul)",
-      labelNames: ["binding", "state"],
-      registers,
-      collect() {
-        backends.reset();
-        for (const b of read()?.backends ?? []) {
-          for (const [state, n] of Object.entries(b.counts)) backends.set({ binding: b.binding, state }, n);
-        }
-      },
-    }));
-    this.consulWrites = new Counter({ name: "dockbind_consul_writes_total", help: "Consul agent write operations by kind (register, deregister) and result", labelNames: ["kind", "result"], registers });
-    this.lbRenders = new Counter({ name: "dockbind_lb_renders_total", help: "Load balancer config renders by result: changed (file written and reloaded), unchanged, error", labelNames: ["result"], registers });
-    this.lbValidations = new Counter({ name: "dockbind_lb_validations_total", help: "Load balancer config validations (nginx -t) by result", labelNames: ["result"], registers });
-    this.lbReloads = new Counter({ name: "dockbind_lb_reloads_total", help: "Load balancer reloads by result", labelNames: ["result"], registers });
-    const lastSuccess = this.lastSuccess;
-    const lbLastSuccess = (this.lbLastSuccess = new Gauge({
-      name: "dockbind_lb_last_success_timestamp_seconds",
-      help: "Unix time of the last successful render (config converged on disk and in the load balancer) per binding",
-      labelNames: ["binding"],
-      registers,
-      collect() {
-        const live = read()?.liveBindings;
-        lbLastSuccess.reset();
-        for (const [binding, t] of lastSuccess) {
-          if (live !== undefined && !live.has(binding)) lastSuccess.delete(binding);
-          else lbLastSuccess.set({ binding }, t);
-        }
-      },
-    }));
-    this.dockerReconnects = new Counter({ name: "dockbind_docker_event_stream_reconnects_total", help: "Times the Docker event stream was lost and reconnected", registers });
-    this.dockerEvents = new Counter({ name: "dockbind_docker_events_total", help: "Docker container events received by action", labelNames: ["action"], registers });
-    const validationErrors = (this.bindingValidationErrors = new Gauge({
-      name: "dockbind_binding_validation_errors",
-      help: "Current number of binding validation problems (invalid documents, conflicts)",
-      registers,
-      collect() {
-        validationErrors.set(read()?.validationErrors ?? 0);
-      },
-    }));
+  /** Also exports the process_* and nodejs_* metrics of this process. */
+  constructor() {
+    this.zeroFixedSeries();
+    collectDefaultMetrics({ register: this.registry });
+  }
 
-    const deleting = (this.bindingsDeleting = new Gauge({
-      name: "dockbind_bindings_deleting",
-      help: "Bindings removed from the bindings directory but still served until --delete-delay runs out",
-      registers,
-      collect() {
-        deleting.set(read()?.deletingBindings ?? 0);
-      },
-    }));
-    this.massDeletions = new Counter({
-      name: "dockbind_binding_mass_deletions_total",
-      help: "Scans of the bindings directory that would delete more than half of all bindings (held for --delete-delay, warned once each)",
-      registers,
-    });
+  private read(): MetricsState | undefined {
+    return this.state?.();
+  }
 
-    const endpointSynced = (this.dockerEndpointSynced = new Gauge({
-      name: "dockbind_docker_endpoint_synced",
-      help: "1 while the Docker endpoint's container cache is synced (listed and event stream connected), 0 while it is unreachable or not listed yet",
-      labelNames: ["node"],
-      registers,
-      collect() {
-        endpointSynced.reset();
-        for (const e of read()?.dockerEndpoints ?? []) endpointSynced.set({ node: e.node }, e.synced ? 1 : 0);
-      },
-    }));
-    const containers = (this.dockerContainers = new Gauge({
-      name: "dockbind_docker_containers",
-      help: "Running containers in the Docker endpoint's cache (the last known set while it is unreachable)",
-      labelNames: ["node"],
-      registers,
-      collect() {
-        containers.reset();
-        for (const e of read()?.dockerEndpoints ?? []) containers.set({ node: e.node }, e.containers);
-      },
-    }));
-    // Labelled by our own node names only (bounded by the config); the peers are counted, never labels.
-    const conflicts = (this.nodeIdentityConflicts = new Gauge({
-      name: "dockbind_node_identity_conflicts",
-      help: "Other controllers (another Docker engine or instance ID) registering under this node name; their registrations are never touched. 0 = no conflict",
-      labelNames: ["node"],
-      registers,
-      collect() {
-        conflicts.reset();
-        for (const e of read()?.dockerEndpoints ?? []) conflicts.set({ node: e.node }, e.conflicts);
-      },
-    }));
-
+  /** Creates the series with fixed label values at zero, so they are exported before the first event. */
+  private zeroFixedSeries(): void {
     for (const kind of ["register", "deregister"]) for (const result of ["success", "error"]) this.consulWrites.inc({ kind, result }, 0);
     for (const result of ["changed", "unchanged", "error"]) this.lbRenders.inc({ result }, 0);
     for (const result of ["success", "error"]) {
@@ -199,7 +176,6 @@ export class Metrics {
     }
     this.dockerReconnects.inc(0);
     this.massDeletions.inc(0);
-    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
   /** Sets the reader behind the scrape-time gauges (the manager's stores); replaces an earlier one. */

@@ -16,7 +16,7 @@ import type { Metrics } from "./metrics.js";
 import type { ConsulObserver } from "../ports/consul.js";
 
 /** controller-runtime's `result` label for each reconcile outcome (terminal errors count as errors). */
-export const RESULT_LABEL: Readonly<Record<ReconcileOutcome, string>> = {
+const RESULT_LABEL: Readonly<Record<ReconcileOutcome, string>> = {
   success: "success",
   requeue: "requeue_after",
   error: "error",

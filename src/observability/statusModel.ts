@@ -9,7 +9,7 @@
  * container env.
  */
 import { desiredRegistrations } from "../domain/decisions.js";
-import { conflictMessage } from "../domain/ownership.js";
+import { conflictMessage, type NodeConflict } from "../domain/ownership.js";
 import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
@@ -150,6 +150,10 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
   };
 }
 
+function conflictView(c: NodeConflict): NodeIdentityConflictView {
+  return { node: c.node, engine: c.peer.engine, instance: c.peer.instance, registrations: c.registrations, adoptWith: c.adoptWith, message: conflictMessage(c) };
+}
+
 export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocument {
   const parts = t.parts();
   const bindings = parts === undefined ? [] : [...parts.bindings.list()].sort((a, b) => bindingKey(a).localeCompare(bindingKey(b)));
@@ -170,7 +174,7 @@ export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocumen
     },
     instance: parts?.instance ?? "",
     nodeIdentityConflicts: (parts?.endpoints ?? []).flatMap((e) =>
-      e.conflicts().map((c) => ({ node: c.node, engine: c.peer.engine, instance: c.peer.instance, registrations: c.registrations, adoptWith: c.adoptWith, message: conflictMessage(c) })),
+      e.conflicts().map(conflictView),
     ),
     loadBalancer: { ...(t.lb.lastValidation !== undefined ? { lastValidation: t.lb.lastValidation } : {}), ...(t.lb.lastReload !== undefined ? { lastReload: t.lb.lastReload } : {}) },
     bindings: parts === undefined ? [] : bindings.map((b) => bindingView(b, parts, now)),

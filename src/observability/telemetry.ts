@@ -19,7 +19,7 @@ import type { BindingStore } from "../ports/bindingStore.js";
 import { bindingKey } from "../domain/types.js";
 import type { NodeConflict, OwnerIdentity } from "../domain/ownership.js";
 import { LoopMonitor } from "./liveness.js";
-import { Metrics, type MetricsOptions, type MetricsState } from "./metrics.js";
+import { Metrics, type MetricsState } from "./metrics.js";
 import { consulObserver, controllerObserver, dockerObserver, LbActivity, observeDriver, queueObserver, rendererObserver } from "./observers.js";
 import { RecentErrors } from "./recentErrors.js";
 import type { ConsulApi, ConsulObserver } from "../ports/consul.js";
@@ -33,7 +33,7 @@ export interface ObservedParts {
   readonly node: string;
   /** --instance-id (owner meta `dockbind_instance`). */
   readonly instance: string;
-  /** Every Docker endpoint served (issue #3 item 6): its node, advertised address and container cache. */
+  /** Every Docker endpoint served: its node, advertised address and container cache. */
   readonly endpoints: readonly ObservedEndpoint[];
   readonly bindings: BindingStore;
   readonly status: BindingStatusStore;
@@ -72,8 +72,8 @@ export class Telemetry {
 
   private attached: ObservedParts | undefined;
 
-  constructor(opts: MetricsOptions = {}) {
-    this.metrics = new Metrics(opts);
+  constructor() {
+    this.metrics = new Metrics();
     this.queueObserver = queueObserver(this.metrics, this.loops);
     this.controllerObserver = controllerObserver(this.metrics, this.loops);
     this.consulObserver = consulObserver(this.metrics);
@@ -112,7 +112,7 @@ export function endpointSummaries(endpoints: readonly ObservedEndpoint[]): Metri
 }
 
 /** Scrape-time view of the stores for the level gauges. */
-export function metricsState(parts: ObservedParts): MetricsState {
+function metricsState(parts: ObservedParts): MetricsState {
   const live = new Set<string>();
   const backends = parts.bindings.list().map((b) => {
     const key = bindingKey(b);

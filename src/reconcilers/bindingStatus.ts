@@ -1,6 +1,6 @@
 /**
  * In-memory status of every binding, shaped like the Kubernetes status the
- * CRD will carry (issue #3): conditions with CamelCase reasons and a
+ * CRD carries: conditions with CamelCase reasons and a
  * lastTransitionTime that changes only when the condition's status changes.
  * Reconcilers write here; the status page, metrics and the Kubernetes status
  * writer read here.
@@ -31,7 +31,7 @@ export interface BindingStatus {
 export type StatusListener = (key: string, status: BindingStatus) => void;
 
 /**
- * What one Docker endpoint's registrar found for a binding (issue #3 item 6).
+ * What one Docker endpoint's registrar found for a binding.
  * `counts` absent = keep that node's last counts (e.g. on a failed pass).
  * `abstain`: this node has nothing to contribute (e.g. a swarm worker for a
  * Swarm binding); it only decides the condition when every node abstains.

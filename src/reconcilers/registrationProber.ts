@@ -1,5 +1,5 @@
 /**
- * healthCheck.probeBeforeRegister for the registrar (issue #6 P2): probes
+ * healthCheck.probeBeforeRegister for the registrar: probes
  * backends before they are registered and follows up on those that did not
  * answer yet. State: service id -> until when (ms epoch) to re-probe — one
  * check interval after registration, by when Consul has run its own first

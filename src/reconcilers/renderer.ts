@@ -29,11 +29,9 @@ import { serviceRef, type HealthInstance } from "../domain/types.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 import type { HealthStore } from "../ports/healthStore.js";
 
-export { OWNERSHIP_MARKER };
-
 export type RenderResultKind = "changed" | "unchanged" | "error";
 
-/** Hooks for metrics (issue #5); every method is optional and must not throw. */
+/** Hooks for metrics; every method is optional and must not throw. */
 export interface RendererObserver {
   /** One render of binding `key`: changed (file replaced and/or reloaded), unchanged, or error (with its reason). */
   onRender?(key: string, result: RenderResultKind, reason?: string): void;
@@ -166,7 +164,7 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
    * longer exists is then removed by reconcile().
    */
   async adoptExisting(): Promise<readonly string[]> {
-    // Issue #6: a controller killed mid-write leaves its temp sibling behind; remove those of dead writers.
+    // A writer killed mid-write leaves its temp sibling behind; remove those of dead writers.
     const stale = await removeStaleTemps(this.opts.outputDir);
     if (stale.length > 0) this.opts.logger.info("removed temp files of an interrupted write", { dir: this.opts.outputDir, files: stale.length });
     const found = await ownedFiles(this.opts.outputDir);

@@ -43,7 +43,7 @@ export interface HaproxyTemplateView {
 
 export type HaproxyBalance = "roundrobin" | "leastconn" | "source";
 
-export const HAPROXY_BALANCE: Readonly<Record<LoadBalancerSpec["method"], HaproxyBalance>> = {
+const HAPROXY_BALANCE: Readonly<Record<LoadBalancerSpec["method"], HaproxyBalance>> = {
   round_robin: "roundrobin",
   least_conn: "leastconn",
   ip_hash: "source",

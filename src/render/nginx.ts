@@ -18,7 +18,6 @@ import { renderDefault } from "./nginxDefault.js";
 import { buildView, type RejectedInstance, type RenderedServer } from "./view.js";
 
 export type { NginxTemplateView, RejectedInstance, RenderedServer, TemplateServer } from "./view.js";
-export { upstreamName } from "./view.js";
 
 export interface NginxRenderInput {
   readonly bindingKey: string;

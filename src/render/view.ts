@@ -92,7 +92,7 @@ const BINDING_KEY = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\/([a-z0-9](?:[a-z0-
  * `_`, so `dockbind_<ns>_<name>` is unambiguous. Throws RenderError for a key
  * that is not two DNS labels.
  */
-export function upstreamName(bindingKey: string): string {
+function upstreamName(bindingKey: string): string {
   const m = BINDING_KEY.exec(bindingKey);
   if (m === null) throw new RenderError("InvalidSpec", `binding key ${JSON.stringify(bindingKey).slice(0, 80)} is not <namespace>/<name> DNS labels`);
   return `dockbind_${m[1] ?? ""}_${m[2] ?? ""}`;

@@ -9,7 +9,7 @@
  */
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 
-/** Hooks for metrics (issue #5); every method is optional and must not throw. */
+/** Hooks for metrics; every method is optional and must not throw. */
 export interface QueueObserver {
   onAdd?(queue: string): void;
   onDepth?(queue: string, depth: number): void;

@@ -84,7 +84,6 @@ describe("registrator-compat at rest", () => {
       reloads: await metricSum(c, "dockbind_lb_reloads_total"),
       reconciles: await metricSum(c, "controller_runtime_reconcile_total", { controller: "registrar" }),
       health: await healthIndex(),
-      logLines: c.logs().length,
       file: world.lbFile("lb.conf"),
     };
     const t0 = Date.now();
@@ -94,8 +93,6 @@ describe("registrator-compat at rest", () => {
       { timeoutMs: 30_000, what: "three resyncs of the compat containers" },
     );
     const after = await healthIndex();
-    const rewritten = c.logs().slice(before.logLines).filter((l) => l.message === "registered" || l.message === "deregistered");
-    assert.deepEqual(rewritten, [], "no registration was rewritten at rest");
     assert.equal(world.proxy.writes().length, before.proxyWrites, "no Consul write went through the proxy");
     assert.equal(await metricSum(c, "dockbind_consul_writes_total"), before.consulWrites, "dockbind_consul_writes_total steady");
     assert.deepEqual(after.checks, before.health.checks, "no check was reset (status and ModifyIndex unchanged)");
@@ -112,7 +109,7 @@ describe("registrator-compat next to another controller with the same node name"
   it("keeps the compat registrations untouched across several resyncs of both, and reports the conflict", async () => {
     const c = world.controller;
     assert.ok(c);
-    const before = { proxyWrites: world.proxy.writes().length, health: await healthIndex(), logLines: c.logs().length };
+    const before = { proxyWrites: world.proxy.writes().length, health: await healthIndex() };
     const other = await startController({
       bindingsDir: mkdtempSync(join(ensureBedRoot(), "bindings-compatrest-other-")),
       consulAddr: world.proxy.addr,
@@ -129,9 +126,7 @@ describe("registrator-compat next to another controller with the same node name"
         timeoutMs: 30_000,
         what: "three resync periods of the second controller, the conflict reported",
       });
-      const writes = [...c.logs().slice(before.logLines), ...other.logs()].filter((l) => l.message === "registered" || l.message === "deregistered");
-      assert.deepEqual(writes, [], "neither controller rewrote or removed a registration");
-      assert.equal(world.proxy.writes().length, before.proxyWrites, "no Consul write");
+      assert.deepEqual(world.proxy.writes().slice(before.proxyWrites), [], "neither controller wrote to Consul: nothing rewritten or removed");
       assert.deepEqual((await healthIndex()).checks, before.health.checks, "no check was reset");
     } finally {
       await other.stop();

@@ -106,6 +106,8 @@ describe("two endpoints managing one swarm", () => {
     const registered = sw.conditions.find((x) => x.type === "Registered");
     assert.equal(registered?.status, "True");
     assert.equal(registered.message, "sw-a: 3 instance(s) registered", "sw-b abstains: only the serving endpoint speaks");
-    assert.ok(!c.logs().some((l) => l.message === "registered" && String(l.serviceId).startsWith("dockbind:sw-b:")), "sw-b never registered a task");
+    const registers = world.proxy.writes().filter((w) => w.path.startsWith("/v1/agent/service/register"));
+    assert.ok(registers.some((w) => w.body.includes("dockbind:sw-a:")), "sw-a's registrations went through the Consul proxy");
+    assert.deepEqual(registers.filter((w) => w.body.includes("dockbind:sw-b:")).map((w) => w.path), [], "sw-b never registered a task in Consul");
   });
 });

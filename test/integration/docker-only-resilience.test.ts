@@ -7,6 +7,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runBackend } from "../support/docker.js";
+import { metricSum } from "../support/metrics.js";
+import { bindingCondition, controllerStatus, waitForCondition, waitForProblem } from "../support/status.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
@@ -44,10 +46,11 @@ describe("bad input and failures", () => {
     assert.ok(controller);
     const writes = world.proxy.writes().length;
     world.writeFile("broken.yaml", bindingYaml({ name: "broken", service: "res-broken", app: "res-web" }).replace("port: 80", "port: 99999"));
-    const line = await controller.waitForLog((l) => l.message === "invalid binding" && String(l.source).endsWith("broken.yaml"), "invalid binding logged");
-    assert.equal(line.field, "spec.backends.port");
-    assert.equal(line.document, 1);
-    assert.match(String(line.error), /65535/);
+    const problem = await waitForProblem(controller, (p) => p.source.endsWith("broken.yaml"), "broken.yaml reported in /api/status");
+    assert.equal(problem.field, "spec.backends.port");
+    assert.equal(problem.document, 1);
+    assert.match(problem.message, /65535/);
+    assert.ok((await metricSum(controller, "dockbind_binding_validation_errors")) >= 1, "counted in dockbind_binding_validation_errors");
     assert.equal((await world.health("res-broken")).length, 0);
     assert.equal((await world.health("res-web")).length, 2);
     await served(webPort, names);
@@ -60,9 +63,9 @@ describe("bad input and failures", () => {
     const writes = world.proxy.writes().length;
     const good = bindingYaml({ name: "web", service: "res-web", app: "res-web", listenPort: webPort });
     world.writeFile("web.yaml", good.replace("type: http", "type: carrier-pigeon"));
-    await controller.waitForLog((l) => l.message === "invalid binding" && l.field === "spec.healthCheck.type", "invalid edit logged");
+    await waitForProblem(controller, (p) => p.source.endsWith("web.yaml") && p.field === "spec.healthCheck.type", "invalid edit reported in /api/status");
     world.writeFile("web.yaml", "this: is: not: yaml: [");
-    await controller.waitForLog((l) => l.message === "invalid binding" && l.field === "(yaml)", "YAML error logged");
+    await waitForProblem(controller, (p) => p.source.endsWith("web.yaml") && p.field === "(yaml)", "YAML error reported in /api/status");
     assert.equal((await world.health("res-web")).length, 2, "registrations survive invalid edits");
     await served(webPort, names);
     assert.deepEqual(world.proxy.writes().slice(writes), [], "invalid edits cause no Consul write");
@@ -78,7 +81,8 @@ describe("bad input and failures", () => {
     await world.consul.stop();
     const late = await runBackend({ name: "res-c", labels: { app: "res-web" }, env: { NAME: "res-c" } });
     // The controller notices the new container and fails to register it while Consul is down.
-    await controller.waitForLog((l) => l.message === "reconcile failed, will retry" && l.reason === "ConsulUnavailable", "registration failing during outage");
+    await waitForCondition(controller, "default/web", "Registered", (c) => c.status === "False" && c.reason === "ConsulUnavailable", "default/web not Registered (ConsulUnavailable) during the outage");
+    // Synchronisation point, not an effect: the health watcher has seen the outage (its only effect is the unchanged file asserted below).
     await controller.waitForLog((l) => l.message === "consul health query failed; keeping last known instances", "health query failing during outage");
     assert.equal(world.lbFile("web.conf"), fileBefore, "config untouched during the outage");
     assert.equal(await world.nginx.reloadCount(), reloadsBefore, "no reload during the outage");
@@ -103,8 +107,9 @@ describe("bad input and failures", () => {
     writeFileSync(join(world.bindingsDir, "broken.tmpl"), "server { listen {{listenAddress}}:{{listenPort}}; no_such_directive on; }\n");
     const good = bindingYaml({ name: "web", service: "res-web", app: "res-web", listenPort: webPort });
     world.writeFile("web.yaml", bindingYaml({ name: "web", service: "res-web", app: "res-web", listenPort: webPort, template: "broken.tmpl" }));
-    const failure = await controller.waitForLog((l) => l.message === "reconcile failed, will retry" && l.reason === "ValidationFailed", "validation failure reported");
-    assert.match(String(failure.error), /no_such_directive/);
+    const degraded = await waitForCondition(controller, "default/web", "Degraded", (c) => c.status === "True" && c.reason === "ValidationFailed", "default/web Degraded (ValidationFailed)");
+    assert.match(degraded.message, /no_such_directive/);
+    assert.equal(bindingCondition(await controllerStatus(controller), "default/web", "LoadBalancerConfigured")?.reason, "ValidationFailed");
     assert.equal(world.lbFile("web.conf"), fileBefore, "last good config kept byte for byte");
     assert.equal(await world.nginx.reloadCount(), reloadsBefore, "no reload of a rejected config");
     await served(webPort, [...names, "res-c"]);
@@ -116,6 +121,7 @@ describe("bad input and failures", () => {
     );
     await waitFor(() => (world.lbFile("web.conf")?.includes("# custom-template-ok") === true ? true : undefined), { timeoutMs: 30_000, what: "custom template rendered" });
     await waitFor(async () => ((await world.nginx.reloadCount()) > reloadsBefore ? true : undefined), { timeoutMs: 10_000, what: "reload after recovery" });
+    await waitForCondition(controller, "default/web", "Degraded", (c) => c.status === "False", "default/web no longer Degraded");
     await served(webPort, [...names, "res-c"]);
     world.writeFile("web.yaml", good);
     await waitFor(() => (world.lbFile("web.conf") === fileBefore ? true : undefined), { timeoutMs: 20_000, what: "default template restored" });

@@ -13,6 +13,7 @@ import { removeContainer, runBackend, stopContainer, type Backend } from "../sup
 import { startHaproxy, type HaproxyHandle } from "../support/haproxy.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
+import { waitForCondition } from "../support/status.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 import { waitForReconciles } from "../support/controller.js";
 
@@ -144,8 +145,8 @@ describe("haproxy walkthrough", () => {
     const reloadsBefore = haproxy.reloadCount();
     writeFileSync(join(world.bindingsDir, "broken.tmpl"), "frontend {{frontend}}\n    bind {{listenAddress}}:{{listenPort}}\n    no_such_keyword on\n");
     world.writeFile("web.yaml", haproxyBinding("broken.tmpl"));
-    const failure = await controller.waitForLog((l) => l.message === "reconcile failed, will retry" && l.reason === "ValidationFailed", "validation failure reported");
-    assert.match(String(failure.error), /no_such_keyword/);
+    const degraded = await waitForCondition(controller, "default/web", "Degraded", (c) => c.status === "True" && c.reason === "ValidationFailed", "default/web Degraded (ValidationFailed)");
+    assert.match(degraded.message, /no_such_keyword/);
     assert.equal(cfg(), fileBefore, "last good config kept byte for byte");
     assert.equal(haproxy.reloadCount(), reloadsBefore, "no reload of a rejected config");
     await servedSet(backends.map((b) => b.name));
@@ -158,6 +159,7 @@ describe("haproxy walkthrough", () => {
     );
     await waitFor(() => (cfg()?.includes("# custom-template-ok") === true ? true : undefined), { timeoutMs: 30_000, what: "custom template rendered" });
     await waitFor(() => (haproxy.reloadCount() > reloadsBefore ? true : undefined), { timeoutMs: 10_000, what: "reload after recovery" });
+    await waitForCondition(controller, "default/web", "Degraded", (c) => c.status === "False", "default/web no longer Degraded");
     await servedSet(backends.map((b) => b.name));
     world.writeFile("web.yaml", haproxyBinding());
     await waitFor(() => (cfg() === fileBefore ? true : undefined), { timeoutMs: 20_000, what: "default template restored" });

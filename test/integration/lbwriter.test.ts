@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { readIfExists, writeFileAtomic } from "../../src/actuators/lb/atomicFile.js";
-import { LbConfigWriter, applyLbConfig } from "../../src/actuators/lb/configWriter.js";
+import { LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
 import { LbError } from "../../src/actuators/lb/errors.js";
 import { NginxDriver } from "../../src/actuators/lb/nginxDriver.js";
 import type { HealthInstance, LoadBalancerSpec } from "../../src/domain/types.js";
@@ -114,11 +114,10 @@ test("apply: reload pending survives failures, equal bytes => no reload, traffic
   const res = await waitFor(() => nginx.get(lbPort).catch(() => undefined), { timeoutMs: 5_000, what: `nginx on ${lbPort}` });
   assert.deepEqual([res.status, res.body], [200, "backend-ok"]);
 
-  // Steady state: same writer, a fresh writer (restarted controller) and the functional form: zero reloads.
+  // Steady state: same writer and a fresh writer (restarted controller): zero reloads.
   const steady = await nginx.reloadCount();
   assert.deepEqual(await writer.apply({ path, text }), { changed: false, reloaded: false });
   assert.deepEqual(await new LbConfigWriter(driver).apply({ path, text }), { changed: false, reloaded: false });
-  assert.deepEqual(await applyLbConfig({ path, text, driver }), { changed: false, reloaded: false });
   await delay(300);
   assert.equal(await nginx.reloadCount(), steady);
 
@@ -130,8 +129,9 @@ test("broken custom-template output: last good file byte-identical, ValidationFa
   const driver = new NginxDriver({ nginxBin: NGINX_BIN, args: nginx.nginxArgs });
   const path = join(nginx.confDir, "junk.conf");
   const lbPort = await freePort();
+  const writer = new LbConfigWriter(driver);
   const good = renderNginx({ bindingKey: "default/junk", serviceName: "junk", lb: lbSpec(lbPort), instances: [backendInstance()] }).text;
-  assert.deepEqual(await applyLbConfig({ path, text: good, driver }), { changed: true, reloaded: true });
+  assert.deepEqual(await writer.apply({ path, text: good }), { changed: true, reloaded: true });
   const before = await readFile(path);
 
   const junk = renderNginx({
@@ -142,7 +142,7 @@ test("broken custom-template output: last good file byte-identical, ValidationFa
     template: "server { listen 1.2.3; }\n",
   }).text;
   const reloads = await nginx.reloadCount();
-  await assert.rejects(applyLbConfig({ path, text: junk, driver }), isLbError("ValidationFailed"));
+  await assert.rejects(writer.apply({ path, text: junk }), isLbError("ValidationFailed"));
   assert.deepEqual(await readFile(path), before);
   assert.deepEqual(await dotFiles(nginx.confDir), []);
   assert.equal(await nginx.reloadCount(), reloads);

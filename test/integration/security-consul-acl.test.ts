@@ -25,6 +25,7 @@ import { startNginx, type NginxHandle } from "../support/nginx.js";
 import { ensureBedRoot, startManaged } from "../support/procs.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
+import { waitForCondition } from "../support/status.js";
 import { bindingYaml } from "../support/world.js";
 
 const MASTER = randomUUID();
@@ -122,9 +123,9 @@ describe("Consul ACL: minimal policy", () => {
     // A service outside the policy: rejected by Consul, reported precisely, nothing else disturbed.
     writeBinding("other.yaml", bindingYaml({ name: "other", service: "acl-other", app: "acl-web-other" }).replace("port: 80", "port: 8080"));
     await runBackend({ name: "acl-o", labels: { app: "acl-web-other" }, env: { NAME: "acl-o", PORT: "8080" } });
-    const line = await c.waitForLog((l) => l.message === "reconcile failed, will retry" && String(l.key).startsWith("binding/default/other@"), "rejected registration", 30_000);
-    assert.equal(line.reason, "ConsulRejected");
-    assert.match(String(line.error), /403|[Pp]ermission denied/);
+    const rejected = await waitForCondition(c, "default/other", "Registered", (x) => x.reason === "ConsulRejected", "default/other Registered: ConsulRejected", 30_000);
+    assert.equal(rejected.status, "False");
+    assert.match(rejected.message, /403|[Pp]ermission denied/);
     const services = JSON.parse((await consulApi("GET", "/v1/agent/services")).body) as Record<string, { Service: string }>;
     assert.deepEqual([...new Set(Object.values(services).map((s) => s.Service))].sort(), ["acl-web"]);
 

@@ -14,28 +14,18 @@ import type { LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { refKey } from "../../src/sources/consul/healthWatcher.js";
 import type { BindingStore } from "../../src/ports/bindingStore.js";
-import type { HealthSnapshot } from "../../src/ports/healthStore.js";
+import { FakeBindings, FakeHealth, makeBinding, makeInstance } from "../support/fakes.js";
 
 function binding(name: string, service: string, withLb: boolean): ServiceBinding {
-  return {
-    apiVersion: "dockbind.io/v1alpha1",
-    kind: "ServiceBinding",
-    metadata: { name, namespace: "default" },
-    spec: {
-      service: { name: service, tags: [], meta: {} },
-      backends: { selector: { matchLabels: { app: name } }, port: 80, protocol: "tcp", addressMode: "published" },
-      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
-      ...(withLb ? { loadBalancer: { kind: "nginx", listen: { port: 8080, address: "127.0.0.1" }, onlyPassing: true, method: "round_robin", output: `${name}.conf` } } : {}),
-    },
-  };
+  return makeBinding(name, { service: { name: service }, ...(withLb ? { loadBalancer: {} } : {}) });
 }
 
 function store(bindings: readonly ServiceBinding[]): BindingStore {
-  return { synced: () => true, get: (k) => bindings.find((b) => `default/${b.metadata.name}` === k), list: () => bindings, problems: () => [] };
+  return new FakeBindings(bindings);
 }
 
 function instance(id: string, status: HealthInstance["status"]): HealthInstance {
-  return { serviceId: id, node: "n", address: "192.0.2.1", port: 80, tags: [], status };
+  return makeInstance(id, status);
 }
 
 /** A writer that must never be called: bindings without a load balancer write nothing. */
@@ -55,11 +45,12 @@ describe("backend health of every binding", () => {
 
   it("records the passing count of a binding without a load balancer and writes no file", async () => {
     const worker = binding("worker", "shop", false);
-    const snapshots = new Map<string, HealthSnapshot>([[refKey(serviceRef(worker)), { instances: [instance("a", "passing"), instance("b", "critical"), instance("c", "passing")], updatedAt: 0 }]]);
+    const health = new FakeHealth();
+    health.set(serviceRef(worker), [instance("a", "passing"), instance("b", "critical"), instance("c", "passing")]);
     const status = new BindingStatusStore();
     const renderer = new RendererReconciler({
       bindings: store([worker]),
-      health: { get: (ref) => snapshots.get(refKey(ref)) },
+      health,
       writer: noWriter,
       status,
       logger: silentLogger(),

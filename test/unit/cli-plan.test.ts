@@ -1,61 +1,74 @@
 /**
- * `controller plan`, pure parts: the unified diff of LB files and the change
- * computation (register / update / deregister, garbage collection, ownership,
- * LB create / update / remove / error).
+ * `controller plan`, pure parts: the change computation (register / update /
+ * deregister, garbage collection, ownership, LB create / update / remove /
+ * error) and the unified diff of each LB file.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { computePlan, type PlanEndpoint, type PlanInput } from "../../src/cli/planCompute.js";
 import { formatPlanText } from "../../src/cli/planFormat.js";
-import { unifiedDiff } from "../../src/cli/unifiedDiff.js";
 import { stamped, type OwnerIdentity } from "../../src/domain/ownership.js";
 import { desiredForBinding } from "../../src/domain/desired.js";
 import { withHash } from "../../src/domain/plan.js";
 import type { ContainerInfo, RegisteredService, Registration, ServiceBinding } from "../../src/domain/types.js";
+import { makeBinding, makeContainer } from "../support/fakes.js";
 
-describe("unifiedDiff", () => {
+const LB_PATH = "/lb/web.conf";
+
+/**
+ * The plan's diff of one LB file: `before` is its bytes on disk (undefined: no file), `after`
+ * the text the binding renders (undefined: a generated file no binding renders any more).
+ */
+function lbDiff(before: string | undefined, after: string | undefined): string {
+  const onDisk = new Map([[LB_PATH, before]]);
+  const p = computePlan(
+    after === undefined
+      ? input({ onDisk, ownedFiles: new Map([["default/web", LB_PATH]]) })
+      : input({ onDisk, rendered: [{ binding: "default/web", path: LB_PATH, text: after }] }),
+  );
+  const [change] = p.loadBalancer;
+  assert.ok(change !== undefined, "one LB file change");
+  return change.diff;
+}
+
+describe("computePlan: unified diff of LB files", () => {
   it("is empty for equal texts", () => {
-    assert.equal(unifiedDiff("a\nb\n", "a\nb\n", "x", "y"), "");
+    assert.equal(lbDiff("a\nb\n", "a\nb\n"), "");
   });
 
   it("shows one changed line with 3 lines of context, like diff -u", () => {
     const a = "1\n2\n3\n4\n5\n6\n7\n8\n9\n";
     const b = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n";
-    assert.equal(unifiedDiff(a, b, "old", "new"), "--- old\n+++ new\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n");
+    assert.equal(lbDiff(a, b), `--- ${LB_PATH} (on disk)\n+++ ${LB_PATH} (planned)\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n`);
   });
 
   it("splits distant changes into separate hunks and handles insertions", () => {
     const a = Array.from({ length: 20 }, (_, i) => `l${i}`).join("\n") + "\n";
     const b = a.replace("l1\n", "l1\nnew\n").replace("l18\n", "");
-    const d = unifiedDiff(a, b, "a", "b");
+    const d = lbDiff(a, b);
     assert.equal(d.match(/^@@/gm)?.length, 2, d);
     assert.match(d, /^\+new$/m);
     assert.match(d, /^-l18$/m);
   });
 
   it("diffs against /dev/null for created and removed files", () => {
-    assert.equal(unifiedDiff(undefined, "x\ny\n", "a", "b"), "--- /dev/null\n+++ b\n@@ -0,0 +1,2 @@\n+x\n+y\n");
-    assert.equal(unifiedDiff("x\n", undefined, "a", "b"), "--- a\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-x\n");
+    assert.equal(lbDiff(undefined, "x\ny\n"), `--- /dev/null\n+++ ${LB_PATH} (planned)\n@@ -0,0 +1,2 @@\n+x\n+y\n`);
+    assert.equal(lbDiff("x\n", undefined), `--- ${LB_PATH} (on disk)\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-x\n`);
+  });
+
+  it("marks a last line without a newline, like diff -u", () => {
+    assert.equal(lbDiff("a\nb", "a\nc"), `--- ${LB_PATH} (on disk)\n+++ ${LB_PATH} (planned)\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n`);
   });
 });
 
 const NODE = "n1";
 
 function binding(name: string, port = 80): ServiceBinding {
-  return {
-    apiVersion: "dockbind.io/v1alpha1",
-    kind: "ServiceBinding",
-    metadata: { name, namespace: "default" },
-    spec: {
-      service: { name, tags: ["t"], meta: {} },
-      backends: { selector: { matchLabels: { app: name } }, port, protocol: "tcp", addressMode: "published" },
-      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
-    },
-  };
+  return makeBinding(name, { service: { tags: ["t"] }, backends: { port } });
 }
 
 function container(id: string, app: string, hostPort: number): ContainerInfo {
-  return { id: id.padEnd(64, "0"), name: `${app}-${id}`, image: "img", hostname: id, labels: { app }, env: {}, running: true, health: "none", ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }], networks: {} };
+  return makeContainer(id.padEnd(64, "0"), { name: `${app}-${id}`, image: "img", hostname: id, labels: { app }, networks: {}, ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }] });
 }
 
 /** `r` as its controller registered it: stamped with the owner identity of its node (see owner()), hashed. */

@@ -4,26 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
-import type { LoadBalancerDriver } from "../../src/actuators/lb/driver.js";
-
-function fakeDriver(): LoadBalancerDriver & { reloads: number } {
-  return {
-    kind: "nginx",
-    reloads: 0,
-    validateCandidate: () => Promise.resolve(),
-    validateLive: () => Promise.resolve(),
-    reload() {
-      this.reloads++;
-      return Promise.resolve();
-    },
-  };
-}
+import { FakeDriver } from "../support/fakes.js";
 
 describe("LbConfigWriter minReloadIntervalMs", () => {
   it("defers a change that would reload again too soon, writing nothing", async () => {
     const dir = mkdtempSync(join(tmpdir(), "dockbind-writer-"));
     const path = join(dir, "web.conf");
-    const driver = fakeDriver();
+    const driver = new FakeDriver("nginx");
     const writer = new LbConfigWriter(driver);
     const first = await writer.apply({ path, text: "one\n", minReloadIntervalMs: 60_000 });
     assert.deepEqual(first, { changed: true, reloaded: true });
@@ -42,7 +29,7 @@ describe("LbConfigWriter minReloadIntervalMs", () => {
 
   it("never defers the first reload", async () => {
     const dir = mkdtempSync(join(tmpdir(), "dockbind-writer-"));
-    const driver = fakeDriver();
+    const driver = new FakeDriver("nginx");
     const writer = new LbConfigWriter(driver);
     assert.deepEqual(await writer.apply({ path: join(dir, "a.conf"), text: "a\n", minReloadIntervalMs: 60_000 }), { changed: true, reloaded: true });
   });
@@ -50,7 +37,7 @@ describe("LbConfigWriter minReloadIntervalMs", () => {
   it("a change that removes servers waits at most minReloadIntervalMs, an addition the burst's longer gap", async () => {
     const dir = mkdtempSync(join(tmpdir(), "dockbind-writer-"));
     const path = join(dir, "web.conf");
-    const driver = fakeDriver();
+    const driver = new FakeDriver("nginx");
     const writer = new LbConfigWriter(driver);
     // A change within min of the first reload waits; the reload that ends that wait makes the gap max.
     const pacing = { minReloadIntervalMs: 200, maxReloadIntervalMs: 60_000 };

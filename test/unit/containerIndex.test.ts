@@ -3,9 +3,10 @@ import { describe, it } from "node:test";
 import { matchesSelector } from "../../src/domain/selector.js";
 import type { ContainerInfo, LabelSelector } from "../../src/domain/types.js";
 import { ContainerIndex } from "../../src/sources/docker/containerIndex.js";
+import { makeContainer } from "../support/fakes.js";
 
 function c(id: string, labels: Record<string, string>): ContainerInfo {
-  return { id, name: id, image: "img", hostname: id, labels, env: {}, running: true, health: "none", ports: [], networks: {} };
+  return makeContainer(id, { name: id, image: "img", hostname: id, labels, ports: [], networks: {} });
 }
 
 const SELECTORS: LabelSelector[] = [

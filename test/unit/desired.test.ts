@@ -9,38 +9,23 @@ import {
   type Registration,
   type ServiceBinding,
 } from "../../src/domain/types.js";
+import { HEALTH_CHECK, makeBinding, makeContainer } from "../support/fakes.js";
 
 const OPTS: DesiredOptions = { node: "node-1", hostIP: "192.0.2.10" };
 
-const HC: HealthCheckSpec = { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" };
-
+/** Binding shop/web: service web-svc (tags v1, http; meta team=blue) for containers app=web on private port 8080. */
 function binding(backends: Partial<BackendsSpec> = {}, healthCheck: Partial<HealthCheckSpec> = {}): ServiceBinding {
-  return {
-    apiVersion: "dockbind.io/v1alpha1",
-    kind: "ServiceBinding",
-    metadata: { name: "web", namespace: "shop" },
-    spec: {
-      service: { name: "web-svc", tags: ["v1", "http"], meta: { team: "blue" } },
-      backends: { selector: { matchLabels: { app: "web" } }, port: 8080, protocol: "tcp", addressMode: "published", ...backends },
-      healthCheck: { ...HC, ...healthCheck },
-    },
-  };
+  return makeBinding("web", {
+    namespace: "shop",
+    service: { name: "web-svc", tags: ["v1", "http"], meta: { team: "blue" } },
+    backends: { selector: { matchLabels: { app: "web" } }, port: 8080, ...backends },
+    healthCheck,
+  });
 }
 
+/** Container app=web, private port 8080 published on 127.0.0.1:32768. */
 function container(id: string, over: Partial<ContainerInfo> = {}): ContainerInfo {
-  return {
-    id,
-    name: `web-${id.slice(0, 4)}`,
-    image: "nginx:1.27",
-    hostname: id.slice(0, 12),
-    labels: { app: "web" },
-    env: {},
-    running: true,
-    health: "none",
-    ports: [{ privatePort: 8080, protocol: "tcp", hostIP: "127.0.0.1", hostPort: 32768 }],
-    networks: { bridge: "172.17.0.2" },
-    ...over,
-  };
+  return makeContainer(id, { name: `web-${id.slice(0, 4)}`, ports: [{ privatePort: 8080, protocol: "tcp", hostIP: "127.0.0.1", hostPort: 32768 }], ...over });
 }
 
 const ID_A = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111";
@@ -259,10 +244,10 @@ describe("health checks", () => {
   });
 
   it("brackets IPv6 addresses in http and tcp checks", () => {
-    const hcHttp = { ...HC, type: "http" as const, path: "/ready" };
+    const hcHttp = { ...HEALTH_CHECK, type: "http" as const, path: "/ready" };
     assert.equal(checkFor(hcHttp, "fd00::1", 8080)?.http, "http://[fd00::1]:8080/ready");
-    assert.equal(checkFor(HC, "fd00::1", 8080)?.tcp, "[fd00::1]:8080");
-    assert.equal(checkFor(HC, "10.0.0.1", 8080)?.tcp, "10.0.0.1:8080");
+    assert.equal(checkFor(HEALTH_CHECK, "fd00::1", 8080)?.tcp, "[fd00::1]:8080");
+    assert.equal(checkFor(HEALTH_CHECK, "10.0.0.1", 8080)?.tcp, "10.0.0.1:8080");
   });
 
   it("an IPv6 published address ends up bracketed in the check", () => {

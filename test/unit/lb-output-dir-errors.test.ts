@@ -4,19 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
-import type { LoadBalancerDriver } from "../../src/actuators/lb/driver.js";
+import { FakeDriver } from "../support/fakes.js";
 import { fsErrorReason, LbError, OUTPUT_DIR_RETRY_CAP_MS } from "../../src/actuators/lb/errors.js";
 import { retryCapOf } from "../../src/runtime/errors.js";
 import { WorkQueue } from "../../src/runtime/workqueue.js";
 
 const fsError = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: test`), { code });
 
-const driver: LoadBalancerDriver = {
-  kind: "nginx",
-  validateCandidate: () => Promise.resolve(),
-  validateLive: () => Promise.resolve(),
-  reload: () => Promise.resolve(),
-};
+const driver = new FakeDriver("nginx");
 
 describe("output directory failures: reasons", () => {
   it("maps ENOSPC/EDQUOT to OutputDirFull, EROFS/EACCES/EPERM to OutputDirReadOnly, anything else to WriteFailed", () => {

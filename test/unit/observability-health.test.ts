@@ -10,6 +10,7 @@ import { RecentErrors } from "../../src/observability/recentErrors.js";
 import { Telemetry } from "../../src/observability/telemetry.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { createLogger, registerSecret } from "../../src/runtime/logger.js";
+import { FakeHealth } from "../support/fakes.js";
 
 describe("LoopMonitor", () => {
   it("is healthy while idle, however long", () => {
@@ -51,7 +52,7 @@ describe("LoopMonitor", () => {
 });
 
 function telemetryWith(leader: () => Promise<string>, synced = true): Telemetry {
-  const t = new Telemetry({ processMetrics: false });
+  const t = new Telemetry();
   const containers = { synced: () => synced, list: () => [], get: () => undefined, select: () => [] };
   t.attach({
     mode: "docker-only",
@@ -61,7 +62,7 @@ function telemetryWith(leader: () => Promise<string>, synced = true): Telemetry 
     bindings: { synced: () => synced, get: () => undefined, list: () => [], problems: () => [] },
     status: new BindingStatusStore(),
     containers,
-    health: { get: () => undefined },
+    health: new FakeHealth(),
     consul: { leader },
     controllers: [],
   });
@@ -70,7 +71,7 @@ function telemetryWith(leader: () => Promise<string>, synced = true): Telemetry 
 
 describe("Probes", () => {
   it("is not ready before the manager attached its stores", async () => {
-    const r = await new Probes(new Telemetry({ processMetrics: false }), { wedgeAfterMs: 1000 }).ready();
+    const r = await new Probes(new Telemetry(), { wedgeAfterMs: 1000 }).ready();
     assert.equal(r.ok, false);
     assert.equal(r.checks[0]?.name, "manager");
   });

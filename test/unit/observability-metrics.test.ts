@@ -18,9 +18,10 @@ import { runController } from "../../src/runtime/controller.js";
 import { ReconcileError } from "../../src/runtime/errors.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { WorkQueue } from "../../src/runtime/workqueue.js";
-import type { BindingProblem, BindingStore } from "../../src/ports/bindingStore.js";
+import type { BindingProblem } from "../../src/ports/bindingStore.js";
+import { FakeBindings, FakeContainers, FakeHealth, makeBinding } from "../support/fakes.js";
 
-const telemetry = (): Telemetry => new Telemetry({ processMetrics: false });
+const telemetry = (): Telemetry => new Telemetry();
 
 /** Value of one series (labels must match exactly), undefined when absent. */
 async function value(t: Telemetry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
@@ -38,32 +39,14 @@ async function value(t: Telemetry, name: string, labels: Record<string, string> 
 }
 
 function binding(name: string, lb: boolean): ServiceBinding {
-  return {
-    apiVersion: "dockbind.io/v1alpha1",
-    kind: "ServiceBinding",
-    metadata: { name, namespace: "default" },
-    spec: {
-      service: { name, tags: [], meta: {} },
-      backends: { selector: { matchLabels: { app: name } }, port: 80, protocol: "tcp", addressMode: "published" },
-      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
-      ...(lb ? { loadBalancer: { kind: "nginx", listen: { port: 8080, address: "127.0.0.1" }, onlyPassing: true, method: "round_robin", output: `${name}.conf` } } : {}),
-    },
-  };
+  return makeBinding(name, lb ? { loadBalancer: {} } : {});
 }
 
 /** An in-memory BindingStore: test data for the read side, not a stand-in for claimed behaviour. */
-function store(bindings: ServiceBinding[], problems: BindingProblem[] = []): BindingStore & { bindings: ServiceBinding[] } {
-  return {
-    bindings,
-    synced: () => true,
-    get(key) {
-      return this.bindings.find((b) => `${b.metadata.namespace}/${b.metadata.name}` === key);
-    },
-    list() {
-      return this.bindings;
-    },
-    problems: () => problems,
-  };
+function store(bindings: ServiceBinding[], problems: BindingProblem[] = []): FakeBindings {
+  const s = new FakeBindings(bindings);
+  s.problemList.push(...problems);
+  return s;
 }
 
 describe("controller loop -> controller_runtime_* metrics", () => {
@@ -141,7 +124,7 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
   it("counts renders and records the last successful render per binding", async () => {
     const t = telemetry();
     const bindings = store([binding("web", true)]);
-    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status: new BindingStatusStore(), containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [] });
+    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status: new BindingStatusStore(), containers: new FakeContainers(), health: new FakeHealth(), consul: { leader: () => Promise.resolve("x") }, controllers: [] });
     const before = Date.now() / 1000;
     t.rendererObserver.onRender?.("default/web", "changed");
     t.rendererObserver.onRender?.("default/web", "unchanged");
@@ -151,7 +134,7 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
     assert.equal(await value(t, "dockbind_lb_renders_total", { result: "error" }), 1);
     const last = await value(t, "dockbind_lb_last_success_timestamp_seconds", { binding: "default/web" });
     assert.ok(last !== undefined && last >= before - 1 && last <= Date.now() / 1000 + 1, String(last));
-    bindings.bindings = [];
+    bindings.delete("default/web");
     assert.equal(await value(t, "dockbind_lb_last_success_timestamp_seconds", { binding: "default/web" }), undefined, "a deleted binding's series goes away");
   });
 
@@ -190,14 +173,14 @@ describe("level gauges read at scrape time", () => {
     status.setBackends("default/worker", { desired: 2, registered: 2, passing: 1 });
     const problem: BindingProblem = { source: "/b/x.yaml", document: 1, field: "spec.backends.port", message: "must be <= 65535" };
     const bindings = store([binding("web", true), binding("worker", false)], [problem]);
-    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status, containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] }, health: { get: () => undefined }, consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
+    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status, containers: new FakeContainers(), health: new FakeHealth(), consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "desired" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "registered" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "passing" }), 2);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "registered" }), 2);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "passing" }), 1, "Consul's health without a load balancer too");
     assert.equal(await value(t, "dockbind_binding_validation_errors"), 1);
-    bindings.bindings = [binding("web", true)];
+    bindings.delete("default/worker");
     assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "desired" }), undefined, "deleted bindings vanish");
   });
 
@@ -220,7 +203,7 @@ describe("level gauges read at scrape time", () => {
       bindings: store([]),
       status: new BindingStatusStore(),
       containers: a,
-      health: { get: () => undefined },
+      health: new FakeHealth(),
       consul: { leader: () => Promise.resolve("x") },
       controllers: [],
     });

@@ -9,67 +9,33 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConsulError } from "../../src/clients/consul/types.js";
 import type { ApplyOptions, ApplyResult, LbConfigWriter } from "../../src/actuators/lb/configWriter.js";
 import { computePlan, type PlanEndpoint } from "../../src/cli/planCompute.js";
 import { containerLookup } from "../../src/domain/decisions.js";
 import type { OwnerIdentity } from "../../src/domain/ownership.js";
 import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
 import type { SwarmSnapshot, SwarmView } from "../../src/domain/swarm.js";
-import { bindingKey, type ContainerInfo, type HealthInstance, type LoadBalancerSpec, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";
+import { bindingKey, type ContainerInfo, type HealthInstance, type LoadBalancerSpec, type RegisteredService, type ServiceBinding } from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { RendererReconciler } from "../../src/reconcilers/renderer.js";
 import { renderFor } from "../../src/render/renderFor.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import { refKey } from "../../src/sources/consul/healthWatcher.js";
 import type { BindingStore } from "../../src/ports/bindingStore.js";
-import type { ConsulApi, HealthQuery, HealthResult } from "../../src/ports/consul.js";
-import type { HealthSnapshot } from "../../src/ports/healthStore.js";
+import { FakeBindings, FakeConsul, FakeHealth, makeBinding, makeContainer } from "../support/fakes.js";
 
 const HOST_IP = "192.0.2.10";
 
-class AgentOnly implements ConsulApi {
-  readonly services = new Map<string, RegisteredService>();
-  listAgentServices(): Promise<readonly RegisteredService[]> {
-    return Promise.resolve([...this.services.values()]);
-  }
-  register(r: Registration): Promise<void> {
-    this.services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } });
-    return Promise.resolve();
-  }
-  deregister(id: string): Promise<void> {
-    this.services.delete(id);
-    return Promise.resolve();
-  }
-  healthService(q: HealthQuery): Promise<HealthResult> {
-    return Promise.reject(new ConsulError("ConsulUnavailable", `not used: ${q.service}`));
-  }
-  leader(): Promise<string> {
-    return Promise.resolve("x");
-  }
-}
-
 function store(bindings: readonly ServiceBinding[]): BindingStore {
-  return { synced: () => true, get: (k) => bindings.find((b) => bindingKey(b) === k), list: () => bindings, problems: () => [] };
+  return new FakeBindings(bindings);
 }
 
 function binding(name: string, backends: Partial<ServiceBinding["spec"]["backends"]>, lb?: Partial<LoadBalancerSpec>): ServiceBinding {
-  return {
-    apiVersion: "dockbind.io/v1alpha1",
-    kind: "ServiceBinding",
-    metadata: { name, namespace: "default" },
-    spec: {
-      service: { name, tags: [], meta: {} },
-      backends: { port: 80, protocol: "tcp", addressMode: "published", ...backends },
-      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
-      ...(lb !== undefined ? { loadBalancer: { kind: "nginx", listen: { port: 8080, address: "127.0.0.1" }, onlyPassing: true, method: "round_robin", output: `${name}.conf`, ...lb } } : {}),
-    },
-  };
+  return makeBinding(name, { backends, ...(lb !== undefined ? { loadBalancer: lb } : {}) });
 }
 
 function container(id: string, labels: Record<string, string>, hostPort: number, privatePort = 80): ContainerInfo {
-  return { id, name: `c-${id.slice(0, 4)}`, image: "web:1", hostname: id.slice(0, 12), labels, env: {}, running: true, health: "none", ports: [{ privatePort, protocol: "tcp", hostIP: "0.0.0.0", hostPort }], networks: { bridge: "172.17.0.2" } };
+  return makeContainer(id, { image: "web:1", labels, ports: [{ privatePort, protocol: "tcp", hostIP: "0.0.0.0", hostPort }] });
 }
 
 const id = (c: string): string => c.repeat(64).slice(0, 64);
@@ -101,7 +67,7 @@ const CASES: readonly Case[] = [
 ];
 
 /** What the registrar writes for `c` on node `node`, reconciling every key a resync queues. */
-async function controllerRegisters(c: Case, node: string, consul: AgentOnly): Promise<void> {
+async function controllerRegisters(c: Case, node: string, consul: FakeConsul): Promise<void> {
   const containers = { synced: () => true, list: () => c.containers, ...containerLookup(c.containers) };
   const registrar = new RegistrarReconciler({
     bindings: store(c.bindings),
@@ -143,7 +109,7 @@ describe("one decision path: the registrar and `controller plan` agree", () => {
   for (const c of CASES) {
     for (const nodes of [["node-a"], ["node-a", "node-b"]]) {
       it(`${c.name} (${nodes.length} endpoint${nodes.length > 1 ? "s" : ""})`, async () => {
-        const consul = new AgentOnly();
+        const consul = new FakeConsul();
         const planned = plan(c, nodes, []);
         for (const n of nodes) await controllerRegisters(c, n, consul);
         const written = [...consul.services.keys()].sort();
@@ -157,7 +123,7 @@ describe("one decision path: the registrar and `controller plan` agree", () => {
   it("compat never registers a port a binding claims; the other ports are registered", async () => {
     const c = CASES[4];
     assert.ok(c);
-    const consul = new AgentOnly();
+    const consul = new FakeConsul();
     await controllerRegisters(c, "node-a", consul);
     const compat = [...consul.services.values()].filter((s) => s.meta.dockbind_binding === COMPAT_BINDING_KEY).map((s) => s.port);
     assert.deepEqual(compat, [30006]);
@@ -177,10 +143,11 @@ describe("one decision path: the renderer writes what the plan previews", () => 
       const template = "template" in lb ? "upstream {{upstream}} {\n{{#servers}}  server {{address}}:{{port}};\n{{/servers}}}\n" : undefined;
       const written: ApplyOptions[] = [];
       const writer = { apply: (req: ApplyOptions): Promise<ApplyResult> => (written.push(req), Promise.resolve({ changed: true, reloaded: true })), remove: () => Promise.resolve() } as unknown as LbConfigWriter;
-      const snapshots = new Map<string, HealthSnapshot>([[refKey({ service: "web" }), { instances, updatedAt: 0 }]]);
+      const health = new FakeHealth();
+      health.set({ service: "web" }, instances);
       const renderer = new RendererReconciler({
         bindings: store([b]),
-        health: { get: (ref) => snapshots.get(refKey(ref)) },
+        health,
         writer,
         status: new BindingStatusStore(),
         logger: silentLogger(),

@@ -3,8 +3,7 @@ import { describe, it } from "node:test";
 import { ConsulError } from "../../src/clients/consul/types.js";
 import { registrationHash, withHash } from "../../src/domain/plan.js";
 import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
-import { matchesSelector } from "../../src/domain/selector.js";
-import { OWNER_META, type ContainerInfo, type LabelSelector, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";
+import { OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { ownerRequest, RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { decodeNodeRequest, keyed, type NodeRequest } from "../../src/runtime/requests.js";
@@ -12,127 +11,22 @@ import { ReconcileError } from "../../src/runtime/errors.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import type { CheckProbe } from "../../src/actuators/probe/checkProbe.js";
 import { PROBE_TIMEOUT_CAP_MS, RegistrationProber } from "../../src/reconcilers/registrationProber.js";
-import type { BindingProblem, BindingStore } from "../../src/ports/bindingStore.js";
+import { FakeBindings, FakeConsul, FakeContainers, makeBinding, makeContainer } from "../support/fakes.js";
 
 import type { OwnerIdentity } from "../../src/domain/ownership.js";
-import type { ConsulApi, HealthQuery, HealthResult } from "../../src/ports/consul.js";
-import type { ContainerStore } from "../../src/ports/containerStore.js";
 
 const NODE = "node-1";
 /** This registrar's owner identity (engine and instance of the controller under test). */
 const SELF = { node: NODE, engine: "ENGINE-SELF", instance: "i-self", adopt: [] } as const;
 const HOST_IP = "192.0.2.10";
 
-/** In-process Consul agent: keeps services and records every call. */
-class FakeConsul implements ConsulApi {
-  readonly services = new Map<string, RegisteredService>();
-  readonly calls: string[] = [];
-  failOn: "list" | "register" | "deregister" | undefined;
-  failWith: Error = new ConsulError("ConsulUnavailable", "list agent services: connect ECONNREFUSED");
-
-  writes(): string[] {
-    return this.calls.filter((c) => !c.startsWith("list"));
-  }
-
-  seed(s: RegisteredService): void {
-    this.services.set(s.id, s);
-  }
-
-  listAgentServices(): Promise<readonly RegisteredService[]> {
-    this.calls.push("list");
-    if (this.failOn === "list") return Promise.reject(this.failWith);
-    return Promise.resolve([...this.services.values()].map((s) => ({ ...s, tags: [...s.tags], meta: { ...s.meta } })));
-  }
-
-  register(r: Registration): Promise<void> {
-    this.calls.push(`register ${r.id}`);
-    if (this.failOn === "register") return Promise.reject(this.failWith);
-    this.services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } });
-    return Promise.resolve();
-  }
-
-  deregister(id: string): Promise<void> {
-    this.calls.push(`deregister ${id}`);
-    if (this.failOn === "deregister") return Promise.reject(this.failWith);
-    this.services.delete(id);
-    return Promise.resolve();
-  }
-
-  healthService(q: HealthQuery): Promise<HealthResult> {
-    return Promise.reject(new Error(`health of ${q.service}: not used by the registrar`));
-  }
-
-  leader(): Promise<string> {
-    return Promise.resolve("127.0.0.1:8300");
-  }
-}
-
-class FakeContainers implements ContainerStore {
-  isSynced = true;
-  readonly items = new Map<string, ContainerInfo>();
-  synced(): boolean {
-    return this.isSynced;
-  }
-  list(): readonly ContainerInfo[] {
-    return [...this.items.values()];
-  }
-  get(id: string): ContainerInfo | undefined {
-    return this.items.get(id);
-  }
-  select(selector: LabelSelector): readonly ContainerInfo[] {
-    return this.list().filter((c) => matchesSelector(selector, c.labels));
-  }
-  put(c: ContainerInfo): void {
-    this.items.set(c.id, c);
-  }
-}
-
-class FakeBindings implements BindingStore {
-  isSynced = true;
-  readonly items = new Map<string, ServiceBinding>();
-  synced(): boolean {
-    return this.isSynced;
-  }
-  get(key: string): ServiceBinding | undefined {
-    return this.items.get(key);
-  }
-  list(): readonly ServiceBinding[] {
-    return [...this.items.values()];
-  }
-  problems(): readonly BindingProblem[] {
-    return [];
-  }
-  put(b: ServiceBinding): void {
-    this.items.set(`${b.metadata.namespace}/${b.metadata.name}`, b);
-  }
-}
-
+/** The registrar's binding: service `<name>` tagged v1, containers `app=<name>` on private port `port`. */
 function binding(name = "web", port = 8080): ServiceBinding {
-  return {
-    apiVersion: "dockbind.io/v1alpha1",
-    kind: "ServiceBinding",
-    metadata: { name, namespace: "default" },
-    spec: {
-      service: { name, tags: ["v1"], meta: {} },
-      backends: { selector: { matchLabels: { app: name } }, port, protocol: "tcp", addressMode: "published" },
-      healthCheck: { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical" },
-    },
-  };
+  return makeBinding(name, { service: { tags: ["v1"] }, backends: { port } });
 }
 
 function container(id: string, app = "web", hostPort = 32768, privatePort = 8080): ContainerInfo {
-  return {
-    id,
-    name: `c-${id.slice(0, 4)}`,
-    image: "nginx:1.27",
-    hostname: id.slice(0, 12),
-    labels: { app },
-    env: {},
-    running: true,
-    health: "none",
-    ports: [{ privatePort, protocol: "tcp", hostIP: "0.0.0.0", hostPort }],
-    networks: { bridge: "172.17.0.2" },
-  };
+  return makeContainer(id, { labels: { app }, ports: [{ privatePort, protocol: "tcp", hostIP: "0.0.0.0", hostPort }] });
 }
 
 const C1 = "c1c1c1c1c1c1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

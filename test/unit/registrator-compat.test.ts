@@ -12,6 +12,7 @@ import {
   type CompatResult,
 } from "../../src/domain/registratorCompat.js";
 import { OWNER_META, type ContainerInfo, type PortMapping, type Registration } from "../../src/domain/types.js";
+import { makeContainer } from "../support/fakes.js";
 
 // node:test's describe/it return promises the runner tracks itself; these
 // wrappers keep @typescript-eslint/no-floating-promises quiet.
@@ -24,20 +25,16 @@ function it(name: string, fn: () => void): void {
 
 const HOST = "192.168.1.102";
 
+/** registrator's redis example: container redis.0, private 6379 published on 0.0.0.0:10000, no labels. */
 function container(over: Partial<ContainerInfo> = {}): ContainerInfo {
-  return {
-    id: "c0ffee000001",
+  return makeContainer("c0ffee000001", {
     name: "redis.0",
     image: "progrium/redis:latest",
-    hostname: "c0ffee000001",
     labels: {},
-    env: {},
-    running: true,
-    health: "none",
     ports: [{ privatePort: 6379, protocol: "tcp", hostIP: "0.0.0.0", hostPort: 10000 }],
     networks: { bridge: "172.17.0.5" },
     ...over,
-  };
+  });
 }
 
 function options(over: Partial<CompatOptions> = {}): CompatOptions {

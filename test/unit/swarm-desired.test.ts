@@ -2,16 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { validateBinding } from "../../src/api/v1alpha1/validate.js";
 import { desiredForSwarmBinding, swarmServiceMatches, type SwarmSnapshot, type SwarmTask } from "../../src/domain/swarm.js";
-import type { ContainerInfo, RegisteredService, Registration, ServiceBinding } from "../../src/domain/types.js";
+import type { ContainerInfo, ServiceBinding } from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { nodeFromApi, serviceFromApi, taskFromApi } from "../../src/sources/docker/swarmInspect.js";
-import type { BindingStore } from "../../src/ports/bindingStore.js";
-import type { ConsulApi } from "../../src/ports/consul.js";
-import type { ContainerStore } from "../../src/ports/containerStore.js";
 import type { SwarmStore } from "../../src/ports/swarmStore.js";
 import type { SwarmView } from "../../src/domain/swarm.js";
+import { FakeBindings, FakeConsul, FakeContainers, makeSwarmTask } from "../support/fakes.js";
 
 const OPTS = { node: "n1", hostIP: "192.0.2.10" };
 
@@ -30,19 +28,15 @@ function binding(backends: Record<string, unknown>): ServiceBinding {
   return r.binding;
 }
 
+/** Task of service svc1 in slot 1 on node1, port 80 published in host mode on 30000 + id length. */
 function task(id: string, over: Partial<SwarmTask> = {}): SwarmTask {
-  return {
-    id,
-    serviceId: "svc1",
+  return makeSwarmTask(id, {
     slot: 1,
-    nodeId: "node1",
-    desiredState: "running",
-    state: "running",
     containerId: `ctr-${id}`,
     ports: [{ protocol: "tcp", targetPort: 80, publishedPort: 30000 + id.length, publishMode: "host" }],
     networks: { ingress: "10.0.0.5", backend: `10.0.1.${id.length}` },
     ...over,
-  };
+  });
 }
 
 const SNAP: SwarmSnapshot = {
@@ -214,30 +208,16 @@ describe("swarm API normalisation", () => {
 
 describe("registrar with swarm bindings", () => {
   const b = binding({ swarm: { service: "web" } });
-  const services = new Map<string, RegisteredService>();
-  const writes: string[] = [];
-  const consul: Pick<ConsulApi, "listAgentServices" | "register" | "deregister"> = {
-    listAgentServices: () => Promise.resolve([...services.values()]),
-    register: (r: Registration) => {
-      writes.push(`register ${r.id}`);
-      services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } });
-      return Promise.resolve();
-    },
-    deregister: (id: string) => {
-      writes.push(`deregister ${id}`);
-      services.delete(id);
-      return Promise.resolve();
-    },
-  };
-  const bindings: BindingStore = { synced: () => true, get: (k) => (k === "default/sw" ? b : undefined), list: () => [b], problems: () => [] };
-  const containers: ContainerStore = { synced: () => true, list: () => [], get: (): ContainerInfo | undefined => undefined, select: () => [] };
+  const consul = new FakeConsul();
+  const bindings = new FakeBindings([b]);
+  const containers = new FakeContainers();
   let view: SwarmView = { kind: "unavailable", reason: "SwarmNotActive", message: "the Docker engine is not in swarm mode" };
   const swarm: SwarmStore = { view: () => view };
   const status = new BindingStatusStore();
   const registrar = new RegistrarReconciler({
     bindings,
     containers,
-    consul: consul as unknown as ConsulApi,
+    consul,
     status,
     logger: silentLogger(),
     node: "n1",
@@ -252,30 +232,30 @@ describe("registrar with swarm bindings", () => {
     const cond = status.get("default/sw").conditions.find((c) => c.type === "Registered");
     assert.equal(cond?.status, "False");
     assert.equal(cond.reason, "SwarmNotActive");
-    assert.deepEqual(writes, []);
+    assert.deepEqual(consul.writes(), []);
   });
 
   it("swarm ready: registers running tasks; a task going to shutdown is deregistered", async () => {
     view = { kind: "ready", snapshot: { ...SNAP, tasks: [task("t1"), task("t2")] } };
     await registrar.reconcile({ kind: "binding", binding: "default/sw" });
-    assert.deepEqual(writes, ["register dockbind:n1:default:sw:t1:80", "register dockbind:n1:default:sw:t2:80"]);
+    assert.deepEqual(consul.writes(), ["register dockbind:n1:default:sw:t1:80", "register dockbind:n1:default:sw:t2:80"]);
     assert.equal(status.get("default/sw").conditions.find((c) => c.type === "Registered")?.status, "True");
     view = { kind: "ready", snapshot: { ...SNAP, tasks: [task("t1"), task("t2", { desiredState: "shutdown" })] } };
     await registrar.reconcile({ kind: "binding", binding: "default/sw" });
-    assert.equal(writes.at(-1), "deregister dockbind:n1:default:sw:t2:80");
+    assert.equal(consul.writes().at(-1), "deregister dockbind:n1:default:sw:t2:80");
     // Swarm unreachable afterwards: nothing is deregistered.
     view = { kind: "unavailable", reason: "SwarmUnreachable", message: "gone" };
-    const n = writes.length;
+    const n = consul.writes().length;
     await registrar.reconcile({ kind: "binding", binding: "default/sw" });
-    assert.equal(writes.length, n);
-    assert.deepEqual([...services.keys()], ["dockbind:n1:default:sw:t1:80"]);
+    assert.equal(consul.writes().length, n);
+    assert.deepEqual([...consul.services.keys()], ["dockbind:n1:default:sw:t1:80"]);
   });
 
   it("another endpoint serves the swarm (issue #3 item 6): this node's copies are removed and it abstains", async () => {
     view = { kind: "unavailable", reason: "SwarmServedByOtherEndpoint", message: "swarm abc is served through Docker endpoint n0" };
     assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/sw" }), {});
-    assert.equal(writes.at(-1), "deregister dockbind:n1:default:sw:t1:80");
-    assert.deepEqual([...services.keys()], []);
+    assert.equal(consul.writes().at(-1), "deregister dockbind:n1:default:sw:t1:80");
+    assert.deepEqual([...consul.services.keys()], []);
     const cond = status.get("default/sw").conditions.find((c) => c.type === "Registered");
     assert.deepEqual([cond?.status, cond?.reason], ["False", "SwarmServedByOtherEndpoint"], "alone, the abstaining node's words stand");
     // The serving endpoint reports: it alone decides the condition and the counts.

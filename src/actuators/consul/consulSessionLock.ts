@@ -33,8 +33,8 @@ import type { ElectionOutcome, LeadershipLock } from "../../runtime/leaderElecti
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import type { ConsulApi, ConsulLocking } from "../../ports/consul.js";
 
-export const LEADER_SERVICE = "dockbind-leader";
-export const LEADER_KEY_PREFIX = "dockbind/leader/";
+const LEADER_SERVICE = "dockbind-leader";
+const LEADER_KEY_PREFIX = "dockbind/leader/";
 
 export interface SessionLockTiming {
   readonly renewMs: number;
@@ -49,7 +49,7 @@ export interface SessionLockTiming {
   readonly waitMs: number;
 }
 
-export const DEFAULT_SESSION_LOCK_TIMING: SessionLockTiming = {
+const DEFAULT_SESSION_LOCK_TIMING: SessionLockTiming = {
   renewMs: 2_000,
   checkTtlMs: 5_000,
   sessionTtlS: 10,

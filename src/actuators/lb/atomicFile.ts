@@ -32,12 +32,12 @@ function checkMode(mode: number): void {
 }
 
 /** Temp sibling path for `path` (same directory, dot-prefixed, `.tmp` suffix). */
-export function tempSiblingPath(path: string): string {
+function tempSiblingPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
 }
 
 /** fsync a directory so a rename/unlink inside it is durable. */
-export async function fsyncDir(dir: string): Promise<void> {
+async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, "r");
   try {
     await fh.sync();
@@ -67,7 +67,7 @@ export async function writeTempSibling(path: string, bytes: string | Uint8Array,
     try {
       await fh.writeFile(bytes);
       // Owner before mode (chown may clear mode bits); both before the rename, so the file is never
-      // visible under its final name with the wrong owner or mode (issue #6).
+      // visible under its final name with the wrong owner or mode.
       if (owner !== undefined) await fh.chown(owner.uid, owner.gid);
       await fh.chmod(mode); // umask-independent
       await fh.sync();
@@ -134,7 +134,7 @@ function pidAlive(pid: number): boolean {
 /**
  * Removes temp siblings (tempSiblingPath names) in `dir` left by a writer
  * process that no longer runs, e.g. a controller killed with SIGKILL between
- * writeTempSibling and commitTemp (issue #6 kill -9 suite). Files of live
+ * writeTempSibling and commitTemp. Files of live
  * processes other than this one are left alone (another writer may be mid-write).
  * Returns the removed names. Never throws.
  */

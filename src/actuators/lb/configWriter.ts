@@ -61,7 +61,7 @@ export interface ApplyOptions {
   /** Default 0o644; world-writable modes are refused. */
   readonly mode?: number;
   /**
-   * Reload pacing (issue #6, P3, see reloadPacer.ts): when the bytes differ
+   * Reload pacing (see reloadPacer.ts): when the bytes differ
    * but the pacer's gap since this writer's last reload has not passed, write
    * nothing and return `deferredMs`. The gap is this many ms after the first
    * reload of a burst and maxReloadIntervalMs after each further one.
@@ -86,7 +86,7 @@ export class LbConfigWriter {
   private pacing: ReloadPacing = { minMs: 0, maxMs: 0 };
   private tail: Promise<unknown> = Promise.resolve();
 
-  /** Mode and owner of every file this writer creates (issue #6: --lb-file-mode, --lb-file-owner). */
+  /** Mode and owner of every file this writer creates (--lb-file-mode, --lb-file-owner). */
   private readonly fileMode: number;
   private readonly fileOwner: FileOwner | undefined;
 
@@ -268,21 +268,4 @@ async function io<T>(fn: () => Promise<T>, what: string): Promise<T> {
   } catch (err: unknown) {
     throw asLbError(err, fsErrorReason(err), what);
   }
-}
-
-const writers = new WeakMap<LoadBalancerDriver, LbConfigWriter>();
-
-/** The shared writer for `driver` (one per LB instance, so pending-reload state persists across calls). */
-export function writerFor(driver: LoadBalancerDriver): LbConfigWriter {
-  let w = writers.get(driver);
-  if (w === undefined) {
-    w = new LbConfigWriter(driver);
-    writers.set(driver, w);
-  }
-  return w;
-}
-
-/** Functional form of LbConfigWriter.apply using the shared writer for `opts.driver`. */
-export function applyLbConfig(opts: ApplyOptions & { readonly driver: LoadBalancerDriver }): Promise<ApplyResult> {
-  return writerFor(opts.driver).apply(opts);
 }

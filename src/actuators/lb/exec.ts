@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 const execFileAsync = promisify(execFile);
 
 /** Max stderr characters carried into error messages (the tail is kept). */
-export const STDERR_MAX = 2000;
+const STDERR_MAX = 2000;
 
 export interface ExecOutcome {
   readonly ok: boolean;
@@ -20,7 +20,7 @@ function field(err: unknown, key: string): unknown {
   return typeof err === "object" && err !== null && key in err ? (err as Record<string, unknown>)[key] : undefined;
 }
 
-export function trimStderr(s: string): string {
+function trimStderr(s: string): string {
   const t = s.trim();
   return t.length > STDERR_MAX ? `...${t.slice(-STDERR_MAX)}` : t;
 }

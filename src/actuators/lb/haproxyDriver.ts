@@ -41,7 +41,7 @@ export interface HaproxyDriverOptions {
 }
 
 /** Throwaway config placed before a candidate: haproxy -c then checks the snippet on its own. */
-export const CANDIDATE_WRAPPER = [
+const CANDIDATE_WRAPPER = [
   "# dockbind: isolated check of one generated snippet",
   "global",
   "    maxconn 256",
@@ -66,7 +66,7 @@ export function parseShowProc(text: string): MasterProcState | undefined {
 }
 
 /** Sends one command to a haproxy master CLI socket and resolves with the whole answer. */
-export function masterCommand(socket: string, command: string, timeoutMs: number): Promise<string> {
+function masterCommand(socket: string, command: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const conn = createConnection(socket);

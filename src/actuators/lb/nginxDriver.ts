@@ -52,14 +52,14 @@ export function pidDirective(conf: string): string | undefined {
 }
 
 /** nginx double-quoted string: `\` and `"` escaped; control chars refused. */
-export function nginxQuote(s: string): string {
+function nginxQuote(s: string): string {
   // eslint-disable-next-line no-control-regex -- we are rejecting control chars on purpose
   if (/[\u0000-\u001f\u007f]/.test(s)) throw new LbError("ValidationFailed", "path contains control characters");
   return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
 /** Throwaway main config that includes one snippet in `http {}`; everything nginx writes stays in `dir`. */
-export function wrapperConfig(dir: string, candidatePath: string): string {
+function wrapperConfig(dir: string, candidatePath: string): string {
   const q = (name: string): string => nginxQuote(join(dir, name));
   return [
     "# dockbind: isolated check of one generated snippet",
@@ -119,7 +119,7 @@ export class NginxDriver implements LoadBalancerDriver {
    * new worker process; ReloadRejected when it kept its old workers for
    * `reloadConfirmMs` (it rejected the config), ReloadFailed when the signal
    * could not be sent or the master died. Without a readable pid file the
-   * reload is not confirmed (as before this check existed).
+   * signal is sent and the reload resolves unconfirmed.
    */
   async reload(): Promise<void> {
     const master = await this.masterPid();

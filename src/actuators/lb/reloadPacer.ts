@@ -1,5 +1,5 @@
 /**
- * Reload pacing of one load balancer (issue #6, P3). Pure: the clock is an
+ * Reload pacing of one load balancer. Pure: the clock is an
  * argument.
  *
  * Contract:
@@ -14,15 +14,13 @@
  *   first, every later one at least `maxMs` after the previous one (a `maxMs`
  *   below `minMs` counts as `minMs`: constant spacing), and one change after
  *   a moment's quiet ends the burst: changes a few seconds apart (a stop, then
- *   a start) never wait for the long gap (issue #6: the P2 bench's sequential
- *   runs waited up to 3.5 s when a burst only ended after twice the gap);
+ *   a start) never wait for the long gap;
  * - `minMs` 0 means no pacing at all;
  * - a reload that takes a server out of rotation (a backend stopped or turned
  *   critical) waits at most `minMs` after the previous reload, never the
  *   burst's longer gap: only additions are held back for the long gap, so a
  *   dead or freed address leaves nginx within `minMs`, as with constant
- *   spacing (issue #6: the P2 bench saw nginx route to a freed IP the next
- *   container had taken).
+ *   spacing (a freed IP may already belong to the next container).
  * With 1 s / 4 s, a burst of additions lasting T seconds costs reloads at
  * 0, 1, 5, 9, 13, … s: 3 reloads for T < 5 s (a burst of 100 container starts
  * within 2 s plus registration and the first health checks), then one per

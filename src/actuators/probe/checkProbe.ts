@@ -1,6 +1,6 @@
 /**
  * One run of a Consul HTTP or TCP check from this process, the way the agent
- * runs it (issue #6 P2, `healthCheck.probeBeforeRegister`): HTTP GET following
+ * runs it (for `healthCheck.probeBeforeRegister`): HTTP GET following
  * redirects, passing on 2xx (Consul: 2xx passing, 429 warning, anything else
  * critical); TCP: a connection accepted. Bounded by the check's timeout.
  *

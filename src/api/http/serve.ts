@@ -5,7 +5,7 @@ import type { Logger } from "../../runtime/logger.js";
 import { startHttpServer, type HttpServerHandle } from "./server.js";
 
 /** A reconcile (or a stalled queue) older than this fails /healthz: 5 resync periods, at least 2 minutes. */
-export function wedgeAfterMs(config: Pick<Config, "resyncIntervalMs">): number {
+function wedgeAfterMs(config: Pick<Config, "resyncIntervalMs">): number {
   return Math.max(5 * config.resyncIntervalMs, 120_000);
 }
 

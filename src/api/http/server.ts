@@ -44,7 +44,7 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
-export function probeText(r: ProbeReport): string {
+function probeText(r: ProbeReport): string {
   const lines = r.checks.map((c) => `[${c.ok ? "+" : "-"}]${c.name} ${c.ok ? "ok" : `failed: ${c.message}`}`);
   return `${lines.join("\n")}\n${r.ok ? "ok" : "failed"}\n`;
 }

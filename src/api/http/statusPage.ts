@@ -79,7 +79,7 @@ function probeTile(name: string, r: ProbeReport | undefined): SafeHtml {
   return html`<div class="tile" data-probe="${name}">${badge(r.ok ? "ok" : "bad", r.ok ? "ok" : "failing")}<b>${name}</b><small>${failing || "all checks pass"}</small></div>`;
 }
 
-/** Issue #3 item 6: with several Docker endpoints, each one's node, container count and sync state. */
+/** Every Docker endpoint's node, container count and sync state. */
 function dockerEndpoints(s: StatusDocument): SafeHtml | string {
   const eps = s.sources.docker.endpoints;
   if (eps.length <= 1) return "";

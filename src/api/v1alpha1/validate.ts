@@ -12,7 +12,7 @@ import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
 import schemaDocument from "./servicebinding.schema.json" with { type: "json" };
 
 /** The schema document, loaded once. */
-export const serviceBindingSchema: Record<string, unknown> = schemaDocument;
+const serviceBindingSchema: Record<string, unknown> = schemaDocument;
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
 // "ip": an IPv4 or IPv6 literal, checked by Node itself (no hostnames, no zones).

@@ -52,7 +52,7 @@ export interface RawClient {
  * `limits.http_max_conns_per_client` (200), above the health watcher's cap on
  * blocking queries (MAX_BLOCKING_QUERIES, 128) so other calls always get a socket.
  */
-export const CONSUL_MAX_SOCKETS = 160;
+const CONSUL_MAX_SOCKETS = 160;
 
 /** One configured agent: its base URL and its package client. */
 export interface Endpoint {

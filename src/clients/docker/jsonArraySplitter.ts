@@ -1,5 +1,5 @@
 /**
- * Incremental splitter for a JSON array arriving in chunks (issue #6, P5):
+ * Incremental splitter for a JSON array arriving in chunks:
  * yields the text of each top-level element as soon as its last byte has
  * arrived, so a caller can parse and convert one element at a time instead
  * of holding the whole response body, its string and the parsed array at

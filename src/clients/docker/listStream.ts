@@ -1,5 +1,5 @@
 /**
- * `GET /containers/json` read as a stream (issue #6, P5): each list entry is
+ * `GET /containers/json` read as a stream: each list entry is
  * parsed and handed to the caller as soon as it has arrived, so a full
  * resync of 10,000 containers never holds the raw body, its decoded string
  * and the parsed array at the same time (dockerode's listContainers() holds

@@ -131,127 +131,188 @@ export interface KubeClientOptions {
   readonly userAgent: string;
 }
 
-export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions): KubeClient {
+/** Where requests go: the kubeconfig's current cluster, through one keep-alive pool. */
+interface Endpoint {
+  readonly kc: KubeConfig;
+  readonly server: string;
+  readonly base: URL;
+  readonly secure: boolean;
+  /** The server URL's path without its trailing slash, prepended to every API path. */
+  readonly prefix: string;
+  readonly agent: HttpAgent | HttpsAgent;
+  readonly userAgent: string;
+}
+
+/** Throws when the kubeconfig has no current cluster. */
+function endpointOf(kc: KubeConfig, opts: KubeClientOptions): Endpoint {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new Error("kubeconfig has no current cluster");
   const base = new URL(cluster.server);
   const secure = base.protocol === "https:";
   const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 16 }) : new HttpAgent({ keepAlive: true, maxSockets: 16 });
-  const prefix = base.pathname.replace(/\/$/, "");
+  return { kc, server: cluster.server, base, secure, prefix: base.pathname.replace(/\/$/, ""), agent, userAgent: opts.userAgent };
+}
 
-  const open = async (method: string, path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<RequestOptions> => {
-    const ro: RequestOptions & { ca?: unknown } = {
-      method,
-      protocol: base.protocol,
-      hostname: base.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port: base.port === "" ? (secure ? 443 : 80) : Number(base.port),
-      path: prefix + path,
-      headers: { Accept: "application/json", "User-Agent": opts.userAgent, ...headers },
-      ...(signal !== undefined ? { signal } : {}),
-    };
-    await kc.applyToHTTPSOptions(ro);
-    ro.agent = agent; // one keep-alive pool; TLS options above still apply per socket
-    return ro;
+/** Request options for one request, with TLS material and credentials read from the kubeconfig now. */
+async function requestOptions(ep: Endpoint, method: string, path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<RequestOptions> {
+  const { base } = ep;
+  const ro: RequestOptions & { ca?: unknown } = {
+    method,
+    protocol: base.protocol,
+    hostname: base.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: base.port === "" ? (ep.secure ? 443 : 80) : Number(base.port),
+    path: ep.prefix + path,
+    headers: { Accept: "application/json", "User-Agent": ep.userAgent, ...headers },
+    ...(signal !== undefined ? { signal } : {}),
   };
+  await ep.kc.applyToHTTPSOptions(ro);
+  ro.agent = ep.agent; // one keep-alive pool; TLS options above still apply per socket
+  return ro;
+}
 
-  const send = (ro: RequestOptions, body: string | undefined): Promise<IncomingMessage> =>
-    new Promise((resolve, reject) => {
-      const req = (secure ? httpsRequest : httpRequest)(ro, resolve);
-      req.once("error", reject);
-      req.end(body);
+/** Resolves with the response once its headers arrive; rejects on a transport error. */
+function send(ep: Endpoint, ro: RequestOptions, body: string | undefined): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = (ep.secure ? httpsRequest : httpRequest)(ro, resolve);
+    req.once("error", reject);
+    req.end(body);
+  });
+}
+
+/** The whole response body as UTF-8; rejects when the response errors or is aborted. */
+function readAll(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c));
+    res.once("end", () => {
+      resolve(Buffer.concat(chunks).toString("utf8"));
     });
-
-  const readAll = (res: IncomingMessage): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.once("end", () => {
-        resolve(Buffer.concat(chunks).toString("utf8"));
-      });
-      res.once("error", reject);
-      res.once("aborted", () => {
-        reject(new Error("response aborted"));
-      });
+    res.once("error", reject);
+    res.once("aborted", () => {
+      reject(new Error("response aborted"));
     });
+  });
+}
 
-  return {
-    server: cluster.server,
+/** KubeClient.request: a non-2xx status rejects with a KubeApiError; an empty body resolves undefined. */
+async function jsonRequest<T>(ep: Endpoint, method: string, path: string, ro: RequestOpts = {}): Promise<T> {
+  const timeout = AbortSignal.timeout(ro.timeoutMs ?? 30_000);
+  const signal = ro.signal === undefined ? timeout : AbortSignal.any([ro.signal, timeout]);
+  const body = ro.body === undefined ? undefined : JSON.stringify(ro.body);
+  const headers: Record<string, string> = body === undefined ? {} : { "Content-Type": ro.contentType ?? "application/json" };
+  const res = await send(ep, await requestOptions(ep, method, buildPath(path, ro.query), headers, signal), body);
+  const text = await readAll(res);
+  const code = res.statusCode ?? 0;
+  if (code < 200 || code >= 300) throw statusError(code, text);
+  return (text === "" ? undefined : JSON.parse(text)) as T;
+}
 
-    async request<T>(method: string, path: string, ro: RequestOpts = {}): Promise<T> {
-      const timeout = AbortSignal.timeout(ro.timeoutMs ?? 30_000);
-      const signal = ro.signal === undefined ? timeout : AbortSignal.any([ro.signal, timeout]);
-      const body = ro.body === undefined ? undefined : JSON.stringify(ro.body);
-      const headers: Record<string, string> = body === undefined ? {} : { "Content-Type": ro.contentType ?? "application/json" };
-      const res = await send(await open(method, buildPath(path, ro.query), headers, signal), body);
-      const text = await readAll(res);
-      const code = res.statusCode ?? 0;
-      if (code < 200 || code >= 300) throw statusError(code, text);
-      return (text === "" ? undefined : JSON.parse(text)) as T;
-    },
+/** Aborts `ctl` when `poke` has not been called for `ms`; `fired` tells whether it did. */
+class IdleTimer {
+  private timer: NodeJS.Timeout | undefined;
+  fired = false;
 
-    async watch(path, onEvent, wo) {
-      const ctl = new AbortController();
-      const signal = AbortSignal.any([wo.signal, ctl.signal]);
-      let idle: NodeJS.Timeout | undefined;
-      const idle$ = { fired: false }; // set from a timer callback
-      const poke = (): void => {
-        clearTimeout(idle);
-        idle = setTimeout(() => {
-          idle$.fired = true;
-          ctl.abort();
-        }, wo.idleTimeoutMs);
-      };
-      poke();
-      try {
-        const res = await send(await open("GET", buildPath(path, { ...wo.query, watch: true }), {}, signal), undefined);
-        const code = res.statusCode ?? 0;
-        if (code !== 200) throw statusError(code, await readAll(res));
-        await new Promise<void>((resolve, reject) => {
-          let buf = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => {
-            poke();
-            buf += chunk;
-            let nl: number;
-            while ((nl = buf.indexOf("\n")) >= 0) {
-              const line = buf.slice(0, nl).trim();
-              buf = buf.slice(nl + 1);
-              if (line === "") continue;
-              let parsed: unknown;
-              try {
-                parsed = JSON.parse(line);
-              } catch {
-                reject(new Error(`watch ${path}: unparseable event`));
-                res.destroy();
-                return;
-              }
-              if (isRecord(parsed) && typeof parsed.type === "string" && (isKubeObject(parsed.object) || isKubeStatus(parsed.object))) {
-                try {
-                  onEvent({ type: parsed.type as WatchEventType, object: parsed.object });
-                } catch (err) {
-                  // The handler ends the watch (e.g. an ERROR event): the caller sees its error.
-                  reject(err instanceof Error ? err : new Error(String(err)));
-                  res.destroy();
-                  return;
-                }
-              }
-            }
-          });
-          res.once("end", resolve);
-          res.once("error", reject);
-          res.once("aborted", () => {
-            reject(new Error("watch stream aborted"));
-          });
-          res.once("close", () => {
-            if (!res.complete) reject(new Error(idle$.fired ? `watch idle for ${wo.idleTimeoutMs} ms` : "watch connection closed"));
-          });
-        });
-      } catch (err) {
-        if (idle$.fired) throw new Error(`watch ${path}: no data for ${wo.idleTimeoutMs} ms`, { cause: err });
-        throw err;
-      } finally {
-        clearTimeout(idle);
+  constructor(
+    private readonly ctl: AbortController,
+    private readonly ms: number,
+  ) {}
+
+  poke(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.fired = true;
+      this.ctl.abort();
+    }, this.ms);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/**
+ * Delivers one newline-delimited watch line to `onEvent`. Returns the error that ends the
+ * watch: an unparseable line, or whatever `onEvent` threw; lines that are not watch events
+ * are skipped.
+ */
+function deliverWatchLine(path: string, line: string, onEvent: (ev: WatchEvent) => void): Error | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return new Error(`watch ${path}: unparseable event`);
+  }
+  if (!isRecord(parsed) || typeof parsed.type !== "string" || !(isKubeObject(parsed.object) || isKubeStatus(parsed.object))) return undefined;
+  try {
+    onEvent({ type: parsed.type as WatchEventType, object: parsed.object });
+    return undefined;
+  } catch (err) {
+    // The handler ends the watch (e.g. an ERROR event): the caller sees its error.
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+/**
+ * Feeds the watch response body, line by line, to `onEvent`; every chunk pokes `idle`.
+ * Resolves when the server ends the stream; rejects (and destroys the response) on the first
+ * error, or when the connection closes early.
+ */
+function pumpWatch(res: IncomingMessage, path: string, onEvent: (ev: WatchEvent) => void, idle: IdleTimer, idleTimeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let buf = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      idle.poke();
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line === "") continue;
+        const err = deliverWatchLine(path, line, onEvent);
+        if (err !== undefined) {
+          reject(err);
+          res.destroy();
+          return;
+        }
       }
-    },
+    });
+    res.once("end", resolve);
+    res.once("error", reject);
+    res.once("aborted", () => {
+      reject(new Error("watch stream aborted"));
+    });
+    res.once("close", () => {
+      if (!res.complete) reject(new Error(idle.fired ? `watch idle for ${idleTimeoutMs} ms` : "watch connection closed"));
+    });
+  });
+}
+
+/** KubeClient.watch: see the interface for the resolve/reject contract. */
+async function watchStream(ep: Endpoint, path: string, onEvent: (ev: WatchEvent) => void, wo: WatchOpts): Promise<void> {
+  const ctl = new AbortController();
+  const signal = AbortSignal.any([wo.signal, ctl.signal]);
+  const idle = new IdleTimer(ctl, wo.idleTimeoutMs);
+  idle.poke();
+  try {
+    const res = await send(ep, await requestOptions(ep, "GET", buildPath(path, { ...wo.query, watch: true }), {}, signal), undefined);
+    const code = res.statusCode ?? 0;
+    if (code !== 200) throw statusError(code, await readAll(res));
+    await pumpWatch(res, path, onEvent, idle, wo.idleTimeoutMs);
+  } catch (err) {
+    if (idle.fired) throw new Error(`watch ${path}: no data for ${wo.idleTimeoutMs} ms`, { cause: err });
+    throw err;
+  } finally {
+    idle.stop();
+  }
+}
+
+/** Throws when the kubeconfig has no current cluster; makes no request until one is asked for. */
+export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions): KubeClient {
+  const ep = endpointOf(kc, opts);
+  return {
+    server: ep.server,
+    request: <T>(method: string, path: string, ro?: RequestOpts) => jsonRequest<T>(ep, method, path, ro),
+    watch: (path, onEvent, wo) => watchStream(ep, path, onEvent, wo),
   };
 }

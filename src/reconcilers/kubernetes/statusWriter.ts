@@ -71,7 +71,7 @@ function num(v: unknown): number {
 }
 
 /** The status an object carries, in the writer's canonical form (unknown fields dropped). */
-export function currentStatus(obj: KubeObject): KubeBindingStatus | undefined {
+function currentStatus(obj: KubeObject): KubeBindingStatus | undefined {
   const s = obj.status;
   if (!isRecord(s)) return undefined;
   const conditions = Array.isArray(s.conditions)

@@ -1,5 +1,5 @@
 /**
- * Consul agent liveness monitor (issue #6). Polls the cheapest ACL-free
+ * Consul agent liveness monitor. Polls the cheapest ACL-free
  * endpoint (`/v1/status/leader`) every `intervalMs` and calls `onRecovered`
  * when the agent answers with a leader again after at least one failed (or
  * leaderless) probe.

@@ -10,7 +10,7 @@
  *   Consul outage never empties a rendered config;
  * - a changed instance set triggers `onChange(refKey)` through a min/max
  *   debouncer (consul-template's wait), so bursts render once;
- * - agent restart with lost state (issue #6): after any failed query the next
+ * - agent restart with lost state: after any failed query the next
  *   one is a fresh non-blocking read (a blocking query on an index from the
  *   previous agent life would block for the whole wait: Consul blocks while
  *   its index is below the one asked for). An index that went backwards
@@ -56,7 +56,7 @@ export interface HealthWatcherOptions {
 }
 
 /** Default cap on concurrent blocking queries: well under Consul's default of 200 connections per client. */
-export const MAX_BLOCKING_QUERIES = 128;
+const MAX_BLOCKING_QUERIES = 128;
 const DEFAULT_POLL_MS = 10_000;
 
 type WatchMode = "blocking" | "polled";

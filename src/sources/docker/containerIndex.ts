@@ -1,5 +1,5 @@
 /**
- * The container cache with an index by label pair (issue #6, P5): selecting a
+ * The container cache with an index by label pair: selecting a
  * binding's backends looks at the containers carrying one of its matchLabels
  * pairs instead of scanning every container, so a resync of B bindings over
  * C containers costs ~B × (matching containers), not B × C.
@@ -7,9 +7,8 @@
  * Only label KEYS that some select() asked for are indexed (key -> value ->
  * ids): the first select() on a new key indexes it with one scan, later
  * set()/delete() keep it current. Containers carry many labels no selector
- * reads (Compose adds six, some unique per container); indexing those cost
- * more memory than the containers themselves (P5: 80,000 index entries for
- * 10,000 containers, 10,000 of them single-element sets).
+ * reads (Compose adds six, some unique per container); indexing those would
+ * cost more memory than the containers themselves (mostly single-element sets).
  */
 import { matchesSelector } from "../../domain/selector.js";
 import type { ContainerInfo, LabelSelector } from "../../domain/types.js";

@@ -37,8 +37,8 @@ export interface DockerWatcherOptions {
   /**
    * Called for every container whose cached state changed, except the
    * changes a full resync reads from the list: onResync() follows those and
-   * stands for all of them (issue #6, P5: the first list of 10,000 containers
-   * would otherwise be 10,000 reports, each matched against every binding).
+   * stands for all of them (so a list of N containers costs one report, not
+   * N reports each matched against every binding).
    * Must not throw.
    */
   readonly onChange: (change: ContainerChange) => void;
@@ -136,7 +136,7 @@ export class DockerWatcher implements ContainerStore {
    * mode (default) the list entries ARE the new state: no inspect at all. With
    * `needsEnv` (registrator-compat reads Config.Env) new or changed containers
    * are inspected. Vanished containers are dropped either way.
-   * The list is streamed (issue #6, P5): each entry is applied as it arrives
+   * The list is streamed: each entry is applied as it arrives
    * and never retained; an entry for a container re-read by an event since
    * the list started is skipped (the re-read is newer than the list).
    * Changes read from the list are not reported one by one (see onChange);

@@ -1,5 +1,5 @@
 /**
- * Graceful drain bookkeeping for the Docker source (issue #4 item 6).
+ * Graceful drain bookkeeping for the Docker source.
  *
  * `docker stop` / `docker kill` emit a `kill` event (with the signal) BEFORE
  * the container dies: the watcher marks the container as draining at once, so

@@ -69,7 +69,7 @@ export function healthFromListStatus(status: string): ContainerHealth {
 
 /**
  * The same ContainerInfo from one `GET /containers/json` entry, without an
- * inspect round trip (issue #6, P5: 10,000 inspects dominated a full resync).
+ * inspect round trip per container.
  * The list carries labels, ports, networks, state and health; it does NOT
  * carry Config.Env or Config.Hostname, so `env` is empty and `hostname` is the
  * short id: callers that need env (registrator-compat) must inspect.

@@ -1,5 +1,5 @@
 /**
- * Swarm source (issue #4 item 1): a cache of services, tasks and nodes.
+ * Swarm source: a cache of services, tasks and nodes.
  *
  * Swarm has no task events, so the cache is level-based: every refresh lists
  * services, tasks and nodes (three calls) and diffs them per service.
@@ -53,7 +53,7 @@ const BURST_MS = 2_000;
  * The engine's swarm role from `docker info`: the cluster it manages (undefined unless it is an
  * active manager), and the view to report when it cannot list tasks (not in swarm mode, a worker).
  */
-export function swarmRole(rawInfo: unknown): { readonly cluster?: string; readonly unavailable?: SwarmView } {
+function swarmRole(rawInfo: unknown): { readonly cluster?: string; readonly unavailable?: SwarmView } {
   const info = rawInfo as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; Cluster?: { ID?: string } } } | null;
   const state = info?.Swarm?.LocalNodeState ?? "inactive";
   if (state !== "active") return { unavailable: { kind: "unavailable", reason: "SwarmNotActive", message: `the Docker engine is not in swarm mode (swarm state: ${state}); swarm bindings have no backends` } };
@@ -63,7 +63,7 @@ export function swarmRole(rawInfo: unknown): { readonly cluster?: string; readon
 }
 
 /** One list of the swarm's services, tasks and nodes (a manager's API). Rejects when Docker does. */
-export async function listSwarm(d: Dockerode): Promise<SwarmSnapshot> {
+async function listSwarm(d: Dockerode): Promise<SwarmSnapshot> {
   const [rawServices, rawTasks, rawNodes] = await Promise.all([d.listServices(), d.listTasks() as Promise<unknown[]>, d.listNodes() as Promise<unknown[]>]);
   return {
     services: rawServices.map((s: unknown) => serviceFromApi(s)).filter((s) => s !== undefined),

@@ -21,7 +21,7 @@
  *   name, then document order);
  * - `onChange` receives the keys whose binding appeared, changed or vanished.
  *
- * Cost (issue #6, P5): a file is parsed and validated only when its text
+ * Cost: a file is parsed and validated only when its text
  * differs from the last scan's; a scan that reads every file byte-identical
  * to the last complete scan stops after the reads (same input, same result:
  * the poll of 500 unchanged files costs reads, not 500 YAML parses and the
@@ -351,7 +351,7 @@ export function dropConflicts(next: Map<string, Entry>, existing: ReadonlySet<st
 }
 
 /**
- * Issue #6: two bindings claiming the same container port would register one
+ * Two bindings claiming the same container port would register one
  * backend twice (two services, two checks, two owners of one port). Detected
  * statically: same port and protocol, and the smallest container one selector
  * describes (its matchLabels, the first value of each `In`, any value for

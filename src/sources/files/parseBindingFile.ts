@@ -30,7 +30,7 @@ function keyOf(doc: unknown): string | undefined {
 
 export const MAX_FILE_BYTES = 1 << 20;
 /** Max nesting of YAML/JSON flow collections (`[`, `{`) accepted before parsing. */
-export const MAX_FLOW_DEPTH = 64;
+const MAX_FLOW_DEPTH = 64;
 
 /** Deepest `[`/`{` nesting outside quoted scalars and comments (cheap, linear pre-check). */
 function flowDepth(text: string): number {
@@ -67,8 +67,8 @@ export function parseBindingFile(text: string): ParsedFile {
   }
   const depth = flowDepth(text);
   if (depth > MAX_FLOW_DEPTH) {
-    // Issue #6: the YAML parser recurses per level; 20,000 nested `[` cost ~2 s of blocked event loop on
-    // every rescan before it fails with a stack overflow. Bindings nest a handful of levels.
+    // The YAML parser recurses per level: deep nesting blocks the event loop on every rescan, then
+    // overflows the stack. Refused before parsing; bindings nest a handful of levels.
     return { readable: false, documents: [{ document: 1, errors: [{ field: "(yaml)", message: `nesting deeper than ${MAX_FLOW_DEPTH} levels` }] }] };
   }
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });

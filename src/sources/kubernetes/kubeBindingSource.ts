@@ -34,14 +34,14 @@ import type { BindingProblem } from "../../ports/bindingStore.js";
 import { formatProblem } from "../files/problems.js";
 import { Informer, objectKey, type InformerEventType } from "./informer.js";
 
-export const GROUP = "dockbind.io";
-export const VERSION = "v1alpha1";
-export const PLURAL = "servicebindings";
-export const KIND = "ServiceBinding";
+const GROUP = "dockbind.io";
+const VERSION = "v1alpha1";
+const PLURAL = "servicebindings";
+const KIND = "ServiceBinding";
 export const FINALIZER = "dockbind.io/finalizer";
 
 /** Collection path of ServiceBindings, cluster-wide or in one namespace. */
-export function bindingsPath(namespace?: string): string {
+function bindingsPath(namespace?: string): string {
   return namespace === undefined ? `/apis/${GROUP}/${VERSION}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`;
 }
 
@@ -58,13 +58,13 @@ export function hasFinalizer(o: KubeObject): boolean {
 }
 
 /** The namespace part of a binding key `<namespace>/<name>`. */
-export function keyNamespace(key: string): string {
+function keyNamespace(key: string): string {
   const slash = key.indexOf("/");
   return slash < 0 ? "" : key.slice(0, slash);
 }
 
 /** True when `namespace` is watched: every namespace when `watched` is empty. */
-export function inScope(watched: readonly string[], namespace: string | undefined): boolean {
+function inScope(watched: readonly string[], namespace: string | undefined): boolean {
   return watched.length === 0 || (namespace !== undefined && watched.includes(namespace));
 }
 

@@ -1,0 +1,260 @@
+/**
+ * The Consul health source's contract (src/sources/consul/healthWatcher.ts),
+ * driven through a fake Consul whose queries stay open until the test answers
+ * them, with mocked timers (debounce, backoff and hold are timers):
+ * - the first query is a non-blocking read, later ones block on the last
+ *   X-Consul-Index (index 0 counts as 1); first data fires onChange at once,
+ *   later changes through the debouncer, an identical answer never;
+ * - a failed query keeps the last known instances, backs off exponentially
+ *   (kick() cuts the wait short) and the next query is non-blocking;
+ * - an index that went backwards calls onIndexReset and starts a hold: known
+ *   instances missing from (or less healthy in) the fresh answer are kept
+ *   until the fresh answer covers all of them, or until holdMs passes (then
+ *   the fresh answer wins);
+ * - setWanted() stops loops of refs no longer wanted and forgets their data.
+ */
+import assert from "node:assert/strict";
+import { describe, it, type TestContext } from "node:test";
+import type { HealthInstance, ServiceRef } from "../../src/domain/types.js";
+import { silentLogger } from "../../src/runtime/logger.js";
+import { HealthWatcher } from "../../src/sources/consul/healthWatcher.js";
+import { FakeConsul, makeInstance, type PendingHealthQuery } from "../support/fakes.js";
+
+const WEB: ServiceRef = { service: "web" };
+const HOLD_MS = 30_000;
+const BACKOFF = { baseMs: 1_000, maxMs: 8_000 };
+const DEBOUNCE = { minMs: 100, maxMs: 1_000 };
+
+const A = makeInstance("a", "passing", { address: "192.0.2.1" });
+const B = makeInstance("b", "passing", { address: "192.0.2.2" });
+const C = makeInstance("c", "passing", { address: "192.0.2.3" });
+
+interface Setup {
+  readonly consul: FakeConsul;
+  readonly watcher: HealthWatcher;
+  /** Keys passed to onChange, in order. */
+  readonly changes: string[];
+  /** Keys passed to onIndexReset, in order. */
+  readonly resets: string[];
+  /** The watcher's open query (waits until it is sent). */
+  current(): Promise<PendingHealthQuery>;
+  /** Answers the open query and returns the next one: by then the answer has been applied. */
+  answer(instances: readonly HealthInstance[], index: string): Promise<PendingHealthQuery>;
+  /** Fails the open query; the next one is only sent after the backoff. */
+  fail(): Promise<void>;
+}
+
+/** Lets pending promise callbacks and immediates run (setImmediate is not mocked). */
+function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function setup(t: TestContext, refs: readonly ServiceRef[] = [WEB]): Setup {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 });
+  const consul = new FakeConsul();
+  const changes: string[] = [];
+  const resets: string[] = [];
+  const watcher = new HealthWatcher({
+    consul,
+    logger: silentLogger(),
+    waitMs: 60_000,
+    backoff: BACKOFF,
+    debounce: DEBOUNCE,
+    holdMs: HOLD_MS,
+    onChange: (key) => changes.push(key),
+    onIndexReset: (key) => resets.push(key),
+  });
+  t.after(() => watcher.stop());
+  watcher.setWanted(refs);
+  let open: PendingHealthQuery | undefined;
+  const current = async (): Promise<PendingHealthQuery> => (open ??= await consul.nextHealthQuery());
+  return {
+    consul,
+    watcher,
+    changes,
+    resets,
+    current,
+    async answer(instances, index) {
+      const q = await current();
+      open = undefined;
+      q.respond(instances, index);
+      return current();
+    },
+    async fail() {
+      const q = await current();
+      open = undefined;
+      q.fail();
+      await flush();
+    },
+  };
+}
+
+function ids(s: Setup, ref: ServiceRef = WEB): string[] | undefined {
+  return s.watcher.get(ref)?.instances.map((i) => `${i.serviceId}:${i.status}`);
+}
+
+describe("health watcher: blocking queries", () => {
+  it("reads without blocking first, then blocks on the last index; first data fires onChange at once", async (t) => {
+    const s = setup(t);
+    const first = await s.current();
+    assert.equal(first.query.index, undefined, "first read is non-blocking");
+    assert.equal(first.query.service, "web");
+    assert.equal(s.watcher.get(WEB), undefined, "no snapshot before Consul answered");
+    const second = await s.answer([B, A], "5");
+    assert.equal(second.query.index, "5");
+    assert.equal(second.query.waitMs, 60_000);
+    assert.deepEqual(ids(s), ["a:passing", "b:passing"], "instances sorted by service id");
+    assert.deepEqual(s.changes, ["/web"], "first data is not debounced");
+  });
+
+  it("debounces a changed instance set and ignores an identical answer", async (t) => {
+    const s = setup(t);
+    await s.answer([A], "5");
+    const q = await s.answer([A], "6");
+    assert.equal(q.query.index, "6");
+    t.mock.timers.tick(DEBOUNCE.maxMs);
+    assert.deepEqual(s.changes, ["/web"], "identical answer: no change");
+    await s.answer([A, B], "7");
+    assert.deepEqual(ids(s), ["a:passing", "b:passing"], "the store has the new set at once");
+    t.mock.timers.tick(DEBOUNCE.minMs - 1);
+    assert.deepEqual(s.changes, ["/web"], "onChange waits for the debounce");
+    t.mock.timers.tick(1);
+    assert.deepEqual(s.changes, ["/web", "/web"]);
+  });
+
+  it("treats X-Consul-Index 0 as 1", async (t) => {
+    const s = setup(t);
+    const q = await s.answer([], "0");
+    assert.equal(q.query.index, "1");
+  });
+
+  it("queries the binding's datacenter and keys it by dc/service", async (t) => {
+    const s = setup(t, [{ service: "web", dc: "dc2" }]);
+    assert.equal((await s.current()).query.dc, "dc2");
+    await s.answer([A], "3");
+    assert.deepEqual(s.changes, ["dc2/web"]);
+    assert.equal(s.watcher.get(WEB), undefined, "another datacenter's data is not the local one");
+    assert.deepEqual(ids(s, { service: "web", dc: "dc2" }), ["a:passing"]);
+  });
+});
+
+describe("health watcher: failures", () => {
+  it("keeps the last known instances, backs off exponentially, and reads without blocking after a failure", async (t) => {
+    const s = setup(t);
+    await s.answer([A, B], "10");
+    await s.fail();
+    assert.deepEqual(ids(s), ["a:passing", "b:passing"], "an outage never empties the snapshot");
+    assert.equal(s.consul.healthQueries.length, 2);
+    t.mock.timers.tick(BACKOFF.baseMs - 1);
+    await flush();
+    assert.equal(s.consul.healthQueries.length, 2, "no retry before the backoff");
+    t.mock.timers.tick(1);
+    assert.equal((await s.current()).query.index, undefined, "after a failure the read is non-blocking");
+    await s.fail();
+    t.mock.timers.tick(2 * BACKOFF.baseMs - 1);
+    await flush();
+    assert.equal(s.consul.healthQueries.length, 3, "the second backoff is twice the first");
+    t.mock.timers.tick(1);
+    const recovered = await s.answer([A, B], "11");
+    assert.equal(recovered.query.index, "11", "blocking again once a query succeeded");
+    assert.deepEqual(s.changes, ["/web"], "the same instances after the outage: nothing to render");
+  });
+
+  it("kick() retries a query waiting in backoff at once", async (t) => {
+    const s = setup(t);
+    await s.answer([A], "10");
+    await s.fail();
+    assert.equal(s.consul.healthQueries.length, 2);
+    s.watcher.kick();
+    assert.equal((await s.current()).query.index, undefined);
+    assert.equal(s.consul.healthQueries.length, 3);
+  });
+});
+
+describe("health watcher: index reset and hold", () => {
+  it("holds instances an agent restart lost until the fresh answer covers all of them again", async (t) => {
+    const s = setup(t);
+    await s.answer([A, B, C], "100");
+    await s.fail();
+    t.mock.timers.tick(BACKOFF.baseMs);
+    // The restarted agent answers with a lower index; b is not re-registered yet, c is critical.
+    assert.equal((await s.current()).query.index, undefined);
+    const blocking = await s.answer([A, { ...C, status: "critical" }], "3");
+    assert.deepEqual(s.resets, ["/web"], "onIndexReset called once");
+    assert.equal(blocking.query.index, "3", "the query after the reset blocks on the new, lower index");
+    assert.deepEqual(ids(s), ["a:passing", "b:passing", "c:passing"], "missing and less healthy instances held");
+    t.mock.timers.tick(DEBOUNCE.maxMs);
+    assert.deepEqual(s.changes, ["/web"], "the held snapshot is unchanged: nothing re-rendered");
+
+    // b is back, c still critical: c still held.
+    assert.equal((await s.answer([A, B, { ...C, status: "critical" }], "4")).query.index, "4");
+    assert.deepEqual(ids(s), ["a:passing", "b:passing", "c:passing"], "c still held as passing");
+    // Every held instance is back and as healthy: the hold ends.
+    await s.answer([A, B, C], "5");
+    assert.deepEqual(ids(s), ["a:passing", "b:passing", "c:passing"]);
+    // The hold is over: a later loss is applied as Consul reports it.
+    await s.answer([A], "6");
+    assert.deepEqual(ids(s), ["a:passing"], "after the hold ended nothing is substituted");
+    assert.deepEqual(s.resets, ["/web"]);
+  });
+
+  it("applies the fresh answer when the hold expires", async (t) => {
+    const s = setup(t);
+    await s.answer([A, B], "100");
+    // No failure in between: the blocking query itself returns a lower index.
+    const q = await s.answer([A], "2");
+    assert.equal(q.query.index, "2");
+    assert.deepEqual(s.resets, ["/web"]);
+    assert.deepEqual(ids(s), ["a:passing", "b:passing"]);
+    t.mock.timers.tick(HOLD_MS - 1);
+    assert.deepEqual(ids(s), ["a:passing", "b:passing"], "held until holdMs");
+    t.mock.timers.tick(1);
+    assert.deepEqual(ids(s), ["a:passing"], "on expiry the agent's answer wins");
+    assert.deepEqual(s.changes, ["/web"]);
+    t.mock.timers.tick(DEBOUNCE.minMs);
+    assert.deepEqual(s.changes, ["/web", "/web"], "and is rendered");
+  });
+
+  it("on expiry applies what the agent reported last", async (t) => {
+    const s = setup(t);
+    await s.answer([A, B, C], "100");
+    await s.answer([A], "2");
+    await s.answer([A, { ...B, status: "warning" }], "3");
+    assert.deepEqual(ids(s), ["a:passing", "b:passing", "c:passing"]);
+    t.mock.timers.tick(HOLD_MS);
+    assert.deepEqual(ids(s), ["a:passing", "b:warning"]);
+  });
+
+  it("starts no hold when nothing was known before the reset", async (t) => {
+    const s = setup(t);
+    await s.answer([], "100");
+    await s.answer([], "2");
+    assert.deepEqual(s.resets, ["/web"], "the reset is still reported");
+    await s.answer([A], "3");
+    assert.deepEqual(ids(s), ["a:passing"]);
+    await s.answer([], "4");
+    assert.deepEqual(ids(s), [], "nothing held");
+  });
+});
+
+describe("health watcher: wanted refs", () => {
+  it("stops the loop of a ref no binding needs any more and forgets its data", async (t) => {
+    const s = setup(t, [WEB, { service: "api" }]);
+    const first = await s.consul.nextHealthQuery();
+    const second = await s.consul.nextHealthQuery();
+    const [web, api] = first.query.service === "web" ? [first, second] : [second, first];
+    web.respond([A], "5");
+    api.respond([B], "5");
+    await s.consul.nextHealthQuery();
+    await s.consul.nextHealthQuery();
+    assert.deepEqual(ids(s, { service: "api" }), ["b:passing"]);
+    const sent = s.consul.healthQueries.length;
+    s.watcher.setWanted([WEB]);
+    await flush();
+    assert.equal(s.watcher.get({ service: "api" }), undefined, "its data is forgotten");
+    assert.deepEqual(ids(s), ["a:passing"], "the other ref keeps its data");
+    assert.equal(s.consul.healthQueries.length, sent, "no query for the dropped ref after its loop stopped");
+    s.watcher.setWanted([WEB]);
+    assert.equal(s.consul.healthQueries.length, sent, "setWanted is idempotent");
+  });
+});
