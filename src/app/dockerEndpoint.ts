@@ -1,9 +1,9 @@
 /**
- * One Docker endpoint's half of the pipeline: its Docker and
- * Swarm watchers, its KeyRouter and its RegistrarReconciler, all under the
- * endpoint's node identity (the owner of what it registers). The manager runs
- * one per --docker-endpoint and shares the rest: binding source, Consul
- * client, registrar and renderer queues, renderer.
+ * One Docker endpoint's half of the pipeline: its Docker and Swarm watchers,
+ * engine identity, RegistrarRouter and RegistrarReconciler, all under the
+ * endpoint's node identity (the owner of what it registers). The pipeline
+ * builds one per --docker-endpoint and shares the rest: binding source, Consul
+ * client, registrar queue, renderer (and its router).
  *
  * Each endpoint's owner identity is its node, its engine's ID (`docker info`)
  * and the controller's --instance-id; what it may touch in Consul is decided by
@@ -18,9 +18,10 @@ import { isOwned, nodeConflicts, type OwnerIdentity } from "../domain/ownership.
 import type { Telemetry } from "../observability/telemetry.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { ownerRequest, RegistrarReconciler } from "../reconcilers/registrar.js";
-import { encodeNodeRequest, encodeRendererRequest, type RegistrarRequest, type RendererRequest } from "../runtime/requests.js";
+import { encodeNodeRequest, type RegistrarRequest } from "../runtime/requests.js";
 import type { BackoffOptions } from "../runtime/backoff.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
+import type { Runnable } from "../runtime/manager.js";
 import type { WorkQueue } from "../runtime/workqueue.js";
 import { DockerWatcher } from "../sources/docker/dockerWatcher.js";
 import { SwarmWatcher } from "../sources/docker/swarmWatcher.js";
@@ -28,7 +29,7 @@ import type { BindingStore } from "../ports/bindingStore.js";
 import { dockerClient } from "../clients/docker/dockerClient.js";
 import { EngineIdentity } from "./engineIdentity.js";
 import { NodeConflictTracker } from "./nodeConflicts.js";
-import { KeyRouter } from "./keyRouter.js";
+import { RegistrarRouter } from "./keyRouter.js";
 import type { ConsulApi } from "../ports/consul.js";
 import type { SwarmClusterStore, SwarmStore } from "../ports/swarmStore.js";
 
@@ -39,7 +40,7 @@ export interface SwarmEndpoint {
 }
 
 /**
- * The SwarmStore an endpoint's registrar and router read (issue #3 item 6).
+ * The SwarmStore an endpoint's registrar and router read.
  * When several endpoints manage the same swarm (same cluster ID), only the
  * first of `all()` (config order) serves it; the others see
  * SwarmServedByOtherEndpoint: they abstain and remove copies of their own.
@@ -78,7 +79,6 @@ export interface DockerEndpointOptions {
   readonly telemetry: Telemetry;
   /** The shared registrar queue: this endpoint adds its requests (encodeNodeRequest with its node). */
   readonly registrarQueue: WorkQueue;
-  readonly rendererQueue: WorkQueue;
   readonly backoff: BackoffOptions;
   /** Called after each full resync of this endpoint (after its keys were queued). */
   readonly afterResync?: () => void;
@@ -95,7 +95,7 @@ export class DockerEndpointPipeline {
   readonly swarm: SwarmWatcher;
   /** The Swarm view this endpoint's registrar, router and status read (after swarmDuty). */
   readonly swarmView: SwarmStore;
-  readonly route: KeyRouter;
+  readonly route: RegistrarRouter;
   readonly registrar: RegistrarReconciler;
   readonly engine: EngineIdentity;
   /** Other controllers registering under this endpoint's node (see NodeConflictTracker). */
@@ -113,12 +113,7 @@ export class DockerEndpointPipeline {
         o.registrarQueue.add(encodeNodeRequest({ node: endpoint.node, request }));
       },
     };
-    const rendererSink = {
-      add: (request: RendererRequest): void => {
-        o.rendererQueue.add(encodeRendererRequest(request));
-      },
-    };
-    // Issue #4: Swarm services as backends. No Docker calls while no binding selects Swarm services.
+    // Swarm services as backends: no Docker calls while no binding selects Swarm services.
     this.swarm = new SwarmWatcher({
       docker: dockerClient(endpoint.host, endpoint.tls),
       logger,
@@ -164,7 +159,7 @@ export class DockerEndpointPipeline {
         this.route.allRegistrations();
       },
     });
-    this.route = new KeyRouter({ bindings: o.bindings, containers: this.docker, swarm: this.swarmView, registrar: registrarSink, renderer: rendererSink, compat: config.registratorCompat });
+    this.route = new RegistrarRouter({ bindings: o.bindings, containers: this.docker, swarm: this.swarmView, registrar: registrarSink, compat: config.registratorCompat });
     this.registrar = new RegistrarReconciler({
       bindings: o.bindings,
       containers: this.docker,
@@ -206,7 +201,7 @@ export class DockerEndpointPipeline {
     }
   }
 
-  /** Issue #6: re-queue everything this endpoint owns (the Consul agent came back, possibly empty). Non-blocking. */
+  /** Re-queues everything this endpoint owns (the Consul agent came back, possibly empty). Non-blocking. */
   reassertAll(): void {
     this.registrar.invalidateAgentView();
     this.route.allRegistrations();
@@ -219,8 +214,13 @@ export class DockerEndpointPipeline {
     this.reassertAll();
   }
 
-  /** Runs the endpoint's watchers until `signal` aborts. Never rejects. */
-  async run(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.docker.run(signal), this.swarm.run(signal), this.engine.run(signal)]);
+  /** The endpoint's watchers (Docker events, Swarm, engine identity), each run until its signal aborts; all need leadership. */
+  runnables(): Runnable[] {
+    const at = `@${this.node}`;
+    return [
+      { name: `docker-watcher${at}`, needsLeadership: true, start: (signal) => this.docker.run(signal) },
+      { name: `swarm-watcher${at}`, needsLeadership: true, start: (signal) => this.swarm.run(signal) },
+      { name: `engine-identity${at}`, needsLeadership: true, start: (signal) => this.engine.run(signal) },
+    ];
   }
 }

@@ -1,8 +1,15 @@
 /**
  * Event handlers of the manager (controller-runtime's handler + predicate
- * step): maps what a source saw to the requests that must be reconciled
- * (runtime/requests.ts). Identity only: reconcilers re-read all state.
- * Non-blocking.
+ * step): map what a source saw to the typed requests that must be reconciled
+ * (runtime/requests.ts). Identity only: reconcilers re-read all state. Every
+ * method is non-blocking and only adds requests to its sink.
+ *
+ * Two routers:
+ * - RegistrarRouter, one per Docker endpoint: binding, container and Swarm
+ *   events -> that endpoint's registrar requests (its node's queue view);
+ * - RendererRouter, one per manager: binding and Consul health changes ->
+ *   renderer requests. The renderer is shared by every endpoint, so health
+ *   changes never pass through an endpoint's router.
  */
 import { matchesSelector } from "../domain/selector.js";
 import { swarmServiceMatches, type SwarmService } from "../domain/swarm.js";
@@ -15,30 +22,30 @@ import type { SwarmStore } from "../ports/swarmStore.js";
 
 const SWARM_SERVICE_LABEL = "com.docker.swarm.service.id";
 
-export interface KeyRouterOptions {
+export interface RegistrarRouterOptions {
   readonly bindings: BindingStore;
+  /** This endpoint's containers. */
   readonly containers: ContainerStore;
+  /** This endpoint's Swarm view. */
   readonly swarm: SwarmStore;
-  /** Where registrar keys go (one endpoint's view of the shared queue, see dockerEndpoint.ts). */
+  /** This endpoint's registrar requests (its node's view of the shared queue, see dockerEndpoint.ts). */
   readonly registrar: { add(request: RegistrarRequest): void };
-  readonly renderer: { add(request: RendererRequest): void };
-  /** --registrator-compat: containers are registrar keys of their own. */
+  /** --registrator-compat: containers are registrar requests of their own. */
   readonly compat: boolean;
 }
 
-export class KeyRouter {
-  constructor(private readonly o: KeyRouterOptions) {}
+/** One Docker endpoint's registrar routing. */
+export class RegistrarRouter {
+  constructor(private readonly o: RegistrarRouterOptions) {}
 
+  /** The bindings whose backends are Swarm services. */
   swarmBindings(): ServiceBinding[] {
     return this.o.bindings.list().filter((b) => b.spec.backends.swarm !== undefined);
   }
 
-  /** Bindings appeared, changed or vanished: both loops, plus compat containers (port claims may have moved, issue #6). */
+  /** Bindings appeared, changed or vanished: each one, plus every compat container (port claims may have moved). */
   bindingsChanged(keys: readonly string[]): void {
-    for (const key of keys) {
-      this.o.registrar.add({ kind: "binding", binding: key });
-      this.o.renderer.add({ kind: "render", binding: key });
-    }
+    for (const key of keys) this.o.registrar.add({ kind: "binding", binding: key });
     this.allContainers();
   }
 
@@ -63,24 +70,15 @@ export class KeyRouter {
     }
   }
 
-  /** Health of one (dc, service) changed: every binding of that service (rendered, or only reported in status). */
-  healthChanged(changedRef: string): void {
-    for (const b of this.o.bindings.list()) if (refKey(serviceRef(b)) === changedRef) this.render(b);
-  }
-
-  /** Every registrar key this controller knows from its sources (resync, Consul came back). */
+  /** Every registrar request this endpoint knows from its sources (resync, Consul came back). */
   allRegistrations(): void {
     for (const b of this.o.bindings.list()) this.registrar(b);
     this.allContainers();
   }
 
+  /** Every Swarm binding (an endpoint's Swarm availability changed). */
   allSwarm(): void {
     for (const b of this.swarmBindings()) this.registrar(b);
-  }
-
-  /** Every binding's renderer key (the renderer also keeps the passing count of bindings without a load balancer). */
-  allRendered(): void {
-    for (const b of this.o.bindings.list()) this.render(b);
   }
 
   private allContainers(): void {
@@ -89,6 +87,31 @@ export class KeyRouter {
 
   private registrar(b: ServiceBinding): void {
     this.o.registrar.add({ kind: "binding", binding: bindingKey(b) });
+  }
+}
+
+export interface RendererRouterOptions {
+  readonly bindings: BindingStore;
+  readonly renderer: { add(request: RendererRequest): void };
+}
+
+/** The manager's renderer routing. */
+export class RendererRouter {
+  constructor(private readonly o: RendererRouterOptions) {}
+
+  /** Bindings appeared, changed or vanished: each one's render request. */
+  bindingsChanged(keys: readonly string[]): void {
+    for (const key of keys) this.o.renderer.add({ kind: "render", binding: key });
+  }
+
+  /** Health of one (dc, service) changed: every binding of that service (rendered, or only reported in status). */
+  healthChanged(changedRef: string): void {
+    for (const b of this.o.bindings.list()) if (refKey(serviceRef(b)) === changedRef) this.render(b);
+  }
+
+  /** Every binding's render request (the renderer also keeps the passing count of bindings without a load balancer). */
+  allRendered(): void {
+    for (const b of this.o.bindings.list()) this.render(b);
   }
 
   private render(b: ServiceBinding): void {

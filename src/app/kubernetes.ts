@@ -1,56 +1,63 @@
 /**
- * `controller` without --docker-only: Kubernetes mode (issue #3).
+ * `controller` without --docker-only: Kubernetes mode, run by one Manager.
  *
  *   leader election (Lease) ──> while leading:
- *     KubeBindingSource (list+watch ServiceBindings: ─> manager (registrar, renderer: shared with docker-only)
+ *     KubeBindingSource (list+watch ServiceBindings: ─> pipeline (registrar, renderer: shared with docker-only)
  *       one per watched namespace, or cluster-wide)
  *     BindingStatusStore + source problems ───────────> StatusWriter ─> .status (status subresource), Events
  *     deleting objects + reconciler completions ──────> FinalizerController ─> dockbind.io/finalizer
  *
+ * Everything is built first; the status and finalizer controllers are
+ * runnables of the same Manager as the pipeline and share its Consul client.
  * Only the leader reads bindings and writes anything (Consul, LB files,
- * Kubernetes). Metrics/health servers run on every replica (main.ts). A
+ * Kubernetes); the process's runnables (HTTP server) run on every replica. A
  * replica that loses the lease stops at once and exits non-zero (like
  * controller-runtime): a restarted process campaigns again from scratch.
  */
-import { createConsulClient } from "../clients/consul/client.js";
 import { createEventRecorder } from "../actuators/kubernetes/events.js";
 import { FinalizerController } from "../reconcilers/kubernetes/finalizer.js";
 import { createKubeClient, type KubeClient } from "../clients/kubernetes/kubeClient.js";
 import { leaseLock } from "../actuators/kubernetes/leaseLock.js";
 import { StatusWriter } from "../reconcilers/kubernetes/statusWriter.js";
-import type { ConsulTokenFile } from "../config/consulToken.js";
 import type { Config, KubernetesConfig } from "../config/config.js";
 import { countKubeWatchStall, setLeaderElectionMaster } from "../observability/telemetry.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
-import { runController } from "../runtime/controller.js";
+import { controllerRunnable } from "../runtime/controller.js";
 import { LeaderElector } from "../runtime/leaderElection.js";
 import type { Logger } from "../runtime/logger.js";
+import { Manager, type ManagerElection, type Runnable } from "../runtime/manager.js";
 import { WorkQueue } from "../runtime/workqueue.js";
 import { loadKubeConfig } from "../clients/kubernetes/kubeConfig.js";
 import { KubeBindingSource } from "../sources/kubernetes/kubeBindingSource.js";
-import { startManager, type Manager } from "./manager.js";
-import { consulConnection } from "./consulConnection.js";
+import { exitCode, type AppOptions } from "./app.js";
+import { buildPipeline } from "./pipeline.js";
+import type { ReconciledEvent } from "./reconciledReport.js";
 
 const BACKOFF = { baseMs: 200, maxMs: 30_000 } as const;
 const VERSION = "0.1.0";
 
 export interface KubernetesApp {
-  /** Resolves with the process exit code: 0 after a normal stop, 1 when the lease was lost. */
+  /** Resolves with the process exit code: 0 after a normal stop, 1 when the lease was lost or a part failed. */
   readonly done: Promise<number>;
 }
 
-/** `consulToken`: the process's rotating token holder (--consul-token-file), shared by every Consul client. */
-export function startKubernetes(config: Readonly<Config>, logger: Logger, signal: AbortSignal, consulToken?: ConsulTokenFile): KubernetesApp {
+/** Builds everything, then runs it until `signal` aborts. */
+export function startKubernetes(config: Readonly<Config>, logger: Logger, signal: AbortSignal, app: AppOptions = {}): KubernetesApp {
   const k = config.kubernetes;
   if (k === undefined) throw new Error("startKubernetes: configuration has no kubernetes section");
   const client = createKubeClient(loadKubeConfig(k.connection), { userAgent: `dockbind-controller/${VERSION} (${k.identity})` });
   logger.info("kubernetes mode", { server: client.server, namespaces: k.watchNamespaces.length > 0 ? k.watchNamespaces.join(",") : "(all)", leaderElect: k.leaderElect, lease: `${k.leaseNamespace}/${k.leaseName}`, identity: k.identity });
+  const runnables = buildLeaderRunnables(config, k, client, logger, app);
+  const election = leaseElection(k, client, logger);
+  setLeaderElectionMaster(election === undefined);
+  const manager = new Manager({ logger, ...(election !== undefined ? { election } : {}) });
+  manager.add(...(app.runnables ?? []), ...runnables);
+  return { done: manager.run(signal).then(exitCode) };
+}
 
-  if (!k.leaderElect) {
-    setLeaderElectionMaster(true);
-    return { done: runLeader(config, k, client, logger, signal, consulToken).then(() => 0) };
-  }
-  setLeaderElectionMaster(false);
+/** The Lease election of --leader-elect (default on), or undefined without it. */
+function leaseElection(k: KubernetesConfig, client: KubeClient, logger: Logger): ManagerElection | undefined {
+  if (!k.leaderElect) return undefined;
   const elector = new LeaderElector({
     lock: leaseLock(client, k.leaseNamespace, k.leaseName),
     identity: k.identity,
@@ -62,52 +69,31 @@ export function startKubernetes(config: Readonly<Config>, logger: Logger, signal
       logger.info("leader observed", { holder: holder === "" ? "(none)" : holder, self: holder === k.identity });
     },
   });
-  return {
-    done: elector.run(signal, (leaderSignal) => runLeader(config, k, client, logger, leaderSignal, consulToken)).then((outcome) => (outcome === "lost" ? 1 : 0)),
-  };
+  return { lock: elector, hooks: elector.hooks() };
 }
 
-/** Everything the leader runs, until `signal` aborts. */
-async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: KubeClient, logger: Logger, signal: AbortSignal, consulToken: ConsulTokenFile | undefined): Promise<void> {
+/**
+ * Builds the pipeline over a KubeBindingSource plus the status writer and
+ * finalizer controller, wires reconciler completions to them and returns
+ * their runnables: status and finalizer first, so they stop after the
+ * pipeline (completions reported while it drains still reach their queues).
+ */
+function buildLeaderRunnables(config: Readonly<Config>, k: KubernetesConfig, client: KubeClient, logger: Logger, app: AppOptions): Runnable[] {
   const status = new BindingStatusStore();
   const events = createEventRecorder({ client, logger, instance: k.identity });
   const statusQueue = new WorkQueue({ name: "status", backoff: BACKOFF });
   const finalizerQueue = new WorkQueue({ name: "finalizer", backoff: BACKOFF });
-  let source: KubeBindingSource | undefined;
-  const sourceOf = (): KubeBindingSource => {
-    if (source === undefined) throw new Error("binding source not created yet");
-    return source;
+  /** Set below once the status writer and finalizer exist; the pipeline reports only after it started. */
+  let reconciled = (e: ReconciledEvent): void => {
+    throw new Error(`kubernetes: completion of ${e.key} reported before the status writer was wired`);
   };
-  const statusWriter = new StatusWriter({
-    client,
-    status,
-    events,
-    logger,
-    source: { object: (key) => sourceOf().object(key), get: (key) => sourceOf().get(key), problemsOf: (key) => sourceOf().problemsOf(key) },
-  });
-  // The finalizer judges ownership with the manager's endpoint identities (known once each engine answered).
-  const started: { manager?: Manager } = {};
-  const finalizer = new FinalizerController({
-    client,
-    consul: createConsulClient(consulConnection(config.consul, consulToken)),
-    owners: () => started.manager?.owners() ?? [],
-    outputDirs: [config.lbOutputDir, config.haproxy.outputDir],
-    events,
-    logger,
-    source: { object: (key) => sourceOf().object(key), needsFinalizer: (key) => sourceOf().needsFinalizer(key) },
-  });
-  status.onChange((key) => {
-    statusQueue.add(key);
-  });
-
-  const manager = startManager({
+  const pipeline = buildPipeline({
     config,
     logger,
-    signal,
     status,
-    ...(consulToken !== undefined ? { consulToken } : {}),
-    bindingSource: (onChange) => {
-      source = new KubeBindingSource({
+    ...(app.consulToken !== undefined ? { consulToken: app.consulToken } : {}),
+    bindingSource: (onChange) =>
+      new KubeBindingSource({
         client,
         logger,
         namespaces: k.watchNamespaces,
@@ -117,24 +103,35 @@ async function runLeader(config: Readonly<Config>, k: KubernetesConfig, client: 
           statusQueue.add(key);
           finalizerQueue.add(key);
         },
-      });
-      return source;
-    },
+      }),
     onReconciled: (e) => {
-      statusWriter.noteReconciled(e.controller, e.key, e.generation);
-      finalizer.noteReconciled(e.controller, e.key, e.present);
-      statusQueue.add(e.key);
-      if (!e.present) finalizerQueue.add(e.key);
+      reconciled(e);
     },
   });
-
-  started.manager = manager;
-  const controllers = [
-    runController({ name: "status", queue: statusQueue, reconciler: statusWriter, workers: 2, logger }),
-    runController({ name: "finalizer", queue: finalizerQueue, reconciler: finalizer, workers: 1, logger }),
+  const source = pipeline.bindings;
+  const statusWriter = new StatusWriter({ client, status, events, logger, source });
+  // The finalizer judges ownership with the pipeline's endpoint identities (known once each engine answered).
+  const finalizer = new FinalizerController({
+    client,
+    consul: pipeline.consul,
+    owners: pipeline.owners,
+    outputDirs: [config.lbOutputDir, config.haproxy.outputDir],
+    events,
+    logger,
+    source,
+  });
+  status.onChange((key) => {
+    statusQueue.add(key);
+  });
+  reconciled = (e) => {
+    statusWriter.noteReconciled(e.controller, e.key, e.generation);
+    finalizer.noteReconciled(e.controller, e.key, e.present);
+    statusQueue.add(e.key);
+    if (!e.present) finalizerQueue.add(e.key);
+  };
+  return [
+    controllerRunnable({ name: "status", queue: statusQueue, reconciler: statusWriter, workers: 2, logger }),
+    controllerRunnable({ name: "finalizer", queue: finalizerQueue, reconciler: finalizer, workers: 1, logger }),
+    ...pipeline.runnables,
   ];
-  await manager.done;
-  statusQueue.shutDown();
-  finalizerQueue.shutDown();
-  await Promise.all(controllers);
 }

@@ -1,5 +1,5 @@
 /**
- * Read-only union of several endpoints' container caches (issue #3 item 6),
+ * Read-only union of several Docker endpoints' container caches,
  * for the observers (status page, /readyz, metrics) that look at "the
  * containers of this controller". Reconcilers never use it: each endpoint's
  * registrar reads its own cache. Synced only when every endpoint is synced.

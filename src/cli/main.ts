@@ -2,10 +2,11 @@
  * `controller` command line. Exit codes: 0 ok, 1 runtime failure or invalid
  * bindings (validate), 2 usage/configuration error.
  */
-import { loadConfig, ConfigError } from "../config/config.js";
+import { loadConfig, ConfigError, type Config } from "../config/config.js";
 import { ConsulTokenFile } from "../config/consulToken.js";
 import { flagHelp } from "../config/options.js";
-import { createLogger, errorMessage, registerSecret } from "../runtime/logger.js";
+import { createLogger, errorMessage, registerSecret, type Logger } from "../runtime/logger.js";
+import { aborted, type Runnable } from "../runtime/manager.js";
 import { runValidate } from "./validate.js";
 
 const COMMANDS = `Usage:
@@ -46,33 +47,40 @@ async function main(argv: readonly string[]): Promise<number> {
       abort.abort();
     });
   }
-  let http;
-  try {
-    http = await (await import("../api/http/serve.js")).serveTelemetry(config, logger);
-  } catch (err) {
-    logger.error("cannot serve metrics and status", { action: "listen", error: errorMessage(err) });
-    return 1;
-  }
   // One token holder for every Consul client of the process, following --consul-token-file until shutdown.
   const tokenFile = config.consul.tokenFile;
   const consulToken = tokenFile !== undefined && config.consul.token !== undefined ? new ConsulTokenFile({ path: tokenFile, initial: config.consul.token, logger }) : undefined;
-  const tokenWatch = consulToken?.run(abort.signal);
-  if (!config.dockerOnly) {
-    const { startKubernetes } = await import("../app/kubernetes.js");
-    const code = await startKubernetes(config, logger, abort.signal, consulToken).done;
-    await http?.close();
-    // Lease lost: exit now, dropping in-flight work (a non-leader must not write).
-    if (code !== 0) process.exit(code);
-    await tokenWatch;
-    return 0;
-  }
-  const { startDockerOnly } = await import("../app/dockerOnly.js");
-  const code = await startDockerOnly(config, logger, abort.signal, consulToken).done;
-  await http?.close();
-  // Leader lock lost: exit now, dropping in-flight work (a non-leader must not write).
+  const runnables = [httpRunnable(config, logger), ...(consulToken !== undefined ? [tokenRunnable(consulToken)] : [])];
+  const app = { runnables, ...(consulToken !== undefined ? { consulToken } : {}) };
+  const start = config.dockerOnly ? (await import("../app/dockerOnly.js")).startDockerOnly : (await import("../app/kubernetes.js")).startKubernetes;
+  const code = await start(config, logger, abort.signal, app).done;
+  // Leadership lost or a part failed: exit now, dropping in-flight work (a non-leader must not write).
   if (code !== 0) process.exit(code);
-  await tokenWatch;
   return 0;
+}
+
+/** /metrics, /healthz, /readyz and the status page, on every replica; a listen failure stops the controller. */
+function httpRunnable(config: Readonly<Config>, logger: Logger): Runnable {
+  return {
+    name: "http",
+    needsLeadership: false,
+    start: async (signal) => {
+      let http;
+      try {
+        http = await (await import("../api/http/serve.js")).serveTelemetry(config, logger);
+      } catch (err) {
+        logger.error("cannot serve metrics and status", { action: "listen", error: errorMessage(err) });
+        throw err;
+      }
+      await aborted(signal);
+      await http?.close();
+    },
+  };
+}
+
+/** Follows --consul-token-file on every replica. */
+function tokenRunnable(consulToken: ConsulTokenFile): Runnable {
+  return { name: "consul-token-file", needsLeadership: false, start: (signal) => consulToken.run(signal) };
 }
 
 main(process.argv.slice(2)).then(

@@ -11,6 +11,7 @@
 import type { Logger } from "./logger.js";
 import { errorMessage } from "./logger.js";
 import { isTerminal, reasonOf, retryCapOf } from "./errors.js";
+import { aborted, type Runnable } from "./manager.js";
 import type { WorkQueue } from "./workqueue.js";
 
 export interface ReconcileResult {
@@ -50,6 +51,25 @@ export interface ControllerOptions {
 export async function runController(opts: ControllerOptions): Promise<void> {
   const workers = Array.from({ length: Math.max(1, opts.workers) }, () => worker(opts));
   await Promise.all(workers);
+}
+
+/**
+ * runController() as a Runnable that needs leadership: `before` (e.g. adopting
+ * state found on disk) runs first, then the workers until the runnable's
+ * signal aborts; then the queue shuts down and in-flight reconciles finish.
+ */
+export function controllerRunnable(opts: ControllerOptions, before?: () => Promise<void>): Runnable {
+  return {
+    name: opts.name,
+    needsLeadership: true,
+    start: async (signal) => {
+      await before?.();
+      const run = runController(opts);
+      await aborted(signal);
+      opts.queue.shutDown();
+      await run;
+    },
+  };
 }
 
 async function worker(opts: ControllerOptions): Promise<void> {

@@ -173,14 +173,18 @@ export class LeaderElector implements LeadershipLock {
    * leadership is lost or `signal` aborts, and returns how it ended.
    */
   run(signal: AbortSignal, whileLeading: (leaderSignal: AbortSignal) => Promise<void>): Promise<ElectionOutcome> {
-    const hooks: ElectionHooks = {
+    return runElection(this, this.hooks(), signal, whileLeading);
+  }
+
+  /** The hooks runElection() (or a Manager) needs to campaign on this lock: they keep isLeader() and onLeaderChange current. */
+  hooks(): ElectionHooks {
+    return {
       identity: this.opts.identity,
       logger: this.opts.logger,
       onLeaderChange: (v) => {
         this.setLeading(v);
       },
     };
-    return runElection(this, hooks, signal, whileLeading);
   }
 
   async acquire(signal: AbortSignal): Promise<boolean> {

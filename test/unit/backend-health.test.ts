@@ -1,12 +1,12 @@
 /**
- * Consul's health of every binding's service reaches status: the key router
+ * Consul's health of every binding's service reaches status: the renderer router
  * sends a health change to every binding of the service, and the renderer
  * records the passing count of a binding without a load balancer (writing no
  * file) as it does for a rendered one.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { KeyRouter } from "../../src/app/keyRouter.js";
+import { RendererRouter } from "../../src/app/keyRouter.js";
 import { serviceRef, type HealthInstance, type ServiceBinding } from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { passingCount, RendererReconciler } from "../../src/reconcilers/renderer.js";
@@ -38,14 +38,7 @@ describe("backend health of every binding", () => {
   it("routes a health change to every binding of the service, with or without a load balancer", () => {
     const bindings = store([binding("web", "shop", true), binding("worker", "shop", false), binding("other", "mail", false)]);
     const rendered: string[] = [];
-    const router = new KeyRouter({
-      bindings,
-      containers: { synced: () => true, list: () => [], get: () => undefined, select: () => [] },
-      swarm: { view: () => ({ kind: "unavailable", reason: "SwarmNotActive", message: "" }) },
-      registrar: { add: () => undefined },
-      renderer: { add: (r) => rendered.push(r.binding) },
-      compat: false,
-    });
+    const router = new RendererRouter({ bindings, renderer: { add: (r) => rendered.push(r.binding) } });
     router.healthChanged(refKey({ service: "shop" }));
     assert.deepEqual(rendered.sort(), ["default/web", "default/worker"]);
   });

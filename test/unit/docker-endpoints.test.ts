@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { swarmDuty, type SwarmEndpoint } from "../../src/app/dockerEndpoint.js";
 import { decodeNodeRequest, decodeRendererRequest, encodeNodeRequest, encodeRendererRequest, type RegistrarRequest } from "../../src/runtime/requests.js";
 import { mergedContainers } from "../../src/app/mergedContainers.js";
-import { allNodesReporter, type ReconciledEvent } from "../../src/app/manager.js";
+import { allNodesReporter, type ReconciledEvent } from "../../src/app/reconciledReport.js";
 import type { ContainerInfo } from "../../src/domain/types.js";
 import type { ContainerStore } from "../../src/ports/containerStore.js";
 import type { SwarmView } from "../../src/domain/swarm.js";

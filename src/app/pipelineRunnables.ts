@@ -1,0 +1,114 @@
+/**
+ * The pipeline's long-running parts as Runnables, in start order (a runtime
+ * Manager stops them in reverse): status-page attachment, health watcher,
+ * binding source, each Docker endpoint's watchers, Consul agent monitor and
+ * token follower, renderer resync, registrar and renderer controllers. Every
+ * one needs leadership (only the leader reads sources and writes anything).
+ * Controllers stop first (their queues shut down, in-flight reconciles
+ * finish), then the sources feeding them, then the health watcher.
+ */
+import type { Runnable } from "../runtime/manager.js";
+import { aborted } from "../runtime/manager.js";
+import { controllerRunnable } from "../runtime/controller.js";
+import { decodeRendererRequest, encodeRendererRequest, keyed } from "../runtime/requests.js";
+import { monitorAgent } from "../sources/consul/agentMonitor.js";
+import type { Components } from "./components.js";
+import { reportingReconciler } from "./reconciledReport.js";
+
+/** Consul agent liveness probe period: bounds the re-assert delay after an agent restart. */
+const CONSUL_PROBE_MS = 1000;
+
+/** A runnable that needs leadership; `start` runs until its signal aborts. */
+function leader(name: string, start: (signal: AbortSignal) => Promise<void>): Runnable {
+  return { name, needsLeadership: true, start };
+}
+
+/** Makes the stores visible to /metrics, /readyz and /api/status while leading; logs "controller stopped" last. */
+function telemetryRunnable(c: Components): Runnable {
+  const { config, logger } = c.opts;
+  return leader("telemetry", async (signal) => {
+    c.telemetry.captureLogs(logger);
+    c.telemetry.attach({
+      mode: config.dockerOnly ? "docker-only" : "kubernetes",
+      node: config.node,
+      instance: config.instanceId,
+      endpoints: c.endpoints.map((p) => ({ node: p.node, hostIP: p.hostIP, containers: p.docker, swarm: p.swarmView, identity: () => p.identity(), conflicts: () => p.conflicts.list() })),
+      bindings: c.bindings,
+      status: c.status,
+      containers: c.containers,
+      health: c.health,
+      consul: c.consul,
+      controllers: [
+        { name: "registrar", workers: config.workers },
+        { name: "renderer", workers: 1 },
+      ],
+    });
+    await aborted(signal);
+    logger.info("controller stopped");
+  });
+}
+
+/** Consul agent liveness monitor and (with --consul-token-file) token follower. */
+function consulRunnables(c: Components): Runnable[] {
+  const { logger, consulToken } = c.opts;
+  const monitor = leader("consul-agent-monitor", (signal) =>
+    monitorAgent(
+      {
+        consul: c.consul,
+        logger,
+        intervalMs: CONSUL_PROBE_MS,
+        onRecovered: () => {
+          c.handlers.reassertAll();
+          c.health.kick();
+        },
+      },
+      signal,
+    ),
+  );
+  if (consulToken === undefined) return [monitor];
+  // A rotated token: every owned registration is rewritten with it (the agent syncs each service with the token it
+  // was registered with), and what waits in error backoff (403s of a revoked token) retries now.
+  const token = leader("consul-token", async (signal) => {
+    const unsubscribe = consulToken.onChange(() => {
+      logger.info("consul token changed; re-registering owned services with it and retrying what failed");
+      for (const p of c.endpoints) p.rewriteAll();
+      void c.handlers.sweepOtherAgents();
+      c.health.kick();
+    });
+    await aborted(signal);
+    unsubscribe();
+  });
+  return [monitor, token];
+}
+
+/** The runnables of a built pipeline, in start order. */
+export function pipelineRunnables(c: Components): Runnable[] {
+  const { config, logger, onReconciled } = c.opts;
+  const health = leader("health-watcher", async (signal) => {
+    await aborted(signal);
+    await c.health.stop();
+  });
+  const resync = leader("renderer-resync", async (signal) => {
+    const timer = setInterval(() => {
+      c.renderRouter.allRendered();
+    }, config.resyncIntervalMs);
+    await aborted(signal);
+    clearInterval(timer);
+  });
+  const renderer = keyed(decodeRendererRequest, reportingReconciler("renderer", c.renderer, (r) => r.binding, c.bindings, onReconciled));
+  // Generated files found on disk are adopted (and queued) before the first render.
+  const adopt = async (): Promise<void> => {
+    for (const binding of await c.renderer.adoptExisting()) c.rendererQueue.add(encodeRendererRequest({ kind: "render", binding }));
+    logger.info("controller started", { mode: config.dockerOnly ? "docker-only" : "kubernetes", node: config.node, dockerEndpoints: c.endpoints.map((p) => p.node), consul: config.consul.url });
+  };
+  return [
+    telemetryRunnable(c),
+    health,
+    leader("binding-source", (signal) => c.bindings.run(signal)),
+    ...c.endpoints.flatMap((p) => p.runnables()),
+    ...consulRunnables(c),
+    resync,
+    controllerRunnable({ name: "registrar", queue: c.registrarQueue, reconciler: c.registrar, workers: config.workers, logger, observer: c.telemetry.controllerObserver }),
+    controllerRunnable({ name: "renderer", queue: c.rendererQueue, reconciler: renderer, workers: 1, logger, observer: c.telemetry.controllerObserver }, adopt),
+  ];
+}
