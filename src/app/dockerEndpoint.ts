@@ -22,7 +22,7 @@ import { encodeNodeRequest, type RegistrarRequest } from "../runtime/requests.js
 import type { BackoffOptions } from "../runtime/backoff.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { Runnable } from "../runtime/manager.js";
-import type { WorkQueue } from "../runtime/workqueue.js";
+import type { Priority, WorkQueue } from "../runtime/workqueue.js";
 import { DockerWatcher } from "../sources/docker/dockerWatcher.js";
 import { SwarmWatcher } from "../sources/docker/swarmWatcher.js";
 import type { BindingStore } from "../ports/bindingStore.js";
@@ -109,8 +109,8 @@ export class DockerEndpointPipeline {
     // One log field says which engine a line is about when a controller serves several.
     const logger = config.dockerEndpoints.length > 1 ? o.logger.child({ dockerNode: endpoint.node }) : o.logger;
     const registrarSink = {
-      add: (request: RegistrarRequest): void => {
-        o.registrarQueue.add(encodeNodeRequest({ node: endpoint.node, request }));
+      add: (request: RegistrarRequest, priority?: Priority): void => {
+        o.registrarQueue.add(encodeNodeRequest({ node: endpoint.node, request }), priority);
       },
     };
     // Swarm services as backends: no Docker calls while no binding selects Swarm services.
@@ -143,7 +143,7 @@ export class DockerEndpointPipeline {
       onResync: () => {
         // A full resync compares with a fresh read of the agent (between resyncs the registrar trusts its view).
         this.registrar.invalidateAgentView();
-        this.route.allRegistrations();
+        this.route.allRegistrations("low");
         void this.engine.refresh().then(() => this.enqueueOwned());
         o.afterResync?.();
       },
@@ -194,7 +194,7 @@ export class DockerEndpointPipeline {
       for (const s of all) {
         if (!isOwned(s.meta, self)) continue;
         const request = ownerRequest(s.meta);
-        if (request !== undefined) this.o.registrarQueue.add(encodeNodeRequest({ node: this.node, request }));
+        if (request !== undefined) this.o.registrarQueue.add(encodeNodeRequest({ node: this.node, request }), "low");
       }
     } catch (err) {
       this.o.logger.warn("cannot list owned registrations for garbage collection", { node: this.node, error: errorMessage(err) });

@@ -19,6 +19,7 @@ import { refKey } from "../sources/consul/healthWatcher.js";
 import type { BindingStore } from "../ports/bindingStore.js";
 import type { ContainerChange, ContainerStore } from "../ports/containerStore.js";
 import type { SwarmStore } from "../ports/swarmStore.js";
+import type { Priority } from "../runtime/workqueue.js";
 
 const SWARM_SERVICE_LABEL = "com.docker.swarm.service.id";
 
@@ -29,7 +30,8 @@ export interface RegistrarRouterOptions {
   /** This endpoint's Swarm view. */
   readonly swarm: SwarmStore;
   /** This endpoint's registrar requests (its node's view of the shared queue, see dockerEndpoint.ts). */
-  readonly registrar: { add(request: RegistrarRequest): void };
+  /** Where requests go; `low`: a periodic re-check that must not delay event-driven requests. */
+  readonly registrar: { add(request: RegistrarRequest, priority?: Priority): void };
   /** --registrator-compat: containers are registrar requests of their own. */
   readonly compat: boolean;
 }
@@ -46,7 +48,7 @@ export class RegistrarRouter {
   /** Bindings appeared, changed or vanished: each one, plus every compat container (port claims may have moved). */
   bindingsChanged(keys: readonly string[]): void {
     for (const key of keys) this.o.registrar.add({ kind: "binding", binding: key });
-    this.allContainers();
+    this.allContainers("high");
   }
 
   /** A container changed: the bindings whose selector matches it before or after, its Swarm service's bindings, itself (compat). */
@@ -70,10 +72,10 @@ export class RegistrarRouter {
     }
   }
 
-  /** Every registrar request this endpoint knows from its sources (resync, Consul came back). */
-  allRegistrations(): void {
-    for (const b of this.o.bindings.list()) this.registrar(b);
-    this.allContainers();
+  /** Every registrar request this endpoint knows from its sources (resync: `low`; Consul came back, engine changed: `high`). */
+  allRegistrations(priority: Priority = "high"): void {
+    for (const b of this.o.bindings.list()) this.registrar(b, priority);
+    this.allContainers(priority);
   }
 
   /** Every Swarm binding (an endpoint's Swarm availability changed). */
@@ -81,12 +83,12 @@ export class RegistrarRouter {
     for (const b of this.swarmBindings()) this.registrar(b);
   }
 
-  private allContainers(): void {
-    if (this.o.compat) for (const c of this.o.containers.list()) this.o.registrar.add({ kind: "container", container: c.id });
+  private allContainers(priority: Priority): void {
+    if (this.o.compat) for (const c of this.o.containers.list()) this.o.registrar.add({ kind: "container", container: c.id }, priority);
   }
 
-  private registrar(b: ServiceBinding): void {
-    this.o.registrar.add({ kind: "binding", binding: bindingKey(b) });
+  private registrar(b: ServiceBinding, priority: Priority = "high"): void {
+    this.o.registrar.add({ kind: "binding", binding: bindingKey(b) }, priority);
   }
 }
 

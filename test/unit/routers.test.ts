@@ -95,6 +95,22 @@ describe("RegistrarRouter (one per Docker endpoint)", () => {
       ["default/web", "default/api", "default/mail"],
     );
   });
+
+  it("a periodic resync queues at low priority (never ahead of events); events and recovery at high", () => {
+    const seen: string[] = [];
+    const router = new RegistrarRouter({
+      bindings: store([WEB]),
+      containers: containers([container("c1", {})]),
+      swarm: noSwarm,
+      registrar: { add: (r, priority) => seen.push(`${r.kind}:${priority ?? "high"}`) },
+      compat: true,
+    });
+    router.allRegistrations("low");
+    assert.deepEqual(seen.splice(0), ["binding:low", "container:low"]);
+    router.allRegistrations();
+    router.containerChanged({ id: "c1", after: container("c1", { app: "web" }) });
+    assert.deepEqual(seen, ["binding:high", "container:high", "binding:high", "container:high"]);
+  });
 });
 
 describe("RendererRouter (one per manager)", () => {
