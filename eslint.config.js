@@ -12,23 +12,38 @@ import tseslint from "typescript-eslint";
  */
 const BASE = ["domain", "api/v1alpha1"];
 export const LAYERS = {
-  "domain": [],
+  domain: [],
   "api/v1alpha1": ["domain"],
-  "runtime": [...BASE],
-  "ports": [...BASE],
-  "config": [...BASE, "runtime", "ports"],
-  "clients": [...BASE, "runtime", "ports", "config"],
-  "render": [...BASE, "runtime", "ports"],
-  "sources": [...BASE, "runtime", "ports", "clients", "render"],
-  "actuators": [...BASE, "runtime", "ports", "clients", "render"],
-  "reconcilers": [...BASE, "runtime", "ports", "clients", "render", "sources", "actuators"],
-  "observability": [...BASE, "runtime", "ports", "clients", "render", "sources", "actuators", "reconcilers"],
+  runtime: [...BASE],
+  ports: [...BASE],
+  config: [...BASE, "runtime", "ports"],
+  clients: [...BASE, "runtime", "ports", "config"],
+  render: [...BASE, "runtime", "ports"],
+  sources: [...BASE, "runtime", "ports", "clients", "render"],
+  actuators: [...BASE, "runtime", "ports", "clients", "render"],
+  reconcilers: [...BASE, "runtime", "ports", "clients", "render", "sources", "actuators"],
+  observability: [...BASE, "runtime", "ports", "clients", "render", "sources", "actuators", "reconcilers"],
   "api/http": [...BASE, "runtime", "ports", "config", "observability"],
-  "app": [...BASE, "runtime", "ports", "config", "clients", "render", "sources", "actuators", "reconcilers", "observability", "api/http"],
-  "cli": [...BASE, "runtime", "ports", "config", "clients", "render", "sources", "actuators", "reconcilers", "observability", "api/http", "app"],
+  app: [...BASE, "runtime", "ports", "config", "clients", "render", "sources", "actuators", "reconcilers", "observability", "api/http"],
+  cli: [...BASE, "runtime", "ports", "config", "clients", "render", "sources", "actuators", "reconcilers", "observability", "api/http", "app"],
 };
 /** Node modules and packages that do I/O: the pure layers (domain, api/v1alpha1, ports) import none of them. */
-const IO_MODULES = ["fs", "fs/promises", "child_process", "http", "https", "http2", "net", "tls", "dgram", "dns", "readline", "worker_threads", "cluster", "process"]
+const IO_MODULES = [
+  "fs",
+  "fs/promises",
+  "child_process",
+  "http",
+  "https",
+  "http2",
+  "net",
+  "tls",
+  "dgram",
+  "dns",
+  "readline",
+  "worker_threads",
+  "cluster",
+  "process",
+]
   .flatMap((m) => [m, `node:${m}`])
   .concat(["dockerode", "consul", "@kubernetes/client-node", "winston"]);
 const PURE = new Set(["domain", "api/v1alpha1", "ports"]);
@@ -43,9 +58,11 @@ function layerRules() {
   return Object.entries(LAYERS).map(([layer, allowed]) => {
     const forbidden = Object.keys(LAYERS).filter((l) => l !== layer && !allowed.includes(l));
     const paths = PURE.has(layer)
-      ? IO_MODULES.map((name) => name === "net" || name === "node:net"
-        ? { name, allowImportNames: ["isIP", "isIPv4", "isIPv6"], message: `src/${layer} is pure: only node:net's address checks, no I/O.` }
-        : { name, message: `src/${layer} is pure: no I/O modules (README "Repository map").` })
+      ? IO_MODULES.map((name) =>
+          name === "net" || name === "node:net"
+            ? { name, allowImportNames: ["isIP", "isIPv4", "isIPv6"], message: `src/${layer} is pure: only node:net's address checks, no I/O.` }
+            : { name, message: `src/${layer} is pure: no I/O modules (README "Repository map").` },
+        )
       : [];
     const patterns = forbidden.map((l) => ({
       regex: `^(\\./)?(\\.\\./)+${l.replace("/", "\\/")}(/|$)`,
@@ -67,14 +84,15 @@ export default tseslint.config(
       "@typescript-eslint/no-floating-promises": [
         "error",
         // node:test's describe/it/test return promises the runner awaits itself.
-        { allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["describe", "it", "test", "suite", "before", "after", "beforeEach", "afterEach"] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: "package", package: "node:test", name: ["describe", "it", "test", "suite", "before", "after", "beforeEach", "afterEach"] },
+          ],
+        },
       ],
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
-      "no-restricted-properties": [
-        "error",
-        { object: "process", property: "env", message: "Only src/config reads process.env." },
-      ],
+      "no-restricted-properties": ["error", { object: "process", property: "env", message: "Only src/config reads process.env." }],
     },
   },
   {

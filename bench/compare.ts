@@ -24,7 +24,22 @@ import { delay, freePort, waitFor } from "../test/support/wait.js";
 import { startWorld } from "../test/support/world.js";
 import { anchorBinary } from "./lib/anchors.js";
 import { createBackend, createNetwork, pool, removeBenchContainers, removeContainer, startContainer } from "./lib/containers.js";
-import { agentHasService, anchorContender, counters, diff, DOCKBIND_EXTRA_ARGS, DOCKBIND_PROBE, dockbindCompatContender, dockbindContender, instanceCount, renderedServers, unsyncedCheckOutputs, type Contender, type Counters, type Phase } from "./lib/contender.js";
+import {
+  agentHasService,
+  anchorContender,
+  counters,
+  diff,
+  DOCKBIND_EXTRA_ARGS,
+  DOCKBIND_PROBE,
+  dockbindCompatContender,
+  dockbindContender,
+  instanceCount,
+  renderedServers,
+  unsyncedCheckOutputs,
+  type Contender,
+  type Counters,
+  type Phase,
+} from "./lib/contender.js";
 import { runP3Sim } from "./lib/p3sim.js";
 import { runFleet } from "./lib/fleet.js";
 import { runP5, type P5Result } from "./lib/p5.js";
@@ -38,7 +53,12 @@ const P1_RUNS = env("BENCH_P1_RUNS", 50);
 const P3_N = env("BENCH_P3_CONTAINERS", 100);
 const P4_N = env("BENCH_P4_CONTAINERS", 500);
 const P4_IDLE_S = env("BENCH_P4_IDLE_S", 60);
-const SKIP = new Set((process.env.BENCH_SKIP ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean));
+const SKIP = new Set(
+  (process.env.BENCH_SKIP ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean),
+);
 const TAG = `${process.pid}`;
 const NETWORK = `dockbind-bench-${TAG}`;
 
@@ -58,8 +78,31 @@ async function p1p2(contenders: readonly Contender[], phase: Phase): Promise<Map
     const t0 = performance.now();
     const { stdout } = await run(
       "docker",
-      ["run", "-d", "--network", NETWORK, "--label", "dockbind-test=1", "--label", `dockbind-test.pid=${process.pid}`, "--label", `dockbind-bench=${phase.selector}`,
-        "--name", name, "-e", `NAME=${name}`, "-e", `SERVICE_NAME=${phase.service}`, "-e", "SERVICE_CHECK_HTTP=/health/", "-e", `SERVICE_CHECK_INTERVAL=${phase.interval}`, "-e", "SERVICE_CHECK_TIMEOUT=1s", BACKEND_IMAGE],
+      [
+        "run",
+        "-d",
+        "--network",
+        NETWORK,
+        "--label",
+        "dockbind-test=1",
+        "--label",
+        `dockbind-test.pid=${process.pid}`,
+        "--label",
+        `dockbind-bench=${phase.selector}`,
+        "--name",
+        name,
+        "-e",
+        `NAME=${name}`,
+        "-e",
+        `SERVICE_NAME=${phase.service}`,
+        "-e",
+        "SERVICE_CHECK_HTTP=/health/",
+        "-e",
+        `SERVICE_CHECK_INTERVAL=${phase.interval}`,
+        "-e",
+        "SERVICE_CHECK_TIMEOUT=1s",
+        BACKEND_IMAGE,
+      ],
       { check: true },
     );
     const started = performance.now();
@@ -70,7 +113,11 @@ async function p1p2(contenders: readonly Contender[], phase: Phase): Promise<Map
         // Registered: the agent's own service list, polled every millisecond (the agent answers
         // before the catalog and a health query would); served: a GET through nginx every 10 ms.
         const [tReg, tServed] = await Promise.all([
-          waitFor(async () => ((await agentHasService(c, phase.service)) ? performance.now() : undefined), { timeoutMs: 30_000, intervalMs: 1, what: `${c.name}: ${name} registered` }),
+          waitFor(async () => ((await agentHasService(c, phase.service)) ? performance.now() : undefined), {
+            timeoutMs: 30_000,
+            intervalMs: 1,
+            what: `${c.name}: ${name} registered`,
+          }),
           waitFor(
             async () => {
               const r = await c.world.nginx.get(c.listenPort(phase)).catch(() => undefined);
@@ -91,7 +138,11 @@ async function p1p2(contenders: readonly Contender[], phase: Phase): Promise<Map
     // upstream still naming it would "serve" the next run before Consul's check passed.
     await Promise.all(
       contenders.map(async (c) => {
-        await waitFor(async () => ((await instanceCount(c, phase.service)) === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20, what: `${c.name}: ${name} deregistered` });
+        await waitFor(async () => ((await instanceCount(c, phase.service)) === 0 ? true : undefined), {
+          timeoutMs: 30_000,
+          intervalMs: 20,
+          what: `${c.name}: ${name} deregistered`,
+        });
         await waitFor(async () => ((await c.world.nginx.get(c.listenPort(phase)).catch(() => undefined))?.status !== 200 ? true : undefined), {
           timeoutMs: 30_000,
           intervalMs: 20,
@@ -106,14 +157,24 @@ async function p1p2(contenders: readonly Contender[], phase: Phase): Promise<Map
 /** Creates `n` backends for `phase` (not started). */
 async function createMany(phase: Phase, n: number, prefix: string): Promise<string[]> {
   const ids: string[] = new Array<string>(n);
-  await pool(Array.from({ length: n }, (_, i) => i), 8, async (i) => {
-    ids[i] = await createBackend({
-      name: `bench-${TAG}-${prefix}-${i}`,
-      labels: { "dockbind-bench": phase.selector },
-      env: { NAME: `${prefix}-${i}`, SERVICE_NAME: phase.service, SERVICE_CHECK_HTTP: "/health/", SERVICE_CHECK_INTERVAL: phase.interval, SERVICE_CHECK_TIMEOUT: "1s" },
-      network: NETWORK,
-    });
-  });
+  await pool(
+    Array.from({ length: n }, (_, i) => i),
+    8,
+    async (i) => {
+      ids[i] = await createBackend({
+        name: `bench-${TAG}-${prefix}-${i}`,
+        labels: { "dockbind-bench": phase.selector },
+        env: {
+          NAME: `${prefix}-${i}`,
+          SERVICE_NAME: phase.service,
+          SERVICE_CHECK_HTTP: "/health/",
+          SERVICE_CHECK_INTERVAL: phase.interval,
+          SERVICE_CHECK_TIMEOUT: "1s",
+        },
+        network: NETWORK,
+      });
+    },
+  );
   return ids;
 }
 
@@ -154,7 +215,11 @@ async function p3(contenders: readonly Contender[], phase: Phase): Promise<Burst
     if (b !== undefined) per.set(c.name, { ...diff(b, await counters(c)), convergeMs: conv.get(c.name) ?? Number.NaN });
   }
   await pool(ids, 8, removeContainer);
-  await Promise.all(contenders.map((c) => waitFor(async () => ((await instanceCount(c, phase.service)) === 0 ? true : undefined), { timeoutMs: 120_000, intervalMs: 250, what: "P3 cleanup" })));
+  await Promise.all(
+    contenders.map((c) =>
+      waitFor(async () => ((await instanceCount(c, phase.service)) === 0 ? true : undefined), { timeoutMs: 120_000, intervalMs: 250, what: "P3 cleanup" }),
+    ),
+  );
   return { startWindowMs, perContender: per };
 }
 
@@ -197,7 +262,8 @@ async function p4(contenders: readonly Contender[], phase: Phase, n: number, lab
 async function p4compat(n: number): Promise<Map<string, Counters>> {
   const phase: Phase = { service: "bench-compat", selector: `${TAG}-p4c`, listenPort: await freePort(), interval: "10s" };
   const contenders = [await dockbindCompatContender(await startWorld(`bench-compat-${TAG}`), phase, NETWORK)];
-  const anchor = anchorBinary("registrator").path === undefined ? undefined : await anchorContender(await startWorld(`bench-compat-anchor-${TAG}`), [phase], NETWORK);
+  const anchor =
+    anchorBinary("registrator").path === undefined ? undefined : await anchorContender(await startWorld(`bench-compat-anchor-${TAG}`), [phase], NETWORK);
   if (anchor !== undefined) contenders.push(anchor);
   try {
     return await p4(contenders, phase, n, "P4-compat");
@@ -222,9 +288,15 @@ async function main(): Promise<void> {
   const report = new Report();
   const reg = anchorBinary("registrator");
   const ct = anchorBinary("consul-template");
-  log(`dockbind bindings: healthCheck.probeBeforeRegister ${DOCKBIND_PROBE ? "on" : "off (BENCH_DOCKBIND_PROBE=0)"}; the anchor's registrations never probe; extra dockbind flags: ${DOCKBIND_EXTRA_ARGS.join(" ") || "none"}`);
+  log(
+    `dockbind bindings: healthCheck.probeBeforeRegister ${DOCKBIND_PROBE ? "on" : "off (BENCH_DOCKBIND_PROBE=0)"}; the anchor's registrations never probe; extra dockbind flags: ${DOCKBIND_EXTRA_ARGS.join(" ") || "none"}`,
+  );
   log(`anchors: registrator ${reg.path ?? `UNAVAILABLE — ${reg.why}`}; consul-template ${ct.path ?? `UNAVAILABLE — ${ct.why}`}`);
-  report.note(reg.path === undefined ? `registrator could not be built: ${reg.why}. The anchor's registration half is a dockbind controller (LB-less bindings), so P1 and the registration side of P3/P4 have no registrator figure; P2/P3/P4 render figures are consul-template's.` : "");
+  report.note(
+    reg.path === undefined
+      ? `registrator could not be built: ${reg.why}. The anchor's registration half is a dockbind controller (LB-less bindings), so P1 and the registration side of P3/P4 have no registrator figure; P2/P3/P4 render figures are consul-template's.`
+      : "",
+  );
   mkdirSync("/tmp/dockbind-testbed", { recursive: true });
 
   const wantDocker = !["p1", "p2", "p3", "p4", "p4compat"].every((p) => SKIP.has(p));

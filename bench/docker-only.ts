@@ -30,7 +30,28 @@ async function main(): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     const name = `bench-${i}`;
     const t0 = performance.now();
-    const { stdout } = await run("docker", ["run", "-d", "--rm", "--label", "dockbind-test=1", "--label", `dockbind-test.pid=${process.pid}`, "--label", "app=bench-web", "--name", name, "-e", `NAME=${name}`, "-p", "127.0.0.1:0:80", BACKEND_IMAGE], { check: true });
+    const { stdout } = await run(
+      "docker",
+      [
+        "run",
+        "-d",
+        "--rm",
+        "--label",
+        "dockbind-test=1",
+        "--label",
+        `dockbind-test.pid=${process.pid}`,
+        "--label",
+        "app=bench-web",
+        "--name",
+        name,
+        "-e",
+        `NAME=${name}`,
+        "-p",
+        "127.0.0.1:0:80",
+        BACKEND_IMAGE,
+      ],
+      { check: true },
+    );
     const started = performance.now();
     const id = stdout.trim();
     let tReg: number | undefined;
@@ -45,14 +66,38 @@ async function main(): Promise<void> {
     const tServed = performance.now();
     registered.push((tReg ?? tServed) - started);
     served.push(tServed - started);
-    process.stdout.write(`run ${i + 1}/${RUNS}: docker run ${(started - t0).toFixed(0)} ms, registered +${((tReg ?? tServed) - started).toFixed(0)} ms, served +${(tServed - started).toFixed(0)} ms\n`);
+    process.stdout.write(
+      `run ${i + 1}/${RUNS}: docker run ${(started - t0).toFixed(0)} ms, registered +${((tReg ?? tServed) - started).toFixed(0)} ms, served +${(tServed - started).toFixed(0)} ms\n`,
+    );
     await run("docker", ["rm", "-f", id], { check: true });
     await waitFor(async () => ((await world.health(SERVICE)).length === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20, what: "deregistered" });
   }
   for (let i = 0; i < 4; i++) {
-    await run("docker", ["run", "-d", "--rm", "--label", "dockbind-test=1", "--label", `dockbind-test.pid=${process.pid}`, "--label", "app=bench-web", "-e", `NAME=idle-${i}`, "-p", "127.0.0.1:0:80", BACKEND_IMAGE], { check: true });
+    await run(
+      "docker",
+      [
+        "run",
+        "-d",
+        "--rm",
+        "--label",
+        "dockbind-test=1",
+        "--label",
+        `dockbind-test.pid=${process.pid}`,
+        "--label",
+        "app=bench-web",
+        "-e",
+        `NAME=idle-${i}`,
+        "-p",
+        "127.0.0.1:0:80",
+        BACKEND_IMAGE,
+      ],
+      { check: true },
+    );
   }
-  await waitFor(async () => ((await world.health(SERVICE)).filter((e) => e.status === "passing").length === 4 ? true : undefined), { timeoutMs: 30_000, what: "4 idle backends passing" });
+  await waitFor(async () => ((await world.health(SERVICE)).filter((e) => e.status === "passing").length === 4 ? true : undefined), {
+    timeoutMs: 30_000,
+    what: "4 idle backends passing",
+  });
   await new Promise((r) => setTimeout(r, 3000)); // let the last render/reload land before counting
   const writes0 = world.proxy.writes().length;
   const reads0 = world.proxy.requests.length - writes0;

@@ -48,58 +48,58 @@ const SEMANTIC_RULES: readonly { readonly path: RegExp; readonly rules: readonly
     // every label selector (containers, Swarm services)
     path: /^spec\.backends(\.swarm)?\.selector\.matchExpressions\[\]$/,
     rules: [
-    {
-      rule: "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
-      message: "operator In/NotIn needs at least one value",
-      fieldPath: ".values",
-      reason: "FieldValueRequired",
-    },
-    {
-      rule: "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
-      message: "operator Exists/DoesNotExist takes no values",
-      fieldPath: ".values",
-      reason: "FieldValueForbidden",
-    },
+      {
+        rule: "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+        message: "operator In/NotIn needs at least one value",
+        fieldPath: ".values",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+        message: "operator Exists/DoesNotExist takes no values",
+        fieldPath: ".values",
+        reason: "FieldValueForbidden",
+      },
     ],
   },
   {
     path: /^spec\.backends$/,
     rules: [
-    {
-      rule: "has(self.selector) || has(self.swarm)",
-      message: "one of selector (containers) or swarm (Swarm services) is required",
-      fieldPath: ".selector",
-      reason: "FieldValueRequired",
-    },
-    {
-      rule: "!(has(self.selector) && has(self.swarm))",
-      message: "selector (containers) and swarm (Swarm services) are mutually exclusive",
-      fieldPath: ".swarm",
-      reason: "FieldValueForbidden",
-    },
-    {
-      rule: "!has(self.network) || (has(self.addressMode) && self.addressMode == 'internal')",
-      message: "network is only meaningful with addressMode: internal",
-      fieldPath: ".network",
-      reason: "FieldValueForbidden",
-    },
-    {
-      rule: "!has(self.hostIP) || !has(self.addressMode) || self.addressMode == 'published'",
-      message: "hostIP is only meaningful with addressMode: published",
-      fieldPath: ".hostIP",
-      reason: "FieldValueForbidden",
-    },
+      {
+        rule: "has(self.selector) || has(self.swarm)",
+        message: "one of selector (containers) or swarm (Swarm services) is required",
+        fieldPath: ".selector",
+        reason: "FieldValueRequired",
+      },
+      {
+        rule: "!(has(self.selector) && has(self.swarm))",
+        message: "selector (containers) and swarm (Swarm services) are mutually exclusive",
+        fieldPath: ".swarm",
+        reason: "FieldValueForbidden",
+      },
+      {
+        rule: "!has(self.network) || (has(self.addressMode) && self.addressMode == 'internal')",
+        message: "network is only meaningful with addressMode: internal",
+        fieldPath: ".network",
+        reason: "FieldValueForbidden",
+      },
+      {
+        rule: "!has(self.hostIP) || !has(self.addressMode) || self.addressMode == 'published'",
+        message: "hostIP is only meaningful with addressMode: published",
+        fieldPath: ".hostIP",
+        reason: "FieldValueForbidden",
+      },
     ],
   },
   {
     path: /^spec\.healthCheck$/,
     rules: [
-    {
-      rule: "!has(self.probeBeforeRegister) || !self.probeBeforeRegister || !has(self.type) || self.type in ['http', 'tcp']",
-      message: "probeBeforeRegister is only meaningful with type http or tcp",
-      fieldPath: ".probeBeforeRegister",
-      reason: "FieldValueForbidden",
-    },
+      {
+        rule: "!has(self.probeBeforeRegister) || !self.probeBeforeRegister || !has(self.type) || self.type in ['http', 'tcp']",
+        message: "probeBeforeRegister is only meaningful with type http or tcp",
+        fieldPath: ".probeBeforeRegister",
+        reason: "FieldValueForbidden",
+      },
     ],
   },
 ];

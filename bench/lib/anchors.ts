@@ -24,7 +24,11 @@ export function anchorBinary(name: "registrator" | "consul-template"): AnchorBin
   if (existsSync(path)) return { name, path, why: "" };
   const errFile = join(BIN_DIR, `${name}.build-error`);
   const why = existsSync(errFile)
-    ? (readFileSync(errFile, "utf8").split("\n").find((l) => l.trim() !== "") ?? "build failed").trim()
+    ? (
+        readFileSync(errFile, "utf8")
+          .split("\n")
+          .find((l) => l.trim() !== "") ?? "build failed"
+      ).trim()
     : "not built (run bench/anchors/build.sh)";
   return { name, path: undefined, why };
 }
@@ -133,7 +137,18 @@ export function startRegistrator(o: RegistratorOptions): ManagedProcess {
   const log = join(ensureBedRoot(), `registrator-${o.tag}.log`);
   return startManaged(
     "env",
-    ["DOCKER_HOST=unix:///var/run/docker.sock", `DOCKER_API_VERSION=${process.env.DOCKER_API_VERSION ?? "1.41"}`, o.bin, "-internal", "-explicit", "-resync", "0", "-retry-attempts", "-1", `consul://${o.consulAddr}`],
+    [
+      "DOCKER_HOST=unix:///var/run/docker.sock",
+      `DOCKER_API_VERSION=${process.env.DOCKER_API_VERSION ?? "1.41"}`,
+      o.bin,
+      "-internal",
+      "-explicit",
+      "-resync",
+      "0",
+      "-retry-attempts",
+      "-1",
+      `consul://${o.consulAddr}`,
+    ],
     log,
   );
 }

@@ -75,5 +75,9 @@ export async function removeBenchContainers(): Promise<void> {
   const filters = { label: [`${PID_LABEL}=${process.pid}`] };
   const cs = await docker.listContainers({ all: true, filters });
   await pool(cs, 8, (c) => removeContainer(c.Id));
-  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters }))
+    await docker
+      .getNetwork(n.Id)
+      .remove()
+      .catch(() => undefined);
 }

@@ -125,7 +125,12 @@ export async function dockbindCompatContender(world: World, phase: Phase, networ
  * (consul-template -> nginx) is still measured against dockbind's.
  */
 /** `extraArgs` go to the registering dockbind controller (when there is no registrator). */
-export async function anchorContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender | undefined> {
+export async function anchorContender(
+  world: World,
+  phases: readonly Phase[],
+  network: string,
+  extraArgs: readonly string[] = [],
+): Promise<Contender | undefined> {
   const ct = anchorBinary("consul-template");
   if (ct.path === undefined) return undefined;
   const reg = anchorBinary("registrator");
@@ -215,13 +220,16 @@ export async function unsyncedCheckOutputs(c: Contender, service: string): Promi
   type Check = { CheckID: string; ServiceName: string; Output: string };
   const inCatalog = new Map<string, string>();
   for (const e of JSON.parse(catalog.body) as { Checks: Check[] }[]) for (const ch of e.Checks) inCatalog.set(ch.CheckID, ch.Output);
-  return Object.values(JSON.parse(agent.body) as Record<string, Check>).filter((ch) => ch.ServiceName === service && inCatalog.get(ch.CheckID) !== ch.Output).length;
+  return Object.values(JSON.parse(agent.body) as Record<string, Check>).filter((ch) => ch.ServiceName === service && inCatalog.get(ch.CheckID) !== ch.Output)
+    .length;
 }
 
 /** `server ADDR:PORT;` lines in the generated nginx file. */
 export function renderedServers(c: Contender, p: Phase): number {
   try {
-    return readFileSync(c.outputFile(p), "utf8").split("\n").filter((l) => /^\s+server \d/.test(l)).length;
+    return readFileSync(c.outputFile(p), "utf8")
+      .split("\n")
+      .filter((l) => /^\s+server \d/.test(l)).length;
   } catch {
     return 0;
   }

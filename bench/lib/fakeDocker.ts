@@ -48,7 +48,25 @@ function listEntry(c: FakeContainer): object {
     State: c.running ? "running" : "exited",
     Status: c.running ? "Up 2 hours" : "Exited (143) 1 second ago",
     HostConfig: { NetworkMode: NET },
-    NetworkSettings: { Networks: { [NET]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "n".repeat(64), EndpointID: c.running ? "e".repeat(64) : "", Gateway: c.running ? "10.99.0.1" : "", IPAddress: c.running ? c.ip : "", IPPrefixLen: 16, IPv6Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, MacAddress: "02:42:0a:63:00:02", DriverOpts: null } } },
+    NetworkSettings: {
+      Networks: {
+        [NET]: {
+          IPAMConfig: null,
+          Links: null,
+          Aliases: null,
+          NetworkID: "n".repeat(64),
+          EndpointID: c.running ? "e".repeat(64) : "",
+          Gateway: c.running ? "10.99.0.1" : "",
+          IPAddress: c.running ? c.ip : "",
+          IPPrefixLen: 16,
+          IPv6Gateway: "",
+          GlobalIPv6Address: "",
+          GlobalIPv6PrefixLen: 0,
+          MacAddress: "02:42:0a:63:00:02",
+          DriverOpts: null,
+        },
+      },
+    },
     Mounts: [],
   };
 }
@@ -59,7 +77,19 @@ function inspect(c: FakeContainer): object {
     Created: CREATED,
     Path: "/bin/sh",
     Args: ["/start.sh"],
-    State: { Status: c.running ? "running" : "exited", Running: c.running, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: c.running ? 4242 : 0, ExitCode: c.running ? 0 : 143, Error: "", StartedAt: CREATED, FinishedAt: "0001-01-01T00:00:00Z" },
+    State: {
+      Status: c.running ? "running" : "exited",
+      Running: c.running,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: c.running ? 4242 : 0,
+      ExitCode: c.running ? 0 : 143,
+      Error: "",
+      StartedAt: CREATED,
+      FinishedAt: "0001-01-01T00:00:00Z",
+    },
     Image: "sha256:5f1e1c1d0c9f1a7b1d4e4d7ad5a0c9a1f0b7d2e3c4b5a6978877665544332211",
     ResolvConfPath: `/var/lib/docker/containers/${c.id}/resolv.conf`,
     HostnamePath: `/var/lib/docker/containers/${c.id}/hostname`,
@@ -73,15 +103,76 @@ function inspect(c: FakeContainer): object {
     ProcessLabel: "",
     AppArmorProfile: "docker-default",
     ExecIDs: null,
-    HostConfig: { Binds: null, NetworkMode: NET, PortBindings: {}, RestartPolicy: { Name: "no", MaximumRetryCount: 0 }, AutoRemove: false, Privileged: false, PublishAllPorts: false, ReadonlyRootfs: false, LogConfig: { Type: "json-file", Config: {} } },
+    HostConfig: {
+      Binds: null,
+      NetworkMode: NET,
+      PortBindings: {},
+      RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
+      AutoRemove: false,
+      Privileged: false,
+      PublishAllPorts: false,
+      ReadonlyRootfs: false,
+      LogConfig: { Type: "json-file", Config: {} },
+    },
     GraphDriver: { Data: { LowerDir: "/var/lib/docker/overlay2/l/x", MergedDir: "/m", UpperDir: "/u", WorkDir: "/w" }, Name: "overlay2" },
     Mounts: [],
-    Config: { Hostname: c.id.slice(0, 12), Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, ExposedPorts: { "80/tcp": {} }, Tty: false, OpenStdin: false, StdinOnce: false, Env: c.env, Cmd: ["/bin/sh", "/start.sh"], Image: IMAGE, Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: c.labels },
+    Config: {
+      Hostname: c.id.slice(0, 12),
+      Domainname: "",
+      User: "",
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      ExposedPorts: { "80/tcp": {} },
+      Tty: false,
+      OpenStdin: false,
+      StdinOnce: false,
+      Env: c.env,
+      Cmd: ["/bin/sh", "/start.sh"],
+      Image: IMAGE,
+      Volumes: null,
+      WorkingDir: "",
+      Entrypoint: null,
+      OnBuild: null,
+      Labels: c.labels,
+    },
     NetworkSettings: {
-      Bridge: "", SandboxID: "s".repeat(64), HairpinMode: false, LinkLocalIPv6Address: "", LinkLocalIPv6PrefixLen: 0,
+      Bridge: "",
+      SandboxID: "s".repeat(64),
+      HairpinMode: false,
+      LinkLocalIPv6Address: "",
+      LinkLocalIPv6PrefixLen: 0,
       Ports: { "80/tcp": null },
-      SandboxKey: `/var/run/docker/netns/${c.id.slice(0, 12)}`, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: "", Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPAddress: "", IPPrefixLen: 0, IPv6Gateway: "", MacAddress: "",
-      Networks: c.running ? { [NET]: { IPAMConfig: null, Links: null, Aliases: [c.id.slice(0, 12)], NetworkID: "n".repeat(64), EndpointID: "e".repeat(64), Gateway: "10.99.0.1", IPAddress: c.ip, IPPrefixLen: 16, IPv6Gateway: "", GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, MacAddress: "02:42:0a:63:00:02", DriverOpts: null } } : {},
+      SandboxKey: `/var/run/docker/netns/${c.id.slice(0, 12)}`,
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: "",
+      Gateway: "",
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: "",
+      IPPrefixLen: 0,
+      IPv6Gateway: "",
+      MacAddress: "",
+      Networks: c.running
+        ? {
+            [NET]: {
+              IPAMConfig: null,
+              Links: null,
+              Aliases: [c.id.slice(0, 12)],
+              NetworkID: "n".repeat(64),
+              EndpointID: "e".repeat(64),
+              Gateway: "10.99.0.1",
+              IPAddress: c.ip,
+              IPPrefixLen: 16,
+              IPv6Gateway: "",
+              GlobalIPv6Address: "",
+              GlobalIPv6PrefixLen: 0,
+              MacAddress: "02:42:0a:63:00:02",
+              DriverOpts: null,
+            },
+          }
+        : {},
     },
   };
 }
@@ -124,7 +215,14 @@ export async function startFakeDocker(containers: Map<string, FakeContainer>, en
       const ids = (JSON.parse(url.searchParams.get("filters") ?? "{}") as { id?: string[] }).id;
       if (ids !== undefined) {
         hits.inspect++;
-        json(res, 200, ids.flatMap((id) => containers.get(id) ?? []).filter((c) => all || c.running).map(listEntry));
+        json(
+          res,
+          200,
+          ids
+            .flatMap((id) => containers.get(id) ?? [])
+            .filter((c) => all || c.running)
+            .map(listEntry),
+        );
         return;
       }
       hits.list++;
@@ -162,7 +260,17 @@ export async function startFakeDocker(containers: Map<string, FakeContainer>, en
       if (c === undefined) return;
       c.running = action === "start";
       const now = Date.now();
-      const ev = { status: action, id, from: IMAGE, Type: "container", Action: action, Actor: { ID: id, Attributes: { ...c.labels, image: IMAGE, name: c.name, ...(action === "die" ? { exitCode: "143" } : {}) } }, scope: "local", time: Math.floor(now / 1000), timeNano: now * 1_000_000 };
+      const ev = {
+        status: action,
+        id,
+        from: IMAGE,
+        Type: "container",
+        Action: action,
+        Actor: { ID: id, Attributes: { ...c.labels, image: IMAGE, name: c.name, ...(action === "die" ? { exitCode: "143" } : {}) } },
+        scope: "local",
+        time: Math.floor(now / 1000),
+        timeNano: now * 1_000_000,
+      };
       const line = `${JSON.stringify(ev)}\n`;
       for (const s of streams) s.write(line);
     },

@@ -95,7 +95,13 @@ function engineContainers(e: number, selectedPerEngine: number): Map<string, Fak
     m.set(id, {
       id,
       name: `e${e}_c${j}`,
-      labels: { app, "com.docker.compose.project": `fleet-${e}`, "com.docker.compose.service": app, "com.docker.compose.container-number": String(j), tier: j % 3 === 0 ? "frontend" : "backend" },
+      labels: {
+        app,
+        "com.docker.compose.project": `fleet-${e}`,
+        "com.docker.compose.service": app,
+        "com.docker.compose.container-number": String(j),
+        tier: j % 3 === 0 ? "frontend" : "backend",
+      },
       env: ["PATH=/bin", `NAME=e${e}_c${j}`, "TZ=UTC"],
       ip: `10.${100 + Math.floor(e / 50)}.${(e % 50) * 5 + Math.floor(j / 250)}.${(j % 250) + 2}`,
       running: true,
@@ -197,7 +203,11 @@ export async function runFleet(log: (s: string) => void): Promise<FleetResult> {
     });
     const pid = ctl.proc.pid;
     const cpu0 = cpuSeconds(pid);
-    await waitFor(async () => ((await agentServiceCount(consul)) >= expected ? true : undefined), { timeoutMs: 600_000, intervalMs: 250, what: `${expected} registrations` });
+    await waitFor(async () => ((await agentServiceCount(consul)) >= expected ? true : undefined), {
+      timeoutMs: 600_000,
+      intervalMs: 250,
+      what: `${expected} registrations`,
+    });
     await quiet(engines, 500, 120_000);
     const initialCpuS = cpuSeconds(pid) - cpu0;
     const initialWallS = (performance.now() - t0) / 1000;
@@ -220,10 +230,29 @@ export async function runFleet(log: (s: string) => void): Promise<FleetResult> {
     stop.abort();
     const sent = await churning;
     const churnAchievedPerS = sent / ((performance.now() - tc) / 1000);
-    await waitFor(async () => ((await agentServiceCount(consul)) === expected ? true : undefined), { timeoutMs: 300_000, intervalMs: 250, what: "churn converged" });
+    await waitFor(async () => ((await agentServiceCount(consul)) === expected ? true : undefined), {
+      timeoutMs: 300_000,
+      intervalMs: 250,
+      what: "churn converged",
+    });
     const peak = peakRssMiB(pid);
-    log(`fleet: start -> registered under ${churnAchievedPerS.toFixed(0)} events/s of churn: p50 ${percentile(latencyMs, 50).toFixed(1)} ms, p99 ${percentile(latencyMs, 99).toFixed(1)} ms; peak RSS ${peak.toFixed(0)} MiB`);
-    return { engines: ENGINES, containers: ENGINES * PER_ENGINE, bindings: BINDINGS, registrations: expected, initialCpuS, initialWallS, resyncCpuS, peakRssMiB: peak, churnPerS: CHURN_PER_S, churnAchievedPerS, churnSelectedOnly: CHURN_SELECTED_ONLY, latencyMs };
+    log(
+      `fleet: start -> registered under ${churnAchievedPerS.toFixed(0)} events/s of churn: p50 ${percentile(latencyMs, 50).toFixed(1)} ms, p99 ${percentile(latencyMs, 99).toFixed(1)} ms; peak RSS ${peak.toFixed(0)} MiB`,
+    );
+    return {
+      engines: ENGINES,
+      containers: ENGINES * PER_ENGINE,
+      bindings: BINDINGS,
+      registrations: expected,
+      initialCpuS,
+      initialWallS,
+      resyncCpuS,
+      peakRssMiB: peak,
+      churnPerS: CHURN_PER_S,
+      churnAchievedPerS,
+      churnSelectedOnly: CHURN_SELECTED_ONLY,
+      latencyMs,
+    };
   } finally {
     await ctl?.stop();
     await consul.stop();

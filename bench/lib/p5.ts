@@ -153,7 +153,11 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
     const cpu0 = cpuSeconds(pid);
     const baselineRss = rssMiB(pid);
     const expected = BINDINGS * PER_BINDING;
-    await waitFor(async () => ((await agentServiceCount(consul)) >= expected ? true : undefined), { timeoutMs: 600_000, intervalMs: 250, what: `${expected} registrations` });
+    await waitFor(async () => ((await agentServiceCount(consul)) >= expected ? true : undefined), {
+      timeoutMs: 600_000,
+      intervalMs: 250,
+      what: `${expected} registrations`,
+    });
     await quiet(fake, 500, 120_000);
     const initialCpuS = cpuSeconds(pid) - cpu0;
     const initialWallS = (performance.now() - t0) / 1000;
@@ -178,7 +182,11 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
       ctl = await start(b, `events-${b}`);
       const epid = ctl.proc.pid;
       const want = b * PER_BINDING;
-      await waitFor(async () => ((await agentServiceCount(consul)) === want ? true : undefined), { timeoutMs: 600_000, intervalMs: 250, what: `${want} registrations for ${b} bindings` });
+      await waitFor(async () => ((await agentServiceCount(consul)) === want ? true : undefined), {
+        timeoutMs: 600_000,
+        intervalMs: 250,
+        what: `${want} registrations for ${b} bindings`,
+      });
       await quiet(fake, 1000, 120_000);
       // The same 20 containers (bindings sim-0..sim-9) flip in every step.
       const targets = matchedIds.filter((_, i) => i % BINDINGS < 10);
@@ -192,7 +200,11 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
       }
       // Final state: every target running again (an even number of flips per target, or one more start).
       for (const id of targets) if (containers.get(id)?.running === false) fake.emit(id, "start");
-      await waitFor(async () => ((await agentServiceCount(consul)) === want ? true : undefined), { timeoutMs: 300_000, intervalMs: 50, what: "event storm converged" });
+      await waitFor(async () => ((await agentServiceCount(consul)) === want ? true : undefined), {
+        timeoutMs: 300_000,
+        intervalMs: 50,
+        what: "event storm converged",
+      });
       await quiet(fake, 1000, 120_000);
       const wall = (performance.now() - t1 - 1000) / 1000;
       const cpuMs = (cpuSeconds(epid) - c0) * 1000;
@@ -203,7 +215,17 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
       await ctl.stop();
       ctl = undefined;
     }
-    return { containers: CONTAINERS, bindings: BINDINGS, registrations: expected, initialCpuS, initialWallS, resyncCpuS, baselineRssMiB: baselineRss, peakRssMiB: peak, events };
+    return {
+      containers: CONTAINERS,
+      bindings: BINDINGS,
+      registrations: expected,
+      initialCpuS,
+      initialWallS,
+      resyncCpuS,
+      baselineRssMiB: baselineRss,
+      peakRssMiB: peak,
+      events,
+    };
   } finally {
     await ctl?.stop();
     await consul.stop();

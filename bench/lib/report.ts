@@ -15,7 +15,13 @@ interface Row {
 
 const ms = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : "n/a");
 const ratio = (anchor: number | undefined, ours: number | undefined): string =>
-  anchor === undefined || ours === undefined || !Number.isFinite(anchor) || !Number.isFinite(ours) ? "" : ours === 0 ? (anchor === 0 ? "1.0x" : "∞") : `${(anchor / ours).toFixed(1)}x`;
+  anchor === undefined || ours === undefined || !Number.isFinite(anchor) || !Number.isFinite(ours)
+    ? ""
+    : ours === 0
+      ? anchor === 0
+        ? "1.0x"
+        : "∞"
+      : `${(anchor / ours).toFixed(1)}x`;
 
 export class Report {
   private readonly rows: Row[] = [];
@@ -35,7 +41,10 @@ export class Report {
     const anchorKey = [...lat.keys()].find((k) => k !== this.dockbind);
     const a = anchorKey === undefined ? undefined : lat.get(anchorKey);
     const regIsRegistrator = anchorKey?.startsWith("registrator") === true;
-    for (const [label, pick] of [["P1 docker run → registered", "registered"], ["P2 docker run → served via nginx", "served"]] as const) {
+    for (const [label, pick] of [
+      ["P1 docker run → registered", "registered"],
+      ["P2 docker run → served via nginx", "served"],
+    ] as const) {
       for (const p of [50, 99]) {
         const dv = d === undefined ? Number.NaN : percentile(d[pick], p);
         const av = a === undefined ? Number.NaN : percentile(a[pick], p);
@@ -77,7 +86,11 @@ export class Report {
     row(`${title}: nginx reloads`, (c) => c.reloads, String, "≤ 3", d === undefined ? "" : d.reloads <= 3 ? "PASS" : "MISS");
     row(`${title}: Consul writes`, (c) => c.writes, String);
     row(`${title}: converged after`, (c) => c.convergeMs, ms);
-    row(`${title}: CPU`, (c) => c.cpuS, (v) => `${v.toFixed(2)} s`);
+    row(
+      `${title}: CPU`,
+      (c) => c.cpuS,
+      (v) => `${v.toFixed(2)} s`,
+    );
   }
 
   /** `label` names the variant ("P4" with bindings, "P4-compat" with registrator-compat registrations). */
@@ -94,7 +107,11 @@ export class Report {
     row(`${title}: Consul writes`, (c) => c.writes, String, "0", d?.writes === 0 ? "PASS" : "MISS");
     row(`${title}: nginx reloads`, (c) => c.reloads, String, "0", d?.reloads === 0 ? "PASS" : "MISS");
     row(`${title}: Consul reads`, (c) => c.reads, String);
-    row(`${title}: CPU`, (c) => c.cpuS, (v) => `${v.toFixed(2)} s`);
+    row(
+      `${title}: CPU`,
+      (c) => c.cpuS,
+      (v) => `${v.toFixed(2)} s`,
+    );
   }
 
   p5(r: P5Result): void {
@@ -104,7 +121,12 @@ export class Report {
     const t = `P5 sim ${r.containers} containers, ${r.bindings} bindings (${r.registrations} reg.)`;
     one(`${t}: initial full sync CPU`, `${r.initialCpuS.toFixed(2)} s (${r.initialWallS.toFixed(1)} s wall)`, "≤ 2 s", r.initialCpuS <= 2 ? "PASS" : "MISS");
     one(`${t}: converged resync CPU`, `${r.resyncCpuS.toFixed(2)} s`, "≤ 2 s", r.resyncCpuS <= 2 ? "PASS" : "MISS");
-    one(`${t}: peak RSS`, `${r.peakRssMiB.toFixed(0)} MiB (at start ${r.baselineRssMiB.toFixed(0)})`, "≤ 200 MB", r.peakRssMiB * 1.048576 <= 200 ? "PASS" : "MISS");
+    one(
+      `${t}: peak RSS`,
+      `${r.peakRssMiB.toFixed(0)} MiB (at start ${r.baselineRssMiB.toFixed(0)})`,
+      "≤ 200 MB",
+      r.peakRssMiB * 1.048576 <= 200 ? "PASS" : "MISS",
+    );
     for (const e of r.events) one(`P5 events, ${e.bindings} bindings: CPU / 1000 events`, `${e.cpuMsPer1000.toFixed(0)} ms (${e.eventsPerS.toFixed(0)} ev/s)`);
   }
 
@@ -131,12 +153,8 @@ export class Report {
     const lines = this.rows.map((r) => [r.figure, ...names.map((n) => r.values[n] ?? ""), r.ratio, r.target, r.verdict]);
     const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
     const fmt = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
-    return [
-      "== dockbind vs anchors ==",
-      fmt(header),
-      fmt(widths.map((w) => "-".repeat(w))),
-      ...lines.map(fmt),
-      ...this.notes.map((n) => `note: ${n}`),
-    ].join("\n");
+    return ["== dockbind vs anchors ==", fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...lines.map(fmt), ...this.notes.map((n) => `note: ${n}`)].join(
+      "\n",
+    );
   }
 }

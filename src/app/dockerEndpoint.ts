@@ -62,7 +62,11 @@ export function swarmDuty(self: SwarmEndpoint, all: () => readonly SwarmEndpoint
       const cluster = self.swarm.clusterId();
       const owner = cluster === undefined ? undefined : all().find((e) => e.swarm.clusterId() === cluster);
       if (cluster !== undefined && owner !== undefined && owner.node !== self.node) {
-        return { kind: "unavailable", reason: "SwarmServedByOtherEndpoint", message: `swarm ${cluster.slice(0, 12)} is served through Docker endpoint ${owner.node}` };
+        return {
+          kind: "unavailable",
+          reason: "SwarmServedByOtherEndpoint",
+          message: `swarm ${cluster.slice(0, 12)} is served through Docker endpoint ${owner.node}`,
+        };
       }
       return self.swarm.view();
     },
@@ -159,7 +163,13 @@ export class DockerEndpointPipeline {
         this.route.allRegistrations();
       },
     });
-    this.route = new RegistrarRouter({ bindings: o.bindings, containers: this.docker, swarm: this.swarmView, registrar: registrarSink, compat: config.registratorCompat });
+    this.route = new RegistrarRouter({
+      bindings: o.bindings,
+      containers: this.docker,
+      swarm: this.swarmView,
+      registrar: registrarSink,
+      compat: config.registratorCompat,
+    });
     this.registrar = new RegistrarReconciler({
       bindings: o.bindings,
       containers: this.docker,

@@ -48,7 +48,11 @@ export class EngineIdentity {
     try {
       const id = await engineId(this.o.docker);
       if (id !== this.current) {
-        if (this.current !== undefined) this.o.logger.warn("Docker engine ID changed; registrations of the previous engine are now another controller's", { previous: this.current, engine: id });
+        if (this.current !== undefined)
+          this.o.logger.warn("Docker engine ID changed; registrations of the previous engine are now another controller's", {
+            previous: this.current,
+            engine: id,
+          });
         this.current = id;
         this.o.onChange?.(id);
       }

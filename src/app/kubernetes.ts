@@ -46,7 +46,13 @@ export function startKubernetes(config: Readonly<Config>, logger: Logger, signal
   const k = config.kubernetes;
   if (k === undefined) throw new Error("startKubernetes: configuration has no kubernetes section");
   const client = createKubeClient(loadKubeConfig(k.connection), { userAgent: `dockbind-controller/${VERSION} (${k.identity})` });
-  logger.info("kubernetes mode", { server: client.server, namespaces: k.watchNamespaces.length > 0 ? k.watchNamespaces.join(",") : "(all)", leaderElect: k.leaderElect, lease: `${k.leaseNamespace}/${k.leaseName}`, identity: k.identity });
+  logger.info("kubernetes mode", {
+    server: client.server,
+    namespaces: k.watchNamespaces.length > 0 ? k.watchNamespaces.join(",") : "(all)",
+    leaderElect: k.leaderElect,
+    lease: `${k.leaseNamespace}/${k.leaseName}`,
+    identity: k.identity,
+  });
   const runnables = buildLeaderRunnables(config, k, client, logger, app);
   const election = leaseElection(k, client, logger);
   setLeaderElectionMaster(election === undefined);

@@ -28,7 +28,15 @@ import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { RendererReconciler } from "../reconcilers/renderer.js";
 import { ReconcileError } from "../runtime/errors.js";
 import type { Runnable } from "../runtime/manager.js";
-import { decodeNodeRequest, encodeRendererRequest, keyed, type NodeRequest, type RegistrarRequest, type RendererRequest, type RequestReconciler } from "../runtime/requests.js";
+import {
+  decodeNodeRequest,
+  encodeRendererRequest,
+  keyed,
+  type NodeRequest,
+  type RegistrarRequest,
+  type RendererRequest,
+  type RequestReconciler,
+} from "../runtime/requests.js";
 import type { Reconciler } from "../runtime/controller.js";
 import { WorkQueue } from "../runtime/workqueue.js";
 import type { BindingStore } from "../ports/bindingStore.js";
@@ -126,14 +134,39 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
   const renderer = buildRenderer(opts, telemetry, bindings, health, status);
   const registrar = buildRegistrar(opts, bindings, endpoints);
   const containers = mergedContainers(endpoints.map((p) => p.docker));
-  return { opts, telemetry, status, consul, registrarQueue, rendererQueue, bindings, health, endpoints, renderRouter, renderer, registrar, containers, handlers };
+  return {
+    opts,
+    telemetry,
+    status,
+    consul,
+    registrarQueue,
+    rendererQueue,
+    bindings,
+    health,
+    endpoints,
+    renderRouter,
+    renderer,
+    registrar,
+    containers,
+    handlers,
+  };
 }
 
-function buildRenderer(opts: PipelineOptions, telemetry: Telemetry, bindings: BindingStore, health: HealthStore, status: BindingStatusStore): RendererReconciler {
+function buildRenderer(
+  opts: PipelineOptions,
+  telemetry: Telemetry,
+  bindings: BindingStore,
+  health: HealthStore,
+  status: BindingStatusStore,
+): RendererReconciler {
   const { config, logger } = opts;
   // Mode/owner of generated files (--lb-file-mode, --lb-file-owner).
   const lbFiles = { mode: config.lbFileMode, ...(config.lbFileOwner !== undefined ? { owner: config.lbFileOwner } : {}) };
-  const haproxy = new HaproxyDriver({ haproxyBin: config.haproxy.bin, configPaths: [config.haproxy.config, config.haproxy.outputDir], masterSocket: config.haproxy.masterSocket });
+  const haproxy = new HaproxyDriver({
+    haproxyBin: config.haproxy.bin,
+    configPaths: [config.haproxy.config, config.haproxy.outputDir],
+    masterSocket: config.haproxy.masterSocket,
+  });
   return new RendererReconciler({
     bindings,
     health,
@@ -152,7 +185,13 @@ function buildRenderer(opts: PipelineOptions, telemetry: Telemetry, bindings: Bi
 /** The registrar queue's reconciler: each request goes to its node's registrar (reporting per node, combined). */
 function buildRegistrar(opts: PipelineOptions, bindings: BindingStore, endpoints: readonly DockerEndpointPipeline[]): Reconciler {
   const hook = opts.onReconciled;
-  const report = hook === undefined ? undefined : allNodesReporter(endpoints.map((p) => p.node), hook);
+  const report =
+    hook === undefined
+      ? undefined
+      : allNodesReporter(
+          endpoints.map((p) => p.node),
+          hook,
+        );
   const registrarOf = new Map<string, RequestReconciler<RegistrarRequest>>();
   for (const p of endpoints) {
     const nodeHook =
@@ -161,12 +200,16 @@ function buildRegistrar(opts: PipelineOptions, bindings: BindingStore, endpoints
         : (e: ReconciledEvent): void => {
             report(p.node, e);
           };
-    registrarOf.set(p.node, reportingReconciler("registrar", p.registrar, (r: RegistrarRequest) => (r.kind === "binding" ? r.binding : undefined), bindings, nodeHook));
+    registrarOf.set(
+      p.node,
+      reportingReconciler("registrar", p.registrar, (r: RegistrarRequest) => (r.kind === "binding" ? r.binding : undefined), bindings, nodeHook),
+    );
   }
   return keyed(decodeNodeRequest, {
     reconcile({ node, request }: NodeRequest) {
       const inner = registrarOf.get(node);
-      if (inner === undefined) return Promise.reject(new ReconcileError("InvalidKey", `registrar request for node ${node}, which is no Docker endpoint of this controller`, true));
+      if (inner === undefined)
+        return Promise.reject(new ReconcileError("InvalidKey", `registrar request for node ${node}, which is no Docker endpoint of this controller`, true));
       return inner.reconcile(request);
     },
   });
@@ -193,7 +236,12 @@ function wireHandlers(c: Components): void {
     if (opts.config.consul.urls.length <= 1) return;
     const known = endpoints.map((p) => p.identity()).filter((o): o is OwnerIdentity => o !== undefined);
     const removed = await c.consul.sweepOtherAgents((s) => known.some((o) => isOwned(s.meta, o)));
-    if (removed.length > 0) opts.logger.info("removed stale registrations from a previous consul agent", { action: "deregister", count: removed.length, serviceIds: removed.slice(0, 10) });
+    if (removed.length > 0)
+      opts.logger.info("removed stale registrations from a previous consul agent", {
+        action: "deregister",
+        count: removed.length,
+        serviceIds: removed.slice(0, 10),
+      });
   };
   handlers.reassertAll = () => {
     for (const p of endpoints) p.reassertAll();

@@ -32,7 +32,14 @@ function telemetryRunnable(c: Components): Runnable {
       mode: config.dockerOnly ? "docker-only" : "kubernetes",
       node: config.node,
       instance: config.instanceId,
-      endpoints: c.endpoints.map((p) => ({ node: p.node, hostIP: p.hostIP, containers: p.docker, swarm: p.swarmView, identity: () => p.identity(), conflicts: () => p.conflicts.list() })),
+      endpoints: c.endpoints.map((p) => ({
+        node: p.node,
+        hostIP: p.hostIP,
+        containers: p.docker,
+        swarm: p.swarmView,
+        identity: () => p.identity(),
+        conflicts: () => p.conflicts.list(),
+      })),
       bindings: c.bindings,
       status: c.status,
       containers: c.containers,
@@ -95,11 +102,19 @@ export function pipelineRunnables(c: Components): Runnable[] {
     await aborted(signal);
     clearInterval(timer);
   });
-  const renderer = keyed(decodeRendererRequest, reportingReconciler("renderer", c.renderer, (r) => r.binding, c.bindings, onReconciled));
+  const renderer = keyed(
+    decodeRendererRequest,
+    reportingReconciler("renderer", c.renderer, (r) => r.binding, c.bindings, onReconciled),
+  );
   // Generated files found on disk are adopted (and queued) before the first render.
   const adopt = async (): Promise<void> => {
     for (const binding of await c.renderer.adoptExisting()) c.rendererQueue.add(encodeRendererRequest({ kind: "render", binding }));
-    logger.info("controller started", { mode: config.dockerOnly ? "docker-only" : "kubernetes", node: config.node, dockerEndpoints: c.endpoints.map((p) => p.node), consul: config.consul.url });
+    logger.info("controller started", {
+      mode: config.dockerOnly ? "docker-only" : "kubernetes",
+      node: config.node,
+      dockerEndpoints: c.endpoints.map((p) => p.node),
+      consul: config.consul.url,
+    });
   };
   return [
     telemetryRunnable(c),
@@ -108,7 +123,14 @@ export function pipelineRunnables(c: Components): Runnable[] {
     ...c.endpoints.flatMap((p) => p.runnables()),
     ...consulRunnables(c),
     resync,
-    controllerRunnable({ name: "registrar", queue: c.registrarQueue, reconciler: c.registrar, workers: config.workers, logger, observer: c.telemetry.controllerObserver }),
+    controllerRunnable({
+      name: "registrar",
+      queue: c.registrarQueue,
+      reconciler: c.registrar,
+      workers: config.workers,
+      logger,
+      observer: c.telemetry.controllerObserver,
+    }),
     controllerRunnable({ name: "renderer", queue: c.rendererQueue, reconciler: renderer, workers: 1, logger, observer: c.telemetry.controllerObserver }, adopt),
   ];
 }

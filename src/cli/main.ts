@@ -49,7 +49,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   // One token holder for every Consul client of the process, following --consul-token-file until shutdown.
   const tokenFile = config.consul.tokenFile;
-  const consulToken = tokenFile !== undefined && config.consul.token !== undefined ? new ConsulTokenFile({ path: tokenFile, initial: config.consul.token, logger }) : undefined;
+  const consulToken =
+    tokenFile !== undefined && config.consul.token !== undefined ? new ConsulTokenFile({ path: tokenFile, initial: config.consul.token, logger }) : undefined;
   const runnables = [httpRunnable(config, logger), ...(consulToken !== undefined ? [tokenRunnable(consulToken)] : [])];
   const app = { runnables, ...(consulToken !== undefined ? { consulToken } : {}) };
   const start = config.dockerOnly ? (await import("../app/dockerOnly.js")).startDockerOnly : (await import("../app/kubernetes.js")).startKubernetes;

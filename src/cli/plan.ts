@@ -102,7 +102,11 @@ async function dockerSnapshot(docker: Dockerode): Promise<ContainerInfo[]> {
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
-async function renderAll(bindings: readonly ServiceBinding[], config: Readonly<Config>, consul: ReturnType<typeof createConsulClient>): Promise<RenderedFile[]> {
+async function renderAll(
+  bindings: readonly ServiceBinding[],
+  config: Readonly<Config>,
+  consul: ReturnType<typeof createConsulClient>,
+): Promise<RenderedFile[]> {
   const out: RenderedFile[] = [];
   // The controller's renderer writes nginx files to --lb-output-dir and haproxy files to --haproxy-output-dir.
   const dirs = { nginx: config.lbOutputDir, haproxy: config.haproxy.outputDir };
@@ -135,7 +139,9 @@ async function planEndpoint(config: Readonly<Config>, e: DockerEndpoint, wantSwa
   const [containers, engine] = await Promise.all([dockerSnapshot(docker), engineId(docker)]).catch((err: unknown) => {
     throw new Error(`Docker endpoint ${e.node} (${e.host}): ${errorMessage(err)}`);
   });
-  const unreachable = (err: unknown): { readonly view: SwarmView; readonly cluster?: string } => ({ view: { kind: "unavailable", reason: "SwarmUnreachable", message: `Docker (swarm) unreachable: ${errorMessage(err)}` } });
+  const unreachable = (err: unknown): { readonly view: SwarmView; readonly cluster?: string } => ({
+    view: { kind: "unavailable", reason: "SwarmUnreachable", message: `Docker (swarm) unreachable: ${errorMessage(err)}` },
+  });
   const swarm = wantSwarm ? await readSwarmOnce(docker).catch(unreachable) : undefined;
   const compat = compatOptions(config, e);
   return {
@@ -209,7 +215,15 @@ export async function runPlan(argv: readonly string[]): Promise<number> {
     const doc = { apiVersion: "dockbind.io/plan/v1", node: config.node, instance: config.instanceId, ...run.plan, problems: run.problems };
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    process.stdout.write(formatPlanText(run.plan, { node: config.node, bindingsDir: config.bindingsDir, docker: config.dockerEndpoints.map((e) => (config.dockerEndpoints.length > 1 ? `${e.node}=${e.host}` : e.host)).join(", "), consul: config.consul.url, outputDir: config.lbOutputDir }));
+    process.stdout.write(
+      formatPlanText(run.plan, {
+        node: config.node,
+        bindingsDir: config.bindingsDir,
+        docker: config.dockerEndpoints.map((e) => (config.dockerEndpoints.length > 1 ? `${e.node}=${e.host}` : e.host)).join(", "),
+        consul: config.consul.url,
+        outputDir: config.lbOutputDir,
+      }),
+    );
   }
   for (const p of run.problems) process.stderr.write(`invalid binding: ${formatProblem(p)}\n`);
   return run.problems.length > 0 ? 1 : 0;

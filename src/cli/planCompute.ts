@@ -50,7 +50,8 @@ export interface LbFileChange {
 }
 
 /** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
-export type RenderedFile = { readonly binding: string; readonly path: string; readonly text: string } | { readonly binding: string; readonly path: string; readonly error: string };
+export type RenderedFile =
+  { readonly binding: string; readonly path: string; readonly text: string } | { readonly binding: string; readonly path: string; readonly error: string };
 
 /** One Docker endpoint as the plan sees it: its node identity and live containers. */
 export interface PlanEndpoint {
@@ -107,7 +108,13 @@ function whatDiffers(cur: RegisteredService, r: Registration): string {
   return d.length > 0 ? d.join("; ") : "check or meta changed";
 }
 
-function compare(owner: string, current: readonly RegisteredService[], desired: readonly Registration[], goneReason: string, names: ReadonlyMap<string, string>): RegistrationChange[] {
+function compare(
+  owner: string,
+  current: readonly RegisteredService[],
+  desired: readonly Registration[],
+  goneReason: string,
+  names: ReadonlyMap<string, string>,
+): RegistrationChange[] {
   const plan = planRegistrations(current, desired);
   const byId = new Map(current.map((s) => [s.id, s]));
   const out: RegistrationChange[] = [];
@@ -160,7 +167,12 @@ function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): Registra
   const out: RegistrationChange[] = [];
   const keys = new Set<string>();
   /** The registrar's step for one key: our owned services among `filter`, our desired minus peer-held IDs. */
-  const planKey = (owner: string, filter: (m: Readonly<Record<string, string>>) => boolean, desired: readonly Registration[], why: string): RegistrationChange[] => {
+  const planKey = (
+    owner: string,
+    filter: (m: Readonly<Record<string, string>>) => boolean,
+    desired: readonly Registration[],
+    why: string,
+  ): RegistrationChange[] => {
     const view = ownedView(agent, endpoint.owner, filter, desired);
     return compare(owner, view.owned, view.desired, why, names);
   };
@@ -174,7 +186,9 @@ function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): Registra
     const gone = b.spec.backends.swarm !== undefined ? "task no longer running or selected" : "container no longer running or matching";
     out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, decision.desired.registrations, gone));
   }
-  const orphanKeys = [...new Set(owned.map((s) => s.meta[OWNER_META.binding]).filter((k): k is string => k !== undefined && k !== COMPAT_BINDING_KEY && !keys.has(k)))].sort();
+  const orphanKeys = [
+    ...new Set(owned.map((s) => s.meta[OWNER_META.binding]).filter((k): k is string => k !== undefined && k !== COMPAT_BINDING_KEY && !keys.has(k))),
+  ].sort();
   for (const key of orphanKeys) out.push(...planKey(key, (m) => m[OWNER_META.binding] === key, [], `binding ${key} no longer exists`));
 
   const compatOwned = owned.filter((s) => s.meta[OWNER_META.binding] === COMPAT_BINDING_KEY);

@@ -34,7 +34,14 @@ function ago(iso: string | undefined, now: string): string {
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** Human-readable rendering of a status document. */
@@ -43,7 +50,9 @@ export function formatStatusText(doc: StatusAnswer): string {
   const out: string[] = [];
   const ready = doc.probes?.ready;
   const failing = ready?.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`) ?? [];
-  out.push(`dockbind on node ${doc.node || "?"}${doc.instance !== "" ? ` instance ${doc.instance}` : ""} (${doc.mode || "not running"}), started ${ago(doc.startedAt, now)}`);
+  out.push(
+    `dockbind on node ${doc.node || "?"}${doc.instance !== "" ? ` instance ${doc.instance}` : ""} (${doc.mode || "not running"}), started ${ago(doc.startedAt, now)}`,
+  );
   for (const c of doc.nodeIdentityConflicts) out.push(`NODE IDENTITY CONFLICT: ${c.message}`);
   if (ready !== undefined) out.push(`ready: ${ready.ok ? "yes" : `NO (${failing.join("; ")})`}`);
   const reload = doc.loadBalancer.lastReload;
@@ -52,8 +61,17 @@ export function formatStatusText(doc: StatusAnswer): string {
   const rows: string[][] = [["BINDING", "SERVICE", "READY", "DESIRED", "REGISTERED", "PASSING", "LAST RENDER"]];
   for (const b of doc.bindings) {
     const r = b.lastRender;
-    const readyCell = b.deleting !== undefined ? `Deleting (in ${b.deleting.remainingSeconds}s)` : b.ready.status === "True" ? "True" : `${b.ready.status} (${b.ready.reason})`;
-    rows.push([b.key, b.service, readyCell, String(b.counts.desired), String(b.counts.registered), String(b.counts.passing), r === undefined ? "-" : `${r.result} ${ago(r.at, now)}`]);
+    const readyCell =
+      b.deleting !== undefined ? `Deleting (in ${b.deleting.remainingSeconds}s)` : b.ready.status === "True" ? "True" : `${b.ready.status} (${b.ready.reason})`;
+    rows.push([
+      b.key,
+      b.service,
+      readyCell,
+      String(b.counts.desired),
+      String(b.counts.registered),
+      String(b.counts.passing),
+      r === undefined ? "-" : `${r.result} ${ago(r.at, now)}`,
+    ]);
   }
   out.push(doc.bindings.length === 0 ? "no bindings" : table(rows));
   for (const b of doc.bindings) {
@@ -67,7 +85,9 @@ export function formatStatusText(doc: StatusAnswer): string {
     out.push(`  conditions: ${b.conditions.map((c) => `${c.type}=${c.status}(${c.reason})`).join(" ")}`);
     if (b.ready.status !== "True") out.push(`  not ready: ${b.ready.message}`);
     if (b.deleting !== undefined) {
-      out.push(`  deleting: gone from the bindings directory since ${b.deleting.since}; deleted in ${b.deleting.remainingSeconds}s unless it comes back${b.deleting.mass ? " (held: most bindings vanished at once)" : ""}`);
+      out.push(
+        `  deleting: gone from the bindings directory since ${b.deleting.since}; deleted in ${b.deleting.remainingSeconds}s unless it comes back${b.deleting.mass ? " (held: most bindings vanished at once)" : ""}`,
+      );
     }
   }
   if (doc.problems.length > 0) {
@@ -76,7 +96,12 @@ export function formatStatusText(doc: StatusAnswer): string {
   }
   if (doc.recentErrors.length > 0) {
     out.push("", `recent warnings/errors (${doc.recentErrors.length}, newest first):`);
-    for (const e of doc.recentErrors.slice(0, 10)) out.push(`  ${e.at} ${e.level} ${e.message}${Object.entries(e.fields).map(([k, v]) => ` ${k}=${v}`).join("")}`);
+    for (const e of doc.recentErrors.slice(0, 10))
+      out.push(
+        `  ${e.at} ${e.level} ${e.message}${Object.entries(e.fields)
+          .map(([k, v]) => ` ${k}=${v}`)
+          .join("")}`,
+      );
   }
   return `${out.join("\n")}\n`;
 }

@@ -32,7 +32,11 @@ Exit codes: 0 every document is valid, 1 any problem, 2 usage error.
 export async function runValidate(argv: readonly string[]): Promise<number> {
   let paths: string[];
   try {
-    const { values } = parseArgs({ args: [...argv], options: { file: { type: "string", short: "f", multiple: true }, help: { type: "boolean", short: "h" } }, strict: true });
+    const { values } = parseArgs({
+      args: [...argv],
+      options: { file: { type: "string", short: "f", multiple: true }, help: { type: "boolean", short: "h" } },
+      strict: true,
+    });
     if (values.help === true) {
       process.stdout.write(HELP);
       return 0;

@@ -72,7 +72,10 @@ export interface DockerEndpoint {
  * registrations and prefixes their default IDs); undefined when
  * --registrator-compat is off. The controller and `controller plan` both use it.
  */
-export function compatOptions(config: Pick<Config, "registratorCompat" | "registratorInternal" | "registratorExplicit">, endpoint: Pick<DockerEndpoint, "node" | "hostIP">): CompatOptions | undefined {
+export function compatOptions(
+  config: Pick<Config, "registratorCompat" | "registratorInternal" | "registratorExplicit">,
+  endpoint: Pick<DockerEndpoint, "node" | "hostIP">,
+): CompatOptions | undefined {
   if (!config.registratorCompat) return undefined;
   return { node: endpoint.node, hostIP: endpoint.hostIP, internal: config.registratorInternal, explicit: config.registratorExplicit, extraTags: [] };
 }
@@ -195,7 +198,10 @@ export function consulUrl(addr: string, ssl: boolean): string {
 export function consulUrls(flags: readonly string[] | undefined, env: Env): string[] {
   const inputs = new OptionInputs({}, env);
   const ssl = inputs.fromEnv("consul-ssl") === "true";
-  const fromFlags = (flags ?? []).flatMap((f) => f.split(",")).map((a) => a.trim()).filter((a) => a !== "");
+  const fromFlags = (flags ?? [])
+    .flatMap((f) => f.split(","))
+    .map((a) => a.trim())
+    .filter((a) => a !== "");
   const addrs = fromFlags.length > 0 ? fromFlags : [inputs.required("consul-addr")];
   const urls: string[] = [];
   for (const a of addrs) {
@@ -244,7 +250,10 @@ function consulSettings(inputs: OptionInputs, env: Env): ConsulSettings {
   const cert = inputs.raw("consul-client-cert");
   const key = inputs.raw("consul-client-key");
   if ((cert === undefined) !== (key === undefined)) throw new ConfigError("--consul-client-cert and --consul-client-key go together");
-  const tlsFiles = ca === undefined && cert === undefined ? undefined : { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
+  const tlsFiles =
+    ca === undefined && cert === undefined
+      ? undefined
+      : { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
   return {
     url: urls[0] ?? "http://127.0.0.1:8500",
     urls,
@@ -263,7 +272,8 @@ function endpointFields(spec: string, name: string): Map<EndpointKey, string> {
     const eq = part.indexOf("=");
     const k = part.slice(0, eq).trim();
     const key = ENDPOINT_KEYS.find((x) => x === k);
-    if (eq < 0 || key === undefined) throw new ConfigError(`${name}: expected KEY=VALUE with KEY one of ${ENDPOINT_KEYS.join(", ")} (got ${JSON.stringify(part)})`);
+    if (eq < 0 || key === undefined)
+      throw new ConfigError(`${name}: expected KEY=VALUE with KEY one of ${ENDPOINT_KEYS.join(", ")} (got ${JSON.stringify(part)})`);
     if (fields.has(key)) throw new ConfigError(`${name}: ${key} given twice`);
     fields.set(key, part.slice(eq + 1).trim());
   }
@@ -306,7 +316,13 @@ export function parseDockerEndpoint(spec: string, defaultHostIP: string): Docker
  */
 function dockerEndpoints(inputs: OptionInputs, node: string, hostIP: string): readonly DockerEndpointSettings[] {
   const flags = inputs.list("docker-endpoint");
-  const specs = flags.length > 0 ? flags : (inputs.fromEnv("docker-endpoint") ?? "").split(";").map((s) => s.trim()).filter((s) => s !== "");
+  const specs =
+    flags.length > 0
+      ? flags
+      : (inputs.fromEnv("docker-endpoint") ?? "")
+          .split(";")
+          .map((s) => s.trim())
+          .filter((s) => s !== "");
   if (specs.length === 0) {
     const host = inputs.required("docker-host");
     const certPath = inputs.raw("docker-cert-path");
@@ -347,7 +363,9 @@ function kubeConnection(inputs: OptionInputs, env: Env): KubeConnection {
   }
   const home = join(env.HOME ?? homedir(), ".kube", "config");
   if (existsSync(home)) return { kind: "kubeconfig", paths: [home], ...ctx };
-  throw new ConfigError("Kubernetes mode: no kubeconfig (--kubeconfig, KUBECONFIG, in-cluster ServiceAccount or ~/.kube/config); use --docker-only to run without Kubernetes");
+  throw new ConfigError(
+    "Kubernetes mode: no kubeconfig (--kubeconfig, KUBECONFIG, in-cluster ServiceAccount or ~/.kube/config); use --docker-only to run without Kubernetes",
+  );
 }
 
 /**
@@ -356,7 +374,11 @@ function kubeConnection(inputs: OptionInputs, env: Env): KubeConnection {
  * namespaces. Sorted and unique, each a namespace name.
  */
 function watchNamespaces(inputs: OptionInputs): readonly string[] {
-  const split = (list: readonly string[]): string[] => list.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+  const split = (list: readonly string[]): string[] =>
+    list
+      .flatMap((v) => v.split(","))
+      .map((v) => v.trim())
+      .filter((v) => v !== "");
   const given = split([...inputs.list("watch-namespace"), inputs.flag("namespace") ?? ""]);
   const raw = given.length > 0 ? given : split([inputs.fromEnv("watch-namespace") ?? "", inputs.fromEnv("namespace") ?? ""]);
   for (const ns of raw) namespaceName(ns, "--watch-namespace");
@@ -406,7 +428,12 @@ export function defaultInstanceId(
   kube: Pick<KubernetesConfig, "leaseNamespace" | "leaseName"> | undefined,
   standby?: Pick<ConsulLeaderElection, "name">,
 ): string {
-  const basis = !dockerOnly && kube !== undefined ? `kubernetes\0${kube.leaseNamespace}/${kube.leaseName}` : standby !== undefined ? `consul-lock\0${standby.name}` : `docker-only\0${bindingsDir}`;
+  const basis =
+    !dockerOnly && kube !== undefined
+      ? `kubernetes\0${kube.leaseNamespace}/${kube.leaseName}`
+      : standby !== undefined
+        ? `consul-lock\0${standby.name}`
+        : `docker-only\0${bindingsDir}`;
   return `i-${createHash("sha256").update(basis).digest("hex").slice(0, 12)}`;
 }
 
@@ -425,7 +452,10 @@ function consulLeaderElection(inputs: OptionInputs): ConsulLeaderElection | unde
 }
 
 /** The load-balancer side: output directories and file attributes, templates, nginx and haproxy. */
-function loadBalancerSettings(inputs: OptionInputs, bindingsDir: string): Pick<Config, "lbOutputDir" | "lbFileMode" | "lbFileOwner" | "templateDir" | "nginx" | "haproxy"> {
+function loadBalancerSettings(
+  inputs: OptionInputs,
+  bindingsDir: string,
+): Pick<Config, "lbOutputDir" | "lbFileMode" | "lbFileOwner" | "templateDir" | "nginx" | "haproxy"> {
   const lbOutputDir = inputs.required("lb-output-dir");
   const haproxyOutputDir = inputs.required("haproxy-output-dir");
   if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
@@ -450,7 +480,22 @@ function loadBalancerSettings(inputs: OptionInputs, bindingsDir: string): Pick<C
 }
 
 /** Periods, delays, pacing, workers and logging. */
-function runSettings(inputs: OptionInputs): Pick<Config, "resyncIntervalMs" | "drainDelayMs" | "deleteDelayMs" | "swarmResyncMs" | "waitMinMs" | "waitMaxMs" | "minReloadIntervalMs" | "maxReloadIntervalMs" | "workers" | "logLevel" | "logFormat"> {
+function runSettings(
+  inputs: OptionInputs,
+): Pick<
+  Config,
+  | "resyncIntervalMs"
+  | "drainDelayMs"
+  | "deleteDelayMs"
+  | "swarmResyncMs"
+  | "waitMinMs"
+  | "waitMaxMs"
+  | "minReloadIntervalMs"
+  | "maxReloadIntervalMs"
+  | "workers"
+  | "logLevel"
+  | "logFormat"
+> {
   const workers = inputs.required("workers");
   const waitMinMs = inputs.required("wait-min");
   const waitMaxMs = inputs.required("wait-max");
@@ -535,7 +580,10 @@ function consulConfig(s: ConsulSettings): ConsulConfig {
   const ca = f?.ca !== undefined ? readNamed("--consul-cacert", f.ca) : undefined;
   const cert = f?.cert !== undefined ? readNamed("--consul-client-cert", f.cert) : undefined;
   const key = f?.key !== undefined ? readNamed("--consul-client-key", f.key) : undefined;
-  const tls = f === undefined ? undefined : Object.freeze({ ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) });
+  const tls =
+    f === undefined
+      ? undefined
+      : Object.freeze({ ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) });
   return Object.freeze({ url: s.url, urls: Object.freeze([...s.urls]), ...consulToken(s), ...(tls !== undefined ? { tls } : {}) });
 }
 

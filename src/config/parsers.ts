@@ -85,7 +85,8 @@ const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$/;
 
 /** A node or instance identity: 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit. */
 export function nodeName(value: string, name: string): string {
-  if (!NODE_NAME.test(value)) throw new ConfigError(`${name} must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit (got ${JSON.stringify(value)})`);
+  if (!NODE_NAME.test(value))
+    throw new ConfigError(`${name} must be 1-63 letters, digits, '.', '_' or '-' starting with a letter or digit (got ${JSON.stringify(value)})`);
   return value;
 }
 
@@ -116,7 +117,8 @@ export function dockerHostAddr(value: string, name: string): string {
   } catch {
     throw new ConfigError(`${name} must be unix://PATH, an absolute socket path or tcp://HOST:PORT (got ${JSON.stringify(value)})`);
   }
-  if (url.protocol !== "tcp:" || url.hostname === "") throw new ConfigError(`${name} must be unix://PATH, an absolute socket path or tcp://HOST:PORT (got ${JSON.stringify(value)})`);
+  if (url.protocol !== "tcp:" || url.hostname === "")
+    throw new ConfigError(`${name} must be unix://PATH, an absolute socket path or tcp://HOST:PORT (got ${JSON.stringify(value)})`);
   return value;
 }
 

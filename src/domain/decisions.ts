@@ -60,9 +60,11 @@ export function containerLookup(containers: readonly ContainerInfo[]): Container
 export function desiredRegistrations(binding: ServiceBinding, world: NodeWorld): BindingDecision {
   const { selector, swarm } = binding.spec.backends;
   const opts = { node: world.node, hostIP: world.hostIP };
-  if (swarm === undefined) return { kind: "desired", desired: selector === undefined ? NOTHING : desiredForBinding(binding, world.containers.select(selector), opts) };
+  if (swarm === undefined)
+    return { kind: "desired", desired: selector === undefined ? NOTHING : desiredForBinding(binding, world.containers.select(selector), opts) };
   const view = world.swarm;
-  if (view === undefined) return { kind: "unknown", noSay: { reason: "SwarmUnsupported", message: "this controller does not read Swarm services", abstain: false } };
+  if (view === undefined)
+    return { kind: "unknown", noSay: { reason: "SwarmUnsupported", message: "this controller does not read Swarm services", abstain: false } };
   if (view.kind !== "ready") {
     const abstain = view.reason === "SwarmNotActive" || view.reason === "SwarmNotManager" || view.reason === "SwarmServedByOtherEndpoint";
     const noSay = { reason: view.reason, message: view.message, abstain };
@@ -87,6 +89,7 @@ export function compatDesired(container: ContainerInfo | undefined, world: NodeW
   const claims = world.bindings
     .filter((b) => b.spec.backends.selector !== undefined && matchesSelector(b.spec.backends.selector, container.labels))
     .map((b) => `${b.spec.backends.port}/${b.spec.backends.protocol}`);
-  const unclaimed = claims.length === 0 ? container : { ...container, ports: container.ports.filter((p) => !claims.includes(`${p.privatePort}/${p.protocol}`)) };
+  const unclaimed =
+    claims.length === 0 ? container : { ...container, ports: container.ports.filter((p) => !claims.includes(`${p.privatePort}/${p.protocol}`)) };
   return compatRegistrations(unclaimed, world.compat);
 }

@@ -6,15 +6,7 @@
  */
 import { isIP } from "node:net";
 import { matchesSelector } from "./selector.js";
-import {
-  OWNER_META,
-  bindingKey,
-  type CheckDefinition,
-  type ContainerInfo,
-  type HealthCheckSpec,
-  type Registration,
-  type ServiceBinding,
-} from "./types.js";
+import { OWNER_META, bindingKey, type CheckDefinition, type ContainerInfo, type HealthCheckSpec, type Registration, type ServiceBinding } from "./types.js";
 
 export interface DesiredOptions {
   /** This controller's node identity (owner of what it registers). */
@@ -41,11 +33,7 @@ export function serviceId(binding: ServiceBinding, node: string, containerId: st
 
 const WILDCARD = new Set(["", "0.0.0.0", "::"]);
 
-function endpoint(
-  binding: ServiceBinding,
-  c: ContainerInfo,
-  opts: DesiredOptions,
-): { address: string; port: number } | { skip: string } {
+function endpoint(binding: ServiceBinding, c: ContainerInfo, opts: DesiredOptions): { address: string; port: number } | { skip: string } {
   const b = binding.spec.backends;
   if (b.addressMode === "internal") {
     const nets = Object.keys(c.networks).sort();

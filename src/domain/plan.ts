@@ -47,7 +47,9 @@ export function planRegistrations(current: readonly RegisteredService[], desired
     const cur = byId.get(r.id);
     // The hash covers everything we write; the cheap fields are compared too so
     // that a registration edited behind our back (same meta) is corrected.
-    return cur === undefined || cur.meta[OWNER_META.hash] !== r.meta[OWNER_META.hash] || cur.address !== r.address || cur.port !== r.port || cur.name !== r.name;
+    return (
+      cur === undefined || cur.meta[OWNER_META.hash] !== r.meta[OWNER_META.hash] || cur.address !== r.address || cur.port !== r.port || cur.name !== r.name
+    );
   });
   const deregister = current
     .filter((s) => !wanted.has(s.id))

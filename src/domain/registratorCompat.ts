@@ -51,13 +51,7 @@
  */
 import { OWNER_META } from "./types.js";
 import type { ContainerInfo, PortMapping, Protocol, Registration } from "./types.js";
-import {
-  buildCompatCheck,
-  isCheckKey,
-  quoteUntrusted,
-  type CompatMetaValue,
-  type CompatMetadata,
-} from "./registratorCompatChecks.js";
+import { buildCompatCheck, isCheckKey, quoteUntrusted, type CompatMetaValue, type CompatMetadata } from "./registratorCompatChecks.js";
 
 export const COMPAT_BINDING_KEY = "registrator-compat";
 
@@ -206,8 +200,7 @@ function portCandidates(ports: readonly PortMapping[]): PortCandidate[] {
     const first = group[0];
     if (first === undefined) continue;
     const published = group.filter(isPublished);
-    const binding =
-      published.find((m) => !(m.hostIP ?? "").includes(":")) ?? published[0] ?? first;
+    const binding = published.find((m) => !(m.hostIP ?? "").includes(":")) ?? published[0] ?? first;
     out.push({ privatePort: first.privatePort, protocol: first.protocol, binding });
   }
   return out.sort((a, b) => a.privatePort - b.privatePort || a.protocol.localeCompare(b.protocol));
@@ -222,7 +215,10 @@ export function defaultServiceName(image: string): string {
 
 /** Lower-case, runs of characters outside [a-z0-9-] become '-', trim '-', cut to `max`. */
 export function sanitizeServiceName(raw: string, max = 63): string {
-  const s = raw.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+/, "");
+  const s = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+/, "");
   return s.slice(0, max).replace(/-+$/, "");
 }
 
@@ -271,11 +267,7 @@ interface PortContext {
   readonly report: Report;
 }
 
-function resolveAddress(
-  ctx: PortContext,
-  cand: PortCandidate,
-  portField: string,
-): { address: string; port: number } | undefined {
+function resolveAddress(ctx: PortContext, cand: PortCandidate, portField: string): { address: string; port: number } | undefined {
   const { container, opts, report } = ctx;
   if (opts.internal) {
     const network = opts.network ?? Object.keys(container.networks).sort()[0];
@@ -295,10 +287,7 @@ function resolveAddress(
   if (hostPort === undefined) return undefined; // filtered out earlier
   const address = opts.hostIP ?? cand.binding?.hostIP;
   if (!isSpecificIP(address)) {
-    report(
-      portField,
-      "published on all interfaces and no host IP option (registrator -ip) is set; port skipped",
-    );
+    report(portField, "published on all interfaces and no host IP option (registrator -ip) is set; port skipped");
     return undefined;
   }
   return { address, port: hostPort };
@@ -424,9 +413,7 @@ export function compatRegistrations(container: ContainerInfo, opts: CompatOption
   };
 
   const entries = collectEntries(container);
-  const referencedPorts = new Set(
-    entries.map((e) => splitPortKey(e.key)?.port).filter((p): p is string => p !== undefined),
-  );
+  const referencedPorts = new Set(entries.map((e) => splitPortKey(e.key)?.port).filter((p): p is string => p !== undefined));
   const candidates = portCandidates(container.ports).filter((c) => {
     if (opts.internal || (c.binding !== undefined && isPublished(c.binding))) return true;
     if (referencedPorts.has(String(c.privatePort))) {

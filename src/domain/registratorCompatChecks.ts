@@ -41,12 +41,9 @@ const CHECK_PREFIX = "check_";
 
 /** Check keys that registrator knows and dockbind deliberately does not honour. */
 const UNSUPPORTED_CHECK_KEYS: Readonly<Record<string, string>> = {
-  check_script:
-    "script checks run commands on the Consul agent; dockbind does not register them (security)",
-  check_cmd:
-    "check-cmd runs commands in the container through the Consul agent; dockbind does not register it (security)",
-  check_docker:
-    "docker exec checks run commands through the Consul agent; dockbind does not register them (security)",
+  check_script: "script checks run commands on the Consul agent; dockbind does not register them (security)",
+  check_cmd: "check-cmd runs commands in the container through the Consul agent; dockbind does not register it (security)",
+  check_docker: "docker exec checks run commands through the Consul agent; dockbind does not register them (security)",
   check_grpc: "gRPC checks are not supported by dockbind",
   check_grpc_use_tls: "gRPC checks are not supported by dockbind",
   check_http_method: "custom HTTP check methods are not supported by dockbind; GET is used",
@@ -90,7 +87,9 @@ function isValidCheckPath(value: string): boolean {
 /** Bounded and JSON-quoted so untrusted values cannot inject lines into logs. */
 export function quoteUntrusted(value: string, max = 64): string {
   const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  return JSON.stringify(cut).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  return JSON.stringify(cut)
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 }
 
 function hostPort(address: string, port: number): string {

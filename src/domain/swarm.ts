@@ -114,7 +114,9 @@ function endpoint(
 ): { address: string; port: number } | { skip: string } {
   const b = binding.spec.backends;
   if (b.addressMode === "internal") {
-    const nets = Object.keys(task.networks).filter((n) => n !== "ingress").sort();
+    const nets = Object.keys(task.networks)
+      .filter((n) => n !== "ingress")
+      .sort();
     const net = b.network ?? nets[0];
     const ip = net === undefined ? undefined : task.networks[net];
     if (ip === undefined || isIP(ip) === 0) return { skip: `task is not attached to network ${b.network ?? "(any swarm-scope network but ingress)"}` };
@@ -124,7 +126,8 @@ function endpoint(
   const bound = local?.ports.find((p) => p.privatePort === b.port && p.protocol === b.protocol && p.hostIP === "0.0.0.0" && p.hostPort !== undefined)?.hostPort;
   const fromStatus = task.ports.find((p) => p.targetPort === b.port && p.protocol === b.protocol && p.publishMode === "host" && p.publishedPort > 0);
   const published = bound !== undefined ? { publishedPort: bound } : fromStatus;
-  if (published === undefined) return { skip: `port ${b.port}/${b.protocol} is not published in host mode (the ingress routing mesh is not a per-task address)` };
+  if (published === undefined)
+    return { skip: `port ${b.port}/${b.protocol} is not published in host mode (the ingress routing mesh is not a per-task address)` };
   // The node's address as the swarm sees it; a wildcard or loopback address there means "this host": --host-ip.
   const nodeAddr = nodes.get(task.nodeId)?.addr ?? "";
   const address = b.hostIP ?? (UNUSABLE_NODE_ADDR.has(nodeAddr) || isLoopback(nodeAddr) ? opts.hostIP : nodeAddr);

@@ -18,8 +18,8 @@ import { collectDefaultMetrics, Counter, exponentialBuckets, Gauge, Histogram, R
 const WORKQUEUE_BUCKETS = exponentialBuckets(10e-9, 10, 10);
 /** controller-runtime reconcile_time_seconds buckets. */
 const RECONCILE_BUCKETS = [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5,
-  4.0, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8,
+  9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
 
 export type BackendState = "desired" | "registered" | "passing";
@@ -56,19 +56,77 @@ export class Metrics {
   /** Last successful render per binding (seconds since epoch). */
   private readonly lastSuccess = new Map<string, number>();
 
-  readonly reconcileTotal: Counter<"controller" | "result"> = new Counter({ name: "controller_runtime_reconcile_total", help: "Total number of reconciliations per controller", labelNames: ["controller", "result"], registers: this.registers });
-  readonly reconcileErrors: Counter<"controller"> = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Total number of reconciliation errors per controller", labelNames: ["controller"], registers: this.registers });
-  readonly terminalReconcileErrors: Counter<"controller"> = new Counter({ name: "controller_runtime_terminal_reconcile_errors_total", help: "Total number of terminal reconciliation errors per controller", labelNames: ["controller"], registers: this.registers });
-  readonly reconcileTime: Histogram<"controller"> = new Histogram({ name: "controller_runtime_reconcile_time_seconds", help: "Length of time per reconciliation per controller", labelNames: ["controller"], buckets: RECONCILE_BUCKETS, registers: this.registers });
-  readonly maxConcurrentReconciles: Gauge<"controller"> = new Gauge({ name: "controller_runtime_max_concurrent_reconciles", help: "Maximum number of concurrent reconciles per controller", labelNames: ["controller"], registers: this.registers });
+  readonly reconcileTotal: Counter<"controller" | "result"> = new Counter({
+    name: "controller_runtime_reconcile_total",
+    help: "Total number of reconciliations per controller",
+    labelNames: ["controller", "result"],
+    registers: this.registers,
+  });
+  readonly reconcileErrors: Counter<"controller"> = new Counter({
+    name: "controller_runtime_reconcile_errors_total",
+    help: "Total number of reconciliation errors per controller",
+    labelNames: ["controller"],
+    registers: this.registers,
+  });
+  readonly terminalReconcileErrors: Counter<"controller"> = new Counter({
+    name: "controller_runtime_terminal_reconcile_errors_total",
+    help: "Total number of terminal reconciliation errors per controller",
+    labelNames: ["controller"],
+    registers: this.registers,
+  });
+  readonly reconcileTime: Histogram<"controller"> = new Histogram({
+    name: "controller_runtime_reconcile_time_seconds",
+    help: "Length of time per reconciliation per controller",
+    labelNames: ["controller"],
+    buckets: RECONCILE_BUCKETS,
+    registers: this.registers,
+  });
+  readonly maxConcurrentReconciles: Gauge<"controller"> = new Gauge({
+    name: "controller_runtime_max_concurrent_reconciles",
+    help: "Maximum number of concurrent reconciles per controller",
+    labelNames: ["controller"],
+    registers: this.registers,
+  });
 
-  readonly workqueueDepth: Gauge<"name"> = new Gauge({ name: "workqueue_depth", help: "Current depth of workqueue", labelNames: ["name"], registers: this.registers });
-  readonly workqueueAdds: Counter<"name"> = new Counter({ name: "workqueue_adds_total", help: "Total number of adds handled by workqueue", labelNames: ["name"], registers: this.registers });
-  readonly workqueueQueueDuration: Histogram<"name"> = new Histogram({ name: "workqueue_queue_duration_seconds", help: "How long in seconds an item stays in workqueue before being requested", labelNames: ["name"], buckets: WORKQUEUE_BUCKETS, registers: this.registers });
-  readonly workqueueWorkDuration: Histogram<"name"> = new Histogram({ name: "workqueue_work_duration_seconds", help: "How long in seconds processing an item from workqueue takes", labelNames: ["name"], buckets: WORKQUEUE_BUCKETS, registers: this.registers });
-  readonly workqueueRetries: Counter<"name"> = new Counter({ name: "workqueue_retries_total", help: "Total number of retries handled by workqueue", labelNames: ["name"], registers: this.registers });
+  readonly workqueueDepth: Gauge<"name"> = new Gauge({
+    name: "workqueue_depth",
+    help: "Current depth of workqueue",
+    labelNames: ["name"],
+    registers: this.registers,
+  });
+  readonly workqueueAdds: Counter<"name"> = new Counter({
+    name: "workqueue_adds_total",
+    help: "Total number of adds handled by workqueue",
+    labelNames: ["name"],
+    registers: this.registers,
+  });
+  readonly workqueueQueueDuration: Histogram<"name"> = new Histogram({
+    name: "workqueue_queue_duration_seconds",
+    help: "How long in seconds an item stays in workqueue before being requested",
+    labelNames: ["name"],
+    buckets: WORKQUEUE_BUCKETS,
+    registers: this.registers,
+  });
+  readonly workqueueWorkDuration: Histogram<"name"> = new Histogram({
+    name: "workqueue_work_duration_seconds",
+    help: "How long in seconds processing an item from workqueue takes",
+    labelNames: ["name"],
+    buckets: WORKQUEUE_BUCKETS,
+    registers: this.registers,
+  });
+  readonly workqueueRetries: Counter<"name"> = new Counter({
+    name: "workqueue_retries_total",
+    help: "Total number of retries handled by workqueue",
+    labelNames: ["name"],
+    registers: this.registers,
+  });
 
-  readonly leaderElectionMaster: Gauge<"name"> = new Gauge({ name: "leader_election_master_status", help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master", labelNames: ["name"], registers: this.registers });
+  readonly leaderElectionMaster: Gauge<"name"> = new Gauge({
+    name: "leader_election_master_status",
+    help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master",
+    labelNames: ["name"],
+    registers: this.registers,
+  });
 
   readonly backends: Gauge<"binding" | "state"> = new Gauge({
     name: "dockbind_backends",
@@ -82,10 +140,30 @@ export class Metrics {
       }
     },
   });
-  readonly consulWrites: Counter<"kind" | "result"> = new Counter({ name: "dockbind_consul_writes_total", help: "Consul agent write operations by kind (register, deregister) and result", labelNames: ["kind", "result"], registers: this.registers });
-  readonly lbRenders: Counter<"result"> = new Counter({ name: "dockbind_lb_renders_total", help: "Load balancer config renders by result: changed (file written and reloaded), unchanged, error", labelNames: ["result"], registers: this.registers });
-  readonly lbValidations: Counter<"result"> = new Counter({ name: "dockbind_lb_validations_total", help: "Load balancer config validations (nginx -t) by result", labelNames: ["result"], registers: this.registers });
-  readonly lbReloads: Counter<"result"> = new Counter({ name: "dockbind_lb_reloads_total", help: "Load balancer reloads by result", labelNames: ["result"], registers: this.registers });
+  readonly consulWrites: Counter<"kind" | "result"> = new Counter({
+    name: "dockbind_consul_writes_total",
+    help: "Consul agent write operations by kind (register, deregister) and result",
+    labelNames: ["kind", "result"],
+    registers: this.registers,
+  });
+  readonly lbRenders: Counter<"result"> = new Counter({
+    name: "dockbind_lb_renders_total",
+    help: "Load balancer config renders by result: changed (file written and reloaded), unchanged, error",
+    labelNames: ["result"],
+    registers: this.registers,
+  });
+  readonly lbValidations: Counter<"result"> = new Counter({
+    name: "dockbind_lb_validations_total",
+    help: "Load balancer config validations (nginx -t) by result",
+    labelNames: ["result"],
+    registers: this.registers,
+  });
+  readonly lbReloads: Counter<"result"> = new Counter({
+    name: "dockbind_lb_reloads_total",
+    help: "Load balancer reloads by result",
+    labelNames: ["result"],
+    registers: this.registers,
+  });
   /** Series of bindings that are no longer live are dropped (and forgotten) at scrape time. */
   readonly lbLastSuccess: Gauge<"binding"> = new Gauge({
     name: "dockbind_lb_last_success_timestamp_seconds",
@@ -101,8 +179,17 @@ export class Metrics {
       }
     },
   });
-  readonly dockerReconnects: Counter = new Counter({ name: "dockbind_docker_event_stream_reconnects_total", help: "Times the Docker event stream was lost and reconnected", registers: this.registers });
-  readonly dockerEvents: Counter<"action"> = new Counter({ name: "dockbind_docker_events_total", help: "Docker container events received by action", labelNames: ["action"], registers: this.registers });
+  readonly dockerReconnects: Counter = new Counter({
+    name: "dockbind_docker_event_stream_reconnects_total",
+    help: "Times the Docker event stream was lost and reconnected",
+    registers: this.registers,
+  });
+  readonly dockerEvents: Counter<"action"> = new Counter({
+    name: "dockbind_docker_events_total",
+    help: "Docker container events received by action",
+    labelNames: ["action"],
+    registers: this.registers,
+  });
   readonly watchRestarts: Counter<"source" | "reason"> = new Counter({
     name: "dockbind_watch_restarts_total",
     help: "Watches found stalled (open but delivering nothing) and re-established, by source (kubernetes, docker) and reason",

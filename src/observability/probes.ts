@@ -52,7 +52,10 @@ export class Probes {
     const bindings = parts.bindings.synced();
     const docker = parts.containers.synced();
     const behind = parts.endpoints.length > 1 ? parts.endpoints.filter((e) => !e.containers.synced()).map((e) => e.node) : [];
-    const dockerWhy = behind.length > 0 ? `Docker endpoint(s) ${behind.join(", ")} not synced (unreachable or first list pending)` : "Docker not synced (unreachable or first list pending)";
+    const dockerWhy =
+      behind.length > 0
+        ? `Docker endpoint(s) ${behind.join(", ")} not synced (unreachable or first list pending)`
+        : "Docker not synced (unreachable or first list pending)";
     return report([
       { name: "bindings", ok: bindings, message: bindings ? "binding source synced" : "binding source not synced yet" },
       { name: "docker", ok: docker, message: docker ? "Docker cache synced" : dockerWhy },

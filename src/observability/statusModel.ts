@@ -78,7 +78,13 @@ export interface StatusDocument {
     readonly docker: {
       readonly synced: boolean;
       readonly containers: number;
-      readonly endpoints: readonly { readonly node: string; readonly synced: boolean; readonly containers: number; readonly engine?: string; readonly conflicts: number }[];
+      readonly endpoints: readonly {
+        readonly node: string;
+        readonly synced: boolean;
+        readonly containers: number;
+        readonly engine?: string;
+        readonly conflicts: number;
+      }[];
     };
   };
   /** This installation's --instance-id (owner meta `dockbind_instance`); empty when not running. */
@@ -94,7 +100,12 @@ export interface StatusDocument {
 function deletingView(key: string, parts: ObservedParts, now: Date): BindingView["deleting"] {
   const p = parts.bindings.deletions?.().find((d) => d.key === key);
   if (p === undefined) return undefined;
-  return { since: new Date(p.since).toISOString(), deleteAt: new Date(p.deleteAt).toISOString(), remainingSeconds: Math.max(0, Math.ceil((p.deleteAt - now.getTime()) / 1000)), mass: p.mass };
+  return {
+    since: new Date(p.since).toISOString(),
+    deleteAt: new Date(p.deleteAt).toISOString(),
+    remainingSeconds: Math.max(0, Math.ceil((p.deleteAt - now.getTime()) / 1000)),
+    mass: p.mass,
+  };
 }
 
 function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): BindingView {
@@ -128,7 +139,16 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
   });
   backends.sort((a, b) => a.containerName.localeCompare(b.containerName) || a.serviceId.localeCompare(b.serviceId));
   for (const s of desired.skipped) {
-    backends.push({ serviceId: "", container: s.containerId.slice(0, 12), containerName: nameOf.get(s.containerId) ?? "", address: "", port: 0, health: "skipped", local: true, reason: s.reason });
+    backends.push({
+      serviceId: "",
+      container: s.containerId.slice(0, 12),
+      containerName: nameOf.get(s.containerId) ?? "",
+      address: "",
+      port: 0,
+      health: "skipped",
+      local: true,
+      reason: s.reason,
+    });
   }
   // Instances of the service not backed by a local container (other nodes, or about to be deregistered).
   for (const i of byId.values()) {
@@ -141,7 +161,10 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
     service: svc.name,
     ...(svc.datacenter !== undefined ? { datacenter: svc.datacenter } : {}),
     ...(lb !== undefined ? { loadBalancer: { output: lb.output, listen: `${lb.listen.address}:${lb.listen.port}` } } : {}),
-    ready: ready === undefined ? { status: "Unknown", reason: "Pending", message: "not reconciled yet" } : { status: ready.status, reason: ready.reason, message: ready.message },
+    ready:
+      ready === undefined
+        ? { status: "Unknown", reason: "Pending", message: "not reconciled yet" }
+        : { status: ready.status, reason: ready.reason, message: ready.message },
     conditions: st.conditions,
     counts: st.backends,
     ...(st.lastRender !== undefined ? { lastRender: st.lastRender } : {}),
@@ -151,7 +174,14 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
 }
 
 function conflictView(c: NodeConflict): NodeIdentityConflictView {
-  return { node: c.node, engine: c.peer.engine, instance: c.peer.instance, registrations: c.registrations, adoptWith: c.adoptWith, message: conflictMessage(c) };
+  return {
+    node: c.node,
+    engine: c.peer.engine,
+    instance: c.peer.instance,
+    registrations: c.registrations,
+    adoptWith: c.adoptWith,
+    message: conflictMessage(c),
+  };
 }
 
 export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocument {
@@ -173,10 +203,11 @@ export function buildStatus(t: Telemetry, now: Date = new Date()): StatusDocumen
       },
     },
     instance: parts?.instance ?? "",
-    nodeIdentityConflicts: (parts?.endpoints ?? []).flatMap((e) =>
-      e.conflicts().map(conflictView),
-    ),
-    loadBalancer: { ...(t.lb.lastValidation !== undefined ? { lastValidation: t.lb.lastValidation } : {}), ...(t.lb.lastReload !== undefined ? { lastReload: t.lb.lastReload } : {}) },
+    nodeIdentityConflicts: (parts?.endpoints ?? []).flatMap((e) => e.conflicts().map(conflictView)),
+    loadBalancer: {
+      ...(t.lb.lastValidation !== undefined ? { lastValidation: t.lb.lastValidation } : {}),
+      ...(t.lb.lastReload !== undefined ? { lastReload: t.lb.lastReload } : {}),
+    },
     bindings: parts === undefined ? [] : bindings.map((b) => bindingView(b, parts, now)),
     problems: (parts?.bindings.problems() ?? []).map((p) => ({ source: p.source, document: p.document, field: p.field, message: p.message })),
     recentErrors: t.errors.list(),

@@ -107,7 +107,13 @@ export class Telemetry {
 export function endpointSummaries(endpoints: readonly ObservedEndpoint[]): MetricsState["dockerEndpoints"] {
   return endpoints.map((e) => {
     const engine = e.identity()?.engine;
-    return { node: e.node, synced: e.containers.synced(), containers: e.containers.list().length, ...(engine !== undefined ? { engine } : {}), conflicts: e.conflicts().length };
+    return {
+      node: e.node,
+      synced: e.containers.synced(),
+      containers: e.containers.list().length,
+      ...(engine !== undefined ? { engine } : {}),
+      conflicts: e.conflicts().length,
+    };
   });
 }
 

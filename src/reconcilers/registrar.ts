@@ -30,7 +30,6 @@ import type { ConsulApi } from "../ports/consul.js";
 import type { ContainerStore } from "../ports/containerStore.js";
 import type { SwarmStore } from "../ports/swarmStore.js";
 
-
 export interface RegistrarOptions {
   readonly bindings: BindingStore;
   readonly containers: ContainerStore;
@@ -183,7 +182,13 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
       if (passed[i] !== true) continue;
       await this.opts.consul.register(asPassing(withHash(r)));
       this.prober.settle(r.id);
-      this.opts.logger.info("registered", { binding: bkey, action: "register", serviceId: r.id, address: `${r.address}:${r.port}`, probe: "passing (follow-up)" });
+      this.opts.logger.info("registered", {
+        binding: bkey,
+        action: "register",
+        serviceId: r.id,
+        address: `${r.address}:${r.port}`,
+        probe: "passing (follow-up)",
+      });
     }
     return this.prober.anyPending(desired);
   }
@@ -196,7 +201,10 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
   private desired(bkey: string, binding: ServiceBinding): { readonly desired: DesiredResult; readonly abstain?: NodeRegistration } | undefined {
     const decision = desiredRegistrations(binding, this.world());
     const noSay = decision.noSay;
-    const report: NodeRegistration | undefined = noSay === undefined ? undefined : { status: "False", reason: noSay.reason, message: noSay.message, ...(noSay.abstain ? { abstain: true, counts: { desired: 0, registered: 0 } } : {}) };
+    const report: NodeRegistration | undefined =
+      noSay === undefined
+        ? undefined
+        : { status: "False", reason: noSay.reason, message: noSay.message, ...(noSay.abstain ? { abstain: true, counts: { desired: 0, registered: 0 } } : {}) };
     if (decision.kind === "unknown") {
       if (report !== undefined) this.opts.status.setRegistration(bkey, this.opts.node, report);
       return undefined;
@@ -236,7 +244,11 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     if (self === undefined) throw new ReconcileError("EngineUnknown", "the Docker engine ID is not known yet", false);
     const view = ownedView(await this.agentServices.ofBinding(binding), self, filter, desired);
     for (const b of view.blocked) {
-      this.opts.logger.debug("service ID held by another controller with our node name; not written", { serviceId: b.id, engine: b.peer.engine, instance: b.peer.instance });
+      this.opts.logger.debug("service ID held by another controller with our node name; not written", {
+        serviceId: b.id,
+        engine: b.peer.engine,
+        instance: b.peer.instance,
+      });
     }
     return view;
   }
@@ -255,7 +267,13 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
       await this.opts.consul.register(result === true ? asPassing(r) : r);
       this.agentServices.recordRegister(r);
       this.prober.registered(r, result);
-      this.opts.logger.info("registered", { binding: label, action: "register", serviceId: r.id, address: `${r.address}:${r.port}`, ...(result !== undefined ? { probe: result ? "passing" : "failed" } : {}) });
+      this.opts.logger.info("registered", {
+        binding: label,
+        action: "register",
+        serviceId: r.id,
+        address: `${r.address}:${r.port}`,
+        ...(result !== undefined ? { probe: result ? "passing" : "failed" } : {}),
+      });
     }
   }
 }

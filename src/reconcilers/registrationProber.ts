@@ -49,7 +49,10 @@ export class RegistrationProber {
     const worker = async (): Promise<void> => {
       for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
         const check = registrations[i]?.check;
-        out[i] = check === undefined ? undefined : await this.probe({ ...check, timeout: `${Math.min(PROBE_TIMEOUT_CAP_MS, durationMs(check.timeout, PROBE_TIMEOUT_CAP_MS))}ms` });
+        out[i] =
+          check === undefined
+            ? undefined
+            : await this.probe({ ...check, timeout: `${Math.min(PROBE_TIMEOUT_CAP_MS, durationMs(check.timeout, PROBE_TIMEOUT_CAP_MS))}ms` });
       }
     };
     await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, todo.length) }, worker));

@@ -112,7 +112,13 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
       status.setBackends(key, { passing: passingCount(snapshot.instances) });
       if (applied.changed || applied.reloaded) {
         status.setLastRender(key, applied.reloaded ? "Reloaded" : "Written", result.servers.length);
-        this.opts.logger.info("load balancer config updated", { binding: key, action: "render", file: path, servers: result.servers.length, reloaded: applied.reloaded });
+        this.opts.logger.info("load balancer config updated", {
+          binding: key,
+          action: "render",
+          file: path,
+          servers: result.servers.length,
+          reloaded: applied.reloaded,
+        });
       }
       status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}`);
       status.setCondition(key, "Degraded", "False", "AsExpected", "");

@@ -50,7 +50,6 @@ function renderHaproxyDefault(v: HaproxyTemplateView): string {
   return lines.join("\n") + "\n";
 }
 
-
 export function renderHaproxy(input: HaproxyRenderInput): RenderResult {
   const { view, servers, rejected } = buildHaproxyView(input);
   const text = input.template === undefined ? renderHaproxyDefault(view) : renderCustom(input.template, view);

@@ -68,7 +68,10 @@ function serverName(address: string, port: number): string {
  */
 export function buildHaproxyView(input: ViewInput): BuiltHaproxyView {
   if (!OUTPUT_RE.test(input.lb.output)) {
-    throw new RenderError("InvalidSpec", `loadBalancer.output ${JSON.stringify(input.lb.output).slice(0, 80)} must end in .cfg for haproxy (haproxy -f DIR loads only *.cfg)`);
+    throw new RenderError(
+      "InvalidSpec",
+      `loadBalancer.output ${JSON.stringify(input.lb.output).slice(0, 80)} must end in .cfg for haproxy (haproxy -f DIR loads only *.cfg)`,
+    );
   }
   const { view, servers, rejected } = buildView(input);
   const balance = HAPROXY_BALANCE[input.lb.method];

@@ -29,7 +29,8 @@ export interface RenderedFile {
 /** The generated file's path. Throws LoadBalancerNotConfigured (terminal) for haproxy without a haproxy output dir. */
 export function outputPath(lb: LoadBalancerSpec, dirs: OutputDirs): string {
   if (lb.kind !== "haproxy") return join(dirs.nginx, lb.output);
-  if (dirs.haproxy === undefined) throw new ReconcileError("LoadBalancerNotConfigured", "binding asks for haproxy but the controller has no haproxy configured", true);
+  if (dirs.haproxy === undefined)
+    throw new ReconcileError("LoadBalancerNotConfigured", "binding asks for haproxy but the controller has no haproxy configured", true);
   return join(dirs.haproxy, lb.output);
 }
 
@@ -38,7 +39,12 @@ export function outputPath(lb: LoadBalancerSpec, dirs: OutputDirs): string {
  * one). Throws what the renderers throw (RenderError: template or validation failure) and
  * LoadBalancerNotConfigured; undefined for a binding without a load balancer.
  */
-export function renderFor(binding: ServiceBinding, instances: readonly HealthInstance[], template: string | undefined, dirs: OutputDirs): RenderedFile | undefined {
+export function renderFor(
+  binding: ServiceBinding,
+  instances: readonly HealthInstance[],
+  template: string | undefined,
+  dirs: OutputDirs,
+): RenderedFile | undefined {
   const lb = binding.spec.loadBalancer;
   if (lb === undefined) return undefined;
   const path = outputPath(lb, dirs);

@@ -9,14 +9,7 @@
  */
 import type { HealthInstance, LoadBalancerSpec } from "../domain/types.js";
 import { RenderError } from "./errors.js";
-import {
-  formatHostForNginx,
-  isSafeAddress,
-  isSafeName,
-  isSafePort,
-  isSafeServerName,
-  sanitizeComment,
-} from "./safety.js";
+import { formatHostForNginx, isSafeAddress, isSafeName, isSafePort, isSafeServerName, sanitizeComment } from "./safety.js";
 import { isIPv4 } from "node:net";
 
 export interface RenderedServer {

@@ -95,11 +95,24 @@ async function worker(opts: ControllerOptions): Promise<void> {
       if (isTerminal(err)) {
         outcome = "terminal";
         queue.forget(key);
-        logger.error("reconcile failed (terminal, not retried)", { controller: name, key, reason, error: errorMessage(err), durationMs: Math.round(performance.now() - started) });
+        logger.error("reconcile failed (terminal, not retried)", {
+          controller: name,
+          key,
+          reason,
+          error: errorMessage(err),
+          durationMs: Math.round(performance.now() - started),
+        });
       } else {
         outcome = "error";
         const delay = queue.addRateLimited(key, retryCapOf(err));
-        logger.warn("reconcile failed, will retry", { controller: name, key, reason, error: errorMessage(err), retryInMs: delay, durationMs: Math.round(performance.now() - started) });
+        logger.warn("reconcile failed, will retry", {
+          controller: name,
+          key,
+          reason,
+          error: errorMessage(err),
+          retryInMs: delay,
+          durationMs: Math.round(performance.now() - started),
+        });
       }
     } finally {
       queue.done(key);

@@ -40,7 +40,9 @@ interface CheckState {
 async function healthIndex(): Promise<{ index: string; checks: CheckState[] }> {
   const res = await httpGet(`${world.consul.url}/v1/health/service/${SERVICE}`);
   const entries = JSON.parse(res.body) as { Checks: { CheckID: string; ServiceID: string; Status: string; ModifyIndex: number }[] }[];
-  const checks = entries.flatMap((e) => e.Checks.filter((c) => c.ServiceID !== "").map((c) => ({ id: c.CheckID, status: c.Status, modifyIndex: c.ModifyIndex })));
+  const checks = entries.flatMap((e) =>
+    e.Checks.filter((c) => c.ServiceID !== "").map((c) => ({ id: c.CheckID, status: c.Status, modifyIndex: c.ModifyIndex })),
+  );
   return { index: String(res.headers["x-consul-index"]), checks: checks.sort((a, b) => a.id.localeCompare(b.id)) };
 }
 
@@ -73,7 +75,10 @@ describe("registrator-compat at rest", () => {
     await runBackend({ name: "compatrest-w1", env: { ...env, NAME: "w1" } });
     await runBackend({ name: "compatrest-w2", env: { ...env, NAME: "w2" } });
     await runBackend({ name: "compatrest-w3", labels: env, env: { NAME: "w3" } });
-    await waitFor(async () => ((await healthIndex()).checks.filter((k) => k.status === "passing").length === 3 ? true : undefined), { timeoutMs: 30_000, what: "3 compat checks passing" });
+    await waitFor(async () => ((await healthIndex()).checks.filter((k) => k.status === "passing").length === 3 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "3 compat checks passing",
+    });
     await waitFor(async () => (new Set(await world.sample(port, 9)).size === 3 ? true : undefined), { timeoutMs: 30_000, what: "nginx serving w1, w2, w3" });
     // Settled: the last render after the checks passed has been applied.
     await waitFor(async () => ((await metricSum(c, "workqueue_depth")) === 0 ? true : undefined), { timeoutMs: 10_000, what: "queues empty" });
@@ -89,7 +94,10 @@ describe("registrator-compat at rest", () => {
     const t0 = Date.now();
     // At least three full resyncs: each reconciles the three container keys.
     await waitFor(
-      async () => (Date.now() - t0 >= 3 * RESYNC_MS && (await metricSum(c, "controller_runtime_reconcile_total", { controller: "registrar" })) - before.reconciles >= 9 ? true : undefined),
+      async () =>
+        Date.now() - t0 >= 3 * RESYNC_MS && (await metricSum(c, "controller_runtime_reconcile_total", { controller: "registrar" })) - before.reconciles >= 9
+          ? true
+          : undefined,
       { timeoutMs: 30_000, what: "three resyncs of the compat containers" },
     );
     const after = await healthIndex();
@@ -152,7 +160,9 @@ describe("backend health of bindings without a load balancer", () => {
     assert.equal(view.loadBalancer, undefined);
     assert.equal(await metricSum(c, "dockbind_backends", { binding: "default/plain", state: "passing" }), 1);
     assert.equal(await metricSum(c, "dockbind_backends", { binding: "default/plain", state: "registered" }), 2);
-    const cli = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", await controllerHttpAddr(c)], { timeoutMs: 60_000 });
+    const cli = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", await controllerHttpAddr(c)], {
+      timeoutMs: 60_000,
+    });
     assert.equal(cli.code, 0, cli.stderr);
     const row = cli.stdout.split("\n").find((l) => l.startsWith("default/plain "));
     assert.ok(row, cli.stdout);

@@ -83,11 +83,20 @@ before(async () => {
     node: "cluster-node",
     logName: `controller-cluster-${process.pid}.log`,
     extraArgs: [
-      "--consul-token-file", tokenFile,
-      "--consul-cacert", cluster.caFile,
-      "--consul-client-cert", cluster.clientCertFile,
-      "--consul-client-key", cluster.clientKeyFile,
-      "--resync", "2s", "--wait-min", "50ms", "--wait-max", "500ms",
+      "--consul-token-file",
+      tokenFile,
+      "--consul-cacert",
+      cluster.caFile,
+      "--consul-client-cert",
+      cluster.clientCertFile,
+      "--consul-client-key",
+      cluster.clientKeyFile,
+      "--resync",
+      "2s",
+      "--wait-min",
+      "50ms",
+      "--wait-max",
+      "500ms",
     ],
   });
 });
@@ -107,8 +116,14 @@ describe("3-server Consul cluster with ACL (default deny) and TLS", () => {
       names.push(`cl-${i}`);
       started.push((await runBackend({ name: `cl-web-${i}-${process.pid}`, labels: { app: "cl-web" }, env: { NAME: `cl-${i}` } })).id);
     }
-    await waitFor(async () => ((await health()).filter((e) => e.status === "passing").length === 3 ? true : undefined), { timeoutMs: 20_000, what: "3 passing instances" });
-    assert.ok((await health()).every((e) => e.node === `dockbind-${firstAgent.name}`), "registered on the first agent");
+    await waitFor(async () => ((await health()).filter((e) => e.status === "passing").length === 3 ? true : undefined), {
+      timeoutMs: 20_000,
+      what: "3 passing instances",
+    });
+    assert.ok(
+      (await health()).every((e) => e.node === `dockbind-${firstAgent.name}`),
+      "registered on the first agent",
+    );
     await served(names);
   });
 
@@ -154,7 +169,9 @@ describe("3-server Consul cluster with ACL (default deny) and TLS", () => {
     state.stop = true;
     await load;
     const reloads = (await nginx.reloadCount()) - reloadsBefore;
-    process.stdout.write(`# leader kill: ${requests} requests, ${failures.length} failed, ${reloads} nginx reload(s), converged ${Date.now() - killedAt} ms after the kill\n`);
+    process.stdout.write(
+      `# leader kill: ${requests} requests, ${failures.length} failed, ${reloads} nginx reload(s), converged ${Date.now() - killedAt} ms after the kill\n`,
+    );
     assert.deepEqual(failures, [], "requests through nginx during the leader kill");
     assert.equal(state.emptied, false, "nginx config never lost its upstream");
     assert.ok(reloads <= 3, `no reload storm (${reloads} reloads)`);

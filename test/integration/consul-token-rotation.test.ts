@@ -129,11 +129,22 @@ before(async () => {
     node: "rotation-node",
     logName: `controller-rotation-${process.pid}.log`,
     extraArgs: [
-      "--consul-token-file", tokenFile,
-      "--consul-cacert", cluster.caFile,
-      "--consul-client-cert", cluster.clientCertFile,
-      "--consul-client-key", cluster.clientKeyFile,
-      "--resync", "2s", "--wait-min", "50ms", "--wait-max", "500ms", "--log-level", "debug",
+      "--consul-token-file",
+      tokenFile,
+      "--consul-cacert",
+      cluster.caFile,
+      "--consul-client-cert",
+      cluster.clientCertFile,
+      "--consul-client-key",
+      cluster.clientKeyFile,
+      "--resync",
+      "2s",
+      "--wait-min",
+      "50ms",
+      "--wait-max",
+      "500ms",
+      "--log-level",
+      "debug",
     ],
   });
   await backend("rot-1");
@@ -161,7 +172,10 @@ describe("Consul ACL token rotated in --consul-token-file", () => {
     await c.waitForLog((l) => l.message === "consul token file changed; the next requests use the new token", "token change seen", 15_000);
     figures.push(`orderly rotation: new token in use ${Date.now() - changedAt} ms after the file was replaced`);
     // The rewrite with B (same content) is done before A goes: the agent now syncs rot-1 with B.
-    await waitFor(() => (registrations() > registeredBefore ? true : undefined), { timeoutMs: 15_000, what: "owned registration rewritten with the new token" });
+    await waitFor(() => (registrations() > registeredBefore ? true : undefined), {
+      timeoutMs: 15_000,
+      what: "owned registration rewritten with the new token",
+    });
     const from = logSize();
     await revoke(tokenA);
     // Every server applies the deletion through raft: wait until the controller's agent refuses A too.
@@ -198,10 +212,24 @@ describe("Consul ACL token rotated in --consul-token-file", () => {
     const revokedAt = Date.now();
     // A change the controller must write while it has no valid token: a new backend.
     await backend("rot-3");
-    await waitFor(() => (c.logs().some((l) => l.message === "reconcile failed, will retry" && l.reason === "ConsulRejected" && typeof l.timestamp === "string" && l.timestamp >= new Date(revokedAt).toISOString()) ? true : undefined), {
-      timeoutMs: 15_000,
-      what: "a 403 seen by the registrar",
-    });
+    await waitFor(
+      () =>
+        c
+          .logs()
+          .some(
+            (l) =>
+              l.message === "reconcile failed, will retry" &&
+              l.reason === "ConsulRejected" &&
+              typeof l.timestamp === "string" &&
+              l.timestamp >= new Date(revokedAt).toISOString(),
+          )
+          ? true
+          : undefined,
+      {
+        timeoutMs: 15_000,
+        what: "a 403 seen by the registrar",
+      },
+    );
     await delay(Math.max(0, REVOKED_WINDOW_MS - (Date.now() - revokedAt)));
     const during = forbiddenSince(from).length;
     figures.push(`revoked before rotation: ${during} 403 answers in ${Date.now() - revokedAt} ms without a valid token`);
@@ -231,7 +259,12 @@ describe("Consul ACL token rotated in --consul-token-file", () => {
     const page = (await controllerGet(c, "/")).body;
     assert.equal(tokens.length, 3);
     for (const secret of [...tokens, cluster.masterToken]) {
-      for (const [what, text] of [["log", log], ["/api/status", status], ["/metrics", metrics], ["/", page]] as const) {
+      for (const [what, text] of [
+        ["log", log],
+        ["/api/status", status],
+        ["/metrics", metrics],
+        ["/", page],
+      ] as const) {
         assert.ok(!text.includes(secret), `a token appears in ${what}`);
       }
     }

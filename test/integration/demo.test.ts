@@ -50,7 +50,11 @@ test("make demo's walkthrough round-robins across 4 containers, never shows a 50
     });
   });
   try {
-    await waitFor(() => (out.includes("live round-robin") ? true : undefined), { timeoutMs: 180_000, intervalMs: 200, what: `the live round-robin (stderr: ${err.slice(-500)})` });
+    await waitFor(() => (out.includes("live round-robin") ? true : undefined), {
+      timeoutMs: 180_000,
+      intervalMs: 200,
+      what: `the live round-robin (stderr: ${err.slice(-500)})`,
+    });
     const rr = out.split("\n").filter((l) => l.includes("curl http://127.0.0.1:"));
     assert.equal(rr.length, 5, out);
     assert.doesNotMatch(out, /HTTP \d{3}/, "no error answer is ever shown as served");
@@ -68,9 +72,17 @@ test("make demo's walkthrough round-robins across 4 containers, never shows a 50
     const code = await exited;
     assert.equal(code, 0, err.slice(-2000));
     assert.equal(await containers(), "", "every demo container removed");
-    assert.deepEqual([...children].filter(([, p]) => alive(p)), [], "controller, consul agent and nginx master stopped");
+    assert.deepEqual(
+      [...children].filter(([, p]) => alive(p)),
+      [],
+      "controller, consul agent and nginx master stopped",
+    );
   } finally {
     if (demo.exitCode === null) demo.kill("SIGKILL");
-    await run("docker", ["rm", "-f", ...(await run("docker", ["ps", "-aq", "--filter", `label=dockbind-test.pid=${pid}`])).stdout.split("\n").filter(Boolean)]).catch(() => undefined);
+    await run("docker", [
+      "rm",
+      "-f",
+      ...(await run("docker", ["ps", "-aq", "--filter", `label=dockbind-test.pid=${pid}`])).stdout.split("\n").filter(Boolean),
+    ]).catch(() => undefined);
   }
 });

@@ -33,10 +33,13 @@ async function runningTaskCount(): Promise<number> {
 /** Waits until `n` tasks run and Consul holds exactly `n` passing instances; returns their owner nodes. */
 async function registeredOnce(n: number): Promise<string[]> {
   await waitFor(async () => ((await runningTaskCount()) === n ? true : undefined), { timeoutMs: 60_000, what: `${n} running tasks` });
-  return waitFor(async () => {
-    const h = await world.health(CONSUL_SERVICE);
-    return h.length === n && h.every((e) => e.status === "passing") ? h.map((e) => e.meta.dockbind_node ?? "") : undefined;
-  }, { timeoutMs: 60_000, what: `exactly ${n} passing instances of ${CONSUL_SERVICE}` });
+  return waitFor(
+    async () => {
+      const h = await world.health(CONSUL_SERVICE);
+      return h.length === n && h.every((e) => e.status === "passing") ? h.map((e) => e.meta.dockbind_node ?? "") : undefined;
+    },
+    { timeoutMs: 60_000, what: `exactly ${n} passing instances of ${CONSUL_SERVICE}` },
+  );
 }
 
 before(async () => {
@@ -69,9 +72,12 @@ spec:
 `,
   );
   await world.startController([
-    "--docker-endpoint", "node=sw-a,host=unix:///var/run/docker.sock",
-    "--docker-endpoint", `node=sw-b,host=${tls.host},cert-path=${tls.certPath}`,
-    "--swarm-resync", "1s",
+    "--docker-endpoint",
+    "node=sw-a,host=unix:///var/run/docker.sock",
+    "--docker-endpoint",
+    `node=sw-b,host=${tls.host},cert-path=${tls.certPath}`,
+    "--swarm-resync",
+    "1s",
   ]);
 });
 
@@ -88,7 +94,20 @@ describe("two endpoints managing one swarm", () => {
   it("registers each task once, through the first endpoint, across create and scale", async () => {
     await run(
       "docker",
-      ["service", "create", "-d", "--name", SERVICE, "--replicas", "2", "--label", "dockbind-test=1", "--publish", "mode=host,target=80", await ensureBackendImage()],
+      [
+        "service",
+        "create",
+        "-d",
+        "--name",
+        SERVICE,
+        "--replicas",
+        "2",
+        "--label",
+        "dockbind-test=1",
+        "--publish",
+        "mode=host,target=80",
+        await ensureBackendImage(),
+      ],
       { check: true },
     );
     assert.deepEqual(await registeredOnce(2), ["sw-a", "sw-a"]);
@@ -107,7 +126,14 @@ describe("two endpoints managing one swarm", () => {
     assert.equal(registered?.status, "True");
     assert.equal(registered.message, "sw-a: 3 instance(s) registered", "sw-b abstains: only the serving endpoint speaks");
     const registers = world.proxy.writes().filter((w) => w.path.startsWith("/v1/agent/service/register"));
-    assert.ok(registers.some((w) => w.body.includes("dockbind:sw-a:")), "sw-a's registrations went through the Consul proxy");
-    assert.deepEqual(registers.filter((w) => w.body.includes("dockbind:sw-b:")).map((w) => w.path), [], "sw-b never registered a task in Consul");
+    assert.ok(
+      registers.some((w) => w.body.includes("dockbind:sw-a:")),
+      "sw-a's registrations went through the Consul proxy",
+    );
+    assert.deepEqual(
+      registers.filter((w) => w.body.includes("dockbind:sw-b:")).map((w) => w.path),
+      [],
+      "sw-b never registered a task in Consul",
+    );
   });
 });

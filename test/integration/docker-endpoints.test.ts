@@ -33,9 +33,12 @@ let port: number;
 
 function endpointArgs(): string[] {
   return [
-    "--docker-endpoint", "node=ep-a,host=unix:///var/run/docker.sock",
-    "--docker-endpoint", `node=ep-b,host=${tlsB.host},cert-path=${tlsB.certPath}`,
-    "--log-level", "debug",
+    "--docker-endpoint",
+    "node=ep-a,host=unix:///var/run/docker.sock",
+    "--docker-endpoint",
+    `node=ep-b,host=${tlsB.host},cert-path=${tlsB.certPath}`,
+    "--log-level",
+    "debug",
   ];
 }
 
@@ -62,7 +65,12 @@ async function servedSet(expected: readonly string[], timeoutMs = 30_000): Promi
 }
 
 interface StatusDoc {
-  readonly sources: { readonly docker: { readonly synced: boolean; readonly endpoints: readonly { readonly node: string; readonly synced: boolean; readonly containers: number }[] } };
+  readonly sources: {
+    readonly docker: {
+      readonly synced: boolean;
+      readonly endpoints: readonly { readonly node: string; readonly synced: boolean; readonly containers: number }[];
+    };
+  };
   readonly bindings: readonly { readonly key: string; readonly counts: { readonly desired: number; readonly registered: number } }[];
 }
 
@@ -97,10 +105,13 @@ describe("one controller, two Docker engines (issue #3 item 6)", () => {
     await runBackend({ name: `ep-a2-${process.pid}`, labels: { app: APP }, env: { NAME: "a2" } });
     await runBackend({ name: "ep-b1", labels: { app: APP }, env: { NAME: "b1" }, dockerHost: engineB.host });
     await runBackend({ name: "ep-b2", labels: { app: APP }, env: { NAME: "b2" }, dockerHost: engineB.host });
-    await waitFor(async () => {
-      const n = await passingByNode();
-      return n.get("ep-a") === 2 && n.get("ep-b") === 2 ? true : undefined;
-    }, { timeoutMs: 30_000, what: "2 passing instances per engine" });
+    await waitFor(
+      async () => {
+        const n = await passingByNode();
+        return n.get("ep-a") === 2 && n.get("ep-b") === 2 ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: "2 passing instances per engine" },
+    );
     const entries = await world.health(SERVICE);
     assert.equal(entries.length, 4, "no duplicates, nothing registered under the controller's own --node");
     for (const e of entries) {
@@ -114,10 +125,15 @@ describe("one controller, two Docker engines (issue #3 item 6)", () => {
     for (const name of ["a1", "a2", "b1", "b2"]) assert.equal(bodies.filter((b) => b === name).length, 2, `round-robin share of ${name}`);
     assert.ok(tlsB.stats.authorized > 0, "engine B was reached over TLS with the endpoint's client certificate");
 
-    const doc = await waitFor(async () => {
-      const d = await statusDoc();
-      return JSON.stringify(d.bindings.find((b) => b.key === "default/web")?.counts) === JSON.stringify({ desired: 4, registered: 4, passing: 4 }) ? d : undefined;
-    }, { timeoutMs: 10_000, what: "status counts {desired 4, registered 4, passing 4}: summed over both engines" });
+    const doc = await waitFor(
+      async () => {
+        const d = await statusDoc();
+        return JSON.stringify(d.bindings.find((b) => b.key === "default/web")?.counts) === JSON.stringify({ desired: 4, registered: 4, passing: 4 })
+          ? d
+          : undefined;
+      },
+      { timeoutMs: 10_000, what: "status counts {desired 4, registered 4, passing 4}: summed over both engines" },
+    );
     assert.deepEqual(
       doc.sources.docker.endpoints.map((e) => `${e.node}:${String(e.synced)}`),
       ["ep-a:true", "ep-b:true"],
@@ -128,15 +144,21 @@ describe("one controller, two Docker engines (issue #3 item 6)", () => {
   it("engine B cut off: B's registrations stay, A keeps converging, /readyz names ep-b; B back: the container that died meanwhile is removed", async () => {
     const c = world.controller;
     assert.ok(c);
-    const bIds = (await world.health(SERVICE)).filter((e) => e.meta.dockbind_node === "ep-b").map((e) => e.id).sort();
+    const bIds = (await world.health(SERVICE))
+      .filter((e) => e.meta.dockbind_node === "ep-b")
+      .map((e) => e.id)
+      .sort();
     assert.equal(bIds.length, 2);
     const writesAtCut = world.proxy.writes().length;
     // A network cut between the controller and engine B (its TLS endpoint stops answering); B itself keeps running.
     await tlsB.pause();
-    await waitFor(async () => {
-      const r = await controllerGet(c, "/readyz");
-      return r.status === 503 && r.body.includes("ep-b") ? r : undefined;
-    }, { timeoutMs: 30_000, what: "/readyz 503 naming the unsynced endpoint ep-b" });
+    await waitFor(
+      async () => {
+        const r = await controllerGet(c, "/readyz");
+        return r.status === 503 && r.body.includes("ep-b") ? r : undefined;
+      },
+      { timeoutMs: 30_000, what: "/readyz 503 naming the unsynced endpoint ep-b" },
+    );
     // Behind the cut, b2 stops: the controller cannot see it.
     const b2 = await engineB.docker(["ps", "-q", "--filter", "name=^ep-b2$"], { check: true });
     await engineB.docker(["stop", b2.stdout.trim()], { check: true });
@@ -146,9 +168,15 @@ describe("one controller, two Docker engines (issue #3 item 6)", () => {
     await waitFor(async () => ((await passingByNode()).get("ep-a") === 3 ? true : undefined), { timeoutMs: 30_000, what: "a3 registered while B is cut off" });
     await servedSet(["a1", "a2", "a3", "b1"]);
     // B's registrations are all still there (b2's now fails its check): "unreachable" never reads as "no containers".
-    const stillB = (await world.health(SERVICE)).filter((e) => e.meta.dockbind_node === "ep-b").map((e) => e.id).sort();
+    const stillB = (await world.health(SERVICE))
+      .filter((e) => e.meta.dockbind_node === "ep-b")
+      .map((e) => e.id)
+      .sort();
     assert.deepEqual(stillB, bIds);
-    const deregisteredB = world.proxy.writes().slice(writesAtCut).filter((w) => decodeURIComponent(w.path).includes("/deregister/dockbind:ep-b:"));
+    const deregisteredB = world.proxy
+      .writes()
+      .slice(writesAtCut)
+      .filter((w) => decodeURIComponent(w.path).includes("/deregister/dockbind:ep-b:"));
     assert.deepEqual(deregisteredB, [], "nothing of ep-b deregistered in Consul while it was cut off");
 
     await tlsB.resume();
@@ -159,10 +187,13 @@ describe("one controller, two Docker engines (issue #3 item 6)", () => {
     await runBackend({ name: "ep-b3", labels: { app: APP }, env: { NAME: "b3" }, dockerHost: engineB.host });
     await waitFor(async () => ((await passingByNode()).get("ep-b") === 2 ? true : undefined), { timeoutMs: 30_000, what: "b3 registered on ep-b" });
     await servedSet(["a1", "a2", "a3", "b1", "b3"]);
-    const r = await waitFor(async () => {
-      const x = await controllerGet(c, "/readyz");
-      return x.status === 200 ? x : undefined;
-    }, { timeoutMs: 10_000, what: "/readyz 200 again" });
+    const r = await waitFor(
+      async () => {
+        const x = await controllerGet(c, "/readyz");
+        return x.status === 200 ? x : undefined;
+      },
+      { timeoutMs: 10_000, what: "/readyz 200 again" },
+    );
     assert.match(r.body, /docker/);
   });
 

@@ -21,7 +21,25 @@ before(async () => {
   await ensureBackendImage();
   ids.push((await runBackend({ name: `lvi-published-${process.pid}`, labels: { app: "lvi", tier: "front" }, env: { NAME: "a" } })).id);
   ids.push((await runBackend({ name: `lvi-exposed-${process.pid}`, labels: { app: "lvi" }, env: { NAME: "b" }, publish: "none" })).id);
-  const udp = await run("docker", ["run", "-d", "--label", "dockbind-test=1", "--label", `dockbind-test.pid=${process.pid}`, "--name", `lvi-udp-${process.pid}`, "-p", "127.0.0.1::53/udp", "-p", "127.0.0.1::80", "local/dockbind-web:1"], { check: true });
+  const udp = await run(
+    "docker",
+    [
+      "run",
+      "-d",
+      "--label",
+      "dockbind-test=1",
+      "--label",
+      `dockbind-test.pid=${process.pid}`,
+      "--name",
+      `lvi-udp-${process.pid}`,
+      "-p",
+      "127.0.0.1::53/udp",
+      "-p",
+      "127.0.0.1::80",
+      "local/dockbind-web:1",
+    ],
+    { check: true },
+  );
   ids.push(udp.stdout.trim());
 });
 

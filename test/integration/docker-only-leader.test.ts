@@ -41,7 +41,8 @@ function registrationWrites(p: ConsulProxy, from = 0): ProxiedRequest[] {
 }
 
 /** Every write a standby may make: its lock session, its TTL check, its dockbind-leader service, acquire attempts. */
-const LOCK_WRITE = /^\/v1\/(session\/(create|renew|destroy)|agent\/check\/pass\/service(:|%3A)dockbind-leader|kv\/dockbind\/leader\/|agent\/service\/(register|deregister\/dockbind-leader))/;
+const LOCK_WRITE =
+  /^\/v1\/(session\/(create|renew|destroy)|agent\/check\/pass\/service(:|%3A)dockbind-leader|kv\/dockbind\/leader\/|agent\/service\/(register|deregister\/dockbind-leader))/;
 
 function bindingsDirWith(text: string): string {
   const dir = mkdtempSync(join(ensureBedRoot(), "standby-"));
@@ -74,7 +75,10 @@ describe("standby pair on one Consul agent (counting proxy per controller)", () 
   const handles = new Map<string, ControllerHandle>();
 
   const yaml = (tag: string): string =>
-    bindingYaml({ name: "web", service: "standby-web", app: "standby-web", listenPort: port, check: "tcp" }).replace("tags: [dockbind-test]", `tags: [dockbind-test, ${tag}]`);
+    bindingYaml({ name: "web", service: "standby-web", app: "standby-web", listenPort: port, check: "tcp" }).replace(
+      "tags: [dockbind-test]",
+      `tags: [dockbind-test, ${tag}]`,
+    );
 
   async function start(id: string, readyLog: string): Promise<ControllerHandle> {
     const proxy = proxies.get(id);
@@ -133,7 +137,14 @@ describe("standby pair on one Consul agent (counting proxy per controller)", () 
     assert.ok(pa && pb);
     assert.ok(registrationWrites(pa).length > 0, "the leader registered");
     assert.deepEqual(registrationWrites(pb), [], "the standby made no registration write");
-    assert.deepEqual(pb.writes().filter((w) => !LOCK_WRITE.test(w.path)).map((w) => `${w.method} ${w.path}`), [], "the standby wrote nothing but its lock session");
+    assert.deepEqual(
+      pb
+        .writes()
+        .filter((w) => !LOCK_WRITE.test(w.path))
+        .map((w) => `${w.method} ${w.path}`),
+      [],
+      "the standby wrote nothing but its lock session",
+    );
     figures.push(`writers: ctl-a ${registrationWrites(pa).length} registration writes, ctl-b ${registrationWrites(pb).length}`);
     assert.equal((await controllerGet(a, "/readyz")).status, 200);
     assert.equal((await controllerGet(b, "/readyz")).status, 503);
@@ -160,7 +171,9 @@ describe("standby pair on one Consul agent (counting proxy per controller)", () 
     });
     const converged = Date.now() - killedAt;
     const tookOver = b.logs().find((l) => l.message === "leader election: acquired the lease");
-    figures.push(`kill -9 of the leader: change made after the kill converged by the standby after ${(converged / 1000).toFixed(1)} s (check TTL 5 s + lock-delay 5 s)`);
+    figures.push(
+      `kill -9 of the leader: change made after the kill converged by the standby after ${(converged / 1000).toFixed(1)} s (check TTL 5 s + lock-delay 5 s)`,
+    );
     assert.ok(tookOver !== undefined);
     assert.equal(await holder(), "ctl-b");
     assert.equal(pa.writes().length, aWritesAtKill, "the dead leader wrote nothing after the kill");
@@ -192,7 +205,10 @@ describe("standby pair on one Consul agent (counting proxy per controller)", () 
     // A stopped pair leaves nothing behind: the lock is free, no dockbind-leader service remains on the agent.
     assert.equal(await holder(), "");
     const services = JSON.parse((await httpGet(`${consul.url}/v1/agent/services`)).body) as Record<string, { Service: string }>;
-    assert.deepEqual(Object.values(services).filter((s) => s.Service === "dockbind-leader"), []);
+    assert.deepEqual(
+      Object.values(services).filter((s) => s.Service === "dockbind-leader"),
+      [],
+    );
   });
 });
 
@@ -245,12 +261,26 @@ session_prefix "" { policy = "write" }
       logName: `controller-${NODE}-cl-${id}-${process.pid}.log`,
       readyLog,
       extraArgs: [
-        "--leader-elect", "true", "--leader-identity", id, "--lease-name", "pair",
-        "--consul-token-file", tokenFile,
-        "--consul-cacert", cluster.caFile,
-        "--consul-client-cert", cluster.clientCertFile,
-        "--consul-client-key", cluster.clientKeyFile,
-        "--resync", "2s", "--wait-min", "50ms", "--wait-max", "500ms",
+        "--leader-elect",
+        "true",
+        "--leader-identity",
+        id,
+        "--lease-name",
+        "pair",
+        "--consul-token-file",
+        tokenFile,
+        "--consul-cacert",
+        cluster.caFile,
+        "--consul-client-cert",
+        cluster.clientCertFile,
+        "--consul-client-key",
+        cluster.clientKeyFile,
+        "--resync",
+        "2s",
+        "--wait-min",
+        "50ms",
+        "--wait-max",
+        "500ms",
       ],
     });
     running.push(c);
@@ -262,7 +292,10 @@ session_prefix "" { policy = "write" }
     const a = await start("cl-a", "controller started");
     const b = await start("cl-b", STANDBY_LOG);
     await runBackend({ name: `standby-cl-${process.pid}`, labels: { app: "sc-web" }, env: { NAME: "cl" } });
-    await waitFor(async () => ((await nginx.get(port).catch(() => ({ status: 0 }))).status === 200 ? true : undefined), { timeoutMs: 30_000, what: "sc-web served" });
+    await waitFor(async () => ((await nginx.get(port).catch(() => ({ status: 0 }))).status === 200 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "sc-web served",
+    });
     // Sample both controllers' leader_election_master_status every 100 ms through the raft leader's loss.
     const both: string[] = [];
     let samples = 0;
@@ -287,9 +320,16 @@ session_prefix "" { policy = "write" }
     await delay(12_000); // longer than check TTL + lock-delay: a wrong takeover would have happened by now
     sampling.on = false;
     await sampler;
-    const leaders = [a, b].filter((c) => c.proc.alive() && c.logs().some((l) => l.message === "leader election: acquired the lease") && !c.logs().some((l) => l.message === "leader election lost"));
+    const leaders = [a, b].filter(
+      (c) =>
+        c.proc.alive() &&
+        c.logs().some((l) => l.message === "leader election: acquired the lease") &&
+        !c.logs().some((l) => l.message === "leader election lost"),
+    );
     const lost = [a, b].filter((c) => c.logs().some((l) => l.message === "leader election lost")).length;
-    figures.push(`raft leader killed: ${samples} samples of both controllers' leader_election_master_status, ${both.length} with two leaders; ${lost} controller(s) stepped down; one leader ${leaders.length === 1 ? "kept" : "NOT kept"} (${Date.now() - killedAt} ms observed)`);
+    figures.push(
+      `raft leader killed: ${samples} samples of both controllers' leader_election_master_status, ${both.length} with two leaders; ${lost} controller(s) stepped down; one leader ${leaders.length === 1 ? "kept" : "NOT kept"} (${Date.now() - killedAt} ms observed)`,
+    );
     assert.deepEqual(both, [], "never two leaders");
     assert.equal(leaders.length, 1, "exactly one leader after the raft leader's loss");
     assert.ok(samples > 50);
@@ -303,7 +343,12 @@ session_prefix "" { policy = "write" }
       },
       { timeoutMs: 30_000, what: "second backend served after the raft leader's loss" },
     );
-    const denied = [a, b].flatMap((c) => c.logs().filter((l) => /403|Permission denied|ACL not found/i.test(JSON.stringify(l.error ?? ""))).map((l) => `${l.message}: ${JSON.stringify(l.error)}`));
+    const denied = [a, b].flatMap((c) =>
+      c
+        .logs()
+        .filter((l) => /403|Permission denied|ACL not found/i.test(JSON.stringify(l.error ?? "")))
+        .map((l) => `${l.message}: ${JSON.stringify(l.error)}`),
+    );
     assert.deepEqual(denied, [], "the minimal policy covered every call");
   });
 });

@@ -64,7 +64,10 @@ describe("binding lifecycle", () => {
     await waitFor(async () => ((await world.nginx.get(port)).body === "gone" ? true : undefined), { timeoutMs: 20_000, what: "gone served" });
     // No healthy backend left: never an empty upstream (nginx would reject it); the server answers 503.
     await stopContainer(only.id);
-    await waitFor(() => (world.lbFile("gone.conf")?.includes("return 503;") === true ? true : undefined), { timeoutMs: 20_000, what: "503 placeholder rendered" });
+    await waitFor(() => (world.lbFile("gone.conf")?.includes("return 503;") === true ? true : undefined), {
+      timeoutMs: 20_000,
+      what: "503 placeholder rendered",
+    });
     assert.doesNotMatch(world.lbFile("gone.conf") ?? "", /upstream/);
     await waitFor(async () => ((await world.nginx.get(port)).status === 503 ? true : undefined), { timeoutMs: 20_000, what: "nginx answers 503" });
     world.removeFile("gone.yaml");
@@ -81,7 +84,10 @@ describe("binding lifecycle", () => {
     await waitFor(async () => ((await world.health("keep-web")).length === 2 ? true : undefined), { timeoutMs: 20_000, what: "2 keep-web instances" });
     const deregsBefore = world.proxy.writes().filter((w) => w.path.includes("deregister")).length;
     await docker.cut();
-    await controller.waitForLog((l) => l.message === "docker unreachable; keeping last known containers" || l.message === "docker event stream ended; reconnecting", "docker loss noticed");
+    await controller.waitForLog(
+      (l) => l.message === "docker unreachable; keeping last known containers" || l.message === "docker event stream ended; reconnecting",
+      "docker loss noticed",
+    );
     // While Docker is away: one backend dies. Nothing may be deregistered until Docker answers again.
     await stopContainer(first.id);
     // Several failed reconnects (backoff 200, 400, 800 ms): registrar keys are re-checked meanwhile.
@@ -92,9 +98,12 @@ describe("binding lifecycle", () => {
     assert.equal(world.proxy.writes().filter((w) => w.path.includes("deregister")).length, deregsBefore, "no deregistration while Docker is unreachable");
     assert.equal((await world.health("keep-web")).length, 2);
     await docker.restore();
-    await waitFor(async () => {
-      const ids = (await world.health("keep-web")).map((e) => e.meta.dockbind_container);
-      return ids.length === 1 && ids[0] === second.id ? true : undefined;
-    }, { timeoutMs: 30_000, what: "dead backend removed after Docker returned" });
+    await waitFor(
+      async () => {
+        const ids = (await world.health("keep-web")).map((e) => e.meta.dockbind_container);
+        return ids.length === 1 && ids[0] === second.id ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: "dead backend removed after Docker returned" },
+    );
   });
 });

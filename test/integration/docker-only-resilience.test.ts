@@ -19,10 +19,10 @@ const names = ["res-a", "res-b"];
 
 async function served(port: number, expected: readonly string[]): Promise<void> {
   const want = [...expected].sort().join(",");
-  await waitFor(
-    async () => ([...new Set(await world.sample(port, expected.length * 3))].sort().join(",") === want ? true : undefined),
-    { timeoutMs: 20_000, what: `nginx on ${port} serving [${want}]` },
-  );
+  await waitFor(async () => ([...new Set(await world.sample(port, expected.length * 3))].sort().join(",") === want ? true : undefined), {
+    timeoutMs: 20_000,
+    what: `nginx on ${port} serving [${want}]`,
+  });
 }
 
 before(async () => {
@@ -81,7 +81,13 @@ describe("bad input and failures", () => {
     await world.consul.stop();
     const late = await runBackend({ name: "res-c", labels: { app: "res-web" }, env: { NAME: "res-c" } });
     // The controller notices the new container and fails to register it while Consul is down.
-    await waitForCondition(controller, "default/web", "Registered", (c) => c.status === "False" && c.reason === "ConsulUnavailable", "default/web not Registered (ConsulUnavailable) during the outage");
+    await waitForCondition(
+      controller,
+      "default/web",
+      "Registered",
+      (c) => c.status === "False" && c.reason === "ConsulUnavailable",
+      "default/web not Registered (ConsulUnavailable) during the outage",
+    );
     // Synchronisation point, not an effect: the health watcher has seen the outage (its only effect is the unchanged file asserted below).
     await controller.waitForLog((l) => l.message === "consul health query failed; keeping last known instances", "health query failing during outage");
     assert.equal(world.lbFile("web.conf"), fileBefore, "config untouched during the outage");
@@ -107,7 +113,13 @@ describe("bad input and failures", () => {
     writeFileSync(join(world.bindingsDir, "broken.tmpl"), "server { listen {{listenAddress}}:{{listenPort}}; no_such_directive on; }\n");
     const good = bindingYaml({ name: "web", service: "res-web", app: "res-web", listenPort: webPort });
     world.writeFile("web.yaml", bindingYaml({ name: "web", service: "res-web", app: "res-web", listenPort: webPort, template: "broken.tmpl" }));
-    const degraded = await waitForCondition(controller, "default/web", "Degraded", (c) => c.status === "True" && c.reason === "ValidationFailed", "default/web Degraded (ValidationFailed)");
+    const degraded = await waitForCondition(
+      controller,
+      "default/web",
+      "Degraded",
+      (c) => c.status === "True" && c.reason === "ValidationFailed",
+      "default/web Degraded (ValidationFailed)",
+    );
     assert.match(degraded.message, /no_such_directive/);
     assert.equal(bindingCondition(await controllerStatus(controller), "default/web", "LoadBalancerConfigured")?.reason, "ValidationFailed");
     assert.equal(world.lbFile("web.conf"), fileBefore, "last good config kept byte for byte");
@@ -119,7 +131,10 @@ describe("bad input and failures", () => {
       "# custom-template-ok\n{{#hasServers}}upstream {{upstream}} {\n{{#servers}}  server {{address}}:{{port}};\n{{/servers}}}\n" +
         "server { listen {{listenAddress}}:{{listenPort}}; location / { proxy_pass http://{{upstream}}; } }\n{{/hasServers}}\n",
     );
-    await waitFor(() => (world.lbFile("web.conf")?.includes("# custom-template-ok") === true ? true : undefined), { timeoutMs: 30_000, what: "custom template rendered" });
+    await waitFor(() => (world.lbFile("web.conf")?.includes("# custom-template-ok") === true ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "custom template rendered",
+    });
     await waitFor(async () => ((await world.nginx.reloadCount()) > reloadsBefore ? true : undefined), { timeoutMs: 10_000, what: "reload after recovery" });
     await waitForCondition(controller, "default/web", "Degraded", (c) => c.status === "False", "default/web no longer Degraded");
     await served(webPort, [...names, "res-c"]);

@@ -37,8 +37,15 @@ async function servedSet(expected: readonly string[], timeoutMs = 20_000): Promi
 async function fileConverged(): Promise<void> {
   await waitFor(
     async () => {
-      const want = (await world.health(SERVICE)).filter((e) => e.status === "passing").map((e) => e.port).sort().join(",");
-      const got = [...(world.lbFile("web.conf") ?? "").matchAll(/server 127\.0\.0\.1:(\d+);/g)].map((m) => Number(m[1])).sort().join(",");
+      const want = (await world.health(SERVICE))
+        .filter((e) => e.status === "passing")
+        .map((e) => e.port)
+        .sort()
+        .join(",");
+      const got = [...(world.lbFile("web.conf") ?? "").matchAll(/server 127\.0\.0\.1:(\d+);/g)]
+        .map((m) => Number(m[1]))
+        .sort()
+        .join(",");
       return got === want ? true : undefined;
     },
     { timeoutMs: 20_000, what: "generated upstream equals passing instances" },

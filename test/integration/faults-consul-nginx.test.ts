@@ -37,7 +37,10 @@ async function ownedIds(): Promise<string[]> {
   const r = await httpGet(`${world.consul.url}/v1/agent/services`, 2_000);
   if (r.status !== 200) return [];
   const all = JSON.parse(r.body) as Record<string, { Meta?: Record<string, string> | null }>;
-  return Object.entries(all).filter(([, s]) => s.Meta?.dockbind_node === world.node).map(([id]) => id).sort();
+  return Object.entries(all)
+    .filter(([, s]) => s.Meta?.dockbind_node === world.node)
+    .map(([id]) => id)
+    .sort();
 }
 
 async function agentAnswers(): Promise<boolean> {
@@ -56,7 +59,9 @@ function controller(): ControllerHandle {
 
 /** Degraded condition of default/web from /api/status (undefined when the endpoint is not there). */
 async function degraded(): Promise<string | undefined> {
-  const listening = controller().logs().find((l) => l.message === "http server listening");
+  const listening = controller()
+    .logs()
+    .find((l) => l.message === "http server listening");
   if (listening === undefined) return undefined;
   const r = await httpGet(`http://${String(listening.address)}/api/status`, 2_000);
   const doc = JSON.parse(r.body) as { bindings: { key: string; conditions: { type: string; status: string }[] }[] };
@@ -69,7 +74,10 @@ before(async () => {
   // An nginx wrapper whose `-s reload` fails while the flag file exists (nginx itself keeps running).
   flag = join(ensureBedRoot(), `reload-fails-${process.pid}`);
   const wrapper = join(world.bindingsDir, "..", `nginx-wrapper-${process.pid}.sh`);
-  writeFileSync(wrapper, `#!/bin/sh\ncase " $* " in *" -s reload "*) if [ -e '${flag}' ]; then echo "reload refused by test flag" >&2; exit 1; fi;; esac\nexec nginx "$@"\n`);
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\ncase " $* " in *" -s reload "*) if [ -e '${flag}' ]; then echo "reload refused by test flag" >&2; exit 1; fi;; esac\nexec nginx "$@"\n`,
+  );
   chmodSync(wrapper, 0o755);
   world.writeFile("web.yaml", bindingYaml({ name: "web", service: SERVICE, app: SERVICE, listenPort: port }));
   // The production resync period (30 s, the last --resync wins): re-assertion within 5 s must come from
@@ -93,7 +101,10 @@ describe("Consul agent restart with lost state", () => {
   it(`re-asserts every registration within 5 s and never empties the config (${RESTARTS} restarts)`, async () => {
     const file = join(world.nginx.confDir, "web.conf");
     const expected = backends.map((b) => `127.0.0.1:${b.hostPort}`).sort();
-    await waitFor(() => (upstreamServers(world.lbFile("web.conf")).join(",") === expected.join(",") ? true : undefined), { timeoutMs: 20_000, what: "3 servers rendered" });
+    await waitFor(() => (upstreamServers(world.lbFile("web.conf")).join(",") === expected.join(",") ? true : undefined), {
+      timeoutMs: 20_000,
+      what: "3 servers rendered",
+    });
     const before = await ownedIds();
     assert.equal(before.length, 3);
     const watch = watchFile(file);
@@ -134,7 +145,12 @@ describe("Consul agent restart with lost state", () => {
     );
     assert.equal((await ownedIds()).length, 3, "no duplicate registration after re-assert");
     // The health watcher's hold was released by the re-registrations (not by its expiry).
-    assert.equal(controller().logs().filter((x) => x.message === "consul hold released: every held instance is back").length, RESTARTS);
+    assert.equal(
+      controller()
+        .logs()
+        .filter((x) => x.message === "consul hold released: every held instance is back").length,
+      RESTARTS,
+    );
   });
 });
 
@@ -146,7 +162,11 @@ describe("nginx reload failing / nginx down", () => {
     backends.push({ name: "fc-d", id: late.id, hostPort: late.hostPort ?? 0 });
     const mark = c.logs().length;
     const failures = (): { retryInMs: number }[] =>
-      c.logs().slice(mark).filter((l) => l.message === "reconcile failed, will retry" && l.reason === "ReloadFailed").map((l) => ({ retryInMs: Number(l.retryInMs) }));
+      c
+        .logs()
+        .slice(mark)
+        .filter((l) => l.message === "reconcile failed, will retry" && l.reason === "ReloadFailed")
+        .map((l) => ({ retryInMs: Number(l.retryInMs) }));
     await waitFor(() => (failures().length >= 4 ? true : undefined), { timeoutMs: 30_000, what: "4 failed reload attempts" });
     const delays = failures().map((f) => f.retryInMs);
     for (let i = 1; i < delays.length; i++) assert.ok((delays[i] ?? 0) >= (delays[i - 1] ?? 0), `retry delays grow: ${delays.join(", ")}`);
@@ -171,17 +191,31 @@ describe("nginx reload failing / nginx down", () => {
     assert.ok(gone);
     await stopContainer(gone.id);
     await removeContainer(gone.id);
-    await waitFor(() => c.logs().slice(mark).some((l) => l.message === "reconcile failed, will retry" && l.reason === "ReloadFailed") || undefined, {
-      timeoutMs: 30_000,
-      what: "reload failure while nginx is down",
-    });
+    await waitFor(
+      () =>
+        c
+          .logs()
+          .slice(mark)
+          .some((l) => l.message === "reconcile failed, will retry" && l.reason === "ReloadFailed") || undefined,
+      {
+        timeoutMs: 30_000,
+        what: "reload failure while nginx is down",
+      },
+    );
     assert.equal(c.proc.alive(), true, "the controller never exits because nginx is down");
     // Start a new master on the same prefix (it reads the files on disk), then the controller's retry reloads it.
     const master = startManaged("nginx", world.nginx.nginxArgs, join(world.nginx.prefix, "stderr.log"));
-    await waitFor(() => c.logs().slice(mark).some((l) => l.message === "load balancer config updated" && l.reloaded === true) || undefined, {
-      timeoutMs: 30_000,
-      what: "successful reload after nginx returned",
-    });
+    await waitFor(
+      () =>
+        c
+          .logs()
+          .slice(mark)
+          .some((l) => l.message === "load balancer config updated" && l.reloaded === true) || undefined,
+      {
+        timeoutMs: 30_000,
+        what: "successful reload after nginx returned",
+      },
+    );
     assert.ok(master.alive());
     await served(backends.map((b) => b.name));
     await waitFor(async () => ((await degraded()) ?? "False") === "False" || undefined, { timeoutMs: 20_000, what: "Degraded cleared" });

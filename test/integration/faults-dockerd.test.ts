@@ -49,7 +49,10 @@ async function owned(): Promise<Map<string, number>> {
 }
 
 function fmt(m: Map<string, number>): string {
-  return [...m].map(([c, p]) => `${c}:${p}`).sort().join(",");
+  return [...m]
+    .map(([c, p]) => `${c}:${p}`)
+    .sort()
+    .join(",");
 }
 
 before(async () => {
@@ -72,20 +75,33 @@ describe("dockerd restart", () => {
     assert.ok(c);
     const survivor = await dockerRun("fd-survivor", ["--restart", "always"]);
     const victim = await dockerRun("fd-victim");
-    const want1 = new Map([[survivor.slice(0, 12), await hostPort(survivor)], [victim.slice(0, 12), await hostPort(victim)]]);
+    const want1 = new Map([
+      [survivor.slice(0, 12), await hostPort(survivor)],
+      [victim.slice(0, 12), await hostPort(victim)],
+    ]);
     await waitFor(async () => (fmt(await owned()) === fmt(want1) ? true : undefined), { timeoutMs: 20_000, what: "2 registrations" });
 
     const mark = c.logs().length;
     await stopDockerd();
-    await c.waitForLog((l) => l.message === "docker unreachable; keeping last known containers" || l.message === "docker event stream ended; reconnecting", "docker loss noticed");
+    await c.waitForLog(
+      (l) => l.message === "docker unreachable; keeping last known containers" || l.message === "docker event stream ended; reconnecting",
+      "docker loss noticed",
+    );
     // Registrations as they stand once Docker is gone (containers that died with the daemon may already be gone).
     const writesAtLoss = world.proxy.writes().length;
     const atLoss = fmt(await owned());
     // Stay down for more than a resync period (2 s) and a few reconnect attempts.
-    await waitFor(() => c.logs().slice(mark).filter((l) => l.message === "docker unreachable; keeping last known containers").length >= 3 || undefined, {
-      timeoutMs: 30_000,
-      what: "3 failed reconnects",
-    });
+    await waitFor(
+      () =>
+        c
+          .logs()
+          .slice(mark)
+          .filter((l) => l.message === "docker unreachable; keeping last known containers").length >= 3 || undefined,
+      {
+        timeoutMs: 30_000,
+        what: "3 failed reconnects",
+      },
+    );
     assert.equal(fmt(await owned()), atLoss, "no registration changed while Docker was unreachable");
     assert.deepEqual(world.proxy.writes().slice(writesAtLoss), [], "zero Consul writes while Docker was unreachable");
 
@@ -97,11 +113,21 @@ describe("dockerd restart", () => {
       timeoutMs: 30_000,
       what: "the restart-always container running again",
     });
-    const want2 = new Map([[survivor.slice(0, 12), await hostPort(survivor)], [fresh.slice(0, 12), await hostPort(fresh)]]);
+    const want2 = new Map([
+      [survivor.slice(0, 12), await hostPort(survivor)],
+      [fresh.slice(0, 12), await hostPort(fresh)],
+    ]);
     await waitFor(async () => (fmt(await owned()) === fmt(want2) ? true : undefined), { timeoutMs: 30_000, what: `registrations ${fmt(want2)}` });
     const servers = [...want2.values()].map((p) => `127.0.0.1:${p};`);
-    await waitFor(() => servers.every((s) => world.lbFile("web.conf")?.includes(s) === true) || undefined, { timeoutMs: 20_000, what: "LB file with the survivor and the new container" });
-    assert.ok(!(world.lbFile("web.conf") ?? "").includes(`127.0.0.1:${want1.get(victim.slice(0, 12)) ?? 0};`) || want2.get(survivor.slice(0, 12)) === want1.get(victim.slice(0, 12)), "dead container's server removed");
+    await waitFor(() => servers.every((s) => world.lbFile("web.conf")?.includes(s) === true) || undefined, {
+      timeoutMs: 20_000,
+      what: "LB file with the survivor and the new container",
+    });
+    assert.ok(
+      !(world.lbFile("web.conf") ?? "").includes(`127.0.0.1:${want1.get(victim.slice(0, 12)) ?? 0};`) ||
+        want2.get(survivor.slice(0, 12)) === want1.get(victim.slice(0, 12)),
+      "dead container's server removed",
+    );
     assert.equal(c.proc.alive(), true);
   });
 });

@@ -64,7 +64,10 @@ async function divergence(): Promise<string | undefined> {
   if (missing.length > 0) return `missing registrations for ${missing.join(",")}`;
   const wrongPort = inst.filter((i) => running.get(i.container) !== i.port).map((i) => i.id);
   if (wrongPort.length > 0) return `wrong port: ${wrongPort.join(",")}`;
-  const want = [...running.values()].map((p) => `127.0.0.1:${p}`).sort().join(",");
+  const want = [...running.values()]
+    .map((p) => `127.0.0.1:${p}`)
+    .sort()
+    .join(",");
   const file = upstreamServers(world.lbFile("kill.conf")).join(",");
   if (want !== "" && file !== want) return `LB file servers [${file}] != [${want}]`;
   return undefined;
@@ -114,7 +117,11 @@ function spawnController(i: number): ManagedProcess {
     node: world.node,
     extraArgs: ["--resync", "2s", "--wait-min", "20ms", "--wait-max", "200ms"],
   });
-  return startManaged(process.execPath, ["--import", "tsx", join(import.meta.dirname, "../../src/cli/main.ts"), ...args], join(ensureBedRoot(), `controller-faults-kill-${i % 2}.log`));
+  return startManaged(
+    process.execPath,
+    ["--import", "tsx", join(import.meta.dirname, "../../src/cli/main.ts"), ...args],
+    join(ensureBedRoot(), `controller-faults-kill-${i % 2}.log`),
+  );
 }
 
 before(async () => {
@@ -146,11 +153,13 @@ describe("kill -9 at random points", () => {
         const killEarly: boolean = !previousEarly && Math.random() < 0.35;
         if (!killEarly) {
           await load.pause();
-          await waitFor(async () => ((await divergence()) === undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 50, what: `convergence after restart ${i}` }).catch(
-            async (err: unknown) => {
-              throw new Error(`${err instanceof Error ? err.message : String(err)}: ${(await divergence()) ?? "converged late"}`);
-            },
-          );
+          await waitFor(async () => ((await divergence()) === undefined ? true : undefined), {
+            timeoutMs: 30_000,
+            intervalMs: 50,
+            what: `convergence after restart ${i}`,
+          }).catch(async (err: unknown) => {
+            throw new Error(`${err instanceof Error ? err.message : String(err)}: ${(await divergence()) ?? "converged late"}`);
+          });
           convergeMs.push(Date.now() - spawnedAt);
           load.resume();
         } else early++;
@@ -169,7 +178,9 @@ describe("kill -9 at random points", () => {
       await load.stop();
     }
     const sorted = [...convergeMs].sort((a, b) => a - b);
-    process.stdout.write(`# kill -9: ${KILLS} kills (${early} while starting); spawn -> converged p50 ${sorted[Math.floor(sorted.length / 2)] ?? 0} ms, max ${sorted.at(-1) ?? 0} ms\n`);
+    process.stdout.write(
+      `# kill -9: ${KILLS} kills (${early} while starting); spawn -> converged p50 ${sorted[Math.floor(sorted.length / 2)] ?? 0} ms, max ${sorted.at(-1) ?? 0} ms\n`,
+    );
     // Killed mid-write, the atomic writer can leave temp siblings; a restarted controller must clean them up.
     const leftovers = readdirSync(world.nginx.confDir).filter((n) => n.endsWith(".tmp"));
     const c = await world.startController(["--resync", "2s"]);

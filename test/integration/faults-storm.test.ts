@@ -71,7 +71,13 @@ describe("event storm", () => {
     // Warm-up (20 containers up and down) so "before" is a working controller's RSS, not a fresh process's.
     const warm: string[] = [];
     await pool([...Array(20).keys()], CONCURRENCY, async (i) => {
-      warm.push(await apiRunContainer({ name: `fs-warm-${process.pid}-${i}`, image, labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE } }));
+      warm.push(
+        await apiRunContainer({
+          name: `fs-warm-${process.pid}-${i}`,
+          image,
+          labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE },
+        }),
+      );
     });
     await waitFor(async () => ((await ownedCount()) === warm.length ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: "warm-up registrations" });
     await pool(warm, CONCURRENCY, (id) => apiRemoveContainer(id));
@@ -83,11 +89,17 @@ describe("event storm", () => {
     const t0 = Date.now();
     const ids: string[] = [];
     await pool([...Array(N).keys()], CONCURRENCY, async (i) => {
-      ids.push(await apiRunContainer({ name: `fs-${process.pid}-${i}`, image, labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE } }));
+      ids.push(
+        await apiRunContainer({ name: `fs-${process.pid}-${i}`, image, labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE } }),
+      );
     });
     const startedS = (Date.now() - t0) / 1000;
     await waitFor(async () => ((await ownedCount()) === N ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: `${N} registrations` });
-    await waitFor(() => upstreamServers(world.lbFile("storm.conf")).length === N || undefined, { timeoutMs: 60_000, intervalMs: 250, what: `${N} servers rendered` });
+    await waitFor(() => upstreamServers(world.lbFile("storm.conf")).length === N || undefined, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: `${N} servers rendered`,
+    });
     const upS = (Date.now() - t0) / 1000;
     const reloadsUp = (await world.nginx.reloadCount()) - reloads0;
     const rssPeak = rssMb(c.proc.pid);
@@ -95,11 +107,14 @@ describe("event storm", () => {
     const t1 = Date.now();
     await pool(ids, CONCURRENCY * 2, (id) => apiRemoveContainer(id));
     await waitFor(async () => ((await ownedCount()) === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: "0 registrations" });
-    await waitFor(() => (world.lbFile("storm.conf")?.includes("return 503;") === true && upstreamServers(world.lbFile("storm.conf")).length === 0) || undefined, {
-      timeoutMs: 60_000,
-      intervalMs: 250,
-      what: "no servers rendered",
-    });
+    await waitFor(
+      () => (world.lbFile("storm.conf")?.includes("return 503;") === true && upstreamServers(world.lbFile("storm.conf")).length === 0) || undefined,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        what: "no servers rendered",
+      },
+    );
     const downS = (Date.now() - t1) / 1000;
     await world.nginx.settled(20_000);
     const reloads = (await world.nginx.reloadCount()) - reloads0;
@@ -116,7 +131,7 @@ describe("event storm", () => {
     const rssAfter = Math.min(...samples);
     process.stdout.write(
       `# storm: ${N} containers started in ${startedS.toFixed(1)} s (concurrency ${CONCURRENCY}), all registered+rendered after ${upS.toFixed(1)} s, ` +
-        `all removed+rendered in ${downS.toFixed(1)} s\n# storm: nginx reloads ${reloads} (${reloadsUp} on the way up; ${(2 * N / Math.max(1, reloads)).toFixed(1)} container events per reload), Consul writes ${writes} ` +
+        `all removed+rendered in ${downS.toFixed(1)} s\n# storm: nginx reloads ${reloads} (${reloadsUp} on the way up; ${((2 * N) / Math.max(1, reloads)).toFixed(1)} container events per reload), Consul writes ${writes} ` +
         `(${2 * N} minimum), controller RSS ${rssBefore} MB before, ${rssPeak} MB at peak, ${rssAfter} MB after\n`,
     );
     assert.equal(writes, 2 * N, "exactly one register and one deregister per container");

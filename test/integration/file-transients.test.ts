@@ -72,7 +72,10 @@ describe("transient file states are not deletions (requests flowing through ngin
       writeFileSync(path, "");
       await c.waitForLog((l) => l.message === "invalid binding" && l.field === "(file)" && /file is empty/.test(String(l.error)), "empty file reported");
       const status = JSON.parse((await controllerGet(c, "/api/status")).body) as { problems: { source: string; message: string }[] };
-      assert.ok(status.problems.some((p) => p.source === path && /file is empty/.test(p.message)), JSON.stringify(status.problems));
+      assert.ok(
+        status.problems.some((p) => p.source === path && /file is empty/.test(p.message)),
+        JSON.stringify(status.problems),
+      );
       await delay(3_000);
       writeFileSync(path, text);
     });
@@ -97,7 +100,9 @@ describe("transient file states are not deletions (requests flowing through ngin
     await withoutEffect("moved out 4 s", async () => {
       renameSync(path, away);
       await c.waitForLog((l) => l.message.startsWith("binding removed; deleting it after the delete delay"), "deletion held");
-      const status = JSON.parse((await controllerGet(c, "/api/status")).body) as { bindings: { key: string; deleting?: { remainingSeconds: number; mass: boolean } }[] };
+      const status = JSON.parse((await controllerGet(c, "/api/status")).body) as {
+        bindings: { key: string; deleting?: { remainingSeconds: number; mass: boolean } }[];
+      };
       const deleting = status.bindings.find((b) => b.key === "default/web")?.deleting;
       assert.ok(deleting !== undefined && deleting.remainingSeconds > 0 && deleting.remainingSeconds <= 10 && deleting.mass, JSON.stringify(status.bindings));
       assert.match((await controllerGet(c, "/")).body, /Deleting in \d+s/, "the status page shows the hold");
@@ -132,11 +137,16 @@ describe("transient file states are not deletions (requests flowing through ngin
     assert.ok(world.lbFile("web.conf")?.includes("upstream"));
     const removedAt = Date.now();
     world.removeFile(FILE);
-    await waitFor(async () => ((await world.health("transients-web")).length === 0 ? true : undefined), { timeoutMs: 30_000, what: "transients-web deregistered" });
+    await waitFor(async () => ((await world.health("transients-web")).length === 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "transients-web deregistered",
+    });
     const deregisteredAfter = Date.now() - removedAt;
     await waitFor(() => (world.lbFile("web.conf") === undefined ? true : undefined), { timeoutMs: 10_000, what: "web.conf removed" });
     const fileGoneAfter = Date.now() - removedAt;
-    figures.push(`real removal: deregistered after ${(deregisteredAfter / 1000).toFixed(1)} s, web.conf removed after ${(fileGoneAfter / 1000).toFixed(1)} s (--delete-delay 10s)`);
+    figures.push(
+      `real removal: deregistered after ${(deregisteredAfter / 1000).toFixed(1)} s, web.conf removed after ${(fileGoneAfter / 1000).toFixed(1)} s (--delete-delay 10s)`,
+    );
     assert.ok(deregisteredAfter >= 9_500, `deregistered only after the delay (${deregisteredAfter} ms)`);
     assert.ok(deregisteredAfter < 20_000, `and not much later (${deregisteredAfter} ms)`);
     // The reload that drops the server block follows the file removal (nginx reloads asynchronously).

@@ -106,7 +106,10 @@ describe("haproxy walkthrough", () => {
     await stopContainer(gone.backend.id);
     await waitFor(async () => ((await world.health(SERVICE)).length === 3 ? true : undefined), { timeoutMs: 20_000, what: "3 instances in Consul" });
     // haproxy redispatches a refused connection, so the bodies alone do not prove the server line is gone.
-    await waitFor(() => (new RegExp(`:${gone.backend.hostPort ?? -1}\\b`).test(cfg() ?? "") ? undefined : true), { timeoutMs: 20_000, what: "stopped backend gone from web.cfg" });
+    await waitFor(() => (new RegExp(`:${gone.backend.hostPort ?? -1}\\b`).test(cfg() ?? "") ? undefined : true), {
+      timeoutMs: 20_000,
+      what: "stopped backend gone from web.cfg",
+    });
     await servedSet(backends.map((b) => b.name));
   });
 
@@ -145,7 +148,13 @@ describe("haproxy walkthrough", () => {
     const reloadsBefore = haproxy.reloadCount();
     writeFileSync(join(world.bindingsDir, "broken.tmpl"), "frontend {{frontend}}\n    bind {{listenAddress}}:{{listenPort}}\n    no_such_keyword on\n");
     world.writeFile("web.yaml", haproxyBinding("broken.tmpl"));
-    const degraded = await waitForCondition(controller, "default/web", "Degraded", (c) => c.status === "True" && c.reason === "ValidationFailed", "default/web Degraded (ValidationFailed)");
+    const degraded = await waitForCondition(
+      controller,
+      "default/web",
+      "Degraded",
+      (c) => c.status === "True" && c.reason === "ValidationFailed",
+      "default/web Degraded (ValidationFailed)",
+    );
     assert.match(degraded.message, /no_such_keyword/);
     assert.equal(cfg(), fileBefore, "last good config kept byte for byte");
     assert.equal(haproxy.reloadCount(), reloadsBefore, "no reload of a rejected config");

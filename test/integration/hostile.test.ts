@@ -97,7 +97,8 @@ function caseText(c: BindingCase): string {
     case "many-docs":
       return Array.from(
         { length: 500 },
-        (_, i) => `apiVersion: dockbind.io/v1alpha1\nkind: ServiceBinding\nmetadata: {name: hm-${i}}\nspec: {service: {name: hm-${i}}, backends: {selector: {matchLabels: {app: hm-${i}}}, port: 70000}}\n`,
+        (_, i) =>
+          `apiVersion: dockbind.io/v1alpha1\nkind: ServiceBinding\nmetadata: {name: hm-${i}}\nspec: {service: {name: hm-${i}}, backends: {selector: {matchLabels: {app: hm-${i}}}, port: 70000}}\n`,
       ).join("---\n");
     case undefined:
       return readFileSync(join(FIXTURES, "bindings", c.file), "utf8");
@@ -116,7 +117,9 @@ interface Snapshot {
   readonly logs: number;
 }
 
-async function agentServices(): Promise<Record<string, { ID: string; Service: string; Tags: string[] | null; Port: number; Meta: Record<string, string> | null }>> {
+async function agentServices(): Promise<
+  Record<string, { ID: string; Service: string; Tags: string[] | null; Port: number; Meta: Record<string, string> | null }>
+> {
   const r = await fetch(`${world.consul.url}/v1/agent/services`);
   return (await r.json()) as Record<string, { ID: string; Service: string; Tags: string[] | null; Port: number; Meta: Record<string, string> | null }>;
 }
@@ -157,7 +160,11 @@ before(async () => {
   // Without registrator-compat first: compat registers EVERY published container on the host, and other
   // suites' containers would then make writes this file cannot attribute. The container cases restart with it.
   await world.startController(CONTROLLER_ARGS);
-  for (const [name, app] of [["hb-a1", "hostile-base-a"], ["hb-a2", "hostile-base-a"], ["hb-b1", "hostile-base-b"]] as const) {
+  for (const [name, app] of [
+    ["hb-a1", "hostile-base-a"],
+    ["hb-a2", "hostile-base-a"],
+    ["hb-b1", "hostile-base-b"],
+  ] as const) {
     await runBackend({ name, labels: { app }, env: { NAME: name } });
   }
   await waitFor(() => (upstreamServers(world.lbFile("base-a.conf")).length === 2 && upstreamServers(world.lbFile("base-b.conf")).length === 1) || undefined, {
@@ -189,7 +196,9 @@ describe("hostile input corpus", () => {
           15_000,
         )
         .catch((err: unknown) => {
-          const got = since(before.logs).filter((l) => l.message === "invalid binding").map((l) => `${String(l.field)}: ${String(l.error)}`);
+          const got = since(before.logs)
+            .filter((l) => l.message === "invalid binding")
+            .map((l) => `${String(l.field)}: ${String(l.error)}`);
           throw new Error(`${err instanceof Error ? err.message : String(err)}; reported instead: ${JSON.stringify(got).slice(0, 600)}`);
         });
       assert.match(String(line.error), new RegExp(c.message), `${c.id}: message`);
@@ -249,7 +258,10 @@ describe("hostile input corpus", () => {
       if (c.rendersInto !== undefined) {
         const port = Number(/127\.0\.0\.1:(\d+)/.exec((await run("docker", ["port", id, "80/tcp"], { check: true })).stdout)?.[1] ?? "0");
         const file = c.rendersInto;
-        await waitFor(() => upstreamServers(world.lbFile(file)).includes(`127.0.0.1:${port}`) || undefined, { timeoutMs: 20_000, what: `${c.id}: rendered into ${file}` });
+        await waitFor(() => upstreamServers(world.lbFile(file)).includes(`127.0.0.1:${port}`) || undefined, {
+          timeoutMs: 20_000,
+          what: `${c.id}: rendered into ${file}`,
+        });
         const text = world.lbFile(file) ?? "";
         assert.doesNotMatch(text, /include|passwd|[;}]\s*#?\s*\n\s*server \{ listen 1/, `${c.id}: nothing of the labels reached ${file}`);
       } else if (c.registered !== false) {
@@ -282,7 +294,10 @@ describe("hostile input corpus", () => {
     for (const c of bindingCases) {
       const prefix = `${join(dir, c.file)} (document ${c.document}): ${c.field}: `;
       const hit = lines.find((l) => l.startsWith(prefix) && new RegExp(c.message).test(l.slice(prefix.length)));
-      assert.ok(hit !== undefined, `${c.id}: validate printed no "${prefix}${c.message}" line; got ${JSON.stringify(lines.filter((l) => l.includes(c.file)).slice(0, 3))}`);
+      assert.ok(
+        hit !== undefined,
+        `${c.id}: validate printed no "${prefix}${c.message}" line; got ${JSON.stringify(lines.filter((l) => l.includes(c.file)).slice(0, 3))}`,
+      );
     }
   });
 });

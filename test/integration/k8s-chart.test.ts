@@ -77,7 +77,11 @@ describe("Helm chart and plain manifests", () => {
       { apiGroups: ["dockbind.io"], resources: ["servicebindings/status"], verbs: ["patch"] },
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
     ]);
-    assert.deepEqual(scoped.filter((o) => o.kind.startsWith("Cluster")), [], "no cluster-wide RBAC when namespaces are given");
+    assert.deepEqual(
+      scoped.filter((o) => o.kind.startsWith("Cluster")),
+      [],
+      "no cluster-wide RBAC when namespaces are given",
+    );
     for (const ns of ["team-a", "team-b"]) {
       assert.deepEqual(rulesOf(scoped, "Role", "dockbind", ns), rules, `Role in ${ns}`);
       const rb = scoped.find((o) => o.kind === "RoleBinding" && o.metadata.name === "dockbind" && o.metadata.namespace === ns);
@@ -92,29 +96,46 @@ describe("Helm chart and plain manifests", () => {
     assert.deepEqual(rulesOf(scoped, "Role", "dockbind-leader-election", "dockbind-system"), leaseRules, "the Lease Role stays in the release namespace");
     // The rendered args are what the controller's own parser turns into the watched namespaces.
     type Deploy = { spec: { template: { spec: { containers: { args: string[] }[] } } } };
-    const argsOf = (objs: K8sObject[]): string[] => (objs.find((o) => o.kind === "Deployment") as Deploy | undefined)?.spec.template.spec.containers[0]?.args ?? [];
+    const argsOf = (objs: K8sObject[]): string[] =>
+      (objs.find((o) => o.kind === "Deployment") as Deploy | undefined)?.spec.template.spec.containers[0]?.args ?? [];
     const nsArgs = argsOf(scoped).filter((a) => a.startsWith("--watch-namespace="));
     assert.deepEqual(nsArgs, ["--watch-namespace=team-a", "--watch-namespace=team-b"]);
     assert.deepEqual(loadConfig(["--kubeconfig", "/dev/null", ...nsArgs], {}).kubernetes?.watchNamespaces, ["team-a", "team-b"]);
-    assert.equal(argsOf(cluster).some((a) => a.startsWith("--watch-namespace") || a.startsWith("--namespace")), false, "all namespaces by default");
+    assert.equal(
+      argsOf(cluster).some((a) => a.startsWith("--watch-namespace") || a.startsWith("--namespace")),
+      false,
+      "all namespaces by default",
+    );
     // The deprecated single value joins the list.
     const legacy = (await template("watchNamespace=team-c", `json:watchNamespaces=["team-a"]`)).objects;
-    assert.deepEqual(legacy.filter((o) => o.kind === "Role" && o.metadata.name === "dockbind").map((o) => o.metadata.namespace), ["team-a", "team-c"]);
-    assert.deepEqual(argsOf(legacy).filter((a) => a.startsWith("--watch-namespace=")), ["--watch-namespace=team-a", "--watch-namespace=team-c"]);
+    assert.deepEqual(
+      legacy.filter((o) => o.kind === "Role" && o.metadata.name === "dockbind").map((o) => o.metadata.namespace),
+      ["team-a", "team-c"],
+    );
+    assert.deepEqual(
+      argsOf(legacy).filter((a) => a.startsWith("--watch-namespace=")),
+      ["--watch-namespace=team-a", "--watch-namespace=team-c"],
+    );
     const dup = await template(`json:watchNamespaces=["team-a","team-a"]`);
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, /watchNamespaces/);
   });
 
   it("the chart ships the generated CRD unchanged", () => {
-    assert.equal(readFileSync(join(CHART, "crds", "servicebindings.dockbind.io.yaml"), "utf8"), readFileSync(join(REPO, "crds", "servicebindings.dockbind.io.yaml"), "utf8"));
+    assert.equal(
+      readFileSync(join(CHART, "crds", "servicebindings.dockbind.io.yaml"), "utf8"),
+      readFileSync(join(REPO, "crds", "servicebindings.dockbind.io.yaml"), "utf8"),
+    );
   });
 
   it("optional ServiceMonitor renders when enabled", async () => {
     const { objects } = await template("serviceMonitor.enabled=true");
     const sm = objects.find((o) => o.kind === "ServiceMonitor") as { spec: { endpoints: { port: string }[] } } | undefined;
     assert.equal(sm?.spec.endpoints[0]?.port, "metrics");
-    assert.equal((await template()).objects.some((o) => o.kind === "ServiceMonitor"), false);
+    assert.equal(
+      (await template()).objects.some((o) => o.kind === "ServiceMonitor"),
+      false,
+    );
   });
 
   it("docker.endpoints renders one --docker-endpoint per engine that the controller parses, with each TLS secret mounted at its cert-path", async () => {
@@ -125,7 +146,10 @@ describe("Helm chart and plain manifests", () => {
     ];
     const { code, objects, stderr } = await template(`json:docker.endpoints=${JSON.stringify(endpoints)}`);
     assert.equal(code, 0, stderr);
-    type Pod = { containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[]; volumes: { name: string; secret?: { secretName: string } }[] };
+    type Pod = {
+      containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[];
+      volumes: { name: string; secret?: { secretName: string } }[];
+    };
     const pod = (objects.find((o) => o.kind === "Deployment") as { spec: { template: { spec: Pod } } } | undefined)?.spec.template.spec;
     const c = pod?.containers[0];
     assert.ok(pod !== undefined && c !== undefined);
@@ -137,7 +161,10 @@ describe("Helm chart and plain manifests", () => {
     const secretOf = new Map(pod.volumes.map((v) => [v.name, v.secret?.secretName]));
     for (const e of endpoints.filter((x) => x.tlsSecret !== undefined)) {
       const path = `/var/run/secrets/dockbind/docker-endpoints/${e.node}`;
-      assert.ok(epArgs.some((a) => a.includes(`node=${e.node},`) && a.includes(`cert-path=${path}`)), `${e.node} cert-path`);
+      assert.ok(
+        epArgs.some((a) => a.includes(`node=${e.node},`) && a.includes(`cert-path=${path}`)),
+        `${e.node} cert-path`,
+      );
       assert.equal(secretOf.get(mountOf.get(path) ?? ""), e.tlsSecret, `${e.node}: secret mounted at its cert-path`);
     }
     // The controller's own parser accepts exactly these args (cert files stand in for the mounted secrets).

@@ -35,7 +35,12 @@ const base = {
 
 /** Invalid specs, the field the API server must name, and a phrase of its message. */
 const INVALID: readonly { readonly what: string; readonly spec: unknown; readonly field: string; readonly says: RegExp }[] = [
-  { what: "port out of range", spec: { ...base, backends: { ...base.backends, port: 70000 } }, field: "spec.backends.port", says: /less than or equal to 65535/ },
+  {
+    what: "port out of range",
+    spec: { ...base, backends: { ...base.backends, port: 70000 } },
+    field: "spec.backends.port",
+    says: /less than or equal to 65535/,
+  },
   { what: "service name not a DNS label", spec: { ...base, service: { name: "Bad_Name" } }, field: "spec.service.name", says: /should match/ },
   { what: "reserved meta key", spec: { ...base, service: { name: "bad", meta: { "consul-x": "1" } } }, field: "spec.service.meta", says: /keys must match/ },
   { what: "hostIP not an IP", spec: { ...base, backends: { ...base.backends, hostIP: "10.0.0.x" } }, field: "spec.backends.hostIP", says: /IPv4 or IPv6/ },
@@ -51,7 +56,12 @@ const INVALID: readonly { readonly what: string; readonly spec: unknown; readonl
     field: "spec.backends.selector.matchExpressions[0].values",
     says: /takes no values/,
   },
-  { what: "network in published mode", spec: { ...base, backends: { ...base.backends, network: "n1" } }, field: "spec.backends.network", says: /addressMode: internal/ },
+  {
+    what: "network in published mode",
+    spec: { ...base, backends: { ...base.backends, network: "n1" } },
+    field: "spec.backends.network",
+    says: /addressMode: internal/,
+  },
   {
     what: "hostIP in internal mode",
     spec: { ...base, backends: { ...base.backends, addressMode: "internal", hostIP: "10.0.0.1" } },
@@ -104,7 +114,9 @@ describe("ServiceBinding CRD", () => {
     const cat = (await kube.kubectl(["get", "dockbind", "-n", "default", "-o", "name"])).stdout;
     assert.match(cat, /servicebinding\.dockbind\.io\/web/);
     // Server-side defaults from the schema are visible.
-    const web = JSON.parse((await kube.kubectl(["get", "sb", "web", "-n", "default", "-o", "json"])).stdout) as { spec: { backends: { protocol: string }; healthCheck: { initialStatus: string } } };
+    const web = JSON.parse((await kube.kubectl(["get", "sb", "web", "-n", "default", "-o", "json"])).stdout) as {
+      spec: { backends: { protocol: string }; healthCheck: { initialStatus: string } };
+    };
     assert.equal(web.spec.backends.protocol, "tcp");
     assert.equal(web.spec.healthCheck.initialStatus, "critical");
   });

@@ -50,7 +50,12 @@ function start(): K8sController {
     node: "k8s-ep-ctl",
     identity: "ep-1",
     logName: "controller-k8s-endpoints.log",
-    extraArgs: ["--docker-endpoint", "node=k8s-a,host=unix:///var/run/docker.sock", "--docker-endpoint", `node=k8s-b,host=${tlsB.host},cert-path=${tlsB.certPath}`],
+    extraArgs: [
+      "--docker-endpoint",
+      "node=k8s-a,host=unix:///var/run/docker.sock",
+      "--docker-endpoint",
+      `node=k8s-b,host=${tlsB.host},cert-path=${tlsB.certPath}`,
+    ],
   });
   return controller;
 }
@@ -108,19 +113,25 @@ describe("Kubernetes mode, two Docker engines (issue #3 item 6)", () => {
       timeoutMs: 30_000,
       what: "one registration per engine",
     });
-    const b = await waitFor(async () => {
-      const v = await getBinding(kube, "ep-web");
-      return condition(v, "Ready")?.status === "True" && v?.observedGeneration === 1 && v.backends?.passing === 2 ? v : undefined;
-    }, { timeoutMs: 30_000, what: "Ready, observedGeneration 1, 2 passing" });
+    const b = await waitFor(
+      async () => {
+        const v = await getBinding(kube, "ep-web");
+        return condition(v, "Ready")?.status === "True" && v?.observedGeneration === 1 && v.backends?.passing === 2 ? v : undefined;
+      },
+      { timeoutMs: 30_000, what: "Ready, observedGeneration 1, 2 passing" },
+    );
     assert.deepEqual(b.backends, { desired: 2, registered: 2, passing: 2 });
     assert.equal(condition(b, "Registered")?.message, "k8s-a: 1 instance(s) registered; k8s-b: 1 instance(s) registered");
     assert.match((await kube.kubectl(["get", "sb", "ep-web"])).stdout, /^ep-web\s+k8s-ep-web\s+2\s+2\s+2\s+True\s+\S+/m);
     const seen = new Set<string>();
-    await waitFor(async () => {
-      const r = await nginx.get(port).catch(() => undefined);
-      if (r?.status === 200) seen.add(r.body);
-      return seen.has("a") && seen.has("b") ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 50, what: "nginx serving both engines' backends" });
+    await waitFor(
+      async () => {
+        const r = await nginx.get(port).catch(() => undefined);
+        if (r?.status === 200) seen.add(r.body);
+        return seen.has("a") && seen.has("b") ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: "nginx serving both engines' backends" },
+    );
   });
 
   it("delete while the controller is stopped: on restart every endpoint's registrations are gone, then the finalizer is released", async () => {
@@ -129,10 +140,17 @@ describe("Kubernetes mode, two Docker engines (issue #3 item 6)", () => {
     assert.ok((await getBinding(kube, "ep-web"))?.deletionTimestamp !== undefined, "object waits for the finalizer");
     assert.deepEqual(await ownedNodes(), ["k8s-a", "k8s-b"], "nobody cleaned up yet");
     const c = start();
-    await waitFor(async () => ((await getBinding(kube, "ep-web")) === undefined ? true : undefined), { timeoutMs: 40_000, what: "ep-web finalized after restart" });
+    await waitFor(async () => ((await getBinding(kube, "ep-web")) === undefined ? true : undefined), {
+      timeoutMs: 40_000,
+      what: "ep-web finalized after restart",
+    });
     assert.deepEqual(await ownedNodes(), [], "zero registrations of either node");
     await c.waitForLog((l) => l.message === "finalizer removed" && l.binding === "default/ep-web", "finalizer removed");
-    const deregistered = c.logs().filter((l) => l.message === "deregistered").map((l) => String(l.serviceId).split(":")[1]).sort();
+    const deregistered = c
+      .logs()
+      .filter((l) => l.message === "deregistered")
+      .map((l) => String(l.serviceId).split(":")[1])
+      .sort();
     assert.deepEqual(deregistered, ["k8s-a", "k8s-b"], "each endpoint removed its own registration");
   });
 });

@@ -140,14 +140,28 @@ describe("two replicas with the chart's ServiceAccount", () => {
       what: "status written",
     });
     assert.equal((await getLease(kube, NS))?.holder, "replica-a");
-    assert.equal(b.logs().some((l) => l.message === "controller started"), false, "the standby never started the manager");
+    assert.equal(
+      b.logs().some((l) => l.message === "controller started"),
+      false,
+      "the standby never started the manager",
+    );
     // From Consul's side: every write came through replica-a's proxy.
     assert.ok((proxies.get("replica-a")?.writes().length ?? 0) > 0);
     assert.deepEqual(proxies.get("replica-b")?.writes(), []);
     // From the API server's side: the standby only read the Lease.
-    assert.deepEqual(writesOf("replica-b").map((e) => `${e.verb} ${e.requestURI}`), []);
-    assert.ok(auditOf("replica-b").some((e) => e.objectRef?.resource === "leases" && e.verb === "get"), "the standby polls the Lease");
-    const aWrites = new Set(writesOf("replica-a").map((e) => `${e.verb} ${e.objectRef?.resource ?? ""}${e.objectRef?.subresource !== undefined ? `/${e.objectRef.subresource}` : ""}`));
+    assert.deepEqual(
+      writesOf("replica-b").map((e) => `${e.verb} ${e.requestURI}`),
+      [],
+    );
+    assert.ok(
+      auditOf("replica-b").some((e) => e.objectRef?.resource === "leases" && e.verb === "get"),
+      "the standby polls the Lease",
+    );
+    const aWrites = new Set(
+      writesOf("replica-a").map(
+        (e) => `${e.verb} ${e.objectRef?.resource ?? ""}${e.objectRef?.subresource !== undefined ? `/${e.objectRef.subresource}` : ""}`,
+      ),
+    );
     for (const w of ["update leases", "patch servicebindings", "patch servicebindings/status", "create events"]) assert.ok(aWrites.has(w), `leader did ${w}`);
   });
 
@@ -158,14 +172,21 @@ describe("two replicas with the chart's ServiceAccount", () => {
     killedAt = Date.now();
     await running.get("replica-a")?.kill();
     const since = new Date(killedAt).toISOString();
-    await waitFor(async () => ((await getLease(kube, NS))?.holder === "replica-b" ? true : undefined), { timeoutMs: 25_000, intervalMs: 100, what: "replica-b holds the lease" });
+    await waitFor(async () => ((await getLease(kube, NS))?.holder === "replica-b" ? true : undefined), {
+      timeoutMs: 25_000,
+      intervalMs: 100,
+      what: "replica-b holds the lease",
+    });
     takeoverMs = Date.now() - killedAt;
     assert.ok(takeoverMs <= 15_500, `takeover took ${takeoverMs} ms (lease 15 s + one API round trip allowed)`);
     assert.equal((await getLease(kube, NS))?.transitions, before + 1);
     await b.waitForLog((l) => l.message === "controller started", "replica-b runs the manager");
     assert.deepEqual(writesOf("replica-a", since), [], "the dead leader wrote nothing after the kill");
     await kube.kubectl(["apply", "-f", "-"], { input: binding("v2") });
-    await waitFor(async () => ((await health("leader-web")).every((e) => e.tags.includes("v2")) ? true : undefined), { timeoutMs: 30_000, what: "v2 converged by replica-b" });
+    await waitFor(async () => ((await health("leader-web")).every((e) => e.tags.includes("v2")) ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "v2 converged by replica-b",
+    });
     assert.ok((proxies.get("replica-b")?.writes().length ?? 0) > 0, "replica-b writes to Consul now");
     process.stdout.write(`# leader handover after SIGKILL: ${takeoverMs} ms\n`);
   });
@@ -183,12 +204,19 @@ describe("two replicas with the chart's ServiceAccount", () => {
     const stoppedAt = Date.now();
     await running.get("replica-b")?.stop();
     running.delete("replica-b");
-    await waitFor(async () => ((await getLease(kube, NS))?.holder === "replica-a" ? true : undefined), { timeoutMs: 15_000, intervalMs: 100, what: "replica-a holds the lease" });
+    await waitFor(async () => ((await getLease(kube, NS))?.holder === "replica-a" ? true : undefined), {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: "replica-a holds the lease",
+    });
     const handover = Date.now() - stoppedAt;
     assert.ok(handover < 6_000, `graceful handover took ${handover} ms`);
     await a.waitForLog((l) => l.message === "controller started", "replica-a runs the manager");
     await kube.kubectl(["apply", "-f", "-"], { input: binding("v3") });
-    await waitFor(async () => ((await health("leader-web")).every((e) => e.tags.includes("v3")) ? true : undefined), { timeoutMs: 30_000, what: "v3 converged by replica-a" });
+    await waitFor(async () => ((await health("leader-web")).every((e) => e.tags.includes("v3")) ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "v3 converged by replica-a",
+    });
     process.stdout.write(`# leader handover after SIGTERM: ${handover} ms\n`);
   });
 
@@ -198,6 +226,9 @@ describe("two replicas with the chart's ServiceAccount", () => {
     const sa = kube.audit().filter((e) => e.user.username === SA_USER);
     assert.ok(sa.length > 0);
     const denied = sa.filter((e) => e.responseStatus?.code === 403);
-    assert.deepEqual(denied.map((e) => `${e.verb} ${e.requestURI}`), []);
+    assert.deepEqual(
+      denied.map((e) => `${e.verb} ${e.requestURI}`),
+      [],
+    );
   });
 });

@@ -36,7 +36,10 @@ interface HealthEntry {
 
 async function health(service: string): Promise<HealthEntry[]> {
   const res = await httpGet(`${consul.url}/v1/health/service/${service}`);
-  const entries = JSON.parse(res.body) as { Service: { ID: string; Tags: string[] | null; Meta: Record<string, string> | null }; Checks: { Status: string }[] }[];
+  const entries = JSON.parse(res.body) as {
+    Service: { ID: string; Tags: string[] | null; Meta: Record<string, string> | null };
+    Checks: { Status: string }[];
+  }[];
   return entries.map((e) => ({
     id: e.Service.ID,
     tags: e.Service.Tags ?? [],
@@ -128,10 +131,13 @@ describe("ServiceBinding lifecycle through the API server", () => {
       what: "2 passing life-web instances",
     });
     await waitFor(async () => ((await nginx.get(port)).status === 200 ? true : undefined), { timeoutMs: 20_000, what: "nginx serves life-web" });
-    const b = await waitFor(async () => {
-      const v = await getBinding(kube, "life-web");
-      return condition(v, "Ready")?.status === "True" && v?.observedGeneration === 1 && v.backends?.passing === 2 ? v : undefined;
-    }, { timeoutMs: 30_000, what: "life-web Ready, observedGeneration 1, 2 passing" });
+    const b = await waitFor(
+      async () => {
+        const v = await getBinding(kube, "life-web");
+        return condition(v, "Ready")?.status === "True" && v?.observedGeneration === 1 && v.backends?.passing === 2 ? v : undefined;
+      },
+      { timeoutMs: 30_000, what: "life-web Ready, observedGeneration 1, 2 passing" },
+    );
     assert.deepEqual(b.finalizers, ["dockbind.io/finalizer"]);
     assert.deepEqual(b.backends, { desired: 2, registered: 2, passing: 2 });
     for (const t of ["Ready", "Registered", "LoadBalancerConfigured"]) assert.equal(condition(b, t)?.status, "True", t);
@@ -144,21 +150,30 @@ describe("ServiceBinding lifecycle through the API server", () => {
     assert.match(table, /^NAME\s+SERVICE\s+DESIRED\s+REGISTERED\s+PASSING\s+READY\s+AGE/m);
     assert.match(table, /^life-web\s+life-web\s+2\s+2\s+2\s+True\s+\S+/m);
     // A Normal "Ready" event for the object.
-    await waitFor(async () => {
-      const ev = (await kube.kubectl(["get", "events", "--field-selector", "involvedObject.name=life-web", "-o", "json"])).stdout;
-      return (JSON.parse(ev) as { items: { reason: string; type: string }[] }).items.some((e) => e.reason === "Ready" && e.type === "Normal") || undefined;
-    }, { timeoutMs: 10_000, what: "Ready event" });
+    await waitFor(
+      async () => {
+        const ev = (await kube.kubectl(["get", "events", "--field-selector", "involvedObject.name=life-web", "-o", "json"])).stdout;
+        return (JSON.parse(ev) as { items: { reason: string; type: string }[] }).items.some((e) => e.reason === "Ready" && e.type === "Normal") || undefined;
+      },
+      { timeoutMs: 10_000, what: "Ready event" },
+    );
   });
 
   it("edit: a new generation converges Consul and nginx, observedGeneration follows, lastTransitionTime stays", async () => {
     const newPort = await freePort();
     await kube.kubectl(["apply", "-f", "-"], { input: bindingYaml("life-web", "k8s-life-web", { listenPort: newPort, tags: ["k8s", "v2"] }) });
-    await waitFor(async () => ((await health("life-web")).every((e) => e.tags.includes("v2")) ? true : undefined), { timeoutMs: 20_000, what: "v2 tag in Consul" });
+    await waitFor(async () => ((await health("life-web")).every((e) => e.tags.includes("v2")) ? true : undefined), {
+      timeoutMs: 20_000,
+      what: "v2 tag in Consul",
+    });
     await waitFor(async () => ((await nginx.get(newPort)).status === 200 ? true : undefined), { timeoutMs: 20_000, what: "nginx on the new port" });
-    const b = await waitFor(async () => {
-      const v = await getBinding(kube, "life-web");
-      return v?.generation === 2 && v.observedGeneration === 2 && condition(v, "Ready")?.status === "True" ? v : undefined;
-    }, { timeoutMs: 20_000, what: "observedGeneration 2" });
+    const b = await waitFor(
+      async () => {
+        const v = await getBinding(kube, "life-web");
+        return v?.generation === 2 && v.observedGeneration === 2 && condition(v, "Ready")?.status === "True" ? v : undefined;
+      },
+      { timeoutMs: 20_000, what: "observedGeneration 2" },
+    );
     assert.equal(condition(b, "Ready")?.lastTransitionTime, readySince, "Ready stayed True: no transition");
     assert.equal(condition(b, "Ready")?.observedGeneration, 2);
     assert.match(lbFile("life-web.conf") ?? "", new RegExp(`listen 127\\.0\\.0\\.1:${newPort}`));
@@ -173,17 +188,23 @@ describe("ServiceBinding lifecycle through the API server", () => {
     );
     await kube.kubectl(["apply", "-f", "-"], { input: loose });
     try {
-      await waitFor(async () => {
-        const r = await kube.kubectl(["apply", "-f", "-"], {
-          input: bindingYaml("life-bad", "k8s-life-none").replace("port: 80", "port: 99999"),
-          check: false,
-        });
-        return r.code === 0 || undefined;
-      }, { timeoutMs: 20_000, what: "loose CRD in effect" });
-      const bad = await waitFor(async () => {
-        const v = await getBinding(kube, "life-bad");
-        return condition(v, "Ready")?.reason === "InvalidSpec" ? v : undefined;
-      }, { timeoutMs: 20_000, what: "life-bad InvalidSpec" });
+      await waitFor(
+        async () => {
+          const r = await kube.kubectl(["apply", "-f", "-"], {
+            input: bindingYaml("life-bad", "k8s-life-none").replace("port: 80", "port: 99999"),
+            check: false,
+          });
+          return r.code === 0 || undefined;
+        },
+        { timeoutMs: 20_000, what: "loose CRD in effect" },
+      );
+      const bad = await waitFor(
+        async () => {
+          const v = await getBinding(kube, "life-bad");
+          return condition(v, "Ready")?.reason === "InvalidSpec" ? v : undefined;
+        },
+        { timeoutMs: 20_000, what: "life-bad InvalidSpec" },
+      );
       assert.equal(condition(bad, "Ready")?.status, "False");
       assert.match(condition(bad, "Ready")?.message ?? "", /spec\.backends\.port/);
       assert.equal(bad.observedGeneration, 1);
@@ -200,7 +221,10 @@ describe("ServiceBinding lifecycle through the API server", () => {
 
   it("delete: deregisters, removes the nginx file, then releases the finalizer", async () => {
     await kube.kubectl(["delete", "sb", "life-web", "--wait=false"]);
-    await waitFor(async () => ((await getBinding(kube, "life-web")) === undefined ? true : undefined), { timeoutMs: 30_000, what: "life-web gone from the API" });
+    await waitFor(async () => ((await getBinding(kube, "life-web")) === undefined ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "life-web gone from the API",
+    });
     assert.equal((await health("life-web")).length, 0, "no registration left once the object is gone");
     assert.equal(lbFile("life-web.conf"), undefined, "no nginx file left once the object is gone");
   });
@@ -219,7 +243,10 @@ describe("ServiceBinding lifecycle through the API server", () => {
     assert.ok(pending?.deletionTimestamp !== undefined, "object waits for the finalizer");
     assert.equal((await health("life-down")).length, 1, "nobody cleaned up yet");
     const c = start();
-    await waitFor(async () => ((await getBinding(kube, "life-down")) === undefined ? true : undefined), { timeoutMs: 40_000, what: "life-down finalized after restart" });
+    await waitFor(async () => ((await getBinding(kube, "life-down")) === undefined ? true : undefined), {
+      timeoutMs: 40_000,
+      what: "life-down finalized after restart",
+    });
     assert.deepEqual(await owned(), [], "zero owned registrations");
     assert.equal(lbFile("life-down.conf"), undefined);
     await c.waitForLog((l) => l.message === "finalizer removed" && l.binding === "default/life-down", "finalizer removed by the restarted controller");
@@ -235,11 +262,17 @@ describe("ServiceBinding lifecycle through the API server", () => {
     await kube.startApiserver();
     await runBackend({ name: "k8s-life-d", labels: { app: "k8s-life-again" }, env: { NAME: "d" } });
     await kube.kubectl(["apply", "-f", "-"], { input: bindingYaml("life-again", "k8s-life-again") });
-    await waitFor(async () => ((await health("life-again")).length === 1 ? true : undefined), { timeoutMs: 30_000, what: "binding created after the restart converges" });
-    await waitFor(async () => {
-      const v = await getBinding(kube, "life-again");
-      return condition(v, "Ready")?.status === "True" && v?.observedGeneration === 1 ? true : undefined;
-    }, { timeoutMs: 30_000, what: "status written after the restart" });
+    await waitFor(async () => ((await health("life-again")).length === 1 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "binding created after the restart converges",
+    });
+    await waitFor(
+      async () => {
+        const v = await getBinding(kube, "life-again");
+        return condition(v, "Ready")?.status === "True" && v?.observedGeneration === 1 ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: "status written after the restart" },
+    );
     assert.ok(c.proc.alive(), "the controller kept running (and leading) through the restart");
     await kube.kubectl(["delete", "sb", "life-again", "--wait=true", "--timeout=30s"]);
     assert.deepEqual(await owned(), []);

@@ -19,7 +19,17 @@ import { runBackend } from "../support/docker.js";
 import { ensureDockerd } from "../support/dockerd.js";
 import { httpGet } from "../support/http.js";
 import { ensureBackendImage } from "../support/image.js";
-import { condition, getBinding, getLease, installCrd, startK8sController, startKube, type AuditEvent, type K8sController, type KubeHandle } from "../support/k8s.js";
+import {
+  condition,
+  getBinding,
+  getLease,
+  installCrd,
+  startK8sController,
+  startKube,
+  type AuditEvent,
+  type K8sController,
+  type KubeHandle,
+} from "../support/k8s.js";
 import { startNginx, type NginxHandle } from "../support/nginx.js";
 import { cleanupAll } from "../support/teardown.js";
 import { waitFor } from "../support/wait.js";
@@ -45,7 +55,17 @@ interface Manifest {
 
 /** The chart's ServiceAccount and RBAC objects for these watched namespaces (`helm template`). */
 async function chartRbac(namespaces: readonly string[]): Promise<Manifest[]> {
-  const r = await kube.helm(["template", "dockbind", join(REPO, "charts/dockbind"), "-n", RELEASE_NS, "--kube-version", "1.33.13", "--set-json", `watchNamespaces=${JSON.stringify(namespaces)}`]);
+  const r = await kube.helm([
+    "template",
+    "dockbind",
+    join(REPO, "charts/dockbind"),
+    "-n",
+    RELEASE_NS,
+    "--kube-version",
+    "1.33.13",
+    "--set-json",
+    `watchNamespaces=${JSON.stringify(namespaces)}`,
+  ]);
   return parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as Manifest | null)
     .filter((o): o is Manifest => o !== null && RBAC_KINDS.has(o.kind));
@@ -98,12 +118,27 @@ async function assertOtherUntouched(): Promise<void> {
   assert.equal(c.backends, undefined);
   assert.deepEqual(await eventsIn(OTHER), [], "no Event in c");
   assert.deepEqual(await health(`web-${OTHER}`), [], "nothing registered for c");
-  assert.equal((await ownedBindings()).some((k) => k.startsWith(`${OTHER}/`)), false);
+  assert.equal(
+    (await ownedBindings()).some((k) => k.startsWith(`${OTHER}/`)),
+    false,
+  );
   const sa = saAudit();
-  assert.deepEqual(sa.filter((e) => e.objectRef?.namespace === OTHER).map((e) => `${e.verb} ${e.requestURI}`), [], "no request for namespace c");
+  assert.deepEqual(
+    sa.filter((e) => e.objectRef?.namespace === OTHER).map((e) => `${e.verb} ${e.requestURI}`),
+    [],
+    "no request for namespace c",
+  );
   const clusterWide = sa.filter((e) => e.objectRef?.namespace === undefined && e.objectRef?.resource !== undefined);
-  assert.deepEqual(clusterWide.map((e) => `${e.verb} ${e.requestURI}`), [], "no cluster-wide request");
-  assert.deepEqual(sa.filter((e) => e.responseStatus?.code === 403).map((e) => `${e.verb} ${e.requestURI}`), [], "nothing denied");
+  assert.deepEqual(
+    clusterWide.map((e) => `${e.verb} ${e.requestURI}`),
+    [],
+    "no cluster-wide request",
+  );
+  assert.deepEqual(
+    sa.filter((e) => e.responseStatus?.code === 403).map((e) => `${e.verb} ${e.requestURI}`),
+    [],
+    "nothing denied",
+  );
 }
 
 before(async () => {
@@ -122,24 +157,27 @@ after(async () => {
 describe("--watch-namespace with only namespaced permissions", () => {
   it("the chart with watchNamespaces [a, b] grants Roles in a and b, the Lease Role, and nothing cluster-wide", async () => {
     const objects = await chartRbac(WATCHED);
-    assert.deepEqual(objects.filter((o) => o.kind.startsWith("Cluster")), []);
     assert.deepEqual(
-      objects.map((o) => `${o.kind} ${o.metadata.namespace ?? ""}/${o.metadata.name}`).sort(),
-      [
-        "Role a/dockbind",
-        "Role b/dockbind",
-        `Role ${RELEASE_NS}/dockbind-leader-election`,
-        "RoleBinding a/dockbind",
-        "RoleBinding b/dockbind",
-        `RoleBinding ${RELEASE_NS}/dockbind-leader-election`,
-        `ServiceAccount ${RELEASE_NS}/dockbind`,
-      ],
+      objects.filter((o) => o.kind.startsWith("Cluster")),
+      [],
     );
+    assert.deepEqual(objects.map((o) => `${o.kind} ${o.metadata.namespace ?? ""}/${o.metadata.name}`).sort(), [
+      "Role a/dockbind",
+      "Role b/dockbind",
+      `Role ${RELEASE_NS}/dockbind-leader-election`,
+      "RoleBinding a/dockbind",
+      "RoleBinding b/dockbind",
+      `RoleBinding ${RELEASE_NS}/dockbind-leader-election`,
+      `ServiceAccount ${RELEASE_NS}/dockbind`,
+    ]);
     await kube.kubectl(["apply", "-f", "-"], { input: objects.map((o) => stringify(o)).join("---\n") });
     const can = async (args: readonly string[]): Promise<boolean> =>
       (await kube.kubectl(["auth", "can-i", ...args, "--as", SA_USER], { check: false })).stdout.trim() === "yes";
     // The RBAC authorizer sees new Roles through its own watch: wait until the last one is in effect.
-    await waitFor(async () => (await can(["watch", "servicebindings.dockbind.io", "-n", WATCHED[1]])) || undefined, { timeoutMs: 10_000, what: "Roles in effect" });
+    await waitFor(async () => (await can(["watch", "servicebindings.dockbind.io", "-n", WATCHED[1]])) || undefined, {
+      timeoutMs: 10_000,
+      what: "Roles in effect",
+    });
     for (const ns of WATCHED) {
       assert.equal(await can(["watch", "servicebindings.dockbind.io", "-n", ns]), true, `watch in ${ns}`);
       assert.equal(await can(["patch", "servicebindings.dockbind.io", "--subresource=status", "-n", ns]), true, `status in ${ns}`);
@@ -170,19 +208,32 @@ describe("--watch-namespace with only namespaced permissions", () => {
     await controller.waitForLog((l) => l.message === "controller started", "the controller leads and runs");
     assert.equal((await getLease(kube, RELEASE_NS))?.holder, "ns-1", "the Lease in the release namespace");
     for (const ns of WATCHED) {
-      await waitFor(async () => ((await health(`web-${ns}`)).filter((e) => e.passing).length === 1 ? true : undefined), { timeoutMs: 30_000, what: `web-${ns} registered and passing` });
-      const b = await waitFor(async () => {
-        const v = await getBinding(kube, "web", ns);
-        return condition(v, "Ready")?.status === "True" && v?.observedGeneration === 1 ? v : undefined;
-      }, { timeoutMs: 30_000, what: `${ns}/web Ready with observedGeneration 1` });
+      await waitFor(async () => ((await health(`web-${ns}`)).filter((e) => e.passing).length === 1 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: `web-${ns} registered and passing`,
+      });
+      const b = await waitFor(
+        async () => {
+          const v = await getBinding(kube, "web", ns);
+          return condition(v, "Ready")?.status === "True" && v?.observedGeneration === 1 ? v : undefined;
+        },
+        { timeoutMs: 30_000, what: `${ns}/web Ready with observedGeneration 1` },
+      );
       assert.deepEqual(b.finalizers, ["dockbind.io/finalizer"]);
       assert.deepEqual(b.backends, { desired: 1, registered: 1, passing: 1 });
-      await waitFor(async () => ((await eventsIn(ns)).some((e) => e.reason === "Ready" && e.involvedObject.name === "web") ? true : undefined), { timeoutMs: 10_000, what: `Ready event in ${ns}` });
+      await waitFor(async () => ((await eventsIn(ns)).some((e) => e.reason === "Ready" && e.involvedObject.name === "web") ? true : undefined), {
+        timeoutMs: 10_000,
+        what: `Ready event in ${ns}`,
+      });
     }
     process.stdout.write(`# a and b converged ${Date.now() - startedAt} ms after the controller started\n`);
     await assertOtherUntouched();
     // Positive control: the ServiceAccount did list and watch a and b through namespaced URLs.
-    const reads = new Set(saAudit().filter((e) => e.objectRef?.resource === "servicebindings").map((e) => `${e.verb} ${e.objectRef?.namespace ?? "(all)"}`));
+    const reads = new Set(
+      saAudit()
+        .filter((e) => e.objectRef?.resource === "servicebindings")
+        .map((e) => `${e.verb} ${e.objectRef?.namespace ?? "(all)"}`),
+    );
     for (const ns of WATCHED) for (const verb of ["list", "watch"]) assert.ok(reads.has(`${verb} ${ns}`), `${verb} in ${ns}: ${[...reads].join(", ")}`);
   });
 
@@ -191,7 +242,10 @@ describe("--watch-namespace with only namespaced permissions", () => {
     await waitFor(async () => ((await getBinding(kube, "web", "a")) === undefined ? true : undefined), { timeoutMs: 30_000, what: "a/web finalized and gone" });
     assert.deepEqual(await health("web-a"), [], "a's registration removed before the object went");
     await controller?.waitForLog((l) => l.message === "finalizer removed" && l.binding === "a/web", "the finalizer ran for a/web");
-    await waitFor(async () => ((await eventsIn("a")).some((e) => e.reason === "CleanedUp") ? true : undefined), { timeoutMs: 10_000, what: "CleanedUp event in a" });
+    await waitFor(async () => ((await eventsIn("a")).some((e) => e.reason === "CleanedUp") ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "CleanedUp event in a",
+    });
     assert.equal((await health("web-b")).length, 1, "b untouched");
     assert.deepEqual((await ownedBindings()).sort(), ["b/web"]);
     await assertOtherUntouched();
@@ -204,6 +258,9 @@ describe("--watch-namespace with only namespaced permissions", () => {
     const text = readFileSync(controller.logFile, "utf8"); // JSON lines and anything else the process printed
     const bad = text.split("\n").filter((l) => /forbidden|\b403\b/i.test(l));
     assert.deepEqual(bad, []);
-    assert.ok(controller.logs().some((l) => l.message === "kubernetes mode" && l.namespaces === "a,b"), "the controller reports its watched namespaces");
+    assert.ok(
+      controller.logs().some((l) => l.message === "kubernetes mode" && l.namespaces === "a,b"),
+      "the controller reports its watched namespaces",
+    );
   });
 });

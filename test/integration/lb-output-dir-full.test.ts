@@ -74,10 +74,13 @@ function dirNames(): string[] {
 
 /** Asserts the live file, the condition reason and the directory while the failure lasts; returns when HOLD_MS passed. */
 async function holdFailure(reason: string, lastGood: string, allowed: readonly string[]): Promise<void> {
-  const seen = await waitFor(async () => {
-    const d = (await conditions()).find((c) => c.type === "Degraded");
-    return d?.status === "True" && d.reason === reason ? d : undefined;
-  }, { timeoutMs: 30_000, what: `Degraded=True ${reason}` });
+  const seen = await waitFor(
+    async () => {
+      const d = (await conditions()).find((c) => c.type === "Degraded");
+      return d?.status === "True" && d.reason === reason ? d : undefined;
+    },
+    { timeoutMs: 30_000, what: `Degraded=True ${reason}` },
+  );
   figures.push(`${reason}: Degraded message: ${seen.message}`);
   const lb = (await conditions()).find((c) => c.type === "LoadBalancerConfigured");
   assert.equal(lb?.status, "False");
@@ -96,9 +99,16 @@ async function holdFailure(reason: string, lastGood: string, allowed: readonly s
 
 /** Waits until nginx serves `name` (by its body) and returns the elapsed ms since `since`. */
 async function recovered(name: string, since: number): Promise<number> {
-  await waitFor(async () => ((await world.sample(port, 6)).includes(name) ? true : undefined), { timeoutMs: 30_000, intervalMs: 50, what: `${name} served after the fix` });
+  await waitFor(async () => ((await world.sample(port, 6)).includes(name) ? true : undefined), {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+    what: `${name} served after the fix`,
+  });
   const ms = Date.now() - since;
-  await waitFor(async () => ((await conditions()).find((c) => c.type === "Degraded")?.status === "False" ? true : undefined), { timeoutMs: 10_000, what: "Degraded=False" });
+  await waitFor(async () => ((await conditions()).find((c) => c.type === "Degraded")?.status === "False" ? true : undefined), {
+    timeoutMs: 10_000,
+    what: "Degraded=False",
+  });
   return ms;
 }
 

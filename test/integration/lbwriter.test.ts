@@ -40,7 +40,11 @@ before(async () => {
 
 after(async () => {
   await nginx.stop();
-  await new Promise<void>((resolve) => backend.close(() => { resolve(); }));
+  await new Promise<void>((resolve) =>
+    backend.close(() => {
+      resolve();
+    }),
+  );
   await rm(scratch, { recursive: true, force: true });
 });
 
@@ -200,8 +204,8 @@ test("concurrent applies on one writer are serialised and both land", async () =
   const writer = new LbConfigWriter(driver);
   const [p1, p2] = [await freePort(), await freePort()];
   const files = ["conc-1.conf", "conc-2.conf"].map((f) => join(nginx.confDir, f));
-  const texts = [p1, p2].map((port, i) =>
-    renderNginx({ bindingKey: `default/conc-${i}`, serviceName: `conc-${i}`, lb: lbSpec(port), instances: [backendInstance()] }).text,
+  const texts = [p1, p2].map(
+    (port, i) => renderNginx({ bindingKey: `default/conc-${i}`, serviceName: `conc-${i}`, lb: lbSpec(port), instances: [backendInstance()] }).text,
   );
   const results = await Promise.all(files.map((path, i) => writer.apply({ path, text: texts[i] ?? "" })));
   assert.deepEqual(results, [

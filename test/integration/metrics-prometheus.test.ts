@@ -62,14 +62,26 @@ describe("metrics scraped by a real Prometheus", () => {
 
   it("exports the controller-runtime reconcile and workqueue metrics with values from the run", async () => {
     for (const controllerName of ["registrar", "renderer"]) {
-      await prom.waitForQuery(`sum(controller_runtime_reconcile_total{controller="${controllerName}"})`, (s) => (one(s) ?? 0) > 0, `${controllerName} reconciles`);
-      await prom.waitForQuery(`controller_runtime_reconcile_time_seconds_count{controller="${controllerName}"}`, (s) => (one(s) ?? 0) > 0, `${controllerName} reconcile time`);
+      await prom.waitForQuery(
+        `sum(controller_runtime_reconcile_total{controller="${controllerName}"})`,
+        (s) => (one(s) ?? 0) > 0,
+        `${controllerName} reconciles`,
+      );
+      await prom.waitForQuery(
+        `controller_runtime_reconcile_time_seconds_count{controller="${controllerName}"}`,
+        (s) => (one(s) ?? 0) > 0,
+        `${controllerName} reconcile time`,
+      );
       await prom.waitForQuery(`workqueue_adds_total{name="${controllerName}"}`, (s) => (one(s) ?? 0) > 0, `${controllerName} queue adds`);
       await prom.waitForQuery(`workqueue_depth{name="${controllerName}"}`, (s) => one(s) !== undefined, `${controllerName} queue depth`);
       await prom.waitForQuery(`workqueue_queue_duration_seconds_count{name="${controllerName}"}`, (s) => (one(s) ?? 0) > 0, `${controllerName} queue latency`);
       await prom.waitForQuery(`workqueue_work_duration_seconds_count{name="${controllerName}"}`, (s) => (one(s) ?? 0) > 0, `${controllerName} work duration`);
       await prom.waitForQuery(`workqueue_retries_total{name="${controllerName}"}`, (s) => one(s) !== undefined, `${controllerName} retries`);
-      await prom.waitForQuery(`controller_runtime_reconcile_errors_total{controller="${controllerName}"}`, (s) => one(s) !== undefined, `${controllerName} errors`);
+      await prom.waitForQuery(
+        `controller_runtime_reconcile_errors_total{controller="${controllerName}"}`,
+        (s) => one(s) !== undefined,
+        `${controllerName} errors`,
+      );
     }
     await prom.waitForQuery('leader_election_master_status{name="dockbind"}', (s) => one(s) === 1, "docker-only mode leads");
   });
@@ -80,13 +92,20 @@ describe("metrics scraped by a real Prometheus", () => {
     await prom.waitForQuery('dockbind_lb_validations_total{result="success"}', (s) => (one(s) ?? 0) >= 2, "nginx -t runs");
     await prom.waitForQuery('dockbind_lb_reloads_total{result="success"}', (s) => (one(s) ?? 0) >= 1, "reloads");
     await prom.waitForQuery('dockbind_docker_events_total{action="start"}', (s) => (one(s) ?? 0) >= 3, "3 start events");
-    await prom.waitForQuery(`time() - dockbind_lb_last_success_timestamp_seconds{binding="${BINDING}"}`, (s) => (one(s) ?? Infinity) < 60, "a recent successful render");
+    await prom.waitForQuery(
+      `time() - dockbind_lb_last_success_timestamp_seconds{binding="${BINDING}"}`,
+      (s) => (one(s) ?? Infinity) < 60,
+      "a recent successful render",
+    );
     await prom.waitForQuery("dockbind_docker_event_stream_reconnects_total", (s) => one(s) === 0, "no reconnects");
   });
 
   it("tracks binding validation errors as a gauge", async () => {
     await prom.waitForQuery("dockbind_binding_validation_errors", (s) => one(s) === 0, "no validation errors");
-    world.writeFile("broken.yaml", "apiVersion: dockbind.io/v1alpha1\nkind: ServiceBinding\nmetadata: {name: broken}\nspec:\n  service: {name: x}\n  backends: {selector: {matchLabels: {a: b}}, port: 99999}\n");
+    world.writeFile(
+      "broken.yaml",
+      "apiVersion: dockbind.io/v1alpha1\nkind: ServiceBinding\nmetadata: {name: broken}\nspec:\n  service: {name: x}\n  backends: {selector: {matchLabels: {a: b}}, port: 99999}\n",
+    );
     await prom.waitForQuery("dockbind_binding_validation_errors", (s) => one(s) === 1, "one validation error");
     world.removeFile("broken.yaml");
     await prom.waitForQuery("dockbind_binding_validation_errors", (s) => one(s) === 0, "validation errors back to 0");
@@ -111,10 +130,13 @@ describe("metrics scraped by a real Prometheus", () => {
 
   it("turns /readyz to 503 naming Consul when the agent is unreachable, while /healthz stays 200", async () => {
     await world.proxy.close(); // the controller talks to Consul only through this proxy
-    const ready = await waitFor(async () => {
-      const r = await controllerGet(controller, "/readyz");
-      return r.status === 503 ? r : undefined;
-    }, { timeoutMs: 20_000, what: "/readyz 503" });
+    const ready = await waitFor(
+      async () => {
+        const r = await controllerGet(controller, "/readyz");
+        return r.status === 503 ? r : undefined;
+      },
+      { timeoutMs: 20_000, what: "/readyz 503" },
+    );
     assert.match(ready.body, /\[-\]consul failed: Consul unreachable/);
     assert.match(ready.body, /\[\+\]docker ok/);
     assert.equal((await controllerGet(controller, "/healthz")).status, 200, "a dependency outage is not a wedged loop");

@@ -46,7 +46,11 @@ async function byOwner(): Promise<{ a: string[]; b: string[]; perContainer: Map<
     const c = e.meta.dockbind_container ?? "";
     perContainer.set(c, (perContainer.get(c) ?? 0) + 1);
   }
-  const ids = (node: string): string[] => entries.filter((e) => e.meta.dockbind_node === node).map((e) => e.id).sort();
+  const ids = (node: string): string[] =>
+    entries
+      .filter((e) => e.meta.dockbind_node === node)
+      .map((e) => e.id)
+      .sort();
   return { a: ids("host-a"), b: ids("host-b"), perContainer };
 }
 
@@ -70,13 +74,19 @@ after(async () => {
 
 describe("two controllers sharing one Consul", () => {
   it("each registers only its own containers; both hosts' instances are served", async () => {
-    for (const [app, n] of [["mh-a", 2], ["mh-b", 2]] as const) {
+    for (const [app, n] of [
+      ["mh-a", 2],
+      ["mh-b", 2],
+    ] as const) {
       for (let i = 1; i <= n; i++) await runBackend({ name: `${app}-${i}-${process.pid}`, labels: { app }, env: { NAME: `${app}-${i}` } });
     }
-    const owners = await waitFor(async () => {
-      const o = await byOwner();
-      return o.a.length === 2 && o.b.length === 2 ? o : undefined;
-    }, { timeoutMs: 20_000, what: "2 instances per host" });
+    const owners = await waitFor(
+      async () => {
+        const o = await byOwner();
+        return o.a.length === 2 && o.b.length === 2 ? o : undefined;
+      },
+      { timeoutMs: 20_000, what: "2 instances per host" },
+    );
     assert.ok(owners.a.every((id) => id.startsWith("dockbind:host-a:")));
     assert.ok(owners.b.every((id) => id.startsWith("dockbind:host-b:")));
     await waitFor(
@@ -91,10 +101,16 @@ describe("two controllers sharing one Consul", () => {
   it("several resyncs of both: neither deregisters the other's instances", async () => {
     const before = await byOwner();
     // Resync is 2 s: every pass lists the agent, so request counts measure reconcile passes.
-    await waitFor(() => (world.proxy.requests.length > 0 && proxyB.requests.length > 0 ? true : undefined), { timeoutMs: 5_000, what: "both controllers talking to Consul" });
+    await waitFor(() => (world.proxy.requests.length > 0 && proxyB.requests.length > 0 ? true : undefined), {
+      timeoutMs: 5_000,
+      what: "both controllers talking to Consul",
+    });
     const readsA = world.proxy.requests.length;
     const readsB = proxyB.requests.length;
-    await waitFor(() => (world.proxy.requests.length > readsA + 6 && proxyB.requests.length > readsB + 6 ? true : undefined), { timeoutMs: 20_000, what: "several reconcile passes on both" });
+    await waitFor(() => (world.proxy.requests.length > readsA + 6 && proxyB.requests.length > readsB + 6 ? true : undefined), {
+      timeoutMs: 20_000,
+      what: "several reconcile passes on both",
+    });
     assert.deepEqual(await byOwner(), before);
     const deregs = [...world.proxy.writes(), ...proxyB.writes()].filter((w) => w.path.includes("/deregister/"));
     assert.deepEqual(deregs, [], "no deregistration at all");

@@ -61,8 +61,18 @@ function a(): ControllerHandle {
   return world.controller;
 }
 
-const deregistrations = (p: ConsulProxy, from = 0): string[] => p.writes().slice(from).filter((w) => w.path.includes("/deregister/")).map((w) => w.path);
-const registrations = (p: ConsulProxy, from = 0): string[] => p.writes().slice(from).filter((w) => w.path.includes("/service/register")).map((w) => w.path.split("?")[0] ?? w.path);
+const deregistrations = (p: ConsulProxy, from = 0): string[] =>
+  p
+    .writes()
+    .slice(from)
+    .filter((w) => w.path.includes("/deregister/"))
+    .map((w) => w.path);
+const registrations = (p: ConsulProxy, from = 0): string[] =>
+  p
+    .writes()
+    .slice(from)
+    .filter((w) => w.path.includes("/service/register"))
+    .map((w) => w.path.split("?")[0] ?? w.path);
 
 async function statusOf(c: ControllerHandle): Promise<StatusDocument> {
   return JSON.parse((await controllerGet(c, "/api/status")).body) as StatusDocument;
@@ -81,12 +91,16 @@ async function one(service: string): Promise<HealthEntry | undefined> {
 /** PUT to the real agent (not through a proxy): what an older dockbind or an operator would write. */
 function agentPut(path: string, body: unknown): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(`${world.consul.url}${path}`, { method: "PUT", agent: false, headers: { "content-type": "application/json", connection: "close" } }, (res) => {
-      res.resume();
-      res.on("end", () => {
-        resolve(res.statusCode ?? 0);
-      });
-    });
+    const req = request(
+      `${world.consul.url}${path}`,
+      { method: "PUT", agent: false, headers: { "content-type": "application/json", connection: "close" } },
+      (res) => {
+        res.resume();
+        res.on("end", () => {
+          resolve(res.statusCode ?? 0);
+        });
+      },
+    );
     req.on("error", reject);
     req.end(JSON.stringify(body));
   });
@@ -146,10 +160,15 @@ describe("two controllers with the same --node on one Consul agent and one docke
     assert.deepEqual(deregB, [], "B deregistered nothing, ever");
     assert.equal(regA.length, 1, "A registered its one container once");
     assert.equal(regB.length, 1, "B registered its one container once");
-    process.stdout.write(`node-identity: ${2 * RESYNC_S + 1} s window, ${polls} polls: A ${regA.length} register / ${deregA.length} deregister, B ${regB.length} register / ${deregB.length} deregister\n`);
+    process.stdout.write(
+      `node-identity: ${2 * RESYNC_S + 1} s window, ${polls} polls: A ${regA.length} register / ${deregA.length} deregister, B ${regB.length} register / ${deregB.length} deregister\n`,
+    );
 
     const [sa, sb] = [await statusOf(a()), await statusOf(b())];
-    for (const [self, other, name] of [[sa, sb, "A"], [sb, sa, "B"]] as const) {
+    for (const [self, other, name] of [
+      [sa, sb, "A"],
+      [sb, sa, "B"],
+    ] as const) {
       assert.equal(self.nodeIdentityConflicts.length, 1, `${name} sees one other controller`);
       const c = self.nodeIdentityConflicts[0];
       assert.ok(c !== undefined);
@@ -160,7 +179,10 @@ describe("two controllers with the same --node on one Consul agent and one docke
     }
     assert.equal(await conflictGauge(a()), 1);
     assert.equal(await conflictGauge(b()), 1);
-    for (const [c, other] of [[a(), sb], [b(), sa]] as const) {
+    for (const [c, other] of [
+      [a(), sb],
+      [b(), sa],
+    ] as const) {
       const page = (await controllerGet(c, "/")).body;
       assert.match(page, /data-section="node-identity-conflicts"/);
       assert.ok(page.includes(`data-conflict-instance="${other.instance}"`), "the banner names the other instance");
@@ -178,14 +200,19 @@ describe("two controllers with the same --node on one Consul agent and one docke
     b().proc.kill();
     await b().proc.exited;
     const next = await startB();
-    await waitFor(async () => ((await statusOf(next)).nodeIdentityConflicts.length === 1 ? true : undefined), { timeoutMs: 30_000, what: "restarted B has listed the agent (conflict seen again)" });
+    await waitFor(async () => ((await statusOf(next)).nodeIdentityConflicts.length === 1 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "restarted B has listed the agent (conflict seen again)",
+    });
     const reads = proxyB.requests.length;
     await waitFor(() => (proxyB.requests.length > reads + 6 ? true : undefined), { timeoutMs: 30_000, what: "several passes of restarted B" });
     assert.equal((await one(SVC_B))?.id, before, "same ID, one registration");
     assert.equal((await one(SVC_A))?.status, "passing");
     assert.deepEqual(proxyB.writes().slice(writesB), [], "restarted B wrote nothing: its registration is its own and converged");
     assert.deepEqual(world.proxy.writes().slice(writesA), [], "A wrote nothing");
-    process.stdout.write(`node-identity: restart of B: ${proxyB.writes().length - writesB} Consul writes from B, ${world.proxy.writes().length - writesA} from A\n`);
+    process.stdout.write(
+      `node-identity: restart of B: ${proxyB.writes().length - writesB} Consul writes from B, ${world.proxy.writes().length - writesA} from A\n`,
+    );
   });
 
   it("a registration of an older dockbind (no engine/instance meta) is adopted with exactly one rewrite", async () => {
@@ -194,7 +221,10 @@ describe("two controllers with the same --node on one Consul agent and one docke
     const cur = await one(SVC_B);
     assert.ok(cur !== undefined);
     // An older dockbind wrote no engine/instance meta, and its hash covered the meta without them: another value.
-    const legacyMeta = { ...Object.fromEntries(Object.entries(cur.meta).filter(([k]) => k !== "dockbind_engine" && k !== "dockbind_instance")), dockbind_hash: "0123456789abcdef" };
+    const legacyMeta = {
+      ...Object.fromEntries(Object.entries(cur.meta).filter(([k]) => k !== "dockbind_engine" && k !== "dockbind_instance")),
+      dockbind_hash: "0123456789abcdef",
+    };
     const code = await agentPut("/v1/agent/service/register", {
       ID: cur.id,
       Name: SVC_B,
@@ -206,10 +236,13 @@ describe("two controllers with the same --node on one Consul agent and one docke
     });
     assert.equal(code, 200);
     const writes = proxyB.writes().length;
-    const rewritten = await waitFor(async () => {
-      const e = await one(SVC_B);
-      return e?.meta.dockbind_instance !== undefined ? e : undefined;
-    }, { timeoutMs: 3 * RESYNC_S * 1000, what: "B rewrote the legacy registration with its identity" });
+    const rewritten = await waitFor(
+      async () => {
+        const e = await one(SVC_B);
+        return e?.meta.dockbind_instance !== undefined ? e : undefined;
+      },
+      { timeoutMs: 3 * RESYNC_S * 1000, what: "B rewrote the legacy registration with its identity" },
+    );
     assert.equal(rewritten.id, cur.id);
     const reads = proxyB.requests.length;
     await waitFor(() => (proxyB.requests.length > reads + 6 ? true : undefined), { timeoutMs: 30_000, what: "more passes of B" });
@@ -223,7 +256,10 @@ describe("two controllers with the same --node on one Consul agent and one docke
     await b().stop();
     const writes = proxyB.writes().length;
     const moved = await startB(["--instance-id", "nid-b-moved"]);
-    await waitFor(async () => ((await statusOf(moved)).nodeIdentityConflicts.length === 2 ? true : undefined), { timeoutMs: 30_000, what: "B sees its old instance and A as peers" });
+    await waitFor(async () => ((await statusOf(moved)).nodeIdentityConflicts.length === 2 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "B sees its old instance and A as peers",
+    });
     const reads = proxyB.requests.length;
     await waitFor(() => (proxyB.requests.length > reads + 6 ? true : undefined), { timeoutMs: 30_000, what: "passes of the moved B" });
     assert.deepEqual(proxyB.writes().slice(writes), [], "the old instance's registration is a peer's: neither rewritten nor removed");
@@ -233,7 +269,10 @@ describe("two controllers with the same --node on one Consul agent and one docke
     await moved.stop();
     const before = proxyB.writes().length;
     const adopting = await startB(["--instance-id", "nid-b-moved", "--adopt", old]);
-    await waitFor(async () => ((await one(SVC_B))?.meta.dockbind_instance === "nid-b-moved" ? true : undefined), { timeoutMs: 3 * RESYNC_S * 1000, what: "B adopted its old registration" });
+    await waitFor(async () => ((await one(SVC_B))?.meta.dockbind_instance === "nid-b-moved" ? true : undefined), {
+      timeoutMs: 3 * RESYNC_S * 1000,
+      what: "B adopted its old registration",
+    });
     const reads2 = proxyB.requests.length;
     await waitFor(() => (proxyB.requests.length > reads2 + 6 ? true : undefined), { timeoutMs: 30_000, what: "passes of the adopting B" });
     assert.deepEqual(registrations(proxyB, before), ["/v1/agent/service/register"], "one rewrite");
@@ -245,12 +284,25 @@ describe("two controllers with the same --node on one Consul agent and one docke
   it("B moved to a new Docker engine: the old engine's orphan is kept and reported until --adopt <old engine>, then removed", async () => {
     const OLD_ENGINE = "OLD0:ENGINE:0001";
     const orphanId = `dockbind:${NODE}:default:b:${"d".repeat(12)}:80`;
-    const meta = { dockbind_node: NODE, dockbind_binding: "default/b", dockbind_container: "d".repeat(64), dockbind_engine: OLD_ENGINE, dockbind_instance: "nid-b-moved", dockbind_hash: "0123456789abcdef" };
-    assert.equal(await agentPut("/v1/agent/service/register", { ID: orphanId, Name: SVC_B, Address: "127.0.0.1", Port: 9, Tags: ["dockbind-test"], Meta: meta }), 200);
-    const st = await waitFor(async () => {
-      const d = await statusOf(b());
-      return d.nodeIdentityConflicts.some((c) => c.engine === OLD_ENGINE) ? d : undefined;
-    }, { timeoutMs: 3 * RESYNC_S * 1000, what: "B reports the old engine's registration" });
+    const meta = {
+      dockbind_node: NODE,
+      dockbind_binding: "default/b",
+      dockbind_container: "d".repeat(64),
+      dockbind_engine: OLD_ENGINE,
+      dockbind_instance: "nid-b-moved",
+      dockbind_hash: "0123456789abcdef",
+    };
+    assert.equal(
+      await agentPut("/v1/agent/service/register", { ID: orphanId, Name: SVC_B, Address: "127.0.0.1", Port: 9, Tags: ["dockbind-test"], Meta: meta }),
+      200,
+    );
+    const st = await waitFor(
+      async () => {
+        const d = await statusOf(b());
+        return d.nodeIdentityConflicts.some((c) => c.engine === OLD_ENGINE) ? d : undefined;
+      },
+      { timeoutMs: 3 * RESYNC_S * 1000, what: "B reports the old engine's registration" },
+    );
     assert.equal(st.nodeIdentityConflicts.find((c) => c.engine === OLD_ENGINE)?.adoptWith, OLD_ENGINE, "same instance, other engine: adopt the engine");
     const writes = proxyB.writes().length;
     const reads = proxyB.requests.length;
@@ -260,7 +312,10 @@ describe("two controllers with the same --node on one Consul agent and one docke
     await b().stop();
     const before = proxyB.writes().length;
     await startB(["--instance-id", "nid-b-moved", "--adopt", OLD_ENGINE]);
-    await waitFor(async () => ((await world.health(SVC_B)).some((e) => e.id === orphanId) ? undefined : true), { timeoutMs: 3 * RESYNC_S * 1000, what: "the adopted orphan removed" });
+    await waitFor(async () => ((await world.health(SVC_B)).some((e) => e.id === orphanId) ? undefined : true), {
+      timeoutMs: 3 * RESYNC_S * 1000,
+      what: "the adopted orphan removed",
+    });
     assert.deepEqual(deregistrations(proxyB, before), [`/v1/agent/service/deregister/${encodeURIComponent(orphanId)}`]);
     assert.deepEqual(registrations(proxyB, before), [], "B's own registration was converged already");
     assert.equal((await one(SVC_B))?.meta.dockbind_instance, "nid-b-moved");

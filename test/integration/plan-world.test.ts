@@ -32,7 +32,13 @@ let compat: Backend;
 let hapPort: number;
 
 function hapYaml(method?: string): string {
-  return bindingYaml({ name: "hap", service: "pw-hap", app: "pw-hap", listenPort: hapPort, extraSpec: `    kind: haproxy\n${method !== undefined ? `    method: ${method}\n` : ""}` }).replace("output: hap.conf", "output: hap.cfg");
+  return bindingYaml({
+    name: "hap",
+    service: "pw-hap",
+    app: "pw-hap",
+    listenPort: hapPort,
+    extraSpec: `    kind: haproxy\n${method !== undefined ? `    method: ${method}\n` : ""}`,
+  }).replace("output: hap.conf", "output: hap.cfg");
 }
 
 function swarmYaml(): string {
@@ -57,14 +63,32 @@ function hapFile(): string | undefined {
 }
 
 async function plan(): Promise<{ run: RunResult; json: PlanResult }> {
-  const args = ["--import", "tsx", join(REPO, "src/cli/main.ts"), "plan", "-f", world.bindingsDir, "--consul-addr", world.proxy.addr, "--node", NODE, "--lb-output-dir", world.nginx.confDir, ...haproxy.controllerArgs, ...COMPAT_ARGS];
+  const args = [
+    "--import",
+    "tsx",
+    join(REPO, "src/cli/main.ts"),
+    "plan",
+    "-f",
+    world.bindingsDir,
+    "--consul-addr",
+    world.proxy.addr,
+    "--node",
+    NODE,
+    "--lb-output-dir",
+    world.nginx.confDir,
+    ...haproxy.controllerArgs,
+    ...COMPAT_ARGS,
+  ];
   const r = await run(process.execPath, [...args, "--output", "json"], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   return { run: r, json: JSON.parse(r.stdout) as PlanResult };
 }
 
 async function passing(service: string, n: number): Promise<void> {
-  await waitFor(async () => ((await world.health(service)).filter((e) => e.status === "passing").length === n ? true : undefined), { timeoutMs: 60_000, what: `${n} ${service} passing` });
+  await waitFor(async () => ((await world.health(service)).filter((e) => e.status === "passing").length === n ? true : undefined), {
+    timeoutMs: 60_000,
+    what: `${n} ${service} passing`,
+  });
 }
 
 before(async () => {
@@ -80,9 +104,31 @@ before(async () => {
   await runBackend({ name: "pw-web-1", labels: { app: "pw-web" }, env: { NAME: "w1" } });
   await runBackend({ name: "pw-hap-1", labels: { app: "pw-hap" }, env: { NAME: "h1" } });
   compat = await runBackend({ name: "pw-compat-1", env: { NAME: "c1", SERVICE_NAME: "pw-legacy", SERVICE_CHECK_TCP: "true", SERVICE_CHECK_INTERVAL: "1s" } });
-  await run("docker", ["service", "create", "-d", "--name", SWARM_SERVICE, "--replicas", "1", "--label", `app=${SWARM_SERVICE}`, "--label", "dockbind-test=1", "--publish", "mode=host,target=80", await ensureBackendImage()], { check: true });
+  await run(
+    "docker",
+    [
+      "service",
+      "create",
+      "-d",
+      "--name",
+      SWARM_SERVICE,
+      "--replicas",
+      "1",
+      "--label",
+      `app=${SWARM_SERVICE}`,
+      "--label",
+      "dockbind-test=1",
+      "--publish",
+      "mode=host,target=80",
+      await ensureBackendImage(),
+    ],
+    { check: true },
+  );
   for (const s of ["pw-web", "pw-hap", "pw-legacy", "pw-swarm"]) await passing(s, 1);
-  await waitFor(() => (/server \S+ 127\.0\.0\.1:\d+/.test(hapFile() ?? "") && /server 127\.0\.0\.1:\d+;/.test(world.lbFile("web.conf") ?? "") ? true : undefined), { timeoutMs: 30_000, what: "web.conf and hap.cfg rendered" });
+  await waitFor(
+    () => (/server \S+ 127\.0\.0\.1:\d+/.test(hapFile() ?? "") && /server 127\.0\.0\.1:\d+;/.test(world.lbFile("web.conf") ?? "") ? true : undefined),
+    { timeoutMs: 30_000, what: "web.conf and hap.cfg rendered" },
+  );
 });
 
 after(async () => {
@@ -96,13 +142,19 @@ after(async () => {
 
 describe("controller plan on a world of nginx, haproxy, Swarm and registrator-compat", () => {
   it("prints no change once the controller converged", async () => {
-    const p = await waitFor(async () => {
-      const r = await plan();
-      return r.json.changes ? undefined : r.json;
-    }, { timeoutMs: 30_000, what: "a plan without changes" });
+    const p = await waitFor(
+      async () => {
+        const r = await plan();
+        return r.json.changes ? undefined : r.json;
+      },
+      { timeoutMs: 30_000, what: "a plan without changes" },
+    );
     assert.deepEqual(p.registrations, []);
     assert.deepEqual(p.loadBalancer.map((f) => `${f.binding} ${f.action}`).sort(), ["default/hap unchanged", "default/web unchanged"]);
-    assert.ok(p.loadBalancer.some((f) => f.path.startsWith(haproxy.confDir)), "the haproxy file is planned at --haproxy-output-dir");
+    assert.ok(
+      p.loadBalancer.some((f) => f.path.startsWith(haproxy.confDir)),
+      "the haproxy file is planned at --haproxy-output-dir",
+    );
   });
 
   it("lists exactly one stopped container and one changed file, which the controller then applies", async () => {
@@ -119,7 +171,10 @@ describe("controller plan on a world of nginx, haproxy, Swarm and registrator-co
     const webBefore = world.lbFile("web.conf");
     await world.startController([...haproxy.controllerArgs, ...COMPAT_ARGS]);
     await waitFor(async () => ((await plan()).json.changes ? undefined : true), { timeoutMs: 30_000, what: "plan without changes after the controller ran" });
-    const writes = world.proxy.writes().slice(writesBefore).map((w) => `${w.method} ${w.path.split("?")[0] ?? ""}`);
+    const writes = world.proxy
+      .writes()
+      .slice(writesBefore)
+      .map((w) => `${w.method} ${w.path.split("?")[0] ?? ""}`);
     assert.deepEqual(writes, [`PUT /v1/agent/service/deregister/${encodeURIComponent(`${NODE}:pw-compat-1:80`)}`]);
     assert.match(hapFile() ?? "", /balance leastconn/);
     assert.equal(world.lbFile("web.conf"), webBefore, "the nginx file is untouched");

@@ -27,11 +27,35 @@ let port: number;
 let third: Backend;
 
 function yaml(method?: string): string {
-  return bindingYaml({ name: "web", service: SERVICE, app: "plan-web", listenPort: port, ...(method !== undefined ? { extraSpec: `    method: ${method}\n` } : {}) });
+  return bindingYaml({
+    name: "web",
+    service: SERVICE,
+    app: "plan-web",
+    listenPort: port,
+    ...(method !== undefined ? { extraSpec: `    method: ${method}\n` } : {}),
+  });
 }
 
 function plan(...extra: string[]): Promise<RunResult> {
-  return run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "plan", "-f", world.bindingsDir, "--consul-addr", world.proxy.addr, "--node", NODE, "--lb-output-dir", world.nginx.confDir, ...extra], { timeoutMs: 60_000 });
+  return run(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(REPO, "src/cli/main.ts"),
+      "plan",
+      "-f",
+      world.bindingsDir,
+      "--consul-addr",
+      world.proxy.addr,
+      "--node",
+      NODE,
+      "--lb-output-dir",
+      world.nginx.confDir,
+      ...extra,
+    ],
+    { timeoutMs: 60_000 },
+  );
 }
 
 async function planJson(): Promise<PlanResult> {
@@ -65,8 +89,14 @@ before(async () => {
   await world.startController();
   await runBackend({ name: "plan-web-1", labels: { app: "plan-web" }, env: { NAME: "p1" } });
   await runBackend({ name: "plan-web-2", labels: { app: "plan-web" }, env: { NAME: "p2" } });
-  await waitFor(async () => ((await world.health(SERVICE)).filter((e) => e.status === "passing").length === 2 ? true : undefined), { timeoutMs: 30_000, what: "2 passing" });
-  await waitFor(() => ((world.lbFile("web.conf") ?? "").match(/server 127\.0\.0\.1:\d+;/g)?.length === 2 ? true : undefined), { timeoutMs: 20_000, what: "2 servers in web.conf" });
+  await waitFor(async () => ((await world.health(SERVICE)).filter((e) => e.status === "passing").length === 2 ? true : undefined), {
+    timeoutMs: 30_000,
+    what: "2 passing",
+  });
+  await waitFor(() => ((world.lbFile("web.conf") ?? "").match(/server 127\.0\.0\.1:\d+;/g)?.length === 2 ? true : undefined), {
+    timeoutMs: 20_000,
+    what: "2 servers in web.conf",
+  });
 });
 
 after(async () => {
@@ -80,7 +110,10 @@ describe("controller plan", () => {
     const p = await planJson();
     assert.equal(p.changes, false, JSON.stringify(p, null, 2));
     assert.deepEqual(p.registrations, []);
-    assert.deepEqual(p.loadBalancer.map((f) => f.action), ["unchanged"]);
+    assert.deepEqual(
+      p.loadBalancer.map((f) => f.action),
+      ["unchanged"],
+    );
     const text = await plan();
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /No changes: Consul and the load balancer files match the bindings\./);
@@ -90,9 +123,29 @@ describe("controller plan", () => {
     await world.controller?.stop();
     third = await runBackend({ name: "plan-web-3", labels: { app: "plan-web" }, env: { NAME: "p3" } });
     // A registration this node owns for the binding, whose container is gone; critical so nginx would not render it.
-    assert.equal(await put("/v1/agent/service/register", { ID: STALE_ID, Name: SERVICE, Address: "127.0.0.1", Port: 1, Meta: { dockbind_node: NODE, dockbind_binding: "default/web", dockbind_container: "deadbeef0000" }, Check: { TTL: "1h", Status: "critical" } }), 200);
+    assert.equal(
+      await put("/v1/agent/service/register", {
+        ID: STALE_ID,
+        Name: SERVICE,
+        Address: "127.0.0.1",
+        Port: 1,
+        Meta: { dockbind_node: NODE, dockbind_binding: "default/web", dockbind_container: "deadbeef0000" },
+        Check: { TTL: "1h", Status: "critical" },
+      }),
+      200,
+    );
     // Someone else's registration of the same service: never touched.
-    assert.equal(await put("/v1/agent/service/register", { ID: "foreign-1", Name: SERVICE, Address: "127.0.0.1", Port: 2, Meta: { dockbind_node: "other-node" }, Check: { TTL: "1h", Status: "critical" } }), 200);
+    assert.equal(
+      await put("/v1/agent/service/register", {
+        ID: "foreign-1",
+        Name: SERVICE,
+        Address: "127.0.0.1",
+        Port: 2,
+        Meta: { dockbind_node: "other-node" },
+        Check: { TTL: "1h", Status: "critical" },
+      }),
+      200,
+    );
     world.writeFile("web.yaml", yaml("least_conn"));
 
     const before = await snapshot();
@@ -115,10 +168,16 @@ describe("controller plan", () => {
     assert.match(lb.diff, /^\+ {4}least_conn;$/m);
     assert.equal(lb.diff.split("\n").filter((l) => /^[+-][^+-]/.test(l)).length, 1, `only the method line changes:\n${lb.diff}`);
 
-    assert.match(text.stdout, new RegExp(`^ {4}\\+ register {3}dockbind:${NODE}:default:web:${third.id.slice(0, 12)}:80 .*container plan-web-3 {2}\\(new backend\\)$`, "m"));
+    assert.match(
+      text.stdout,
+      new RegExp(`^ {4}\\+ register {3}dockbind:${NODE}:default:web:${third.id.slice(0, 12)}:80 .*container plan-web-3 {2}\\(new backend\\)$`, "m"),
+    );
     assert.match(text.stdout, new RegExp(`^ {4}- deregister ${STALE_ID} .*\\(container no longer running or matching\\)$`, "m"));
     assert.match(text.stdout, /^ {2}~ \S+\/web\.conf \(default\/web\): update$/m);
-    assert.match(text.stdout, /Plan: 1 to register, 0 to update, 1 to deregister; LB files: 0 to create, 1 to update, 0 to remove \(nginx would be validated and reloaded\)\./);
+    assert.match(
+      text.stdout,
+      /Plan: 1 to register, 0 to update, 1 to deregister; LB files: 0 to create, 1 to update, 0 to remove \(nginx would be validated and reloaded\)\./,
+    );
 
     assert.ok(world.proxy.requests.length > requestsBefore, "plan read Consul through the counting proxy");
     assert.deepEqual(world.proxy.writes().slice(writesBefore), [], "Consul writes made by plan");
@@ -128,10 +187,19 @@ describe("controller plan", () => {
   it("the controller then makes exactly the planned writes, after which plan shows no changes", async () => {
     const writesBefore = world.proxy.writes().length;
     await world.startController();
-    await waitFor(async () => ((await world.health(SERVICE)).filter((e) => e.status === "passing").length === 3 ? true : undefined), { timeoutMs: 30_000, what: "3 passing" });
+    await waitFor(async () => ((await world.health(SERVICE)).filter((e) => e.status === "passing").length === 3 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: "3 passing",
+    });
     await waitFor(async () => ((await planJson()).changes ? undefined : true), { timeoutMs: 30_000, what: "plan without changes" });
     const writes = world.proxy.writes().slice(writesBefore);
-    assert.deepEqual(writes.map((w) => `${w.method} ${w.path.split("?")[0] ?? ""}`).sort(), ["PUT /v1/agent/service/deregister/" + encodeURIComponent(STALE_ID), "PUT /v1/agent/service/register"].sort());
-    assert.ok((await world.health(SERVICE)).some((e) => e.id === "foreign-1"), "foreign registration untouched");
+    assert.deepEqual(
+      writes.map((w) => `${w.method} ${w.path.split("?")[0] ?? ""}`).sort(),
+      ["PUT /v1/agent/service/deregister/" + encodeURIComponent(STALE_ID), "PUT /v1/agent/service/register"].sort(),
+    );
+    assert.ok(
+      (await world.health(SERVICE)).some((e) => e.id === "foreign-1"),
+      "foreign registration untouched",
+    );
   });
 });

@@ -50,7 +50,11 @@ describe("healthCheck.probeBeforeRegister", () => {
     const entry = (await world.health(SERVICE)).find((e) => e.port === b.hostPort);
     assert.equal(entry?.status, "passing");
     // Registered passing by the probe, at once or by a follow-up while the backend was starting.
-    const line = await c.waitForLog((l) => l.message === "registered" && l.serviceId === entry.id && String(l.probe).startsWith("passing"), "registered passing by the probe", 5_000);
+    const line = await c.waitForLog(
+      (l) => l.message === "registered" && l.serviceId === entry.id && String(l.probe).startsWith("passing"),
+      "registered passing by the probe",
+      5_000,
+    );
     console.log(`probeBeforeRegister: docker run -> served through nginx in ${servedMs.toFixed(0)} ms (${String(line.probe)})`);
   });
 
@@ -58,16 +62,29 @@ describe("healthCheck.probeBeforeRegister", () => {
     const c = world.controller;
     assert.ok(c);
     const bad = await runBackend({ name: `probe-bad-${process.pid}`, labels: { app: "probe-web" }, env: { NAME: "bad", FAIL_HEALTH: "1" } });
-    const entry = await waitFor(async () => (await world.health(SERVICE)).find((e) => e.port === bad.hostPort), { timeoutMs: 10_000, what: "failing backend registered" });
+    const entry = await waitFor(async () => (await world.health(SERVICE)).find((e) => e.port === bad.hostPort), {
+      timeoutMs: 10_000,
+      what: "failing backend registered",
+    });
     assert.equal(entry.status, "critical");
     // The log line may land in the file just after Consul shows the entry: wait for it.
     await c.waitForLog((l) => l.message === "registered" && l.serviceId === entry.id && l.probe === "failed", "its probe failed", 5_000);
     // Re-probes (every 200 ms) keep failing; once the file is rendered from Consul's view it holds the passing instance only.
-    await waitFor(async () => {
-      const want = (await world.health(SERVICE)).filter((e) => e.status === "passing").map((e) => e.port).sort().join(",");
-      const got = [...(world.lbFile("web.conf") ?? "").matchAll(/server 127\.0\.0\.1:(\d+);/g)].map((m) => Number(m[1])).sort().join(",");
-      return want !== "" && got === want ? true : undefined;
-    }, { timeoutMs: 10_000, what: "generated upstream equals the passing instances" });
+    await waitFor(
+      async () => {
+        const want = (await world.health(SERVICE))
+          .filter((e) => e.status === "passing")
+          .map((e) => e.port)
+          .sort()
+          .join(",");
+        const got = [...(world.lbFile("web.conf") ?? "").matchAll(/server 127\.0\.0\.1:(\d+);/g)]
+          .map((m) => Number(m[1]))
+          .sort()
+          .join(",");
+        return want !== "" && got === want ? true : undefined;
+      },
+      { timeoutMs: 10_000, what: "generated upstream equals the passing instances" },
+    );
     const bodies = await world.sample(port, 12);
     assert.ok(!bodies.includes("bad"), bodies.join(","));
     assert.equal((await world.health(SERVICE)).find((e) => e.port === bad.hostPort)?.status, "critical");

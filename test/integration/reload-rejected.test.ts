@@ -22,7 +22,10 @@ let portB: number;
 let squatter: Server | undefined;
 
 interface StatusDoc {
-  readonly bindings: readonly { readonly key: string; readonly conditions: readonly { readonly type: string; readonly status: string; readonly reason: string; readonly message: string }[] }[];
+  readonly bindings: readonly {
+    readonly key: string;
+    readonly conditions: readonly { readonly type: string; readonly status: string; readonly reason: string; readonly message: string }[];
+  }[];
 }
 
 async function lbCondition(key: string): Promise<{ status: string; reason: string; message: string } | undefined> {
@@ -58,10 +61,13 @@ describe("a reload nginx rejects", () => {
     await new Promise<void>((r) => squatter?.listen(portB, "127.0.0.1", r));
     world.writeFile("b.yaml", bindingYaml({ name: "b", service: "rej-b", app: "rej-b", listenPort: portB }));
 
-    const cond = await waitFor(async () => {
-      const x = await lbCondition("default/b");
-      return x?.reason === "ReloadRejected" ? x : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200, what: "b: LoadBalancerConfigured False/ReloadRejected" });
+    const cond = await waitFor(
+      async () => {
+        const x = await lbCondition("default/b");
+        return x?.reason === "ReloadRejected" ? x : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: "b: LoadBalancerConfigured False/ReloadRejected" },
+    );
     assert.equal(cond.status, "False");
     assert.match(cond.message, /kept its previous configuration/);
     // Between attempts (each retry puts the file back for its confirmation window) the file is taken back:
@@ -70,17 +76,27 @@ describe("a reload nginx rejects", () => {
 
     // Binding a is not held back by b: a new backend of a is rendered, reloaded and served.
     await runBackend({ name: `rej-a2-${process.pid}`, labels: { app: "rej-a" }, env: { NAME: "a2" } });
-    await waitFor(async () => {
-      const seen = new Set(await world.sample(portA, 6));
-      return seen.has("a1") && seen.has("a2") ? true : undefined;
-    }, { timeoutMs: 30_000, what: "a serving a1 and a2 while b is rejected" });
+    await waitFor(
+      async () => {
+        const seen = new Set(await world.sample(portA, 6));
+        return seen.has("a1") && seen.has("a2") ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: "a serving a1 and a2 while b is rejected" },
+    );
     assert.equal((await lbCondition("default/a"))?.status, "True");
 
     // The port is freed: b's retry (backoff) reloads, is confirmed, and b is served.
     await new Promise((r) => squatter?.close(r));
     squatter = undefined;
-    await waitFor(async () => ((await world.nginx.get(portB).catch(() => undefined))?.body === "b1" ? true : undefined), { timeoutMs: 90_000, intervalMs: 100, what: "b served once its port is free" });
-    await waitFor(async () => ((await lbCondition("default/b"))?.status === "True" ? true : undefined), { timeoutMs: 10_000, what: "b: LoadBalancerConfigured True" });
+    await waitFor(async () => ((await world.nginx.get(portB).catch(() => undefined))?.body === "b1" ? true : undefined), {
+      timeoutMs: 90_000,
+      intervalMs: 100,
+      what: "b served once its port is free",
+    });
+    await waitFor(async () => ((await lbCondition("default/b"))?.status === "True" ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "b: LoadBalancerConfigured True",
+    });
     assert.match(world.lbFile("b.conf") ?? "", new RegExp(`listen 127\\.0\\.0\\.1:${portB}`));
   });
 });

@@ -57,7 +57,34 @@ async function startAclConsul(): Promise<void> {
   mkdirSync(join(dir, "data"));
   startManaged(
     "consul",
-    ["agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1", "-advertise", "127.0.0.1", "-http-port", http, "-dns-port", dns, "-serf-lan-port", lan, "-serf-wan-port", wan, "-server-port", server, "-grpc-port", "-1", "-data-dir", join(dir, "data"), "-node", `consul-${NODE}`, "-config-file", join(dir, "acl.hcl")],
+    [
+      "agent",
+      "-dev",
+      "-bind",
+      "127.0.0.1",
+      "-client",
+      "127.0.0.1",
+      "-advertise",
+      "127.0.0.1",
+      "-http-port",
+      http,
+      "-dns-port",
+      dns,
+      "-serf-lan-port",
+      lan,
+      "-serf-wan-port",
+      wan,
+      "-server-port",
+      server,
+      "-grpc-port",
+      "-1",
+      "-data-dir",
+      join(dir, "data"),
+      "-node",
+      `consul-${NODE}`,
+      "-config-file",
+      join(dir, "acl.hcl"),
+    ],
     join(dir, "consul.log"),
   );
   consulUrl = `http://127.0.0.1:${http}`;
@@ -111,19 +138,29 @@ describe("Consul ACL: minimal policy", () => {
     const c = controller;
     await runBackend({ name: "acl-a", labels: { app: "acl-web" }, env: { NAME: "acl-a" } });
     await runBackend({ name: "acl-b", labels: { app: "acl-web" }, env: { NAME: "acl-b" } });
-    await waitFor(async () => {
-      const seen = new Set<string>();
-      for (let i = 0; i < 6; i++) {
-        const r = await nginx.get(port).catch(() => ({ status: 0, body: "" }));
-        if (r.status === 200) seen.add(r.body);
-      }
-      return (seen.has("acl-a") && seen.has("acl-b")) || undefined;
-    }, { timeoutMs: 30_000, what: "both backends served through nginx with the minimal token" });
+    await waitFor(
+      async () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 6; i++) {
+          const r = await nginx.get(port).catch(() => ({ status: 0, body: "" }));
+          if (r.status === 200) seen.add(r.body);
+        }
+        return (seen.has("acl-a") && seen.has("acl-b")) || undefined;
+      },
+      { timeoutMs: 30_000, what: "both backends served through nginx with the minimal token" },
+    );
 
     // A service outside the policy: rejected by Consul, reported precisely, nothing else disturbed.
     writeBinding("other.yaml", bindingYaml({ name: "other", service: "acl-other", app: "acl-web-other" }).replace("port: 80", "port: 8080"));
     await runBackend({ name: "acl-o", labels: { app: "acl-web-other" }, env: { NAME: "acl-o", PORT: "8080" } });
-    const rejected = await waitForCondition(c, "default/other", "Registered", (x) => x.reason === "ConsulRejected", "default/other Registered: ConsulRejected", 30_000);
+    const rejected = await waitForCondition(
+      c,
+      "default/other",
+      "Registered",
+      (x) => x.reason === "ConsulRejected",
+      "default/other Registered: ConsulRejected",
+      30_000,
+    );
     assert.equal(rejected.status, "False");
     assert.match(rejected.message, /403|[Pp]ermission denied/);
     const services = JSON.parse((await consulApi("GET", "/v1/agent/services")).body) as Record<string, { Service: string }>;
@@ -133,7 +170,8 @@ describe("Consul ACL: minimal policy", () => {
     const listening = c.logs().find((l) => l.message === "http server listening");
     const bodies: string[] = [];
     if (listening !== undefined) {
-      for (const path of ["/metrics", "/api/status", "/", "/healthz", "/readyz"]) bodies.push((await httpGet(`http://${String(listening.address)}${path}`)).body);
+      for (const path of ["/metrics", "/api/status", "/", "/healthz", "/readyz"])
+        bodies.push((await httpGet(`http://${String(listening.address)}${path}`)).body);
     }
     const logText = readFileSync(c.logFile, "utf8");
     assert.ok(logText.length > 0 && c.logs().some((l) => l.level === "debug"), "debug logging was on");

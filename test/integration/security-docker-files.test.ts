@@ -71,7 +71,10 @@ describe("read-only Docker access", () => {
     await c.stop(); // the access log line of the /events stream is written when it closes
     world.controller = undefined;
     const lines = readFileSync(proxy.accessLog, "utf8").slice(mark).split("\n").filter(Boolean);
-    assert.ok(lines.some((l) => /^GET \S*\/events\S* /.test(l)), `the events stream went through the proxy: ${lines.slice(0, 5).join(" | ")}`);
+    assert.ok(
+      lines.some((l) => /^GET \S*\/events\S* /.test(l)),
+      `the events stream went through the proxy: ${lines.slice(0, 5).join(" | ")}`,
+    );
     const bad = lines.filter((l) => !/^(GET|HEAD) /.test(l) || / 403$/.test(l));
     assert.deepEqual(bad, [], "the controller only ever sent GET requests to Docker");
     world.removeFile("ro.yaml");
@@ -80,13 +83,22 @@ describe("read-only Docker access", () => {
 
 describe("generated files: mode, owner, atomicity", () => {
   it("refuses world-writable or malformed --lb-file-mode and malformed --lb-file-owner at start-up (exit 2)", async () => {
-    const base = controllerArgs({ bindingsDir: world.bindingsDir, consulAddr: world.proxy.addr, outputDir: world.nginx.confDir, nginxArgs: world.nginx.nginxArgs, node: "security-flags" });
+    const base = controllerArgs({
+      bindingsDir: world.bindingsDir,
+      consulAddr: world.proxy.addr,
+      outputDir: world.nginx.confDir,
+      nginxArgs: world.nginx.nginxArgs,
+      node: "security-flags",
+    });
     for (const v of ["0777", "0642", "666", "rw-r--r--", "0o644", "1644"]) assert.throws(() => fileMode(v), ConfigError, v);
     for (const v of ["0644", "640", "0600", "0440"]) assert.equal(fileMode(v) & 0o002, 0, v);
     for (const v of ["nginx:nginx", "-1:0", "1", "1:2:3", "99999999999:0"]) assert.throws(() => fileOwner(v), ConfigError, v);
     assert.deepEqual(fileOwner("101:65534"), { uid: 101, gid: 65534 });
     // And through the real command line (exit 2 = configuration error).
-    for (const bad of [["--lb-file-mode", "0666"], ["--lb-file-owner", "nginx:nginx"]]) {
+    for (const bad of [
+      ["--lb-file-mode", "0666"],
+      ["--lb-file-owner", "nginx:nginx"],
+    ]) {
       const r = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...base, ...bad], { timeoutMs: 60_000 });
       assert.equal(r.code, 2, `${bad.join(" ")}: exit ${r.code} ${r.stderr}`);
       assert.match(r.stderr, /--lb-file-(mode|owner)/);

@@ -60,7 +60,11 @@ before(async () => {
     async () => {
       const doc = await status();
       const passing = doc.bindings.map((b) => `${b.key}=${b.counts.registered}/${b.counts.passing}`).join();
-      return healthOf(doc, "default/web").join() === "passing,passing" && healthOf(doc, "default/api").join() === "critical,passing" && passing === "default/api=2/1,default/web=2/2" ? true : undefined;
+      return healthOf(doc, "default/web").join() === "passing,passing" &&
+        healthOf(doc, "default/api").join() === "critical,passing" &&
+        passing === "default/api=2/1,default/web=2/2"
+        ? true
+        : undefined;
     },
     { timeoutMs: 40_000, what: "status: web 2 passing, api 1 passing + 1 critical, counts rendered" },
   );
@@ -68,7 +72,16 @@ before(async () => {
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
     viewport: { width: 1280, height: 900 },
     timeout: 60_000,
   });
@@ -94,19 +107,28 @@ describe("status page in headless Chromium", () => {
     assert.match(await page.title(), /dockbind status — statuspage/);
     const api = page.locator('section[data-binding="default/api"]');
     const web = page.locator('section[data-binding="default/web"]');
-    assert.equal(await api.locator("h2").innerText().then((t) => t.includes("default/api")), true);
+    assert.equal(
+      await api
+        .locator("h2")
+        .innerText()
+        .then((t) => t.includes("default/api")),
+      true,
+    );
     assert.equal(await api.locator('[data-backend-health="passing"]').count(), 1);
     assert.equal(await api.locator('[data-backend-health="critical"]').count(), 1);
     assert.match(await api.locator('[data-backend-health="critical"]').innerText(), /page-api-bad[\s\S]*critical/);
     assert.equal(await web.locator('[data-backend-health="passing"]').count(), 2);
-    assert.equal(await web.locator('[data-backend-health]').count(), 2);
-    for (const [section, passing] of [[api, "1"], [web, "2"]] as const) {
+    assert.equal(await web.locator("[data-backend-health]").count(), 2);
+    for (const [section, passing] of [
+      [api, "1"],
+      [web, "2"],
+    ] as const) {
       assert.equal(await section.locator('[data-count="desired"]').innerText(), "2");
       assert.equal(await section.locator('[data-count="registered"]').innerText(), "2");
       assert.equal(await section.locator('[data-count="passing"]').innerText(), passing);
       assert.equal(await section.getAttribute("data-ready"), "True");
     }
-    assert.match(await page.locator('[data-last-reload]').innerText(), /ok[\s\S]*last nginx reload/);
+    assert.match(await page.locator("[data-last-reload]").innerText(), /ok[\s\S]*last nginx reload/);
   });
 
   it("refreshes itself, loads nothing from elsewhere and is read-only", async () => {
@@ -127,7 +149,10 @@ describe("status page in headless Chromium", () => {
   });
 
   it("`controller status` prints the same bindings and backends from the running controller", async () => {
-    const cli = (...args: string[]): Promise<RunResult> => run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", base.slice("http://".length), ...args], { timeoutMs: 60_000 });
+    const cli = (...args: string[]): Promise<RunResult> =>
+      run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", base.slice("http://".length), ...args], {
+        timeoutMs: 60_000,
+      });
     const text = await cli();
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^default\/api\s+page-api\s+True\s+2\s+2\s+1\s+Reloaded/m);
@@ -137,8 +162,16 @@ describe("status page in headless Chromium", () => {
     const json = await cli("--output", "json");
     assert.equal(json.code, 0, json.stderr);
     const doc = JSON.parse(json.stdout) as StatusDocument;
-    assert.deepEqual(doc.bindings.map((b) => [b.key, b.counts.passing]), [["default/api", 1], ["default/web", 2]]);
-    const down = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", `127.0.0.1:${await freePort()}`], { timeoutMs: 60_000 });
+    assert.deepEqual(
+      doc.bindings.map((b) => [b.key, b.counts.passing]),
+      [
+        ["default/api", 1],
+        ["default/web", 2],
+      ],
+    );
+    const down = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", `127.0.0.1:${await freePort()}`], {
+      timeoutMs: 60_000,
+    });
     assert.equal(down.code, 1);
     assert.match(down.stderr, /ECONNREFUSED/);
   });
@@ -153,7 +186,10 @@ describe("status page in headless Chromium", () => {
   });
 
   it("shows an invalid binding file by name, escaped, and saves a screenshot", async () => {
-    world.writeFile(EVIL_FILE, 'apiVersion: dockbind.io/v1alpha1\nkind: ServiceBinding\nmetadata: {name: "<b>x</b>"}\nspec: {service: {name: y}, backends: {selector: {matchLabels: {a: b}}, port: 80}}\n');
+    world.writeFile(
+      EVIL_FILE,
+      'apiVersion: dockbind.io/v1alpha1\nkind: ServiceBinding\nmetadata: {name: "<b>x</b>"}\nspec: {service: {name: y}, backends: {selector: {matchLabels: {a: b}}, port: 80}}\n',
+    );
     await waitFor(async () => ((await status()).problems.length > 0 ? true : undefined), { timeoutMs: 20_000, what: "binding problem reported" });
     await page.goto(`${base}/`);
     const problems = page.locator('[data-section="problems"]');

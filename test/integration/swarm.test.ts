@@ -31,7 +31,18 @@ interface TaskRow {
 async function runningTasks(): Promise<TaskRow[]> {
   const ids = (await run("docker", ["service", "ps", "-q", "--filter", "desired-state=running", SERVICE], { check: true })).stdout.split("\n").filter(Boolean);
   if (ids.length === 0) return [];
-  const out = (await run("docker", ["inspect", "-f", "{{.ID}} {{.Status.State}} {{.Status.ContainerStatus.ContainerID}} {{range .Status.PortStatus.Ports}}{{.PublishedPort}} {{end}}", ...ids], { check: true })).stdout;
+  const out = (
+    await run(
+      "docker",
+      [
+        "inspect",
+        "-f",
+        "{{.ID}} {{.Status.State}} {{.Status.ContainerStatus.ContainerID}} {{range .Status.PortStatus.Ports}}{{.PublishedPort}} {{end}}",
+        ...ids,
+      ],
+      { check: true },
+    )
+  ).stdout;
   return out
     .split("\n")
     .filter(Boolean)
@@ -49,26 +60,38 @@ async function bodiesOf(tasks: readonly TaskRow[]): Promise<string[]> {
 /** Resolves once `n` tasks run, Consul holds exactly them (passing) and nginx serves exactly their bodies. */
 async function converged(n: number): Promise<{ tasksMs: number; consulMs: number; servedMs: number }> {
   const start = Date.now();
-  const tasks = await waitFor(async () => {
-    const t = await runningTasks();
-    return t.length === n ? t : undefined;
-  }, { timeoutMs: 30_000, what: `${n} running tasks` });
+  const tasks = await waitFor(
+    async () => {
+      const t = await runningTasks();
+      return t.length === n ? t : undefined;
+    },
+    { timeoutMs: 30_000, what: `${n} running tasks` },
+  );
   const tasksMs = Date.now() - start;
   const wantPorts = tasks.map((t) => t.publishedPort).sort();
-  await waitFor(async () => {
-    const h = await world.health("swarm-web");
-    const ports = h.filter((e) => e.status === "passing").map((e) => e.port).sort();
-    if (h.length === n && JSON.stringify(ports) === JSON.stringify(wantPorts)) return true;
-    throw new Error(`want ports ${wantPorts.join(",")}; Consul has ${h.map((e) => `${e.port}:${e.status}`).join(",")}`);
-  }, { timeoutMs: 30_000, what: `Consul: exactly the ${n} running tasks, passing` });
+  await waitFor(
+    async () => {
+      const h = await world.health("swarm-web");
+      const ports = h
+        .filter((e) => e.status === "passing")
+        .map((e) => e.port)
+        .sort();
+      if (h.length === n && JSON.stringify(ports) === JSON.stringify(wantPorts)) return true;
+      throw new Error(`want ports ${wantPorts.join(",")}; Consul has ${h.map((e) => `${e.port}:${e.status}`).join(",")}`);
+    },
+    { timeoutMs: 30_000, what: `Consul: exactly the ${n} running tasks, passing` },
+  );
   const consulMs = Date.now() - start;
   const bodies = await bodiesOf(tasks);
-  await waitFor(async () => {
-    const conf = world.lbFile("swarm.conf") ?? "";
-    if (!wantPorts.every((p) => conf.includes(`127.0.0.1:${p}`)) || (conf.match(/^\s*server 127\.0\.0\.1:/gm) ?? []).length !== n) return undefined;
-    const seen = [...new Set(await world.sample(port, 2 * n + 2))].sort();
-    return JSON.stringify(seen) === JSON.stringify(bodies) ? true : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 50, what: `nginx serving exactly the ${n} tasks` });
+  await waitFor(
+    async () => {
+      const conf = world.lbFile("swarm.conf") ?? "";
+      if (!wantPorts.every((p) => conf.includes(`127.0.0.1:${p}`)) || (conf.match(/^\s*server 127\.0\.0\.1:/gm) ?? []).length !== n) return undefined;
+      const seen = [...new Set(await world.sample(port, 2 * n + 2))].sort();
+      return JSON.stringify(seen) === JSON.stringify(bodies) ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 50, what: `nginx serving exactly the ${n} tasks` },
+  );
   return { tasksMs, consulMs, servedMs: Date.now() - start };
 }
 
@@ -120,12 +143,25 @@ describe("Swarm services as backends", () => {
     await run(
       "docker",
       [
-        "service", "create", "-d", "--name", SERVICE, "--replicas", "3",
-        "--label", `app=swarm-web-${process.pid}`, "--label", "dockbind-test=1",
+        "service",
+        "create",
+        "-d",
+        "--name",
+        SERVICE,
+        "--replicas",
+        "3",
+        "--label",
+        `app=swarm-web-${process.pid}`,
+        "--label",
+        "dockbind-test=1",
         // Host mode without a published port: Docker picks a free port per task.
-        "--publish", "mode=host,target=80",
+        "--publish",
+        "mode=host,target=80",
         // Each task keeps serving 1 s after SIGTERM: scale-down has a real drain window.
-        "--env", "DRAIN_SECONDS=1", "--stop-grace-period", "5s",
+        "--env",
+        "DRAIN_SECONDS=1",
+        "--stop-grace-period",
+        "5s",
         await ensureBackendImage(),
       ],
       { check: true },
@@ -142,7 +178,9 @@ describe("Swarm services as backends", () => {
     const t0 = Date.now();
     await run("docker", ["service", "scale", "-d", `${SERVICE}=5`], { check: true });
     const r = await converged(5);
-    console.log(`swarm: docker service scale 3->5 -> engine reports 5 running tasks ${r.tasksMs} ms, Consul ${r.consulMs} ms, nginx serving the new set ${r.servedMs} ms (since scale: ${Date.now() - t0} ms)`);
+    console.log(
+      `swarm: docker service scale 3->5 -> engine reports 5 running tasks ${r.tasksMs} ms, Consul ${r.consulMs} ms, nginx serving the new set ${r.servedMs} ms (since scale: ${Date.now() - t0} ms)`,
+    );
   });
 
   it("scale to 1 under request load: zero failed requests, removed tasks leave Consul before their containers die", async () => {
@@ -161,7 +199,9 @@ describe("Swarm services as backends", () => {
     try {
       await run("docker", ["service", "scale", "-d", `${SERVICE}=1`], { check: true });
       const r = await converged(1);
-      console.log(`swarm: docker service scale 5->1 -> Consul ${r.consulMs} ms, nginx serving the new set ${r.servedMs} ms (since scale: ${Date.now() - t0} ms)`);
+      console.log(
+        `swarm: docker service scale 5->1 -> Consul ${r.consulMs} ms, nginx serving the new set ${r.servedMs} ms (since scale: ${Date.now() - t0} ms)`,
+      );
       // Keep the load on until every removed task's container has exited (DRAIN_SECONDS=1 after SIGTERM).
       const remaining = new Set((await runningTasks()).map((t) => t.id));
       for (const t of before.filter((x) => !remaining.has(x.id))) {
@@ -186,10 +226,27 @@ describe("Swarm services as backends", () => {
     // The engine's own record of when each container died (the containers themselves are removed).
     const events = await run(
       "docker",
-      ["events", "--since", String(Math.floor(t0 / 1000) - 1), "--until", String(Math.ceil(Date.now() / 1000) + 1), "--filter", "event=die", "--filter", `label=com.docker.swarm.service.name=${SERVICE}`, "--format", "{{.Actor.ID}} {{.TimeNano}}"],
+      [
+        "events",
+        "--since",
+        String(Math.floor(t0 / 1000) - 1),
+        "--until",
+        String(Math.ceil(Date.now() / 1000) + 1),
+        "--filter",
+        "event=die",
+        "--filter",
+        `label=com.docker.swarm.service.name=${SERVICE}`,
+        "--format",
+        "{{.Actor.ID}} {{.TimeNano}}",
+      ],
       { check: true },
     );
-    const diedAt = new Map(events.stdout.split("\n").filter(Boolean).map((l) => [l.split(" ")[0] ?? "", Number(BigInt(l.split(" ")[1] ?? "0") / 1_000_000n)]));
+    const diedAt = new Map(
+      events.stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => [l.split(" ")[0] ?? "", Number(BigInt(l.split(" ")[1] ?? "0") / 1_000_000n)]),
+    );
     for (const t of removed) {
       const died = diedAt.get(t.containerId);
       assert.ok(died !== undefined, `die event of task ${t.id}`);

@@ -36,7 +36,9 @@ function validate(...paths: string[]): Promise<RunResult> {
 
 /** True when `stdout` has the problem line `<file> (document N): <field>: <message>`. */
 function reported(stdout: string, e: Expectation): boolean {
-  return stdout.split("\n").some((l) => l.startsWith(`${e.file} (document ${e.document}): ${e.field}: `) && l.length > `${e.file} (document ${e.document}): ${e.field}: `.length);
+  return stdout
+    .split("\n")
+    .some((l) => l.startsWith(`${e.file} (document ${e.document}): ${e.field}: `) && l.length > `${e.file} (document ${e.document}): ${e.field}: `.length);
 }
 
 async function inBatches<T, R>(items: readonly T[], size: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -45,8 +47,14 @@ async function inBatches<T, R>(items: readonly T[], size: number, fn: (t: T) => 
   return out;
 }
 
-const badFiles = readdirSync(BAD).filter((n) => n.endsWith(".yaml")).sort().map((n) => join(BAD, n));
-const goodFiles = readdirSync(GOOD).filter((n) => n.endsWith(".yaml")).sort().map((n) => join(GOOD, n));
+const badFiles = readdirSync(BAD)
+  .filter((n) => n.endsWith(".yaml"))
+  .sort()
+  .map((n) => join(BAD, n));
+const goodFiles = readdirSync(GOOD)
+  .filter((n) => n.endsWith(".yaml"))
+  .sort()
+  .map((n) => join(GOOD, n));
 
 describe("controller validate on a corpus of bad bindings", () => {
   it("the corpus has at least 12 broken samples, each declaring the field it must be reported for", () => {
@@ -70,7 +78,10 @@ describe("controller validate on a corpus of bad bindings", () => {
       assert.equal(r.code, 1, `${f}: ${r.stdout}${r.stderr}`);
       for (const e of expectations(f)) assert.ok(reported(r.stdout, e), `${f}: expected ${e.field} in document ${e.document}:\n${r.stdout}`);
       const problemLines = r.stdout.split("\n").filter((l) => / \(document \d+\): /.test(l));
-      assert.ok(problemLines.every((l) => l.startsWith(`${f} `)), `lines about other files:\n${r.stdout}`);
+      assert.ok(
+        problemLines.every((l) => l.startsWith(`${f} `)),
+        `lines about other files:\n${r.stdout}`,
+      );
     }
   });
 

@@ -32,7 +32,11 @@ let proxy: StallProxy;
 async function owned(): Promise<Set<string>> {
   const r = await fetch(`${world.consul.url}/v1/agent/services`);
   const all = (await r.json()) as Record<string, { Meta?: Record<string, string> | null }>;
-  return new Set(Object.values(all).filter((s) => s.Meta?.dockbind_node === world.node).map((s) => (s.Meta?.dockbind_container ?? "").slice(0, 12)));
+  return new Set(
+    Object.values(all)
+      .filter((s) => s.Meta?.dockbind_node === world.node)
+      .map((s) => (s.Meta?.dockbind_container ?? "").slice(0, 12)),
+  );
 }
 
 function same(a: ReadonlySet<string>, b: readonly string[]): boolean {
@@ -80,10 +84,17 @@ describe("silent Docker event stream stall", () => {
     const line = await c.waitForLog((l) => l.message === "docker event stream stalled; reconnecting", "stall detected", 60_000);
     const detectedMs = Date.parse(String(line.timestamp)) - changedAt;
     const bound = RESYNC_MS + STALL_GRACE_MS + 2_000; // + the list and the container start itself
-    console.log(`docker stall detected ${detectedMs} ms after the first missed change (bound ${bound} ms: --resync ${RESYNC_MS} + grace ${STALL_GRACE_MS} + 2000)`);
+    console.log(
+      `docker stall detected ${detectedMs} ms after the first missed change (bound ${bound} ms: --resync ${RESYNC_MS} + grace ${STALL_GRACE_MS} + 2000)`,
+    );
     assert.ok(detectedMs <= bound, `detected after ${detectedMs} ms`);
     assert.ok(Number(line.unreportedChanges) >= 1);
-    assert.ok(c.logs().slice(mark).some((l) => l.message === "docker event stream stalled; reconnecting"));
+    assert.ok(
+      c
+        .logs()
+        .slice(mark)
+        .some((l) => l.message === "docker event stream stalled; reconnecting"),
+    );
 
     await c.waitForLog((l) => l.message === "docker event stream reconnected", "stream re-established", 20_000);
     await waitFor(async () => same(await owned(), [keep.id, fresh.id]) || undefined, { timeoutMs: 20_000, what: "keep + fresh registered, victim gone" });
@@ -95,7 +106,10 @@ describe("silent Docker event stream stall", () => {
     // The new stream delivers events again (counted by action).
     const starts = await metricSum(c, "dockbind_docker_events_total", { action: "start" });
     const late = await runBackend({ name: "stall-d-late", labels: { app: SERVICE } });
-    await waitFor(async () => ((await metricSum(c, "dockbind_docker_events_total", { action: "start" })) > starts) || undefined, { timeoutMs: 10_000, what: "a start event on the new stream" });
+    await waitFor(async () => (await metricSum(c, "dockbind_docker_events_total", { action: "start" })) > starts || undefined, {
+      timeoutMs: 10_000,
+      what: "a start event on the new stream",
+    });
     await waitFor(async () => same(await owned(), [keep.id, fresh.id, late.id]) || undefined, { timeoutMs: 20_000, what: "late registered" });
   });
 });

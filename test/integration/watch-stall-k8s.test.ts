@@ -81,8 +81,15 @@ async function registered(): Promise<Map<string, string[]>> {
 }
 
 async function converged(want: Readonly<Record<string, string>>, what: string, timeoutMs: number): Promise<void> {
-  const target = Object.entries(want).map(([k, v]) => `${k}=${v}`).sort().join(",");
-  const text = (m: ReadonlyMap<string, readonly string[]>): string => [...m].map(([k, v]) => `${k}=${[...v].sort().join("+")}`).sort().join(",");
+  const target = Object.entries(want)
+    .map(([k, v]) => `${k}=${v}`)
+    .sort()
+    .join(",");
+  const text = (m: ReadonlyMap<string, readonly string[]>): string =>
+    [...m]
+      .map(([k, v]) => `${k}=${[...v].sort().join("+")}`)
+      .sort()
+      .join(",");
   await waitFor(async () => text(await registered()) === target || undefined, { timeoutMs, what: `${what}: registrations ${target}` });
 }
 
@@ -158,14 +165,25 @@ describe("silent watch stall and API server restarts", () => {
     await apply("st-new");
     await apply("st-change", ["k8s", "v2"]);
     await kube.kubectl(["delete", "sb", "st-del", "--wait=false"]);
-    const line = await c.waitForLog((l) => l.message === "kubernetes watch stalled; re-establishing", "stall detected", (WATCH_STALL_BOUND_SECONDS + 30) * 1000);
+    const line = await c.waitForLog(
+      (l) => l.message === "kubernetes watch stalled; re-establishing",
+      "stall detected",
+      (WATCH_STALL_BOUND_SECONDS + 30) * 1000,
+    );
     const detectedMs = Date.parse(String(line.timestamp)) - stalledAt;
     polling.on = false;
     await poller;
-    console.log(`kubernetes watch stall detected ${detectedMs} ms after the stall (bound ${WATCH_STALL_BOUND_SECONDS} s; idle deadline ${String(line.idleMs)} ms)`);
+    console.log(
+      `kubernetes watch stall detected ${detectedMs} ms after the stall (bound ${WATCH_STALL_BOUND_SECONDS} s; idle deadline ${String(line.idleMs)} ms)`,
+    );
     assert.ok(detectedMs <= WATCH_STALL_BOUND_SECONDS * 1000, `detected after ${detectedMs} ms`);
     assert.deepEqual(lost, [], "nothing was deregistered during the stall");
-    assert.ok(!c.logs().slice(mark).some((l) => l.message === "leader election lost"));
+    assert.ok(
+      !c
+        .logs()
+        .slice(mark)
+        .some((l) => l.message === "leader election lost"),
+    );
 
     const t0 = Date.now();
     await converged({ "st-keep": "k8s", "st-change": "k8s+v2", "st-new": "k8s" }, "after the stall", 30_000);

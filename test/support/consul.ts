@@ -106,12 +106,30 @@ async function pickPorts(): Promise<ConsulPorts> {
 
 function agentArgs(node: string, dataDir: string, p: ConsulPorts): string[] {
   return [
-    "agent", "-dev",
-    "-bind", "127.0.0.1", "-client", "127.0.0.1", "-advertise", "127.0.0.1",
-    "-http-port", String(p.http), "-dns-port", String(p.dns),
-    "-serf-lan-port", String(p.serfLan), "-serf-wan-port", String(p.serfWan),
-    "-server-port", String(p.server), "-grpc-port", "-1",
-    "-data-dir", dataDir, "-node", node,
+    "agent",
+    "-dev",
+    "-bind",
+    "127.0.0.1",
+    "-client",
+    "127.0.0.1",
+    "-advertise",
+    "127.0.0.1",
+    "-http-port",
+    String(p.http),
+    "-dns-port",
+    String(p.dns),
+    "-serf-lan-port",
+    String(p.serfLan),
+    "-serf-wan-port",
+    String(p.serfWan),
+    "-server-port",
+    String(p.server),
+    "-grpc-port",
+    "-1",
+    "-data-dir",
+    dataDir,
+    "-node",
+    node,
   ];
 }
 

@@ -34,13 +34,10 @@ export async function startConsulProxy(target: string): Promise<ConsulProxy> {
         if (entry.body.length < 4096) entry.body += chunk.toString("utf8").slice(0, 4096 - entry.body.length);
       });
     }
-    const upstream = request(
-      { host, port: Number(port), method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
+    const upstream = request({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
     upstream.on("error", () => {
       // Consul down: behave like a refused connection would for the client.
       res.destroy();

@@ -79,15 +79,23 @@ export function controllerArgs(o: ControllerOptions): string[] {
   const conf = o.nginxArgs[o.nginxArgs.indexOf("-c") + 1] ?? "";
   return [
     "--docker-only",
-    "--bindings", o.bindingsDir,
-    "--consul-addr", o.consulAddr,
-    "--lb-output-dir", o.outputDir,
-    "--nginx-prefix", prefix,
-    "--nginx-conf", conf,
-    "--node", o.node,
-    "--log-format", "json",
+    "--bindings",
+    o.bindingsDir,
+    "--consul-addr",
+    o.consulAddr,
+    "--lb-output-dir",
+    o.outputDir,
+    "--nginx-prefix",
+    prefix,
+    "--nginx-conf",
+    conf,
+    "--node",
+    o.node,
+    "--log-format",
+    "json",
     // Any free port unless extraArgs says otherwise (the last --metrics-addr wins): runs never clash on 9464.
-    "--metrics-addr", "127.0.0.1:0",
+    "--metrics-addr",
+    "127.0.0.1:0",
     ...(o.extraArgs ?? []),
   ];
 }

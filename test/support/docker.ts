@@ -75,9 +75,10 @@ export async function removeContainer(id: string): Promise<void> {
 
 /** IP of a container on `network` (default: the first network it is on). */
 export async function containerIp(id: string, network?: string): Promise<string> {
-  const fmt = network === undefined
-    ? "{{range .NetworkSettings.Networks}}{{.IPAddress}}\n{{end}}"
-    : `{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`;
+  const fmt =
+    network === undefined
+      ? "{{range .NetworkSettings.Networks}}{{.IPAddress}}\n{{end}}"
+      : `{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`;
   const ip = (await run("docker", ["inspect", "-f", fmt, id], { check: true })).stdout.trim().split("\n")[0] ?? "";
   if (ip === "") throw new Error(`container ${id} has no IP${network === undefined ? "" : ` on ${network}`}`);
   return ip;

@@ -32,7 +32,10 @@ export function dockerApi(endpoint: DockerEndpoint, method: string, path: string
         method,
         path,
         agent: false,
-        headers: { connection: "close", ...(payload !== undefined ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}) },
+        headers: {
+          connection: "close",
+          ...(payload !== undefined ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -128,8 +128,7 @@ function pidFileAlive(file: string): boolean {
  */
 export async function ensureSwarm(): Promise<void> {
   await ensureDockerd();
-  const state = async (): Promise<string> =>
-    (await run("docker", ["info", "--format", "{{.Swarm.LocalNodeState}}"], { check: true })).stdout.trim();
+  const state = async (): Promise<string> => (await run("docker", ["info", "--format", "{{.Swarm.LocalNodeState}}"], { check: true })).stdout.trim();
   if ((await state()) === "active") return;
   const init = await run("docker", ["swarm", "init", "--advertise-addr", "127.0.0.1"]);
   if (init.code !== 0 && (await state()) !== "active") {
@@ -144,10 +143,13 @@ export async function ensureSwarm(): Promise<void> {
  * test initialised it).
  */
 export async function finishSwarm(service: string, leave: boolean): Promise<void> {
-  await waitFor(async () => (await run("docker", ["ps", "-aq", "--filter", `label=com.docker.swarm.service.name=${service}`])).stdout.trim() === "" || undefined, {
-    timeoutMs: 30_000,
-    what: "task containers removed",
-  }).catch(() => undefined);
+  await waitFor(
+    async () => (await run("docker", ["ps", "-aq", "--filter", `label=com.docker.swarm.service.name=${service}`])).stdout.trim() === "" || undefined,
+    {
+      timeoutMs: 30_000,
+      what: "task containers removed",
+    },
+  ).catch(() => undefined);
   if (leave) await run("docker", ["swarm", "leave", "--force"]);
 }
 
@@ -175,6 +177,10 @@ export async function startDockerd(timeoutMs = 240_000): Promise<void> {
     await ensureDockerd();
   } catch (err) {
     if (Date.now() >= deadline) throw err;
-    await waitFor(async () => (await dockerReady()) || undefined, { timeoutMs: deadline - Date.now(), intervalMs: 500, what: `docker info after restart (log ${DOCKERD_LOG})` });
+    await waitFor(async () => (await dockerReady()) || undefined, {
+      timeoutMs: deadline - Date.now(),
+      intervalMs: 500,
+      what: `docker info after restart (log ${DOCKERD_LOG})`,
+    });
   }
 }

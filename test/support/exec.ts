@@ -45,11 +45,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
           code,
         };
         if (opts.check === true && code !== 0) {
-          reject(
-            new Error(
-              `${cmd} ${args.join(" ")} exited ${code}: ${res.stderr.trim().slice(-2000) || res.stdout.trim().slice(-2000)}`,
-            ),
-          );
+          reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${res.stderr.trim().slice(-2000) || res.stdout.trim().slice(-2000)}`));
           return;
         }
         resolve(res);

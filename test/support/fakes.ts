@@ -69,7 +69,14 @@ export function makeBinding(name = "web", over: BindingOverrides = {}): ServiceB
 
 function loadBalancer(name: string, over: Partial<LoadBalancerSpec>): LoadBalancerSpec {
   const kind: LoadBalancerKind = over.kind ?? "nginx";
-  return { kind, listen: { port: 8080, address: "127.0.0.1" }, onlyPassing: true, method: "round_robin", output: `${name}.${kind === "haproxy" ? "cfg" : "conf"}`, ...over };
+  return {
+    kind,
+    listen: { port: 8080, address: "127.0.0.1" },
+    onlyPassing: true,
+    method: "round_robin",
+    output: `${name}.${kind === "haproxy" ? "cfg" : "conf"}`,
+    ...over,
+  };
 }
 
 /**

@@ -57,5 +57,8 @@ export function watchFile(path: string, pollMs = 10): FileWatch {
 
 /** `server A:P;` lines of an nginx upstream, sorted. */
 export function upstreamServers(text: string | undefined): string[] {
-  return [...(text ?? "").matchAll(/^\s*server\s+(\S+?);/gm)].map((m) => m[1] ?? "").filter((s) => /:\d+$/.test(s)).sort();
+  return [...(text ?? "").matchAll(/^\s*server\s+(\S+?);/gm)]
+    .map((m) => m[1] ?? "")
+    .filter((s) => /:\d+$/.test(s))
+    .sort();
 }

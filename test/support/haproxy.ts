@@ -95,7 +95,10 @@ export async function startHaproxy(): Promise<HaproxyHandle> {
     logFile,
     proc,
     controllerArgs: ["--haproxy-config", mainCfg, "--haproxy-output-dir", confDir, "--haproxy-master-socket", masterSocket],
-    reloadCount: () => readFileSync(logFile, "utf8").split("\n").filter((l) => l.includes("Reloading HAProxy")).length,
+    reloadCount: () =>
+      readFileSync(logFile, "utf8")
+        .split("\n")
+        .filter((l) => l.includes("Reloading HAProxy")).length,
     master: (command) => masterCommand(masterSocket, command),
     settled: async (timeoutMs = 15_000) => {
       await waitFor(

@@ -58,7 +58,8 @@ export interface HostileCase {
 /** Every hostile value in every free-text position, default template (and one custom). */
 export function hostileCases(lb: LoadBalancerSpec = LB): HostileCase[] {
   const base = { bindingKey: "default/web", serviceName: "web", lb };
-  const custom = "# {{bindingKey}}\n{{#hasServers}}upstream {{upstream}} {\n{{#servers}}    server {{address}}:{{port}}; # {{id}}\n{{/servers}}}\n{{/hasServers}}server { listen {{listenAddress}}:{{listenPort}}; return 404; }\n";
+  const custom =
+    "# {{bindingKey}}\n{{#hasServers}}upstream {{upstream}} {\n{{#servers}}    server {{address}}:{{port}}; # {{id}}\n{{/servers}}}\n{{/hasServers}}server { listen {{listenAddress}}:{{listenPort}}; return 404; }\n";
   return HOSTILE.flatMap((h, i) => [
     { name: `#${i} address+tags`, hostile: h, input: { ...base, instances: [inst("svc-bad", h, [h]), inst("svc-ok", "10.0.0.5")] } },
     { name: `#${i} address only`, hostile: h, input: { ...base, instances: [inst("svc-bad", h, [h])] } },
@@ -69,6 +70,9 @@ export function hostileCases(lb: LoadBalancerSpec = LB): HostileCase[] {
 
 /** Renders whose binding key is hostile: identity, not data, so they must be refused (RenderError InvalidSpec). */
 export function hostileBindingKeyCases(lb: LoadBalancerSpec = LB): HostileCase[] {
-  return HOSTILE.map((h, i) => ({ name: `#${i} binding key`, hostile: h, input: { bindingKey: h, serviceName: "web", lb, instances: [inst("svc-ok", "fd00::5")] } }));
+  return HOSTILE.map((h, i) => ({
+    name: `#${i} binding key`,
+    hostile: h,
+    input: { bindingKey: h, serviceName: "web", lb, instances: [inst("svc-ok", "fd00::5")] },
+  }));
 }
-

@@ -42,8 +42,30 @@ wait "$pid"
 `;
 
 const APPLETS = [
-  "sh", "ash", "httpd", "echo", "printf", "mkdir", "cat", "sleep", "true", "false", "test", "[",
-  "wget", "nc", "hostname", "kill", "ls", "ps", "env", "rm", "grep", "ip", "netstat", "nslookup",
+  "sh",
+  "ash",
+  "httpd",
+  "echo",
+  "printf",
+  "mkdir",
+  "cat",
+  "sleep",
+  "true",
+  "false",
+  "test",
+  "[",
+  "wget",
+  "nc",
+  "hostname",
+  "kill",
+  "ls",
+  "ps",
+  "env",
+  "rm",
+  "grep",
+  "ip",
+  "netstat",
+  "nslookup",
 ] as const;
 
 let pending: Promise<string> | undefined;
@@ -76,15 +98,7 @@ async function build(): Promise<string> {
     await run("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", tarball, "."], { check: true });
     await run(
       "docker",
-      [
-        "import",
-        "-c", 'CMD ["/bin/sh","/start.sh"]',
-        "-c", "EXPOSE 80",
-        "-c", "ENV PATH=/bin",
-        "-c", `LABEL ${REV_LABEL}=${rev}`,
-        tarball,
-        BACKEND_IMAGE,
-      ],
+      ["import", "-c", 'CMD ["/bin/sh","/start.sh"]', "-c", "EXPOSE 80", "-c", "ENV PATH=/bin", "-c", `LABEL ${REV_LABEL}=${rev}`, tarball, BACKEND_IMAGE],
       { check: true },
     );
   } finally {
@@ -94,10 +108,5 @@ async function build(): Promise<string> {
 }
 
 function recipeRevision(): string {
-  return createHash("sha256")
-    .update(START_SH)
-    .update(APPLETS.join(","))
-    .update(readFileSync(BUSYBOX))
-    .digest("hex")
-    .slice(0, 16);
+  return createHash("sha256").update(START_SH).update(APPLETS.join(",")).update(readFileSync(BUSYBOX)).digest("hex").slice(0, 16);
 }

@@ -49,7 +49,13 @@ export interface AuditEvent {
   readonly requestURI: string;
   readonly userAgent?: string;
   readonly user: { readonly username: string; readonly extra?: Readonly<Record<string, readonly string[]>> };
-  readonly objectRef?: { readonly resource?: string; readonly namespace?: string; readonly name?: string; readonly subresource?: string; readonly apiGroup?: string };
+  readonly objectRef?: {
+    readonly resource?: string;
+    readonly namespace?: string;
+    readonly name?: string;
+    readonly subresource?: string;
+    readonly apiGroup?: string;
+  };
   readonly responseStatus?: { readonly code?: number };
   readonly stageTimestamp: string;
 }
@@ -85,13 +91,35 @@ async function openssl(args: readonly string[], cwd: string): Promise<void> {
 }
 
 async function makePki(dir: string): Promise<void> {
-  await openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30", "-subj", "/CN=dockbind-testbed-ca"], dir);
+  await openssl(
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30", "-subj", "/CN=dockbind-testbed-ca"],
+    dir,
+  );
   await openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver"], dir);
   writeFileSync(
     join(dir, "server.ext"),
     "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
   );
-  await openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "30", "-extfile", "server.ext"], dir);
+  await openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.crt",
+      "-days",
+      "30",
+      "-extfile",
+      "server.ext",
+    ],
+    dir,
+  );
   await openssl(["genrsa", "-out", "sa.key", "2048"], dir);
   await openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], dir);
 }
@@ -137,14 +165,22 @@ export async function startKube(): Promise<KubeHandle> {
   const etcd = startManaged(
     "etcd",
     [
-      "--name", "testbed",
-      "--data-dir", join(dir, "etcd"),
-      "--listen-client-urls", `http://127.0.0.1:${etcdClient}`,
-      "--advertise-client-urls", `http://127.0.0.1:${etcdClient}`,
-      "--listen-peer-urls", `http://127.0.0.1:${etcdPeer}`,
-      "--initial-advertise-peer-urls", `http://127.0.0.1:${etcdPeer}`,
-      "--initial-cluster", `testbed=http://127.0.0.1:${etcdPeer}`,
-      "--log-level", "warn",
+      "--name",
+      "testbed",
+      "--data-dir",
+      join(dir, "etcd"),
+      "--listen-client-urls",
+      `http://127.0.0.1:${etcdClient}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${etcdClient}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${etcdPeer}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${etcdPeer}`,
+      "--initial-cluster",
+      `testbed=http://127.0.0.1:${etcdPeer}`,
+      "--log-level",
+      "warn",
     ],
     join(dir, "etcd.log"),
   );
@@ -179,7 +215,11 @@ export async function startKube(): Promise<KubeHandle> {
   ];
   let api: ManagedProcess | undefined;
   const kubectl = async (args: readonly string[], opts: { input?: string; check?: boolean; kubeconfig?: string } = {}): Promise<RunResult> =>
-    run(KUBECTL, ["--kubeconfig", opts.kubeconfig ?? kubeconfig, ...args], { check: opts.check ?? true, timeoutMs: 60_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    run(KUBECTL, ["--kubeconfig", opts.kubeconfig ?? kubeconfig, ...args], {
+      check: opts.check ?? true,
+      timeoutMs: 60_000,
+      ...(opts.input !== undefined ? { input: opts.input } : {}),
+    });
   const startApiserver = async (): Promise<void> => {
     const proc = startManaged(KUBE_APISERVER, apiArgs, logFile);
     api = proc;
@@ -288,21 +328,37 @@ export function startK8sController(o: K8sControllerOptions): K8sController {
   const prefix = o.nginxArgs[o.nginxArgs.indexOf("-p") + 1] ?? "";
   const conf = o.nginxArgs[o.nginxArgs.indexOf("-c") + 1] ?? "";
   const args = [
-    "--import", "tsx", join(REPO, "src/cli/main.ts"),
-    "--kubeconfig", o.kubeconfig,
-    "--consul-addr", o.consulAddr,
-    "--lb-output-dir", o.outputDir,
-    "--nginx-prefix", prefix,
-    "--nginx-conf", conf,
-    "--node", o.node,
-    "--leader-identity", o.identity,
-    "--lease-namespace", o.leaseNamespace ?? "default",
-    "--metrics-addr", "off",
-    "--log-format", "json",
-    "--log-level", "debug",
-    "--resync", "2s",
-    "--wait-min", "50ms",
-    "--wait-max", "500ms",
+    "--import",
+    "tsx",
+    join(REPO, "src/cli/main.ts"),
+    "--kubeconfig",
+    o.kubeconfig,
+    "--consul-addr",
+    o.consulAddr,
+    "--lb-output-dir",
+    o.outputDir,
+    "--nginx-prefix",
+    prefix,
+    "--nginx-conf",
+    conf,
+    "--node",
+    o.node,
+    "--leader-identity",
+    o.identity,
+    "--lease-namespace",
+    o.leaseNamespace ?? "default",
+    "--metrics-addr",
+    "off",
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    "--resync",
+    "2s",
+    "--wait-min",
+    "50ms",
+    "--wait-max",
+    "500ms",
     ...(o.extraArgs ?? []),
   ];
   const proc = startManaged(process.execPath, args, logFile);

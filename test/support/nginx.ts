@@ -105,7 +105,9 @@ function cmdline(pid: number): string {
 function countReloads(errorLog: string): number {
   if (!existsSync(errorLog)) return 0;
   // Each SIGHUP logs "signal 1 (SIGHUP) received from N, reconfiguring" and then a bare "...: reconfiguring".
-  return readFileSync(errorLog, "utf8").split("\n").filter((l) => l.endsWith(": reconfiguring")).length;
+  return readFileSync(errorLog, "utf8")
+    .split("\n")
+    .filter((l) => l.endsWith(": reconfiguring")).length;
 }
 
 function mainConfig(confDir: string, temp: string, errorLog: string, pidFile: string): string {

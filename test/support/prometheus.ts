@@ -54,7 +54,13 @@ scrape_configs:
   const url = `http://127.0.0.1:${port}`;
   const proc = startManaged(
     "prometheus",
-    [`--config.file=${config}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${port}`, "--storage.tsdb.retention.time=1h", "--log.level=warn"],
+    [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${data}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--storage.tsdb.retention.time=1h",
+      "--log.level=warn",
+    ],
     join(dir, "prometheus.log"),
   );
   const died = new AbortController();
@@ -62,7 +68,11 @@ scrape_configs:
     died.abort(new Error(`prometheus exited early, see ${join(dir, "prometheus.log")}`));
   });
   try {
-    await waitFor(async () => (await httpGet(`${url}/-/ready`, 1000)).status === 200 || undefined, { timeoutMs: 30_000, what: `prometheus ready on ${url}`, signal: died.signal });
+    await waitFor(async () => (await httpGet(`${url}/-/ready`, 1000)).status === 200 || undefined, {
+      timeoutMs: 30_000,
+      what: `prometheus ready on ${url}`,
+      signal: died.signal,
+    });
   } catch (err) {
     await proc.stop("SIGKILL");
     throw err;

@@ -34,7 +34,12 @@ export async function startSocketProxy(path: string, target = "/var/run/docker.s
       server = undefined;
       for (const sock of open) sock.destroy();
       open.clear();
-      if (s !== undefined) await new Promise<void>((resolve) => s.close(() => { resolve(); }));
+      if (s !== undefined)
+        await new Promise<void>((resolve) =>
+          s.close(() => {
+            resolve();
+          }),
+        );
       rmSync(path, { force: true });
     },
     restore: listen,

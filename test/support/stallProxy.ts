@@ -111,7 +111,11 @@ export async function startStallProxy(target: StallTarget, listen: { readonly pa
         c.upstream.destroy();
       }
       open.clear();
-      await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
       if (listen !== "tcp") rmSync(listen.path, { force: true });
     },
   };

@@ -22,7 +22,14 @@ export function bindingCondition(doc: StatusDocument, key: string, type: Conditi
 }
 
 /** Polls /api/status until binding `key`'s condition `type` satisfies `pred`; resolves with that condition. */
-export function waitForCondition(c: ControllerHandle, key: string, type: Condition["type"], pred: (c: Condition) => boolean, what: string, timeoutMs = 30_000): Promise<Condition> {
+export function waitForCondition(
+  c: ControllerHandle,
+  key: string,
+  type: Condition["type"],
+  pred: (c: Condition) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<Condition> {
   return waitFor(
     async () => {
       const cond = bindingCondition(await controllerStatus(c), key, type);

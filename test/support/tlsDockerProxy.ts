@@ -32,14 +32,44 @@ async function openssl(dir: string, args: readonly string[]): Promise<void> {
 
 /** CA, a server cert for IP 127.0.0.1 and a client cert, all in `dir`. */
 async function makeCerts(dir: string): Promise<void> {
-  await openssl(dir, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2", "-subj", "/CN=dockbind-test-ca"]);
+  await openssl(dir, [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca-key.pem",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=dockbind-test-ca",
+  ]);
   for (const [name, subject, ext] of [
     ["server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"],
     ["client", "/CN=dockbind-controller", "extendedKeyUsage=clientAuth\n"],
   ] as const) {
     await openssl(dir, ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}-key.pem`, "-out", `${name}.csr`, "-subj", subject]);
     await run("bash", ["-c", `printf '${ext}' > ${name}.ext`], { cwd: dir, check: true });
-    await openssl(dir, ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`]);
+    await openssl(dir, [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca-key.pem",
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-extfile",
+      `${name}.ext`,
+    ]);
   }
   // DOCKER_CERT_PATH layout for the client.
   await run("bash", ["-c", "cp client.pem cert.pem && cp client-key.pem key.pem"], { cwd: dir, check: true });

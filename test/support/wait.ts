@@ -21,10 +21,7 @@ export interface WaitOptions {
  * On timeout rejects with an Error naming `what` and the last error or value;
  * when `signal` aborts, rejects with its reason at the next poll.
  */
-export async function waitFor<T>(
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  opts: WaitOptions,
-): Promise<T> {
+export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, opts: WaitOptions): Promise<T> {
   const interval = opts.intervalMs ?? 100;
   const deadline = Date.now() + opts.timeoutMs;
   let last = "no probe completed";

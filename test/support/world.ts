@@ -126,7 +126,10 @@ export async function startWorld(node: string): Promise<World> {
     async health(service) {
       const res = await httpGet(`${consul.url}/v1/health/service/${service}`);
       if (res.status !== 200) throw new Error(`consul health ${service}: HTTP ${res.status}`);
-      const entries = JSON.parse(res.body) as { Service: { ID: string; Address: string; Port: number; Meta: Record<string, string> | null }; Checks: { Status: string }[] }[];
+      const entries = JSON.parse(res.body) as {
+        Service: { ID: string; Address: string; Port: number; Meta: Record<string, string> | null };
+        Checks: { Status: string }[];
+      }[];
       return entries.map((e) => ({
         id: e.Service.ID,
         address: e.Service.Address,

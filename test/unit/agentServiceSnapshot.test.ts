@@ -63,7 +63,11 @@ describe("AgentServiceSnapshot", () => {
     a.release();
     const results = await Promise.all(lists);
     assert.equal(a.reads, 1);
-    for (const r of results) assert.deepEqual(r.map((s) => s.id), ["a"]);
+    for (const r of results)
+      assert.deepEqual(
+        r.map((s) => s.id),
+        ["a"],
+      );
   });
 
   it("serves the snapshot while it is fresh and re-reads after invalidate()", async () => {
@@ -73,12 +77,19 @@ describe("AgentServiceSnapshot", () => {
     a.release();
     await first;
     a.set([svc("a"), svc("b")]);
-    assert.deepEqual((await snap.list()).map((s) => s.id), ["a"], "fresh snapshot served without a read");
+    assert.deepEqual(
+      (await snap.list()).map((s) => s.id),
+      ["a"],
+      "fresh snapshot served without a read",
+    );
     assert.equal(a.reads, 1);
     snap.invalidate();
     const again = snap.list();
     a.release();
-    assert.deepEqual((await again).map((s) => s.id), ["a", "b"]);
+    assert.deepEqual(
+      (await again).map((s) => s.id),
+      ["a", "b"],
+    );
     assert.equal(a.reads, 2);
   });
 
@@ -119,7 +130,10 @@ describe("AgentServiceSnapshot", () => {
     a.set([svc("fresh")]);
     const next = snap.list();
     a.release();
-    assert.deepEqual((await next).map((s) => s.id), ["fresh"]);
+    assert.deepEqual(
+      (await next).map((s) => s.id),
+      ["fresh"],
+    );
     assert.equal(a.reads, 2);
   });
 });

@@ -57,7 +57,10 @@ describe("computePlan: unified diff of LB files", () => {
   });
 
   it("marks a last line without a newline, like diff -u", () => {
-    assert.equal(lbDiff("a\nb", "a\nc"), `--- ${LB_PATH} (on disk)\n+++ ${LB_PATH} (planned)\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n`);
+    assert.equal(
+      lbDiff("a\nb", "a\nc"),
+      `--- ${LB_PATH} (on disk)\n+++ ${LB_PATH} (planned)\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n`,
+    );
   });
 });
 
@@ -68,7 +71,14 @@ function binding(name: string, port = 80): ServiceBinding {
 }
 
 function container(id: string, app: string, hostPort: number): ContainerInfo {
-  return makeContainer(id.padEnd(64, "0"), { name: `${app}-${id}`, image: "img", hostname: id, labels: { app }, networks: {}, ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }] });
+  return makeContainer(id.padEnd(64, "0"), {
+    name: `${app}-${id}`,
+    image: "img",
+    hostname: id,
+    labels: { app },
+    networks: {},
+    ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort }],
+  });
 }
 
 /** `r` as its controller registered it: stamped with the owner identity of its node (see owner()), hashed. */
@@ -83,7 +93,13 @@ function owner(node: string): OwnerIdentity {
 }
 
 /** One endpoint (node NODE) with `containers` and `compat`, unless `endpoints` is given. */
-function input(over: Partial<Omit<PlanInput, "endpoints">> & { readonly containers?: PlanEndpoint["containers"]; readonly compat?: PlanEndpoint["compat"]; readonly endpoints?: PlanInput["endpoints"] }): PlanInput {
+function input(
+  over: Partial<Omit<PlanInput, "endpoints">> & {
+    readonly containers?: PlanEndpoint["containers"];
+    readonly compat?: PlanEndpoint["compat"];
+    readonly endpoints?: PlanInput["endpoints"];
+  },
+): PlanInput {
   const { containers = [], compat, endpoints, ...rest } = over;
   const single: PlanEndpoint = { node: NODE, hostIP: "127.0.0.1", containers, owner: owner(NODE), ...(compat !== undefined ? { compat } : {}) };
   return { endpoints: endpoints ?? [single], bindings: [], agentServices: [], rendered: [], onDisk: new Map(), ownedFiles: new Map(), ...rest };
@@ -133,16 +149,39 @@ describe("computePlan: registrations", () => {
     assert.deepEqual(p.registrations, [], "the peer's ID for c1 is not overwritten, its binding b is not an orphan of ours");
     assert.deepEqual(p.conflicts, [{ node: NODE, peer: { engine: `E-${NODE}`, instance: "i-peer" }, registrations: 2, adoptWith: "i-peer" }]);
     const text = formatPlanText(p, { node: NODE, bindingsDir: "/b", docker: "unix:///d", consul: "http://c", outputDir: "/lb" });
-    assert.match(text, /WARNING: node identity conflict: another controller registers under node n1 \(Docker engine E-n1, instance i-peer, 2 registration\(s\)\)/);
-    const adopting = computePlan(input({ bindings: [web], containers: [c1, c2], agentServices: services, endpoints: [{ node: NODE, hostIP: "127.0.0.1", containers: [c1, c2], owner: { ...owner(NODE), adopt: ["i-peer"] } }] }));
-    assert.deepEqual(adopting.registrations.map((c) => `${c.action} ${c.serviceId}`), [`update ${r1.id}`, `deregister ${peerOrphan.id}`]);
+    assert.match(
+      text,
+      /WARNING: node identity conflict: another controller registers under node n1 \(Docker engine E-n1, instance i-peer, 2 registration\(s\)\)/,
+    );
+    const adopting = computePlan(
+      input({
+        bindings: [web],
+        containers: [c1, c2],
+        agentServices: services,
+        endpoints: [{ node: NODE, hostIP: "127.0.0.1", containers: [c1, c2], owner: { ...owner(NODE), adopt: ["i-peer"] } }],
+      }),
+    );
+    assert.deepEqual(
+      adopting.registrations.map((c) => `${c.action} ${c.serviceId}`),
+      [`update ${r1.id}`, `deregister ${peerOrphan.id}`],
+    );
     assert.deepEqual(adopting.conflicts, []);
   });
 
   it("deregisters registrator-compat services when compat is off, registers them when on", () => {
-    const compatOwned: RegisteredService = { id: "n1:web-aaa:80", name: "img", address: "127.0.0.1", port: 30001, tags: [], meta: { dockbind_node: NODE, dockbind_binding: "registrator-compat", dockbind_container: c1.id } };
+    const compatOwned: RegisteredService = {
+      id: "n1:web-aaa:80",
+      name: "img",
+      address: "127.0.0.1",
+      port: 30001,
+      tags: [],
+      meta: { dockbind_node: NODE, dockbind_binding: "registrator-compat", dockbind_container: c1.id },
+    };
     const off = computePlan(input({ containers: [c1], agentServices: [compatOwned] }));
-    assert.deepEqual(off.registrations.map((c) => [c.action, c.owner, c.reason]), [["deregister", "registrator-compat", "registrator-compat is off"]]);
+    assert.deepEqual(
+      off.registrations.map((c) => [c.action, c.owner, c.reason]),
+      [["deregister", "registrator-compat", "registrator-compat is off"]],
+    );
     const on = computePlan(input({ containers: [c1], compat: { node: NODE, hostIP: "127.0.0.1", internal: false, extraTags: [] } }));
     assert.ok(on.registrations.length >= 1);
     assert.ok(on.registrations.every((c) => c.action === "register" && c.owner === "registrator-compat"));
@@ -180,17 +219,31 @@ describe("computePlan: load balancer files", () => {
           { binding: "default/c", path: "/lb/c.conf", text: "same\n" },
           { binding: "default/d", path: "/lb/d.conf", error: "template d.tmpl: ENOENT" },
         ],
-        onDisk: new Map([["/lb/a.conf", undefined], ["/lb/b.conf", "x\nz\n"], ["/lb/c.conf", "same\n"], ["/lb/old.conf", "# dockbind-generated binding=default/old\n"]]),
-        ownedFiles: new Map([["default/b", "/lb/b.conf"], ["default/old", "/lb/old.conf"]]),
+        onDisk: new Map([
+          ["/lb/a.conf", undefined],
+          ["/lb/b.conf", "x\nz\n"],
+          ["/lb/c.conf", "same\n"],
+          ["/lb/old.conf", "# dockbind-generated binding=default/old\n"],
+        ]),
+        ownedFiles: new Map([
+          ["default/b", "/lb/b.conf"],
+          ["default/old", "/lb/old.conf"],
+        ]),
       }),
     );
-    assert.deepEqual(p.loadBalancer.map((f) => `${f.action} ${f.path}`), ["create /lb/a.conf", "update /lb/b.conf", "unchanged /lb/c.conf", "error /lb/d.conf", "remove /lb/old.conf"]);
+    assert.deepEqual(
+      p.loadBalancer.map((f) => `${f.action} ${f.path}`),
+      ["create /lb/a.conf", "update /lb/b.conf", "unchanged /lb/c.conf", "error /lb/d.conf", "remove /lb/old.conf"],
+    );
     assert.match(p.loadBalancer[1]?.diff ?? "", /^-z\n\+y$/m);
     assert.match(p.loadBalancer[4]?.diff ?? "", /^-# dockbind-generated binding=default\/old$/m);
     assert.deepEqual(p.summary, { register: 0, update: 0, deregister: 0, lbCreate: 1, lbUpdate: 1, lbRemove: 1, lbErrors: 1 });
     const text = formatPlanText(p, { node: NODE, bindingsDir: "/b", docker: "unix:///d", consul: "http://c", outputDir: "/lb" });
     assert.match(text, /^ {2}! \/lb\/d\.conf \(default\/d\): cannot render, the controller would keep the current file: template d\.tmpl: ENOENT$/m);
     assert.match(text, /^ {4}\+y$/m);
-    assert.match(text, /Plan: 0 to register, 0 to update, 0 to deregister; LB files: 1 to create, 1 to update, 1 to remove \(nginx would be validated and reloaded\)\./);
+    assert.match(
+      text,
+      /Plan: 0 to register, 0 to update, 0 to deregister; LB files: 1 to create, 1 to update, 1 to remove \(nginx would be validated and reloaded\)\./,
+    );
   });
 });

@@ -47,15 +47,31 @@ describe("option table: one declaration for parseArgs, --help and the README", (
   });
 
   it("a parser's error names the flag, for a flag and for its environment variable", () => {
-    assert.throws(() => parseConfig([...BASE, "--wait-min", "soon"], {}), (e: unknown) => e instanceof ConfigError && e.message.startsWith("--wait-min: "));
-    assert.throws(() => parseConfig(BASE, { DOCKBIND_LOG_LEVEL: "trace" }), (e: unknown) => e instanceof ConfigError && e.message.startsWith("--log-level must be one of"));
+    assert.throws(
+      () => parseConfig([...BASE, "--wait-min", "soon"], {}),
+      (e: unknown) => e instanceof ConfigError && e.message.startsWith("--wait-min: "),
+    );
+    assert.throws(
+      () => parseConfig(BASE, { DOCKBIND_LOG_LEVEL: "trace" }),
+      (e: unknown) => e instanceof ConfigError && e.message.startsWith("--log-level must be one of"),
+    );
   });
 });
 
 describe("files named by options are read by loadConfigFiles, not while parsing", () => {
   it("parseConfig only records the paths: missing files are no error there", () => {
     const p = parseConfig(
-      [...BASE, "--consul-token-file", "/nonexistent/token", "--consul-cacert", "/nonexistent/ca.pem", "--docker-host", "tcp://127.0.0.1:2376", "--docker-cert-path", "/nonexistent/certs"],
+      [
+        ...BASE,
+        "--consul-token-file",
+        "/nonexistent/token",
+        "--consul-cacert",
+        "/nonexistent/ca.pem",
+        "--docker-host",
+        "tcp://127.0.0.1:2376",
+        "--docker-cert-path",
+        "/nonexistent/certs",
+      ],
       { CONSUL_CLIENT_CERT: "/nonexistent/cert.pem", CONSUL_CLIENT_KEY: "/nonexistent/key.pem" },
     );
     assert.equal(p.consul.tokenFile, "/nonexistent/token");
@@ -74,9 +90,15 @@ describe("files named by options are read by loadConfigFiles, not while parsing"
       assert.deepEqual(ok.consul.tls, { ca: "PEM CA\n" });
       assert.ok(Object.isFrozen(ok.consul) && Object.isFrozen(ok.consul.tls));
       const missingCa = parseConfig([...BASE, "--consul-cacert", join(dir, "nope.pem")], {});
-      assert.throws(() => loadConfigFiles(missingCa), (e: unknown) => e instanceof ConfigError && e.message.startsWith(`--consul-cacert ${join(dir, "nope.pem")}: `) && /ENOENT/.test(e.message));
+      assert.throws(
+        () => loadConfigFiles(missingCa),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith(`--consul-cacert ${join(dir, "nope.pem")}: `) && /ENOENT/.test(e.message),
+      );
       const missingCerts = parseConfig([...BASE, "--docker-host", "tcp://127.0.0.1:2376", "--docker-cert-path", join(dir, "certs")], {});
-      assert.throws(() => loadConfigFiles(missingCerts), (e: unknown) => e instanceof ConfigError && e.message.startsWith(`--docker-cert-path ${join(dir, "certs")}: `));
+      assert.throws(
+        () => loadConfigFiles(missingCerts),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith(`--docker-cert-path ${join(dir, "certs")}: `),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

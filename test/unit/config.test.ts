@@ -59,7 +59,13 @@ describe("loadConfig defaults", () => {
     const off = loadConfig([...BASE, "--node", "n1"], {});
     assert.equal(compatOptions(off, { node: "n1", hostIP: "127.0.0.1" }), undefined);
     const on = loadConfig([...BASE, "--registrator-compat", "--registrator-explicit", "--node", "n1"], {});
-    assert.deepEqual(compatOptions(on, { node: "ep-2", hostIP: "10.0.0.7" }), { node: "ep-2", hostIP: "10.0.0.7", internal: false, explicit: true, extraTags: [] });
+    assert.deepEqual(compatOptions(on, { node: "ep-2", hostIP: "10.0.0.7" }), {
+      node: "ep-2",
+      hostIP: "10.0.0.7",
+      internal: false,
+      explicit: true,
+      extraTags: [],
+    });
   });
 });
 
@@ -103,20 +109,34 @@ describe("loadConfig precedence: flag > env > default", () => {
     const c = loadConfig(
       [
         DOCKER_ONLY,
-        "--bindings", "/flag/bindings",
-        "--node", "flag-node",
-        "--host-ip", "10.0.0.3",
-        "--workers", "3",
-        "--log-level", "debug",
-        "--log-format", "json",
-        "--resync", "5s",
-        "--wait-min", "1s",
-        "--wait-max", "3s",
-        "--lb-output-dir", "/flag/out",
-        "--template-dir", "/flag/tpl",
-        "--nginx-bin", "/flag/nginx",
-        "--docker-host", "tcp://flag:2375",
-        "--consul-addr", "flag-consul:8501",
+        "--bindings",
+        "/flag/bindings",
+        "--node",
+        "flag-node",
+        "--host-ip",
+        "10.0.0.3",
+        "--workers",
+        "3",
+        "--log-level",
+        "debug",
+        "--log-format",
+        "json",
+        "--resync",
+        "5s",
+        "--wait-min",
+        "1s",
+        "--wait-max",
+        "3s",
+        "--lb-output-dir",
+        "/flag/out",
+        "--template-dir",
+        "/flag/tpl",
+        "--nginx-bin",
+        "/flag/nginx",
+        "--docker-host",
+        "tcp://flag:2375",
+        "--consul-addr",
+        "flag-consul:8501",
       ],
       env,
     );
@@ -151,8 +171,7 @@ describe("loadConfig precedence: flag > env > default", () => {
 });
 
 describe("loadConfig: Consul address", () => {
-  const url = (addr: string, extra: Record<string, string> = {}): string =>
-    loadConfig(BASE, { CONSUL_HTTP_ADDR: addr, ...extra }).consul.url;
+  const url = (addr: string, extra: Record<string, string> = {}): string => loadConfig(BASE, { CONSUL_HTTP_ADDR: addr, ...extra }).consul.url;
 
   it("accepts host:port without a scheme (http)", () => {
     assert.equal(url("consul.local:8500"), "http://consul.local:8500");
@@ -270,7 +289,8 @@ describe("loadConfig: invalid values", () => {
   it("the ConfigError names the flag and carries reason InvalidConfig", () => {
     assert.throws(
       () => loadConfig([...BASE, "--host-ip", "myhost"], {}),
-      (err: unknown) => err instanceof ConfigError && (err as { reason: unknown }).reason === "InvalidConfig" && /--host-ip/.test(err.message) && /myhost/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigError && (err as { reason: unknown }).reason === "InvalidConfig" && /--host-ip/.test(err.message) && /myhost/.test(err.message),
     );
   });
 
@@ -321,11 +341,16 @@ describe("--docker-endpoint: several Docker engines, each with a node identity (
     const c = loadConfig(
       [
         ...BASE,
-        "--node", "ctl",
-        "--docker-endpoint", "node=local,host=unix:///var/run/docker.sock",
-        "--docker-endpoint", "node=host-b,host=tcp://192.0.2.7:2375",
-        "--docker-endpoint", `node=host-c,host=tcp://docker-c.example:2376,cert-path=${certs},host-ip=192.0.2.8`,
-        "--docker-endpoint", `node=host-d,host=tcp://[2001:db8::4]:2376,cert-path=${certs},tls-verify=false`,
+        "--node",
+        "ctl",
+        "--docker-endpoint",
+        "node=local,host=unix:///var/run/docker.sock",
+        "--docker-endpoint",
+        "node=host-b,host=tcp://192.0.2.7:2375",
+        "--docker-endpoint",
+        `node=host-c,host=tcp://docker-c.example:2376,cert-path=${certs},host-ip=192.0.2.8`,
+        "--docker-endpoint",
+        `node=host-d,host=tcp://[2001:db8::4]:2376,cert-path=${certs},tls-verify=false`,
       ],
       { DOCKER_HOST: "tcp://ignored:1" },
     );
@@ -345,7 +370,10 @@ describe("--docker-endpoint: several Docker engines, each with a node identity (
 
   it("reads DOCKBIND_DOCKER_ENDPOINTS (entries separated by ';') when no flag is given", () => {
     const c = loadConfig(BASE, { DOCKBIND_DOCKER_ENDPOINTS: "node=a,host=/run/a.sock; node=b,host=tcp://127.0.0.2:2375" });
-    assert.deepEqual(c.dockerEndpoints.map((e) => `${e.node}=${e.host}@${e.hostIP}`), ["a=/run/a.sock@127.0.0.1", "b=tcp://127.0.0.2:2375@127.0.0.2"]);
+    assert.deepEqual(
+      c.dockerEndpoints.map((e) => `${e.node}=${e.host}@${e.hostIP}`),
+      ["a=/run/a.sock@127.0.0.1", "b=tcp://127.0.0.2:2375@127.0.0.2"],
+    );
   });
 
   const bad: readonly (readonly [string, readonly string[], RegExp])[] = [
@@ -355,19 +383,30 @@ describe("--docker-endpoint: several Docker engines, each with a node identity (
     ["a node with ':'", ["--docker-endpoint", "node=a:b,host=/x.sock"], /node must be 1-63 letters/],
     ["a node with '@'", ["--docker-endpoint", "node=a@b,host=/x.sock"], /node must be 1-63 letters/],
     ["an http:// host", ["--docker-endpoint", "node=a,host=http://127.0.0.1:2375"], /must be unix:\/\/PATH, an absolute socket path or tcp:\/\/HOST:PORT/],
-    ["a tcp host by name without host-ip", ["--docker-endpoint", "node=a,host=tcp://docker-a:2375"], /host-ip= is required when the tcp:\/\/ host is a name \(docker-a\)/],
+    [
+      "a tcp host by name without host-ip",
+      ["--docker-endpoint", "node=a,host=tcp://docker-a:2375"],
+      /host-ip= is required when the tcp:\/\/ host is a name \(docker-a\)/,
+    ],
     ["a bad host-ip", ["--docker-endpoint", "node=a,host=/x.sock,host-ip=10.0.0"], /host-ip must be an IP address/],
     ["cert-path on a socket", ["--docker-endpoint", "node=a,host=/x.sock,cert-path=/nowhere"], /cert-path needs a tcp:\/\/ host/],
     ["a missing cert file", ["--docker-endpoint", "node=a,host=tcp://127.0.0.1:2376,cert-path=/nonexistent-certs"], /cert-path \/nonexistent-certs: .*ENOENT/],
     ["bad tls-verify", ["--docker-endpoint", "node=a,host=tcp://127.0.0.1:2376,tls-verify=1"], /tls-verify must be true or false/],
     ["two endpoints with one node", ["--docker-endpoint", "node=a,host=/x.sock", "--docker-endpoint", "node=a,host=/y.sock"], /node "a" given twice/],
-    ["--docker-host beside endpoints", ["--docker-host", "unix:///x.sock", "--docker-endpoint", "node=a,host=/y.sock"], /--docker-endpoint replaces --docker-host/],
+    [
+      "--docker-host beside endpoints",
+      ["--docker-host", "unix:///x.sock", "--docker-endpoint", "node=a,host=/y.sock"],
+      /--docker-endpoint replaces --docker-host/,
+    ],
     ["a --node with '/'", ["--node", "a/b"], /--node must be 1-63 letters/],
     ["a --docker-host that is no address", ["--docker-host", "docker.sock"], /--docker-host must be unix:\/\/PATH/],
   ];
   for (const [what, args, message] of bad) {
     it(`refuses ${what}, naming the flag`, () => {
-      assert.throws(() => loadConfig([...BASE, ...args], {}), (err: unknown) => err instanceof ConfigError && message.test(err.message) && err.message.includes("--"));
+      assert.throws(
+        () => loadConfig([...BASE, ...args], {}),
+        (err: unknown) => err instanceof ConfigError && message.test(err.message) && err.message.includes("--"),
+      );
     });
   }
 });
@@ -423,7 +462,10 @@ describe("docker-only: --delete-delay and the Consul-lock standby", () => {
   });
 
   it("--leader-elect true: a Consul lock named by --lease-name, held under --leader-identity (default hostname_random)", () => {
-    assert.deepEqual(loadConfig([...BASE, "--leader-elect", "true", "--lease-name", "edge", "--leader-identity", "host-a"], {}).consulLeaderElection, { name: "edge", identity: "host-a" });
+    assert.deepEqual(loadConfig([...BASE, "--leader-elect", "true", "--lease-name", "edge", "--leader-identity", "host-a"], {}).consulLeaderElection, {
+      name: "edge",
+      identity: "host-a",
+    });
     const d = loadConfig(BASE, { DOCKBIND_LEADER_ELECT: "true" }).consulLeaderElection;
     assert.ok(d !== undefined);
     assert.equal(d.name, "dockbind-controller");

@@ -27,8 +27,10 @@ async function fakeAgent(name: string, index: string): Promise<FakeAgent> {
       return res.end(agent.status === 403 ? "Permission denied" : "No cluster leader");
     }
     res.setHeader("content-type", "application/json");
-    if (req.url?.startsWith("/v1/agent/services") === true) return res.end(JSON.stringify({ [`${name}-svc`]: { ID: `${name}-svc`, Service: "web", Port: 80, Meta: { dockbind_node: "n1" } } }));
-    if (req.url?.startsWith("/v1/health/service/") === true) return res.end(JSON.stringify([{ Node: { Node: name, Address: "10.0.0.1" }, Service: { ID: `${name}-svc`, Port: 80 }, Checks: [] }]));
+    if (req.url?.startsWith("/v1/agent/services") === true)
+      return res.end(JSON.stringify({ [`${name}-svc`]: { ID: `${name}-svc`, Service: "web", Port: 80, Meta: { dockbind_node: "n1" } } }));
+    if (req.url?.startsWith("/v1/health/service/") === true)
+      return res.end(JSON.stringify([{ Node: { Node: name, Address: "10.0.0.1" }, Service: { ID: `${name}-svc`, Port: 80 }, Checks: [] }]));
     if (req.url?.startsWith("/v1/status/leader") === true) return res.end(JSON.stringify("10.0.0.1:8300"));
     return res.end("{}");
   });
@@ -58,12 +60,18 @@ test("a refused connection fails over to the next agent, sticks there and report
   const moves: string[] = [];
   const c = createConsulClient({ url: dead, urls: [dead, live.url], token: "s3cr3t-token", onFailover: (from, to) => moves.push(`${from} -> ${to}`) });
   const services = await c.listAgentServices();
-  assert.deepEqual(services.map((s) => s.id), ["b-svc"]);
+  assert.deepEqual(
+    services.map((s) => s.id),
+    ["b-svc"],
+  );
   assert.deepEqual(moves, [`${dead} -> ${live.url}`]);
   assert.equal(c.currentAgent(), live.url);
   assert.equal(await c.leader(), "10.0.0.1:8300");
   assert.equal(moves.length, 1, "sticky: no second failover");
-  assert.ok(live.seen.every((l) => l.endsWith("token=s3cr3t-token")), "X-Consul-Token on every request");
+  assert.ok(
+    live.seen.every((l) => l.endsWith("token=s3cr3t-token")),
+    "X-Consul-Token on every request",
+  );
 });
 
 test("4xx (ACL denied) never fails over; it is ConsulRejected", async () => {
@@ -87,7 +95,10 @@ test("a blocking query resumes on the new agent without the old index; then bloc
   a.status = 500; // e.g. "No cluster leader"
   const second = await c.healthService({ service: "web", index: first.index, waitMs: 1000 });
   assert.equal(second.index, "5");
-  assert.deepEqual(second.instances.map((i) => i.node), ["b"]);
+  assert.deepEqual(
+    second.instances.map((i) => i.node),
+    ["b"],
+  );
   const onB = b.seen.filter((l) => l.includes("/v1/health/service/web"));
   assert.ok(onB[0]?.includes("stale") === true && !onB[0].includes("index="), `first read on b is non-blocking: ${onB[0] ?? ""}`);
   await c.healthService({ service: "web", index: second.index, waitMs: 1000 });

@@ -82,7 +82,8 @@ class FakeConsul implements ConsulLocking {
   }
   kvAcquire(_key: string, value: string, session: string): Promise<boolean> {
     this.check();
-    if (!this.sessions.has(session) || (this.entry.session !== undefined && this.entry.session !== session) || Date.now() < this.lockDelayUntil) return Promise.resolve(false);
+    if (!this.sessions.has(session) || (this.entry.session !== undefined && this.entry.session !== session) || Date.now() < this.lockDelayUntil)
+      return Promise.resolve(false);
     this.entry = { ...this.entry, value, session };
     this.changed();
     return Promise.resolve(true);
@@ -105,8 +106,14 @@ const lock = (consul: FakeConsul, identity: string): ConsulSessionLock =>
 
 describe("ConsulSessionLock", () => {
   it("refuses timings where the key could change hands before the holder stops", () => {
-    assert.throws(() => new ConsulSessionLock({ consul: new FakeConsul(), name: "x", identity: "a", logger: silentLogger(), timing: { ...TIMING, renewDeadlineMs: 110 } }), /renew deadline/);
-    assert.throws(() => new ConsulSessionLock({ consul: new FakeConsul(), name: "x", identity: "a", logger: silentLogger(), timing: { ...TIMING, renewMs: 30 } }), /twice per check TTL/);
+    assert.throws(
+      () => new ConsulSessionLock({ consul: new FakeConsul(), name: "x", identity: "a", logger: silentLogger(), timing: { ...TIMING, renewDeadlineMs: 110 } }),
+      /renew deadline/,
+    );
+    assert.throws(
+      () => new ConsulSessionLock({ consul: new FakeConsul(), name: "x", identity: "a", logger: silentLogger(), timing: { ...TIMING, renewMs: 30 } }),
+      /twice per check TTL/,
+    );
   });
 
   it("the first candidate acquires; its session is bound to its TTL check and serfHealth; the key names it", async () => {
@@ -132,14 +139,22 @@ describe("ConsulSessionLock", () => {
     const aLeading = new Promise<AbortSignal>((resolve) => {
       void runElection(a, { identity: "host-a", logger: silentLogger() }, stop.signal, (s) => {
         resolve(s);
-        return new Promise<void>((r) => { s.addEventListener("abort", () => { r(); }); });
+        return new Promise<void>((r) => {
+          s.addEventListener("abort", () => {
+            r();
+          });
+        });
       });
     });
     const aSignal = await aLeading;
     const b0 = { leadAt: 0 };
     const bRun = runElection(b, { identity: "host-b", logger: silentLogger() }, stop.signal, (s) => {
       b0.leadAt = Date.now();
-      return new Promise<void>((r) => { s.addEventListener("abort", () => { r(); }); });
+      return new Promise<void>((r) => {
+        s.addEventListener("abort", () => {
+          r();
+        });
+      });
     });
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(b0.leadAt, 0, "the standby waits while the holder's session lives");
@@ -147,11 +162,18 @@ describe("ConsulSessionLock", () => {
     assert.ok(aSession !== undefined);
     const crashedAt = Date.now();
     consul.invalidate(aSession);
-    await new Promise<void>((r) => { aSignal.addEventListener("abort", () => { r(); }); });
+    await new Promise<void>((r) => {
+      aSignal.addEventListener("abort", () => {
+        r();
+      });
+    });
     assert.ok(Date.now() - crashedAt <= TIMING.renewMs * 3, "the holder stops within a renew period of its session going away");
     const leadAt = (): number => b0.leadAt;
     while (leadAt() === 0 && Date.now() - crashedAt < 2_000) await new Promise((r) => setTimeout(r, 5));
-    assert.ok(b0.leadAt - crashedAt >= TIMING.lockDelayMs - 5, `standby acquired ${b0.leadAt - crashedAt} ms after the crash (lock-delay ${TIMING.lockDelayMs})`);
+    assert.ok(
+      b0.leadAt - crashedAt >= TIMING.lockDelayMs - 5,
+      `standby acquired ${b0.leadAt - crashedAt} ms after the crash (lock-delay ${TIMING.lockDelayMs})`,
+    );
     stop.abort();
     assert.equal(await bRun, "stopped");
   });

@@ -97,7 +97,10 @@ describe("token read per request", () => {
 
     valid.delete("token-b"); // revoked before the file changed
     for (let i = 0; i < 20; i++) {
-      await assert.rejects(c.listAgentServices(), (err: unknown) => err instanceof ConsulError && err.reason === "ConsulRejected" && /ACL not found/.test(err.message));
+      await assert.rejects(
+        c.listAgentServices(),
+        (err: unknown) => err instanceof ConsulError && err.reason === "ConsulRejected" && /ACL not found/.test(err.message),
+      );
     }
     assert.equal(agent.seen.filter((t) => t === "token-b").length, 2, "one 403, then held locally: 20 calls, 1 sent");
     assert.equal(forbidden, 1, "the token source is told about the 403");

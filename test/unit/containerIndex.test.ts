@@ -32,8 +32,18 @@ describe("ContainerIndex", () => {
     put(c("4", { app: "web" }));
     const check = (): void => {
       for (const s of SELECTORS) {
-        const want = [...all.values()].filter((x) => matchesSelector(s, x.labels)).map((x) => x.id).sort();
-        assert.deepEqual(idx.select(s).map((x) => x.id).sort(), want, JSON.stringify(s));
+        const want = [...all.values()]
+          .filter((x) => matchesSelector(s, x.labels))
+          .map((x) => x.id)
+          .sort();
+        assert.deepEqual(
+          idx
+            .select(s)
+            .map((x) => x.id)
+            .sort(),
+          want,
+          JSON.stringify(s),
+        );
       }
     };
     check();
@@ -52,15 +62,30 @@ describe("ContainerIndex", () => {
     idx.set("1", c("1", { app: "web", "com.docker.compose.container-number": "1" }));
     idx.set("2", c("2", { app: "api", "com.docker.compose.container-number": "2" }));
     assert.deepEqual(idx.indexedKeys(), []);
-    assert.deepEqual(idx.select({ matchLabels: { app: "web" } }).map((x) => x.id), ["1"]);
+    assert.deepEqual(
+      idx.select({ matchLabels: { app: "web" } }).map((x) => x.id),
+      ["1"],
+    );
     assert.deepEqual(idx.indexedKeys(), ["app"]);
     // Added after the key was indexed: found through the index.
     idx.set("3", c("3", { app: "web" }));
     idx.set("1", c("1", { app: "api" }));
-    assert.deepEqual(idx.select({ matchLabels: { app: "web" } }).map((x) => x.id), ["3"]);
-    assert.deepEqual(idx.select({ matchLabels: { app: "api" } }).map((x) => x.id).sort(), ["1", "2"]);
+    assert.deepEqual(
+      idx.select({ matchLabels: { app: "web" } }).map((x) => x.id),
+      ["3"],
+    );
+    assert.deepEqual(
+      idx
+        .select({ matchLabels: { app: "api" } })
+        .map((x) => x.id)
+        .sort(),
+      ["1", "2"],
+    );
     idx.delete("2");
-    assert.deepEqual(idx.select({ matchLabels: { app: "api" } }).map((x) => x.id), ["1"]);
+    assert.deepEqual(
+      idx.select({ matchLabels: { app: "api" } }).map((x) => x.id),
+      ["1"],
+    );
     assert.deepEqual(idx.indexedKeys(), ["app"]);
   });
 
@@ -70,6 +95,9 @@ describe("ContainerIndex", () => {
     assert.deepEqual(idx.select({ matchLabels: { constructor: "x" } }), []);
     assert.deepEqual(idx.select({ matchLabels: { toString: "x", app: "web" } }), []);
     idx.set("2", c("2", { constructor: "x" }));
-    assert.deepEqual(idx.select({ matchLabels: { constructor: "x" } }).map((x) => x.id), ["2"]);
+    assert.deepEqual(
+      idx.select({ matchLabels: { constructor: "x" } }).map((x) => x.id),
+      ["2"],
+    );
   });
 });

@@ -90,7 +90,7 @@ describe("runController", () => {
     assert.equal(rec.first().controller, "ctl");
     assert.equal(rec.first().outcome, "success");
     assert.equal(rec.first().reason, undefined);
-    assert.ok((rec.first().seconds) >= 0);
+    assert.ok(rec.first().seconds >= 0);
     assert.equal(queue.idle(), true);
     queue.shutDown();
     await done;

@@ -33,7 +33,12 @@ describe("generated CRD", () => {
   }
 
   it("is structural: every node typed, no $ref / additionalProperties:false / propertyNames / format ip left", () => {
-    const crd = parse(text) as { spec: { versions: { schema: { openAPIV3Schema: unknown }; subresources: unknown; additionalPrinterColumns: { name: string }[] }[]; names: { shortNames: string[] } } };
+    const crd = parse(text) as {
+      spec: {
+        versions: { schema: { openAPIV3Schema: unknown }; subresources: unknown; additionalPrinterColumns: { name: string }[] }[];
+        names: { shortNames: string[] };
+      };
+    };
     const v = crd.spec.versions[0];
     assert.ok(v);
     walk(v.schema.openAPIV3Schema, "", (n, path) => {
@@ -45,7 +50,10 @@ describe("generated CRD", () => {
     });
     assert.deepEqual(v.subresources, { status: {} });
     assert.deepEqual(crd.spec.names.shortNames, ["sb"]);
-    assert.deepEqual(v.additionalPrinterColumns.map((c) => c.name), ["Service", "Desired", "Registered", "Passing", "Ready", "Reason", "Age"]);
+    assert.deepEqual(
+      v.additionalPrinterColumns.map((c) => c.name),
+      ["Service", "Desired", "Registered", "Passing", "Ready", "Reason", "Age"],
+    );
   });
 
   it("translates negative lookaheads (no lookaround in RE2) into startsWith checks", () => {

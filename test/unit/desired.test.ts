@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { checkFor, desiredForBinding, serviceId, type DesiredOptions } from "../../src/domain/desired.js";
-import {
-  OWNER_META,
-  type BackendsSpec,
-  type ContainerInfo,
-  type HealthCheckSpec,
-  type Registration,
-  type ServiceBinding,
-} from "../../src/domain/types.js";
+import { OWNER_META, type BackendsSpec, type ContainerInfo, type HealthCheckSpec, type Registration, type ServiceBinding } from "../../src/domain/types.js";
 import { HEALTH_CHECK, makeBinding, makeContainer } from "../support/fakes.js";
 
 const OPTS: DesiredOptions = { node: "node-1", hostIP: "192.0.2.10" };

@@ -11,8 +11,13 @@ import type { SwarmView } from "../../src/domain/swarm.js";
 
 describe("registrar requests and their work-queue keys", () => {
   it("round-trip binding and container requests with their node; the key is what the logs show", () => {
-    const requests: RegistrarRequest[] = [{ kind: "binding", binding: "default/web" }, { kind: "binding", binding: "ns-1/a.b.c" }, { kind: "container", container: "f".repeat(64) }];
-    for (const request of requests) assert.deepEqual(decodeNodeRequest(encodeNodeRequest({ node: "host-b.example", request })), { node: "host-b.example", request });
+    const requests: RegistrarRequest[] = [
+      { kind: "binding", binding: "default/web" },
+      { kind: "binding", binding: "ns-1/a.b.c" },
+      { kind: "container", container: "f".repeat(64) },
+    ];
+    for (const request of requests)
+      assert.deepEqual(decodeNodeRequest(encodeNodeRequest({ node: "host-b.example", request })), { node: "host-b.example", request });
     assert.equal(encodeNodeRequest({ node: "n1", request: { kind: "binding", binding: "default/web" } }), "binding/default/web@n1");
   });
   it("a key without a node, or of no known kind, is no request", () => {
@@ -24,7 +29,14 @@ describe("registrar requests and their work-queue keys", () => {
 });
 
 describe("allNodesReporter", () => {
-  const ev = (over: Partial<ReconciledEvent>): ReconciledEvent => ({ controller: "registrar", key: "default/web", generation: 2, present: true, outcome: "success", ...over });
+  const ev = (over: Partial<ReconciledEvent>): ReconciledEvent => ({
+    controller: "registrar",
+    key: "default/web",
+    generation: 2,
+    present: true,
+    outcome: "success",
+    ...over,
+  });
 
   it("reports success only once every node finished the same generation", () => {
     const seen: ReconciledEvent[] = [];
@@ -71,7 +83,18 @@ describe("allNodesReporter", () => {
 });
 
 describe("mergedContainers", () => {
-  const c = (id: string, app: string): ContainerInfo => ({ id, name: id, image: "i", hostname: id, labels: { app }, env: {}, running: true, health: "none", ports: [], networks: {} });
+  const c = (id: string, app: string): ContainerInfo => ({
+    id,
+    name: id,
+    image: "i",
+    hostname: id,
+    labels: { app },
+    env: {},
+    running: true,
+    health: "none",
+    ports: [],
+    networks: {},
+  });
   const store = (items: ContainerInfo[], synced: boolean): ContainerStore => ({
     synced: () => synced,
     list: () => items,
@@ -86,8 +109,14 @@ describe("mergedContainers", () => {
 
   it("unions lists and selections; synced only when every endpoint is", () => {
     const m = mergedContainers([store([c("a1", "web")], true), store([c("b1", "web"), c("b2", "db")], false)]);
-    assert.deepEqual(m.list().map((x) => x.id), ["a1", "b1", "b2"]);
-    assert.deepEqual(m.select({ matchLabels: { app: "web" } }).map((x) => x.id), ["a1", "b1"]);
+    assert.deepEqual(
+      m.list().map((x) => x.id),
+      ["a1", "b1", "b2"],
+    );
+    assert.deepEqual(
+      m.select({ matchLabels: { app: "web" } }).map((x) => x.id),
+      ["a1", "b1"],
+    );
     assert.equal(m.get("b2")?.labels.app, "db");
     assert.equal(m.get("zz"), undefined);
     assert.equal(m.synced(), false);
@@ -101,7 +130,14 @@ describe("swarmDuty: one endpoint per swarm serves it", () => {
   const ep = (node: string, view: SwarmView, cluster: string | undefined): SwarmEndpoint & { set(v: SwarmView, c: string | undefined): void } => {
     let v = view;
     let c = cluster;
-    return { node, swarm: { view: () => v, clusterId: () => c }, set: (nv, nc) => { v = nv; c = nc; } };
+    return {
+      node,
+      swarm: { view: () => v, clusterId: () => c },
+      set: (nv, nc) => {
+        v = nv;
+        c = nc;
+      },
+    };
   };
 
   it("the first endpoint managing a cluster serves it; a later manager of the same cluster is told who does", () => {
@@ -111,7 +147,10 @@ describe("swarmDuty: one endpoint per swarm serves it", () => {
     const all = (): SwarmEndpoint[] => [a, b, c];
     assert.equal(swarmDuty(a, all).view().kind, "ready");
     const vb = swarmDuty(b, all).view();
-    assert.deepEqual(vb.kind === "unavailable" ? [vb.reason, vb.message] : [], ["SwarmServedByOtherEndpoint", "swarm cluster-1 is served through Docker endpoint a"]);
+    assert.deepEqual(vb.kind === "unavailable" ? [vb.reason, vb.message] : [], [
+      "SwarmServedByOtherEndpoint",
+      "swarm cluster-1 is served through Docker endpoint a",
+    ]);
     assert.equal(swarmDuty(c, all).view().kind, "ready", "another swarm is c's own");
   });
 

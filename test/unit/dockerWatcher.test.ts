@@ -51,7 +51,14 @@ describe("DockerWatcher (simulated Docker API)", () => {
   it("a resync streams the list into the cache; list-found changes go to onResync, vanished ones to onChange", async () => {
     const changes: ContainerChange[] = [];
     let resyncs = 0;
-    const w = new DockerWatcher({ docker, logger: silentLogger(), resyncIntervalMs: 60_000, backoff: { baseMs: 10, maxMs: 100 }, onChange: (c) => changes.push(c), onResync: () => resyncs++ });
+    const w = new DockerWatcher({
+      docker,
+      logger: silentLogger(),
+      resyncIntervalMs: 60_000,
+      backoff: { baseMs: 10, maxMs: 100 },
+      onChange: (c) => changes.push(c),
+      onResync: () => resyncs++,
+    });
     await w.resync();
     assert.equal(resyncs, 1);
     assert.equal(changes.length, 0, "the list's changes are covered by onResync");
@@ -68,7 +75,10 @@ describe("DockerWatcher (simulated Docker API)", () => {
     const cached = new Map(w.list().map((c) => [c.id, c]));
     await w.resync();
     assert.equal(changes.length, 0);
-    assert.ok(w.list().every((c) => cached.get(c.id) === c), "unchanged containers keep their cached objects");
+    assert.ok(
+      w.list().every((c) => cached.get(c.id) === c),
+      "unchanged containers keep their cached objects",
+    );
 
     const gone = [...containers.values()].slice(0, 3);
     for (const c of gone) c.running = false;
@@ -82,7 +92,14 @@ describe("DockerWatcher (simulated Docker API)", () => {
 
   it("an event re-reads one container and reports it", async () => {
     const changes: ContainerChange[] = [];
-    const w = new DockerWatcher({ docker, logger: silentLogger(), resyncIntervalMs: 60_000, backoff: { baseMs: 10, maxMs: 100 }, onChange: (c) => changes.push(c), onResync: () => undefined });
+    const w = new DockerWatcher({
+      docker,
+      logger: silentLogger(),
+      resyncIntervalMs: 60_000,
+      backoff: { baseMs: 10, maxMs: 100 },
+      onChange: (c) => changes.push(c),
+      onResync: () => undefined,
+    });
     const abort = new AbortController();
     const running = w.run(abort.signal);
     const deadline = Date.now() + 10_000;

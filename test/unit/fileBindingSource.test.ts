@@ -404,8 +404,20 @@ describe("FileBindingSource: transient file states and the delete delay", () => 
     for (const text of ["", "\n  \n"]) {
       writeFileSync(join(dir, "a.yaml"), text);
       await s.rescan();
-      assert.deepEqual(s.list().map((b) => b.metadata.name).sort(), ["api", "web"]);
-      assert.match(s.problems().map((p) => `${p.field}: ${p.message}`).join("\n"), /\(file\): file is empty/);
+      assert.deepEqual(
+        s
+          .list()
+          .map((b) => b.metadata.name)
+          .sort(),
+        ["api", "web"],
+      );
+      assert.match(
+        s
+          .problems()
+          .map((p) => `${p.field}: ${p.message}`)
+          .join("\n"),
+        /\(file\): file is empty/,
+      );
       assert.deepEqual(s.deletions(), []);
     }
     write("a.yaml", binding("web"), binding("api"));
@@ -433,7 +445,10 @@ describe("FileBindingSource: transient file states and the delete delay", () => 
     unlinkSync(join(dir, "a.yaml"));
     await s.rescan();
     assert.ok(s.get("default/web") !== undefined, "still served during the delay");
-    assert.deepEqual(s.deletions().map((d) => [d.key, d.deleteAt - d.since, d.mass]), [["default/web", 10_000, false]]);
+    assert.deepEqual(
+      s.deletions().map((d) => [d.key, d.deleteAt - d.since, d.mass]),
+      [["default/web", 10_000, false]],
+    );
     assert.deepEqual(changes, []);
     now += 9_999;
     await s.rescan();
@@ -453,11 +468,23 @@ describe("FileBindingSource: transient file states and the delete delay", () => 
     changes = [];
     write("a.yaml", binding("web"));
     await s.rescan();
-    assert.deepEqual(s.deletions().map((d) => d.key), ["default/api"]);
+    assert.deepEqual(
+      s.deletions().map((d) => d.key),
+      ["default/api"],
+    );
     now += 5_000;
     unlinkSync(join(dir, "a.yaml"));
     await s.rescan();
-    assert.deepEqual(s.deletions().map((d) => [d.key, d.deleteAt - now]).sort(), [["default/api", 5_000], ["default/web", 10_000]]);
+    assert.deepEqual(
+      s
+        .deletions()
+        .map((d) => [d.key, d.deleteAt - now])
+        .sort(),
+      [
+        ["default/api", 5_000],
+        ["default/web", 10_000],
+      ],
+    );
     now += 4_000;
     write("a.yaml", binding("web"), binding("api"));
     await s.rescan();
@@ -496,7 +523,13 @@ describe("FileBindingSource: transient file states and the delete delay", () => 
   });
 
   it("deletes by itself when the delay runs out (its own timer, no other event)", async () => {
-    const s = new FileBindingSource({ dir, logger: silentLogger(), onChange: (keys) => changes.push([...keys].sort()), deleteDelayMs: 150, pollIntervalMs: 60_000 });
+    const s = new FileBindingSource({
+      dir,
+      logger: silentLogger(),
+      onChange: (keys) => changes.push([...keys].sort()),
+      deleteDelayMs: 150,
+      pollIntervalMs: 60_000,
+    });
     write("a.yaml", binding("web"));
     write("b.yaml", binding("api"));
     const stop = new AbortController();

@@ -27,7 +27,9 @@ function svc(id: string, instance: string | undefined): RegisteredService {
 
 function run(services: readonly RegisteredService[], owners: () => readonly (OwnerIdentity | undefined)[]) {
   const patches: string[] = [];
-  const deleting: KubeObject = { metadata: { name: "web", namespace: "default", resourceVersion: "7", deletionTimestamp: "2026-01-01T00:00:00Z", finalizers: [FINALIZER] } };
+  const deleting: KubeObject = {
+    metadata: { name: "web", namespace: "default", resourceVersion: "7", deletionTimestamp: "2026-01-01T00:00:00Z", finalizers: [FINALIZER] },
+  };
   const client = {
     server: "https://test",
     request: (method: string, path: string): Promise<never> => {

@@ -30,7 +30,9 @@ describe("Grafana dashboard", () => {
         assert.ok(exported.has(name), `${q.title}: ${name} is not exported`);
       }
     }
-    for (const name of [...exported].filter((n) => /^(controller_runtime|workqueue|leader_election|dockbind)_/.test(n) && n !== "controller_runtime_max_concurrent_reconciles")) {
+    for (const name of [...exported].filter(
+      (n) => /^(controller_runtime|workqueue|leader_election|dockbind)_/.test(n) && n !== "controller_runtime_max_concurrent_reconciles",
+    )) {
       assert.ok(referenced.has(name), `dashboard does not show ${name}`);
     }
   });

@@ -100,7 +100,10 @@ test("hostile instances are dropped and reported; comments sanitised", () => {
     }),
   );
   assert.deepEqual(r.servers, [{ address: "10.0.0.1", port: 80 }]);
-  assert.deepEqual(r.rejected.map((x) => x.serviceId), ["bad-addr", "bad-host", "bad-port"]);
+  assert.deepEqual(
+    r.rejected.map((x) => x.serviceId),
+    ["bad-addr", "bad-host", "bad-port"],
+  );
   assert.doesNotMatch(r.text, /^\s*server evil/m, "the newline in the id must not start a directive");
   assert.match(r.text, /# okserverevil6\.6\.6\.6:80\n/);
   assert.equal(r.text.split("\n").filter((l) => l.includes("server ")).length, 1);
@@ -122,7 +125,10 @@ test("output must end in .cfg (haproxy -f DIR ignores anything else); unsafe spe
 
 test("custom template gets the haproxy view; parse error => TemplateInvalid", () => {
   const r = renderHaproxy(
-    input({ instances: THREE, template: "{{frontend}} {{backend}} {{balance}} {{listenAddress}}:{{listenPort}}{{#servers}} {{name}}={{address}}:{{port}}{{/servers}}" }),
+    input({
+      instances: THREE,
+      template: "{{frontend}} {{backend}} {{balance}} {{listenAddress}}:{{listenPort}}{{#servers}} {{name}}={{address}}:{{port}}{{/servers}}",
+    }),
   );
   assert.equal(
     r.text,

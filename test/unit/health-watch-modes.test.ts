@@ -52,7 +52,10 @@ describe("HealthWatcher connection budget", () => {
     const w = watcher(calls, 40);
     w.setWanted(refs, (r) => r.service === "d");
     try {
-      await waitFor(() => calls.filter((c) => !c.blocking && (c.service === "b" || c.service === "c")).length >= 6 || undefined, { timeoutMs: 5000, what: "polled refs read again" });
+      await waitFor(() => calls.filter((c) => !c.blocking && (c.service === "b" || c.service === "c")).length >= 6 || undefined, {
+        timeoutMs: 5000,
+        what: "polled refs read again",
+      });
       const blocking = new Set(calls.filter((c) => c.blocking).map((c) => c.service));
       assert.deepEqual([...blocking].sort(), ["a", "d"], "the rendered ref d and the first other ref by key block; b and c are polled");
       assert.deepEqual(w.watchModes(), { blocking: 2, polled: 2 });
@@ -68,7 +71,11 @@ describe("HealthWatcher connection budget", () => {
     w.setWanted(refs, () => false);
     try {
       await waitFor(() => (refs.every((r) => w.get(r) !== undefined) ? true : undefined), { timeoutMs: 5000, what: "first reads" });
-      assert.equal(calls.some((c) => c.blocking && c.service === "a"), true, "a blocks while nothing is rendered");
+      assert.equal(
+        calls.some((c) => c.blocking && c.service === "a"),
+        true,
+        "a blocks while nothing is rendered",
+      );
       w.setWanted(refs, (r) => r.service === "b" || r.service === "a");
       assert.ok(w.get({ service: "c" }) !== undefined, "c, now polled, keeps its snapshot");
       await waitFor(() => calls.some((c) => c.blocking && c.service === "b") || undefined, { timeoutMs: 5000, what: "b blocking" });

@@ -19,8 +19,8 @@ function split(text: string, cuts: readonly number[]): unknown[] {
 const TRICKY: unknown[] = [
   { Id: "a", Labels: { "x]": "}{", q: 'say "hi"', bs: "C:\\dir\\", both: '\\"', u: "héllo → 世界 😀" }, Ports: [{ PrivatePort: 80 }, []] },
   { Names: ["/n"], nested: { deep: [[{ a: [1, 2, { b: "]]]" }] }]] }, empty: {}, arr: [] },
-  { s: "\\\\", t: "\\\\\\\"", n: null, b: true, f: false, num: -1.5e3 },
-  "top-level string with \\\" and ] and }",
+  { s: "\\\\", t: '\\\\\\"', n: null, b: true, f: false, num: -1.5e3 },
+  'top-level string with \\" and ] and }',
   42,
   null,
   [1, [2, [3]]],
@@ -43,7 +43,7 @@ describe("JsonArraySplitter", () => {
   it("yields each element as soon as its last byte arrived", () => {
     const s = new JsonArraySplitter();
     assert.deepEqual(s.push(Buffer.from('[{"a":1},{"b"')), ['{"a":1}']);
-    assert.deepEqual(s.push(Buffer.from(':2}')), ['{"b":2}']);
+    assert.deepEqual(s.push(Buffer.from(":2}")), ['{"b":2}']);
     assert.deepEqual(s.push(Buffer.from("]")), []);
     s.end();
   });

@@ -22,7 +22,10 @@ describe("Kubernetes mode config", () => {
   });
 
   it("falls back to ~/.kube/config, and fails clearly when there is nothing", () => {
-    assert.throws(() => loadConfig([], { HOME: home }), (e: unknown) => e instanceof ConfigError && /no kubeconfig/.test(e.message) && /--docker-only/.test(e.message));
+    assert.throws(
+      () => loadConfig([], { HOME: home }),
+      (e: unknown) => e instanceof ConfigError && /no kubeconfig/.test(e.message) && /--docker-only/.test(e.message),
+    );
     mkdirSync(join(home, ".kube"), { recursive: true });
     writeFileSync(homeConfig, "apiVersion: v1\nkind: Config\n");
     assert.deepEqual(loadConfig([], { HOME: home }).kubernetes?.connection, { kind: "kubeconfig", paths: [homeConfig] });
@@ -37,7 +40,10 @@ describe("Kubernetes mode config", () => {
     assert.equal(k.leaseNamespace, "ops");
     assert.equal(k.identity, "dockbind-7f9c-abcde");
     assert.deepEqual(k.watchNamespaces, [], "all namespaces by default");
-    const o = loadConfig(["--leader-elect", "false", "--lease-name", "x", "--lease-namespace", "kube-system", "--namespace", "team-a", "--leader-identity", "me"], env).kubernetes;
+    const o = loadConfig(
+      ["--leader-elect", "false", "--lease-name", "x", "--lease-namespace", "kube-system", "--namespace", "team-a", "--leader-identity", "me"],
+      env,
+    ).kubernetes;
     assert.deepEqual([o?.leaderElect, o?.leaseName, o?.leaseNamespace, o?.watchNamespaces, o?.identity], [false, "x", "kube-system", ["team-a"], "me"]);
     assert.throws(() => loadConfig(["--leader-elect", "maybe"], env), ConfigError);
     assert.throws(() => loadConfig(["--namespace", "Not_A_Namespace"], env), ConfigError);
@@ -57,7 +63,11 @@ describe("Kubernetes mode config", () => {
     assert.deepEqual(ns(["--watch-namespace", "a"], { ...env, DOCKBIND_WATCH_NAMESPACES: "x" }), ["a"], "a flag replaces the environment");
     assert.deepEqual(ns([], { ...env, DOCKBIND_WATCH_NAMESPACES: " , " }), [], "blank = all namespaces");
     for (const bad of ["Team", "a_b", "-a", "a".repeat(64)]) {
-      assert.throws(() => loadConfig([`--watch-namespace=${bad}`], env), (e: unknown) => e instanceof ConfigError && /--watch-namespace must be a namespace name/.test(e.message), bad);
+      assert.throws(
+        () => loadConfig([`--watch-namespace=${bad}`], env),
+        (e: unknown) => e instanceof ConfigError && /--watch-namespace must be a namespace name/.test(e.message),
+        bad,
+      );
     }
   });
 

@@ -271,8 +271,19 @@ describe("KubeBindingSource with watched namespaces", () => {
     ctl.abort();
     await run;
     const base = "/apis/dockbind.io/v1alpha1/namespaces";
-    assert.deepEqual([...new Set(api.paths)].sort(), [`${base}/a/servicebindings`, `${base}/b/servicebindings`, `watch ${base}/a/servicebindings`, `watch ${base}/b/servicebindings`]);
-    assert.deepEqual(src.list().map((b) => `${b.metadata.namespace}/${b.metadata.name}`).sort(), ["a/web", "b/web"]);
+    assert.deepEqual([...new Set(api.paths)].sort(), [
+      `${base}/a/servicebindings`,
+      `${base}/b/servicebindings`,
+      `watch ${base}/a/servicebindings`,
+      `watch ${base}/b/servicebindings`,
+    ]);
+    assert.deepEqual(
+      src
+        .list()
+        .map((b) => `${b.metadata.namespace}/${b.metadata.name}`)
+        .sort(),
+      ["a/web", "b/web"],
+    );
     assert.equal(src.object("c/web"), undefined);
     assert.equal(src.object("c/leaked"), undefined, "an object outside the watched namespaces is never stored");
     assert.equal(src.needsFinalizer("c/leaked"), false);

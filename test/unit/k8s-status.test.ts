@@ -31,7 +31,10 @@ class FakeClient implements KubeClient {
   }
 }
 
-function setup(obj: KubeObject, problems: BindingProblem[] = []): { writer: StatusWriter; client: FakeClient; status: BindingStatusStore; events: string[]; src: { obj: KubeObject; problems: BindingProblem[] } } {
+function setup(
+  obj: KubeObject,
+  problems: BindingProblem[] = [],
+): { writer: StatusWriter; client: FakeClient; status: BindingStatusStore; events: string[]; src: { obj: KubeObject; problems: BindingProblem[] } } {
   const client = new FakeClient();
   const status = new BindingStatusStore();
   const events: string[] = [];
@@ -62,7 +65,10 @@ describe("StatusWriter", () => {
     const first = client.patches[0]?.body as { status: { observedGeneration?: number; conditions: { type: string; status: string }[] } };
     assert.equal(client.patches[0]?.path, "/apis/dockbind.io/v1alpha1/namespaces/default/servicebindings/web/status");
     assert.equal(first.status.observedGeneration, undefined, "renderer has not finished generation 1 yet");
-    assert.deepEqual(first.status.conditions.map((c) => `${c.type}=${c.status}`), ["Ready=True", "Registered=True"]);
+    assert.deepEqual(
+      first.status.conditions.map((c) => `${c.type}=${c.status}`),
+      ["Ready=True", "Registered=True"],
+    );
     assert.deepEqual(events, ["Normal Ready"]);
     // Same desired status again before the informer saw our write: no second PATCH.
     await writer.reconcile(KEY);
@@ -98,7 +104,9 @@ describe("StatusWriter", () => {
     const problems: BindingProblem[] = [{ source: "x", document: 0, field: "spec.backends.port", message: "must be <= 65535", key: KEY }];
     const { writer, client, events } = setup(object(3), problems);
     await writer.reconcile(KEY);
-    const body = client.patches[0]?.body as { status: { observedGeneration: number; conditions: { type: string; status: string; reason: string; message: string }[] } };
+    const body = client.patches[0]?.body as {
+      status: { observedGeneration: number; conditions: { type: string; status: string; reason: string; message: string }[] };
+    };
     assert.equal(body.status.observedGeneration, 3);
     const ready = body.status.conditions.find((c) => c.type === "Ready");
     assert.ok(ready);

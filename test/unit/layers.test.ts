@@ -47,14 +47,19 @@ async function restrictedImports(path: string, code: string): Promise<readonly s
 
 describe("import layers (eslint.config.js)", () => {
   it("names every folder of src/ (api/ by its subfolders), and no folder twice in a path", async () => {
-    const dirs = (path: string): string[] => readdirSync(join(ROOT, path), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    const dirs = (path: string): string[] =>
+      readdirSync(join(ROOT, path), { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
     const layers = dirs("src").flatMap((d) => (d === "api" ? dirs("src/api").map((s) => `api/${s}`) : [d]));
     const config: unknown = await import(pathToFileURL(join(ROOT, "eslint.config.js")).href);
     const table = (config as { LAYERS?: unknown }).LAYERS;
     assert.ok(typeof table === "object" && table !== null, "eslint.config.js exports LAYERS");
     assert.deepEqual([...layers].sort(), Object.keys(table).sort());
     const top = new Set(dirs("src"));
-    const nested = dirs("src").flatMap((d) => dirs(`src/${d}`)).filter((s) => top.has(s));
+    const nested = dirs("src")
+      .flatMap((d) => dirs(`src/${d}`))
+      .filter((s) => top.has(s));
     assert.deepEqual(nested, [], "a subfolder named like a layer would be mistaken for it");
   });
 
@@ -70,11 +75,15 @@ describe("import layers (eslint.config.js)", () => {
     assert.equal(messages.length, 2, messages.join("\n"));
     assert.ok(messages.some((m) => m.includes("'node:fs'")));
     assert.ok(messages.some((m) => m.includes("'connect'")));
-    assert.deepEqual(await restrictedImports("src/ports/layerProbe.ts", 'import type { Dirent } from "fs";\nexport type D = Dirent;\n').then((m) => m.length), 1);
+    assert.deepEqual(
+      await restrictedImports("src/ports/layerProbe.ts", 'import type { Dirent } from "fs";\nexport type D = Dirent;\n').then((m) => m.length),
+      1,
+    );
   });
 
   it("keeps siblings apart: sources may not import actuators, nor read config", async () => {
-    const code = 'import type { LoadBalancerDriver } from "../../actuators/lb/driver.js";\nimport type { Config } from "../../config/config.js";\nexport type X = [LoadBalancerDriver, Config];\n';
+    const code =
+      'import type { LoadBalancerDriver } from "../../actuators/lb/driver.js";\nimport type { Config } from "../../config/config.js";\nexport type X = [LoadBalancerDriver, Config];\n';
     const messages = await restrictedImports("src/sources/docker/layerProbe.ts", code);
     assert.equal(messages.length, 2, messages.join("\n"));
     assert.match(messages[0] ?? "", /src\/sources may not import src\/actuators/);
@@ -92,12 +101,16 @@ describe("import layers (eslint.config.js)", () => {
       "",
     ].join("\n");
     assert.deepEqual(await restrictedImports("src/reconcilers/kubernetes/layerProbe.ts", reconciler), []);
-    const client = 'import type { DockerTls } from "../../config/config.js";\nimport { parseDurationMs } from "../../runtime/duration.js";\nexport const d = parseDurationMs;\nexport type T = DockerTls;\n';
+    const client =
+      'import type { DockerTls } from "../../config/config.js";\nimport { parseDurationMs } from "../../runtime/duration.js";\nexport const d = parseDurationMs;\nexport type T = DockerTls;\n';
     assert.deepEqual(await restrictedImports("src/clients/docker/layerProbe.ts", client), []);
   });
 
   it("lets cli import every layer, and nothing import cli", async () => {
-    assert.deepEqual(await restrictedImports("src/cli/layerProbe.ts", 'import { startManager } from "../app/manager.js";\nexport const s = startManager;\n'), []);
+    assert.deepEqual(
+      await restrictedImports("src/cli/layerProbe.ts", 'import { startManager } from "../app/manager.js";\nexport const s = startManager;\n'),
+      [],
+    );
     const messages = await restrictedImports("src/app/layerProbe.ts", 'import { runPlan } from "./../cli/plan.js";\nexport const r = runPlan;\n');
     assert.equal(messages.length, 1, "a ./../ specifier is caught too");
   });
@@ -109,7 +122,9 @@ describe("import cycles (Makefile lint: madge)", () => {
   let args: readonly string[] = [];
 
   before(() => {
-    const line = readFileSync(join(ROOT, "Makefile"), "utf8").split("\n").find((l) => l.startsWith("CYCLE_CHECK :="));
+    const line = readFileSync(join(ROOT, "Makefile"), "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("CYCLE_CHECK :="));
     assert.ok(line !== undefined, "Makefile defines CYCLE_CHECK");
     const words = line.slice("CYCLE_CHECK :=".length).trim().split(/\s+/);
     assert.deepEqual(words.slice(0, 2), ["npx", "madge"]);
@@ -125,7 +140,11 @@ describe("import cycles (Makefile lint: madge)", () => {
   });
 
   it("fails on a cycle through .js-suffixed and type-only imports", () => {
-    const r = spawnSync(process.execPath, [join(ROOT, "node_modules", "madge", "bin", "cli.js"), ...args, fixture], { cwd: ROOT, encoding: "utf8", timeout: 50_000 });
+    const r = spawnSync(process.execPath, [join(ROOT, "node_modules", "madge", "bin", "cli.js"), ...args, fixture], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 50_000,
+    });
     const output = `${r.stdout}${r.stderr}`;
     assert.equal(r.status, 1, output);
     assert.match(output, /a\.ts > b\.ts > c\.ts/);

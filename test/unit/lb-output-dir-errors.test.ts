@@ -37,7 +37,10 @@ describe("output directory failures: reasons", () => {
     const q = new WorkQueue({ name: "t", backoff: { baseMs: 200, maxMs: 60_000 } });
     const delays = Array.from({ length: 12 }, () => q.addRateLimited("k", OUTPUT_DIR_RETRY_CAP_MS));
     assert.deepEqual(delays.slice(0, 4), [200, 400, 800, 1600]);
-    assert.ok(delays.slice(4).every((d) => d === OUTPUT_DIR_RETRY_CAP_MS), delays.join(","));
+    assert.ok(
+      delays.slice(4).every((d) => d === OUTPUT_DIR_RETRY_CAP_MS),
+      delays.join(","),
+    );
     assert.equal(q.addRateLimited("other"), 200);
     q.shutDown();
   });

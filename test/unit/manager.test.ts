@@ -87,7 +87,10 @@ class FakeLock implements LeadershipLock {
   }
 }
 
-function election(lock: FakeLock, leading: boolean[]): { lock: FakeLock; hooks: { identity: string; logger: ReturnType<typeof silentLogger>; onLeaderChange: (v: boolean) => void } } {
+function election(
+  lock: FakeLock,
+  leading: boolean[],
+): { lock: FakeLock; hooks: { identity: string; logger: ReturnType<typeof silentLogger>; onLeaderChange: (v: boolean) => void } } {
   return {
     lock,
     hooks: {

@@ -20,7 +20,11 @@ describe("metrics address", () => {
 
   it("rejects malformed addresses with a ConfigError naming the flag", () => {
     for (const bad of ["9464", "127.0.0.1", "127.0.0.1:70000", "127.0.0.1:port", "::1:9464", ""]) {
-      assert.throws(() => parseListenAddr("--metrics-addr", bad), (e: unknown) => e instanceof ConfigError && e.message.startsWith("--metrics-addr must be HOST:PORT"), bad);
+      assert.throws(
+        () => parseListenAddr("--metrics-addr", bad),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith("--metrics-addr must be HOST:PORT"),
+        bad,
+      );
     }
   });
 

@@ -77,20 +77,45 @@ describe("Probes", () => {
   });
 
   it("is ready when sources are synced and Consul names a leader", async () => {
-    const r = await new Probes(telemetryWith(() => Promise.resolve("127.0.0.1:8300")), { wedgeAfterMs: 1000 }).ready();
-    assert.deepEqual(r.checks.map((c) => [c.name, c.ok]), [["bindings", true], ["docker", true], ["consul", true]]);
+    const r = await new Probes(
+      telemetryWith(() => Promise.resolve("127.0.0.1:8300")),
+      { wedgeAfterMs: 1000 },
+    ).ready();
+    assert.deepEqual(
+      r.checks.map((c) => [c.name, c.ok]),
+      [
+        ["bindings", true],
+        ["docker", true],
+        ["consul", true],
+      ],
+    );
     assert.equal(r.ok, true);
   });
 
   it("reports each failing dependency: no leader, Consul down, Consul hanging, sources not synced", async () => {
-    const noLeader = await new Probes(telemetryWith(() => Promise.resolve("")), { wedgeAfterMs: 1000 }).ready();
+    const noLeader = await new Probes(
+      telemetryWith(() => Promise.resolve("")),
+      { wedgeAfterMs: 1000 },
+    ).ready();
     assert.match(noLeader.checks.find((c) => c.name === "consul")?.message ?? "", /no leader/);
-    const down = await new Probes(telemetryWith(() => Promise.reject(new Error("connect ECONNREFUSED"))), { wedgeAfterMs: 1000 }).ready();
+    const down = await new Probes(
+      telemetryWith(() => Promise.reject(new Error("connect ECONNREFUSED"))),
+      { wedgeAfterMs: 1000 },
+    ).ready();
     assert.match(down.checks.find((c) => c.name === "consul")?.message ?? "", /Consul unreachable: connect ECONNREFUSED/);
-    const hanging = await new Probes(telemetryWith(() => new Promise<string>(() => undefined)), { wedgeAfterMs: 1000, consulTimeoutMs: 50 }).ready();
+    const hanging = await new Probes(
+      telemetryWith(() => new Promise<string>(() => undefined)),
+      { wedgeAfterMs: 1000, consulTimeoutMs: 50 },
+    ).ready();
     assert.match(hanging.checks.find((c) => c.name === "consul")?.message ?? "", /no answer within 50 ms/);
-    const unsynced = await new Probes(telemetryWith(() => Promise.resolve("x"), false), { wedgeAfterMs: 1000 }).ready();
-    assert.deepEqual(unsynced.checks.filter((c) => !c.ok).map((c) => c.name), ["bindings", "docker"]);
+    const unsynced = await new Probes(
+      telemetryWith(() => Promise.resolve("x"), false),
+      { wedgeAfterMs: 1000 },
+    ).ready();
+    assert.deepEqual(
+      unsynced.checks.filter((c) => !c.ok).map((c) => c.name),
+      ["bindings", "docker"],
+    );
   });
 
   it("caches the Consul answer briefly so probes cannot flood the agent", async () => {
@@ -121,7 +146,11 @@ describe("RecentErrors", () => {
     for (let i = 0; i < 3; i++) logger.error(`boom ${i}`, { controller: "registrar", key: `k${i}` });
     await new Promise((r) => setImmediate(r));
     const list = ring.list();
-    assert.deepEqual(list.map((e) => e.message), ["boom 2", "boom 1", "boom 0"], "newest first, capacity 3");
+    assert.deepEqual(
+      list.map((e) => e.message),
+      ["boom 2", "boom 1", "boom 0"],
+      "newest first, capacity 3",
+    );
     ring.push({ at: "t", level: "warn", message: "x", fields: {} });
     const all = new RecentErrors(10);
     all.captureLogs(logger);

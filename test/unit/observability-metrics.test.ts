@@ -90,7 +90,8 @@ describe("controller loop -> controller_runtime_* metrics", () => {
   it("creates every series of a controller at zero before any work", async () => {
     const t = telemetry();
     t.metrics.initController("renderer", 1);
-    for (const result of ["success", "error", "requeue_after"]) assert.equal(await value(t, "controller_runtime_reconcile_total", { controller: "renderer", result }), 0);
+    for (const result of ["success", "error", "requeue_after"])
+      assert.equal(await value(t, "controller_runtime_reconcile_total", { controller: "renderer", result }), 0);
     assert.equal(await value(t, "workqueue_depth", { name: "renderer" }), 0);
     assert.equal(await value(t, "workqueue_retries_total", { name: "renderer" }), 0);
   });
@@ -134,7 +135,18 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
   it("counts renders and records the last successful render per binding", async () => {
     const t = telemetry();
     const bindings = store([binding("web", true)]);
-    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status: new BindingStatusStore(), containers: new FakeContainers(), health: new FakeHealth(), consul: { leader: () => Promise.resolve("x") }, controllers: [] });
+    t.attach({
+      mode: "docker-only",
+      node: "n",
+      instance: "i-test",
+      endpoints: [],
+      bindings,
+      status: new BindingStatusStore(),
+      containers: new FakeContainers(),
+      health: new FakeHealth(),
+      consul: { leader: () => Promise.resolve("x") },
+      controllers: [],
+    });
     const before = Date.now() / 1000;
     t.rendererObserver.onRender?.("default/web", "changed");
     t.rendererObserver.onRender?.("default/web", "unchanged");
@@ -183,7 +195,18 @@ describe("level gauges read at scrape time", () => {
     status.setBackends("default/worker", { desired: 2, registered: 2, passing: 1 });
     const problem: BindingProblem = { source: "/b/x.yaml", document: 1, field: "spec.backends.port", message: "must be <= 65535" };
     const bindings = store([binding("web", true), binding("worker", false)], [problem]);
-    t.attach({ mode: "docker-only", node: "n", instance: "i-test", endpoints: [], bindings, status, containers: new FakeContainers(), health: new FakeHealth(), consul: { leader: () => Promise.resolve("x") }, controllers: [{ name: "registrar", workers: 2 }] });
+    t.attach({
+      mode: "docker-only",
+      node: "n",
+      instance: "i-test",
+      endpoints: [],
+      bindings,
+      status,
+      containers: new FakeContainers(),
+      health: new FakeHealth(),
+      consul: { leader: () => Promise.resolve("x") },
+      controllers: [{ name: "registrar", workers: 2 }],
+    });
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "desired" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "registered" }), 3);
     assert.equal(await value(t, "dockbind_backends", { binding: "default/web", state: "passing" }), 2);
@@ -199,7 +222,18 @@ describe("level gauges read at scrape time", () => {
     let bSynced = false;
     const peer = (engine: string): NodeConflict => ({ node: "host-b", peer: { engine, instance: "i-other" }, registrations: 1, adoptWith: "i-other" });
     let bConflicts: NodeConflict[] = [peer("E1"), peer("E2")];
-    const c = (id: string): ContainerInfo => ({ id, name: id, image: "i", hostname: id, labels: {}, env: {}, running: true, health: "none", ports: [], networks: {} });
+    const c = (id: string): ContainerInfo => ({
+      id,
+      name: id,
+      image: "i",
+      hostname: id,
+      labels: {},
+      env: {},
+      running: true,
+      health: "none",
+      ports: [],
+      networks: {},
+    });
     const a = { synced: () => true, list: () => [c("a1"), c("a2")], get: () => undefined, select: () => [] };
     const b = { synced: () => bSynced, list: () => [c("b1")], get: () => undefined, select: () => [] };
     t.attach({
@@ -238,11 +272,25 @@ describe("level gauges read at scrape time", () => {
     const { contentType, body } = await t.metrics.exposition();
     assert.match(contentType, /^text\/plain; version=0\.0\.4/);
     for (const name of [
-      "controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total", "controller_runtime_reconcile_time_seconds",
-      "workqueue_depth", "workqueue_adds_total", "workqueue_queue_duration_seconds", "workqueue_work_duration_seconds", "workqueue_retries_total",
-      "leader_election_master_status", "dockbind_backends", "dockbind_consul_writes_total", "dockbind_lb_renders_total", "dockbind_lb_validations_total",
-      "dockbind_lb_reloads_total", "dockbind_lb_last_success_timestamp_seconds", "dockbind_docker_event_stream_reconnects_total",
-      "dockbind_docker_events_total", "dockbind_binding_validation_errors",
-    ]) assert.match(body, new RegExp(`^# TYPE ${name} `, "m"), name);
+      "controller_runtime_reconcile_total",
+      "controller_runtime_reconcile_errors_total",
+      "controller_runtime_reconcile_time_seconds",
+      "workqueue_depth",
+      "workqueue_adds_total",
+      "workqueue_queue_duration_seconds",
+      "workqueue_work_duration_seconds",
+      "workqueue_retries_total",
+      "leader_election_master_status",
+      "dockbind_backends",
+      "dockbind_consul_writes_total",
+      "dockbind_lb_renders_total",
+      "dockbind_lb_validations_total",
+      "dockbind_lb_reloads_total",
+      "dockbind_lb_last_success_timestamp_seconds",
+      "dockbind_docker_event_stream_reconnects_total",
+      "dockbind_docker_events_total",
+      "dockbind_binding_validation_errors",
+    ])
+      assert.match(body, new RegExp(`^# TYPE ${name} `, "m"), name);
   });
 });

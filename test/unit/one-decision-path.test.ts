@@ -15,7 +15,14 @@ import { containerLookup } from "../../src/domain/decisions.js";
 import type { OwnerIdentity } from "../../src/domain/ownership.js";
 import { COMPAT_BINDING_KEY } from "../../src/domain/registratorCompat.js";
 import type { SwarmSnapshot, SwarmView } from "../../src/domain/swarm.js";
-import { bindingKey, type ContainerInfo, type HealthInstance, type LoadBalancerSpec, type RegisteredService, type ServiceBinding } from "../../src/domain/types.js";
+import {
+  bindingKey,
+  type ContainerInfo,
+  type HealthInstance,
+  type LoadBalancerSpec,
+  type RegisteredService,
+  type ServiceBinding,
+} from "../../src/domain/types.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { RendererReconciler } from "../../src/reconcilers/renderer.js";
@@ -41,7 +48,17 @@ function container(id: string, labels: Record<string, string>, hostPort: number,
 const id = (c: string): string => c.repeat(64).slice(0, 64);
 const SWARM: SwarmSnapshot = {
   services: [{ id: "svc1", name: "api", labels: {} }],
-  tasks: [{ id: "task1", serviceId: "svc1", nodeId: "n1", desiredState: "running", state: "running", ports: [{ protocol: "tcp", targetPort: 80, publishedPort: 30080, publishMode: "host" }], networks: {} }],
+  tasks: [
+    {
+      id: "task1",
+      serviceId: "svc1",
+      nodeId: "n1",
+      desiredState: "running",
+      state: "running",
+      ports: [{ protocol: "tcp", targetPort: 80, publishedPort: 30080, publishMode: "host" }],
+      networks: {},
+    },
+  ],
   nodes: [{ id: "n1", hostname: "h1", addr: "192.0.2.50" }],
 };
 
@@ -54,14 +71,31 @@ interface Case {
 }
 
 const CASES: readonly Case[] = [
-  { name: "containers", bindings: [binding("web", { selector: { matchLabels: { app: "web" } } })], containers: [container(id("a"), { app: "web" }, 30001), container(id("b"), { app: "web" }, 30002), container(id("c"), { app: "other" }, 30003)] },
+  {
+    name: "containers",
+    bindings: [binding("web", { selector: { matchLabels: { app: "web" } } })],
+    containers: [container(id("a"), { app: "web" }, 30001), container(id("b"), { app: "web" }, 30002), container(id("c"), { app: "other" }, 30003)],
+  },
   { name: "Swarm tasks", bindings: [binding("api", { swarm: { service: "api" } })], containers: [], swarm: { kind: "ready", snapshot: SWARM } },
-  { name: "Swarm served by another endpoint (copies removed, none added)", bindings: [binding("api", { swarm: { service: "api" } })], containers: [], swarm: { kind: "unavailable", reason: "SwarmServedByOtherEndpoint", message: "x" } },
+  {
+    name: "Swarm served by another endpoint (copies removed, none added)",
+    bindings: [binding("api", { swarm: { service: "api" } })],
+    containers: [],
+    swarm: { kind: "unavailable", reason: "SwarmServedByOtherEndpoint", message: "x" },
+  },
   { name: "registrator-compat", bindings: [], containers: [{ ...container(id("d"), { SERVICE_NAME: "legacy" }, 30004) }], compat: true },
   {
     name: "registrator-compat next to a binding claiming the port",
     bindings: [binding("web", { selector: { matchLabels: { app: "web" } } })],
-    containers: [{ ...container(id("e"), { app: "web", SERVICE_NAME: "legacy" }, 30005), ports: [{ privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort: 30005 }, { privatePort: 9090, protocol: "tcp", hostIP: "0.0.0.0", hostPort: 30006 }] }],
+    containers: [
+      {
+        ...container(id("e"), { app: "web", SERVICE_NAME: "legacy" }, 30005),
+        ports: [
+          { privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort: 30005 },
+          { privatePort: 9090, protocol: "tcp", hostIP: "0.0.0.0", hostPort: 30006 },
+        ],
+      },
+    ],
     compat: true,
   },
 ];
@@ -102,7 +136,14 @@ function endpoint(c: Case, node: string): PlanEndpoint {
 }
 
 function plan(c: Case, nodes: readonly string[], agent: readonly RegisteredService[]): ReturnType<typeof computePlan> {
-  return computePlan({ endpoints: nodes.map((n) => endpoint(c, n)), bindings: c.bindings, agentServices: agent, rendered: [], onDisk: new Map(), ownedFiles: new Map() });
+  return computePlan({
+    endpoints: nodes.map((n) => endpoint(c, n)),
+    bindings: c.bindings,
+    agentServices: agent,
+    rendered: [],
+    onDisk: new Map(),
+    ownedFiles: new Map(),
+  });
 }
 
 describe("one decision path: the registrar and `controller plan` agree", () => {
@@ -113,8 +154,17 @@ describe("one decision path: the registrar and `controller plan` agree", () => {
         const planned = plan(c, nodes, []);
         for (const n of nodes) await controllerRegisters(c, n, consul);
         const written = [...consul.services.keys()].sort();
-        assert.deepEqual(planned.registrations.filter((r) => r.action === "register").map((r) => r.serviceId).sort(), written);
-        assert.deepEqual(planned.registrations.filter((r) => r.action !== "register"), []);
+        assert.deepEqual(
+          planned.registrations
+            .filter((r) => r.action === "register")
+            .map((r) => r.serviceId)
+            .sort(),
+          written,
+        );
+        assert.deepEqual(
+          planned.registrations.filter((r) => r.action !== "register"),
+          [],
+        );
         assert.deepEqual(plan(c, nodes, [...consul.services.values()]).registrations, [], "converged: the plan lists nothing");
       });
     }
@@ -142,7 +192,10 @@ describe("one decision path: the renderer writes what the plan previews", () => 
       const b = binding("web", { selector: { matchLabels: { app: "web" } } }, lb);
       const template = "template" in lb ? "upstream {{upstream}} {\n{{#servers}}  server {{address}}:{{port}};\n{{/servers}}}\n" : undefined;
       const written: ApplyOptions[] = [];
-      const writer = { apply: (req: ApplyOptions): Promise<ApplyResult> => (written.push(req), Promise.resolve({ changed: true, reloaded: true })), remove: () => Promise.resolve() } as unknown as LbConfigWriter;
+      const writer = {
+        apply: (req: ApplyOptions): Promise<ApplyResult> => (written.push(req), Promise.resolve({ changed: true, reloaded: true })),
+        remove: () => Promise.resolve(),
+      } as unknown as LbConfigWriter;
       const health = new FakeHealth();
       health.set({ service: "web" }, instances);
       const renderer = new RendererReconciler({
@@ -164,8 +217,18 @@ describe("one decision path: the renderer writes what the plan previews", () => 
       assert.equal(planned.path, path);
       assert.equal(w.text, planned.text);
       const onDisk = new Map([[path, w.text]]);
-      const lbPlan = computePlan({ endpoints: [], bindings: [b], agentServices: [], rendered: [{ binding: "default/web", path: planned.path, text: planned.text }], onDisk, ownedFiles: new Map() });
-      assert.deepEqual(lbPlan.loadBalancer.map((x) => x.action), ["unchanged"]);
+      const lbPlan = computePlan({
+        endpoints: [],
+        bindings: [b],
+        agentServices: [],
+        rendered: [{ binding: "default/web", path: planned.path, text: planned.text }],
+        onDisk,
+        ownedFiles: new Map(),
+      });
+      assert.deepEqual(
+        lbPlan.loadBalancer.map((x) => x.action),
+        ["unchanged"],
+      );
     });
   }
 });

@@ -4,7 +4,17 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { allServices, conflictMessage, isOwned, nodeConflicts, ownedView, ownership, safeIdentityValue, stamped, type OwnerIdentity } from "../../src/domain/ownership.js";
+import {
+  allServices,
+  conflictMessage,
+  isOwned,
+  nodeConflicts,
+  ownedView,
+  ownership,
+  safeIdentityValue,
+  stamped,
+  type OwnerIdentity,
+} from "../../src/domain/ownership.js";
 import { planRegistrations, withHash } from "../../src/domain/plan.js";
 import { OWNER_META, type RegisteredService, type Registration } from "../../src/domain/types.js";
 
@@ -24,7 +34,14 @@ function svc(id: string, m: Record<string, string>): RegisteredService {
 }
 
 function reg(id: string, binding = "default/web"): Registration {
-  return { id, name: "web", address: "10.0.0.1", port: 80, tags: [], meta: { [OWNER_META.node]: SELF.node, [OWNER_META.binding]: binding, [OWNER_META.container]: "c".repeat(64) } };
+  return {
+    id,
+    name: "web",
+    address: "10.0.0.1",
+    port: 80,
+    tags: [],
+    meta: { [OWNER_META.node]: SELF.node, [OWNER_META.binding]: binding, [OWNER_META.container]: "c".repeat(64) },
+  };
 }
 
 describe("ownership()", () => {
@@ -33,9 +50,21 @@ describe("ownership()", () => {
     assert.deepEqual(ownership(meta(undefined), SELF), { kind: "other-node" }, "no node meta: not dockbind's");
     assert.deepEqual(ownership(meta("same-host", "ENGINE-A", "i-aaaa"), SELF), { kind: "own" });
     assert.deepEqual(ownership(meta("same-host"), SELF), { kind: "legacy" }, "written before engine/instance meta existed");
-    assert.deepEqual(ownership(meta("same-host", "ENGINE-A", "i-bbbb"), SELF), { kind: "peer", peer: { engine: "ENGINE-A", instance: "i-bbbb" } }, "same engine, other instance");
-    assert.deepEqual(ownership(meta("same-host", "ENGINE-B", "i-aaaa"), SELF), { kind: "peer", peer: { engine: "ENGINE-B", instance: "i-aaaa" } }, "other engine, same instance (cloned host)");
-    assert.deepEqual(ownership(meta("same-host", "ENGINE-A"), SELF), { kind: "peer", peer: { engine: "ENGINE-A", instance: "(none)" } }, "half the identity is not ours");
+    assert.deepEqual(
+      ownership(meta("same-host", "ENGINE-A", "i-bbbb"), SELF),
+      { kind: "peer", peer: { engine: "ENGINE-A", instance: "i-bbbb" } },
+      "same engine, other instance",
+    );
+    assert.deepEqual(
+      ownership(meta("same-host", "ENGINE-B", "i-aaaa"), SELF),
+      { kind: "peer", peer: { engine: "ENGINE-B", instance: "i-aaaa" } },
+      "other engine, same instance (cloned host)",
+    );
+    assert.deepEqual(
+      ownership(meta("same-host", "ENGINE-A"), SELF),
+      { kind: "peer", peer: { engine: "ENGINE-A", instance: "(none)" } },
+      "half the identity is not ours",
+    );
   });
 
   it("--adopt takes over an engine or an instance under our node, never another node's", () => {
@@ -76,7 +105,10 @@ describe("ownedView(): what a plan may touch", () => {
 
   it("owned = ours and legacy among the filter; a peer's registration is never planned for deregistration", () => {
     const v = ownedView(allServices(agent), SELF, (m) => m[OWNER_META.binding] === "default/web", []);
-    assert.deepEqual(v.owned.map((s) => s.id), ["ours", "legacy"]);
+    assert.deepEqual(
+      v.owned.map((s) => s.id),
+      ["ours", "legacy"],
+    );
     assert.deepEqual(planRegistrations(v.owned, v.desired).deregister, ["legacy", "ours"]);
     const gc = ownedView(allServices(agent), SELF, (m) => m[OWNER_META.binding] === "default/b", []);
     assert.deepEqual(planRegistrations(gc.owned, gc.desired).deregister, [], "binding b is not ours: the peer's registration is not an orphan of ours");
@@ -85,7 +117,10 @@ describe("ownedView(): what a plan may touch", () => {
   it("a desired ID a peer holds is blocked (never overwritten); the rest is stamped with our engine and instance", () => {
     const v = ownedView(allServices(agent), SELF, () => true, [reg("peer"), reg("new")]);
     assert.deepEqual(v.blocked, [{ id: "peer", peer: { engine: "ENGINE-A", instance: "i-bbbb" } }]);
-    assert.deepEqual(v.desired.map((r) => r.id), ["new"]);
+    assert.deepEqual(
+      v.desired.map((r) => r.id),
+      ["new"],
+    );
     const [written] = v.desired;
     assert.ok(written !== undefined);
     assert.equal(written.meta[OWNER_META.engine], "ENGINE-A");
@@ -104,7 +139,10 @@ describe("ownedView(): what a plan may touch", () => {
     const before = withHash(r); // what an older dockbind wrote: no engine/instance meta
     const v1 = ownedView(allServices([svc("old", before.meta)]), SELF, () => true, [r]);
     const p1 = planRegistrations(v1.owned, v1.desired);
-    assert.deepEqual(p1.register.map((x) => x.id), ["old"]);
+    assert.deepEqual(
+      p1.register.map((x) => x.id),
+      ["old"],
+    );
     assert.deepEqual(p1.deregister, []);
     const after = p1.register[0];
     assert.ok(after !== undefined);
@@ -117,9 +155,15 @@ describe("ownedView(): what a plan may touch", () => {
     const old = withHash(stamped(r, { ...SELF, instance: "i-old" }));
     const moved: OwnerIdentity = { ...SELF, instance: "i-new" };
     const v = ownedView(allServices([svc("x", old.meta)]), moved, () => true, [r]);
-    assert.deepEqual(v.blocked.map((b) => b.id), ["x"]);
+    assert.deepEqual(
+      v.blocked.map((b) => b.id),
+      ["x"],
+    );
     const adopting = ownedView(allServices([svc("x", old.meta)]), { ...moved, adopt: ["i-old"] }, () => true, [r]);
-    assert.deepEqual(planRegistrations(adopting.owned, adopting.desired).register.map((x) => x.meta[OWNER_META.instance]), ["i-new"]);
+    assert.deepEqual(
+      planRegistrations(adopting.owned, adopting.desired).register.map((x) => x.meta[OWNER_META.instance]),
+      ["i-new"],
+    );
   });
 });
 
@@ -147,6 +191,7 @@ describe("nodeConflicts()", () => {
     const [c] = nodeConflicts([svc("1", meta("same-host", "ENGINE-B", "i-bbbb"))], SELF);
     assert.ok(c !== undefined);
     const m = conflictMessage(c);
-    for (const part of ["same-host", "ENGINE-B", "i-bbbb", "--node", "--adopt i-bbbb", "never rewritten or deregistered"]) assert.ok(m.includes(part), `${part} in ${m}`);
+    for (const part of ["same-host", "ENGINE-B", "i-bbbb", "--node", "--adopt i-bbbb", "never rewritten or deregistered"])
+      assert.ok(m.includes(part), `${part} in ${m}`);
   });
 });

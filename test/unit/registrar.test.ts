@@ -332,10 +332,7 @@ describe("RegistrarReconciler: requests", () => {
   it("a work-queue key that is no request is a terminal InvalidKey error, and reaches no reconciler", async () => {
     const { consul, registrar } = setup();
     const queued = keyed(decodeNodeRequest, { reconcile: ({ request }: NodeRequest) => registrar.reconcile(request) });
-    await assert.rejects(
-      queued.reconcile("bogus/x"),
-      (e: unknown) => e instanceof ReconcileError && e.terminal && e.reason === "InvalidKey",
-    );
+    await assert.rejects(queued.reconcile("bogus/x"), (e: unknown) => e instanceof ReconcileError && e.terminal && e.reason === "InvalidKey");
     assert.deepEqual(consul.calls, []);
   });
 
@@ -380,7 +377,10 @@ describe("RegistrarReconciler: requests", () => {
     const stored = [...consul.services.values()][0];
     assert.ok(stored !== undefined);
     const { [OWNER_META.hash]: hash, ...rest } = stored.meta;
-    assert.equal(withHash({ ...stored, meta: rest, check: { tcp: `${HOST_IP}:32768`, interval: "10s", timeout: "2s", status: "critical" } }).meta[OWNER_META.hash], hash);
+    assert.equal(
+      withHash({ ...stored, meta: rest, check: { tcp: `${HOST_IP}:32768`, interval: "10s", timeout: "2s", status: "critical" } }).meta[OWNER_META.hash],
+      hash,
+    );
   });
 });
 
@@ -393,7 +393,17 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
     bindings.put(binding());
     const endpoint = (node: string, hostIP: string) => {
       const containers = new FakeContainers();
-      const registrar = new RegistrarReconciler({ bindings, containers, consul, status, logger: silentLogger(), node, identity: () => ({ node, engine: `engine-${node}`, instance: "i-x", adopt: [] }), hostIP, agentServicesMaxAgeMs: 0 });
+      const registrar = new RegistrarReconciler({
+        bindings,
+        containers,
+        consul,
+        status,
+        logger: silentLogger(),
+        node,
+        identity: () => ({ node, engine: `engine-${node}`, instance: "i-x", adopt: [] }),
+        hostIP,
+        agentServicesMaxAgeMs: 0,
+      });
       return { containers, registrar };
     };
     const a = endpoint("host-a", "192.0.2.1");
@@ -408,7 +418,11 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
     b.containers.put(container(C1.replace(/^c1/, "c3"), "web", 30003));
     await a.registrar.reconcile({ kind: "binding", binding: "default/web" });
     await b.registrar.reconcile({ kind: "binding", binding: "default/web" });
-    const byNode = (n: string): string[] => [...consul.services.values()].filter((s) => s.meta[OWNER_META.node] === n).map((s) => `${s.address}:${s.port}`).sort();
+    const byNode = (n: string): string[] =>
+      [...consul.services.values()]
+        .filter((s) => s.meta[OWNER_META.node] === n)
+        .map((s) => `${s.address}:${s.port}`)
+        .sort();
     assert.deepEqual(byNode("host-a"), ["192.0.2.1:30001"]);
     assert.deepEqual(byNode("host-b"), ["192.0.2.2:30002", "192.0.2.2:30003"]);
     assert.ok([...consul.services.keys()].every((id) => id.startsWith("dockbind:host-a:") || id.startsWith("dockbind:host-b:")));
@@ -424,7 +438,10 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
     await a.registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(byNode("host-a"), ["192.0.2.1:30001"]);
     assert.deepEqual(byNode("host-b"), []);
-    assert.ok(consul.writes().every((w) => w.startsWith("deregister dockbind:host-b:")), consul.writes().join(", "));
+    assert.ok(
+      consul.writes().every((w) => w.startsWith("deregister dockbind:host-b:")),
+      consul.writes().join(", "),
+    );
     assert.deepEqual(status.get("default/web").backends, { desired: 1, registered: 1, passing: 0 });
   });
 
@@ -463,7 +480,8 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
     const statusOf = (port: number): string | undefined => sent.find((r) => r.port === port)?.check?.status;
     assert.equal(statusOf(30001), "passing", "probe passed: served at once");
     assert.equal(statusOf(30002), "critical", "probe failed: initialStatus");
-    for (const r of sent) assert.equal(r.meta[OWNER_META.hash], registrationHash({ ...r, check: { ...r.check, status: "critical" } }), "hash of the configured check");
+    for (const r of sent)
+      assert.equal(r.meta[OWNER_META.hash], registrationHash({ ...r, check: { ...r.check, status: "critical" } }), "hash of the configured check");
     // Converged: the next pass writes nothing; only the backend that did not answer is re-probed (still failing).
     consul.calls.length = 0;
     probed.length = 0;
@@ -481,14 +499,20 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", (
     containers.put(container(C1, "web", 30001));
     const first = await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.deepEqual(first, { recheckAfterMs: 200 }, "a follow-up, not a failure");
-    assert.deepEqual(sent.map((r) => r.check?.status), ["critical"]);
+    assert.deepEqual(
+      sent.map((r) => r.check?.status),
+      ["critical"],
+    );
     assert.equal(status.get("default/web").conditions.find((c) => c.type === "Registered")?.status, "True", "registered (critical) meanwhile");
     t.mock.timers.tick(3_000);
     assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { recheckAfterMs: 200 }, "still not answering: keep re-probing");
     assert.equal(sent.length, 1);
     answering = true;
     assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {}, "answered: done");
-    assert.deepEqual(sent.map((r) => r.check?.status), ["critical", "passing"]);
+    assert.deepEqual(
+      sent.map((r) => r.check?.status),
+      ["critical", "passing"],
+    );
     assert.equal(sent[1]?.meta[OWNER_META.hash], sent[0]?.meta[OWNER_META.hash], "same registration, same hash");
     consul.calls.length = 0;
     assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {});
@@ -530,7 +554,15 @@ describe("RegistrationProber: probe time is capped", () => {
       timeouts.push(check.timeout ?? "");
       return Promise.resolve(true);
     });
-    const r = (id: string, timeout: string): Registration => ({ id, name: "web", address: "192.0.2.1", port: 80, tags: [], meta: {}, check: { tcp: "192.0.2.1:80", timeout, interval: "10s", probeBeforeRegister: true } });
+    const r = (id: string, timeout: string): Registration => ({
+      id,
+      name: "web",
+      address: "192.0.2.1",
+      port: 80,
+      tags: [],
+      meta: {},
+      check: { tcp: "192.0.2.1:80", timeout, interval: "10s", probeBeforeRegister: true },
+    });
     assert.deepEqual(await prober.probeAll([r("a", "2s"), r("b", "50ms"), { ...r("c", "1s"), check: { ttl: "30s" } }]), [true, true, undefined]);
     assert.deepEqual(timeouts, [`${PROBE_TIMEOUT_CAP_MS}ms`, "50ms"]);
   });
@@ -548,7 +580,14 @@ describe("RegistrarReconciler: ACL token rotated", () => {
     consul.calls.length = 0;
     registrar.rewriteAll();
     await registrar.reconcile({ kind: "binding", binding: "default/web" });
-    assert.deepEqual(consul.writes().sort(), [...before.keys()].filter((id) => id !== "peer").map((id) => `register ${id}`).sort(), "ours only, each once");
+    assert.deepEqual(
+      consul.writes().sort(),
+      [...before.keys()]
+        .filter((id) => id !== "peer")
+        .map((id) => `register ${id}`)
+        .sort(),
+      "ours only, each once",
+    );
     assert.deepEqual(new Map([...consul.services].map(([id, s]) => [id, JSON.stringify(s)])), before, "same content");
     consul.calls.length = 0;
     await registrar.reconcile({ kind: "binding", binding: "default/web" });

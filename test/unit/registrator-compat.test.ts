@@ -135,9 +135,7 @@ describe("registrator compat: names, IDs, defaults", () => {
   });
 
   it("the SERVICE_ prefix is case-sensitive and an empty value counts as unset", () => {
-    const reg = only(
-      compatRegistrations(container({ labels: { service_name: "nope", SERVICE_NAME: "" } }), options()),
-    );
+    const reg = only(compatRegistrations(container({ labels: { service_name: "nope", SERVICE_NAME: "" } }), options()));
     assert.equal(reg.name, "redis");
   });
 
@@ -176,10 +174,7 @@ describe("registrator compat: names, IDs, defaults", () => {
   });
 
   it("multiple published ports get a -<privatePort> name suffix", () => {
-    const result = compatRegistrations(
-      container({ image: "progrium/nginx", name: "nginx.0", ports: [pub(443, 4443), pub(80, 8000)] }),
-      options(),
-    );
+    const result = compatRegistrations(container({ image: "progrium/nginx", name: "nginx.0", ports: [pub(443, 4443), pub(80, 8000)] }), options());
     assert.deepEqual(
       result.registrations.map((r) => [r.id, r.name, r.port]),
       [
@@ -197,10 +192,7 @@ describe("registrator compat: names, IDs, defaults", () => {
       }),
       options(),
     );
-    assert.deepEqual(
-      result.registrations.map((r) => r.name).sort(),
-      ["secure", "web-80"],
-    );
+    assert.deepEqual(result.registrations.map((r) => r.name).sort(), ["secure", "web-80"]);
   });
 
   it("only published ports count for the suffix in published mode", () => {
@@ -230,12 +222,12 @@ describe("registrator compat: names, IDs, defaults", () => {
 
   it("SERVICE_IGNORE skips the container, SERVICE_<port>_IGNORE one port", () => {
     const ports = [pub(80, 8000), pub(443, 4443)];
-    assert.deepEqual(
-      compatRegistrations(container({ ports, labels: { SERVICE_IGNORE: "true" } }), options()).registrations,
-      [],
-    );
+    assert.deepEqual(compatRegistrations(container({ ports, labels: { SERVICE_IGNORE: "true" } }), options()).registrations, []);
     const one = compatRegistrations(container({ ports, env: { SERVICE_443_IGNORE: "1" } }), options());
-    assert.deepEqual(one.registrations.map((r) => r.name), ["redis-80"]);
+    assert.deepEqual(
+      one.registrations.map((r) => r.name),
+      ["redis-80"],
+    );
   });
 
   it("SERVICE_IGNORE=false still ignores (registrator semantics) and says so; empty does not", () => {
@@ -247,11 +239,11 @@ describe("registrator compat: names, IDs, defaults", () => {
 
   it("explicit mode registers only ports that have a name", () => {
     const ports = [pub(80, 8000), pub(443, 4443)];
-    const result = compatRegistrations(
-      container({ ports, labels: { SERVICE_80_NAME: "web" } }),
-      options({ explicit: true }),
+    const result = compatRegistrations(container({ ports, labels: { SERVICE_80_NAME: "web" } }), options({ explicit: true }));
+    assert.deepEqual(
+      result.registrations.map((r) => r.name),
+      ["web"],
     );
-    assert.deepEqual(result.registrations.map((r) => r.name), ["web"]);
     assert.deepEqual(compatRegistrations(container(), options({ explicit: true })).registrations, []);
   });
 
@@ -263,10 +255,7 @@ describe("registrator compat: names, IDs, defaults", () => {
   });
 
   it("a generic SERVICE_ID on a multi-port container keeps the lowest port and reports the rest", () => {
-    const result = compatRegistrations(
-      container({ ports: [pub(443, 4443), pub(80, 8000)], labels: { SERVICE_ID: "same" } }),
-      options(),
-    );
+    const result = compatRegistrations(container({ ports: [pub(443, 4443), pub(80, 8000)], labels: { SERVICE_ID: "same" } }), options());
     const reg = only(result);
     assert.equal(reg.port, 8000);
     assertIssue(result, "ports.443/tcp", /already used/);
@@ -297,9 +286,7 @@ describe("registrator compat: addresses", () => {
   });
 
   it("published mode without the option uses a specific binding IP", () => {
-    const reg = only(
-      compatRegistrations(container({ ports: [pub(6379, 10000, "tcp", "10.0.0.9")] }), options({ hostIP: undefined })),
-    );
+    const reg = only(compatRegistrations(container({ ports: [pub(6379, 10000, "tcp", "10.0.0.9")] }), options({ hostIP: undefined })));
     assert.equal(reg.address, "10.0.0.9");
   });
 
@@ -310,10 +297,7 @@ describe("registrator compat: addresses", () => {
   });
 
   it("exposed-but-unpublished ports are skipped in published mode, reported when configured", () => {
-    const result = compatRegistrations(
-      container({ ports: [exposed(6379)], labels: { SERVICE_6379_NAME: "cache" } }),
-      options(),
-    );
+    const result = compatRegistrations(container({ ports: [exposed(6379)], labels: { SERVICE_6379_NAME: "cache" } }), options());
     assert.deepEqual(result.registrations, []);
     assertIssue(result, "ports.6379/tcp", /not published/);
     const silent = compatRegistrations(container({ ports: [exposed(6379)] }), options());
@@ -321,12 +305,7 @@ describe("registrator compat: addresses", () => {
   });
 
   it("IPv4 and IPv6 bindings of one port give one registration on the IPv4 binding", () => {
-    const reg = only(
-      compatRegistrations(
-        container({ ports: [pub(6379, 10001, "tcp", "::"), pub(6379, 10000, "tcp", "0.0.0.0")] }),
-        options(),
-      ),
-    );
+    const reg = only(compatRegistrations(container({ ports: [pub(6379, 10001, "tcp", "::"), pub(6379, 10000, "tcp", "0.0.0.0")] }), options()));
     assert.equal(reg.port, 10000);
   });
 
@@ -395,10 +374,7 @@ describe("registrator compat: hostile values", () => {
 
   it("long names are cut to 63 characters and keep the port suffix", () => {
     assert.equal(sanitizeServiceName("-a--b-"), "a--b");
-    const result = compatRegistrations(
-      container({ ports: [pub(80, 8000), pub(8443, 18443)], labels: { SERVICE_NAME: "x".repeat(80) } }),
-      options(),
-    );
+    const result = compatRegistrations(container({ ports: [pub(80, 8000), pub(8443, 18443)], labels: { SERVICE_NAME: "x".repeat(80) } }), options());
     const names = result.registrations.map((r) => r.name).sort();
     assert.deepEqual(names, [`${"x".repeat(58)}-8443`, `${"x".repeat(60)}-80`]);
     for (const n of names) assert.ok(n.length <= 63);
@@ -491,21 +467,13 @@ describe("registrator compat: checks", () => {
   });
 
   it("IPv6 addresses are bracketed in check targets", () => {
-    const reg = only(
-      compatRegistrations(
-        container({ labels: { SERVICE_CHECK_HTTP: "/h" } }),
-        options({ hostIP: "2001:db8::7" }),
-      ),
-    );
+    const reg = only(compatRegistrations(container({ labels: { SERVICE_CHECK_HTTP: "/h" } }), options({ hostIP: "2001:db8::7" })));
     assert.equal(reg.check?.http, "http://[2001:db8::7]:10000/h");
   });
 
   it("TTL check has no interval or timeout", () => {
     const reg = only(
-      compatRegistrations(
-        container({ env: { SERVICE_CHECK_TTL: "30s", SERVICE_CHECK_INTERVAL: "5s", SERVICE_CHECK_TIMEOUT: "1s" } }),
-        options(),
-      ),
+      compatRegistrations(container({ env: { SERVICE_CHECK_TTL: "30s", SERVICE_CHECK_INTERVAL: "5s", SERVICE_CHECK_TIMEOUT: "1s" } }), options()),
     );
     assert.deepEqual(reg.check, { ttl: "30s" });
   });
@@ -532,12 +500,7 @@ describe("registrator compat: checks", () => {
   });
 
   it("http has precedence over tcp and ttl", () => {
-    const reg = only(
-      compatRegistrations(
-        container({ labels: { SERVICE_CHECK_HTTP: "/h", SERVICE_CHECK_TCP: "true", SERVICE_CHECK_TTL: "10s" } }),
-        options(),
-      ),
-    );
+    const reg = only(compatRegistrations(container({ labels: { SERVICE_CHECK_HTTP: "/h", SERVICE_CHECK_TCP: "true", SERVICE_CHECK_TTL: "10s" } }), options()));
     assert.equal(reg.check?.http, `http://${HOST}:10000/h`);
     assert.equal(reg.check.tcp, undefined);
   });
@@ -574,10 +537,7 @@ describe("registrator compat: checks", () => {
   });
 
   it("an invalid HTTP path falls through to the next usable check kind", () => {
-    const result = compatRegistrations(
-      container({ labels: { SERVICE_CHECK_HTTP: "no-slash", SERVICE_CHECK_TCP: "true" } }),
-      options(),
-    );
+    const result = compatRegistrations(container({ labels: { SERVICE_CHECK_HTTP: "no-slash", SERVICE_CHECK_TCP: "true" } }), options());
     assert.deepEqual(only(result).check, { tcp: `${HOST}:10000`, interval: "10s" });
   });
 
@@ -603,10 +563,7 @@ describe("registrator compat: checks", () => {
   });
 
   it("a script check next to a supported kind: the supported one is used", () => {
-    const result = compatRegistrations(
-      container({ labels: { SERVICE_CHECK_SCRIPT: "true", SERVICE_CHECK_TTL: "20s" } }),
-      options(),
-    );
+    const result = compatRegistrations(container({ labels: { SERVICE_CHECK_SCRIPT: "true", SERVICE_CHECK_TTL: "20s" } }), options());
     assert.deepEqual(only(result).check, { ttl: "20s" });
     assertIssue(result, "labels.SERVICE_CHECK_SCRIPT", /ignored/);
   });
@@ -619,10 +576,7 @@ describe("registrator compat: checks", () => {
   });
 
   it("port-specific check keys apply only to their port", () => {
-    const result = compatRegistrations(
-      container({ ports: [pub(80, 8000), pub(443, 4443)], labels: { SERVICE_80_CHECK_HTTP: "/h" } }),
-      options(),
-    );
+    const result = compatRegistrations(container({ ports: [pub(80, 8000), pub(443, 4443)], labels: { SERVICE_80_CHECK_HTTP: "/h" } }), options());
     assert.equal(byName(result, "redis-80").check?.http, `http://${HOST}:8000/h`);
     assert.equal(byName(result, "redis-443").check, undefined);
   });

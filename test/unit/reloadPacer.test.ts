@@ -88,7 +88,14 @@ describe("reload pacing", () => {
     // reload (which went at once and so reset the gap), never for the 4 s gap (issue #6, P2 bench).
     const adds = [0, 2600, 5600, 8600];
     const removals = [2000, 5000, 8000];
-    assert.deepEqual(replay([...adds, ...removals].sort((a, b) => a - b), P, new Set(removals)), [0, 2000, 3000, 5000, 6000, 8000, 9000]);
+    assert.deepEqual(
+      replay(
+        [...adds, ...removals].sort((a, b) => a - b),
+        P,
+        new Set(removals),
+      ),
+      [0, 2000, 3000, 5000, 6000, 8000, 9000],
+    );
     // A removal that had to wait for min (it came 900 ms after an addition's reload) does not start a
     // burst either: the start 600 ms after it waits for min, not for 4 s.
     assert.deepEqual(replay([0, 900, 2100], P, new Set([900])), [0, 1000, 2100]);

@@ -43,7 +43,10 @@ function assertSafe(c: HostileCase, r: RenderResult): void {
   const lines = r.text.split("\n");
   assert.equal(lines.pop(), "", "ends with exactly one newline");
   for (const line of lines) {
-    assert.ok(grammar.some((re) => re.test(line)), `${c.name}: unexpected line ${JSON.stringify(line)}`);
+    assert.ok(
+      grammar.some((re) => re.test(line)),
+      `${c.name}: unexpected line ${JSON.stringify(line)}`,
+    );
   }
   assert.match(r.text.replace(" — ", " "), /^[\x20-\x7e\n]*$/, `${c.name}: non-printable or non-ASCII byte in output`);
   if (/[^A-Za-z0-9._:/=@+-]/.test(c.hostile) && c.hostile.length > 1) {
@@ -60,14 +63,22 @@ test(`hostile table has >= 15 values (${HOSTILE.length})`, () => {
 test("hostile values in address/tags/service id/binding key never reach output", () => {
   for (const c of hostileBindingKeyCases()) {
     // A binding key is identity, not data: anything but <ns>/<name> DNS labels is refused outright.
-    assert.throws(() => renderNginx(c.input), (e: unknown) => e instanceof RenderError && e.reason === "InvalidSpec", c.name);
+    assert.throws(
+      () => renderNginx(c.input),
+      (e: unknown) => e instanceof RenderError && e.reason === "InvalidSpec",
+      c.name,
+    );
   }
   for (const c of hostileCases()) {
     const r = renderNginx(c.input);
     assertSafe(c, r);
     if (c.name.endsWith("address only")) {
       assert.deepEqual(r.servers, [], c.name);
-      assert.deepEqual(r.rejected.map((x) => x.serviceId), ["svc-bad"], c.name);
+      assert.deepEqual(
+        r.rejected.map((x) => x.serviceId),
+        ["svc-bad"],
+        c.name,
+      );
       assert.match(r.text, /return 503;/);
     }
   }
@@ -90,5 +101,8 @@ test("hostile binding-level values (service name, serverName, listen address) th
     assert.throws(() => renderNginx({ ...base, serviceName: "web", lb: { ...LB, listen: { address: h, port: 80 } } }), isSpec);
   }
   // "localhost" is a fine service name and server_name, but never a listen address.
-  assert.throws(() => renderNginx({ bindingKey: "default/k", instances: [], serviceName: "web", lb: { ...LB, listen: { address: "localhost", port: 80 } } }), isSpec);
+  assert.throws(
+    () => renderNginx({ bindingKey: "default/k", instances: [], serviceName: "web", lb: { ...LB, listen: { address: "localhost", port: 80 } } }),
+    isSpec,
+  );
 });

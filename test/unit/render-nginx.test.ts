@@ -89,7 +89,10 @@ test("IPv6 servers and listen are bracketed; IPv4 sorts before IPv6", () => {
   const r = renderNginx(input({ lb: { ...LB, listen: { address: "::1", port: 8443 } }, instances: [inst("v6", "fd00::1", 80), inst("v4", "10.0.0.1", 80)] }));
   assert.match(r.text, /^ {4}server 10\.0\.0\.1:80; # v4\n {4}server \[fd00::1\]:80; # v6$/m);
   assert.match(r.text, /^ {4}listen \[::1\]:8443;$/m);
-  assert.deepEqual(r.servers.map((s) => s.address), ["10.0.0.1", "fd00::1"]);
+  assert.deepEqual(
+    r.servers.map((s) => s.address),
+    ["10.0.0.1", "fd00::1"],
+  );
 });
 
 test("duplicate address:port rendered once, with the smallest service id", () => {
@@ -110,7 +113,10 @@ test("zero servers => no upstream, server block returns 503 with a comment", () 
 test("invalid instances are dropped and reported, sorted by service id", () => {
   const r = renderNginx(input({ instances: [inst("z-port", "10.0.0.1", 0), inst("ok", "10.0.0.2", 80), inst("a-host", "db.local", 80)] }));
   assert.deepEqual(r.servers, [{ address: "10.0.0.2", port: 80 }]);
-  assert.deepEqual(r.rejected.map((x) => x.serviceId), ["a-host", "z-port"]);
+  assert.deepEqual(
+    r.rejected.map((x) => x.serviceId),
+    ["a-host", "z-port"],
+  );
   assert.match(r.rejected[0]?.reason ?? "", /address/);
   assert.match(r.rejected[1]?.reason ?? "", /port/);
 });
@@ -125,7 +131,10 @@ test("unsafe binding-level values throw RenderError InvalidSpec", () => {
     { lb: { ...LB, method: "random" as LoadBalancerSpec["method"] } },
   ];
   for (const over of bad) {
-    assert.throws(() => renderNginx(input(over)), (e: unknown) => e instanceof RenderError && e.reason === "InvalidSpec");
+    assert.throws(
+      () => renderNginx(input(over)),
+      (e: unknown) => e instanceof RenderError && e.reason === "InvalidSpec",
+    );
   }
 });
 

@@ -1,22 +1,29 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  COMMENT_MAX_LENGTH,
-  formatHostForNginx,
-  isSafeAddress,
-  isSafeName,
-  isSafePort,
-  isSafeServerName,
-  sanitizeComment,
-} from "../../src/render/safety.js";
+import { COMMENT_MAX_LENGTH, formatHostForNginx, isSafeAddress, isSafeName, isSafePort, isSafeServerName, sanitizeComment } from "../../src/render/safety.js";
 
 test("isSafeAddress: literal IPv4/IPv6 only", () => {
   for (const ok of ["10.0.0.1", "127.0.0.1", "0.0.0.0", "::1", "fd00::1", "::ffff:10.1.2.3", "FE80::A"]) {
     assert.equal(isSafeAddress(ok), true, ok);
   }
   for (const bad of [
-    "", "localhost", "web.service.consul", "10.0.0.1:80", "[::1]", "fe80::1%eth0", "10.0.0.01", "1.2.3",
-    "10.0.0.1 ", " 10.0.0.1", "10.0.0.1\n", "１０.0.0.1", "unix:/run/x.sock", "10.0.0.1;", 10, null, undefined,
+    "",
+    "localhost",
+    "web.service.consul",
+    "10.0.0.1:80",
+    "[::1]",
+    "fe80::1%eth0",
+    "10.0.0.01",
+    "1.2.3",
+    "10.0.0.1 ",
+    " 10.0.0.1",
+    "10.0.0.1\n",
+    "１０.0.0.1",
+    "unix:/run/x.sock",
+    "10.0.0.1;",
+    10,
+    null,
+    undefined,
   ]) {
     assert.equal(isSafeAddress(bad), false, JSON.stringify(bad));
   }
@@ -37,8 +44,20 @@ test("isSafeName: DNS label", () => {
 test("isSafeServerName: hostnames with optional leading wildcard", () => {
   for (const ok of ["example.com", "*.example.com", "a-b.C.io", "localhost"]) assert.equal(isSafeServerName(ok), true, ok);
   for (const bad of [
-    "", "*", "*.", "a.*.com", "-a.com", "a..com", "a.com.", "~^re$", "a.com;", "a com", "ex\u212Aample.com" /* Kelvin K */,
-    "exаmple.com" /* Cyrillic а */, `${"a".repeat(60)}.`.repeat(5) + "com", "$host",
+    "",
+    "*",
+    "*.",
+    "a.*.com",
+    "-a.com",
+    "a..com",
+    "a.com.",
+    "~^re$",
+    "a.com;",
+    "a com",
+    "ex\u212Aample.com" /* Kelvin K */,
+    "exаmple.com" /* Cyrillic а */,
+    `${"a".repeat(60)}.`.repeat(5) + "com",
+    "$host",
   ]) {
     assert.equal(isSafeServerName(bad), false, JSON.stringify(bad));
   }

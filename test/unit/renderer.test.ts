@@ -115,7 +115,10 @@ describe("renderer reconciler", () => {
     assert.deepEqual(await s.renderer.reconcile(REQ), {});
     assert.equal(readFileSync(join(s.dir, "web.conf"), "utf8"), before);
     assert.equal(s.driver.reloads, 1, "no second reload");
-    assert.deepEqual(s.renders.map((r) => r[1]), ["changed", "unchanged"]);
+    assert.deepEqual(
+      s.renders.map((r) => r[1]),
+      ["changed", "unchanged"],
+    );
   });
 
   it("removes the generated file when the binding is deleted, and when it loses its loadBalancer", async () => {

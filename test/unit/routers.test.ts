@@ -34,7 +34,12 @@ function binding(name: string, service: string, backends: ServiceBinding["spec"]
   };
 }
 
-const selected = (app: string): ServiceBinding["spec"]["backends"] => ({ selector: { matchLabels: { app } }, port: 80, protocol: "tcp", addressMode: "published" });
+const selected = (app: string): ServiceBinding["spec"]["backends"] => ({
+  selector: { matchLabels: { app } },
+  port: 80,
+  protocol: "tcp",
+  addressMode: "published",
+});
 
 const WEB = binding("web", "shop", selected("web"));
 const API = binding("api", "shop", selected("api"));
@@ -56,7 +61,13 @@ const noSwarm: SwarmStore = { view: () => ({ kind: "unavailable", reason: "Swarm
 
 function registrarRouter(compat: boolean, list: readonly ContainerInfo[] = []): { router: RegistrarRouter; requests: RegistrarRequest[] } {
   const requests: RegistrarRequest[] = [];
-  const router = new RegistrarRouter({ bindings: store([WEB, API, MAIL]), containers: containers(list), swarm: noSwarm, registrar: { add: (r) => requests.push(r) }, compat });
+  const router = new RegistrarRouter({
+    bindings: store([WEB, API, MAIL]),
+    containers: containers(list),
+    swarm: noSwarm,
+    registrar: { add: (r) => requests.push(r) },
+    compat,
+  });
   return { router, requests };
 }
 

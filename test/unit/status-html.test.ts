@@ -36,7 +36,10 @@ function hostileStatus(text = EVIL): StatusDocument {
     running: true,
     mode: EVIL,
     node: EVIL,
-    sources: { bindings: { synced: true, count: 1 }, docker: { synced: false, containers: 1, endpoints: [{ node: EVIL, synced: false, containers: 1, engine: EVIL, conflicts: 1 }] } },
+    sources: {
+      bindings: { synced: true, count: 1 },
+      docker: { synced: false, containers: 1, endpoints: [{ node: EVIL, synced: false, containers: 1, engine: EVIL, conflicts: 1 }] },
+    },
     instance: EVIL,
     nodeIdentityConflicts: [{ node: EVIL, engine: EVIL, instance: EVIL, registrations: 1, adoptWith: EVIL, message: EVIL }],
     loadBalancer: { lastReload: { at, ok: false, message: EVIL } },
@@ -92,7 +95,10 @@ describe("a binding held by the delete delay", () => {
     const doc = hostileStatus("plain");
     const [b] = doc.bindings;
     assert.ok(b !== undefined);
-    return { ...doc, bindings: [{ ...b, deleting: { since: "2026-01-01T00:00:00.000Z", deleteAt: "2026-01-01T00:00:10.000Z", remainingSeconds: 7, mass: true } }] };
+    return {
+      ...doc,
+      bindings: [{ ...b, deleting: { since: "2026-01-01T00:00:00.000Z", deleteAt: "2026-01-01T00:00:10.000Z", remainingSeconds: 7, mass: true } }],
+    };
   };
 
   it("the status page shows Deleting with the time left", () => {

@@ -44,7 +44,10 @@ const SNAP: SwarmSnapshot = {
     { id: "svc1", name: "web", labels: { app: "web" } },
     { id: "svc2", name: "other", labels: { app: "other" } },
   ],
-  nodes: [{ id: "node1", hostname: "vm", addr: "127.0.0.1" }, { id: "node2", hostname: "vm2", addr: "10.1.2.3" }],
+  nodes: [
+    { id: "node1", hostname: "vm", addr: "127.0.0.1" },
+    { id: "node2", hostname: "vm2", addr: "10.1.2.3" },
+  ],
   tasks: [],
 };
 
@@ -56,10 +59,16 @@ describe("swarm binding validation", () => {
   it("selector and swarm are mutually exclusive; one of them is required; swarm needs a field", () => {
     const both = validateBinding(doc({ selector: { matchLabels: { a: "b" } }, swarm: { service: "web" } }));
     assert.ok(!both.ok);
-    assert.deepEqual(both.errors.map((e) => e.field), ["spec.backends.swarm"]);
+    assert.deepEqual(
+      both.errors.map((e) => e.field),
+      ["spec.backends.swarm"],
+    );
     const none = validateBinding(doc({}));
     assert.ok(!none.ok);
-    assert.deepEqual(none.errors.map((e) => e.field), ["spec.backends.selector"]);
+    assert.deepEqual(
+      none.errors.map((e) => e.field),
+      ["spec.backends.selector"],
+    );
     assert.equal(validateBinding(doc({ swarm: {} })).ok, false);
     assert.equal(validateBinding(doc({ swarm: { service: "bad name" } })).ok, false);
     assert.equal(validateBinding(doc({ swarm: { service: "web", extra: 1 } })).ok, false);
@@ -67,7 +76,10 @@ describe("swarm binding validation", () => {
   it("the swarm selector follows the selector rules", () => {
     const r = validateBinding(doc({ swarm: { selector: { matchExpressions: [{ key: "tier", operator: "In" }] } } }));
     assert.ok(!r.ok);
-    assert.deepEqual(r.errors.map((e) => e.field), ["spec.backends.swarm.selector.matchExpressions[0].values"]);
+    assert.deepEqual(
+      r.errors.map((e) => e.field),
+      ["spec.backends.swarm.selector.matchExpressions[0].values"],
+    );
   });
 });
 
@@ -117,13 +129,22 @@ describe("desiredForSwarmBinding", () => {
       ],
     };
     const r = desiredForSwarmBinding(b, snap, { ...OPTS, isDraining: (id) => id === "ctr-drn" });
-    assert.deepEqual(r.registrations.map((x) => x.meta.dockbind_swarm_task), ["keep"]);
+    assert.deepEqual(
+      r.registrations.map((x) => x.meta.dockbind_swarm_task),
+      ["keep"],
+    );
   });
 
   it("published mode without a host-mode port is skipped with a reason; binding hostIP wins", () => {
-    const snap: SwarmSnapshot = { ...SNAP, tasks: [task("a", { ports: [{ protocol: "tcp", targetPort: 80, publishedPort: 8080, publishMode: "ingress" }] }), task("bb")] };
+    const snap: SwarmSnapshot = {
+      ...SNAP,
+      tasks: [task("a", { ports: [{ protocol: "tcp", targetPort: 80, publishedPort: 8080, publishMode: "ingress" }] }), task("bb")],
+    };
     const r = desiredForSwarmBinding(binding({ swarm: { service: "web" }, hostIP: "198.51.100.7" }), snap, OPTS);
-    assert.deepEqual(r.registrations.map((x) => `${x.address}:${x.port}`), ["198.51.100.7:30002"]);
+    assert.deepEqual(
+      r.registrations.map((x) => `${x.address}:${x.port}`),
+      ["198.51.100.7:30002"],
+    );
     assert.equal(r.skipped.length, 1);
     assert.match(r.skipped[0]?.reason ?? "", /not published in host mode/);
   });
@@ -135,20 +156,43 @@ describe("desiredForSwarmBinding", () => {
     ];
     const snap: SwarmSnapshot = { ...SNAP, tasks: [task("a", { ports })] };
     const b = binding({ swarm: { service: "web" } });
-    assert.deepEqual(desiredForSwarmBinding(b, snap, OPTS).registrations.map((x) => x.port), [32820]);
+    assert.deepEqual(
+      desiredForSwarmBinding(b, snap, OPTS).registrations.map((x) => x.port),
+      [32820],
+    );
     const local: ContainerInfo = {
-      id: "ctr-a", name: "web.1.a", image: "img", hostname: "h", labels: {}, env: {}, running: true, health: "none", networks: {},
-      ports: [{ privatePort: 80, protocol: "tcp", hostIP: "::", hostPort: 32819 }, { privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort: 32821 }],
+      id: "ctr-a",
+      name: "web.1.a",
+      image: "img",
+      hostname: "h",
+      labels: {},
+      env: {},
+      running: true,
+      health: "none",
+      networks: {},
+      ports: [
+        { privatePort: 80, protocol: "tcp", hostIP: "::", hostPort: 32819 },
+        { privatePort: 80, protocol: "tcp", hostIP: "0.0.0.0", hostPort: 32821 },
+      ],
     };
-    assert.deepEqual(desiredForSwarmBinding(b, snap, { ...OPTS, localContainer: (id) => (id === "ctr-a" ? local : undefined) }).registrations.map((x) => x.port), [32821]);
+    assert.deepEqual(
+      desiredForSwarmBinding(b, snap, { ...OPTS, localContainer: (id) => (id === "ctr-a" ? local : undefined) }).registrations.map((x) => x.port),
+      [32821],
+    );
   });
 
   it("internal mode: task IP on the named network, or the first non-ingress network", () => {
     const snap: SwarmSnapshot = { ...SNAP, tasks: [task("abc")] };
     const named = desiredForSwarmBinding(binding({ swarm: { service: "web" }, addressMode: "internal", network: "backend" }), snap, OPTS);
-    assert.deepEqual(named.registrations.map((x) => `${x.address}:${x.port}`), ["10.0.1.3:80"]);
+    assert.deepEqual(
+      named.registrations.map((x) => `${x.address}:${x.port}`),
+      ["10.0.1.3:80"],
+    );
     const any = desiredForSwarmBinding(binding({ swarm: { service: "web" }, addressMode: "internal" }), snap, OPTS);
-    assert.deepEqual(any.registrations.map((x) => x.address), ["10.0.1.3"]);
+    assert.deepEqual(
+      any.registrations.map((x) => x.address),
+      ["10.0.1.3"],
+    );
     const missing = desiredForSwarmBinding(binding({ swarm: { service: "web" }, addressMode: "internal", network: "nope" }), snap, OPTS);
     assert.equal(missing.registrations.length, 0);
     assert.equal(missing.skipped.length, 1);
@@ -259,7 +303,12 @@ describe("registrar with swarm bindings", () => {
     const cond = status.get("default/sw").conditions.find((c) => c.type === "Registered");
     assert.deepEqual([cond?.status, cond?.reason], ["False", "SwarmServedByOtherEndpoint"], "alone, the abstaining node's words stand");
     // The serving endpoint reports: it alone decides the condition and the counts.
-    status.setRegistration("default/sw", "n0", { status: "True", reason: "Registered", message: "1 instance(s) registered", counts: { desired: 1, registered: 1 } });
+    status.setRegistration("default/sw", "n0", {
+      status: "True",
+      reason: "Registered",
+      message: "1 instance(s) registered",
+      counts: { desired: 1, registered: 1 },
+    });
     const after = status.get("default/sw");
     assert.equal(after.conditions.find((c) => c.type === "Registered")?.status, "True");
     assert.deepEqual(after.backends, { desired: 1, registered: 1, passing: 0 });

@@ -54,7 +54,15 @@ describe("validateBinding: defaults", () => {
     assert.deepEqual(b.spec.service.meta, {});
     assert.equal(b.spec.backends.protocol, "tcp");
     assert.equal(b.spec.backends.addressMode, "published");
-    assert.deepEqual(b.spec.healthCheck, { type: "tcp", path: "/", interval: "10s", timeout: "2s", ttl: "30s", initialStatus: "critical", probeBeforeRegister: false });
+    assert.deepEqual(b.spec.healthCheck, {
+      type: "tcp",
+      path: "/",
+      interval: "10s",
+      timeout: "2s",
+      ttl: "30s",
+      initialStatus: "critical",
+      probeBeforeRegister: false,
+    });
     assert.equal(b.spec.loadBalancer, undefined, "loadBalancer is optional and has no default");
   });
 
@@ -104,7 +112,13 @@ describe("validateBinding: defaults", () => {
 });
 
 describe("validateBinding: document shape", () => {
-  for (const [label, value] of [["null", null], ["undefined", undefined], ["a number", 42], ["a string", "text"], ["an array", []]] as const) {
+  for (const [label, value] of [
+    ["null", null],
+    ["undefined", undefined],
+    ["a number", 42],
+    ["a string", "text"],
+    ["an array", []],
+  ] as const) {
     it(`rejects ${label} as a whole`, () => {
       onlyError(validateBinding(value), "(document)");
     });
@@ -389,7 +403,11 @@ describe("validateBinding: selector", () => {
 
   for (const op of ["In", "NotIn"]) {
     it(`${op} without values is rejected at the values path`, () => {
-      onlyError(validateBinding(withExprs([{ key: "env", operator: op }])), "spec.backends.selector.matchExpressions[0].values", new RegExp(`${op} needs at least one value`));
+      onlyError(
+        validateBinding(withExprs([{ key: "env", operator: op }])),
+        "spec.backends.selector.matchExpressions[0].values",
+        new RegExp(`${op} needs at least one value`),
+      );
       onlyError(validateBinding(withExprs([{ key: "env", operator: op, values: [] }])), "spec.backends.selector.matchExpressions[0].values");
     });
   }

@@ -191,13 +191,7 @@ export class LbConfigWriter {
    * the disk may differ from what nginx runs; only a successful reload (or a
    * successful restore) clears that.
    */
-  private async swapAndReload(
-    path: string,
-    previous: Buffer | undefined,
-    mode: number,
-    what: string,
-    change: () => Promise<void>,
-  ): Promise<ApplyResult> {
+  private async swapAndReload(path: string, previous: Buffer | undefined, mode: number, what: string, change: () => Promise<void>): Promise<ApplyResult> {
     const wasPending = this.pendingReload.has(path);
     this.pendingReload.add(path);
     await io(change, what);

@@ -53,9 +53,19 @@ export async function runFile(bin: string, args: readonly string[], timeoutMs: n
 }
 
 /** Like runFile, but resolves the full stdout and stderr (e.g. `nginx -V`, which prints to stderr). Never rejects. */
-export async function runFileOutput(bin: string, args: readonly string[], timeoutMs: number): Promise<ExecOutcome & { readonly stdout: string; readonly stderr: string }> {
+export async function runFileOutput(
+  bin: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<ExecOutcome & { readonly stdout: string; readonly stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(bin, [...args], { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 1024 * 1024, encoding: "utf8", windowsHide: true });
+    const { stdout, stderr } = await execFileAsync(bin, [...args], {
+      timeout: timeoutMs,
+      killSignal: "SIGKILL",
+      maxBuffer: 1024 * 1024,
+      encoding: "utf8",
+      windowsHide: true,
+    });
     return { ok: true, detail: trimStderr(stderr), stdout, stderr };
   } catch (err: unknown) {
     const text = (k: string): string => {

@@ -13,7 +13,12 @@ import { readdirSync, readFileSync } from "node:fs";
 export function childPids(ppid: number): number[] {
   try {
     const text = readFileSync(`/proc/${ppid}/task/${ppid}/children`, "utf8").trim();
-    return text === "" ? [] : text.split(/\s+/).map(Number).filter((pid) => processAlive(pid));
+    return text === ""
+      ? []
+      : text
+          .split(/\s+/)
+          .map(Number)
+          .filter((pid) => processAlive(pid));
   } catch {
     return scanChildren(ppid);
   }

@@ -35,7 +35,11 @@ function timeoutOf(check: CheckDefinition): number {
 
 async function httpPasses(url: string, timeoutMs: number): Promise<boolean> {
   try {
-    const res = await fetch(url, { redirect: "follow", signal: AbortSignal.timeout(timeoutMs), headers: { "user-agent": USER_AGENT, accept: "text/plain, text/*, */*" } });
+    const res = await fetch(url, {
+      redirect: "follow",
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: { "user-agent": USER_AGENT, accept: "text/plain, text/*, */*" },
+    });
     await res.body?.cancel();
     return res.status >= 200 && res.status < 300;
   } catch {

@@ -9,7 +9,11 @@ function wedgeAfterMs(config: Pick<Config, "resyncIntervalMs">): number {
   return Math.max(5 * config.resyncIntervalMs, 120_000);
 }
 
-export async function serveTelemetry(config: Readonly<Config>, logger: Logger, telemetry: Telemetry = processTelemetry()): Promise<HttpServerHandle | undefined> {
+export async function serveTelemetry(
+  config: Readonly<Config>,
+  logger: Logger,
+  telemetry: Telemetry = processTelemetry(),
+): Promise<HttpServerHandle | undefined> {
   if (config.metricsAddr === undefined) return undefined;
   telemetry.captureLogs(logger);
   return startHttpServer({ listen: config.metricsAddr, telemetry, logger, wedgeAfterMs: wedgeAfterMs(config) });

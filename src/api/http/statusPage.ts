@@ -75,7 +75,10 @@ ${b.backends.length === 0 ? html`<tr><td colspan="4">no backends: no running con
 
 function probeTile(name: string, r: ProbeReport | undefined): SafeHtml {
   if (r === undefined) return html``;
-  const failing = r.checks.filter((c) => !c.ok).map((c) => c.message).join("; ");
+  const failing = r.checks
+    .filter((c) => !c.ok)
+    .map((c) => c.message)
+    .join("; ");
   return html`<div class="tile" data-probe="${name}">${badge(r.ok ? "ok" : "bad", r.ok ? "ok" : "failing")}<b>${name}</b><small>${failing || "all checks pass"}</small></div>`;
 }
 
@@ -92,9 +95,11 @@ function conflictBanner(s: StatusDocument): SafeHtml | string {
   return html`<div class="banner" data-section="node-identity-conflicts">
 <h2>Node identity conflict: another controller uses node name ${s.nodeIdentityConflicts.map((c, i) => html`${i > 0 ? ", " : ""}<code>${c.node}</code>`)}</h2>
 ${s.nodeIdentityConflicts.map(
-    (c) => html`<p data-conflict-node="${c.node}" data-conflict-engine="${c.engine}" data-conflict-instance="${c.instance}">Node <code>${c.node}</code>: Docker engine <code>${c.engine}</code>, instance <code>${c.instance}</code>, ${c.registrations} registration(s) — never rewritten or deregistered by this controller.
+  (
+    c,
+  ) => html`<p data-conflict-node="${c.node}" data-conflict-engine="${c.engine}" data-conflict-instance="${c.instance}">Node <code>${c.node}</code>: Docker engine <code>${c.engine}</code>, instance <code>${c.instance}</code>, ${c.registrations} registration(s) — never rewritten or deregistered by this controller.
 Fix: give one of the two controllers its own <code>--node</code>. If that controller no longer exists (this one moved to a new Docker engine or instance ID), restart this one with <code>--adopt ${c.adoptWith}</code> once.</p>`,
-  )}
+)}
 </div>`;
 }
 
@@ -119,15 +124,26 @@ ${conflictBanner(s)}
 ${probeTile("live", input.live)}${probeTile("ready", input.ready)}
 </div>
 ${s.bindings.length === 0 ? html`<p>No bindings loaded.</p>` : s.bindings.map((b) => bindingSection(b, now))}
-${s.problems.length > 0
+${
+  s.problems.length > 0
     ? html`<h3>Binding problems (${s.problems.length})</h3><table data-section="problems"><thead><tr><th>File</th><th>Field</th><th>Problem</th></tr></thead><tbody>
 ${s.problems.map((p) => html`<tr class="err"><td><code>${p.source}</code> #${p.document}</td><td><code>${p.field}</code></td><td>${p.message}</td></tr>`)}</tbody></table>`
-    : ""}
+    : ""
+}
 <h3>Recent warnings and errors (${s.recentErrors.length})</h3>
-${s.recentErrors.length === 0
+${
+  s.recentErrors.length === 0
     ? html`<p>None.</p>`
     : html`<table data-section="errors"><thead><tr><th>When</th><th>Level</th><th>Message</th><th>Context</th></tr></thead><tbody>
-${s.recentErrors.map((e) => html`<tr><td>${ago(e.at, now)}</td><td>${badge(e.level === "error" ? "bad" : "warning", e.level)}</td><td>${e.message}</td><td><code>${Object.entries(e.fields).map(([k, v]) => `${k}=${v}`).join(" ")}</code></td></tr>`)}</tbody></table>`}
+${s.recentErrors.map(
+  (e) =>
+    html`<tr><td>${ago(e.at, now)}</td><td>${badge(e.level === "error" ? "bad" : "warning", e.level)}</td><td>${e.message}</td><td><code>${Object.entries(
+      e.fields,
+    )
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ")}</code></td></tr>`,
+)}</tbody></table>`
+}
 </main>
 <footer>Generated ${now} · refreshes every ${refresh}s · read-only · <a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></footer>
 </body></html>

@@ -27,16 +27,22 @@ export interface FieldError {
   readonly message: string;
 }
 
-export type ValidationResult =
-  | { readonly ok: true; readonly binding: ServiceBinding }
-  | { readonly ok: false; readonly errors: readonly FieldError[] };
+export type ValidationResult = { readonly ok: true; readonly binding: ServiceBinding } | { readonly ok: false; readonly errors: readonly FieldError[] };
 
 function fieldOf(e: ErrorObject): string {
-  const parts = e.instancePath.split("/").filter((p) => p !== "").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const parts = e.instancePath
+    .split("/")
+    .filter((p) => p !== "")
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   if (e.keyword === "required") parts.push((e.params as { missingProperty: string }).missingProperty);
   if (e.keyword === "additionalProperties") parts.push((e.params as { additionalProperty: string }).additionalProperty);
   if (e.keyword === "propertyNames") parts.push((e.params as { propertyName: string }).propertyName);
-  return parts.length === 0 ? "(document)" : parts.map((p) => (/^\d+$/.test(p) ? `[${p}]` : p)).join(".").replace(/\.\[/g, "[");
+  return parts.length === 0
+    ? "(document)"
+    : parts
+        .map((p) => (/^\d+$/.test(p) ? `[${p}]` : p))
+        .join(".")
+        .replace(/\.\[/g, "[");
 }
 
 function messageOf(e: ErrorObject): string {

@@ -65,8 +65,16 @@ function lockingCalls(t: Transport): ConsulLocking {
       const blocking = q.index !== undefined && q.waitMs !== undefined;
       const waitMs = q.waitMs ?? 0;
       const read = (c: Transport["endpoints"][number]["client"]): Promise<[RawResponse, unknown]> =>
-        cancellable(q.signal, `read ${key}`, (ctx) =>
-          c.kv.get({ key, ...(blocking ? { index: q.index, wait: `${Math.ceil(waitMs / 1000)}s` } : {}), timeout: blocking ? blockingTimeout(waitMs) : timeout, ctx }) as Promise<[RawResponse, unknown]>,
+        cancellable(
+          q.signal,
+          `read ${key}`,
+          (ctx) =>
+            c.kv.get({
+              key,
+              ...(blocking ? { index: q.index, wait: `${Math.ceil(waitMs / 1000)}s` } : {}),
+              timeout: blocking ? blockingTimeout(waitMs) : timeout,
+              ctx,
+            }) as Promise<[RawResponse, unknown]>,
         );
       const [response, body] = await t.call(`read ${key}`, read, q.signal !== undefined ? { signal: q.signal } : {});
       return decodeKvEntry(body, response);

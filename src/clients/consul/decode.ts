@@ -19,9 +19,7 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 const strArray = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
 const strMap = (v: unknown): Record<string, string> =>
-  v !== null && typeof v === "object"
-    ? Object.fromEntries(Object.entries(v as Json).filter((e): e is [string, string] => typeof e[1] === "string"))
-    : {};
+  v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v as Json).filter((e): e is [string, string] => typeof e[1] === "string")) : {};
 const obj = (v: unknown): Json => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {});
 
 const SEVERITY: Record<CheckStatus, number> = { passing: 0, warning: 1, critical: 2 };

@@ -67,7 +67,14 @@ function rawClient(base: string, token: ConsulTokenSource, tls: ConsulTls | unde
   // The agent caps the connections to one Consul agent (blocking queries each hold one): requests
   // beyond the cap wait for a free socket instead of being refused by Consul's per-client limit.
   const pool = { keepAlive: true, maxSockets: CONSUL_MAX_SOCKETS };
-  const agent = secure ? new HttpsAgent({ ...pool, ...(tls?.ca !== undefined ? { ca: tls.ca } : {}), ...(tls?.cert !== undefined ? { cert: tls.cert } : {}), ...(tls?.key !== undefined ? { key: tls.key } : {}) }) : new HttpAgent(pool);
+  const agent = secure
+    ? new HttpsAgent({
+        ...pool,
+        ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+        ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
+        ...(tls?.key !== undefined ? { key: tls.key } : {}),
+      })
+    : new HttpAgent(pool);
   const client: RawClient = new Consul({
     host: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
@@ -155,7 +162,11 @@ export function createTransport(opts: ConsulClientOptions): Transport {
 
   async function call<T>(what: string, fn: (client: RawClient, idx: number) => Promise<T>, callOpts: CallOptions = {}): Promise<T> {
     const held = gate.admit(token.current());
-    if (held > 0) throw new ConsulError("ConsulRejected", `${what}: HTTP 403: ACL not found (Consul rejected this token; held back for ${Math.ceil(held)} ms unless the token changes)`);
+    if (held > 0)
+      throw new ConsulError(
+        "ConsulRejected",
+        `${what}: HTTP 403: ACL not found (Consul rejected this token; held back for ${Math.ceil(held)} ms unless the token changes)`,
+      );
     const start = current;
     let lastErr: unknown;
     for (let i = 0; i < endpoints.length; i++) {
@@ -171,7 +182,8 @@ export function createTransport(opts: ConsulClientOptions): Transport {
         }
         return result;
       } catch (err) {
-        if (callOpts.signal?.aborted === true || err instanceof ConsulError || !shouldFailOver(err)) throw err instanceof ConsulError ? err : toError(err, what);
+        if (callOpts.signal?.aborted === true || err instanceof ConsulError || !shouldFailOver(err))
+          throw err instanceof ConsulError ? err : toError(err, what);
         lastErr = err;
       }
     }

@@ -15,6 +15,14 @@ export function dockerClient(dockerHost: string, tls?: DockerTls): Docker {
   // docker-modem forwards `agent` to https.request (it drops rejectUnauthorized), so the TLS policy lives in the agent.
   const agent = new Agent({ ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.verify, keepAlive: true });
   // @types/dockerode omits `agent`, which docker-modem supports.
-  const options: Docker.DockerOptions & { readonly agent: Agent } = { host: url.hostname, port: Number(url.port || "2376"), protocol: "https", ca: tls.ca, cert: tls.cert, key: tls.key, agent };
+  const options: Docker.DockerOptions & { readonly agent: Agent } = {
+    host: url.hostname,
+    port: Number(url.port || "2376"),
+    protocol: "https",
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    agent,
+  };
   return new Docker(options);
 }

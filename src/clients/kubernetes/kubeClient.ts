@@ -159,7 +159,14 @@ function endpointOf(kc: KubeConfig, opts: KubeClientOptions): Endpoint {
 }
 
 /** Request options for one request, with TLS material and credentials read from the kubeconfig now. */
-async function requestOptions(ep: Endpoint, method: string, path: string, headers: Record<string, string>, signal?: AbortSignal, agent = ep.agent): Promise<RequestOptions> {
+async function requestOptions(
+  ep: Endpoint,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  signal?: AbortSignal,
+  agent = ep.agent,
+): Promise<RequestOptions> {
   const { base } = ep;
   const ro: RequestOptions & { ca?: unknown } = {
     method,

@@ -69,7 +69,8 @@ export class FinalizerController implements Reconciler {
     const obj = this.opts.source.object(key);
     if (obj === undefined) return {};
     if (!isDeleting(obj)) {
-      if (this.opts.source.needsFinalizer(key) && !(await this.patchFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER]))) return { requeueAfterMs: 100 };
+      if (this.opts.source.needsFinalizer(key) && !(await this.patchFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER])))
+        return { requeueAfterMs: 100 };
       return {};
     }
     if (!hasFinalizer(obj)) {
@@ -85,7 +86,13 @@ export class FinalizerController implements Reconciler {
       this.opts.logger.debug("binding deleting; waiting for cleanup", { binding: key, left });
       return { requeueAfterMs: this.opts.recheckMs ?? 1000 };
     }
-    if (!(await this.patchFinalizers(obj, (obj.metadata.finalizers ?? []).filter((f) => f !== FINALIZER)))) return { requeueAfterMs: 100 };
+    if (
+      !(await this.patchFinalizers(
+        obj,
+        (obj.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+      ))
+    )
+      return { requeueAfterMs: 100 };
     this.opts.events.record(obj, "Normal", "CleanedUp", "registrations deregistered and load balancer config removed");
     this.absentPasses.delete(key);
     this.opts.logger.info("finalizer removed", { binding: key, action: "finalize" });

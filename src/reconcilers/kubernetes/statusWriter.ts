@@ -137,21 +137,33 @@ export class StatusWriter implements Reconciler {
     const byType = new Map<string, Omit<Condition, "type"> & { type: string }>();
     for (const c of store.conditions) byType.set(c.type, c);
     if (problems.length > 0) {
-      const reason = problems.some((p) => p.field === "spec.loadBalancer.output" || p.field === "spec.loadBalancer.listen") && problems.every((p) => p.message.includes("already used")) ? "Conflict" : "InvalidSpec";
+      const reason =
+        problems.some((p) => p.field === "spec.loadBalancer.output" || p.field === "spec.loadBalancer.listen") &&
+        problems.every((p) => p.message.includes("already used"))
+          ? "Conflict"
+          : "InvalidSpec";
       const message = problems.map((p) => `${p.field}: ${p.message}`).join("; ");
-      const kept = this.opts.source.get(key) !== undefined ? ` (still serving generation ${String(this.opts.source.get(key)?.metadata.generation ?? "?")})` : "";
+      const kept =
+        this.opts.source.get(key) !== undefined ? ` (still serving generation ${String(this.opts.source.get(key)?.metadata.generation ?? "?")})` : "";
       const now = new Date().toISOString();
       byType.set("Ready", { type: "Ready", status: "False", reason, message: message + kept, lastTransitionTime: now });
       byType.set("Degraded", { type: "Degraded", status: "True", reason, message, lastTransitionTime: now });
     } else if (!byType.has("Ready")) {
-      byType.set("Ready", { type: "Ready", status: "Unknown", reason: "Reconciling", message: "waiting for the first reconcile", lastTransitionTime: new Date().toISOString() });
+      byType.set("Ready", {
+        type: "Ready",
+        status: "Unknown",
+        reason: "Reconciling",
+        message: "waiting for the first reconcile",
+        lastTransitionTime: new Date().toISOString(),
+      });
     }
     const conditions: KubeCondition[] = [];
     for (const type of CONDITION_ORDER) {
       const c = byType.get(type);
       if (c === undefined) continue;
       const prev = cur?.conditions.find((p) => p.type === type);
-      const lastTransitionTime = prev !== undefined && prev.status === c.status && prev.lastTransitionTime !== "" ? prev.lastTransitionTime : c.lastTransitionTime;
+      const lastTransitionTime =
+        prev !== undefined && prev.status === c.status && prev.lastTransitionTime !== "" ? prev.lastTransitionTime : c.lastTransitionTime;
       conditions.push({
         type,
         status: c.status,

@@ -223,7 +223,10 @@ export class DockerWatcher implements ContainerStore {
       if (stale.length === 0) return;
       this.opts.logger.warn("docker event stream stalled; reconnecting", {
         unreportedChanges: stale.length,
-        containers: stale.slice(0, 5).map(([id]) => id.slice(0, 12)).join(","),
+        containers: stale
+          .slice(0, 5)
+          .map(([id]) => id.slice(0, 12))
+          .join(","),
         graceMs: STALL_GRACE_MS,
       });
       this.opts.observer?.onStall?.();

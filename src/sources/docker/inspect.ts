@@ -19,7 +19,10 @@ function health(state: Dockerode.ContainerInspectInfo["State"]): ContainerHealth
 function ports(info: Dockerode.ContainerInspectInfo): PortMapping[] {
   const out: PortMapping[] = [];
   // The engine sends null/absent for these on some containers, whatever the typings say.
-  const loose = info as unknown as { NetworkSettings: { Ports?: Record<string, { HostIp: string; HostPort: string }[] | null> | null }; Config: { ExposedPorts?: Record<string, object> | null } };
+  const loose = info as unknown as {
+    NetworkSettings: { Ports?: Record<string, { HostIp: string; HostPort: string }[] | null> | null };
+    Config: { ExposedPorts?: Record<string, object> | null };
+  };
   const published = loose.NetworkSettings.Ports ?? {};
   const exposed = Object.keys(loose.Config.ExposedPorts ?? {});
   for (const spec of new Set([...Object.keys(published), ...exposed])) {

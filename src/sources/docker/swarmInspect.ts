@@ -39,7 +39,8 @@ function port(raw: unknown): SwarmTaskPort | undefined {
   const p = obj(raw);
   const targetPort = p.TargetPort;
   const publishedPort = p.PublishedPort;
-  if (typeof targetPort !== "number" || !Number.isInteger(targetPort) || typeof publishedPort !== "number" || !Number.isInteger(publishedPort)) return undefined;
+  if (typeof targetPort !== "number" || !Number.isInteger(targetPort) || typeof publishedPort !== "number" || !Number.isInteger(publishedPort))
+    return undefined;
   if (targetPort < 1 || targetPort > 65535 || publishedPort < 0 || publishedPort > 65535) return undefined;
   return { protocol: p.Protocol === "udp" ? "udp" : "tcp", targetPort, publishedPort, publishMode: p.PublishMode === "host" ? "host" : "ingress" };
 }

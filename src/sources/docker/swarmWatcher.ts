@@ -56,8 +56,18 @@ const BURST_MS = 2_000;
 function swarmRole(rawInfo: unknown): { readonly cluster?: string; readonly unavailable?: SwarmView } {
   const info = rawInfo as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; Cluster?: { ID?: string } } } | null;
   const state = info?.Swarm?.LocalNodeState ?? "inactive";
-  if (state !== "active") return { unavailable: { kind: "unavailable", reason: "SwarmNotActive", message: `the Docker engine is not in swarm mode (swarm state: ${state}); swarm bindings have no backends` } };
-  if (info?.Swarm?.ControlAvailable !== true) return { unavailable: { kind: "unavailable", reason: "SwarmNotManager", message: "the Docker engine is a swarm worker: tasks can only be listed on a manager" } };
+  if (state !== "active")
+    return {
+      unavailable: {
+        kind: "unavailable",
+        reason: "SwarmNotActive",
+        message: `the Docker engine is not in swarm mode (swarm state: ${state}); swarm bindings have no backends`,
+      },
+    };
+  if (info?.Swarm?.ControlAvailable !== true)
+    return {
+      unavailable: { kind: "unavailable", reason: "SwarmNotManager", message: "the Docker engine is a swarm worker: tasks can only be listed on a manager" },
+    };
   const cluster = info.Swarm.Cluster?.ID;
   return cluster !== undefined ? { cluster } : {};
 }
@@ -137,7 +147,10 @@ export class SwarmWatcher implements SwarmClusterStore {
         if (role.unavailable !== undefined) {
           this.setView(role.unavailable);
         } else {
-          const events = (await this.opts.docker.getEvents({ filters: { type: ["service", "node", "container"] }, abortSignal: stream.signal } as object)) as unknown as Readable;
+          const events = (await this.opts.docker.getEvents({
+            filters: { type: ["service", "node", "container"] },
+            abortSignal: stream.signal,
+          } as object)) as unknown as Readable;
           await this.refresh();
           if (failures > 0) this.opts.logger.info("swarm event stream reconnected", { afterFailures: failures });
           failures = 0;

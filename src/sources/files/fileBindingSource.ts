@@ -212,7 +212,13 @@ export class FileBindingSource implements BindingStore {
       }
       const other = next.get(doc.key);
       if (other !== undefined) {
-        problems.push({ source: file, document: doc.document, field: "metadata.name", message: `binding ${doc.key} is already defined in ${other.file}`, key: doc.key });
+        problems.push({
+          source: file,
+          document: doc.document,
+          field: "metadata.name",
+          message: `binding ${doc.key} is already defined in ${other.file}`,
+          key: doc.key,
+        });
         continue;
       }
       next.set(doc.key, { binding: doc.binding, file, document: doc.document });
@@ -235,12 +241,15 @@ export class FileBindingSource implements BindingStore {
     const vanished = [...this.entries].filter(([key]) => !next.has(key));
     const mass = vanished.length * 2 > this.entries.size && vanished.length > 0;
     if (mass && !this.massHeld) {
-      this.opts.logger.warn(delay > 0 ? "bindings scan would delete most bindings; holding the deletion for the delete delay" : "bindings scan deletes most bindings", {
-        dir: this.opts.dir,
-        deleting: vanished.length,
-        total: this.entries.size,
-        deleteIn: `${Math.ceil(delay / 1000)}s`,
-      });
+      this.opts.logger.warn(
+        delay > 0 ? "bindings scan would delete most bindings; holding the deletion for the delete delay" : "bindings scan deletes most bindings",
+        {
+          dir: this.opts.dir,
+          deleting: vanished.length,
+          total: this.entries.size,
+          deleteIn: `${Math.ceil(delay / 1000)}s`,
+        },
+      );
       this.opts.onMassDeletion?.(vanished.length, this.entries.size);
     }
     this.massHeld = mass;
@@ -248,7 +257,12 @@ export class FileBindingSource implements BindingStore {
       let p = this.pending.get(key);
       if (p === undefined) {
         p = { key, file: entry.file, since: now, deleteAt: now + delay, mass };
-        if (delay > 0) this.opts.logger.info("binding removed; deleting it after the delete delay unless it comes back", { binding: key, file: entry.file, deleteIn: `${Math.ceil(delay / 1000)}s` });
+        if (delay > 0)
+          this.opts.logger.info("binding removed; deleting it after the delete delay unless it comes back", {
+            binding: key,
+            file: entry.file,
+            deleteIn: `${Math.ceil(delay / 1000)}s`,
+          });
       }
       if (now < p.deleteAt) {
         this.pending.set(key, p);
@@ -291,7 +305,8 @@ export class FileBindingSource implements BindingStore {
     }
     const before = new Set(this.currentProblems.map(formatProblem));
     for (const p of problems) {
-      if (!before.has(formatProblem(p))) this.opts.logger.error("invalid binding", { source: p.source, document: p.document, field: p.field, error: p.message, binding: p.key });
+      if (!before.has(formatProblem(p)))
+        this.opts.logger.error("invalid binding", { source: p.source, document: p.document, field: p.field, error: p.message, binding: p.key });
     }
     this.entries = next;
     this.currentProblems = problems;
@@ -327,7 +342,10 @@ export function dropConflicts(next: Map<string, Entry>, existing: ReadonlySet<st
       lb !== undefined && outputs.has(lb.output)
         ? { field: "spec.loadBalancer.output", message: `output ${lb.output} is already used by binding ${outputs.get(lb.output) ?? ""}` }
         : lb !== undefined && sockets.has(socket) && lb.serverName === undefined
-          ? { field: "spec.loadBalancer.listen", message: `listen ${socket} is already used by binding ${sockets.get(socket) ?? ""}; set serverName to share it` }
+          ? {
+              field: "spec.loadBalancer.listen",
+              message: `listen ${socket} is already used by binding ${sockets.get(socket) ?? ""}; set serverName to share it`,
+            }
           : claimedBy !== undefined
             ? {
                 field: "spec.backends",
@@ -364,8 +382,10 @@ function portClaimClash(a: ServiceBinding, b: ServiceBinding): boolean {
   if (pa.port !== pb.port || pa.protocol !== pb.protocol) return false;
   // Swarm bindings select services, not containers: their tasks are claimed per service.
   if (pa.selector === undefined || pb.selector === undefined) return false;
-  return (matchesSelector(pa.selector, witness(pb.selector)) && matchesSelector(pb.selector, witness(pb.selector))) ||
-    (matchesSelector(pb.selector, witness(pa.selector)) && matchesSelector(pa.selector, witness(pa.selector)));
+  return (
+    (matchesSelector(pa.selector, witness(pb.selector)) && matchesSelector(pb.selector, witness(pb.selector))) ||
+    (matchesSelector(pb.selector, witness(pa.selector)) && matchesSelector(pa.selector, witness(pa.selector)))
+  );
 }
 
 /** The smallest label set a selector plausibly selects. */

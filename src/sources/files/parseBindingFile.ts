@@ -60,7 +60,15 @@ function flowDepth(text: string): number {
  */
 export function parseBindingFile(text: string): ParsedFile {
   if (text.trim() === "") {
-    return { readable: false, documents: [{ document: 1, errors: [{ field: "(file)", message: "file is empty (zero length or whitespace only); a file meant to hold no bindings needs at least a comment" }] }] };
+    return {
+      readable: false,
+      documents: [
+        {
+          document: 1,
+          errors: [{ field: "(file)", message: "file is empty (zero length or whitespace only); a file meant to hold no bindings needs at least a comment" }],
+        },
+      ],
+    };
   }
   if (Buffer.byteLength(text, "utf8") > MAX_FILE_BYTES) {
     return { readable: false, documents: [{ document: 1, errors: [{ field: "(file)", message: `file is larger than ${MAX_FILE_BYTES} bytes` }] }] };
@@ -94,7 +102,8 @@ export function parseBindingFile(text: string): ParsedFile {
     if (value === null || value === undefined) return; // empty document (e.g. trailing ---)
     const key = keyOf(value);
     const result = validateBinding(value);
-    if (result.ok) documents.push({ document, binding: result.binding, key: `${result.binding.metadata.namespace}/${result.binding.metadata.name}`, errors: [] });
+    if (result.ok)
+      documents.push({ document, binding: result.binding, key: `${result.binding.metadata.namespace}/${result.binding.metadata.name}`, errors: [] });
     else documents.push({ document, ...(key !== undefined ? { key } : {}), errors: result.errors });
   });
   return { readable, documents };

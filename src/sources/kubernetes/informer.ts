@@ -21,7 +21,15 @@
  * The cache survives outages: while the API server is unreachable the last
  * known objects stay (unreachable is not "no objects").
  */
-import { isKubeApiError, isKubeObject, isKubeStatus, type KubeClient, type KubeList, type KubeObject, type WatchEvent } from "../../clients/kubernetes/kubeClient.js";
+import {
+  isKubeApiError,
+  isKubeObject,
+  isKubeStatus,
+  type KubeClient,
+  type KubeList,
+  type KubeObject,
+  type WatchEvent,
+} from "../../clients/kubernetes/kubeClient.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 
@@ -140,7 +148,12 @@ export class Informer {
     // can process the whole initial state at once in onSynced).
     for (const [type, obj, old] of events) this.opts.onEvent(type, obj, old);
     this.hasSynced = true;
-    this.opts.logger.info(first ? "kubernetes cache synced" : "kubernetes cache re-listed", { path: this.opts.path, objects: next.size, changes: events.length, resourceVersion: rv });
+    this.opts.logger.info(first ? "kubernetes cache synced" : "kubernetes cache re-listed", {
+      path: this.opts.path,
+      objects: next.size,
+      changes: events.length,
+      resourceVersion: rv,
+    });
     this.opts.onSynced?.();
   }
 
@@ -196,7 +209,11 @@ export class Informer {
           this.apply(ev);
         },
         // The client's own idle limit stays a safety net behind this one.
-        { query: { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, signal: AbortSignal.any([signal, idle.signal]), idleTimeoutMs: idleMs + 5_000 },
+        {
+          query: { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+          signal: AbortSignal.any([signal, idle.signal]),
+          idleTimeoutMs: idleMs + 5_000,
+        },
       );
     } catch (err) {
       if (!idle.signal.aborted || isAborted(signal)) throw err;

@@ -238,7 +238,10 @@ function trimmed(o: KubeObject): unknown {
  * Rejects one of two bindings that would write the same LB file or listen on
  * the same socket: bindings already effective win over new ones, then key order.
  */
-function dropConflicts(next: ReadonlyMap<string, ServiceBinding>, existing: ReadonlySet<string>): { kept: Map<string, ServiceBinding>; problems: BindingProblem[] } {
+function dropConflicts(
+  next: ReadonlyMap<string, ServiceBinding>,
+  existing: ReadonlySet<string>,
+): { kept: Map<string, ServiceBinding>; problems: BindingProblem[] } {
   const kept = new Map<string, ServiceBinding>();
   const problems: BindingProblem[] = [];
   const outputs = new Map<string, string>();
