@@ -24,14 +24,12 @@ import { run } from "../../test/support/exec.js";
 import { httpGet } from "../../test/support/http.js";
 import { ensureBedRoot } from "../../test/support/procs.js";
 import { delay, waitFor } from "../../test/support/wait.js";
+import { agentServiceCount, envNumber, quiet } from "./simulated.js";
 import { startFakeDocker, type FakeContainer, type FakeDocker } from "./fakeDocker.js";
 import { cpuSeconds, peakRssMiB, rssMiB } from "./procstat.js";
 import { percentile } from "../stats.js";
 
-const num = (k: string, d: number): number => {
-  const v = Number(process.env[k] ?? d);
-  return Number.isFinite(v) && v > 0 ? v : d;
-};
+const num = envNumber;
 const ENGINES = num("BENCH_FLEET_ENGINES", 20);
 const PER_ENGINE = num("BENCH_FLEET_CONTAINERS", 500);
 const BINDINGS = num("BENCH_FLEET_BINDINGS", 500);
@@ -114,18 +112,8 @@ function serviceId(node: string, binding: number, containerId: string): string {
   return `dockbind:${node}:default:fleet-${binding}:${containerId.slice(0, 12)}:80`;
 }
 
-async function agentServiceCount(consul: ConsulHandle): Promise<number> {
-  const r = await httpGet(`${consul.url}/v1/agent/services`, 30_000);
-  return r.status === 200 ? Object.keys(JSON.parse(r.body) as object).length : -1;
-}
-
 async function registered(consul: ConsulHandle, id: string): Promise<boolean> {
   return (await httpGet(`${consul.url}/v1/agent/service/${encodeURIComponent(id)}`, 5_000)).status === 200;
-}
-
-async function quiet(engines: readonly Engine[], ms: number, timeoutMs: number): Promise<void> {
-  const last = (): number => Math.max(...engines.map((e) => e.fake.lastRequestAt()));
-  await waitFor(() => performance.now() - last() > ms || undefined, { timeoutMs, intervalMs: 100, what: "fake engines quiet" });
 }
 
 /** Flips containers of `engines` (see CHURN_SELECTED_ONLY) at `perS` events/s until `signal` aborts; returns events sent. */
@@ -208,7 +196,7 @@ export async function runFleet(log: (s: string) => void): Promise<FleetResult> {
       intervalMs: 250,
       what: `${expected} registrations`,
     });
-    await quiet(engines, 500, 120_000);
+    await quiet(() => Math.max(...engines.map((e) => e.fake.lastRequestAt())), 500, 120_000);
     const initialCpuS = cpuSeconds(pid) - cpu0;
     const initialWallS = (performance.now() - t0) / 1000;
     log(`fleet: initial sync ${initialWallS.toFixed(1)} s wall, ${initialCpuS.toFixed(2)} s CPU, RSS ${rssMiB(pid).toFixed(0)} MiB`);

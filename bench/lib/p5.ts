@@ -14,19 +14,16 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startConsul, type ConsulHandle } from "../../test/support/consul.js";
+import { startConsul } from "../../test/support/consul.js";
 import { startController, type ControllerHandle } from "../../test/support/controller.js";
 import { run } from "../../test/support/exec.js";
-import { httpGet } from "../../test/support/http.js";
 import { ensureBedRoot } from "../../test/support/procs.js";
 import { delay, waitFor } from "../../test/support/wait.js";
-import { startFakeDocker, type FakeContainer, type FakeDocker } from "./fakeDocker.js";
+import { agentServiceCount, envNumber, quiet } from "./simulated.js";
+import { startFakeDocker, type FakeContainer } from "./fakeDocker.js";
 import { cpuSeconds, peakRssMiB, rssMiB } from "./procstat.js";
 
-const num = (k: string, d: number): number => {
-  const v = Number(process.env[k] ?? d);
-  return Number.isFinite(v) && v > 0 ? v : d;
-};
+const num = envNumber;
 const CONTAINERS = num("BENCH_P5_CONTAINERS", 10_000);
 const BINDINGS = num("BENCH_P5_BINDINGS", 500);
 const PER_BINDING = num("BENCH_P5_PER_BINDING", 2);
@@ -101,18 +98,9 @@ function makeContainers(): Map<string, FakeContainer> {
   return m;
 }
 
-async function agentServiceCount(consul: ConsulHandle): Promise<number> {
-  const r = await httpGet(`${consul.url}/v1/agent/services`, 30_000);
-  return r.status === 200 ? Object.keys(JSON.parse(r.body) as object).length : -1;
-}
-
 function writeBindings(dir: string, n: number): void {
   for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
   for (let i = 0; i < n; i++) writeFileSync(join(dir, `sim-${i}.yaml`), bindingYaml(i));
-}
-
-async function quiet(fake: FakeDocker, ms: number, timeoutMs: number): Promise<void> {
-  await waitFor(() => performance.now() - fake.lastRequestAt() > ms || undefined, { timeoutMs, intervalMs: 100, what: "fake docker quiet" });
 }
 
 export async function runP5(log: (s: string) => void): Promise<P5Result> {
@@ -158,7 +146,7 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
       intervalMs: 250,
       what: `${expected} registrations`,
     });
-    await quiet(fake, 500, 120_000);
+    await quiet(() => fake.lastRequestAt(), 500, 120_000);
     const initialCpuS = cpuSeconds(pid) - cpu0;
     const initialWallS = (performance.now() - t0) / 1000;
     log(`P5: initial sync ${initialWallS.toFixed(1)} s wall, ${initialCpuS.toFixed(2)} s CPU (from "controller started"), RSS ${rssMiB(pid).toFixed(0)} MiB`);
@@ -187,7 +175,7 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
         intervalMs: 250,
         what: `${want} registrations for ${b} bindings`,
       });
-      await quiet(fake, 1000, 120_000);
+      await quiet(() => fake.lastRequestAt(), 1000, 120_000);
       // The same 20 containers (bindings sim-0..sim-9) flip in every step.
       const targets = matchedIds.filter((_, i) => i % BINDINGS < 10);
       const c0 = cpuSeconds(epid);
@@ -205,7 +193,7 @@ export async function runP5(log: (s: string) => void): Promise<P5Result> {
         intervalMs: 50,
         what: "event storm converged",
       });
-      await quiet(fake, 1000, 120_000);
+      await quiet(() => fake.lastRequestAt(), 1000, 120_000);
       const wall = (performance.now() - t1 - 1000) / 1000;
       const cpuMs = (cpuSeconds(epid) - c0) * 1000;
       events.push({ bindings: b, events: EVENTS, cpuMsPer1000: (cpuMs * 1000) / EVENTS, eventsPerS: EVENTS / Math.max(wall, 0.001) });

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startConsulCluster, type ClusterServer, type ConsulCluster } from "../support/consulCluster.js";
+import { startConsulCluster, type ClusterServer, type ConsulCluster, clusterControllerArgs } from "../support/consulCluster.js";
 import { startController, type ControllerHandle } from "../support/controller.js";
 import { removeContainer, runBackend } from "../support/docker.js";
 import { ensureDockerd } from "../support/dockerd.js";
@@ -82,22 +82,7 @@ before(async () => {
     nginxArgs: nginx.nginxArgs,
     node: "cluster-node",
     logName: `controller-cluster-${process.pid}.log`,
-    extraArgs: [
-      "--consul-token-file",
-      tokenFile,
-      "--consul-cacert",
-      cluster.caFile,
-      "--consul-client-cert",
-      cluster.clientCertFile,
-      "--consul-client-key",
-      cluster.clientKeyFile,
-      "--resync",
-      "2s",
-      "--wait-min",
-      "50ms",
-      "--wait-max",
-      "500ms",
-    ],
+    extraArgs: [...clusterControllerArgs(cluster, tokenFile)],
   });
 });
 

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startConsulCluster, type ClusterServer, type ConsulCluster } from "../support/consulCluster.js";
+import { startConsulCluster, type ClusterServer, type ConsulCluster, clusterControllerArgs } from "../support/consulCluster.js";
 import { startController, type ControllerHandle } from "../support/controller.js";
 import { controllerGet } from "../support/controllerHttp.js";
 import { removeContainer, runBackend, stopContainer } from "../support/docker.js";
@@ -128,24 +128,7 @@ before(async () => {
     nginxArgs: nginx.nginxArgs,
     node: "rotation-node",
     logName: `controller-rotation-${process.pid}.log`,
-    extraArgs: [
-      "--consul-token-file",
-      tokenFile,
-      "--consul-cacert",
-      cluster.caFile,
-      "--consul-client-cert",
-      cluster.clientCertFile,
-      "--consul-client-key",
-      cluster.clientKeyFile,
-      "--resync",
-      "2s",
-      "--wait-min",
-      "50ms",
-      "--wait-max",
-      "500ms",
-      "--log-level",
-      "debug",
-    ],
+    extraArgs: [...clusterControllerArgs(cluster, tokenFile), "--log-level", "debug"],
   });
   await backend("rot-1");
   await served(["rot-1"]);

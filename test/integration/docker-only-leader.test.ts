@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startConsul, type ConsulHandle } from "../support/consul.js";
-import { startConsulCluster, type ClusterServer, type ConsulCluster } from "../support/consulCluster.js";
+import { startConsulCluster, type ClusterServer, type ConsulCluster, clusterControllerArgs } from "../support/consulCluster.js";
 import { startConsulProxy, type ConsulProxy, type ProxiedRequest } from "../support/consulProxy.js";
 import { startController, type ControllerHandle, type LogLine } from "../support/controller.js";
 import { controllerGet } from "../support/controllerHttp.js";
@@ -260,28 +260,7 @@ session_prefix "" { policy = "write" }
       node: `${NODE}-cl`,
       logName: `controller-${NODE}-cl-${id}-${process.pid}.log`,
       readyLog,
-      extraArgs: [
-        "--leader-elect",
-        "true",
-        "--leader-identity",
-        id,
-        "--lease-name",
-        "pair",
-        "--consul-token-file",
-        tokenFile,
-        "--consul-cacert",
-        cluster.caFile,
-        "--consul-client-cert",
-        cluster.clientCertFile,
-        "--consul-client-key",
-        cluster.clientKeyFile,
-        "--resync",
-        "2s",
-        "--wait-min",
-        "50ms",
-        "--wait-max",
-        "500ms",
-      ],
+      extraArgs: ["--leader-elect", "true", "--leader-identity", id, "--lease-name", "pair", ...clusterControllerArgs(cluster, tokenFile)],
     });
     running.push(c);
     clusterControllers.push(c);

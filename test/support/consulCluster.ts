@@ -35,6 +35,18 @@ export interface ApiResponse {
   readonly body: string;
 }
 
+/**
+ * Controller flags for this cluster: the token file, its CA and client certificate, and the fast
+ * resync and render wait the cluster tests use.
+ */
+export function clusterControllerArgs(cluster: Pick<ConsulCluster, "caFile" | "clientCertFile" | "clientKeyFile">, tokenFile: string): string[] {
+  return [
+    ...["--consul-token-file", tokenFile, "--consul-cacert", cluster.caFile],
+    ...["--consul-client-cert", cluster.clientCertFile, "--consul-client-key", cluster.clientKeyFile],
+    ...["--resync", "2s", "--wait-min", "50ms", "--wait-max", "500ms"],
+  ];
+}
+
 export interface ConsulCluster {
   readonly dir: string;
   readonly servers: readonly ClusterServer[];
