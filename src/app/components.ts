@@ -6,7 +6,7 @@ import type { ConsulTokenFile } from "../config/consulToken.js";
 import type { Config } from "../config/config.js";
 import type { Telemetry } from "../observability/telemetry.js";
 import type { ConsulApi, ConsulCluster } from "../ports/consul.js";
-import type { RunnableBindingSource } from "../ports/bindingSource.js";
+import type { BindingSourceFactory, RunnableBindingSource } from "../ports/bindingSource.js";
 import type { ContainerStore } from "../ports/containerStore.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import type { RendererReconciler } from "../reconcilers/renderer.js";
@@ -18,13 +18,11 @@ import type { DockerEndpointPipeline } from "./dockerEndpoint.js";
 import type { RendererRouter } from "./keyRouter.js";
 import type { ReconciledEvent } from "./reconciledReport.js";
 
-/** Builds the binding source of type `S`; `onChange` must be called with the keys that appeared, changed or vanished. */
-export type TypedBindingSourceFactory<S extends RunnableBindingSource> = (onChange: (keys: readonly string[]) => void) => S;
 
 export interface PipelineOptions<S extends RunnableBindingSource = RunnableBindingSource> {
   readonly config: Readonly<Config>;
   readonly logger: Logger;
-  readonly bindingSource: TypedBindingSourceFactory<S>;
+  readonly bindingSource: BindingSourceFactory<S>;
   /** Shared status store (e.g. read by a Kubernetes status writer or the status page). */
   readonly status?: BindingStatusStore;
   /** Metrics, liveness and status-page state; default: the process-wide one. */

@@ -9,5 +9,5 @@ export interface RunnableBindingSource extends BindingStore {
   run(signal: AbortSignal): Promise<void>;
 }
 
-/** Builds the binding source; `onChange` must be called with the keys that appeared, changed or vanished. */
-export type BindingSourceFactory = (onChange: (keys: readonly string[]) => void) => RunnableBindingSource;
+/** Builds the binding source (of type `S`); `onChange` must be called with the keys that appeared, changed or vanished. */
+export type BindingSourceFactory<S extends RunnableBindingSource = RunnableBindingSource> = (onChange: (keys: readonly string[]) => void) => S;
