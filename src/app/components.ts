@@ -18,7 +18,6 @@ import type { DockerEndpointPipeline } from "./dockerEndpoint.js";
 import type { RendererRouter } from "./keyRouter.js";
 import type { ReconciledEvent } from "./reconciledReport.js";
 
-
 export interface PipelineOptions<S extends RunnableBindingSource = RunnableBindingSource> {
   readonly config: Readonly<Config>;
   readonly logger: Logger;
