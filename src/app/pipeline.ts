@@ -109,8 +109,6 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
     onIndexReset: () => {
       handlers.reassertAll();
     },
-    // Status-only services are read once per resync period, like the rest of the level-based state.
-    pollMs: config.resyncIntervalMs,
   });
   const endpoints: DockerEndpointPipeline[] = [];
   for (const endpoint of config.dockerEndpoints) {
@@ -223,7 +221,7 @@ function wireHandlers(c: Components): void {
   handlers.bindingsChanged = (keys) => {
     for (const p of endpoints) p.route.bindingsChanged(keys);
     c.renderRouter.bindingsChanged(keys);
-    // Every binding's service: rendered ones need it (blocking queries), the others show their backends' health in status (polled).
+    // Every binding's service: rendered ones need it (blocking queries first), the others show their backends' health in status.
     const all = c.bindings.list();
     const rendered = new Set(all.filter((b) => b.spec.loadBalancer !== undefined).map((b) => refKey(serviceRef(b))));
     c.health.setWanted(all.map(serviceRef), (ref) => rendered.has(refKey(ref)));

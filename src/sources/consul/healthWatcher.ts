@@ -22,11 +22,10 @@
  *   `onIndexReset` lets the manager re-assert every registration at once.
  * - connections: a blocking query holds one HTTP connection to the agent for
  *   its whole wait, and Consul refuses more than `limits.http_max_conns_per_client`
- *   (default 200) from one client address. Only refs `setWanted` marks rendered
- *   get blocking queries, at most `maxBlocking` of them; every other ref (shown
- *   in status only, or beyond the cap) is polled: a non-blocking read every
- *   `pollMs`, spread with jitter. So the registrar's own calls always find a
- *   connection, and a status-only binding costs no wake-up per catalog change.
+ *   (default 200) from one client address. At most `maxBlocking` refs are
+ *   watched with blocking queries — those `setWanted` marks rendered first;
+ *   every other ref is polled (a non-blocking read every `pollMs`, spread
+ *   with jitter), so the registrar's own calls always find a connection.
  */
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
@@ -52,7 +51,7 @@ export interface HealthWatcherOptions {
   readonly holdMs?: number;
   /** Max refs watched with blocking queries (default MAX_BLOCKING_QUERIES); the rest are polled. */
   readonly maxBlocking?: number;
-  /** Period of a polled ref's non-blocking read (default 10 s; the controller passes its resync interval). */
+  /** Period of a polled ref's non-blocking read (default 10 s). */
   readonly pollMs?: number;
 }
 
@@ -96,7 +95,7 @@ export class HealthWatcher implements HealthStore {
 
   /**
    * Starts loops for new refs and stops loops for refs no binding needs any
-   * more; only `rendered(ref)` refs get blocking queries (see the contract on
+   * more; `rendered(ref)` refs get blocking queries first (see the contract on
    * connections). A ref whose mode changes keeps its snapshot. Idempotent.
    */
   setWanted(refs: readonly ServiceRef[], rendered: (ref: ServiceRef) => boolean = () => true): void {
@@ -120,16 +119,12 @@ export class HealthWatcher implements HealthStore {
     }
   }
 
-  /** Blocking for the first `maxBlocking` rendered refs (by key), polled for the rest. */
+  /** Blocking for the first `maxBlocking` refs (rendered ones first, then by key), polled for the rest. */
   private modes(wanted: ReadonlyMap<string, ServiceRef>, rendered: (ref: ServiceRef) => boolean): Map<string, WatchMode> {
     const max = this.opts.maxBlocking ?? MAX_BLOCKING_QUERIES;
-    const blocking = [...wanted]
-      .filter(([, ref]) => rendered(ref))
-      .map(([key]) => key)
-      .sort()
-      .slice(0, max);
-    const chosen = new Set(blocking);
-    return new Map([...wanted.keys()].map((key): [string, WatchMode] => [key, chosen.has(key) ? "blocking" : "polled"]));
+    const order = [...wanted].map(([key, ref]) => ({ key, first: rendered(ref) }));
+    order.sort((a, b) => (a.first === b.first ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.first ? -1 : 1));
+    return new Map(order.map((o, i): [string, WatchMode] => [o.key, i < max ? "blocking" : "polled"]));
   }
 
   /** Refs watched with blocking queries and polled ones (for status and tests). */
