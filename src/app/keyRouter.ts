@@ -29,8 +29,7 @@ export interface RegistrarRouterOptions {
   readonly containers: ContainerStore;
   /** This endpoint's Swarm view. */
   readonly swarm: SwarmStore;
-  /** This endpoint's registrar requests (its node's view of the shared queue, see dockerEndpoint.ts). */
-  /** Where requests go; `low`: a periodic re-check that must not delay event-driven requests. */
+  /** This endpoint's registrar requests (its node's view of the shared queue, see dockerEndpoint.ts); `low`: a periodic re-check that must not delay event-driven requests. */
   readonly registrar: { add(request: RegistrarRequest, priority?: Priority): void };
   /** --registrator-compat: containers are registrar requests of their own. */
   readonly compat: boolean;

@@ -58,28 +58,31 @@ describe("HealthWatcher connection budget", () => {
       });
       const blocking = new Set(calls.filter((c) => c.blocking).map((c) => c.service));
       assert.deepEqual([...blocking].sort(), ["a", "d"], "the rendered ref d and the first other ref by key block; b and c are polled");
-      assert.deepEqual(w.watchModes(), { blocking: 2, polled: 2 });
       for (const s of ["a", "b", "c", "d"]) assert.equal(w.get({ service: s })?.instances.length, 1, `${s} has a snapshot`);
     } finally {
       await w.stop();
     }
   });
 
-  it("moves a ref to blocking when it becomes rendered and keeps its snapshot", async () => {
+  it("moves refs between blocking and polled when what is rendered changes, keeping their snapshots", async () => {
     const calls: Call[] = [];
     const w = watcher(calls, 60_000);
-    w.setWanted(refs, () => false);
+    w.setWanted(refs, (r) => r.service === "d");
     try {
       await waitFor(() => (refs.every((r) => w.get(r) !== undefined) ? true : undefined), { timeoutMs: 5000, what: "first reads" });
-      assert.equal(
-        calls.some((c) => c.blocking && c.service === "a"),
-        true,
-        "a blocks while nothing is rendered",
-      );
-      w.setWanted(refs, (r) => r.service === "b" || r.service === "a");
-      assert.ok(w.get({ service: "c" }) !== undefined, "c, now polled, keeps its snapshot");
-      await waitFor(() => calls.some((c) => c.blocking && c.service === "b") || undefined, { timeoutMs: 5000, what: "b blocking" });
-      assert.deepEqual(w.watchModes(), { blocking: 2, polled: 2 });
+      await waitFor(() => (["a", "d"].every((s) => calls.some((c) => c.blocking && c.service === s)) ? true : undefined), {
+        timeoutMs: 5000,
+        what: "a and d blocking",
+      });
+      const switched = calls.length;
+      w.setWanted(refs, (r) => r.service === "b" || r.service === "c");
+      for (const s of ["a", "d"]) assert.ok(w.get({ service: s }) !== undefined, `${s}, now polled, keeps its snapshot`);
+      await waitFor(() => (["b", "c"].every((s) => calls.slice(switched).some((c) => c.blocking && c.service === s)) ? true : undefined), {
+        timeoutMs: 5000,
+        what: "b and c blocking",
+      });
+      const after = calls.slice(switched).filter((c) => c.blocking);
+      assert.deepEqual([...new Set(after.map((c) => c.service))].sort(), ["b", "c"], "a and d no longer block");
     } finally {
       await w.stop();
     }

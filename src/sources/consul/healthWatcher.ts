@@ -122,16 +122,13 @@ export class HealthWatcher implements HealthStore {
   /** Blocking for the first `maxBlocking` refs (rendered ones first, then by key), polled for the rest. */
   private modes(wanted: ReadonlyMap<string, ServiceRef>, rendered: (ref: ServiceRef) => boolean): Map<string, WatchMode> {
     const max = this.opts.maxBlocking ?? MAX_BLOCKING_QUERIES;
-    const order = [...wanted].map(([key, ref]) => ({ key, first: rendered(ref) }));
-    order.sort((a, b) => (a.first === b.first ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.first ? -1 : 1));
-    return new Map(order.map((o, i): [string, WatchMode] => [o.key, i < max ? "blocking" : "polled"]));
-  }
-
-  /** Refs watched with blocking queries and polled ones (for status and tests). */
-  watchModes(): { readonly blocking: number; readonly polled: number } {
-    const loops = [...this.loops.values()];
-    const blocking = loops.filter((l) => l.mode === "blocking").length;
-    return { blocking, polled: loops.length - blocking };
+    const keys = [...wanted.keys()].sort();
+    const isRendered = (key: string): boolean => {
+      const ref = wanted.get(key);
+      return ref !== undefined && rendered(ref);
+    };
+    const order = [...keys.filter(isRendered), ...keys.filter((k) => !isRendered(k))];
+    return new Map(order.map((key, i): [string, WatchMode] => [key, i < max ? "blocking" : "polled"]));
   }
 
   /** Consul is reachable again: loops waiting in error backoff retry now instead of at their next step. */
