@@ -199,7 +199,7 @@ export class DockerEndpointPipeline {
     const self = this.owner;
     if (self === undefined) return;
     try {
-      const all = await this.o.consul.listAgentServices();
+      const all = await this.registrar.agentView();
       this.conflicts.update(nodeConflicts(all, self));
       for (const s of all) {
         if (!isOwned(s.meta, self)) continue;

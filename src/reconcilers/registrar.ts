@@ -18,7 +18,7 @@ import type { DesiredResult } from "../domain/desired.js";
 import { ownedView, type OwnedView, type OwnerIdentity } from "../domain/ownership.js";
 import { planRegistrations, withHash, type RegistrationPlan } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
-import { OWNER_META, type Registration, type ServiceBinding } from "../domain/types.js";
+import { OWNER_META, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
 import type { ReconcileResult } from "../runtime/controller.js";
 import type { RegistrarRequest, RequestReconciler } from "../runtime/requests.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
@@ -95,6 +95,11 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
   /** Forget the cached agent view (the agent restarted and may have lost registrations). */
   invalidateAgentView(): void {
     this.agentServices.invalidate();
+  }
+
+  /** The agent's services from this registrar's view (one read shared with its reconciles; re-read after `invalidateAgentView`). */
+  agentView(): Promise<readonly RegisteredService[]> {
+    return this.agentServices.list();
   }
 
   /** The ACL token changed: the next reconcile of each key re-registers what it owns (see `epoch`). */
