@@ -85,6 +85,8 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
   const consul = createConsulClient({
     ...consulConnection(config.consul, opts.consulToken),
     observer: telemetry.consulObserver,
+    // Blocking health queries each hold a connection; registrations and reads get the 32 others.
+    maxSockets: config.consulBlockingQueries + 32,
     // Registrations are agent-local, so a new agent gets every registration re-asserted.
     onFailover: (from, to) => {
       logger.warn("consul agent failover; re-registering on the new agent", { from, to });
@@ -99,7 +101,10 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
   const health = new HealthWatcher({
     consul,
     logger,
-    waitMs: 5 * 60_000,
+    // Short enough that the queries of a stopped predecessor, still counted by Consul until their
+    // wait ends, are gone a minute after a restart.
+    waitMs: 60_000,
+    maxBlocking: config.consulBlockingQueries,
     backoff: BACKOFF,
     debounce: { minMs: config.waitMinMs, maxMs: config.waitMaxMs },
     onChange: (changed) => {

@@ -176,6 +176,8 @@ export interface Config {
   /** Reload interval after the second and later reloads of a burst (issue #6 P3). */
   readonly maxReloadIntervalMs: number;
   readonly workers: number;
+  /** Max concurrent blocking health queries (--consul-blocking-queries); Consul connections are capped at this + 32. */
+  readonly consulBlockingQueries: number;
   readonly logLevel: "error" | "warn" | "info" | "debug";
   readonly logFormat: "json" | "text";
   /** Where /metrics, /healthz, /readyz, /api/status and the status page are served; undefined = off. */
@@ -493,6 +495,7 @@ function runSettings(
   | "minReloadIntervalMs"
   | "maxReloadIntervalMs"
   | "workers"
+  | "consulBlockingQueries"
   | "logLevel"
   | "logFormat"
 > {
@@ -510,6 +513,7 @@ function runSettings(
     minReloadIntervalMs: inputs.required("min-reload-interval"),
     maxReloadIntervalMs: inputs.required("max-reload-interval"),
     workers,
+    consulBlockingQueries: inputs.required("consul-blocking-queries"),
     logLevel: inputs.required("log-level"),
     logFormat: inputs.required("log-format", process.stderr.isTTY ? "text" : "json"),
   };

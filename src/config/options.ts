@@ -9,6 +9,7 @@
 import {
   DEFAULT_METRICS_ADDR,
   absolutePath,
+  blockingQueryCount,
   dnsSubdomain,
   dockerHostAddr,
   duration,
@@ -178,6 +179,17 @@ export const OPTIONS = {
     group: "run",
     help: "ACL token from a file (beats `CONSUL_HTTP_TOKEN`), followed while running: a rotated token is used without a restart",
     details: "See [Token rotation](#token-rotation)",
+  },
+  "consul-blocking-queries": {
+    type: "string",
+    arg: "N",
+    env: ["DOCKBIND_CONSUL_BLOCKING_QUERIES"],
+    default: "64",
+    parse: blockingQueryCount,
+    group: "run",
+    help: "at most N Consul health queries block at once (load-balanced services first); the other services are polled every 10 s. The controller opens at most N + 32 connections to an agent",
+    details:
+      "Consul refuses more than `limits.http_max_conns_per_client` (default 200) connections from one address, and a blocking query it is serving stays counted until its wait ends even after the client is gone: keep 2 × (N + 32) under that limit so a restarted controller never collides with its predecessor's queries. See [Bounded Consul connections](#bounded-consul-connections)",
   },
   "consul-cacert": { type: "string", arg: "FILE", env: ["CONSUL_CACERT"], group: "run", help: "CA (PEM) for HTTPS to Consul" },
   "consul-client-cert": {

@@ -80,6 +80,12 @@ export function workerCount(value: string, name: string): number {
   return n;
 }
 
+export function blockingQueryCount(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new ConfigError(`${name} must be an integer 1..1000`);
+  return n;
+}
+
 /** Node identities end up in service IDs (`dockbind:<node>:…`) and workqueue keys (`…@<node>`): no `:`, `@` or `/`. */
 const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$/;
 

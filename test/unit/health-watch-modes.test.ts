@@ -88,3 +88,47 @@ describe("HealthWatcher connection budget", () => {
     }
   });
 });
+
+describe("HealthWatcher wake-ups that change nothing", () => {
+  /** Every read answers at once with the same instance and a growing index, as an agent does when other services change. */
+  function churningConsul(calls: Call[]): ConsulApi {
+    let index = 10;
+    const healthService = (q: HealthQuery): Promise<HealthResult> => {
+      calls.push({ service: q.service, blocking: q.index !== undefined });
+      index++;
+      const answer: HealthResult = {
+        index: String(index),
+        instances: [{ serviceId: `${q.service}-1`, node: "n", address: "10.0.0.1", port: 80, tags: [], status: "passing" }],
+      };
+      // Answer on a later turn of the event loop, as an HTTP response does.
+      return new Promise((resolve) => setImmediate(() => resolve(answer)));
+    };
+    return { healthService } as unknown as ConsulApi;
+  }
+
+  it("a rendered ref blocks again at once; a ref only reported pauses quietMs after an unchanged answer", async () => {
+    const calls: Call[] = [];
+    const w = new HealthWatcher({
+      consul: churningConsul(calls),
+      logger: createLogger({ level: "error", format: "json" }),
+      waitMs: 60_000,
+      backoff: { baseMs: 10, maxMs: 10 },
+      debounce: { minMs: 1, maxMs: 5 },
+      onChange: () => undefined,
+      quietMs: 300,
+    });
+    w.setWanted([{ service: "lb" }, { service: "status" }], (r) => r.service === "lb");
+    try {
+      await waitFor(() => calls.filter((c) => c.service === "lb").length >= 50 || undefined, { timeoutMs: 5000, what: "50 reads of the rendered ref" });
+      const reported = calls.filter((c) => c.service === "status").length;
+      assert.ok(reported >= 1 && reported <= 3, `the reported ref was read ${reported} times while the rendered one was read 50 times`);
+      const before = calls.filter((c) => c.service === "status").length;
+      await waitFor(() => calls.filter((c) => c.service === "status").length > before || undefined, {
+        timeoutMs: 2000,
+        what: "the reported ref read after its pause",
+      });
+    } finally {
+      await w.stop();
+    }
+  });
+});

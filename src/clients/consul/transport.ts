@@ -48,11 +48,14 @@ export interface RawClient {
 }
 
 /**
- * Max concurrent connections to one Consul agent: under Consul's default
- * `limits.http_max_conns_per_client` (200), above the health watcher's cap on
- * blocking queries (MAX_BLOCKING_QUERIES, 128) so other calls always get a socket.
+ * Default max concurrent connections to one Consul agent. The pipeline sets
+ * it above the health watcher's cap on blocking queries, so other calls always
+ * get a socket, and at most half of Consul's `limits.http_max_conns_per_client`
+ * (200): Consul keeps counting a blocking query until its wait ends even after
+ * the client closed it, so a restarted controller shares the limit with its
+ * predecessor's queries for up to one wait.
  */
-const CONSUL_MAX_SOCKETS = 160;
+const DEFAULT_MAX_SOCKETS = 32;
 
 /** One configured agent: its base URL and its package client. */
 export interface Endpoint {
@@ -61,12 +64,12 @@ export interface Endpoint {
 }
 
 /** A package client for `base`; https:// uses `tls` through its own keep-alive agent. The token is read when each request is created. */
-function rawClient(base: string, token: ConsulTokenSource, tls: ConsulTls | undefined): RawClient {
+function rawClient(base: string, token: ConsulTokenSource, tls: ConsulTls | undefined, maxSockets: number): RawClient {
   const url = new URL(base);
   const secure = url.protocol === "https:";
   // The agent caps the connections to one Consul agent (blocking queries each hold one): requests
   // beyond the cap wait for a free socket instead of being refused by Consul's per-client limit.
-  const pool = { keepAlive: true, maxSockets: CONSUL_MAX_SOCKETS };
+  const pool = { keepAlive: true, maxSockets };
   const agent = secure
     ? new HttpsAgent({
         ...pool,
@@ -143,7 +146,7 @@ export function createTransport(opts: ConsulClientOptions): Transport {
   const fixed = opts.token;
   const token: ConsulTokenSource = typeof fixed === "object" ? fixed : { current: () => fixed };
   const gate = new RevokedTokenGate();
-  const endpoints: readonly Endpoint[] = urls.map((u) => ({ url: u, client: rawClient(u, token, opts.tls) }));
+  const endpoints: readonly Endpoint[] = urls.map((u) => ({ url: u, client: rawClient(u, token, opts.tls, opts.maxSockets ?? DEFAULT_MAX_SOCKETS) }));
   let current = 0;
 
   /** One call on one agent with the token read now (the request reads the same value): its answer goes to the gate, a 403 to the token source. */

@@ -37,4 +37,6 @@ export interface ConsulClientOptions {
   readonly onFailover?: (from: string, to: string) => void;
   readonly timeoutMs?: number;
   readonly observer?: ConsulObserver;
+  /** Max connections to one agent (default 32); requests beyond it wait for a free one. */
+  readonly maxSockets?: number;
 }

@@ -26,6 +26,14 @@
  *   watched with blocking queries — those `setWanted` marks rendered first;
  *   every other ref is polled (a non-blocking read every `pollMs`, spread
  *   with jitter), so the registrar's own calls always find a connection.
+ * - wake-ups: Consul also ends a blocking query when something else on the
+ *   same node changed (every registration on a busy agent wakes every query
+ *   on it), so the answer is often unchanged. A rendered ref blocks again at
+ *   once (its changes reach the load balancer without delay); a ref that is
+ *   only reported (status) waits `quietMs` after an unchanged answer before
+ *   blocking again, so a change to it shows at most `quietMs` late and a
+ *   registration storm costs one read per ref per `quietMs`, not one per
+ *   registration.
  */
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
@@ -53,13 +61,17 @@ export interface HealthWatcherOptions {
   readonly maxBlocking?: number;
   /** Period of a polled ref's non-blocking read (default 10 s). */
   readonly pollMs?: number;
+  /** Pause of a blocking, not rendered ref after an answer that changed nothing (default 2 s). */
+  readonly quietMs?: number;
 }
 
-/** Default cap on concurrent blocking queries: well under Consul's default of 200 connections per client. */
-const MAX_BLOCKING_QUERIES = 128;
+/** Default cap on concurrent blocking queries (--consul-blocking-queries). */
+const MAX_BLOCKING_QUERIES = 64;
 const DEFAULT_POLL_MS = 10_000;
+const DEFAULT_QUIET_MS = 2_000;
 
-type WatchMode = "blocking" | "polled";
+/** rendered: blocking, at once again; reported: blocking, paused after unchanged answers; polled: non-blocking reads. */
+type WatchMode = "rendered" | "reported" | "polled";
 
 interface Hold {
   /** Instances known just before the reset, by service id. */
@@ -128,7 +140,7 @@ export class HealthWatcher implements HealthStore {
       return ref !== undefined && rendered(ref);
     };
     const order = [...keys.filter(isRendered), ...keys.filter((k) => !isRendered(k))];
-    return new Map(order.map((key, i): [string, WatchMode] => [key, i < max ? "blocking" : "polled"]));
+    return new Map(order.map((key, i): [string, WatchMode] => [key, i >= max ? "polled" : isRendered(key) ? "rendered" : "reported"]));
   }
 
   /** Consul is reachable again: loops waiting in error backoff retry now instead of at their next step. */
@@ -158,7 +170,7 @@ export class HealthWatcher implements HealthStore {
         if (mode === "polled" && index !== undefined && failures === 0) await sleep(pollMs * (0.9 + Math.random() * 0.2), signal);
         if (isAborted(signal)) return;
         // After a failure, read without blocking: the agent may have restarted with a lower index.
-        const block = mode === "blocking" && index !== undefined && failures === 0;
+        const block = mode !== "polled" && index !== undefined && failures === 0;
         const res = await this.opts.consul.healthService({
           service: ref.service,
           ...(ref.dc !== undefined ? { dc: ref.dc } : {}),
@@ -173,7 +185,8 @@ export class HealthWatcher implements HealthStore {
         const reset = index !== undefined && BigInt(next) < BigInt(index);
         index = next;
         if (reset) this.startHold(key, ref);
-        this.update(key, res.instances);
+        const changed = this.update(key, res.instances);
+        if (mode === "reported" && !changed) await sleep(this.opts.quietMs ?? DEFAULT_QUIET_MS, signal);
       } catch (err) {
         if (isAborted(signal)) return;
         this.opts.logger.warn("consul health query failed; keeping last known instances", {
@@ -257,15 +270,18 @@ export class HealthWatcher implements HealthStore {
     return [...byId.values()];
   }
 
-  private update(key: string, fresh: readonly HealthInstance[]): void {
+  /** Stores the answer; true when it differs from the last one (or is the first). */
+  private update(key: string, fresh: readonly HealthInstance[]): boolean {
     const instances = this.merge(key, fresh);
     const sorted = [...instances].sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : 0));
     const prev = this.snapshots.get(key);
     this.snapshots.set(key, { instances: sorted, updatedAt: Date.now() });
     if (prev === undefined) {
       this.opts.onChange(key); // first data: render now, nothing to debounce
-      return;
+      return true;
     }
-    if (JSON.stringify(prev.instances) !== JSON.stringify(sorted)) this.debouncer.trigger(key);
+    if (JSON.stringify(prev.instances) === JSON.stringify(sorted)) return false;
+    this.debouncer.trigger(key);
+    return true;
   }
 }
