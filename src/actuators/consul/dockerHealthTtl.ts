@@ -89,8 +89,9 @@ export class DockerHealthTtl {
       } else if (e.sent !== status) changed.push(e);
     }
     for (const [id, e] of this.entries) if (e.binding === binding && !wanted.has(id)) this.entries.delete(id);
-    const failed = (await Promise.all(changed.map((e) => this.send(e)))).filter((ok) => !ok).length;
-    if (failed > 0) throw new Error(`${failed} Docker health check update(s) of ${binding} failed`);
+    const failure = (await Promise.all(changed.map((e) => this.send(e)))).find((err) => err !== undefined);
+    // The client's own error (a ConsulError): its reason becomes the binding's Registered reason.
+    if (failure !== undefined) throw failure;
   }
 
   /** Refreshes every due check once (what each tick of run() does). */
@@ -122,8 +123,8 @@ export class DockerHealthTtl {
     return e;
   }
 
-  /** Queues one update of `e` with its status at send time; resolves true when Consul took it. */
-  private send(e: Entry): Promise<boolean> {
+  /** Queues one update of `e` with its status at send time; resolves with the error when Consul did not take it. */
+  private send(e: Entry): Promise<Error | undefined> {
     const attempt = e.chain.then(async () => {
       const status = e.status;
       try {
@@ -133,13 +134,13 @@ export class DockerHealthTtl {
         e.sentAt = this.now();
         if (e.failing) this.opts.logger.info("Docker health check updated again", { checkId: e.checkId, status });
         e.failing = false;
-        return true;
+        return undefined;
       } catch (err) {
         e.retryAt = this.now() + RETRY_MS;
         if (!e.failing)
           this.opts.logger.warn("cannot update Docker health check", { binding: e.binding, checkId: e.checkId, status, error: errorMessage(err) });
         e.failing = true;
-        return false;
+        return err instanceof Error ? err : new Error(`set check ${e.checkId} ${status}: ${errorMessage(err)}`);
       }
     });
     e.chain = attempt.then(() => undefined);
