@@ -175,6 +175,11 @@ describe("healthCheck.type docker", () => {
 
   it("removing /ok takes the container out of nginx within 1 s of Docker's unhealthy event; restoring /ok brings it back", async () => {
     const traffic = sampler();
+    // Served steadily for 1.5 s first: the last reload is then older than --min-reload-interval (1 s), so the
+    // removal measured below is not paced behind it.
+    const steadyFrom = Date.now();
+    await waitFor(() => (traffic.samples.some((x) => x.t > steadyFrom + 1500) ? true : undefined), { timeoutMs: 10_000, what: "1.5 s of samples" });
+    assert.deepEqual([...new Set(traffic.samples.map((x) => x.body))].sort(), ["a", "b"]);
     const tRemove = Date.now();
     await run("docker", ["exec", a.id, "rm", "/ok"], { check: true });
     const unhealthy = await healthEvent(a.id, "unhealthy", tRemove);
