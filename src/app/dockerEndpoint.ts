@@ -224,13 +224,14 @@ export class DockerEndpointPipeline {
     this.reassertAll();
   }
 
-  /** The endpoint's watchers (Docker events, Swarm, engine identity), each run until its signal aborts; all need leadership. */
+  /** The endpoint's watchers (Docker events, Swarm, engine identity) and its Docker health TTL refreshes, each run until its signal aborts; all need leadership. */
   runnables(): Runnable[] {
     const at = `@${this.node}`;
     return [
       { name: `docker-watcher${at}`, needsLeadership: true, start: (signal) => this.docker.run(signal) },
       { name: `swarm-watcher${at}`, needsLeadership: true, start: (signal) => this.swarm.run(signal) },
       { name: `engine-identity${at}`, needsLeadership: true, start: (signal) => this.engine.run(signal) },
+      { name: `docker-health-checks${at}`, needsLeadership: true, start: (signal) => this.registrar.refreshDockerChecks(signal) },
     ];
   }
 }

@@ -38,6 +38,15 @@ export interface RegistrationChange {
   readonly reason: string;
 }
 
+/** A backend the controller will not register for a rule of its binding (e.g. NoDockerHealthcheck), not an error. */
+export interface PlanWarning {
+  readonly binding: string;
+  readonly container: string;
+  /** CamelCase cause (SkippedBackend.code). */
+  readonly reason: string;
+  readonly message: string;
+}
+
 export type LbAction = "create" | "update" | "remove" | "unchanged" | "error";
 
 export interface LbFileChange {
@@ -96,6 +105,8 @@ export interface PlanResult {
   readonly changes: boolean;
   /** Other controllers registering under one of our node names (never touched). */
   readonly conflicts: readonly NodeConflict[];
+  /** Selected backends a binding's rule keeps out of Consul (e.g. containers without a Docker HEALTHCHECK). */
+  readonly warnings: readonly PlanWarning[];
 }
 
 const ep = (address: string, port: number): string => (address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`);
@@ -204,6 +215,23 @@ function registrationChanges(input: PlanInput, endpoint: PlanEndpoint): Registra
   return out;
 }
 
+/** The backends each binding's decision skips for a rule (SkippedBackend.code), on one endpoint. */
+function planWarnings(input: PlanInput, endpoint: PlanEndpoint): PlanWarning[] {
+  const world = planWorld(input, endpoint);
+  const names = new Map(endpoint.containers.map((c) => [c.id, c.name]));
+  return [...input.bindings]
+    .sort((x, y) => bindingKey(x).localeCompare(bindingKey(y)))
+    .flatMap((b) => {
+      const decision = desiredRegistrations(b, world);
+      const skipped = decision.kind === "desired" ? decision.desired.skipped : [];
+      return skipped.flatMap((s) =>
+        s.code === undefined
+          ? []
+          : [{ binding: bindingKey(b), container: names.get(s.containerId) ?? s.containerId.slice(0, 12), reason: s.code, message: s.reason }],
+      );
+    });
+}
+
 /**
  * `diff -u` of a file from `fromLabel` to `toLabel` (3 lines of context, `---`/`+++` headers
  * without timestamps); "" when the texts are equal. An undefined text is a file that does not
@@ -253,5 +281,6 @@ export function computePlan(input: PlanInput): PlanResult {
   };
   const changes = registrations.length > 0 || summary.lbCreate + summary.lbUpdate + summary.lbRemove > 0;
   const conflicts = input.endpoints.flatMap((e) => nodeConflicts(input.agentServices, e.owner));
-  return { registrations, loadBalancer, summary, changes, conflicts };
+  const warnings = input.endpoints.flatMap((e) => planWarnings(input, e));
+  return { registrations, loadBalancer, summary, changes, conflicts, warnings };
 }

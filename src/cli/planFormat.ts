@@ -55,5 +55,6 @@ export function formatPlanText(plan: PlanResult, h: PlanHeader): string {
   );
   if (s.lbErrors > 0) out.push(`${s.lbErrors} binding(s) cannot be rendered (see "!" above).`);
   for (const c of plan.conflicts) out.push(`WARNING: node identity conflict: ${conflictMessage(c)}`);
+  for (const w of plan.warnings) out.push(`WARNING: ${w.binding}: not registered (${w.reason}): ${w.message}`);
   return `${out.join("\n")}\n`;
 }

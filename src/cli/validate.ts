@@ -10,6 +10,7 @@ import { formatProblem } from "../sources/files/problems.js";
 import { dropConflicts, type Entry } from "../sources/files/fileBindingSource.js";
 import { parseBindingFile } from "../sources/files/parseBindingFile.js";
 import { errorMessage } from "../runtime/logger.js";
+import { bindingWarnings } from "../api/v1alpha1/validate.js";
 
 async function filesOf(path: string): Promise<string[]> {
   if (!(await stat(path)).isDirectory()) return [path];
@@ -24,7 +25,8 @@ const HELP = `Usage: controller validate -f FILE|DIR [-f ...]
 Checks ServiceBinding files (every *.yaml, *.yml, *.json of a DIR) against the
 v1alpha1 schema, the semantic rules and the cross-binding rules the controller
 applies, and prints one line per problem: FILE (document N): FIELD: MESSAGE.
-Reads files only.
+Advice on valid bindings is printed as FILE (document N): warning: FIELD: MESSAGE
+and does not change the exit code. Reads files only.
 
 Exit codes: 0 every document is valid, 1 any problem, 2 usage error.
 `;
@@ -74,6 +76,9 @@ export async function runValidate(argv: readonly string[]): Promise<number> {
           else later.push(`${file} (document ${doc.document}): metadata.name: binding ${doc.key} is already defined in ${other.file}`);
         }
         if (doc.errors.length === 0) valid++;
+        for (const w of doc.binding !== undefined ? bindingWarnings(doc.binding) : []) {
+          process.stdout.write(`${file} (document ${doc.document}): warning: ${w.field}: ${w.message}\n`);
+        }
         for (const e of doc.errors) {
           problems++;
           process.stdout.write(`${file} (document ${doc.document}): ${e.field}: ${e.message}\n`);

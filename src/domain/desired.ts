@@ -6,7 +6,17 @@
  */
 import { isIP } from "node:net";
 import { matchesSelector } from "./selector.js";
-import { OWNER_META, bindingKey, type CheckDefinition, type ContainerInfo, type HealthCheckSpec, type Registration, type ServiceBinding } from "./types.js";
+import {
+  OWNER_META,
+  bindingKey,
+  type CheckDefinition,
+  type CheckStatus,
+  type ContainerHealth,
+  type ContainerInfo,
+  type HealthCheckSpec,
+  type Registration,
+  type ServiceBinding,
+} from "./types.js";
 
 export interface DesiredOptions {
   /** This controller's node identity (owner of what it registers). */
@@ -18,6 +28,38 @@ export interface DesiredOptions {
 export interface SkippedBackend {
   readonly containerId: string;
   readonly reason: string;
+  /** CamelCase cause for status reasons, when the skip is a rule rather than a missing address (e.g. NoDockerHealthcheck). */
+  readonly code?: string;
+}
+
+/** healthCheck.type docker: a selected container without a Docker HEALTHCHECK is not registered. */
+export const NO_DOCKER_HEALTHCHECK = "NoDockerHealthcheck";
+
+/**
+ * healthCheck.type docker: the Consul status a container's Docker health maps to (healthy → passing,
+ * unhealthy → critical, starting → initialStatus); undefined without a HEALTHCHECK (not registered).
+ */
+export function dockerCheckStatus(health: ContainerHealth, initialStatus: CheckStatus): CheckStatus | undefined {
+  switch (health) {
+    case "healthy":
+      return "passing";
+    case "unhealthy":
+      return "critical";
+    case "starting":
+      return initialStatus;
+    case "none":
+      return undefined;
+  }
+}
+
+/** Why `c` is not registered by a healthCheck.type docker binding, or undefined when it has a HEALTHCHECK (or the type is another). */
+export function dockerHealthSkip(hc: HealthCheckSpec, c: Pick<ContainerInfo, "id" | "name" | "health">): SkippedBackend | undefined {
+  if (hc.type !== "docker" || c.health !== "none") return undefined;
+  return {
+    containerId: c.id,
+    code: NO_DOCKER_HEALTHCHECK,
+    reason: `container ${c.name} has no Docker HEALTHCHECK (healthCheck.type docker registers only containers with one)`,
+  };
 }
 
 export interface DesiredResult {
@@ -54,8 +96,11 @@ function hostPort(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** The Consul check for one backend, or undefined for type none. */
-export function checkFor(hc: HealthCheckSpec, address: string, port: number): CheckDefinition | undefined {
+/**
+ * The Consul check for one backend, or undefined for type none. Type docker: a TTL check whose
+ * `dockerHealth` is the status `health` (the backend container's Docker health) maps to.
+ */
+export function checkFor(hc: HealthCheckSpec, address: string, port: number, health: ContainerHealth = "none"): CheckDefinition | undefined {
   const common = {
     status: hc.initialStatus,
     ...(hc.deregisterCriticalAfter !== undefined ? { deregisterCriticalServiceAfter: hc.deregisterCriticalAfter } : {}),
@@ -68,6 +113,10 @@ export function checkFor(hc: HealthCheckSpec, address: string, port: number): Ch
       return { tcp: hostPort(address, port), interval: hc.interval, timeout: hc.timeout, ...common, ...probe };
     case "ttl":
       return { ttl: hc.ttl, ...common };
+    case "docker": {
+      const dockerHealth = dockerCheckStatus(health, hc.initialStatus);
+      return { ttl: hc.ttl, ...common, ...(dockerHealth !== undefined ? { dockerHealth } : {}) };
+    }
     case "none":
       return undefined;
   }
@@ -77,6 +126,7 @@ export function checkFor(hc: HealthCheckSpec, address: string, port: number): Ch
  * The registration of one backend of `binding` at `ep`: the binding's service
  * name, tags, meta and health check, plus owner meta (`dockbind_binding` is
  * added here; callers give node, container and any source-specific keys).
+ * `health`: the backend container's Docker health (healthCheck.type docker).
  * Shared by containers and Swarm tasks.
  */
 export function backendRegistration(
@@ -84,9 +134,10 @@ export function backendRegistration(
   id: string,
   ep: { readonly address: string; readonly port: number },
   ownerMeta: Readonly<Record<string, string>>,
+  health: ContainerHealth = "none",
 ): Registration {
   const { service, healthCheck } = binding.spec;
-  const check = checkFor(healthCheck, ep.address, ep.port);
+  const check = checkFor(healthCheck, ep.address, ep.port, health);
   return {
     id,
     name: service.name,
@@ -104,12 +155,19 @@ export function desiredForBinding(binding: ServiceBinding, containers: readonly 
   for (const c of containers) {
     const selector = binding.spec.backends.selector;
     if (selector === undefined || !c.running || c.draining === true || !matchesSelector(selector, c.labels)) continue;
+    const noHealthcheck = dockerHealthSkip(binding.spec.healthCheck, c);
+    if (noHealthcheck !== undefined) {
+      skipped.push(noHealthcheck);
+      continue;
+    }
     const ep = endpoint(binding, c, opts);
     if ("skip" in ep) {
       skipped.push({ containerId: c.id, reason: ep.skip });
       continue;
     }
-    registrations.push(backendRegistration(binding, serviceId(binding, opts.node, c.id), ep, { [OWNER_META.node]: opts.node, [OWNER_META.container]: c.id }));
+    registrations.push(
+      backendRegistration(binding, serviceId(binding, opts.node, c.id), ep, { [OWNER_META.node]: opts.node, [OWNER_META.container]: c.id }, c.health),
+    );
   }
   registrations.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { registrations, skipped };

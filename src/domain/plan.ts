@@ -28,10 +28,11 @@ function canonical(value: unknown): unknown {
   return value;
 }
 
-/** Content hash of a registration (everything but the hash itself). */
+/** Content hash of a registration (everything but the hash itself and the live Docker health of a docker check). */
 export function registrationHash(r: Registration): string {
   const meta = Object.fromEntries(Object.entries(r.meta).filter(([k]) => k !== OWNER_META.hash));
-  const body = canonical({ ...r, meta, tags: [...r.tags].sort() });
+  const check = r.check === undefined ? undefined : { ...r.check, dockerHealth: undefined };
+  const body = canonical({ ...r, meta, tags: [...r.tags].sort(), check });
   return createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 16);
 }
 

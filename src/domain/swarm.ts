@@ -14,9 +14,9 @@
  *   in one slot, so the slot alone is not unique).
  */
 import { isIP } from "node:net";
-import { backendRegistration, type DesiredOptions, type DesiredResult, type SkippedBackend } from "./desired.js";
+import { backendRegistration, dockerHealthSkip, type DesiredOptions, type DesiredResult, type SkippedBackend } from "./desired.js";
 import { matchesSelector } from "./selector.js";
-import { OWNER_META, type ContainerInfo, type Protocol, type Registration, type ServiceBinding, type SwarmBackendSpec } from "./types.js";
+import { OWNER_META, type ContainerHealth, type ContainerInfo, type Protocol, type Registration, type ServiceBinding, type SwarmBackendSpec } from "./types.js";
 
 /** Service meta keys written on Swarm registrations (besides OWNER_META). */
 const SWARM_META = {
@@ -135,6 +135,22 @@ function endpoint(
   return { address, port: published.publishedPort };
 }
 
+/**
+ * healthCheck.type docker: the Docker health of the task's container, read on this engine (the
+ * only one whose health_status events this node sees). A task whose container runs elsewhere, or
+ * has no HEALTHCHECK, is not registered.
+ */
+function taskHealth(binding: ServiceBinding, task: SwarmTask, opts: SwarmDesiredOptions): { health: ContainerHealth } | { skip: SkippedBackend } {
+  if (binding.spec.healthCheck.type !== "docker") return { health: "none" };
+  const local = task.containerId === undefined ? undefined : opts.localContainer?.(task.containerId);
+  if (local === undefined) {
+    const reason = "task's container does not run on this controller's Docker engine: its Docker HEALTHCHECK state cannot be read (healthCheck.type docker)";
+    return { skip: { containerId: task.containerId ?? task.id, code: "DockerHealthUnknown", reason } };
+  }
+  const skip = dockerHealthSkip(binding.spec.healthCheck, local);
+  return skip !== undefined ? { skip } : { health: local.health };
+}
+
 export function desiredForSwarmBinding(binding: ServiceBinding, snapshot: SwarmSnapshot, opts: SwarmDesiredOptions): DesiredResult {
   const spec = binding.spec.backends.swarm;
   if (spec === undefined) return { registrations: [], skipped: [] };
@@ -146,18 +162,29 @@ export function desiredForSwarmBinding(binding: ServiceBinding, snapshot: SwarmS
     const svc = services.get(task.serviceId);
     if (svc === undefined || task.desiredState !== "running" || task.state !== "running") continue;
     if (task.containerId !== undefined && opts.isDraining?.(task.containerId) === true) continue;
+    const health = taskHealth(binding, task, opts);
+    if ("skip" in health) {
+      skipped.push(health.skip);
+      continue;
+    }
     const ep = endpoint(binding, task, nodes, opts);
     if ("skip" in ep) {
       skipped.push({ containerId: task.containerId ?? task.id, reason: ep.skip });
       continue;
     }
     registrations.push(
-      backendRegistration(binding, swarmServiceId(binding, opts.node, task.id), ep, {
-        [OWNER_META.node]: opts.node,
-        ...(task.containerId !== undefined ? { [OWNER_META.container]: task.containerId } : {}),
-        [SWARM_META.service]: svc.name,
-        [SWARM_META.task]: task.id,
-      }),
+      backendRegistration(
+        binding,
+        swarmServiceId(binding, opts.node, task.id),
+        ep,
+        {
+          [OWNER_META.node]: opts.node,
+          ...(task.containerId !== undefined ? { [OWNER_META.container]: task.containerId } : {}),
+          [SWARM_META.service]: svc.name,
+          [SWARM_META.task]: task.id,
+        },
+        health.health,
+      ),
     );
   }
   registrations.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

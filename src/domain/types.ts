@@ -20,7 +20,7 @@ export const OWNER_META = {
   instance: "dockbind_instance",
 } as const;
 
-export type HealthCheckType = "http" | "tcp" | "ttl" | "none";
+export type HealthCheckType = "http" | "tcp" | "ttl" | "docker" | "none";
 export type CheckStatus = "passing" | "warning" | "critical";
 export type AddressMode = "published" | "internal";
 export type Protocol = "tcp" | "udp";
@@ -175,6 +175,12 @@ export interface CheckDefinition {
   readonly status?: CheckStatus;
   /** Not sent to Consul: the registrar runs this check once before registering (healthCheck.probeBeforeRegister). */
   readonly probeBeforeRegister?: boolean;
+  /**
+   * healthCheck.type docker (a TTL check the controller sets): the status the container's Docker
+   * HEALTHCHECK state maps to now. Sent instead of `status` when registering and by every TTL
+   * refresh; not part of the registration hash (a health change is a check update, not a re-registration).
+   */
+  readonly dockerHealth?: CheckStatus;
 }
 
 /** One Consul agent service registration that dockbind wants to exist. */

@@ -147,7 +147,7 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
       port: 0,
       health: "skipped",
       local: true,
-      reason: s.reason,
+      reason: s.code !== undefined ? `${s.code}: ${s.reason}` : s.reason,
     });
   }
   // Instances of the service not backed by a local container (other nodes, or about to be deregistered).

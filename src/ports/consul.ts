@@ -5,7 +5,7 @@
  * with failover across agents); its methods reject with ConsulError, whose
  * `reason` maps to status-condition reasons.
  */
-import type { HealthInstance, RegisteredService, Registration } from "../domain/types.js";
+import type { CheckStatus, HealthInstance, RegisteredService, Registration } from "../domain/types.js";
 
 export type ConsulWriteKind = "register" | "deregister";
 
@@ -34,6 +34,11 @@ export interface ConsulApi {
   deregister(id: string): Promise<void>;
   healthService(q: HealthQuery): Promise<HealthResult>;
   leader(): Promise<string>;
+  /**
+   * Sets the status of a TTL check of this agent and restarts its TTL (PUT /v1/agent/check/pass|warn|fail/:id,
+   * without a note: the check's output stays empty, so a refresh with an unchanged status is no catalog write).
+   */
+  updateTtlCheck(checkId: string, status: CheckStatus): Promise<void>;
 }
 
 /** Multi-agent extras of the real client (fakes in unit tests need not implement them). */

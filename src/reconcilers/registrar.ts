@@ -12,9 +12,10 @@
  * engine's identity is not known yet, nothing is computed: the key is requeued.
  */
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
+import { DockerHealthTtl } from "../actuators/consul/dockerHealthTtl.js";
 import type { CheckProbe } from "../actuators/probe/checkProbe.js";
 import { compatDesired, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
-import type { DesiredResult } from "../domain/desired.js";
+import { NO_DOCKER_HEALTHCHECK, type DesiredResult } from "../domain/desired.js";
 import { ownedView, type OwnedView, type OwnerIdentity } from "../domain/ownership.js";
 import { planRegistrations, withHash, type RegistrationPlan } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
@@ -70,15 +71,41 @@ export function ownerRequest(meta: Readonly<Record<string, string>>): RegistrarR
   return binding === undefined ? undefined : { kind: "binding", binding };
 }
 
+/** Shown skipped reasons in the Registered condition: every one would make a long message for a large binding. */
+const SKIPPED_SHOWN = 5;
+
+/** The Registered condition's words on skipped backends: the first reason; for containers without a Docker HEALTHCHECK, which ones. */
+function skippedMessage(desired: DesiredResult): string {
+  if (desired.skipped.length === 0) return "";
+  const noHc = desired.skipped.filter((s) => s.code === NO_DOCKER_HEALTHCHECK);
+  const shown = (noHc.length > 0 ? noHc : desired.skipped).slice(0, SKIPPED_SHOWN).map((s) => s.reason);
+  const more = noHc.length > SKIPPED_SHOWN ? `; and ${noHc.length - SKIPPED_SHOWN} more` : "";
+  return `; ${desired.skipped.length} backend(s) skipped: ${(noHc.length > 0 ? shown : shown.slice(0, 1)).join("; ")}${more}`;
+}
+
+/** `r` as sent: a docker check is registered with the status of the container's Docker health (its meta hash stays that of the configured check). */
+function withDockerHealth(r: Registration): Registration {
+  const status = r.check?.dockerHealth;
+  return r.check === undefined || status === undefined ? r : { ...r, check: { ...r.check, status } };
+}
+
 export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> {
   /** Shared agent-services view: one read per burst of reconciles, kept current with our own writes. */
   private readonly agentServices: AgentServiceSnapshot;
   /** healthCheck.probeBeforeRegister: probes before registering, follow-ups for backends still starting. */
   private readonly prober: RegistrationProber;
+  /** healthCheck.type docker: the TTL checks this registrar sets from Docker's health and keeps alive. */
+  private readonly dockerChecks: DockerHealthTtl;
 
   constructor(private readonly opts: RegistrarOptions) {
     this.agentServices = new AgentServiceSnapshot(opts.consul, opts.agentServicesMaxAgeMs ?? 1000);
     this.prober = new RegistrationProber(opts.probe);
+    this.dockerChecks = new DockerHealthTtl({ consul: opts.consul, logger: opts.logger });
+  }
+
+  /** Keeps the Docker health TTL checks of this registrar's registrations alive until `signal` aborts (a leader-only runnable). */
+  refreshDockerChecks(signal: AbortSignal): Promise<void> {
+    return this.dockerChecks.run(signal);
   }
 
   /**
@@ -147,6 +174,7 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
       const plan = this.planFor(`binding:${bkey}`, view);
       await this.apply(bkey, plan);
       this.rewritten(`binding:${bkey}`, epoch);
+      await this.dockerChecks.track(bkey, view.desired, new Set(plan.register.map((r) => r.id)));
       recheck = await this.followUpProbes(bkey, view.desired, plan);
     } catch (err) {
       if (binding !== undefined) this.opts.status.setRegistration(bkey, this.opts.node, { status: "False", reason: reasonOf(err), message: errorMessage(err) });
@@ -162,11 +190,11 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     }
     const done = recheck ? { recheckAfterMs: PROBE_RETRY_MS } : {};
     const n = desired.registrations.length - blocked;
-    const skippedMsg = desired.skipped.length > 0 ? `; ${desired.skipped.length} backend(s) skipped: ${desired.skipped[0]?.reason ?? ""}` : "";
+    const skippedMsg = skippedMessage(desired);
     const blockedMsg = blocked > 0 ? `; ${blocked} service ID(s) held by another controller with node ${this.opts.node} (node identity conflict)` : "";
     this.opts.status.setRegistration(bkey, this.opts.node, {
       status: "True",
-      reason: "Registered",
+      reason: desired.skipped.some((s) => s.code === NO_DOCKER_HEALTHCHECK) ? NO_DOCKER_HEALTHCHECK : "Registered",
       message: `${n} instance(s) registered${skippedMsg}${blockedMsg}`,
       counts: { desired: desired.registrations.length + desired.skipped.length, registered: n },
     });
@@ -269,7 +297,7 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
       const result = probed[i];
       // The probe sets only the status sent with this registration; the hash in meta stays that of the
       // configured check, so the next pass finds it converged (Consul owns the status from here on).
-      await this.opts.consul.register(result === true ? asPassing(r) : r);
+      await this.opts.consul.register(result === true ? asPassing(r) : withDockerHealth(r));
       this.agentServices.recordRegister(r);
       this.prober.registered(r, result);
       this.opts.logger.info("registered", {

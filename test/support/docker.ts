@@ -26,6 +26,8 @@ export interface BackendOptions {
   readonly network?: string;
   /** Another engine (unix://… of test/support/extraDockerd.ts); default: the shared dockerd. */
   readonly dockerHost?: string;
+  /** More `docker run` options, before the image (e.g. `--health-cmd`). */
+  readonly runArgs?: readonly string[];
 }
 
 export interface Backend {
@@ -47,7 +49,7 @@ export async function runBackend(opts: BackendOptions): Promise<Backend> {
   const published = (opts.publish ?? "published") === "published";
   if (published) args.push("--publish", `127.0.0.1:${opts.hostPort ?? 0}:${port}`);
   if (opts.network !== undefined) args.push("--network", opts.network);
-  args.push(image);
+  args.push(...(opts.runArgs ?? []), image);
   const env = opts.dockerHost !== undefined ? { env: { DOCKER_HOST: opts.dockerHost } } : {};
   const id = (await run("docker", args, { check: true, ...env })).stdout.trim();
   if (!published) return { id };

@@ -12,6 +12,7 @@ import { matchesSelector } from "../../src/domain/selector.js";
 import {
   bindingKey,
   type BackendsSpec,
+  type CheckStatus,
   type ContainerInfo,
   type HealthCheckSpec,
   type HealthInstance,
@@ -280,6 +281,15 @@ export class FakeConsul implements ConsulApi {
 
   leader(): Promise<string> {
     return Promise.resolve("127.0.0.1:8300");
+  }
+
+  /** TTL check updates, in order: `<checkId> <status>`. */
+  readonly checkUpdates: string[] = [];
+  failCheckUpdates = false;
+
+  updateTtlCheck(checkId: string, status: CheckStatus): Promise<void> {
+    this.checkUpdates.push(`${checkId} ${status}`);
+    return this.failCheckUpdates ? Promise.reject(new ConsulError("ConsulUnavailable", `set check ${checkId}: connect ECONNREFUSED`)) : Promise.resolve();
   }
 
   private hand(q: PendingHealthQuery): void {

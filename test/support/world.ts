@@ -21,7 +21,7 @@ export interface BindingYamlOptions {
   /** Value of the `app` label selecting the backends. */
   readonly app: string;
   readonly listenPort?: number;
-  readonly check?: "http" | "tcp" | "ttl" | "none";
+  readonly check?: "http" | "tcp" | "ttl" | "docker" | "none";
   readonly template?: string;
   readonly extraSpec?: string;
 }

@@ -62,6 +62,35 @@ function messageOf(e: ErrorObject): string {
   }
 }
 
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A schema-valid duration (`$defs.duration`) in milliseconds. */
+function durationMs(d: string): number {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(d);
+  return m === null ? 0 : Number(m[1]) * (UNIT_MS[m[2] ?? ""] ?? 0);
+}
+
+/**
+ * Advice on a valid binding (printed by `controller validate`, never an error): what the
+ * controller will do that may surprise.
+ */
+export function bindingWarnings(b: ServiceBinding): FieldError[] {
+  const warnings: FieldError[] = [];
+  if (b.spec.healthCheck.type === "docker") {
+    warnings.push({
+      field: "spec.healthCheck.type",
+      message: "docker: a selected container without a Docker HEALTHCHECK is not registered (NoDockerHealthcheck); `controller plan` lists them",
+    });
+    if (b.spec.loadBalancer?.onlyPassing === false) {
+      warnings.push({
+        field: "spec.loadBalancer.onlyPassing",
+        message: "false: unhealthy and starting containers are rendered too (Docker's health does not gate traffic)",
+      });
+    }
+  }
+  return warnings;
+}
+
 /** Rules the schema cannot say. Returns [] when the binding is consistent. */
 function semanticErrors(b: ServiceBinding): FieldError[] {
   const errors: FieldError[] = [];
@@ -97,6 +126,12 @@ function semanticErrors(b: ServiceBinding): FieldError[] {
   const hc = b.spec.healthCheck;
   if (hc.probeBeforeRegister === true && hc.type !== "http" && hc.type !== "tcp") {
     errors.push({ field: "spec.healthCheck.probeBeforeRegister", message: `only meaningful with type http or tcp (got ${hc.type})` });
+  }
+  if (hc.type === "docker" && durationMs(hc.ttl) < 1000) {
+    errors.push({
+      field: "spec.healthCheck.ttl",
+      message: `must be at least 1s with type docker (the controller refreshes it every third of it; got ${hc.ttl})`,
+    });
   }
   return errors;
 }

@@ -39,7 +39,7 @@ function isExtensible(c: unknown): c is PapiExtensible {
 export interface RawClient {
   agent: {
     service: { list(o: object): Promise<unknown>; register(o: object): Promise<unknown>; deregister(o: object): Promise<unknown> };
-    check: { pass(o: object): Promise<unknown> };
+    check: { pass(o: object): Promise<unknown>; warn(o: object): Promise<unknown>; fail(o: object): Promise<unknown> };
   };
   health: { service(o: object): Promise<unknown> };
   status: { leader(o: object): Promise<unknown> };
