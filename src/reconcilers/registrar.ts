@@ -26,7 +26,8 @@ import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
 import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
 import { asPassing, RegistrationProber } from "./registrationProber.js";
-import type { ConsulApi } from "../ports/consul.js";
+import type { ConsulApi, ConsulMaintenance } from "../ports/consul.js";
+import { MaintenanceSync } from "./maintenanceSync.js";
 import type { ContainerStore } from "../ports/containerStore.js";
 import type { SwarmStore } from "../ports/swarmStore.js";
 
@@ -55,6 +56,8 @@ export interface RegistrarOptions {
   readonly agentServicesMaxAgeMs?: number;
   /** Runs a check once for healthCheck.probeBeforeRegister (default: probeCheck, a real HTTP/TCP probe). */
   readonly probe?: CheckProbe;
+  /** Service maintenance (spec.maintenance, `controller maint`); undefined = maintenance is not managed. */
+  readonly maintenance?: ConsulMaintenance;
 }
 
 /** Re-probe period of backends that did not answer their first probe (they may still be starting). */
@@ -75,10 +78,14 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
   private readonly agentServices: AgentServiceSnapshot;
   /** healthCheck.probeBeforeRegister: probes before registering, follow-ups for backends still starting. */
   private readonly prober: RegistrationProber;
+  /** Declared maintenance of each binding's registrations (after they are written). */
+  private readonly maintenance: MaintenanceSync | undefined;
 
   constructor(private readonly opts: RegistrarOptions) {
     this.agentServices = new AgentServiceSnapshot(opts.consul, opts.agentServicesMaxAgeMs ?? 1000);
     this.prober = new RegistrationProber(opts.probe);
+    const m = opts.maintenance;
+    this.maintenance = m === undefined ? undefined : new MaintenanceSync(m, opts.node, opts.containers, opts.logger, opts.agentServicesMaxAgeMs ?? 1000);
   }
 
   /**
@@ -95,6 +102,7 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
   /** Forget the cached agent view (the agent restarted and may have lost registrations). */
   invalidateAgentView(): void {
     this.agentServices.invalidate();
+    this.maintenance?.invalidate();
   }
 
   /** The agent's services from this registrar's view (one read shared with its reconciles; re-read after `invalidateAgentView`). */
@@ -146,6 +154,7 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
       blocked = view.blocked.length;
       const plan = this.planFor(`binding:${bkey}`, view);
       await this.apply(bkey, plan);
+      if (binding !== undefined) await this.maintenance?.converge(binding, view.desired);
       this.rewritten(`binding:${bkey}`, epoch);
       recheck = await this.followUpProbes(bkey, view.desired, plan);
     } catch (err) {
