@@ -66,7 +66,8 @@ interface MaintArgs {
 function parseBinding(value: string | undefined): string {
   if (value === undefined) throw new ConfigError("--binding NS/NAME is required");
   const parts = value.includes("/") ? value.split("/") : ["default", value];
-  if (parts.length !== 2 || !parts.every((p) => DNS_LABEL.test(p))) throw new ConfigError(`--binding: ${JSON.stringify(value)} is not NAMESPACE/NAME (DNS labels)`);
+  if (parts.length !== 2 || !parts.every((p) => DNS_LABEL.test(p)))
+    throw new ConfigError(`--binding: ${JSON.stringify(value)} is not NAMESPACE/NAME (DNS labels)`);
   return parts.join("/");
 }
 
@@ -134,7 +135,15 @@ async function runMaintOnce(a: MaintArgs): Promise<string[]> {
   if (a.container === undefined) {
     const out: string[] = [];
     for (const node of new Set(a.config.dockerEndpoints.map((e) => e.node))) {
-      out.push(...(await apply(consul, a, node, MAINTENANCE_ALL, services.filter((s) => s.meta[OWNER_META.node] === node))));
+      out.push(
+        ...(await apply(
+          consul,
+          a,
+          node,
+          MAINTENANCE_ALL,
+          services.filter((s) => s.meta[OWNER_META.node] === node),
+        )),
+      );
     }
     return out;
   }

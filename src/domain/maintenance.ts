@@ -22,9 +22,12 @@ export const MAINTENANCE_MARK = "dockbind: ";
 /** KV key segment for "every instance of the binding" (not a valid container name: those start with [A-Za-z0-9]). */
 export const MAINTENANCE_ALL = "_all";
 
+/** KV prefix of every node's per-container maintenance entries. */
+export const MAINTENANCE_KV_ROOT = "dockbind/maintenance/";
+
 /** KV prefix of one node's per-container maintenance entries. */
 export function maintenanceKvPrefix(node: string): string {
-  return `dockbind/maintenance/${node}/`;
+  return `${MAINTENANCE_KV_ROOT}${node}/`;
 }
 
 /** KV key of one entry: `target` is a container name or MAINTENANCE_ALL. */

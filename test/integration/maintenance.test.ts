@@ -46,7 +46,9 @@ function declYaml(reason: string | undefined): string {
 
 /** `controller maint ...` against the world's Consul (through the proxy, as the controller) and node. */
 async function maint(...args: string[]): Promise<string> {
-  const r = await run(process.execPath, ["--import", "tsx", MAIN, "maint", ...args, "--consul-addr", world.proxy.addr, "--node", world.node], { timeoutMs: 60_000 });
+  const r = await run(process.execPath, ["--import", "tsx", MAIN, "maint", ...args, "--consul-addr", world.proxy.addr, "--node", world.node], {
+    timeoutMs: 60_000,
+  });
   assert.equal(r.code, 0, `controller maint ${args.join(" ")}: ${r.stderr}`);
   return r.stdout;
 }
@@ -172,7 +174,10 @@ describe("maintenance mode", () => {
     const put = await fetch(`${world.consul.url}/v1/agent/service/maintenance/${encodeURIComponent(id1)}?enable=true&reason=by-hand`, { method: "PUT" });
     assert.equal(put.status, 200);
     world.writeFile("decl.yaml", declYaml("declared"));
-    await waitFor(async () => ((await agentMaintenance()).get(id2) === "dockbind: declared" ? true : undefined), { timeoutMs: 20_000, what: "n2 in maintenance" });
+    await waitFor(async () => ((await agentMaintenance()).get(id2) === "dockbind: declared" ? true : undefined), {
+      timeoutMs: 20_000,
+      what: "n2 in maintenance",
+    });
     assert.equal((await agentMaintenance()).get(id1), "by-hand", "a hand-set maintenance is not rewritten");
     await waitFor(() => (upstreamServers(world.lbFile("decl.conf")).length === 0 ? true : undefined), { timeoutMs: 20_000, what: "no server rendered" });
 
@@ -188,7 +193,10 @@ describe("maintenance mode", () => {
 
     // A dev agent loses everything on restart: the declaration brings the maintenance back.
     world.writeFile("decl.yaml", declYaml("declared"));
-    await waitFor(async () => ((await agentMaintenance()).get(id2) === "dockbind: declared" ? true : undefined), { timeoutMs: 20_000, what: "n2 in maintenance" });
+    await waitFor(async () => ((await agentMaintenance()).get(id2) === "dockbind: declared" ? true : undefined), {
+      timeoutMs: 20_000,
+      what: "n2 in maintenance",
+    });
     await world.consul.restart();
     await waitFor(
       async () => {

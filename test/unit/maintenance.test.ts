@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { validateBinding, maintenanceReasonProblem } from "../../src/api/v1alpha1/validate.js";
+import { renderStatusPage } from "../../src/api/http/statusPage.js";
+import { computePlan } from "../../src/cli/planCompute.js";
+import { formatStatusText } from "../../src/cli/status.js";
+import type { StatusDocument } from "../../src/observability/statusModel.js";
+import { formatPlanText } from "../../src/cli/planFormat.js";
 import { decodeAgentMaintenance, decodeHealthEntries } from "../../src/clients/consul/decode.js";
 import { desiredForBinding } from "../../src/domain/desired.js";
 import { MAINTENANCE_MARK, maintenanceActions, maintenanceEntries, maintenanceKvKey, wantedMaintenance } from "../../src/domain/maintenance.js";
@@ -96,8 +101,14 @@ test("actions: enable what is declared, disable only dockbind's own, keep anyone
     { enable: [], disable: [] },
   );
   // Ours, no longer declared: taken out; unless the declaration could not be read.
-  assert.deepEqual(maintenanceActions(regs, () => undefined, new Map([[r2, `${MAINTENANCE_MARK}old`]])), { enable: [], disable: [r2] });
-  assert.deepEqual(maintenanceActions(regs, () => undefined, new Map([[r2, `${MAINTENANCE_MARK}old`]]), false), { enable: [], disable: [] });
+  assert.deepEqual(
+    maintenanceActions(regs, () => undefined, new Map([[r2, `${MAINTENANCE_MARK}old`]])),
+    { enable: [], disable: [r2] },
+  );
+  assert.deepEqual(
+    maintenanceActions(regs, () => undefined, new Map([[r2, `${MAINTENANCE_MARK}old`]]), false),
+    { enable: [], disable: [] },
+  );
   // A changed reason of ours is refreshed.
   assert.deepEqual(maintenanceActions(regs, wanted, new Map([[r1, `${MAINTENANCE_MARK}old`]])).enable, [{ id: r1, reason: `${MAINTENANCE_MARK}deploy` }]);
 });
@@ -114,8 +125,9 @@ test("decode: _service_maintenance:<id> and _node_maintenance become HealthInsta
     // Another service's maintenance check on the same entry does not count.
     entry("s4", [{ CheckID: "_service_maintenance:s1", Status: "critical" }]),
   ]);
-  assert.deepEqual(svc?.maintenance, { scope: "service", reason: "deploy\nnow" });
-  assert.equal(svc?.status, "critical");
+  assert.ok(svc !== undefined);
+  assert.deepEqual(svc.maintenance, { scope: "service", reason: "deploy\nnow" });
+  assert.equal(svc.status, "critical");
   assert.deepEqual(node?.maintenance, { scope: "node", reason: "kernel" });
   assert.equal(plain?.maintenance, undefined);
   assert.equal(other?.maintenance, undefined);
@@ -129,7 +141,11 @@ test("an instance in maintenance is never rendered (even with onlyPassing: false
   const lb = { kind: "nginx", listen: { address: "127.0.0.1", port: 8080 }, onlyPassing: false, method: "round_robin", output: "web.conf" } as const;
   const m = { scope: "service", reason: "x" } as const;
   // A maintenance instance whose status reads passing (as a decoder bug or a future Consul could give) still stays out.
-  const instances = [makeInstance("a", "passing"), makeInstance("b", "passing", { port: 81, maintenance: m }), makeInstance("c", "warning", { port: 82, maintenance: m })];
+  const instances = [
+    makeInstance("a", "passing"),
+    makeInstance("b", "passing", { port: 81, maintenance: m }),
+    makeInstance("c", "warning", { port: 82, maintenance: m }),
+  ];
   const r = renderNginx({ bindingKey: "default/web", serviceName: "web", lb, instances });
   assert.deepEqual(
     r.servers.map((s) => s.port),
@@ -148,7 +164,7 @@ test("hostile reasons are rejected with the field path", () => {
   for (const reason of ["a\nb", "a; b", "x}", 'say "hi"', " leading", "", "$var", "a".repeat(257)]) {
     const v = validateBinding(doc({ reason }));
     assert.equal(v.ok, false, JSON.stringify(reason));
-    if (!v.ok) assert.deepEqual(
+    assert.deepEqual(
       v.errors.map((e) => e.field),
       ["spec.maintenance.reason"],
     );
@@ -156,10 +172,10 @@ test("hostile reasons are rejected with the field path", () => {
   }
   const bad = validateBinding(doc({ reason: "ok", containers: ["web;rm"] }));
   assert.equal(bad.ok, false);
-  if (!bad.ok) assert.equal(bad.errors[0]?.field, "spec.maintenance.containers[0]");
+  assert.equal(bad.errors[0]?.field, "spec.maintenance.containers[0]");
   const missing = validateBinding(doc({}));
   assert.equal(missing.ok, false);
-  if (!missing.ok) assert.equal(missing.errors[0]?.field, "spec.maintenance.reason");
+  assert.equal(missing.errors[0]?.field, "spec.maintenance.reason");
   const good = validateBinding(doc({ reason: "release v2.1 (ticket #42): drain, then swap", containers: ["web-1"] }));
   assert.equal(good.ok, true);
 });
@@ -226,4 +242,75 @@ test("MaintenanceSync: converged costs no write and shares reads; KV entries app
   await sync.converge(b, regs);
   assert.deepEqual(api.writes.slice(1), [`disable ${r2}`]);
   assert.equal(api.checks.get(r1), "by hand");
+});
+
+test("controller plan: lists the maintenance calls the registrar would make", () => {
+  const b = withMaintenance(makeBinding("web"), { reason: "deploy", containers: ["web-1"] });
+  const regs = registrations(b);
+  const [r1, r2] = regs.map((r) => r.id) as [string, string];
+  const owner = { node: "n1", engine: "e1", instance: "i1", adopt: [] };
+  const endpoint = { node: "n1", owner, hostIP: "127.0.0.1", containers };
+  const base = { endpoints: [endpoint], bindings: [b], agentServices: [], rendered: [], onDisk: new Map(), ownedFiles: new Map() };
+  const p = computePlan({ ...base, maintenance: { current: new Map([[r2, `${MAINTENANCE_MARK}old`]]), kv: [] } });
+  assert.deepEqual(
+    p.maintenance.map((m) => [m.action, m.serviceId, m.container]),
+    [
+      ["enable", r1, "web-1"],
+      ["disable", r2, "web-2"],
+    ],
+  );
+  assert.equal(p.changes, true);
+  assert.match(formatPlanText(p, { node: "n1", bindingsDir: "/b", docker: "d", consul: "c", outputDir: "/o" }), /maintenance: 1 to enable, 1 to disable/);
+  // KV unreadable: nothing is taken out; without the maintenance read, nothing is planned.
+  assert.deepEqual(
+    computePlan({ ...base, maintenance: { current: new Map([[r2, `${MAINTENANCE_MARK}old`]]) } }).maintenance.map((m) => m.action),
+    ["enable"],
+  );
+  assert.deepEqual(computePlan(base).maintenance, []);
+});
+
+test("status page and controller status show maintenance with its reason escaped", () => {
+  const at = "2026-01-01T00:00:00.000Z";
+  const evil = `<script>x</script>`;
+  const doc: StatusDocument = {
+    apiVersion: "dockbind.io/status/v1",
+    generatedAt: at,
+    startedAt: at,
+    running: true,
+    mode: "docker-only",
+    node: "n1",
+    sources: { bindings: { synced: true, count: 1 }, docker: { synced: true, containers: 1, endpoints: [] } },
+    instance: "i-1",
+    nodeIdentityConflicts: [],
+    loadBalancer: {},
+    bindings: [
+      {
+        key: "default/web",
+        service: "web",
+        ready: { status: "True", reason: "Ready", message: "" },
+        conditions: [],
+        counts: { desired: 1, registered: 1, passing: 0, maintenance: 1 },
+        backends: [
+          {
+            serviceId: "s1",
+            container: "aaaaaaaaaaaa",
+            containerName: "web-1",
+            address: "127.0.0.1",
+            port: 80,
+            health: "maintenance",
+            local: true,
+            maintenance: { scope: "service", reason: evil },
+          },
+        ],
+      },
+    ],
+    problems: [],
+    recentErrors: [],
+  };
+  const page = renderStatusPage({ status: doc });
+  assert.match(page, /data-backend-health="maintenance"/);
+  assert.match(page, /data-count="maintenance">1</);
+  assert.match(page, /service maintenance: &lt;script&gt;x&lt;\/script&gt;/);
+  assert.doesNotMatch(page, /<script>x/);
+  assert.match(formatStatusText(doc), /web-1 +127\.0\.0\.1:80 +maintenance \(service maintenance: <script>x<\/script>\)/);
 });

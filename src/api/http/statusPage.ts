@@ -50,7 +50,9 @@ function badge(cls: string, text: string): SafeHtml {
 /** Who holds an instance in maintenance and why (the reason is untrusted: escaped like every value). */
 function maintenanceNote(b: BackendView): SafeHtml | string {
   const m = b.maintenance;
-  return m === undefined ? "" : html` <span data-maintenance="${m.scope}">${m.scope === "node" ? "node maintenance" : "service maintenance"}: ${m.reason}</span>`;
+  return m === undefined
+    ? ""
+    : html` <span data-maintenance="${m.scope}">${m.scope === "node" ? "node maintenance" : "service maintenance"}: ${m.reason}</span>`;
 }
 
 function backendRow(b: BackendView): SafeHtml {
