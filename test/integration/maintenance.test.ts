@@ -12,6 +12,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { waitForReconciles } from "../support/controller.js";
+import { controllerGet, controllerHttpAddr } from "../support/controllerHttp.js";
+import { metricSum } from "../support/metrics.js";
+import { controllerStatus } from "../support/status.js";
 import { removeContainer, runBackend, type Backend } from "../support/docker.js";
 import { run } from "../support/exec.js";
 import { upstreamServers } from "../support/fsWatch.js";
@@ -144,6 +147,27 @@ describe("maintenance mode", () => {
     const c = await world.startController(["--log-level", "debug"]);
     await waitForReconciles(c, "default/maint", 3);
     assert.equal((await agentMaintenance()).get(m2Id), "dockbind: release v2", "kept across restart and resyncs");
+    // Shown as such: /api/status, metrics, the status page and `controller status`; not counted as passing.
+    const view = await waitFor(
+      async () => {
+        const b = (await controllerStatus(c)).bindings.find((x) => x.key === "default/maint");
+        return b?.counts.maintenance === 1 && b.counts.passing === 2 ? b : undefined;
+      },
+      { timeoutMs: 20_000, what: "status: 2 passing, 1 in maintenance" },
+    );
+    assert.deepEqual(
+      view.backends.map((x) => [x.containerName, x.health, x.maintenance?.reason]),
+      [
+        ["maint-m1", "passing", undefined],
+        ["maint-m2", "maintenance", "dockbind: release v2"],
+        ["maint-m3", "passing", undefined],
+      ],
+    );
+    assert.equal(await metricSum(c, "dockbind_backends", { binding: "default/maint", state: "maintenance" }), 1);
+    assert.equal(await metricSum(c, "dockbind_backends", { binding: "default/maint", state: "passing" }), 2);
+    assert.match((await controllerGet(c, "/")).body, /data-backend-health="maintenance"/);
+    const cli = await run(process.execPath, ["--import", "tsx", MAIN, "status", "--addr", await controllerHttpAddr(c)], { timeoutMs: 60_000 });
+    assert.match(cli.stdout, /maint-m2 +127\.0\.0\.1:\d+ +maintenance \(service maintenance: dockbind: release v2\)/);
 
     // The release flow: replace m2 by a new version under the same name; it comes up in maintenance.
     await removeContainer(backends[1]?.id ?? "");
