@@ -33,7 +33,8 @@ import { fromInspect } from "../sources/docker/inspect.js";
 import type { BindingProblem } from "../ports/bindingStore.js";
 import { formatProblem } from "../sources/files/problems.js";
 import { FileBindingSource } from "../sources/files/fileBindingSource.js";
-import { computePlan, type PlanEndpoint, type PlanResult, type RenderedFile } from "./planCompute.js";
+import { computePlan, type PlanEndpoint, type PlanInput, type PlanResult, type RenderedFile } from "./planCompute.js";
+import { MAINTENANCE_KV_ROOT } from "../domain/maintenance.js";
 import { formatPlanText } from "./planFormat.js";
 import { consulConnection } from "../app/consulConnection.js";
 import { engineId } from "../app/engineIdentity.js";
@@ -165,6 +166,12 @@ function withSwarmDuty(endpoints: readonly (PlanEndpoint & { readonly cluster?: 
 
 const NO_SWARM: SwarmView = { kind: "unavailable", reason: "SwarmNotSynced", message: "not read" };
 
+/** The agent's maintenance checks and the `controller maint` KV entries (undefined when KV cannot be read, as in the registrar). */
+async function readMaintenance(consul: ReturnType<typeof createConsulClient>): Promise<NonNullable<PlanInput["maintenance"]>> {
+  const [current, kv] = await Promise.all([consul.agentMaintenance(), consul.kvList(MAINTENANCE_KV_ROOT).catch(() => undefined)]);
+  return { current, ...(kv !== undefined ? { kv } : {}) };
+}
+
 async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
   const source = new FileBindingSource({ dir: config.bindingsDir, logger: silentLogger(), onChange: () => undefined });
   await source.rescan();
@@ -172,9 +179,10 @@ async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
   const bindings = source.list();
   const consul = createConsulClient({ ...consulConnection(config.consul), timeoutMs: 5000 });
   const wantSwarm = bindings.some((b) => b.spec.backends.swarm !== undefined);
-  const [endpoints, agentServices, rendered, owned] = await Promise.all([
+  const [endpoints, agentServices, maintenance, rendered, owned] = await Promise.all([
     Promise.all(config.dockerEndpoints.map((e) => planEndpoint(config, e, wantSwarm))).then(withSwarmDuty),
     consul.listAgentServices(),
+    readMaintenance(consul),
     renderAll(bindings, config, consul),
     Promise.all([ownedFiles(config.lbOutputDir), ownedFiles(config.haproxy.outputDir)]).then(([nginx, haproxy]) => new Map([...nginx, ...haproxy])),
   ]);
@@ -187,6 +195,7 @@ async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
     rendered,
     onDisk,
     ownedFiles: owned,
+    maintenance,
   });
   return { plan, problems: source.problems() };
 }

@@ -13,11 +13,15 @@
  *   collection); an ID held by another controller with our node name is never
  *   written and the collision is listed under `conflicts`;
  * - LB files: the rendered text vs the bytes on disk; generated files (by
- *   ownership marker) of bindings that no longer render are removed.
+ *   ownership marker) of bindings that no longer render are removed;
+ * - maintenance: the registrar's maintenanceActions over each binding's
+ *   registrations (spec.maintenance, the `controller maint` KV entries, the
+ *   agent's maintenance checks), when the caller read them.
  */
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
 import { compatDesired, containerLookup, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import { allServices, isOwned, nodeConflicts, ownedView, type NodeConflict, type OwnerIdentity } from "../domain/ownership.js";
+import { maintenanceActions, maintenanceEntries, registrationContainer, wantedMaintenance } from "../domain/maintenance.js";
 import { planRegistrations } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
 import type { SwarmView } from "../domain/swarm.js";
@@ -85,6 +89,18 @@ export interface PlanInput {
   readonly onDisk: ReadonlyMap<string, string | undefined>;
   /** Generated files found in the output directory, by binding key. */
   readonly ownedFiles: ReadonlyMap<string, string>;
+  /** The agent's maintenance checks (service ID -> reason) and the KV entries under `dockbind/maintenance/` (undefined: unreadable). */
+  readonly maintenance?: { readonly current: ReadonlyMap<string, string>; readonly kv?: readonly { readonly key: string; readonly value: string }[] };
+}
+
+/** One maintenance call the registrar would make. */
+export interface MaintenanceChange {
+  readonly action: "enable" | "disable";
+  readonly binding: string;
+  readonly serviceId: string;
+  readonly container?: string;
+  /** enable: the reason sent; disable: why. */
+  readonly reason: string;
 }
 
 export interface PlanSummary {
@@ -107,6 +123,8 @@ export interface PlanResult {
   readonly conflicts: readonly NodeConflict[];
   /** Selected backends a binding's rule keeps out of Consul (e.g. containers without a Docker HEALTHCHECK). */
   readonly warnings: readonly PlanWarning[];
+  /** Instances the registrar would put into maintenance or take out of it. */
+  readonly maintenance: readonly MaintenanceChange[];
 }
 
 const ep = (address: string, port: number): string => (address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`);
@@ -232,6 +250,36 @@ function planWarnings(input: PlanInput, endpoint: PlanEndpoint): PlanWarning[] {
     });
 }
 
+/** The maintenance calls `endpoint`'s registrar would make after registering (MaintenanceSync's decision). */
+function maintenanceChanges(input: PlanInput, endpoint: PlanEndpoint): MaintenanceChange[] {
+  const m = input.maintenance;
+  if (m === undefined) return [];
+  const entries = m.kv === undefined ? undefined : maintenanceEntries(endpoint.node, m.kv);
+  const world = planWorld(input, endpoint);
+  const agent = allServices(input.agentServices);
+  const out: MaintenanceChange[] = [];
+  for (const b of [...input.bindings].sort((x, y) => bindingKey(x).localeCompare(bindingKey(y)))) {
+    const decision = desiredRegistrations(b, world);
+    if (decision.kind === "unknown") continue;
+    const key = bindingKey(b);
+    const regs = ownedView(agent, endpoint.owner, (meta) => meta[OWNER_META.binding] === key, decision.desired.registrations).desired;
+    const nameOf = (r: Registration): { id: string; name: string } | undefined => {
+      const id = registrationContainer(r);
+      return id === undefined ? undefined : { id, name: world.containers.get(id)?.name ?? "" };
+    };
+    const actions = maintenanceActions(regs, (r) => wantedMaintenance(b, nameOf(r), entries), m.current, entries !== undefined);
+    const byId = new Map(regs.map((r) => [r.id, r]));
+    const container = (id: string): { container?: string } => {
+      const r = byId.get(id);
+      const c = r === undefined ? undefined : nameOf(r);
+      return c === undefined ? {} : { container: c.name || c.id.slice(0, 12) };
+    };
+    for (const e of actions.enable) out.push({ action: "enable", binding: key, serviceId: e.id, ...container(e.id), reason: e.reason });
+    for (const id of actions.disable) out.push({ action: "disable", binding: key, serviceId: id, ...container(id), reason: "no longer declared" });
+  }
+  return out;
+}
+
 /**
  * `diff -u` of a file from `fromLabel` to `toLabel` (3 lines of context, `---`/`+++` headers
  * without timestamps); "" when the texts are equal. An undefined text is a file that does not
@@ -269,6 +317,7 @@ function lbChanges(input: PlanInput): LbFileChange[] {
 export function computePlan(input: PlanInput): PlanResult {
   const registrations = input.endpoints.flatMap((e) => registrationChanges(input, e));
   const loadBalancer = lbChanges(input);
+  const maintenance = input.endpoints.flatMap((e) => maintenanceChanges(input, e));
   const count = (xs: readonly { readonly action: string }[], a: string): number => xs.filter((x) => x.action === a).length;
   const summary: PlanSummary = {
     register: count(registrations, "register"),
@@ -279,8 +328,8 @@ export function computePlan(input: PlanInput): PlanResult {
     lbRemove: count(loadBalancer, "remove"),
     lbErrors: count(loadBalancer, "error"),
   };
-  const changes = registrations.length > 0 || summary.lbCreate + summary.lbUpdate + summary.lbRemove > 0;
+  const changes = registrations.length > 0 || maintenance.length > 0 || summary.lbCreate + summary.lbUpdate + summary.lbRemove > 0;
   const conflicts = input.endpoints.flatMap((e) => nodeConflicts(input.agentServices, e.owner));
   const warnings = input.endpoints.flatMap((e) => planWarnings(input, e));
-  return { registrations, loadBalancer, summary, changes, conflicts, warnings };
+  return { registrations, loadBalancer, summary, changes, conflicts, warnings, maintenance };
 }

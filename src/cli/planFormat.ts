@@ -21,6 +21,11 @@ function indent(text: string, prefix: string): string {
     .join("\n");
 }
 
+function maintenanceSummary(plan: PlanResult): string {
+  const enable = plan.maintenance.filter((m) => m.action === "enable").length;
+  return plan.maintenance.length > 0 ? `; maintenance: ${enable} to enable, ${plan.maintenance.length - enable} to disable` : "";
+}
+
 export function formatPlanText(plan: PlanResult, h: PlanHeader): string {
   const out: string[] = [
     `Plan for node ${h.node}: bindings ${h.bindingsDir}, Docker ${h.docker}, Consul ${h.consul}, LB files in ${h.outputDir}`,
@@ -38,6 +43,13 @@ export function formatPlanText(plan: PlanResult, h: PlanHeader): string {
     const who = c.container !== undefined ? ` container ${c.container}` : "";
     out.push(`    ${SIGN[c.action]} ${c.action.padEnd(10)} ${c.serviceId}  ${c.service} ${c.endpoint}${who}  (${c.reason})`);
   }
+  if (plan.maintenance.length > 0) {
+    out.push("", "Consul maintenance:");
+    for (const m of plan.maintenance) {
+      const who = m.container !== undefined ? ` container ${m.container}` : "";
+      out.push(`    ${m.action === "enable" ? "+" : "-"} ${m.action.padEnd(10)} ${m.serviceId}${who}  (${m.binding}: ${m.reason})`);
+    }
+  }
   out.push("", "Load balancer files:");
   if (plan.loadBalancer.length === 0) out.push("  no load-balanced bindings");
   for (const f of plan.loadBalancer) {
@@ -50,7 +62,7 @@ export function formatPlanText(plan: PlanResult, h: PlanHeader): string {
   out.push(
     "",
     plan.changes
-      ? `Plan: ${s.register} to register, ${s.update} to update, ${s.deregister} to deregister; LB files: ${s.lbCreate} to create, ${s.lbUpdate} to update, ${s.lbRemove} to remove${reload}.`
+      ? `Plan: ${s.register} to register, ${s.update} to update, ${s.deregister} to deregister; LB files: ${s.lbCreate} to create, ${s.lbUpdate} to update, ${s.lbRemove} to remove${reload}${maintenanceSummary(plan)}.`
       : "No changes: Consul and the load balancer files match the bindings.",
   );
   if (s.lbErrors > 0) out.push(`${s.lbErrors} binding(s) cannot be rendered (see "!" above).`);

@@ -94,11 +94,20 @@ export interface LoadBalancerSpec {
   readonly template?: string;
 }
 
+/** Declared maintenance: the instances are put into Consul service maintenance (never rendered). */
+export interface MaintenanceSpec {
+  /** Sent to Consul as the maintenance reason (validated: printable, no `;`, quotes or braces). */
+  readonly reason: string;
+  /** Container names (or ID prefixes) in maintenance; absent = every instance of the binding. */
+  readonly containers?: readonly string[];
+}
+
 export interface ServiceBindingSpec {
   readonly service: ServiceSpec;
   readonly backends: BackendsSpec;
   readonly healthCheck: HealthCheckSpec;
   readonly loadBalancer?: LoadBalancerSpec;
+  readonly maintenance?: MaintenanceSpec;
 }
 
 export interface ServiceBinding {
@@ -214,4 +223,13 @@ export interface HealthInstance {
   readonly tags: readonly string[];
   /** Aggregated over node and service checks: worst status wins. */
   readonly status: CheckStatus;
+  /** Set when Consul holds the instance (service) or its node in maintenance; such an instance is never rendered. */
+  readonly maintenance?: InstanceMaintenance;
+}
+
+/** Consul maintenance of an instance: the `_service_maintenance:<id>` or `_node_maintenance` check (its notes = the reason). */
+export interface InstanceMaintenance {
+  readonly scope: "service" | "node";
+  /** Untrusted (any party may set it): shown escaped, never rendered into LB config. */
+  readonly reason: string;
 }

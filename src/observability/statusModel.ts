@@ -10,7 +10,7 @@
  */
 import { desiredRegistrations } from "../domain/decisions.js";
 import { conflictMessage, type NodeConflict } from "../domain/ownership.js";
-import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
+import { bindingKey, OWNER_META, serviceRef, type HealthInstance, type ServiceBinding } from "../domain/types.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
@@ -23,9 +23,10 @@ export const STATUS_API_VERSION = "dockbind.io/status/v1";
  * passing|warning|critical: Consul's aggregated check status;
  * pending: should be registered, not (yet) in Consul's health view;
  * unknown: Consul has not answered the health query of the binding's service yet;
- * skipped: the container matches but cannot be registered (see `reason`).
+ * skipped: the container matches but cannot be registered (see `reason`);
+ * maintenance: Consul holds the instance or its node in maintenance (see `maintenance`): never rendered.
  */
-export type BackendHealth = "passing" | "warning" | "critical" | "pending" | "unknown" | "skipped";
+export type BackendHealth = "passing" | "warning" | "critical" | "pending" | "unknown" | "skipped" | "maintenance";
 
 export interface BackendView {
   readonly serviceId: string;
@@ -38,6 +39,17 @@ export interface BackendView {
   /** True when this controller wants the instance registered (a local matching container). */
   readonly local: boolean;
   readonly reason?: string;
+  /** Consul maintenance: service or node, and its reason (set by anyone: control characters removed, at most 256 characters). */
+  readonly maintenance?: { readonly scope: "service" | "node"; readonly reason: string };
+}
+
+/** Health and maintenance of one instance as the status shows them. */
+function instanceHealth(inst: HealthInstance | undefined): Pick<BackendView, "health" | "maintenance"> {
+  if (inst === undefined) return { health: "pending" };
+  const m = inst.maintenance;
+  if (m === undefined) return { health: inst.status };
+  // eslint-disable-next-line no-control-regex
+  return { health: "maintenance", maintenance: { scope: m.scope, reason: m.reason.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 256) } };
 }
 
 /** One node identity conflict; engine/instance are validated values from the peer's meta (or "(invalid)"/"(none)"). */
@@ -133,7 +145,7 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
       containerName: nameOf.get(id) ?? "",
       address: r.address,
       port: r.port,
-      health: snapshot === undefined ? "unknown" : (inst?.status ?? "pending"),
+      ...(snapshot === undefined ? { health: "unknown" as const } : instanceHealth(inst)),
       local: true,
     };
   });
@@ -152,7 +164,7 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
   }
   // Instances of the service not backed by a local container (other nodes, or about to be deregistered).
   for (const i of byId.values()) {
-    backends.push({ serviceId: i.serviceId, container: "", containerName: "", address: i.address, port: i.port, health: i.status, local: false });
+    backends.push({ serviceId: i.serviceId, container: "", containerName: "", address: i.address, port: i.port, ...instanceHealth(i), local: false });
   }
   const ready = st.conditions.find((c) => c.type === "Ready");
   const deleting = deletingView(key, parts, now);

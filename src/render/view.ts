@@ -7,6 +7,7 @@
  * sanitizeComment output), which is what lets both the default renderer and
  * custom mustache templates emit values verbatim.
  */
+import { inMaintenance } from "../domain/maintenance.js";
 import type { HealthInstance, LoadBalancerSpec } from "../domain/types.js";
 import { RenderError } from "./errors.js";
 import { formatHostForNginx, isSafeAddress, isSafeName, isSafePort, isSafeServerName, sanitizeComment } from "./safety.js";
@@ -91,7 +92,7 @@ function upstreamName(bindingKey: string): string {
   return `dockbind_${m[1] ?? ""}_${m[2] ?? ""}`;
 }
 
-/** Health filter: onlyPassing => passing; else passing + warning. Critical never. */
+/** Health filter: onlyPassing => passing; else passing + warning. Critical never (nor an instance in maintenance, see buildView). */
 function healthEligible(status: HealthInstance["status"], onlyPassing: boolean): boolean {
   return status === "passing" || (!onlyPassing && status === "warning");
 }
@@ -158,7 +159,7 @@ export function buildView(input: ViewInput): BuiltView {
   const rejected: RejectedInstance[] = [];
   const candidates: Candidate[] = [];
   for (const inst of input.instances) {
-    if (!healthEligible(inst.status, lb.onlyPassing)) continue;
+    if (!healthEligible(inst.status, lb.onlyPassing) || inMaintenance(inst)) continue;
     const reason = rejectReason(inst);
     if (reason === undefined) {
       candidates.push({ address: inst.address, port: inst.port, serviceId: inst.serviceId });

@@ -20,6 +20,15 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUni
 ajv.addFormat("ip", { type: "string", validate: (s: string) => isIP(s) !== 0 && !s.includes("%") });
 const validateSchema = ajv.compile(serviceBindingSchema);
 
+const REASON_PATTERN = new RegExp((schemaDocument.$defs.maintenanceReason as { pattern: string }).pattern);
+
+/** A maintenance reason as the schema allows it in `spec.maintenance.reason` (also `controller maint --reason`); undefined when valid. */
+export function maintenanceReasonProblem(reason: string): string | undefined {
+  return REASON_PATTERN.test(reason)
+    ? undefined
+    : "must be 1-256 characters: letters, digits, spaces and ._,:/()#@+=!?- (no newlines, ;, quotes or braces), not starting with a space";
+}
+
 /** One problem with one document, precise enough to fix without reading code. */
 export interface FieldError {
   /** Dotted path, e.g. `spec.backends.port`; `(document)` for the whole document. */

@@ -38,13 +38,18 @@ function isExtensible(c: unknown): c is PapiExtensible {
 /** The subset of the package's (any-typed) surface the client calls, typed once here. Answers are untrusted `unknown` (decode.ts). */
 export interface RawClient {
   agent: {
-    service: { list(o: object): Promise<unknown>; register(o: object): Promise<unknown>; deregister(o: object): Promise<unknown> };
-    check: { pass(o: object): Promise<unknown>; warn(o: object): Promise<unknown>; fail(o: object): Promise<unknown> };
+    service: {
+      list(o: object): Promise<unknown>;
+      register(o: object): Promise<unknown>;
+      deregister(o: object): Promise<unknown>;
+      maintenance(o: object): Promise<unknown>;
+    };
+    check: { pass(o: object): Promise<unknown>; warn(o: object): Promise<unknown>; fail(o: object): Promise<unknown>; list(o: object): Promise<unknown> };
   };
   health: { service(o: object): Promise<unknown> };
   status: { leader(o: object): Promise<unknown> };
   session: { create(o: object): Promise<unknown>; renew(o: object): Promise<unknown>; destroy(o: object): Promise<unknown> };
-  kv: { get(o: object): Promise<unknown>; set(o: object): Promise<unknown> };
+  kv: { get(o: object): Promise<unknown>; set(o: object): Promise<unknown>; del(o: object): Promise<unknown> };
 }
 
 /**
