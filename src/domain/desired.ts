@@ -6,6 +6,7 @@
  */
 import { isIP } from "node:net";
 import { matchesSelector } from "./selector.js";
+import { backendTraffic } from "./traffic.js";
 import { OWNER_META, bindingKey, type CheckDefinition, type ContainerInfo, type HealthCheckSpec, type Registration, type ServiceBinding } from "./types.js";
 
 export interface DesiredOptions {
@@ -76,14 +77,15 @@ export function checkFor(hc: HealthCheckSpec, address: string, port: number): Ch
 /**
  * The registration of one backend of `binding` at `ep`: the binding's service
  * name, tags, meta and health check, plus owner meta (`dockbind_binding` is
- * added here; callers give node, container and any source-specific keys).
- * Shared by containers and Swarm tasks.
+ * added here; callers give node, container and any source-specific keys)
+ * and the backend's `weight` (traffic.ts). Shared by containers and Swarm tasks.
  */
 export function backendRegistration(
   binding: ServiceBinding,
   id: string,
   ep: { readonly address: string; readonly port: number },
   ownerMeta: Readonly<Record<string, string>>,
+  weight?: number,
 ): Registration {
   const { service, healthCheck } = binding.spec;
   const check = checkFor(healthCheck, ep.address, ep.port);
@@ -95,6 +97,7 @@ export function backendRegistration(
     tags: [...service.tags],
     meta: { ...service.meta, [OWNER_META.binding]: bindingKey(binding), ...ownerMeta },
     ...(check !== undefined ? { check } : {}),
+    ...(weight !== undefined ? { weight } : {}),
   };
 }
 
@@ -104,12 +107,14 @@ export function desiredForBinding(binding: ServiceBinding, containers: readonly 
   for (const c of containers) {
     const selector = binding.spec.backends.selector;
     if (selector === undefined || !c.running || c.draining === true || !matchesSelector(selector, c.labels)) continue;
+    const traffic = backendTraffic(binding, c.labels);
     const ep = endpoint(binding, c, opts);
-    if ("skip" in ep) {
-      skipped.push({ containerId: c.id, reason: ep.skip });
+    if ("skip" in traffic || "skip" in ep) {
+      skipped.push({ containerId: c.id, reason: "skip" in traffic ? traffic.skip : "skip" in ep ? ep.skip : "" });
       continue;
     }
-    registrations.push(backendRegistration(binding, serviceId(binding, opts.node, c.id), ep, { [OWNER_META.node]: opts.node, [OWNER_META.container]: c.id }));
+    const ownerMeta = { ...traffic.meta, [OWNER_META.node]: opts.node, [OWNER_META.container]: c.id };
+    registrations.push(backendRegistration(binding, serviceId(binding, opts.node, c.id), ep, ownerMeta, traffic.weight));
   }
   registrations.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { registrations, skipped };

@@ -14,6 +14,7 @@
  *   in one slot, so the slot alone is not unique).
  */
 import { isIP } from "node:net";
+import { backendTraffic } from "./traffic.js";
 import { backendRegistration, type DesiredOptions, type DesiredResult, type SkippedBackend } from "./desired.js";
 import { matchesSelector } from "./selector.js";
 import { OWNER_META, type ContainerInfo, type Protocol, type Registration, type ServiceBinding, type SwarmBackendSpec } from "./types.js";
@@ -146,18 +147,26 @@ export function desiredForSwarmBinding(binding: ServiceBinding, snapshot: SwarmS
     const svc = services.get(task.serviceId);
     if (svc === undefined || task.desiredState !== "running" || task.state !== "running") continue;
     if (task.containerId !== undefined && opts.isDraining?.(task.containerId) === true) continue;
+    const traffic = backendTraffic(binding, svc.labels);
     const ep = endpoint(binding, task, nodes, opts);
-    if ("skip" in ep) {
-      skipped.push({ containerId: task.containerId ?? task.id, reason: ep.skip });
+    if ("skip" in traffic || "skip" in ep) {
+      skipped.push({ containerId: task.containerId ?? task.id, reason: "skip" in traffic ? traffic.skip : "skip" in ep ? ep.skip : "" });
       continue;
     }
     registrations.push(
-      backendRegistration(binding, swarmServiceId(binding, opts.node, task.id), ep, {
-        [OWNER_META.node]: opts.node,
-        ...(task.containerId !== undefined ? { [OWNER_META.container]: task.containerId } : {}),
-        [SWARM_META.service]: svc.name,
-        [SWARM_META.task]: task.id,
-      }),
+      backendRegistration(
+        binding,
+        swarmServiceId(binding, opts.node, task.id),
+        ep,
+        {
+          ...traffic.meta,
+          [OWNER_META.node]: opts.node,
+          ...(task.containerId !== undefined ? { [OWNER_META.container]: task.containerId } : {}),
+          [SWARM_META.service]: svc.name,
+          [SWARM_META.task]: task.id,
+        },
+        traffic.weight,
+      ),
     );
   }
   registrations.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
