@@ -8,6 +8,9 @@
  *   nginx, ~75 % of the requests; a hostile weight label (`1e9`) keeps its container out, with
  *   the label named in the status.
  *
+ * The canaries drain as a real service does (they keep serving 2 s after SIGTERM, see "Graceful
+ * drain" in the README): a request cut by a container that dies at once is not a split matter.
+ *
  * Each backend's page body is its NAME env value, which tells the backends apart. Tests run in
  * order and share one world.
  */
@@ -16,6 +19,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runBackend, stopContainer, type Backend } from "../support/docker.js";
+import { run } from "../support/exec.js";
 import { startHaproxy, type HaproxyHandle } from "../support/haproxy.js";
 import { httpGet } from "../support/http.js";
 import { controllerStatus } from "../support/status.js";
@@ -24,6 +28,7 @@ import { startLoad } from "../support/traffic.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
+const REPO = join(import.meta.dirname, "..", "..");
 const APP = "tsplit";
 let world: World;
 let haproxy: HaproxyHandle;
@@ -93,7 +98,9 @@ describe("canary split 10/90 through nginx and haproxy", () => {
   it("gives the one canary 10 ± 2 % of 2,000 requests next to three stable instances, in nginx and in haproxy", async () => {
     for (const kind of ["nginx", "haproxy"]) {
       const app = `${APP}-${kind}`;
-      canaries.push(await runBackend({ name: `tsplit-${kind}-canary-${process.pid}`, labels: { app, track: "canary" }, env: { NAME: "canary" } }));
+      canaries.push(
+        await runBackend({ name: `tsplit-${kind}-canary-${process.pid}`, labels: { app, track: "canary" }, env: { NAME: "canary", DRAIN_SECONDS: "2" } }),
+      );
       for (let i = 1; i <= 3; i++) {
         await runBackend({ name: `tsplit-${kind}-stable-${i}-${process.pid}`, labels: { app, track: "stable" }, env: { NAME: `stable-${i}` } });
       }
@@ -142,6 +149,36 @@ describe("canary split 10/90 through nginx and haproxy", () => {
     const canaryRow = view.backends.find((b) => b.containerName.startsWith("tsplit-nginx-canary"));
     assert.equal(canaryRow?.group, 0);
     assert.equal(canaryRow.share, 10);
+  });
+
+  it("controller plan shows each split group's declared and current share and each server's weight (no changes once converged)", async () => {
+    const r = await run(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(REPO, "src/cli/main.ts"),
+        "plan",
+        "-f",
+        world.bindingsDir,
+        "--consul-addr",
+        world.proxy.addr,
+        "--node",
+        world.node,
+        "--lb-output-dir",
+        world.nginx.confDir,
+        ...haproxy.controllerArgs,
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /No changes/);
+    for (const file of ["split-n.conf", "split-h.cfg"]) {
+      const section = r.stdout.slice(r.stdout.indexOf(file));
+      assert.match(section, /split group 0 \(track=canary\): 10% declared, 10% now over 1 server\(s\)/, file);
+      assert.match(section, /split group 1 \(track=stable\): 90% declared, 90% now over 3 server\(s\)/, file);
+      assert.match(section, /server 127\.0\.0\.1:\d+ weight 85: 10% of requests \(split group 0\)/, file);
+    }
   });
 
   it("stopping the canary under load sends 100 % to stable with no failed request", async () => {
