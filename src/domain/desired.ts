@@ -108,9 +108,13 @@ export function desiredForBinding(binding: ServiceBinding, containers: readonly 
     const selector = binding.spec.backends.selector;
     if (selector === undefined || !c.running || c.draining === true || !matchesSelector(selector, c.labels)) continue;
     const traffic = backendTraffic(binding, c.labels);
+    if ("skip" in traffic) {
+      skipped.push({ containerId: c.id, reason: traffic.skip });
+      continue;
+    }
     const ep = endpoint(binding, c, opts);
-    if ("skip" in traffic || "skip" in ep) {
-      skipped.push({ containerId: c.id, reason: "skip" in traffic ? traffic.skip : "skip" in ep ? ep.skip : "" });
+    if ("skip" in ep) {
+      skipped.push({ containerId: c.id, reason: ep.skip });
       continue;
     }
     const ownerMeta = { ...traffic.meta, [OWNER_META.node]: opts.node, [OWNER_META.container]: c.id };

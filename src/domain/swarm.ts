@@ -148,9 +148,13 @@ export function desiredForSwarmBinding(binding: ServiceBinding, snapshot: SwarmS
     if (svc === undefined || task.desiredState !== "running" || task.state !== "running") continue;
     if (task.containerId !== undefined && opts.isDraining?.(task.containerId) === true) continue;
     const traffic = backendTraffic(binding, svc.labels);
+    if ("skip" in traffic) {
+      skipped.push({ containerId: task.containerId ?? task.id, reason: traffic.skip });
+      continue;
+    }
     const ep = endpoint(binding, task, nodes, opts);
-    if ("skip" in traffic || "skip" in ep) {
-      skipped.push({ containerId: task.containerId ?? task.id, reason: "skip" in traffic ? traffic.skip : "skip" in ep ? ep.skip : "" });
+    if ("skip" in ep) {
+      skipped.push({ containerId: task.containerId ?? task.id, reason: ep.skip });
       continue;
     }
     registrations.push(
