@@ -28,6 +28,7 @@ import { readSwarmOnce } from "../sources/docker/swarmWatcher.js";
 import { bindingKey, serviceRef, type ContainerInfo, type ServiceBinding } from "../domain/types.js";
 import { ownedFiles } from "../reconcilers/renderer.js";
 import { outputPath, renderFor } from "../render/renderFor.js";
+import { trafficShares } from "../render/trafficView.js";
 import { errorMessage, silentLogger } from "../runtime/logger.js";
 import { fromInspect } from "../sources/docker/inspect.js";
 import type { BindingProblem } from "../ports/bindingStore.js";
@@ -120,7 +121,10 @@ async function renderAll(
     try {
       const template = lb.template === undefined ? undefined : await readFile(join(config.templateDir, lb.template), "utf8");
       const file = renderFor(b, health.instances, template, dirs);
-      if (file !== undefined) out.push({ binding: key, path: file.path, text: file.text });
+      // Traffic is shown when it is not an even spread: a split, or a server weight other than 1.
+      const weighted = lb.split !== undefined || (file?.result.servers ?? []).some((s) => s.weight !== undefined);
+      if (file !== undefined)
+        out.push({ binding: key, path: file.path, text: file.text, ...(weighted ? { traffic: trafficShares(lb.split, file.result.servers) } : {}) });
     } catch (err) {
       out.push({ binding: key, path, error: errorMessage(err) });
     }

@@ -25,6 +25,8 @@ import { maintenanceActions, maintenanceEntries, registrationContainer, wantedMa
 import { planRegistrations } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
 import type { SwarmView } from "../domain/swarm.js";
+import { SPLIT_META } from "../domain/traffic.js";
+import type { TrafficView } from "../render/trafficView.js";
 import { bindingKey, OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
 
 export type RegistrationAction = "register" | "update" | "deregister";
@@ -40,6 +42,8 @@ export interface RegistrationChange {
   readonly container?: string;
   /** Why: new container, what differs, or why it goes away. */
   readonly reason: string;
+  /** Consul weight and split group of a register/update, when the registration has them (`weight 5, split group 0`). */
+  readonly traffic?: string;
 }
 
 /** A backend the controller will not register for a rule of its binding (e.g. NoDockerHealthcheck), not an error. */
@@ -60,11 +64,14 @@ export interface LbFileChange {
   /** Unified diff (empty for unchanged/error). */
   readonly diff: string;
   readonly error?: string;
+  /** Weights and shares of requests of the planned file's servers (and split groups). */
+  readonly traffic?: TrafficView;
 }
 
 /** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
 export type RenderedFile =
-  { readonly binding: string; readonly path: string; readonly text: string } | { readonly binding: string; readonly path: string; readonly error: string };
+  | { readonly binding: string; readonly path: string; readonly text: string; readonly traffic?: TrafficView }
+  | { readonly binding: string; readonly path: string; readonly error: string };
 
 /** One Docker endpoint as the plan sees it: its node identity and live containers. */
 export interface PlanEndpoint {
@@ -134,7 +141,13 @@ function whatDiffers(cur: RegisteredService, r: Registration): string {
   if (cur.address !== r.address || cur.port !== r.port) d.push(`endpoint ${ep(cur.address, cur.port)} -> ${ep(r.address, r.port)}`);
   if (cur.name !== r.name) d.push(`name ${cur.name} -> ${r.name}`);
   if ([...cur.tags].sort().join(",") !== [...r.tags].sort().join(",")) d.push(`tags [${cur.tags.join(",")}] -> [${r.tags.join(",")}]`);
-  return d.length > 0 ? d.join("; ") : "check or meta changed";
+  return d.length > 0 ? d.join("; ") : "check, meta or weight changed";
+}
+
+/** `weight N` and `split group I` of a registration; "" when it has neither. */
+function registrationTraffic(r: Registration): string {
+  const group = r.meta[SPLIT_META];
+  return [...(r.weight !== undefined ? [`weight ${r.weight}`] : []), ...(group !== undefined ? [`split group ${group}`] : [])].join(", ");
 }
 
 function compare(
@@ -151,6 +164,7 @@ function compare(
     const cur = byId.get(r.id);
     const cid = r.meta[OWNER_META.container];
     const container = cid === undefined ? undefined : (names.get(cid) ?? cid.slice(0, 12));
+    const traffic = registrationTraffic(r);
     out.push({
       action: cur === undefined ? "register" : "update",
       owner,
@@ -159,6 +173,7 @@ function compare(
       endpoint: ep(r.address, r.port),
       ...(container !== undefined ? { container } : {}),
       reason: cur === undefined ? "new backend" : whatDiffers(cur, r),
+      ...(traffic !== "" ? { traffic } : {}),
     });
   }
   for (const id of plan.deregister) {
@@ -303,7 +318,8 @@ function lbChanges(input: PlanInput): LbFileChange[] {
     }
     const cur = input.onDisk.get(r.path);
     const action: LbAction = cur === undefined ? "create" : cur === r.text ? "unchanged" : "update";
-    out.push({ action, binding: r.binding, path: r.path, diff: fileDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`) });
+    const diff = fileDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`);
+    out.push({ action, binding: r.binding, path: r.path, diff, ...(r.traffic !== undefined ? { traffic: r.traffic } : {}) });
   }
   for (const [binding, path] of [...input.ownedFiles].sort((a, b) => a[0].localeCompare(b[0]))) {
     if (kept.has(path)) continue;

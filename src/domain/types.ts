@@ -80,6 +80,13 @@ export interface HealthCheckSpec {
 
 export type LoadBalancerKind = "nginx" | "haproxy";
 
+/** One group of a traffic split: the instances whose container labels match, and their share of requests. */
+export interface SplitGroup {
+  readonly selector: LabelSelector;
+  /** Share of requests in percent (0..100); the groups of a split add up to 100 (validated). */
+  readonly percent: number;
+}
+
 export interface LoadBalancerSpec {
   readonly kind: LoadBalancerKind;
   readonly listen: { readonly port: number; readonly address: string };
@@ -92,6 +99,8 @@ export interface LoadBalancerSpec {
   readonly output: string;
   /** Optional template file name inside the controller's --template-dir. */
   readonly template?: string;
+  /** Share of requests per group of instances, whatever the number of instances in each (see domain/traffic.ts). */
+  readonly split?: readonly SplitGroup[];
 }
 
 /** Declared maintenance: the instances are put into Consul service maintenance (never rendered). */
@@ -202,6 +211,8 @@ export interface Registration {
   /** Includes OWNER_META keys (hash is filled by the planner). */
   readonly meta: Readonly<Record<string, string>>;
   readonly check?: CheckDefinition;
+  /** Consul `Weights.Passing` (1..100; `Weights.Warning` is 1); absent: Consul's default weight 1. */
+  readonly weight?: number;
 }
 
 /** A registration as read back from the Consul agent (`/v1/agent/services`). */
@@ -225,6 +236,10 @@ export interface HealthInstance {
   readonly status: CheckStatus;
   /** Set when Consul holds the instance (service) or its node in maintenance; such an instance is never rendered. */
   readonly maintenance?: InstanceMaintenance;
+  /** Consul `Weights.Passing` as read (untrusted: validated before rendering); absent when Consul sent no weights. */
+  readonly weight?: number;
+  /** Service meta as read (untrusted); absent when Consul sent none. */
+  readonly meta?: Readonly<Record<string, string>>;
 }
 
 /** Consul maintenance of an instance: the `_service_maintenance:<id>` or `_node_maintenance` check (its notes = the reason). */

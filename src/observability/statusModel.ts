@@ -10,11 +10,15 @@
  */
 import { desiredRegistrations } from "../domain/decisions.js";
 import { conflictMessage, type NodeConflict } from "../domain/ownership.js";
-import { bindingKey, OWNER_META, serviceRef, type HealthInstance, type ServiceBinding } from "../domain/types.js";
+import { isValidWeight, splitGroupFromMeta } from "../domain/traffic.js";
+import { bindingKey, OWNER_META, serviceRef, type HealthInstance, type ServiceBinding, type SplitGroup } from "../domain/types.js";
+import { bindingTraffic, type SplitShare, type TrafficView } from "../render/trafficView.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
 import { endpointSummaries, type ObservedParts, type Telemetry } from "./telemetry.js";
+
+export type { SplitShare } from "../render/trafficView.js";
 
 export const STATUS_API_VERSION = "dockbind.io/status/v1";
 
@@ -41,6 +45,12 @@ export interface BackendView {
   readonly reason?: string;
   /** Consul maintenance: service or node, and its reason (set by anyone: control characters removed, at most 256 characters). */
   readonly maintenance?: { readonly scope: "service" | "node"; readonly reason: string };
+  /** Consul weight of the instance (registration's, else as Consul reports it), when not the default. */
+  readonly weight?: number;
+  /** Split group index (loadBalancer.split) the instance belongs to. */
+  readonly group?: number;
+  /** Percent of the load balancer's requests it gets as rendered now; absent when it is not rendered. */
+  readonly share?: number;
 }
 
 /** Health and maintenance of one instance as the status shows them. */
@@ -67,7 +77,7 @@ export interface BindingView {
   readonly key: string;
   readonly service: string;
   readonly datacenter?: string;
-  readonly loadBalancer?: { readonly output: string; readonly listen: string };
+  readonly loadBalancer?: { readonly output: string; readonly listen: string; readonly split?: readonly SplitShare[] };
   readonly ready: { readonly status: string; readonly reason: string; readonly message: string };
   readonly conditions: readonly Condition[];
   readonly counts: BackendCounts;
@@ -120,6 +130,24 @@ function deletingView(key: string, parts: ObservedParts, now: Date): BindingView
   };
 }
 
+/** Weight (when not 1), split group and current share of one backend; the share comes from the renderer's view (bindingTraffic). */
+function backendTrafficView(
+  weight: number | undefined,
+  meta: Readonly<Record<string, string>>,
+  address: string,
+  port: number,
+  split: readonly SplitGroup[] | undefined,
+  traffic: TrafficView | undefined,
+): Pick<BackendView, "weight" | "group" | "share"> {
+  const group = split === undefined ? undefined : splitGroupFromMeta(split, meta);
+  const share = traffic?.servers.find((s) => s.address === address && s.port === port)?.share;
+  return {
+    ...(weight !== undefined && weight !== 1 && isValidWeight(weight) ? { weight } : {}),
+    ...(group !== undefined ? { group } : {}),
+    ...(share !== undefined && traffic !== undefined && (traffic.split !== undefined || traffic.servers.some((s) => s.weight !== 1)) ? { share } : {}),
+  };
+}
+
 function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): BindingView {
   const key = bindingKey(b);
   const st = parts.status.get(key);
@@ -135,11 +163,13 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
     return d.kind === "desired" ? d.desired : { registrations: [], skipped: [] };
   });
   const desired = { registrations: perEndpoint.flatMap((d) => d.registrations), skipped: perEndpoint.flatMap((d) => d.skipped) };
+  const traffic = snapshot === undefined ? undefined : bindingTraffic(b, snapshot.instances);
   const backends: BackendView[] = desired.registrations.map((r) => {
     const id = r.meta[OWNER_META.container] ?? "";
     const inst = byId.get(r.id);
     byId.delete(r.id);
     return {
+      ...backendTrafficView(r.weight, r.meta, r.address, r.port, lb?.split, traffic),
       serviceId: r.id,
       container: id.slice(0, 12),
       containerName: nameOf.get(id) ?? "",
@@ -164,7 +194,8 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
   }
   // Instances of the service not backed by a local container (other nodes, or about to be deregistered).
   for (const i of byId.values()) {
-    backends.push({ serviceId: i.serviceId, container: "", containerName: "", address: i.address, port: i.port, ...instanceHealth(i), local: false });
+    const t = backendTrafficView(i.weight, i.meta ?? {}, i.address, i.port, lb?.split, traffic);
+    backends.push({ serviceId: i.serviceId, container: "", containerName: "", address: i.address, port: i.port, ...instanceHealth(i), local: false, ...t });
   }
   const ready = st.conditions.find((c) => c.type === "Ready");
   const deleting = deletingView(key, parts, now);
@@ -172,7 +203,15 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
     key,
     service: svc.name,
     ...(svc.datacenter !== undefined ? { datacenter: svc.datacenter } : {}),
-    ...(lb !== undefined ? { loadBalancer: { output: lb.output, listen: `${lb.listen.address}:${lb.listen.port}` } } : {}),
+    ...(lb !== undefined
+      ? {
+          loadBalancer: {
+            output: lb.output,
+            listen: `${lb.listen.address}:${lb.listen.port}`,
+            ...(traffic?.split !== undefined ? { split: traffic.split } : {}),
+          },
+        }
+      : {}),
     ready:
       ready === undefined
         ? { status: "Unknown", reason: "Pending", message: "not reconciled yet" }

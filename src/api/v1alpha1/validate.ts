@@ -104,9 +104,11 @@ export function bindingWarnings(b: ServiceBinding): FieldError[] {
 function semanticErrors(b: ServiceBinding): FieldError[] {
   const errors: FieldError[] = [];
   const { selector, swarm } = b.spec.backends;
+  const split = b.spec.loadBalancer?.split;
   const selectors: [string, LabelSelector | undefined][] = [
     ["spec.backends.selector", selector],
     ["spec.backends.swarm.selector", swarm?.selector],
+    ...(split ?? []).map((g, i): [string, LabelSelector] => [`spec.loadBalancer.split[${i}].selector`, g.selector]),
   ];
   for (const [path, sel] of selectors) {
     (sel?.matchExpressions ?? []).forEach((x, i) => {
@@ -131,6 +133,10 @@ function semanticErrors(b: ServiceBinding): FieldError[] {
   }
   if (b.spec.backends.addressMode === "internal" && b.spec.backends.hostIP !== undefined) {
     errors.push({ field: "spec.backends.hostIP", message: "only meaningful with addressMode: published" });
+  }
+  const total = (split ?? []).reduce((sum, g) => sum + g.percent, 0);
+  if (split !== undefined && total !== 100) {
+    errors.push({ field: "spec.loadBalancer.split", message: `the percents of the split groups must add up to 100 (they add up to ${total})` });
   }
   const hc = b.spec.healthCheck;
   if (hc.probeBeforeRegister === true && hc.type !== "http" && hc.type !== "tcp") {

@@ -213,7 +213,10 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
       return decodeAgentServices(await t.call("list agent services", (c) => c.agent.service.list({ timeout })));
     },
     register(r) {
-      return write("register", `register ${r.id}`, (c) => c.agent.service.register({ ...encodeRegistration(r), timeout }));
+      const body = encodeRegistration(r);
+      return write("register", `register ${r.id}`, (c) =>
+        c._put({ name: "agent.service.register", path: "/agent/service/register", type: "json", body, timeout }),
+      );
     },
     deregister(id) {
       return write("deregister", `deregister ${id}`, (c) => c.agent.service.deregister({ id, timeout }));

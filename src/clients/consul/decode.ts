@@ -93,6 +93,7 @@ export function decodeHealthEntries(body: unknown): HealthInstance[] {
     const address = str(svc.Address) !== "" ? str(svc.Address) : str(node.Address);
     const serviceId = str(svc.ID);
     const maintenance = maintenanceOf(e.Checks, serviceId);
+    const weights = svc.Weights === undefined ? undefined : obj(svc.Weights);
     return {
       serviceId,
       node: str(node.Node),
@@ -101,6 +102,8 @@ export function decodeHealthEntries(body: unknown): HealthInstance[] {
       tags: strArray(svc.Tags),
       status: aggregate(e.Checks),
       ...(maintenance !== undefined ? { maintenance } : {}),
+      ...(weights !== undefined ? { weight: num(weights.Passing) } : {}),
+      ...(svc.Meta !== undefined && svc.Meta !== null ? { meta: strMap(svc.Meta) } : {}),
     };
   });
 }
@@ -123,20 +126,32 @@ export function decodeRenewed(body: unknown): boolean {
   return Array.isArray(body) && body.length > 0;
 }
 
-/** A Registration as the package's agent.service.register options (lower-case keys; absent fields left out). */
+/**
+ * A Registration as the body of PUT /v1/agent/service/register (Consul's own field names; absent fields
+ * left out). `weight` becomes `Weights: {Passing: weight, Warning: 1}`.
+ */
 export function encodeRegistration(r: Registration): Json {
   const c = r.check;
   const check =
     c === undefined
       ? undefined
       : {
-          ...(c.http !== undefined ? { http: c.http } : {}),
-          ...(c.tcp !== undefined ? { tcp: c.tcp } : {}),
-          ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
-          ...(c.interval !== undefined ? { interval: c.interval } : {}),
-          ...(c.timeout !== undefined ? { timeout: c.timeout } : {}),
-          ...(c.status !== undefined ? { status: c.status } : {}),
-          ...(c.deregisterCriticalServiceAfter !== undefined ? { deregistercriticalserviceafter: c.deregisterCriticalServiceAfter } : {}),
+          ...(c.http !== undefined ? { HTTP: c.http } : {}),
+          ...(c.tcp !== undefined ? { TCP: c.tcp } : {}),
+          ...(c.ttl !== undefined ? { TTL: c.ttl } : {}),
+          ...(c.interval !== undefined ? { Interval: c.interval } : {}),
+          ...(c.timeout !== undefined ? { Timeout: c.timeout } : {}),
+          ...(c.status !== undefined ? { Status: c.status } : {}),
+          ...(c.deregisterCriticalServiceAfter !== undefined ? { DeregisterCriticalServiceAfter: c.deregisterCriticalServiceAfter } : {}),
         };
-  return { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta }, ...(check !== undefined ? { check } : {}) };
+  return {
+    ID: r.id,
+    Name: r.name,
+    Tags: [...r.tags],
+    Meta: { ...r.meta },
+    Address: r.address,
+    Port: r.port,
+    ...(check !== undefined ? { Check: check } : {}),
+    ...(r.weight !== undefined ? { Weights: { Passing: r.weight, Warning: 1 } } : {}),
+  };
 }
