@@ -4,7 +4,7 @@
  * files edited and a second binding created/deleted every SOAK_EDIT_S
  * (default 20 s), the Consul agent restarted with its state wiped and the
  * Docker engine restarted on a schedule — all under a steady request rate
- * (20/s) through a real nginx. Containers run on a PRIVATE dockerd
+ * (one request every 50 ms, one at a time) through a real nginx. Containers run on a PRIVATE dockerd
  * (test/support/extraDockerd.ts) that this file starts and restarts, so the
  * shared engine and other test runs are never touched.
  *
