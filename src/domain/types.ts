@@ -92,6 +92,18 @@ export interface LoadBalancerSpec {
   readonly output: string;
   /** Optional template file name inside the controller's --template-dir. */
   readonly template?: string;
+  /** TLS termination on `listen` (HTTPS); absent: plain HTTP. */
+  readonly tls?: TlsSpec;
+}
+
+/** Certificate and key files, relative to the controller's --tls-dir. */
+export interface TlsSpec {
+  /** PEM certificate (leaf first, then intermediates). */
+  readonly certificate: string;
+  /** PEM private key matching the certificate's public key. */
+  readonly key: string;
+  /** An extra plain-HTTP listener on `listen.address:port` answering 308 to the https URL. */
+  readonly redirectHttp?: { readonly port: number };
 }
 
 export interface ServiceBindingSpec {
