@@ -205,8 +205,11 @@ describe("Helm chart and plain manifests", () => {
     assert.ok(c.args.includes("--tls-dir=/var/run/secrets/dockbind/tls"));
     const secretOf = new Map(pod.volumes.map((v) => [v.name, v.secret]));
     for (const name of ["web-tls", "api-tls"]) {
-      const mount = c.volumeMounts.find((m) => m.mountPath === `/var/run/secrets/dockbind/tls/${name}`);
-      assert.equal(mount?.readOnly, true, `${name} mounted read-only`);
+      const mount: Pod["containers"][number]["volumeMounts"][number] | undefined = c.volumeMounts.find(
+        (m) => m.mountPath === `/var/run/secrets/dockbind/tls/${name}`,
+      );
+      assert.ok(mount !== undefined, `${name} mounted`);
+      assert.equal(mount.readOnly, true, `${name} mounted read-only`);
       assert.deepEqual(secretOf.get(mount.name), { secretName: name, defaultMode: 0o440 });
     }
     const none = (await template()).objects.find((o) => o.kind === "Deployment") as { spec: { template: { spec: Pod } } } | undefined;

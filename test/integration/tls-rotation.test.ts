@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runBackend } from "../support/docker.js";
@@ -112,7 +113,7 @@ function httpsGet(port: number): Promise<HttpsAnswer> {
     const req = request(
       { host: "127.0.0.1", servername: "localhost", port, path: "/", ca: readFileSync(caFile), agent: false, timeout: 5_000, headers: { host: "localhost" } },
       (res) => {
-        const serial = (res.socket as import("node:tls").TLSSocket).getPeerCertificate().serialNumber;
+        const serial = res.socket instanceof TLSSocket ? res.socket.getPeerCertificate().serialNumber : "";
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
@@ -217,13 +218,14 @@ describe("TLS termination and certificate rotation", () => {
     assert.ok(controller);
     const status = JSON.stringify(await controllerStatus(controller));
     assert.match(status, /TLS certificate serial 1001/);
-    for (const [what, text] of [
+    const exposed: [string, string][] = [
       ["nginx config", world.lbFile("web.conf") ?? ""],
       ["haproxy config", readFileSync(join(haproxy.confDir, "webx.cfg"), "utf8")],
       ["log", readFileSync(controller.logFile, "utf8")],
       ["status", status],
       ["metrics", (await controllerGet(controller, "/metrics")).body],
-    ]) {
+    ];
+    for (const [what, text] of exposed) {
       assert.ok(!text.includes(keyBody), `key material in ${what}`);
       assert.ok(!text.includes("PRIVATE KEY"), `a PEM key in ${what}`);
     }
@@ -244,11 +246,12 @@ describe("TLS termination and certificate rotation", () => {
     );
     await new Promise((r) => setTimeout(r, 1_000)); // and after it
     const [ngx, hx] = await Promise.all(loads.map((l) => l.stop()));
+    assert.ok(ngx !== undefined && hx !== undefined);
     console.log(`# rotation: new serial served by nginx after ${(times[0] ?? 0).toFixed(0)} ms, haproxy after ${(times[1] ?? 0).toFixed(0)} ms`);
-    console.log(`# requests: nginx ${ngx?.sent ?? 0} sent / ${ngx?.failed ?? 0} failed, haproxy ${hx?.sent ?? 0} sent / ${hx?.failed ?? 0} failed`);
-    assert.deepEqual(ngx?.failures, [], "nginx failures");
-    assert.deepEqual(hx?.failures, [], "haproxy failures");
-    assert.ok((ngx?.sent ?? 0) >= 20 && (hx?.sent ?? 0) >= 20, "traffic actually flowed");
+    console.log(`# requests: nginx ${ngx.sent} sent / ${ngx.failed} failed, haproxy ${hx.sent} sent / ${hx.failed} failed`);
+    assert.deepEqual(ngx.failures, [], "nginx failures");
+    assert.deepEqual(hx.failures, [], "haproxy failures");
+    assert.ok(ngx.sent >= 20 && hx.sent >= 20, "traffic actually flowed");
     // The old managed pair goes once no live config names it.
     for (const dir of [world.nginx.confDir, haproxy.confDir]) {
       await waitFor(() => (storeFiles(dir).length === 1 ? true : undefined), { timeoutMs: 10_000, what: `old pair pruned in ${dir}` });
