@@ -218,6 +218,11 @@ describe("TLS termination and certificate rotation", () => {
     assert.ok(controller);
     const status = JSON.stringify(await controllerStatus(controller));
     assert.match(status, /TLS certificate serial 1001/);
+    assert.match(
+      (await controllerGet(controller, "/")).body,
+      /TLS certificate serial 1001 \(CN=localhost\) valid until 20\d\d-/,
+      "status page shows the certificate",
+    );
     const exposed: [string, string][] = [
       ["nginx config", world.lbFile("web.conf") ?? ""],
       ["haproxy config", readFileSync(join(haproxy.confDir, "webx.cfg"), "utf8")],
@@ -277,6 +282,9 @@ describe("TLS termination and certificate rotation", () => {
       );
       assert.match(c.message, /last good config kept: \/\S+\/web\/tls\.key is not the private key of \/\S+\/web\/tls\.crt \(serial 1003\)$/);
     }
+    const page = (await controllerGet(controller, "/")).body;
+    assert.match(page, /Degraded: last good config kept: \S+\/web\/tls\.key is not the private key of/, "status page shows why");
+    assert.ok(!page.includes("PRIVATE KEY"));
     assert.equal(world.lbFile("web.conf"), before.ngx, "nginx config kept byte for byte");
     assert.equal(readFileSync(join(haproxy.confDir, "webx.cfg"), "utf8"), before.hx, "haproxy config kept byte for byte");
     for (const port of [ngxPort, hxPort]) {
