@@ -184,6 +184,7 @@ function buildRenderer(
     maxReloadIntervalMs: config.maxReloadIntervalMs,
     observer: telemetry.rendererObserver,
     haproxy: { writer: new LbConfigWriter(telemetry.observeDriver(haproxy), lbFiles), outputDir: config.haproxy.outputDir },
+    tls: { dir: config.tlsDir, ...(config.lbFileOwner !== undefined ? { owner: config.lbFileOwner } : {}) },
   });
 }
 

@@ -12,11 +12,34 @@ import { aborted } from "../runtime/manager.js";
 import { controllerRunnable } from "../runtime/controller.js";
 import { decodeRendererRequest, encodeRendererRequest, keyed } from "../runtime/requests.js";
 import { monitorAgent } from "../sources/consul/agentMonitor.js";
+import { watchTlsFiles } from "../sources/files/tlsFiles.js";
 import type { Components } from "./components.js";
 import { reportingReconciler } from "./reconciledReport.js";
 
 /** Consul agent liveness probe period: bounds the re-assert delay after an agent restart. */
 const CONSUL_PROBE_MS = 1000;
+
+/** `loadBalancer.tls` file poll period: bounds how long a renewed certificate waits before it is validated and loaded. */
+const TLS_POLL_MS = 1000;
+
+/** Re-renders bindings whose TLS files changed (renewed, replaced, broken or fixed). */
+function tlsFilesRunnable(c: Components): Runnable {
+  const { config, logger } = c.opts;
+  return leader("tls-files", (signal) =>
+    watchTlsFiles(
+      {
+        bindings: c.bindings,
+        dir: config.tlsDir,
+        intervalMs: TLS_POLL_MS,
+        onChange: (keys) => {
+          logger.info("TLS files changed; re-rendering", { bindings: keys.join(",") });
+          c.renderRouter.bindingsChanged(keys);
+        },
+      },
+      signal,
+    ),
+  );
+}
 
 /** A runnable that needs leadership; `start` runs until its signal aborts. */
 function leader(name: string, start: (signal: AbortSignal) => Promise<void>): Runnable {
@@ -123,6 +146,7 @@ export function pipelineRunnables(c: Components): Runnable[] {
     ...c.endpoints.flatMap((p) => p.runnables()),
     ...consulRunnables(c),
     resync,
+    tlsFilesRunnable(c),
     controllerRunnable({
       name: "registrar",
       queue: c.registrarQueue,

@@ -14,6 +14,7 @@
  * documents (plan printed for the valid ones, problems on stderr) or Docker /
  * Consul / files unreachable; 2 usage error.
  */
+import { readTlsPair } from "../actuators/lb/tlsPair.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -120,7 +121,9 @@ async function renderAll(
     const health = await consul.healthService({ ...serviceRef(b), waitMs: 0 });
     try {
       const template = lb.template === undefined ? undefined : await readFile(join(config.templateDir, lb.template), "utf8");
-      const file = renderFor(b, health.instances, template, dirs);
+      // The pair the controller would install (validated now); plan only reads, it writes no managed copy.
+      const tls = lb.tls === undefined ? undefined : await readTlsPair(config.tlsDir, lb.tls, Date.now());
+      const file = renderFor(b, health.instances, template, dirs, tls?.hash);
       // Traffic is shown when it is not an even spread: a split, or a server weight other than 1.
       const weighted = lb.split !== undefined || (file?.result.servers ?? []).some((s) => s.weight !== undefined);
       if (file !== undefined)

@@ -156,6 +156,8 @@ export interface Config {
   /** Numeric owner of generated LB files (--lb-file-owner uid:gid); undefined = the controller's user. */
   readonly lbFileOwner?: { readonly uid: number; readonly gid: number };
   readonly templateDir: string;
+  /** Where `loadBalancer.tls` files are read (--tls-dir, default the bindings dir). */
+  readonly tlsDir: string;
   readonly nginx: NginxConfig;
   readonly haproxy: HaproxyConfig;
   readonly resyncIntervalMs: number;
@@ -457,7 +459,7 @@ function consulLeaderElection(inputs: OptionInputs): ConsulLeaderElection | unde
 function loadBalancerSettings(
   inputs: OptionInputs,
   bindingsDir: string,
-): Pick<Config, "lbOutputDir" | "lbFileMode" | "lbFileOwner" | "templateDir" | "nginx" | "haproxy"> {
+): Pick<Config, "lbOutputDir" | "lbFileMode" | "lbFileOwner" | "templateDir" | "tlsDir" | "nginx" | "haproxy"> {
   const lbOutputDir = inputs.required("lb-output-dir");
   const haproxyOutputDir = inputs.required("haproxy-output-dir");
   if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
@@ -471,6 +473,7 @@ function loadBalancerSettings(
     lbFileMode,
     ...(lbFileOwner !== undefined ? { lbFileOwner: Object.freeze(lbFileOwner) } : {}),
     templateDir: inputs.required("template-dir", bindingsDir),
+    tlsDir: inputs.required("tls-dir", bindingsDir),
     nginx: Object.freeze({ bin: inputs.required("nginx-bin"), args: Object.freeze(nginxArgs) }),
     haproxy: Object.freeze({
       bin: inputs.required("haproxy-bin"),

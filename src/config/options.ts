@@ -236,6 +236,15 @@ export const OPTIONS = {
     group: "run",
     help: "where `loadBalancer.template` files are read",
   },
+  "tls-dir": {
+    type: "string",
+    arg: "DIR",
+    env: ["DOCKBIND_TLS_DIR"],
+    defaultText: "the bindings directory",
+    parse: absolutePath,
+    group: "run",
+    help: "where `loadBalancer.tls` certificate and key files are read (Kubernetes: a mounted kubernetes.io/tls Secret)",
+  },
   "nginx-bin": { type: "string", arg: "PATH", env: ["DOCKBIND_NGINX_BIN"], default: "nginx", group: "run", help: "nginx binary used for `-t` and `-s reload`" },
   "nginx-prefix": {
     type: "string",

@@ -99,8 +99,20 @@ export interface LoadBalancerSpec {
   readonly output: string;
   /** Optional template file name inside the controller's --template-dir. */
   readonly template?: string;
+  /** TLS termination on `listen` (HTTPS); absent: plain HTTP. */
+  readonly tls?: TlsSpec;
   /** Share of requests per group of instances, whatever the number of instances in each (see domain/traffic.ts). */
   readonly split?: readonly SplitGroup[];
+}
+
+/** Certificate and key files, relative to the controller's --tls-dir. */
+export interface TlsSpec {
+  /** PEM certificate (leaf first, then intermediates). */
+  readonly certificate: string;
+  /** PEM private key matching the certificate's public key. */
+  readonly key: string;
+  /** An extra plain-HTTP listener on `listen.address:port` answering 308 to the https URL. */
+  readonly redirectHttp?: { readonly port: number };
 }
 
 /** Declared maintenance: the instances are put into Consul service maintenance (never rendered). */

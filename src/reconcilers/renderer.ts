@@ -13,20 +13,28 @@
  *   removed; a binding without a loadBalancer only gets its passing count
  *   (Consul's health of its service) recorded in status. Every generated
  *   file starts with OWNERSHIP_MARKER so files of
- *   bindings deleted while the controller was down are found at start-up.
+ *   bindings deleted while the controller was down are found at start-up;
+ * - `loadBalancer.tls`: the pair is read from tlsDir and validated on every
+ *   reconcile (tlsPair.ts), installed as a content-addressed managed copy and
+ *   its hash rendered, so a renewed pair changes the config (validated,
+ *   reloaded) and a broken one fails like a render (last good kept, Degraded
+ *   with the Tls* reason, retried). Managed copies no live config names are
+ *   pruned after each successful apply and with the binding's file.
  */
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { LbConfigWriter } from "../actuators/lb/configWriter.js";
-import { readIfExists, removeStaleTemps } from "../actuators/lb/atomicFile.js";
-import { OWNERSHIP_MARKER, renderFor, type OutputDirs } from "../render/renderFor.js";
+import { readIfExists, removeStaleTemps, type FileOwner } from "../actuators/lb/atomicFile.js";
+import { asLbError, fsErrorReason } from "../actuators/lb/errors.js";
+import { installTlsPair, pruneTlsPairs, readTlsPair, type TlsPair } from "../actuators/lb/tlsPair.js";
+import { OWNERSHIP_MARKER, renderFor, TLS_STORE_DIR, tlsPemPath, type OutputDirs, type RenderedFile } from "../render/renderFor.js";
 import type { ReconcileResult } from "../runtime/controller.js";
 import type { RendererRequest, RequestReconciler } from "../runtime/requests.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
 import { inMaintenance } from "../domain/maintenance.js";
-import { serviceRef, type HealthInstance } from "../domain/types.js";
+import { bindingKey, serviceRef, type HealthInstance, type LoadBalancerSpec, type ServiceBinding } from "../domain/types.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 import type { HealthStore } from "../ports/healthStore.js";
 
@@ -54,6 +62,14 @@ export interface RendererOptions {
   readonly observer?: RendererObserver;
   /** `loadBalancer.kind: haproxy` bindings: their own writer (HaproxyDriver) and output dir. */
   readonly haproxy?: { readonly writer: LbConfigWriter; readonly outputDir: string };
+  /** Where `loadBalancer.tls` files are read (--tls-dir; default templateDir) and the owner of managed copies (--lb-file-owner). */
+  readonly tls?: { readonly dir: string; readonly owner?: FileOwner };
+}
+
+/** A binding's rendered file and, with `loadBalancer.tls`, its validated pair and managed copy. */
+interface Prepared {
+  readonly file: RenderedFile;
+  readonly tls?: { readonly pair: TlsPair; readonly path: string };
 }
 
 /** Instances Consul reports passing: the `passing` count of status, metrics and `kubectl get sb`. */
@@ -96,9 +112,9 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
     if (snapshot === undefined) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 500 };
     const haproxy = lb.kind === "haproxy" ? this.opts.haproxy : undefined;
     try {
-      const template = lb.template === undefined ? undefined : await this.readTemplate(lb.template);
-      const file = renderFor(binding, snapshot.instances, template, this.dirs());
-      if (file === undefined) return {};
+      const prepared = await this.prepare(binding, lb, snapshot.instances);
+      if (prepared === undefined) return {};
+      const { file, tls } = prepared;
       const { path, result } = file;
       for (const r of result.rejected) this.opts.logger.warn("instance not rendered", { binding: key, serviceId: r.serviceId, reason: r.reason });
       const servers = new Set(result.servers.map((sv) => `${sv.address}:${String(sv.port)}`));
@@ -115,6 +131,7 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
       this.outputs.set(key, path);
       this.served.set(key, servers);
       if (previous !== undefined && previous !== path) await this.remove(key, previous);
+      await pruneTlsPairs(join(dirname(path), TLS_STORE_DIR), key, tls?.path);
       status.setBackends(key, healthCounts(snapshot.instances));
       if (applied.changed || applied.reloaded) {
         status.setLastRender(key, applied.reloaded ? "Reloaded" : "Written", result.servers.length);
@@ -124,9 +141,11 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
           file: path,
           servers: result.servers.length,
           reloaded: applied.reloaded,
+          ...(tls !== undefined ? { tlsSerial: tls.pair.serial, tlsNotAfter: tls.pair.notAfter } : {}),
         });
       }
-      status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}`);
+      const tlsNote = tls === undefined ? "" : `; TLS certificate serial ${tls.pair.serial} (${tls.pair.subject}) valid until ${tls.pair.notAfter}`;
+      status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}${tlsNote}`);
       status.setCondition(key, "Degraded", "False", "AsExpected", "");
       this.opts.observer?.onRender?.(key, applied.changed || applied.reloaded ? "changed" : "unchanged");
       return {};
@@ -138,6 +157,28 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
       this.opts.observer?.onRender?.(key, "error", reason);
       throw err;
     }
+  }
+
+  /** Reads the template, validates and installs the TLS pair (when configured), renders. */
+  private async prepare(binding: ServiceBinding, lb: LoadBalancerSpec, instances: readonly HealthInstance[]): Promise<Prepared | undefined> {
+    const template = lb.template === undefined ? undefined : await this.readTemplate(lb.template);
+    const tls = lb.tls === undefined ? undefined : await this.installTls(bindingKey(binding), lb);
+    const file = renderFor(binding, instances, template, this.dirs(), tls?.pair.hash);
+    if (file === undefined) return undefined;
+    return { file, ...(tls !== undefined ? { tls } : {}) };
+  }
+
+  /** `lb.tls`'s pair, validated now, and its managed copy (written when new). */
+  private async installTls(key: string, lb: LoadBalancerSpec): Promise<{ readonly pair: TlsPair; readonly path: string } | undefined> {
+    if (lb.tls === undefined) return undefined;
+    const pair = await readTlsPair(this.opts.tls?.dir ?? this.opts.templateDir, lb.tls, Date.now());
+    const path = tlsPemPath(lb, this.dirs(), key, pair.hash);
+    try {
+      await installTlsPair(path, pair, this.opts.tls?.owner);
+    } catch (err) {
+      throw asLbError(err, fsErrorReason(err), `install TLS pair ${path}`);
+    }
+    return { pair, path };
   }
 
   /** Where this controller's generated files go. */
@@ -159,6 +200,7 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
       this.opts.logger.warn("not removing a file dockbind does not own", { binding: key, file: path });
     } else {
       await this.writerFor(path).remove(path);
+      await pruneTlsPairs(join(dirname(path), TLS_STORE_DIR), key);
       this.opts.logger.info("load balancer config removed", { binding: key, action: "remove", file: path });
     }
     if (this.outputs.get(key) === path) this.outputs.delete(key);

@@ -30,7 +30,7 @@ function renderHaproxyDefault(v: HaproxyTemplateView): string {
     "",
     `frontend ${v.frontend}`,
     `${I1}mode http`,
-    `${I1}bind ${v.listenAddress}:${v.listenPort}`,
+    `${I1}bind ${v.listenAddress}:${v.listenPort}${v.tls ? ` ssl crt ${v.tlsFile}` : ""}`,
   ];
   if (v.hasServers) {
     lines.push(
@@ -47,7 +47,19 @@ function renderHaproxyDefault(v: HaproxyTemplateView): string {
   } else {
     lines.push(`${I1}# no healthy backends for ${v.service}: answering 503 until one passes`, `${I1}http-request return status 503`);
   }
+  if (v.redirectHttp) lines.push(...redirectFrontend(v));
   return lines.join("\n") + "\n";
+}
+
+/** The plain listener of `tls.redirectHttp`: 308 to the same host (its port replaced) and URI over https. */
+function redirectFrontend(v: HaproxyTemplateView): string[] {
+  return [
+    "",
+    `frontend ${v.frontend}_redirect`,
+    `${I1}mode http`,
+    `${I1}bind ${v.listenAddress}:${v.redirectHttpPort}`,
+    `${I1}http-request redirect location https://%[req.hdr(host),regsub(:[0-9]+$,)]${v.httpsPortSuffix}%[capture.req.uri] code 308`,
+  ];
 }
 
 export function renderHaproxy(input: HaproxyRenderInput): RenderResult {

@@ -43,6 +43,16 @@ export interface HaproxyTemplateView {
   readonly servers: readonly HaproxyTemplateServer[];
   readonly hasServers: boolean;
   readonly noServers: boolean;
+  /** `loadBalancer.tls` set: the bind line terminates TLS with `crt tlsFile`. */
+  readonly tls: boolean;
+  /** The controller-managed PEM (certificate chain, then key; mode 0600); "" without tls. */
+  readonly tlsFile: string;
+  /** `tls.redirectHttp` set: frontend `<frontend>_redirect` on listenAddress:redirectHttpPort answers 308 to https. */
+  readonly redirectHttp: boolean;
+  /** 0 without redirectHttp. */
+  readonly redirectHttpPort: number;
+  /** `:<listenPort>`, or "" when it is 443. */
+  readonly httpsPortSuffix: string;
 }
 
 export type HaproxyBalance = "roundrobin" | "leastconn" | "source";
@@ -93,6 +103,11 @@ export function buildHaproxyView(input: ViewInput): BuiltHaproxyView {
     }),
     hasServers: view.hasServers,
     noServers: view.noServers,
+    tls: view.tls,
+    tlsFile: view.tlsFile,
+    redirectHttp: view.redirectHttp,
+    redirectHttpPort: view.redirectHttpPort,
+    httpsPortSuffix: view.httpsPortSuffix,
   };
   return { view: hv, servers, rejected };
 }

@@ -26,6 +26,8 @@ export interface NginxRenderInput {
   readonly instances: readonly HealthInstance[];
   /** Custom mustache template text (already read from --template-dir); default template when absent. */
   readonly template?: string;
+  /** The controller-managed PEM of a validated `lb.tls` pair; required when lb.tls is set. */
+  readonly tlsFile?: string;
 }
 
 export interface RenderResult {

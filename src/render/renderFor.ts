@@ -8,7 +8,7 @@ import { bindingKey, type HealthInstance, type LoadBalancerSpec, type ServiceBin
 import { ReconcileError } from "../runtime/errors.js";
 import { renderHaproxy } from "./haproxy.js";
 import { renderNginx, type RenderResult } from "./nginx.js";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** First line of every generated file; the binding key follows. */
 export const OWNERSHIP_MARKER = "# dockbind-generated binding=";
@@ -34,22 +34,50 @@ export function outputPath(lb: LoadBalancerSpec, dirs: OutputDirs): string {
   return join(dirs.haproxy, lb.output);
 }
 
+/** Directory (inside the binding's output dir) of the controller-managed TLS pairs: a dot name, so no include glob or `-f DIR` loads it. */
+export const TLS_STORE_DIR = ".dockbind-tls";
+
+/**
+ * The controller-managed PEM (chain + key) of `key`'s validated TLS pair whose content hash is
+ * `hash`: `<output dir>/.dockbind-tls/<namespace>_<name>.<hash>.pem`. A new pair is a new file, so
+ * the generated config changes with the certificate and the file a live config names is never
+ * rewritten. Throws what outputPath throws.
+ */
+export function tlsPemPath(lb: LoadBalancerSpec, dirs: OutputDirs, key: string, hash: string): string {
+  return join(dirname(outputPath(lb, dirs)), TLS_STORE_DIR, `${tlsPemPrefix(key)}${hash}.pem`);
+}
+
+/** File-name prefix of `key`'s managed TLS pairs (DNS labels have no `_`, so prefixes never overlap). */
+export function tlsPemPrefix(key: string): string {
+  return `${key.replace("/", "_")}.`;
+}
+
 /**
  * Renders `binding`'s file from Consul's `instances` (and its custom `template` text, when it has
- * one). Throws what the renderers throw (RenderError: template or validation failure) and
- * LoadBalancerNotConfigured; undefined for a binding without a load balancer.
+ * one) and, with `loadBalancer.tls`, the content hash of its validated pair (`tlsHash`). Throws
+ * what the renderers throw (RenderError: template or validation failure, a tls binding without
+ * `tlsHash`) and LoadBalancerNotConfigured; undefined for a binding without a load balancer.
  */
 export function renderFor(
   binding: ServiceBinding,
   instances: readonly HealthInstance[],
   template: string | undefined,
   dirs: OutputDirs,
+  tlsHash?: string,
 ): RenderedFile | undefined {
   const lb = binding.spec.loadBalancer;
   if (lb === undefined) return undefined;
   const path = outputPath(lb, dirs);
   const key = bindingKey(binding);
   const render = lb.kind === "haproxy" ? renderHaproxy : renderNginx;
-  const result = render({ bindingKey: key, serviceName: binding.spec.service.name, lb, instances, ...(template !== undefined ? { template } : {}) });
+  const tlsFile = lb.tls !== undefined && tlsHash !== undefined ? tlsPemPath(lb, dirs, key, tlsHash) : undefined;
+  const result = render({
+    bindingKey: key,
+    serviceName: binding.spec.service.name,
+    lb,
+    instances,
+    ...(template !== undefined ? { template } : {}),
+    ...(tlsFile !== undefined ? { tlsFile } : {}),
+  });
   return { path, text: `${OWNERSHIP_MARKER}${key}\n${result.text}`, result };
 }

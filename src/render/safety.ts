@@ -64,3 +64,8 @@ export function sanitizeComment(s: unknown): string {
 export function formatHostForNginx(address: string): string {
   return isIP(address) === 6 ? `[${address}]` : address;
 }
+
+/** An absolute path both nginx and haproxy take unquoted: no space, quote, `;`, `#`, `$` or `{}`. */
+export function isSafeFilePath(s: unknown): s is string {
+  return typeof s === "string" && s.length <= 1024 && /^\/[A-Za-z0-9_./-]+$/.test(s) && !s.split("/").includes("..");
+}

@@ -11,7 +11,7 @@ import { inMaintenance } from "../domain/maintenance.js";
 import { isValidWeight, MAX_WEIGHT, MIN_WEIGHT, SPLIT_META, splitGroupFromMeta } from "../domain/traffic.js";
 import type { HealthInstance, LoadBalancerSpec } from "../domain/types.js";
 import { RenderError } from "./errors.js";
-import { formatHostForNginx, isSafeAddress, isSafeName, isSafePort, isSafeServerName, sanitizeComment } from "./safety.js";
+import { formatHostForNginx, isSafeAddress, isSafeFilePath, isSafeName, isSafePort, isSafeServerName, sanitizeComment } from "./safety.js";
 import { serverWeights } from "./weights.js";
 import { isIPv4 } from "node:net";
 
@@ -66,6 +66,16 @@ export interface NginxTemplateView {
   readonly servers: readonly TemplateServer[];
   readonly hasServers: boolean;
   readonly noServers: boolean;
+  /** `loadBalancer.tls` set: the listener terminates TLS. */
+  readonly tls: boolean;
+  /** The controller-managed PEM (certificate chain, then key; mode 0600) both listeners load; "" without tls. */
+  readonly tlsFile: string;
+  /** `tls.redirectHttp` set: a plain listener on listenAddress:redirectHttpPort answers 308 to https. */
+  readonly redirectHttp: boolean;
+  /** 0 without redirectHttp. */
+  readonly redirectHttpPort: number;
+  /** `:<listenPort>`, or "" when it is 443: appended to the host of the redirect's https URL. */
+  readonly httpsPortSuffix: string;
 }
 
 export interface ViewInput {
@@ -73,6 +83,8 @@ export interface ViewInput {
   readonly serviceName: string;
   readonly lb: LoadBalancerSpec;
   readonly instances: readonly HealthInstance[];
+  /** The controller-managed PEM of a validated `lb.tls` pair (renderFor.ts tlsPemPath); required when lb.tls is set. */
+  readonly tlsFile?: string;
 }
 
 export interface BuiltView {
@@ -162,10 +174,32 @@ function validateSpec(input: ViewInput): void {
     throw new RenderError("InvalidSpec", "serverName is not a hostname");
   }
   if (!Object.hasOwn(METHOD_DIRECTIVE, lb.method)) throw new RenderError("InvalidSpec", "unknown lb method");
+  if (lb.tls !== undefined) {
+    if (!isSafeFilePath(input.tlsFile)) throw new RenderError("InvalidSpec", "TLS file path is missing or not a plain absolute path ([A-Za-z0-9_./-])");
+    const redirect = lb.tls.redirectHttp;
+    if (redirect !== undefined && (!isSafePort(redirect.port) || redirect.port === lb.listen.port)) {
+      throw new RenderError("InvalidSpec", "tls.redirectHttp.port is not in 1..65535 or equals listen.port");
+    }
+  }
   const percents = (lb.split ?? []).map((g) => g.percent);
   if (lb.split !== undefined && (percents.some((p) => !Number.isInteger(p) || p < 0 || p > 100) || percents.reduce((a, p) => a + p, 0) !== 100)) {
     throw new RenderError("InvalidSpec", "split percents are not integers 0..100 adding up to 100");
   }
+}
+
+/** The TLS part of the view (all empty/false without `lb.tls`); validateSpec has checked its values. */
+function tlsView(
+  lb: LoadBalancerSpec,
+  tlsFile: string | undefined,
+): Pick<NginxTemplateView, "tls" | "tlsFile" | "redirectHttp" | "redirectHttpPort" | "httpsPortSuffix"> {
+  const port = lb.tls?.redirectHttp?.port;
+  return {
+    tls: lb.tls !== undefined,
+    tlsFile: lb.tls !== undefined ? (tlsFile ?? "") : "",
+    redirectHttp: port !== undefined,
+    redirectHttpPort: port ?? 0,
+    httpsPortSuffix: lb.listen.port === 443 ? "" : `:${lb.listen.port}`,
+  };
 }
 
 /**
@@ -217,6 +251,7 @@ export function buildView(input: ViewInput): BuiltView {
     servers: viewServers,
     hasServers: viewServers.length > 0,
     noServers: viewServers.length === 0,
+    ...tlsView(lb, input.tlsFile),
   };
   return { view, servers, rejected };
 }

@@ -192,6 +192,33 @@ describe("Helm chart and plain manifests", () => {
     assert.match(noNode.stderr, /missing property 'node'/);
   });
 
+  it("loadBalancer.tlsSecrets mounts each kubernetes.io/tls Secret under --tls-dir", async () => {
+    const { code, objects, stderr } = await template(`json:loadBalancer.tlsSecrets=["web-tls","api-tls"]`);
+    assert.equal(code, 0, stderr);
+    type Pod = {
+      containers: { args: string[]; volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[];
+      volumes: { name: string; secret?: { secretName: string; defaultMode?: number } }[];
+    };
+    const pod = (objects.find((o) => o.kind === "Deployment") as { spec: { template: { spec: Pod } } } | undefined)?.spec.template.spec;
+    const c = pod?.containers[0];
+    assert.ok(pod !== undefined && c !== undefined);
+    assert.ok(c.args.includes("--tls-dir=/var/run/secrets/dockbind/tls"));
+    const secretOf = new Map(pod.volumes.map((v) => [v.name, v.secret]));
+    for (const name of ["web-tls", "api-tls"]) {
+      const mount: Pod["containers"][number]["volumeMounts"][number] | undefined = c.volumeMounts.find(
+        (m) => m.mountPath === `/var/run/secrets/dockbind/tls/${name}`,
+      );
+      assert.ok(mount !== undefined, `${name} mounted`);
+      assert.equal(mount.readOnly, true, `${name} mounted read-only`);
+      assert.deepEqual(secretOf.get(mount.name), { secretName: name, defaultMode: 0o440 });
+    }
+    const none = (await template()).objects.find((o) => o.kind === "Deployment") as { spec: { template: { spec: Pod } } } | undefined;
+    assert.ok(!(none?.spec.template.spec.containers[0]?.args ?? []).some((a) => a.startsWith("--tls-dir")), "no --tls-dir without tlsSecrets");
+    const bad = await template(`json:loadBalancer.tlsSecrets=["Bad_Name"]`);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /tlsSecrets/);
+  });
+
   it("rejects bad values: schema violations and several replicas without leader election", async () => {
     const bad = await template("replicaCount=-1");
     assert.notEqual(bad.code, 0);

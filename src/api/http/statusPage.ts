@@ -89,8 +89,19 @@ ${b.deleting !== undefined ? html`<br>gone from the bindings directory since ${b
 <table><thead><tr><th>Container</th><th>Address</th><th>Health</th><th>Consul service ID</th></tr></thead><tbody>
 ${b.backends.length === 0 ? html`<tr><td colspan="4">no backends: no running container matches the selector</td></tr>` : b.backends.map((x) => backendRow(x, split))}
 </tbody></table>
-<div class="meta">${b.conditions.map((cond) => html`${cond.type}=${cond.status} <small>(${cond.reason})</small> `)}</div>
+<div class="meta">${b.conditions.map((cond) => html`${cond.type}=${cond.status} <small>(${cond.reason})</small> `)}${conditionNotes(b)}</div>
 </section>`;
+}
+
+/** Why a binding is Degraded, and the TLS certificate its load balancer serves (from LoadBalancerConfigured). */
+function conditionNotes(b: BindingView): SafeHtml[] {
+  const notes: SafeHtml[] = [];
+  for (const c of b.conditions) {
+    if (c.type === "Degraded" && c.status === "True") notes.push(html`<br>Degraded: ${c.message}`);
+    const tls = c.type === "LoadBalancerConfigured" && c.status === "True" ? /; (TLS certificate .*)$/.exec(c.message)?.[1] : undefined;
+    if (tls !== undefined) notes.push(html`<br>${tls}`);
+  }
+  return notes;
 }
 
 function probeTile(name: string, r: ProbeReport | undefined): SafeHtml {

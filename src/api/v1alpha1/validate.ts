@@ -148,6 +148,10 @@ function semanticErrors(b: ServiceBinding): FieldError[] {
       message: `must be at least 1s with type docker (the controller refreshes it every third of it; got ${hc.ttl})`,
     });
   }
+  const tls = b.spec.loadBalancer?.tls;
+  if (tls?.redirectHttp !== undefined && tls.redirectHttp.port === b.spec.loadBalancer?.listen.port) {
+    errors.push({ field: "spec.loadBalancer.tls.redirectHttp.port", message: "must differ from listen.port (the https listener)" });
+  }
   return errors;
 }
 
