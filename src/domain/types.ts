@@ -79,9 +79,13 @@ export interface HealthCheckSpec {
 }
 
 export type LoadBalancerKind = "nginx" | "haproxy";
+/** What the load balancer proxies: HTTP (default), or raw TCP / UDP streams (nginx `stream {}`, haproxy `mode tcp`; haproxy has no UDP). */
+export type LoadBalancerProtocol = "http" | "tcp" | "udp";
 
 export interface LoadBalancerSpec {
   readonly kind: LoadBalancerKind;
+  /** Absent: http (the schema's default). Read it through lbProtocol(). */
+  readonly protocol?: LoadBalancerProtocol;
   readonly listen: { readonly port: number; readonly address: string };
   readonly serverName?: string;
   /** Render only instances whose aggregated Consul health is passing. */
@@ -92,6 +96,11 @@ export interface LoadBalancerSpec {
   readonly output: string;
   /** Optional template file name inside the controller's --template-dir. */
   readonly template?: string;
+}
+
+/** The protocol a load balancer proxies (http when the spec leaves it out). */
+export function lbProtocol(lb: Pick<LoadBalancerSpec, "protocol">): LoadBalancerProtocol {
+  return lb.protocol ?? "http";
 }
 
 export interface ServiceBindingSpec {

@@ -10,7 +10,7 @@
  */
 import { desiredRegistrations } from "../domain/decisions.js";
 import { conflictMessage, type NodeConflict } from "../domain/ownership.js";
-import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
+import { bindingKey, lbProtocol, OWNER_META, serviceRef, type LoadBalancerProtocol, type ServiceBinding } from "../domain/types.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
@@ -55,7 +55,8 @@ export interface BindingView {
   readonly key: string;
   readonly service: string;
   readonly datacenter?: string;
-  readonly loadBalancer?: { readonly output: string; readonly listen: string };
+  /** `protocol`: http, or tcp/udp for a stream proxy (nginx `stream {}`, haproxy `mode tcp`). */
+  readonly loadBalancer?: { readonly output: string; readonly listen: string; readonly protocol: LoadBalancerProtocol };
   readonly ready: { readonly status: string; readonly reason: string; readonly message: string };
   readonly conditions: readonly Condition[];
   readonly counts: BackendCounts;
@@ -160,7 +161,7 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
     key,
     service: svc.name,
     ...(svc.datacenter !== undefined ? { datacenter: svc.datacenter } : {}),
-    ...(lb !== undefined ? { loadBalancer: { output: lb.output, listen: `${lb.listen.address}:${lb.listen.port}` } } : {}),
+    ...(lb !== undefined ? { loadBalancer: { output: lb.output, listen: `${lb.listen.address}:${lb.listen.port}`, protocol: lbProtocol(lb) } } : {}),
     ready:
       ready === undefined
         ? { status: "Unknown", reason: "Pending", message: "not reconciled yet" }

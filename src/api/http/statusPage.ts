@@ -62,7 +62,7 @@ function bindingSection(b: BindingView, now: string): SafeHtml {
 <h2><span>${b.key}</span> ${badge(b.ready.status, b.ready.status === "True" ? "Ready" : `Not ready: ${b.ready.reason}`)}${b.deleting !== undefined ? html` ${badge("critical", `Deleting in ${b.deleting.remainingSeconds}s`)}` : ""}
 <small>service <code>${b.service}</code>${b.datacenter !== undefined ? html` dc <code>${b.datacenter}</code>` : ""}</small></h2>
 <div class="meta">backends: <b data-count="desired">${c.desired}</b> desired · <b data-count="registered">${c.registered}</b> registered · <b data-count="passing">${c.passing}</b> passing
-${b.loadBalancer !== undefined ? html` · nginx <code>${b.loadBalancer.listen}</code> → <code>${b.loadBalancer.output}</code>` : " · no load balancer"}
+${b.loadBalancer !== undefined ? html` · nginx <code>${b.loadBalancer.listen}</code>${b.loadBalancer.protocol !== "http" ? html` <code data-protocol="${b.loadBalancer.protocol}">${b.loadBalancer.protocol}</code>` : ""} → <code>${b.loadBalancer.output}</code>` : " · no load balancer"}
 ${render !== undefined ? html` · last render: <b>${render.result}</b> (${render.servers} server(s)) ${ago(render.at, now)}` : ""}
 ${b.ready.status !== "True" ? html`<br>${b.ready.message}` : ""}
 ${b.deleting !== undefined ? html`<br>gone from the bindings directory since ${b.deleting.since}: deleted at ${b.deleting.deleteAt} unless it comes back${b.deleting.mass ? " (most bindings vanished at once)" : ""}` : ""}</div>
