@@ -8,6 +8,7 @@ import { renderHaproxy } from "../../src/render/haproxy.js";
 import { renderNginx } from "../../src/render/nginx.js";
 import { outputPath, renderFor } from "../../src/render/renderFor.js";
 import { ReconcileError } from "../../src/runtime/errors.js";
+import { dropConflicts, type Entry } from "../../src/sources/files/fileBindingSource.js";
 
 const TCP: LoadBalancerSpec = {
   kind: "nginx",
@@ -168,5 +169,31 @@ describe("schema and semantic rules of loadBalancer.protocol", () => {
     );
     assert.match(fields(doc({ protocol: "tcp", serverName: "a.example" })).join("\n"), /^spec\.loadBalancer\.serverName: only meaningful with protocol http/m);
     assert.match(fields(doc({}, { protocol: "udp" }, { type: "none" })).join("\n"), /^spec\.loadBalancer\.protocol: must be udp for udp backends/m);
+  });
+});
+
+describe("cross-binding rule: a udp and a tcp listener may share address and port", () => {
+  const entry = (name: string, protocol: "tcp" | "udp", output: string): [string, Entry] => {
+    const r = validateBinding({
+      apiVersion: "dockbind.io/v1alpha1",
+      kind: "ServiceBinding",
+      metadata: { name },
+      spec: {
+        service: { name },
+        backends: { selector: { matchLabels: { app: name } }, port: 53, protocol },
+        healthCheck: { type: "none" },
+        loadBalancer: { protocol, listen: { port: 53 }, output },
+      },
+    });
+    assert.ok(r.ok, JSON.stringify(r));
+    return [`default/${name}`, { binding: r.binding, file: `${name}.yaml` }];
+  };
+  it("dns over udp and tcp on 127.0.0.1:53 both stay; two udp ones clash", () => {
+    assert.deepEqual(dropConflicts(new Map([entry("dns-udp", "udp", "a.conf"), entry("dns-tcp", "tcp", "b.conf")]), new Set()), []);
+    const clash = dropConflicts(new Map([entry("dns-a", "udp", "a.conf"), entry("dns-b", "udp", "b.conf")]), new Set());
+    assert.deepEqual(
+      clash.map((p) => p.field),
+      ["spec.loadBalancer.listen"],
+    );
   });
 });
