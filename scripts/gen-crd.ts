@@ -114,10 +114,14 @@ const SEMANTIC_RULES: readonly { readonly path: RegExp; readonly rules: readonly
     path: /^spec$/,
     rules: [
       {
-        rule:
-          "!has(self.loadBalancer) || !has(self.loadBalancer.protocol) || " +
-          "(self.loadBalancer.protocol == 'udp') == (has(self.backends.protocol) && self.backends.protocol == 'udp')",
-        message: "loadBalancer.protocol udp and backends.protocol udp go together",
+        rule: "!has(self.loadBalancer) || !has(self.loadBalancer.protocol) || self.loadBalancer.protocol != 'udp' || (has(self.backends.protocol) && self.backends.protocol == 'udp')",
+        message: "must be udp with loadBalancer.protocol udp",
+        fieldPath: ".backends.protocol",
+        reason: "FieldValueInvalid",
+      },
+      {
+        rule: "!has(self.loadBalancer) || !has(self.backends.protocol) || self.backends.protocol != 'udp' || (has(self.loadBalancer.protocol) && self.loadBalancer.protocol == 'udp')",
+        message: "must be udp for udp backends",
         fieldPath: ".loadBalancer.protocol",
         reason: "FieldValueInvalid",
       },

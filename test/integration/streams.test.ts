@@ -6,9 +6,12 @@
  * backend served it. Tests run in order and share one world.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { LbError } from "../../src/actuators/lb/errors.js";
+import { NginxDriver } from "../../src/actuators/lb/nginxDriver.js";
 import { stopContainer } from "../support/docker.js";
 import { ECHO_PORT, runTcpEcho, runUdpEcho, tcpEcho, udpEcho, type EchoBackend } from "../support/echo.js";
 import { run } from "../support/exec.js";
@@ -120,6 +123,21 @@ describe("TCP and UDP streams through nginx stream {} and haproxy mode tcp", () 
     const bad = await validate(join(REPO, "test/fixtures/bad-bindings/30-udp-with-haproxy.yaml"));
     assert.equal(bad.code, 1);
     assert.match(bad.stdout, /30-udp-with-haproxy\.yaml \(document 1\): spec\.loadBalancer\.protocol: must be one of "http", "tcp"/);
+  });
+
+  it("a live config with stream {} but no stream module loaded fails as StreamModuleMissing (real nginx -t)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dockbind-nomod-"));
+    try {
+      const conf = join(dir, "nginx.conf");
+      writeFileSync(conf, `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nstream {\n  include ${streamDir}/*.conf;\n}\n`);
+      const driver = new NginxDriver({ args: ["-p", `${dir}/`, "-c", conf], streamDir });
+      await assert.rejects(
+        driver.validateLive(),
+        (e: unknown) => e instanceof LbError && e.reason === "StreamModuleMissing" && /libnginx-mod-stream/.test(e.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("with no backend renders no listener (connections refused), outside the http conf dir", async () => {

@@ -124,7 +124,7 @@ export class NginxDriver implements LoadBalancerDriver {
   async validateCandidate(candidatePath: string): Promise<void> {
     const isStream = this.streamDir !== undefined && resolve(dirname(candidatePath)) === this.streamDir;
     const support = isStream ? await this.streamSupport() : undefined;
-    if (support?.kind === "missing") throw streamModuleMissing(support.detail);
+    if (support?.kind === "missing") throw support.ran ? streamModuleMissing(support.detail) : new LbError("ValidationFailed", support.detail);
     const dir = await mkdtemp(join(tmpdir(), "dockbind-nginx-t-"));
     try {
       const conf = join(dir, "nginx.conf");
