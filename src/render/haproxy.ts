@@ -43,7 +43,7 @@ function renderHaproxyDefault(v: HaproxyTemplateView): string {
       // A refused connection (backend just stopped) is retried on another server.
       `${I1}retries 2`,
       `${I1}option redispatch 1`,
-      ...v.servers.map((s) => `${I1}server ${s.name} ${s.address}:${s.port}${s.id === "" ? "" : ` # ${s.id}`}`),
+      ...v.servers.map((s) => `${I1}server ${s.name} ${s.address}:${s.port}${s.weighted ? ` weight ${s.weight}` : ""}${s.id === "" ? "" : ` # ${s.id}`}`),
     );
   } else if (v.mode === "tcp") {
     lines.push(`${I1}# no healthy backends for ${v.service}: refusing connections until one passes`, `${I1}tcp-request connection reject`);

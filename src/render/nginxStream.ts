@@ -5,6 +5,7 @@
  * string building over an already validated NginxTemplateView (view.ts).
  * Output always ends with a single "\n" and contains no timestamps.
  *
+ * Server weights (instance weights, splits: weights.ts) as in the http template.
  * Never emits an `upstream` without servers (nginx -t rejects it): with zero
  * servers nothing listens, so TCP connections are refused and UDP datagrams
  * get ICMP port-unreachable until an instance passes.
@@ -23,7 +24,7 @@ const STREAM_METHOD: Readonly<Record<LoadBalancerSpec["method"], string>> = {
 
 function serverLine(s: TemplateServer): string {
   const comment = s.id === "" ? "" : ` # ${s.id}`;
-  return `${I1}server ${s.address}:${s.port};${comment}`;
+  return `${I1}server ${s.address}:${s.port}${s.weighted ? ` weight=${s.weight}` : ""};${comment}`;
 }
 
 export function renderStreamDefault(v: NginxTemplateView, protocol: "tcp" | "udp"): string {

@@ -58,6 +58,16 @@ describe("nginx stream rendering", () => {
     assert.doesNotMatch(text, /ip_hash|location|proxy_set_header/);
   });
 
+  it("instance weights are rendered as in the http template (weight=N, 1 left out)", () => {
+    const weighted = [
+      { ...inst("r-a", "10.0.0.2", 6379), weight: 3 },
+      { ...inst("r-b", "10.0.0.3", 6379), weight: 1 },
+    ];
+    const text = renderNginx({ bindingKey: "default/redis", serviceName: "redis", lb: TCP, instances: weighted }).text;
+    assert.match(text, /^ {4}server 10\.0\.0\.2:6379 weight=3; # r-a$/m);
+    assert.match(text, /^ {4}server 10\.0\.0\.3:6379; # r-b$/m);
+  });
+
   it("no servers: no upstream and no listener, never an http-only directive", () => {
     const text = renderNginx({ bindingKey: "default/redis", serviceName: "redis", lb: TCP, instances: [] }).text;
     assert.doesNotMatch(text, /^\s*(upstream|server|listen|return)\b/m);
