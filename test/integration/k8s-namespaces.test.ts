@@ -220,7 +220,15 @@ describe("--watch-namespace with only namespaced permissions", () => {
         { timeoutMs: 30_000, what: `${ns}/web Ready with observedGeneration 1` },
       );
       assert.deepEqual(b.finalizers, ["dockbind.io/finalizer"]);
-      assert.deepEqual(b.backends, { desired: 1, registered: 1, passing: 1 });
+      // Ready is the registrar's; the passing count follows Consul's health (a status-only service: at most ~2 s later).
+      const counted = await waitFor(
+        async () => {
+          const v = await getBinding(kube, "web", ns);
+          return v?.backends?.passing === 1 ? v : undefined;
+        },
+        { timeoutMs: 10_000, what: `${ns}/web status counting its passing backend` },
+      );
+      assert.deepEqual(counted.backends, { desired: 1, registered: 1, passing: 1 });
       await waitFor(async () => ((await eventsIn(ns)).some((e) => e.reason === "Ready" && e.involvedObject.name === "web") ? true : undefined), {
         timeoutMs: 10_000,
         what: `Ready event in ${ns}`,
