@@ -15,7 +15,8 @@
  * - `format: ip` becomes a CEL rule with isIP() (IPv4 or IPv6, no zone);
  * - propertyNames becomes a CEL rule over the map's keys (negative lookaheads
  *   `(?!lit)` become !startsWith('lit'): RE2 has no lookaround);
- * - SEMANTIC_RULES adds the rules validate.ts checks in code.
+ * - SEMANTIC_RULES adds the rules validate.ts checks in code (and replaces
+ *   the schema's if/then, which a structural schema cannot hold).
  * The status schema and printer columns are defined here.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -87,6 +88,49 @@ const SEMANTIC_RULES: readonly { readonly path: RegExp; readonly rules: readonly
         rule: "!has(self.hostIP) || !has(self.addressMode) || self.addressMode == 'published'",
         message: "hostIP is only meaningful with addressMode: published",
         fieldPath: ".hostIP",
+        reason: "FieldValueForbidden",
+      },
+    ],
+  },
+  {
+    // the schema's if/then (haproxy => protocol http|tcp) is dropped by convert(): CRDs have no if/then
+    path: /^spec\.loadBalancer$/,
+    rules: [
+      {
+        rule: "!has(self.kind) || self.kind != 'haproxy' || !has(self.protocol) || self.protocol != 'udp'",
+        message: "haproxy has no UDP proxying: protocol udp needs kind nginx",
+        fieldPath: ".protocol",
+        reason: "FieldValueForbidden",
+      },
+      {
+        rule: "!has(self.serverName) || !has(self.protocol) || self.protocol == 'http'",
+        message: "serverName is only meaningful with protocol http",
+        fieldPath: ".serverName",
+        reason: "FieldValueForbidden",
+      },
+    ],
+  },
+  {
+    path: /^spec$/,
+    rules: [
+      {
+        rule: "!has(self.loadBalancer) || !has(self.loadBalancer.protocol) || self.loadBalancer.protocol != 'udp' || (has(self.backends.protocol) && self.backends.protocol == 'udp')",
+        message: "must be udp with loadBalancer.protocol udp",
+        fieldPath: ".backends.protocol",
+        reason: "FieldValueInvalid",
+      },
+      {
+        rule: "!has(self.loadBalancer) || !has(self.backends.protocol) || self.backends.protocol != 'udp' || (has(self.loadBalancer.protocol) && self.loadBalancer.protocol == 'udp')",
+        message: "must be udp for udp backends",
+        fieldPath: ".loadBalancer.protocol",
+        reason: "FieldValueInvalid",
+      },
+      {
+        rule:
+          "!has(self.loadBalancer) || !has(self.loadBalancer.protocol) || self.loadBalancer.protocol != 'udp' || " +
+          "!has(self.healthCheck) || !has(self.healthCheck.type) || self.healthCheck.type != 'http'",
+        message: "http cannot check a udp service: use tcp, ttl, docker or none",
+        fieldPath: ".healthCheck.type",
         reason: "FieldValueForbidden",
       },
     ],
@@ -215,6 +259,11 @@ function convert(node: Json, path: string, root: JsonObject, depth = 0): JsonObj
       case "$schema":
       case "$defs":
       case "title":
+        break;
+      case "if":
+      case "then":
+        // No if/then in structural schemas: each use has its CEL rule in SEMANTIC_RULES.
+        if (!SEMANTIC_RULES.some((g) => g.path.test(path))) throw new Error(`${path}: if/then needs a CEL rule in SEMANTIC_RULES`);
         break;
       case "additionalProperties":
         if (isObject(v)) out.additionalProperties = convert(v, `${path}.*`, root, depth + 1);

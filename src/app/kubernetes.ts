@@ -121,7 +121,7 @@ function buildLeaderRunnables(config: Readonly<Config>, k: KubernetesConfig, cli
     client,
     consul: pipeline.consul,
     owners: pipeline.owners,
-    outputDirs: [config.lbOutputDir, config.haproxy.outputDir],
+    outputDirs: [config.lbOutputDir, config.haproxy.outputDir, config.nginxStreamDir],
     events,
     logger,
     source,

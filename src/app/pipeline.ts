@@ -175,10 +175,14 @@ function buildRenderer(
   return new RendererReconciler({
     bindings,
     health,
-    writer: new LbConfigWriter(telemetry.observeDriver(new NginxDriver({ nginxBin: config.nginx.bin, args: config.nginx.args })), lbFiles),
+    writer: new LbConfigWriter(
+      telemetry.observeDriver(new NginxDriver({ nginxBin: config.nginx.bin, args: config.nginx.args, streamDir: config.nginxStreamDir })),
+      lbFiles,
+    ),
     status,
     logger,
     outputDir: config.lbOutputDir,
+    streamDir: config.nginxStreamDir,
     templateDir: config.templateDir,
     minReloadIntervalMs: config.minReloadIntervalMs,
     maxReloadIntervalMs: config.maxReloadIntervalMs,

@@ -111,8 +111,8 @@ async function renderAll(
   consul: ReturnType<typeof createConsulClient>,
 ): Promise<RenderedFile[]> {
   const out: RenderedFile[] = [];
-  // The controller's renderer writes nginx files to --lb-output-dir and haproxy files to --haproxy-output-dir.
-  const dirs = { nginx: config.lbOutputDir, haproxy: config.haproxy.outputDir };
+  // The controller's renderer writes nginx files to --lb-output-dir (tcp/udp: --nginx-stream-dir) and haproxy files to --haproxy-output-dir.
+  const dirs = { nginx: config.lbOutputDir, haproxy: config.haproxy.outputDir, nginxStream: config.nginxStreamDir };
   for (const b of bindings) {
     const lb = b.spec.loadBalancer;
     if (lb === undefined) continue;
@@ -191,7 +191,9 @@ async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
     consul.listAgentServices(),
     readMaintenance(consul),
     renderAll(bindings, config, consul),
-    Promise.all([ownedFiles(config.lbOutputDir), ownedFiles(config.haproxy.outputDir)]).then(([nginx, haproxy]) => new Map([...nginx, ...haproxy])),
+    Promise.all([ownedFiles(config.lbOutputDir), ownedFiles(config.haproxy.outputDir), ownedFiles(config.nginxStreamDir)]).then(
+      ([nginx, haproxy, stream]) => new Map([...nginx, ...haproxy, ...stream]),
+    ),
   ]);
   const onDisk = new Map<string, string | undefined>();
   for (const path of [...rendered.map((r) => r.path), ...owned.values()]) onDisk.set(path, (await readIfExists(path))?.toString("utf8"));

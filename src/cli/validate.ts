@@ -11,6 +11,8 @@ import { dropConflicts, type Entry } from "../sources/files/fileBindingSource.js
 import { parseBindingFile } from "../sources/files/parseBindingFile.js";
 import { errorMessage } from "../runtime/logger.js";
 import { bindingWarnings } from "../api/v1alpha1/validate.js";
+import { lbProtocol } from "../domain/types.js";
+import { STREAM_MODULE_HINT, streamSupport } from "../actuators/lb/nginxStream.js";
 
 async function filesOf(path: string): Promise<string[]> {
   if (!(await stat(path)).isDirectory()) return [path];
@@ -20,23 +22,27 @@ async function filesOf(path: string): Promise<string[]> {
     .map((n) => join(path, n));
 }
 
-const HELP = `Usage: controller validate -f FILE|DIR [-f ...]
+const HELP = `Usage: controller validate -f FILE|DIR [-f ...] [--nginx-bin PATH]
 
 Checks ServiceBinding files (every *.yaml, *.yml, *.json of a DIR) against the
 v1alpha1 schema, the semantic rules and the cross-binding rules the controller
 applies, and prints one line per problem: FILE (document N): FIELD: MESSAGE.
 Advice on valid bindings is printed as FILE (document N): warning: FIELD: MESSAGE
-and does not change the exit code. Reads files only.
+and does not change the exit code. Reads files only, except that a binding with
+kind nginx and protocol tcp or udp makes it run \`nginx -V\` (--nginx-bin, default
+nginx): an nginx without the stream module is a problem (exit 1), an nginx that
+cannot run a warning.
 
 Exit codes: 0 every document is valid, 1 any problem, 2 usage error.
 `;
 
 export async function runValidate(argv: readonly string[]): Promise<number> {
   let paths: string[];
+  let nginxBin: string;
   try {
     const { values } = parseArgs({
       args: [...argv],
-      options: { file: { type: "string", short: "f", multiple: true }, help: { type: "boolean", short: "h" } },
+      options: { file: { type: "string", short: "f", multiple: true }, help: { type: "boolean", short: "h" }, "nginx-bin": { type: "string" } },
       strict: true,
     });
     if (values.help === true) {
@@ -44,6 +50,7 @@ export async function runValidate(argv: readonly string[]): Promise<number> {
       return 0;
     }
     paths = values.file ?? [];
+    nginxBin = values["nginx-bin"] ?? "nginx";
   } catch (err) {
     process.stderr.write(`controller validate: ${errorMessage(err)}\nusage: controller validate -f FILE|DIR [-f ...]\n`);
     return 2;
@@ -91,6 +98,33 @@ export async function runValidate(argv: readonly string[]): Promise<number> {
     valid--;
     process.stdout.write(`${p}\n`);
   }
+  const streamProblems = await streamModuleProblems([...all.values()], nginxBin);
+  problems += streamProblems;
+  valid -= streamProblems;
   process.stdout.write(`${valid} valid binding(s), ${problems} problem(s)\n`);
   return problems === 0 ? 0 : 1;
+}
+
+/**
+ * nginx tcp/udp bindings need nginx's stream module: checked once with `nginx -V`. Prints one
+ * line per such binding when it is missing (returns their count), a warning when nginx cannot run.
+ */
+async function streamModuleProblems(entries: readonly Entry[], nginxBin: string): Promise<number> {
+  const streams = entries.filter((e) => {
+    const lb = e.binding.spec.loadBalancer;
+    return lb !== undefined && lb.kind === "nginx" && lbProtocol(lb) !== "http";
+  });
+  if (streams.length === 0) return 0;
+  const support = await streamSupport(nginxBin, 10_000);
+  if (support.kind !== "missing") return 0;
+  if (!support.ran) {
+    process.stdout.write(`warning: cannot check nginx's stream module (${support.detail}); protocol tcp/udp bindings need it\n`);
+    return 0;
+  }
+  for (const e of streams) {
+    process.stdout.write(
+      `${e.file} (document ${e.document ?? 0}): spec.loadBalancer.protocol: nginx has no stream module (${support.detail}): ${STREAM_MODULE_HINT}\n`,
+    );
+  }
+  return streams.length;
 }

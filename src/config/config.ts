@@ -151,6 +151,8 @@ export interface Config {
   readonly dockerEndpoints: readonly DockerEndpoint[];
   readonly consul: ConsulConfig;
   readonly lbOutputDir: string;
+  /** Where nginx `protocol: tcp|udp` files go (included in nginx's top-level `stream {}`); differs from the other output dirs. */
+  readonly nginxStreamDir: string;
   /** Mode of generated LB files (--lb-file-mode, default 0644; never world-writable). Issue #6. */
   readonly lbFileMode: number;
   /** Numeric owner of generated LB files (--lb-file-owner uid:gid); undefined = the controller's user. */
@@ -459,10 +461,14 @@ function consulLeaderElection(inputs: OptionInputs): ConsulLeaderElection | unde
 function loadBalancerSettings(
   inputs: OptionInputs,
   bindingsDir: string,
-): Pick<Config, "lbOutputDir" | "lbFileMode" | "lbFileOwner" | "templateDir" | "tlsDir" | "nginx" | "haproxy"> {
+): Pick<Config, "lbOutputDir" | "nginxStreamDir" | "lbFileMode" | "lbFileOwner" | "templateDir" | "tlsDir" | "nginx" | "haproxy"> {
   const lbOutputDir = inputs.required("lb-output-dir");
   const haproxyOutputDir = inputs.required("haproxy-output-dir");
   if (haproxyOutputDir === lbOutputDir) throw new ConfigError("--haproxy-output-dir must differ from --lb-output-dir");
+  const nginxStreamDir = inputs.required("nginx-stream-dir");
+  if (nginxStreamDir === lbOutputDir || nginxStreamDir === haproxyOutputDir) {
+    throw new ConfigError("--nginx-stream-dir must differ from --lb-output-dir and --haproxy-output-dir");
+  }
   const lbFileMode = inputs.required("lb-file-mode");
   const lbFileOwner = inputs.value("lb-file-owner");
   const prefix = inputs.value("nginx-prefix");
@@ -470,6 +476,7 @@ function loadBalancerSettings(
   const nginxArgs = [...(prefix !== undefined ? ["-p", prefix] : []), ...(conf !== undefined ? ["-c", conf] : [])];
   return {
     lbOutputDir,
+    nginxStreamDir,
     lbFileMode,
     ...(lbFileOwner !== undefined ? { lbFileOwner: Object.freeze(lbFileOwner) } : {}),
     templateDir: inputs.required("template-dir", bindingsDir),

@@ -209,6 +209,15 @@ export const OPTIONS = {
     group: "run",
     help: "where generated nginx files are written",
   },
+  "nginx-stream-dir": {
+    type: "string",
+    arg: "DIR",
+    env: ["DOCKBIND_NGINX_STREAM_DIR"],
+    default: "/etc/nginx/stream.d",
+    parse: absolutePath,
+    group: "run",
+    help: "where nginx `protocol: tcp|udp` files go; nginx.conf includes them at top level: `stream { include DIR/*.conf; }`; must differ from the other output dirs",
+  },
   "lb-file-mode": {
     type: "string",
     arg: "MODE",

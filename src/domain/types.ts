@@ -79,6 +79,8 @@ export interface HealthCheckSpec {
 }
 
 export type LoadBalancerKind = "nginx" | "haproxy";
+/** What the load balancer proxies: HTTP (default), or raw TCP / UDP streams (nginx `stream {}`, haproxy `mode tcp`; haproxy has no UDP). */
+export type LoadBalancerProtocol = "http" | "tcp" | "udp";
 
 /** One group of a traffic split: the instances whose container labels match, and their share of requests. */
 export interface SplitGroup {
@@ -89,6 +91,8 @@ export interface SplitGroup {
 
 export interface LoadBalancerSpec {
   readonly kind: LoadBalancerKind;
+  /** Absent: http (the schema's default). Read it through lbProtocol(). */
+  readonly protocol?: LoadBalancerProtocol;
   readonly listen: { readonly port: number; readonly address: string };
   readonly serverName?: string;
   /** Render only instances whose aggregated Consul health is passing. */
@@ -121,6 +125,11 @@ export interface MaintenanceSpec {
   readonly reason: string;
   /** Container names (or ID prefixes) in maintenance; absent = every instance of the binding. */
   readonly containers?: readonly string[];
+}
+
+/** The protocol a load balancer proxies (http when the spec leaves it out). */
+export function lbProtocol(lb: Pick<LoadBalancerSpec, "protocol">): LoadBalancerProtocol {
+  return lb.protocol ?? "http";
 }
 
 export interface ServiceBindingSpec {

@@ -11,7 +11,16 @@
 import { desiredRegistrations } from "../domain/decisions.js";
 import { conflictMessage, type NodeConflict } from "../domain/ownership.js";
 import { isValidWeight, splitGroupFromMeta } from "../domain/traffic.js";
-import { bindingKey, OWNER_META, serviceRef, type HealthInstance, type ServiceBinding, type SplitGroup } from "../domain/types.js";
+import {
+  bindingKey,
+  lbProtocol,
+  OWNER_META,
+  serviceRef,
+  type HealthInstance,
+  type LoadBalancerProtocol,
+  type ServiceBinding,
+  type SplitGroup,
+} from "../domain/types.js";
 import { bindingTraffic, type SplitShare, type TrafficView } from "../render/trafficView.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
@@ -77,7 +86,13 @@ export interface BindingView {
   readonly key: string;
   readonly service: string;
   readonly datacenter?: string;
-  readonly loadBalancer?: { readonly output: string; readonly listen: string; readonly split?: readonly SplitShare[] };
+  /** `protocol`: http, or tcp/udp for a stream proxy (nginx `stream {}`, haproxy `mode tcp`). */
+  readonly loadBalancer?: {
+    readonly output: string;
+    readonly listen: string;
+    readonly protocol: LoadBalancerProtocol;
+    readonly split?: readonly SplitShare[];
+  };
   readonly ready: { readonly status: string; readonly reason: string; readonly message: string };
   readonly conditions: readonly Condition[];
   readonly counts: BackendCounts;
@@ -208,6 +223,7 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
           loadBalancer: {
             output: lb.output,
             listen: `${lb.listen.address}:${lb.listen.port}`,
+            protocol: lbProtocol(lb),
             ...(traffic?.split !== undefined ? { split: traffic.split } : {}),
           },
         }

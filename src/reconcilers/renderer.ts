@@ -53,6 +53,8 @@ export interface RendererOptions {
   readonly status: BindingStatusStore;
   readonly logger: Logger;
   readonly outputDir: string;
+  /** nginx `protocol: tcp|udp` files (written by `writer`, nginx's): included in nginx's top-level `stream {}`. */
+  readonly streamDir?: string;
   readonly templateDir: string;
   readonly notSyncedRetryMs?: number;
   /** Reload pacing per load balancer (reloadPacer.ts): gap after a burst's first reload (default 0: no limit)... */
@@ -183,7 +185,11 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
 
   /** Where this controller's generated files go. */
   private dirs(): OutputDirs {
-    return { nginx: this.opts.outputDir, ...(this.opts.haproxy !== undefined ? { haproxy: this.opts.haproxy.outputDir } : {}) };
+    return {
+      nginx: this.opts.outputDir,
+      ...(this.opts.haproxy !== undefined ? { haproxy: this.opts.haproxy.outputDir } : {}),
+      ...(this.opts.streamDir !== undefined ? { nginxStream: this.opts.streamDir } : {}),
+    };
   }
 
   private async readTemplate(name: string): Promise<string> {
@@ -222,6 +228,10 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
     const stale = await removeStaleTemps(this.opts.outputDir);
     if (stale.length > 0) this.opts.logger.info("removed temp files of an interrupted write", { dir: this.opts.outputDir, files: stale.length });
     const found = await ownedFiles(this.opts.outputDir);
+    if (this.opts.streamDir !== undefined) {
+      await removeStaleTemps(this.opts.streamDir);
+      for (const [key, path] of await ownedFiles(this.opts.streamDir)) found.set(key, path);
+    }
     if (this.opts.haproxy !== undefined) for (const [key, path] of await ownedFiles(this.opts.haproxy.outputDir)) found.set(key, path);
     for (const [key, path] of found) if (!this.outputs.has(key)) this.outputs.set(key, path);
     return [...found.keys()];

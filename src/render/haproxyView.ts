@@ -8,7 +8,7 @@
  * character maps, so templates may emit values verbatim: none contains a
  * space, `#`, quote, backslash or newline (haproxy's config syntax).
  */
-import type { LoadBalancerSpec } from "../domain/types.js";
+import { lbProtocol, type LoadBalancerSpec } from "../domain/types.js";
 import { RenderError } from "./errors.js";
 import { buildView, type RejectedInstance, type RenderedServer, type ViewInput } from "./view.js";
 
@@ -40,6 +40,8 @@ export interface HaproxyTemplateView {
   readonly listenPort: number;
   /** `roundrobin`, `leastconn` or `source`. */
   readonly balance: HaproxyBalance;
+  /** `http`, or `tcp` for `protocol: tcp` (haproxy has no UDP; the schema refuses it). */
+  readonly mode: "http" | "tcp";
   readonly servers: readonly HaproxyTemplateServer[];
   readonly hasServers: boolean;
   readonly noServers: boolean;
@@ -87,6 +89,7 @@ export function buildHaproxyView(input: ViewInput): BuiltHaproxyView {
       `loadBalancer.output ${JSON.stringify(input.lb.output).slice(0, 80)} must end in .cfg for haproxy (haproxy -f DIR loads only *.cfg)`,
     );
   }
+  if (lbProtocol(input.lb) === "udp") throw new RenderError("InvalidSpec", "loadBalancer.protocol udp: haproxy has no UDP proxying (use kind nginx)");
   const { view, servers, rejected } = buildView(input);
   const balance = HAPROXY_BALANCE[input.lb.method];
   const hv: HaproxyTemplateView = {
@@ -97,6 +100,7 @@ export function buildHaproxyView(input: ViewInput): BuiltHaproxyView {
     listenAddress: view.listenAddress,
     listenPort: view.listenPort,
     balance,
+    mode: lbProtocol(input.lb) === "tcp" ? "tcp" : "http",
     servers: view.servers.map((s, i) => {
       const raw = servers[i];
       return { name: serverName(raw?.address ?? s.address, s.port), address: s.address, port: s.port, id: s.id, weight: s.weight, weighted: s.weighted };

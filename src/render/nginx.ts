@@ -12,9 +12,10 @@
  * result that renders is not guaranteed to be valid nginx (custom templates
  * can emit anything): the actuator validates it with `nginx -t` before use.
  */
-import type { HealthInstance, LoadBalancerSpec } from "../domain/types.js";
+import { lbProtocol, type HealthInstance, type LoadBalancerSpec } from "../domain/types.js";
 import { renderCustom } from "./customTemplate.js";
 import { renderDefault } from "./nginxDefault.js";
+import { renderStreamDefault } from "./nginxStream.js";
 import { buildView, type RejectedInstance, type RenderedServer } from "./view.js";
 
 export type { NginxTemplateView, RejectedInstance, RenderedServer, TemplateServer } from "./view.js";
@@ -40,6 +41,9 @@ export interface RenderResult {
 
 export function renderNginx(input: NginxRenderInput): RenderResult {
   const { view, servers, rejected } = buildView(input);
-  const text = input.template === undefined ? renderDefault(view) : renderCustom(input.template, view);
+  const protocol = lbProtocol(input.lb);
+  // tcp/udp: a `stream {}` snippet (nginxStream.ts); a custom template is rendered with the same view.
+  const builtIn = protocol === "http" ? renderDefault(view) : renderStreamDefault(view, protocol);
+  const text = input.template === undefined ? builtIn : renderCustom(input.template, view);
   return { text, servers, rejected };
 }

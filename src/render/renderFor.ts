@@ -1,10 +1,11 @@
 /**
  * The generated file of one load-balanced binding: which renderer (nginx or
- * haproxy, from `loadBalancer.kind`), where it goes, and its full text with
+ * haproxy, from `loadBalancer.kind`), where it goes (nginx tcp/udp streams: the
+ * stream directory), and its full text with
  * the ownership marker. Pure. The renderer reconciler and `controller plan`
  * both call it, so a plan previews exactly the file the controller writes.
  */
-import { bindingKey, type HealthInstance, type LoadBalancerSpec, type ServiceBinding } from "../domain/types.js";
+import { bindingKey, lbProtocol, type HealthInstance, type LoadBalancerSpec, type ServiceBinding } from "../domain/types.js";
 import { ReconcileError } from "../runtime/errors.js";
 import { renderHaproxy } from "./haproxy.js";
 import { renderNginx, type RenderResult } from "./nginx.js";
@@ -13,10 +14,14 @@ import { dirname, join } from "node:path";
 /** First line of every generated file; the binding key follows. */
 export const OWNERSHIP_MARKER = "# dockbind-generated binding=";
 
-/** Where generated files go: `--lb-output-dir`, and `--haproxy-output-dir` when haproxy is configured. */
+/**
+ * Where generated files go: `--lb-output-dir`, `--haproxy-output-dir` when haproxy is configured,
+ * and `--nginx-stream-dir` (nginx `protocol: tcp|udp` files, included in nginx's `stream {}`).
+ */
 export interface OutputDirs {
   readonly nginx: string;
   readonly haproxy?: string;
+  readonly nginxStream?: string;
 }
 
 export interface RenderedFile {
@@ -26,8 +31,20 @@ export interface RenderedFile {
   readonly result: RenderResult;
 }
 
-/** The generated file's path. Throws LoadBalancerNotConfigured (terminal) for haproxy without a haproxy output dir. */
+/**
+ * The generated file's path. Throws LoadBalancerNotConfigured (terminal) for haproxy without a
+ * haproxy output dir, or an nginx tcp/udp binding without a stream dir.
+ */
 export function outputPath(lb: LoadBalancerSpec, dirs: OutputDirs): string {
+  if (lb.kind !== "haproxy" && lbProtocol(lb) !== "http") {
+    if (dirs.nginxStream === undefined)
+      throw new ReconcileError(
+        "LoadBalancerNotConfigured",
+        `binding asks for an nginx ${lbProtocol(lb)} stream but the controller has no stream directory`,
+        true,
+      );
+    return join(dirs.nginxStream, lb.output);
+  }
   if (lb.kind !== "haproxy") return join(dirs.nginx, lb.output);
   if (dirs.haproxy === undefined)
     throw new ReconcileError("LoadBalancerNotConfigured", "binding asks for haproxy but the controller has no haproxy configured", true);

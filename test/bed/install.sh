@@ -13,6 +13,10 @@ demo=false
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
+# issue #14: nginx's stream module (protocol tcp/udp); Debian builds it as a dynamic module.
+if ! command -v nginx >/dev/null 2>&1 || { nginx -V 2>&1 | grep -q -- '--with-stream=dynamic' && [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; }; then
+  need+=(libnginx-mod-stream)
+fi
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
 command -v consul >/dev/null 2>&1 || need+=(consul)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
@@ -27,6 +31,8 @@ if [ "$demo" = false ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   # issue #3: etcd for the test bed's kube-apiserver (test/support/k8s.ts).
   command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+  # issue #14: busybox-static's nc has no UDP mode; the UDP echo backend is a static C program (test/support/echo.ts).
+  { command -v cc >/dev/null 2>&1 && ls /usr/lib/*/libc.a >/dev/null 2>&1; } || need+=(gcc libc6-dev)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -104,6 +104,33 @@ const INVALID: readonly { readonly what: string; readonly spec: unknown; readonl
     field: "spec.loadBalancer.output",
     says: /should match/,
   },
+  {
+    what: "udp with haproxy",
+    spec: {
+      ...base,
+      backends: { ...base.backends, protocol: "udp" },
+      loadBalancer: { kind: "haproxy", protocol: "udp", listen: { port: 8080 }, output: "x.cfg" },
+    },
+    field: "spec.loadBalancer.protocol",
+    says: /haproxy has no UDP/,
+  },
+  {
+    what: "udp load balancer over tcp backends",
+    spec: { ...base, loadBalancer: { protocol: "udp", listen: { port: 8080 }, output: "x.conf" } },
+    field: "spec.backends.protocol",
+    says: /must be udp with loadBalancer\.protocol udp/,
+  },
+  {
+    what: "udp backends behind an http load balancer",
+    spec: {
+      ...base,
+      backends: { ...base.backends, protocol: "udp" },
+      healthCheck: { type: "none" },
+      loadBalancer: { listen: { port: 8080 }, output: "x.conf" },
+    },
+    field: "spec.loadBalancer.protocol",
+    says: /must be udp for udp backends/,
+  },
 ];
 
 function doc(name: string, spec: unknown): Record<string, unknown> {

@@ -12,7 +12,7 @@ import { ensureBackendImage } from "./image.js";
 import { waitFor } from "./wait.js";
 
 export const TEST_LABEL = "dockbind-test";
-const PID_LABEL = "dockbind-test.pid";
+export const PID_LABEL = "dockbind-test.pid";
 
 export interface BackendOptions {
   readonly name: string;

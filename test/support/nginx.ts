@@ -15,11 +15,14 @@ import { httpGet, type HttpResponse } from "./http.js";
 import { ensureBedRoot, startManaged } from "./procs.js";
 import { waitFor } from "./wait.js";
 import { childPids } from "../../src/actuators/lb/procfs.js";
+import { streamSupport } from "../../src/actuators/lb/nginxStream.js";
 
 export interface NginxHandle {
   readonly prefix: string;
   /** Directory included as `conf.d/*.conf` inside `http {}`. */
   readonly confDir: string;
+  /** With `startNginx({ stream: true })`: `stream.d/`, included as `stream { include stream.d/*.conf; }` at top level. */
+  readonly streamDir?: string;
   readonly mainConf: string;
   readonly errorLog: string;
   /** `['-p', prefix, '-c', mainConf]`: append `-t` or `-s reload`. */
@@ -38,7 +41,22 @@ export interface NginxHandle {
   stop(): Promise<void>;
 }
 
-export async function startNginx(): Promise<NginxHandle> {
+export interface StartNginxOptions {
+  /** Also a `stream {}` context including `stream.d/*.conf` (loads the dynamic stream module when nginx has one). */
+  readonly stream?: boolean;
+}
+
+/** The main config's lines for `stream.d/`: `[load_module, stream {}]`; throws when nginx has no stream module. */
+async function streamLines(streamDir: string): Promise<{ readonly head: string; readonly tail: string }> {
+  const support = await streamSupport("nginx", 10_000);
+  if (support.kind === "missing") throw new Error(`nginx has no stream module (${support.detail}); run make testbed (libnginx-mod-stream)`);
+  return {
+    head: support.kind === "dynamic" ? `load_module ${support.module};\n` : "",
+    tail: `stream {\n  include ${streamDir}/*.conf;\n}\n`,
+  };
+}
+
+export async function startNginx(opts: StartNginxOptions = {}): Promise<NginxHandle> {
   const prefix = mkdtempSync(join(ensureBedRoot(), "nginx-"));
   // Workers run as `nobody` when the master is root: let them reach temp/.
   chmodSync(prefix, 0o755);
@@ -46,10 +64,13 @@ export async function startNginx(): Promise<NginxHandle> {
   const temp = join(prefix, "temp");
   mkdirSync(confDir);
   mkdirSync(temp);
+  const streamDir = opts.stream === true ? join(prefix, "stream.d") : undefined;
+  if (streamDir !== undefined) mkdirSync(streamDir);
+  const stream = streamDir === undefined ? { head: "", tail: "" } : await streamLines(streamDir);
   const mainConf = join(prefix, "nginx.conf");
   const errorLog = join(prefix, "error.log");
   const pidFile = join(prefix, "nginx.pid");
-  writeFileSync(mainConf, mainConfig(confDir, temp, errorLog, pidFile));
+  writeFileSync(mainConf, stream.head + mainConfig(confDir, temp, errorLog, pidFile) + stream.tail);
   const nginxArgs = ["-p", prefix, "-c", mainConf];
 
   const proc = startManaged("nginx", nginxArgs, join(prefix, "stderr.log"));
@@ -71,6 +92,7 @@ export async function startNginx(): Promise<NginxHandle> {
   return {
     prefix,
     confDir,
+    ...(streamDir !== undefined ? { streamDir } : {}),
     mainConf,
     errorLog,
     nginxArgs,

@@ -12,7 +12,7 @@ import { startController, type ControllerHandle } from "./controller.js";
 import { ensureDockerd } from "./dockerd.js";
 import { httpGet } from "./http.js";
 import { ensureBackendImage } from "./image.js";
-import { startNginx, type NginxHandle } from "./nginx.js";
+import { startNginx, type NginxHandle, type StartNginxOptions } from "./nginx.js";
 import { ensureBedRoot } from "./procs.js";
 
 export interface BindingYamlOptions {
@@ -81,10 +81,10 @@ export interface World {
   sample(port: number, n: number): Promise<string[]>;
 }
 
-export async function startWorld(node: string): Promise<World> {
+export async function startWorld(node: string, nginxOptions: StartNginxOptions = {}): Promise<World> {
   await ensureDockerd();
   await ensureBackendImage();
-  const [consul, nginx] = await Promise.all([startConsul({ node: `consul-${node}` }), startNginx()]);
+  const [consul, nginx] = await Promise.all([startConsul({ node: `consul-${node}` }), startNginx(nginxOptions)]);
   const proxy = await startConsulProxy(consul.httpAddr);
   const bindingsDir = mkdtempSync(join(ensureBedRoot(), `bindings-${node}-`));
   mkdirSync(bindingsDir, { recursive: true });

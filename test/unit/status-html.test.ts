@@ -48,7 +48,7 @@ function hostileStatus(text = EVIL): StatusDocument {
         key: `default/${EVIL}`,
         service: EVIL,
         datacenter: EVIL,
-        loadBalancer: { output: EVIL, listen: EVIL },
+        loadBalancer: { output: EVIL, listen: EVIL, protocol: "http" },
         ready: { status: "False", reason: EVIL, message: EVIL },
         conditions: [{ type: "Ready", status: "False", reason: EVIL, message: EVIL, lastTransitionTime: at }],
         counts: { desired: 1, registered: 1, passing: 0 },
@@ -127,6 +127,7 @@ describe("weights and split groups on the status page", () => {
         {
           ...b,
           loadBalancer: {
+            protocol: "http",
             ...lb,
             split: [
               { group: 0, selector, percent: 10, servers: 1, share: 10 },

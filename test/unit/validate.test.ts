@@ -76,6 +76,7 @@ describe("validateBinding: defaults", () => {
     );
     assert.deepEqual(b.spec.loadBalancer, {
       kind: "nginx",
+      protocol: "http",
       listen: { port: 80, address: "127.0.0.1" },
       onlyPassing: true,
       method: "round_robin",

@@ -17,11 +17,14 @@
  * - OutputDirReadOnly: the output directory cannot be written: read-only file
  *   system (EROFS) or no permission (EACCES, EPERM).
  * - WriteFailed: any other filesystem error while reading/writing/renaming.
+ * - StreamModuleMissing: a `protocol: tcp|udp` file for an nginx without the
+ *   stream module (nginx -V, or nginx -t's `unknown directive "stream"`).
  * The two OutputDir* reasons clear by themselves when the operator frees
  * space or remounts read-write: they carry `retryCapMs` (runtime/errors.ts
  * retryCapOf), so the retry comes at most that long after the fix.
  */
-export type LbErrorReason = "ValidationFailed" | "ReloadFailed" | "ReloadRejected" | "OutputDirFull" | "OutputDirReadOnly" | "WriteFailed";
+export type LbErrorReason =
+  "ValidationFailed" | "ReloadFailed" | "ReloadRejected" | "OutputDirFull" | "OutputDirReadOnly" | "WriteFailed" | "StreamModuleMissing";
 
 /** Longest retry delay of an OutputDirFull / OutputDirReadOnly failure. */
 export const OUTPUT_DIR_RETRY_CAP_MS = 2_000;

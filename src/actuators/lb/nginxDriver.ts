@@ -18,11 +18,12 @@
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LoadBalancerDriver } from "./driver.js";
 import { LbError } from "./errors.js";
 import { runFile, runFileOutput } from "./exec.js";
+import { isUnknownStreamDirective, streamModuleMissing, streamSupport, type StreamSupport } from "./nginxStream.js";
 import { childPids, processAlive } from "./procfs.js";
 
 export interface NginxDriverOptions {
@@ -34,6 +35,8 @@ export interface NginxDriverOptions {
   readonly timeoutMs?: number;
   /** How long reload() waits for the master's new worker processes; default 3 s. */
   readonly reloadConfirmMs?: number;
+  /** Candidates in this directory are `stream {}` snippets (`protocol: tcp|udp`), checked in a stream wrapper. */
+  readonly streamDir?: string;
 }
 
 const CONFIRM_POLL_MS = 25;
@@ -56,6 +59,21 @@ function nginxQuote(s: string): string {
   // eslint-disable-next-line no-control-regex -- we are rejecting control chars on purpose
   if (/[\u0000-\u001f\u007f]/.test(s)) throw new LbError("ValidationFailed", "path contains control characters");
   return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** Throwaway main config that includes one snippet in `stream {}` (loading the module first when it is dynamic). */
+function streamWrapperConfig(dir: string, candidatePath: string, support: StreamSupport): string {
+  return [
+    "# dockbind: isolated check of one generated stream snippet",
+    ...(support.kind === "dynamic" ? [`load_module ${nginxQuote(support.module)};`] : []),
+    `pid ${nginxQuote(join(dir, "nginx.pid"))};`,
+    "error_log stderr;",
+    "events {}",
+    "stream {",
+    `    include ${nginxQuote(candidatePath)};`,
+    "}",
+    "",
+  ].join("\n");
 }
 
 /** Throwaway main config that includes one snippet in `http {}`; everything nginx writes stays in `dir`. */
@@ -87,20 +105,30 @@ export class NginxDriver implements LoadBalancerDriver {
   private readonly confirmMs: number;
   /** Resolved once (see pidFile); null = cannot be known, reloads are not confirmed. */
   private pidPath: string | null | undefined;
+  private readonly streamDir: string | undefined;
+  /** `nginx -V` read once, on the first stream candidate. */
+  private stream: Promise<StreamSupport> | undefined;
 
   constructor(opts: NginxDriverOptions = {}) {
     this.bin = opts.nginxBin ?? "nginx";
     this.args = opts.args ?? [];
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.confirmMs = opts.reloadConfirmMs ?? 3_000;
+    this.streamDir = opts.streamDir === undefined ? undefined : resolve(opts.streamDir);
   }
 
-  /** `nginx -t` on a wrapper config in a private mkdtemp dir that includes only `candidatePath`. */
+  /**
+   * `nginx -t` on a wrapper config in a private mkdtemp dir that includes only `candidatePath`
+   * (in `stream {}` for a candidate in the stream dir; StreamModuleMissing without the module).
+   */
   async validateCandidate(candidatePath: string): Promise<void> {
+    const isStream = this.streamDir !== undefined && resolve(dirname(candidatePath)) === this.streamDir;
+    const support = isStream ? await this.streamSupport() : undefined;
+    if (support?.kind === "missing") throw support.ran ? streamModuleMissing(support.detail) : new LbError("ValidationFailed", support.detail);
     const dir = await mkdtemp(join(tmpdir(), "dockbind-nginx-t-"));
     try {
       const conf = join(dir, "nginx.conf");
-      await writeFile(conf, wrapperConfig(dir, candidatePath), { mode: 0o600 });
+      await writeFile(conf, support === undefined ? wrapperConfig(dir, candidatePath) : streamWrapperConfig(dir, candidatePath, support), { mode: 0o600 });
       const r = await runFile(this.bin, ["-t", "-e", "stderr", "-p", `${dir}/`, "-c", conf], this.timeoutMs);
       if (!r.ok) throw new LbError("ValidationFailed", `nginx -t rejected ${candidatePath}: ${r.detail}`);
     } finally {
@@ -111,7 +139,16 @@ export class NginxDriver implements LoadBalancerDriver {
   /** `nginx -t <args>`: the whole live configuration. */
   async validateLive(): Promise<void> {
     const r = await runFile(this.bin, ["-t", ...this.args], this.timeoutMs);
+    if (!r.ok && isUnknownStreamDirective(r.detail)) throw streamModuleMissing(`nginx -t (live config): ${r.detail}`);
     if (!r.ok) throw new LbError("ValidationFailed", `nginx -t (live config) failed: ${r.detail}`);
+  }
+
+  /** Cached once found; a missing module is looked for again next time (the operator may install it). */
+  private async streamSupport(): Promise<StreamSupport> {
+    this.stream ??= streamSupport(this.bin, this.timeoutMs);
+    const support = await this.stream;
+    if (support.kind === "missing") this.stream = undefined;
+    return support;
   }
 
   /**

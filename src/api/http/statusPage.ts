@@ -81,7 +81,7 @@ function bindingSection(b: BindingView, now: string): SafeHtml {
 <h2><span>${b.key}</span> ${badge(b.ready.status, b.ready.status === "True" ? "Ready" : `Not ready: ${b.ready.reason}`)}${b.deleting !== undefined ? html` ${badge("critical", `Deleting in ${b.deleting.remainingSeconds}s`)}` : ""}
 <small>service <code>${b.service}</code>${b.datacenter !== undefined ? html` dc <code>${b.datacenter}</code>` : ""}</small></h2>
 <div class="meta">backends: <b data-count="desired">${c.desired}</b> desired · <b data-count="registered">${c.registered}</b> registered · <b data-count="passing">${c.passing}</b> passing${(c.maintenance ?? 0) > 0 ? html` · <b data-count="maintenance">${c.maintenance ?? 0}</b> in maintenance` : ""}
-${b.loadBalancer !== undefined ? html` · nginx <code>${b.loadBalancer.listen}</code> → <code>${b.loadBalancer.output}</code>` : " · no load balancer"}
+${b.loadBalancer !== undefined ? html` · nginx <code>${b.loadBalancer.listen}</code>${b.loadBalancer.protocol !== "http" ? html` <code data-protocol="${b.loadBalancer.protocol}">${b.loadBalancer.protocol}</code>` : ""} → <code>${b.loadBalancer.output}</code>` : " · no load balancer"}
 ${render !== undefined ? html` · last render: <b>${render.result}</b> (${render.servers} server(s)) ${ago(render.at, now)}` : ""}
 ${split !== undefined ? html`<br>split: ${split.map((g, i) => html`${i > 0 ? " · " : ""}<span data-split-group="${g.group}"><code>${g.selector}</code> ${g.percent}% (now ${g.share}% over ${g.servers} server(s))</span>`)}` : ""}
 ${b.ready.status !== "True" ? html`<br>${b.ready.message}` : ""}

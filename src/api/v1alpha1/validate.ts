@@ -7,7 +7,7 @@
  */
 import { Ajv, type ErrorObject } from "ajv";
 import { isIP } from "node:net";
-import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
+import { lbProtocol, type LabelSelector, type ServiceBinding } from "../../domain/types.js";
 // A JSON import (not fs/require) so that `tsc` copies the schema into dist/ next to this module.
 import schemaDocument from "./servicebinding.schema.json" with { type: "json" };
 
@@ -152,6 +152,29 @@ function semanticErrors(b: ServiceBinding): FieldError[] {
   if (tls?.redirectHttp !== undefined && tls.redirectHttp.port === b.spec.loadBalancer?.listen.port) {
     errors.push({ field: "spec.loadBalancer.tls.redirectHttp.port", message: "must differ from listen.port (the https listener)" });
   }
+  errors.push(...protocolErrors(b));
+  return errors;
+}
+
+/** loadBalancer.protocol against the backends, the health check and serverName. */
+function protocolErrors(b: ServiceBinding): FieldError[] {
+  const lb = b.spec.loadBalancer;
+  if (lb === undefined) return [];
+  const errors: FieldError[] = [];
+  const protocol = lbProtocol(lb);
+  const backends = b.spec.backends.protocol;
+  if (protocol === "udp" && backends !== "udp") {
+    errors.push({ field: "spec.backends.protocol", message: `must be udp with loadBalancer.protocol udp (got ${backends})` });
+  }
+  if (protocol !== "udp" && backends === "udp") {
+    errors.push({ field: "spec.loadBalancer.protocol", message: `must be udp for udp backends (got ${protocol})` });
+  }
+  if (protocol !== "http" && lb.serverName !== undefined) {
+    errors.push({ field: "spec.loadBalancer.serverName", message: `only meaningful with protocol http (a ${protocol} listener has no host names)` });
+  }
+  if (protocol === "udp" && b.spec.healthCheck.type === "http") {
+    errors.push({ field: "spec.healthCheck.type", message: "http cannot check a udp service: use tcp (the same port over TCP), ttl, docker or none" });
+  }
   return errors;
 }
 
@@ -162,8 +185,8 @@ function semanticErrors(b: ServiceBinding): FieldError[] {
 export function validateBinding(doc: unknown): ValidationResult {
   const copy: unknown = doc === undefined ? undefined : structuredClone(doc);
   if (!validateSchema(copy)) {
-    // Errors raised inside propertyNames repeat the propertyNames one; keep the precise one.
-    const raw = (validateSchema.errors ?? []).filter((e) => e.propertyName === undefined);
+    // Errors raised inside propertyNames repeat the propertyNames one; an `if` error repeats its `then` one.
+    const raw = (validateSchema.errors ?? []).filter((e) => e.propertyName === undefined && e.keyword !== "if");
     const errors = raw.map((e) => ({ field: fieldOf(e), message: messageOf(e) }));
     return { ok: false, errors: dedupe(errors) };
   }

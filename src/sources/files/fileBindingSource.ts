@@ -31,7 +31,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { matchesSelector } from "../../domain/selector.js";
-import type { LabelSelector, ServiceBinding } from "../../domain/types.js";
+import { lbProtocol, type LabelSelector, type ServiceBinding } from "../../domain/types.js";
 import { isAborted, sleep } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import type { BindingProblem, BindingStore, PendingDeletion } from "../../ports/bindingStore.js";
@@ -336,7 +336,8 @@ export function dropConflicts(next: Map<string, Entry>, existing: ReadonlySet<st
     const entry = next.get(key);
     if (entry === undefined) continue;
     const lb = entry.binding.spec.loadBalancer;
-    const socket = lb === undefined ? "" : `${lb.listen.address}:${lb.listen.port}`;
+    // A UDP listener shares no socket with a TCP one (http or tcp) on the same address and port.
+    const socket = lb === undefined ? "" : `${lb.listen.address}:${lb.listen.port}${lbProtocol(lb) === "udp" ? "/udp" : ""}`;
     const claimedBy = accepted.find((a) => portClaimClash(a, entry.binding));
     const clash =
       lb !== undefined && outputs.has(lb.output)
