@@ -56,11 +56,14 @@ export interface LbFileChange {
   /** Unified diff (empty for unchanged/error). */
   readonly diff: string;
   readonly error?: string;
+  /** `spec.service.datacenters` bindings: the served datacenter and every listed one (describeServed). */
+  readonly datacenter?: string;
 }
 
 /** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
 export type RenderedFile =
-  { readonly binding: string; readonly path: string; readonly text: string } | { readonly binding: string; readonly path: string; readonly error: string };
+  | { readonly binding: string; readonly path: string; readonly text: string; readonly datacenter?: string }
+  | { readonly binding: string; readonly path: string; readonly error: string };
 
 /** One Docker endpoint as the plan sees it: its node identity and live containers. */
 export interface PlanEndpoint {
@@ -255,7 +258,8 @@ function lbChanges(input: PlanInput): LbFileChange[] {
     }
     const cur = input.onDisk.get(r.path);
     const action: LbAction = cur === undefined ? "create" : cur === r.text ? "unchanged" : "update";
-    out.push({ action, binding: r.binding, path: r.path, diff: fileDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`) });
+    const dc = r.datacenter !== undefined ? { datacenter: r.datacenter } : {};
+    out.push({ action, binding: r.binding, path: r.path, diff: fileDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`), ...dc });
   }
   for (const [binding, path] of [...input.ownedFiles].sort((a, b) => a[0].localeCompare(b[0]))) {
     if (kept.has(path)) continue;

@@ -11,6 +11,7 @@
 import { desiredRegistrations } from "../domain/decisions.js";
 import { conflictMessage, type NodeConflict } from "../domain/ownership.js";
 import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
+import { servedDatacenter, type DatacenterCandidate } from "../domain/failover.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
@@ -55,6 +56,11 @@ export interface BindingView {
   readonly key: string;
   readonly service: string;
   readonly datacenter?: string;
+  /**
+   * `spec.service.datacenters` bindings: the datacenter the load balancer serves (servedDatacenter(),
+   * the renderer's rule; absent while none answered), whether that is a failover, and every listed one.
+   */
+  readonly datacenters?: { readonly serving?: string; readonly failover: boolean; readonly candidates: readonly DatacenterCandidate[] };
   readonly loadBalancer?: { readonly output: string; readonly listen: string };
   readonly ready: { readonly status: string; readonly reason: string; readonly message: string };
   readonly conditions: readonly Condition[];
@@ -108,6 +114,14 @@ function deletingView(key: string, parts: ObservedParts, now: Date): BindingView
   };
 }
 
+function datacentersView(b: ServiceBinding, parts: ObservedParts): BindingView["datacenters"] {
+  const list = b.spec.service.datacenters;
+  if (list === undefined) return undefined;
+  const served = servedDatacenter(b, (ref) => parts.health.get(ref));
+  if (served === undefined) return { failover: false, candidates: list.map((dc) => ({ dc, state: "unknown", passing: 0 })) };
+  return { ...(served.dc !== undefined ? { serving: served.dc } : {}), failover: served.failover, candidates: served.candidates };
+}
+
 function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): BindingView {
   const key = bindingKey(b);
   const st = parts.status.get(key);
@@ -156,10 +170,12 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
   }
   const ready = st.conditions.find((c) => c.type === "Ready");
   const deleting = deletingView(key, parts, now);
+  const datacenters = datacentersView(b, parts);
   return {
     key,
     service: svc.name,
     ...(svc.datacenter !== undefined ? { datacenter: svc.datacenter } : {}),
+    ...(datacenters !== undefined ? { datacenters } : {}),
     ...(lb !== undefined ? { loadBalancer: { output: lb.output, listen: `${lb.listen.address}:${lb.listen.port}` } } : {}),
     ready:
       ready === undefined

@@ -5,6 +5,8 @@ export interface HealthSnapshot {
   readonly instances: readonly HealthInstance[];
   /** When the last successful query returned (ms since epoch). */
   readonly updatedAt: number;
+  /** The latest query failed (e.g. the datacenter's servers are unreachable): `instances` are the last known ones. */
+  readonly stale?: boolean;
 }
 
 export interface HealthStore {

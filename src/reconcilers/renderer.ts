@@ -25,7 +25,8 @@ import type { RendererRequest, RequestReconciler } from "../runtime/requests.js"
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
-import { serviceRef, type HealthInstance } from "../domain/types.js";
+import { type HealthInstance } from "../domain/types.js";
+import { describeServed, servedDatacenter } from "../domain/failover.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 import type { HealthStore } from "../ports/healthStore.js";
 
@@ -70,6 +71,9 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
    */
   private readonly served = new Map<string, ReadonlySet<string>>();
 
+  /** Datacenter last applied per `datacenters` binding (failover logging). */
+  private readonly servedDc = new Map<string, string>();
+
   constructor(private readonly opts: RendererOptions) {}
 
   async reconcile(request: RendererRequest): Promise<ReconcileResult> {
@@ -79,9 +83,10 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
     const binding = bindings.get(key);
     const lb = binding?.spec.loadBalancer;
     const previous = this.outputs.get(key);
-    const snapshot = binding === undefined ? undefined : this.opts.health.get(serviceRef(binding));
+    const snapshot = binding === undefined ? undefined : servedDatacenter(binding, (ref) => this.opts.health.get(ref));
     if (binding === undefined || lb === undefined) {
       this.served.delete(key);
+      this.servedDc.delete(key);
       if (previous !== undefined) await this.remove(key, previous);
       // No load balancer: only the passing count is kept (a later health change re-queues the key).
       if (snapshot !== undefined) status.setBackends(key, { passing: passingCount(snapshot.instances) });
@@ -120,7 +125,9 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
           reloaded: applied.reloaded,
         });
       }
-      status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}`);
+      this.noteServed(key, describeServed(snapshot), snapshot.dc);
+      const from = snapshot.candidates.length > 0 ? ` from datacenter ${snapshot.dc ?? ""}` : "";
+      status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}${from}`);
       status.setCondition(key, "Degraded", "False", "AsExpected", "");
       this.opts.observer?.onRender?.(key, applied.changed || applied.reloaded ? "changed" : "unchanged");
       return {};
@@ -132,6 +139,13 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
       this.opts.observer?.onRender?.(key, "error", reason);
       throw err;
     }
+  }
+
+  /** Logs a change of the datacenter a `datacenters` binding serves (the first render logs it too). */
+  private noteServed(key: string, description: string, dc: string | undefined): void {
+    if (description === "" || dc === undefined || this.servedDc.get(key) === dc) return;
+    this.servedDc.set(key, dc);
+    this.opts.logger.info("serving datacenter", { binding: key, datacenter: dc, detail: description });
   }
 
   /** Where this controller's generated files go. */

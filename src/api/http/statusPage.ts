@@ -9,6 +9,7 @@
 import type { BackendView, BindingView, StatusDocument } from "../../observability/statusModel.js";
 import type { ProbeReport } from "../../observability/probes.js";
 import { html, SafeHtml } from "./html.js";
+import { describeCandidates } from "../../domain/failover.js";
 
 export interface StatusPageInput {
   readonly status: StatusDocument;
@@ -55,6 +56,13 @@ function backendRow(b: BackendView): SafeHtml {
 <td>${badge(b.health, b.health)}${b.reason !== undefined ? html` ${b.reason}` : ""}</td><td><code>${b.serviceId}</code></td></tr>`;
 }
 
+/** `spec.service.datacenters`: the datacenter the load balancer serves, and every listed one. */
+function datacentersLine(b: BindingView): SafeHtml | string {
+  const d = b.datacenters;
+  if (d === undefined) return "";
+  return html`<br>serving datacenter <b data-serving-dc="${d.serving ?? ""}">${d.serving ?? "none yet"}</b>${d.failover ? html` ${badge("warning", "failover")}` : ""} <small>(${describeCandidates(d.candidates)})</small>`;
+}
+
 function bindingSection(b: BindingView, now: string): SafeHtml {
   const c = b.counts;
   const render = b.lastRender;
@@ -64,6 +72,7 @@ function bindingSection(b: BindingView, now: string): SafeHtml {
 <div class="meta">backends: <b data-count="desired">${c.desired}</b> desired · <b data-count="registered">${c.registered}</b> registered · <b data-count="passing">${c.passing}</b> passing
 ${b.loadBalancer !== undefined ? html` · nginx <code>${b.loadBalancer.listen}</code> → <code>${b.loadBalancer.output}</code>` : " · no load balancer"}
 ${render !== undefined ? html` · last render: <b>${render.result}</b> (${render.servers} server(s)) ${ago(render.at, now)}` : ""}
+${datacentersLine(b)}
 ${b.ready.status !== "True" ? html`<br>${b.ready.message}` : ""}
 ${b.deleting !== undefined ? html`<br>gone from the bindings directory since ${b.deleting.since}: deleted at ${b.deleting.deleteAt} unless it comes back${b.deleting.mass ? " (most bindings vanished at once)" : ""}` : ""}</div>
 <table><thead><tr><th>Container</th><th>Address</th><th>Health</th><th>Consul service ID</th></tr></thead><tbody>

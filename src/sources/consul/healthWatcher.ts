@@ -6,8 +6,9 @@
  * - X-Consul-Index handling per Consul's docs: block on the last index; an
  *   index that goes backwards (agent restarted) resets the query; index 0 is
  *   treated as 1;
- * - errors back off exponentially and KEEP the last known instances, so a
- *   Consul outage never empties a rendered config;
+ * - errors back off exponentially and KEEP the last known instances (the
+ *   snapshot is flagged `stale` until the next answer), so a Consul outage
+ *   (or an unreachable datacenter) never empties a rendered config;
  * - a changed instance set triggers `onChange(refKey)` through a min/max
  *   debouncer (consul-template's wait), so bursts render once;
  * - agent restart with lost state: after any failed query the next
@@ -195,6 +196,7 @@ export class HealthWatcher implements HealthStore {
           error: errorMessage(err),
           failures,
         });
+        this.markStale(key);
         await this.backoffSleep(backoffDelay(failures++, this.opts.backoff), signal);
       }
     }
@@ -268,6 +270,12 @@ export class HealthWatcher implements HealthStore {
       return fresh;
     }
     return [...byId.values()];
+  }
+
+  /** The latest query for `key` failed: its last known instances stay, flagged stale (cleared by the next answer). */
+  private markStale(key: string): void {
+    const prev = this.snapshots.get(key);
+    if (prev !== undefined && prev.stale !== true) this.snapshots.set(key, { ...prev, stale: true });
   }
 
   /** Stores the answer; true when it differs from the last one (or is the first). */

@@ -1,0 +1,77 @@
+/**
+ * Which datacenter's instances a binding's load balancer serves. Pure: the renderer, `controller
+ * plan` and the status document all call servedDatacenter(), so they never disagree.
+ *
+ * Rule (`spec.service.datacenters`, ordered, the local datacenter first): serve the first
+ * datacenter that has a passing instance; when none has, the first one that answered (its
+ * instances, none of them passing, are rendered as they are). A datacenter whose latest query
+ * failed (its servers unreachable) keeps its last known instances: "no fresh data" is not "no
+ * instances", so an unreachable datacenter that was serving stays served and one that had no
+ * passing instance stays skipped. A datacenter that never answered is skipped. Without
+ * `datacenters`, the binding's one service ref is served as it is.
+ */
+import { serviceRefs, type HealthInstance, type ServiceBinding, type ServiceRef } from "./types.js";
+
+/** What the health source knows of one (service, datacenter). */
+export interface DatacenterSnapshot {
+  readonly instances: readonly HealthInstance[];
+  /** The latest query failed: `instances` are the last known ones. */
+  readonly stale?: boolean;
+}
+
+export type DatacenterState = "fresh" | "stale" | "unknown";
+
+export interface DatacenterCandidate {
+  readonly dc: string;
+  readonly state: DatacenterState;
+  readonly passing: number;
+}
+
+export interface ServedDatacenter {
+  /** The served datacenter; undefined for a binding without `datacenters` and `datacenter` (the agent's own). */
+  readonly dc?: string;
+  readonly instances: readonly HealthInstance[];
+  /** True when a datacenter other than the first listed one is served. */
+  readonly failover: boolean;
+  /** Every listed datacenter in order (empty without `datacenters`). */
+  readonly candidates: readonly DatacenterCandidate[];
+}
+
+function passing(instances: readonly HealthInstance[]): number {
+  return instances.filter((i) => i.status === "passing").length;
+}
+
+/** The served datacenter and its instances; undefined while no listed datacenter has answered yet. */
+export function servedDatacenter(b: Pick<ServiceBinding, "spec">, lookup: (ref: ServiceRef) => DatacenterSnapshot | undefined): ServedDatacenter | undefined {
+  const refs = serviceRefs(b);
+  const snaps = refs.map((ref) => ({ ref, snap: lookup(ref) }));
+  const candidates: DatacenterCandidate[] =
+    b.spec.service.datacenters === undefined
+      ? []
+      : snaps.map(({ ref, snap }) => ({
+          dc: ref.dc ?? "",
+          state: snap === undefined ? "unknown" : snap.stale === true ? "stale" : "fresh",
+          passing: snap === undefined ? 0 : passing(snap.instances),
+        }));
+  const chosen = snaps.find(({ snap }) => snap !== undefined && passing(snap.instances) > 0) ?? snaps.find(({ snap }) => snap !== undefined);
+  if (chosen?.snap === undefined) return undefined;
+  return {
+    ...(chosen.ref.dc !== undefined ? { dc: chosen.ref.dc } : {}),
+    instances: chosen.snap.instances,
+    failover: chosen !== snaps[0],
+    candidates,
+  };
+}
+
+/** `dc1 0 passing; dc2 3 passing (unreachable, last known); dc3 not answered`: the listed datacenters for logs, status and `plan`. */
+export function describeCandidates(candidates: readonly DatacenterCandidate[]): string {
+  return candidates
+    .map((c) => `${c.dc} ${c.state === "unknown" ? "not answered" : `${c.passing} passing${c.state === "stale" ? " (unreachable, last known)" : ""}`}`)
+    .join("; ");
+}
+
+/** `dc2 (failover: dc1 0 passing; dc2 3 passing)`; "" without `datacenters`. */
+export function describeServed(s: ServedDatacenter): string {
+  if (s.candidates.length === 0) return "";
+  return `${s.dc ?? ""} (${s.failover ? "failover" : "preferred"}: ${describeCandidates(s.candidates)})`;
+}
