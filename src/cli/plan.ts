@@ -106,7 +106,7 @@ async function dockerSnapshot(docker: Dockerode): Promise<ContainerInfo[]> {
 
 /**
  * The instances the controller would render for `b` now (servedDatacenter(), the renderer's rule):
- * one health read per listed datacenter; a datacenter whose read fails counts as not answered.
+ * one health read per listed datacenter; a datacenter whose read fails counts as unreachable.
  * Rejects when none answers (Consul unreachable).
  */
 async function servedNow(b: ServiceBinding, consul: ReturnType<typeof createConsulClient>): Promise<ServedDatacenter> {
@@ -118,14 +118,15 @@ async function servedNow(b: ServiceBinding, consul: ReturnType<typeof createCons
         (res) => ({ key: refKey(ref), instances: res.instances }),
         (err: unknown) => {
           errors.push(err);
-          return undefined;
+          return { key: refKey(ref), instances: [], stale: true };
         },
       ),
     ),
   );
-  const byKey = new Map(answers.flatMap((a) => (a === undefined ? [] : [[a.key, { instances: a.instances }] as const])));
+  const byKey = new Map(answers.map((a) => [a.key, a]));
   const served = servedDatacenter(b, (ref) => byKey.get(refKey(ref)));
-  if (served === undefined) throw errors[0] instanceof Error ? errors[0] : new Error(`consul health of ${b.spec.service.name}: no answer`);
+  if (served === undefined || errors.length === refs.length)
+    throw errors[0] instanceof Error ? errors[0] : new Error(`consul health of ${b.spec.service.name}: no answer`);
   return served;
 }
 

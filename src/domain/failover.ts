@@ -3,12 +3,14 @@
  * plan` and the status document all call servedDatacenter(), so they never disagree.
  *
  * Rule (`spec.service.datacenters`, ordered, the local datacenter first): serve the first
- * datacenter that has a passing instance; when none has, the first one that answered (its
- * instances, none of them passing, are rendered as they are). A datacenter whose latest query
- * failed (its servers unreachable) keeps its last known instances: "no fresh data" is not "no
- * instances", so an unreachable datacenter that was serving stays served and one that had no
- * passing instance stays skipped. A datacenter that never answered is skipped. Without
- * `datacenters`, the binding's one service ref is served as it is.
+ * datacenter that has a passing instance; when none has, the first listed one (its instances,
+ * none passing, are rendered as they are). A datacenter whose latest query failed (its servers
+ * unreachable) keeps its last known instances (none if it never answered): "no fresh data" is
+ * not "no instances", so an unreachable datacenter that was serving stays served and one that
+ * had no passing instance stays skipped. A datacenter listed before the chosen one that has
+ * neither answered nor failed yet makes the decision wait (undefined): a start-up never renders
+ * a fallback, or an empty upstream, only because the preferred datacenter answers a little later.
+ * Without `datacenters`, the binding's one service ref is served as it is.
  */
 import { serviceRefs, type HealthInstance, type ServiceBinding, type ServiceRef } from "./types.js";
 
@@ -41,19 +43,38 @@ function passing(instances: readonly HealthInstance[]): number {
   return instances.filter((i) => i.status === "passing").length;
 }
 
-/** The served datacenter and its instances; undefined while no listed datacenter has answered yet. */
+/** What servedDatacenter() reads of a health store: its snapshot, and whether its latest query failed. */
+export interface DatacenterHealthSource {
+  get(ref: ServiceRef): DatacenterSnapshot | undefined;
+  failing?(ref: ServiceRef): boolean;
+}
+
+/** A store's view of `ref` for servedDatacenter(): a failed query without any answer yet is "unreachable, nothing known". */
+export function datacenterLookup(store: DatacenterHealthSource): (ref: ServiceRef) => DatacenterSnapshot | undefined {
+  return (ref) => store.get(ref) ?? (store.failing?.(ref) === true ? { instances: [], stale: true } : undefined);
+}
+
+/** Every listed datacenter in order, as `lookup` knows it (empty without `datacenters`). */
+export function datacenterCandidates(b: Pick<ServiceBinding, "spec">, lookup: (ref: ServiceRef) => DatacenterSnapshot | undefined): DatacenterCandidate[] {
+  if (b.spec.service.datacenters === undefined) return [];
+  return serviceRefs(b).map((ref) => {
+    const snap = lookup(ref);
+    return {
+      dc: ref.dc ?? "",
+      state: snap === undefined ? "unknown" : snap.stale === true ? "stale" : "fresh",
+      passing: snap === undefined ? 0 : passing(snap.instances),
+    };
+  });
+}
+
+/** The served datacenter and its instances; undefined while the decision waits for a datacenter's first answer. */
 export function servedDatacenter(b: Pick<ServiceBinding, "spec">, lookup: (ref: ServiceRef) => DatacenterSnapshot | undefined): ServedDatacenter | undefined {
-  const refs = serviceRefs(b);
-  const snaps = refs.map((ref) => ({ ref, snap: lookup(ref) }));
-  const candidates: DatacenterCandidate[] =
-    b.spec.service.datacenters === undefined
-      ? []
-      : snaps.map(({ ref, snap }) => ({
-          dc: ref.dc ?? "",
-          state: snap === undefined ? "unknown" : snap.stale === true ? "stale" : "fresh",
-          passing: snap === undefined ? 0 : passing(snap.instances),
-        }));
-  const chosen = snaps.find(({ snap }) => snap !== undefined && passing(snap.instances) > 0) ?? snaps.find(({ snap }) => snap !== undefined);
+  const snaps = serviceRefs(b).map((ref) => ({ ref, snap: lookup(ref) }));
+  const candidates = datacenterCandidates(b, lookup);
+  const firstUnknown = snaps.findIndex(({ snap }) => snap === undefined);
+  const withPassing = snaps.findIndex(({ snap }) => snap !== undefined && passing(snap.instances) > 0);
+  if (firstUnknown !== -1 && (withPassing === -1 || firstUnknown < withPassing)) return undefined;
+  const chosen = snaps[withPassing === -1 ? 0 : withPassing];
   if (chosen?.snap === undefined) return undefined;
   return {
     ...(chosen.ref.dc !== undefined ? { dc: chosen.ref.dc } : {}),

@@ -11,7 +11,7 @@
 import { desiredRegistrations } from "../domain/decisions.js";
 import { conflictMessage, type NodeConflict } from "../domain/ownership.js";
 import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
-import { servedDatacenter, type DatacenterCandidate } from "../domain/failover.js";
+import { datacenterCandidates, datacenterLookup, servedDatacenter, type DatacenterCandidate } from "../domain/failover.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
@@ -115,10 +115,10 @@ function deletingView(key: string, parts: ObservedParts, now: Date): BindingView
 }
 
 function datacentersView(b: ServiceBinding, parts: ObservedParts): BindingView["datacenters"] {
-  const list = b.spec.service.datacenters;
-  if (list === undefined) return undefined;
-  const served = servedDatacenter(b, (ref) => parts.health.get(ref));
-  if (served === undefined) return { failover: false, candidates: list.map((dc) => ({ dc, state: "unknown", passing: 0 })) };
+  if (b.spec.service.datacenters === undefined) return undefined;
+  const lookup = datacenterLookup(parts.health);
+  const served = servedDatacenter(b, lookup);
+  if (served === undefined) return { failover: false, candidates: datacenterCandidates(b, lookup) };
   return { ...(served.dc !== undefined ? { serving: served.dc } : {}), failover: served.failover, candidates: served.candidates };
 }
 

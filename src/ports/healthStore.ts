@@ -12,4 +12,6 @@ export interface HealthSnapshot {
 export interface HealthStore {
   /** Undefined until the first query for `ref` succeeded. */
   get(ref: ServiceRef): HealthSnapshot | undefined;
+  /** True while the latest query for `ref` failed (before or after a first answer). */
+  failing?(ref: ServiceRef): boolean;
 }

@@ -26,7 +26,7 @@ import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
 import { type HealthInstance } from "../domain/types.js";
-import { describeServed, servedDatacenter } from "../domain/failover.js";
+import { datacenterLookup, describeServed, servedDatacenter } from "../domain/failover.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 import type { HealthStore } from "../ports/healthStore.js";
 
@@ -83,7 +83,7 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
     const binding = bindings.get(key);
     const lb = binding?.spec.loadBalancer;
     const previous = this.outputs.get(key);
-    const snapshot = binding === undefined ? undefined : servedDatacenter(binding, (ref) => this.opts.health.get(ref));
+    const snapshot = binding === undefined ? undefined : servedDatacenter(binding, datacenterLookup(this.opts.health));
     if (binding === undefined || lb === undefined) {
       this.served.delete(key);
       this.servedDc.delete(key);

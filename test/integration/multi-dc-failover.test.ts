@@ -7,16 +7,20 @@
  */
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startConsul, type ConsulHandle } from "../support/consul.js";
 import { removeContainer, runBackend, stopContainer, type Backend } from "../support/docker.js";
 import { startHaproxy, type HaproxyHandle } from "../support/haproxy.js";
 import { httpGet } from "../support/http.js";
+import { controllerGet, controllerHttpAddr } from "../support/controllerHttp.js";
+import { run } from "../support/exec.js";
 import { controllerStatus } from "../support/status.js";
 import { cleanupAll } from "../support/teardown.js";
 import { delay, freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
+const REPO = join(import.meta.dirname, "..", "..");
 const SERVICE = "mdc-web";
 let world: World;
 let dc2: ConsulHandle;
@@ -123,6 +127,13 @@ function bad(samples: readonly Sample[], lb: string, after: number): Sample[] {
   return samples.filter((s) => s.lb === lb && s.at > after && s.status !== 200);
 }
 
+/** `3 (502 x3)`: failed answers and their statuses (0: connection error). */
+function failedSummary(samples: readonly Sample[]): string {
+  const byStatus = new Map<number, number>();
+  for (const s of samples) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
+  return `${samples.length}${samples.length > 0 ? ` (${[...byStatus].map(([st, n]) => `${st} x${n}`).join(", ")})` : ""}`;
+}
+
 async function servingDc(): Promise<string | undefined> {
   const doc = await controllerStatus(world.controller ?? assert.fail("no controller"));
   const b = doc.bindings.find((x) => x.key === "default/web");
@@ -165,10 +176,15 @@ const haproxyGet: Getter = (p) => haproxy.get(p);
 
 describe("multi-datacenter failover on a WAN federation", () => {
   it("serves the local datacenter (dc1) while it has passing instances", async () => {
+    for (const b of dc1Backends.values()) {
+      await waitFor(() => world.lbFile("web.conf")?.includes(`127.0.0.1:${b.hostPort ?? -1};`) || undefined, {
+        timeoutMs: 30_000,
+        what: "both dc1 backends in web.conf",
+      });
+    }
     await switchedTo(nginxGet, nginxPort, ["dc1-a", "dc1-b"], Date.now(), "nginx serving dc1");
     await switchedTo(haproxyGet, haproxyPort, ["dc1-a", "dc1-b"], Date.now(), "haproxy serving dc1");
     await waitFor(async () => ((await servingDc()) === "dc1" ? true : undefined), { timeoutMs: 10_000, what: "status serving dc1" });
-    assert.match(world.lbFile("web.conf") ?? "", new RegExp(`127\\.0\\.0\\.1:${dc1Backends.get("dc1-a")?.hostPort ?? -1};`));
   });
 
   it("fails over to dc2 when every dc1 backend stops, with no failed request beyond the switch", async () => {
@@ -190,7 +206,7 @@ describe("multi-datacenter failover on a WAN federation", () => {
     const haproxyWindow = settledAt(samples, "haproxy", t0, dc2Names);
     console.log(
       `failover dc1 -> dc2: nginx serving dc2 ${nginxMs} ms after the stop (last non-dc2 answer at +${nginxWindow} ms), haproxy ${haproxyMs} ms (+${haproxyWindow} ms); ` +
-        `failed during the window: nginx ${bad(samples, "nginx", t0).length}, haproxy ${bad(samples, "haproxy", t0).length} of ${samples.length}`,
+        `failed during the window: nginx ${failedSummary(bad(samples, "nginx", t0))}, haproxy ${failedSummary(bad(samples, "haproxy", t0))} of ${samples.length}`,
     );
     assert.deepEqual(bad(samples, "nginx", t0 + nginxMs), [], "nginx answers after the switch");
     assert.deepEqual(bad(samples, "haproxy", t0 + haproxyMs), [], "haproxy answers after the switch");
@@ -198,6 +214,29 @@ describe("multi-datacenter failover on a WAN federation", () => {
     await waitFor(async () => ((await servingDc()) === "dc2" ? true : undefined), { timeoutMs: 10_000, what: "status serving dc2" });
     const doc = await controllerStatus(world.controller ?? assert.fail("no controller"));
     assert.equal(doc.bindings.find((x) => x.key === "default/web")?.datacenters?.failover, true);
+  });
+
+  it("controller plan, controller status and the status page show the served datacenter", async () => {
+    const cli = (args: readonly string[]): Promise<{ readonly code: number | null; readonly stdout: string }> =>
+      run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...args], { timeoutMs: 60_000 });
+    const plan = await cli([
+      "plan",
+      "-f",
+      world.bindingsDir,
+      "--consul-addr",
+      world.proxy.addr,
+      "--node",
+      "mdc",
+      "--lb-output-dir",
+      world.nginx.confDir,
+      ...haproxy.controllerArgs,
+    ]);
+    assert.match(plan.stdout, /web\.conf \(default\/web\): unchanged, serving datacenter dc2 \(failover: dc1 0 passing; dc2 2 passing\)/);
+    assert.match(plan.stdout, /web-hx\.cfg \(default\/web-hx\): unchanged, serving datacenter dc2/);
+    const status = await cli(["status", "--addr", await controllerHttpAddr(world.controller ?? assert.fail("no controller"))]);
+    assert.match(status.stdout, /serving datacenter: dc2 \(FAILOVER\) \[dc1 0 passing; dc2 2 passing\]/);
+    const page = await controllerGet(world.controller ?? assert.fail("no controller"), "/");
+    assert.match(page.body, /serving datacenter <b data-serving-dc="dc2">dc2<\/b>/);
   });
 
   it("returns to dc1 once a dc1 backend passes again", async () => {
@@ -246,5 +285,18 @@ describe("multi-datacenter failover on a WAN federation", () => {
     console.log(`failover to unreachable dc2's last known instances: nginx ${ms} ms`);
     await waitFor(async () => ((await servingDc()) === "dc2" ? true : undefined), { timeoutMs: 10_000, what: "status serving dc2 (stale)" });
     for (const id of [...dc1Backends.values()].map((x) => x.id)) await removeContainer(id).catch(() => undefined);
+  });
+
+  it("never rendered an empty upstream and logged every datacenter switch", () => {
+    const logs = world.controller?.logs() ?? [];
+    const renders = logs.filter((l) => l.message === "load balancer config updated");
+    assert.ok(renders.length > 0);
+    assert.deepEqual(
+      renders.filter((l) => l.servers === 0),
+      [],
+      "no render with zero servers",
+    );
+    const switches = logs.filter((l) => l.message === "serving datacenter" && l.binding === "default/web").map((l) => l.datacenter);
+    assert.deepEqual(switches, ["dc1", "dc2", "dc1", "dc2"]);
   });
 });

@@ -94,6 +94,8 @@ export class HealthWatcher implements HealthStore {
   private readonly snapshots = new Map<string, HealthSnapshot>();
   private readonly loops = new Map<string, Loop>();
   private readonly holds = new Map<string, Hold>();
+  /** Refs whose latest query failed. */
+  private readonly failingKeys = new Set<string>();
   /** Wakes loops sleeping in error backoff (see kick()). */
   private wake = new AbortController();
   private readonly debouncer: Debouncer;
@@ -104,6 +106,10 @@ export class HealthWatcher implements HealthStore {
 
   get(ref: ServiceRef): HealthSnapshot | undefined {
     return this.snapshots.get(refKey(ref));
+  }
+
+  failing(ref: ServiceRef): boolean {
+    return this.failingKeys.has(refKey(ref));
   }
 
   /**
@@ -121,6 +127,7 @@ export class HealthWatcher implements HealthStore {
       this.loops.delete(key);
       if (mode !== undefined) continue;
       this.snapshots.delete(key);
+      this.failingKeys.delete(key);
       this.endHold(key);
       this.debouncer.cancel(key);
     }
@@ -182,6 +189,7 @@ export class HealthWatcher implements HealthStore {
         if (isAborted(signal)) return;
         if (failures > 0) this.opts.logger.info("consul health query recovered", { service: ref.service, dc: ref.dc, afterFailures: failures });
         failures = 0;
+        this.failingKeys.delete(key);
         const next = BigInt(res.index) > 0n ? res.index : "1";
         const reset = index !== undefined && BigInt(next) < BigInt(index);
         index = next;
@@ -274,6 +282,10 @@ export class HealthWatcher implements HealthStore {
 
   /** The latest query for `key` failed: its last known instances stay, flagged stale (cleared by the next answer). */
   private markStale(key: string): void {
+    const first = !this.failingKeys.has(key);
+    this.failingKeys.add(key);
+    // A ref that never answered becomes "unreachable": a failover decision waiting for it goes on.
+    if (first && !this.snapshots.has(key)) this.opts.onChange(key);
     const prev = this.snapshots.get(key);
     if (prev !== undefined && prev.stale !== true) this.snapshots.set(key, { ...prev, stale: true });
   }
