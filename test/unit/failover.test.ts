@@ -36,19 +36,20 @@ describe("servedDatacenter", () => {
     assert.equal(served({ dc1: { instances: [down("a")] }, dc2: { instances: [up("b")] } }), "dc2");
     assert.equal(served({ dc1: { instances: [] }, dc2: { instances: [] }, dc3: { instances: [up("c")] } }), "dc3");
     const s = servedDatacenter(LIST, lookup({ dc1: { instances: [down("a")] }, dc2: { instances: [up("b"), down("c")] } }));
-    assert.equal(s?.dc, "dc2", "dc3 has not answered, but it comes after the chosen one");
+    assert.ok(s);
+    assert.equal(s.dc, "dc2", "dc3 has not answered, but it comes after the chosen one");
     assert.deepEqual(
-      s?.instances.map((i) => i.serviceId),
+      s.instances.map((i) => i.serviceId),
       ["b", "c"],
       "the served datacenter's instances as they are (the renderer filters health)",
     );
-    assert.equal(s?.failover, true);
-    assert.deepEqual(s?.candidates, [
+    assert.equal(s.failover, true);
+    assert.deepEqual(s.candidates, [
       { dc: "dc1", state: "fresh", passing: 0 },
       { dc: "dc2", state: "fresh", passing: 1 },
       { dc: "dc3", state: "unknown", passing: 0 },
     ]);
-    assert.equal(s === undefined ? "" : describeServed(s), "dc2 (failover: dc1 0 passing; dc2 1 passing; dc3 not answered)");
+    assert.equal(describeServed(s), "dc2 (failover: dc1 0 passing; dc2 1 passing; dc3 not answered)");
   });
 
   it("returns to the first datacenter as soon as it has a passing instance again", () => {
@@ -74,8 +75,9 @@ describe("servedDatacenter", () => {
       failing: (ref: ServiceRef): boolean => ref.dc === "dc2",
     };
     const s = servedDatacenter(LIST, datacenterLookup(store));
-    assert.equal(s?.dc, "dc3");
-    assert.deepEqual(s?.candidates[1], { dc: "dc2", state: "stale", passing: 0 });
+    assert.ok(s);
+    assert.equal(s.dc, "dc3");
+    assert.deepEqual(s.candidates[1], { dc: "dc2", state: "stale", passing: 0 });
     assert.equal(datacenterLookup({ get: () => undefined })({ service: "web" }), undefined, "a store without failing(): pending");
   });
 
@@ -87,16 +89,18 @@ describe("servedDatacenter", () => {
     // Unreachable with none passing last known: skipped.
     assert.equal(served({ dc1: { instances: [down("a")], stale: true }, dc2: { instances: [up("b")] } }), "dc2");
     const s = servedDatacenter(LIST, lookup({ dc1: { instances: [] }, dc2: { instances: [up("b")], stale: true } }));
-    assert.equal(s?.dc, "dc2");
-    assert.equal(s === undefined ? "" : describeServed(s), "dc2 (failover: dc1 0 passing; dc2 1 passing (unreachable, last known); dc3 not answered)");
+    assert.ok(s);
+    assert.equal(s.dc, "dc2");
+    assert.equal(describeServed(s), "dc2 (failover: dc1 0 passing; dc2 1 passing (unreachable, last known); dc3 not answered)");
   });
 
   it("without datacenters: the binding's one ref, no candidates, never a failover", () => {
     const one = binding({ datacenter: "dc2" });
     assert.deepEqual(serviceRefs(one), [{ service: "web", dc: "dc2" }]);
     const s = servedDatacenter(one, (ref) => (ref.dc === "dc2" ? { instances: [down("a")] } : undefined));
+    assert.ok(s);
     assert.deepEqual(s, { dc: "dc2", instances: [down("a")], failover: false, candidates: [] });
-    assert.equal(s === undefined ? "x" : describeServed(s), "");
+    assert.equal(describeServed(s), "");
     assert.equal(servedDatacenter(binding({}), () => ({ instances: [] }))?.dc, undefined);
   });
 
