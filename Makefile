@@ -4,6 +4,10 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Node 20's --test does not expand globs: make does (test/unit/*.test.ts, test/integration/*.test.ts).
 # Integration tests share one dockerd and start their own Consul/nginx: run files one at a time.
 INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
+# The churn soak (test/integration/soak-*) runs SOAK_MINUTES (whole minutes; 5 in `make test`, 60 in `make soak`) in its
+# own invocation: Node 20's --test-timeout is per file, so its timeout is fitted to its length (+10 min for set-up and checks).
+SOAK_FILES := $(wildcard test/integration/soak-*.test.ts)
+SOAK_RUN = $(NODE_TEST) --test-concurrency=1 --test-timeout=$$(( (SOAK_MINUTES * 60 + 600) * 1000 )) $(SOAK_FILES)
 
 .PHONY: all deps testbed build lint format typecheck test test-unit test-integration demo bench soak clean teardown crds flags
 
@@ -43,7 +47,8 @@ test-unit: deps
 	$(NODE_TEST) --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))
 
 test-integration: deps testbed
-	$(NODE_TEST) $(INTEGRATION_FLAGS) $(sort $(wildcard test/integration/*.test.ts))
+	$(NODE_TEST) $(INTEGRATION_FLAGS) $(sort $(filter-out $(SOAK_FILES),$(wildcard test/integration/*.test.ts)))
+	export SOAK_MINUTES=$${SOAK_MINUTES:-5}; $(SOAK_RUN)
 
 ## test: everything CI runs — lint, unit tests, integration tests against real dockerd/Consul/nginx
 test: lint test-unit test-integration
@@ -60,11 +65,13 @@ bench: deps testbed
 	bash bench/anchors/build.sh
 	node --import tsx bench/compare.ts
 
-## soak: the fault suite (test/integration/faults-*) at length (make test runs a bounded version). Knobs: FAULT_KILLS (kill -9
-## cycles, default 200), FAULT_CONSUL_RESTARTS (default 10), STORM_CONTAINERS (default 200)
+## soak: the fault suite (test/integration/faults-*) at length, then the churn soak for SOAK_MINUTES (default 60; plot and
+## samples in test-results/soak/) (make test runs bounded versions). Knobs: FAULT_KILLS (kill -9 cycles, default 200),
+## FAULT_CONSUL_RESTARTS (default 10), STORM_CONTAINERS (default 200), SOAK_MINUTES, SOAK_CHURN_MS, SOAK_EDIT_S
 soak: deps testbed
 	FAULT_KILLS=$${FAULT_KILLS:-200} FAULT_CONSUL_RESTARTS=$${FAULT_CONSUL_RESTARTS:-10} \
 	  $(NODE_TEST) --test-concurrency=1 --test-timeout=7200000 $(sort $(wildcard test/integration/faults-*.test.ts))
+	export SOAK_MINUTES=$${SOAK_MINUTES:-60}; $(SOAK_RUN)
 
 ## crds: regenerate the ServiceBinding CRD (crds/ and charts/dockbind/crds/) from the JSON Schema
 crds: deps

@@ -92,6 +92,16 @@ const SEMANTIC_RULES: readonly { readonly path: RegExp; readonly rules: readonly
     ],
   },
   {
+    path: /^spec\.loadBalancer\.split$/,
+    rules: [
+      {
+        rule: "self.map(g, g.percent).sum() == 100",
+        message: "the percents of the split groups must add up to 100",
+        reason: "FieldValueInvalid",
+      },
+    ],
+  },
+  {
     path: /^spec\.healthCheck$/,
     rules: [
       {

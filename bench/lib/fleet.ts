@@ -165,7 +165,8 @@ async function startFleet(): Promise<Engine[]> {
 }
 
 export async function runFleet(log: (s: string) => void): Promise<FleetResult> {
-  await run("npx", ["tsc", "-p", "tsconfig.json"], { check: true, cwd: join(import.meta.dirname, "..", "..") });
+  // A loaded machine may need minutes to compile: the default 2 min limit of run() is not enough.
+  await run("npx", ["tsc", "-p", "tsconfig.json"], { check: true, cwd: join(import.meta.dirname, "..", ".."), timeoutMs: 600_000 });
   const root = mkdtempSync(join(ensureBedRoot(), "fleet-"));
   const bindingsDir = join(root, "bindings");
   const nginxPrefix = join(root, "nginx");

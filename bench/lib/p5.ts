@@ -104,7 +104,8 @@ function writeBindings(dir: string, n: number): void {
 }
 
 export async function runP5(log: (s: string) => void): Promise<P5Result> {
-  await run("npx", ["tsc", "-p", "tsconfig.json"], { check: true, cwd: join(import.meta.dirname, "..", "..") });
+  // A loaded machine may need minutes to compile: the default 2 min limit of run() is not enough.
+  await run("npx", ["tsc", "-p", "tsconfig.json"], { check: true, cwd: join(import.meta.dirname, "..", ".."), timeoutMs: 600_000 });
   const root = mkdtempSync(join(ensureBedRoot(), "p5-"));
   const bindingsDir = join(root, "bindings");
   const nginxPrefix = join(root, "nginx");

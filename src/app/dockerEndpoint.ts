@@ -30,7 +30,7 @@ import { dockerClient } from "../clients/docker/dockerClient.js";
 import { EngineIdentity } from "./engineIdentity.js";
 import { NodeConflictTracker } from "./nodeConflicts.js";
 import { RegistrarRouter } from "./keyRouter.js";
-import type { ConsulApi } from "../ports/consul.js";
+import type { ConsulApi, ConsulMaintenance } from "../ports/consul.js";
 import type { SwarmClusterStore, SwarmStore } from "../ports/swarmStore.js";
 
 /** What swarmDuty needs to know of an endpoint. */
@@ -79,6 +79,8 @@ export interface DockerEndpointOptions {
   readonly logger: Logger;
   readonly bindings: BindingStore;
   readonly consul: ConsulApi;
+  /** Service maintenance on the agent and its KV declarations (the registrar converges them). */
+  readonly maintenance?: ConsulMaintenance;
   readonly status: BindingStatusStore;
   readonly telemetry: Telemetry;
   /** The shared registrar queue: this endpoint adds its requests (encodeNodeRequest with its node). */
@@ -182,6 +184,7 @@ export class DockerEndpointPipeline {
       hostIP: endpoint.hostIP,
       agentServicesMaxAgeMs: config.resyncIntervalMs,
       ...(compat !== undefined ? { compat } : {}),
+      ...(o.maintenance !== undefined ? { maintenance: o.maintenance } : {}),
     });
   }
 

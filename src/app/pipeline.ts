@@ -117,7 +117,7 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
   });
   const endpoints: DockerEndpointPipeline[] = [];
   for (const endpoint of config.dockerEndpoints) {
-    const shared = { config, logger, bindings, consul, status, telemetry, registrarQueue, backoff: BACKOFF };
+    const shared = { config, logger, bindings, consul, maintenance: consul, status, telemetry, registrarQueue, backoff: BACKOFF };
     endpoints.push(
       new DockerEndpointPipeline({
         ...shared,

@@ -15,6 +15,8 @@ const COMMANDS = `Usage:
   controller validate -f FILE|DIR                   check binding files, print every problem
   controller plan -f DIR [--output text|json]       show what a run would register, deregister and render; changes nothing
   controller status [--addr HOST:PORT]              bindings, backends and conditions of a running controller
+  controller maint enable|disable --binding NS/NAME (--container NAME|ID | --all) [--reason TEXT]
+                                                    put backends into Consul maintenance or out (docker-only; remembered)
   Every subcommand takes --help. Exit codes: 0 ok, 1 failure (invalid bindings, unreachable peer), 2 usage error.
 `;
 
@@ -27,6 +29,7 @@ async function main(argv: readonly string[]): Promise<number> {
   // Modules are loaded on demand: a subcommand does not pay for the controller's (seconds under tsx).
   if (first === "plan") return (await import("./plan.js")).runPlan(rest);
   if (first === "status") return (await import("./status.js")).runStatus(rest);
+  if (first === "maint") return (await import("./maint.js")).runMaint(rest);
   if (first === "--help" || first === "-h" || first === "help") {
     process.stdout.write(USAGE);
     return 0;

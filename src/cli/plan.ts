@@ -30,12 +30,14 @@ import { describeServed, servedDatacenter, type ServedDatacenter } from "../doma
 import { refKey } from "../sources/consul/healthWatcher.js";
 import { ownedFiles } from "../reconcilers/renderer.js";
 import { outputPath, renderFor } from "../render/renderFor.js";
+import { trafficShares } from "../render/trafficView.js";
 import { errorMessage, silentLogger } from "../runtime/logger.js";
 import { fromInspect } from "../sources/docker/inspect.js";
 import type { BindingProblem } from "../ports/bindingStore.js";
 import { formatProblem } from "../sources/files/problems.js";
 import { FileBindingSource } from "../sources/files/fileBindingSource.js";
-import { computePlan, type PlanEndpoint, type PlanResult, type RenderedFile } from "./planCompute.js";
+import { computePlan, type PlanEndpoint, type PlanInput, type PlanResult, type RenderedFile } from "./planCompute.js";
+import { MAINTENANCE_KV_ROOT } from "../domain/maintenance.js";
 import { formatPlanText } from "./planFormat.js";
 import { consulConnection } from "../app/consulConnection.js";
 import { engineId } from "../app/engineIdentity.js";
@@ -148,7 +150,16 @@ async function renderAll(
       const template = lb.template === undefined ? undefined : await readFile(join(config.templateDir, lb.template), "utf8");
       const file = renderFor(b, served.instances, template, dirs);
       const dc = describeServed(served);
-      if (file !== undefined) out.push({ binding: key, path: file.path, text: file.text, ...(dc !== "" ? { datacenter: dc } : {}) });
+      // Traffic is shown when it is not an even spread: a split, or a server weight other than 1.
+      const weighted = lb.split !== undefined || (file?.result.servers ?? []).some((s) => s.weight !== undefined);
+      if (file !== undefined)
+        out.push({
+          binding: key,
+          path: file.path,
+          text: file.text,
+          ...(weighted ? { traffic: trafficShares(lb.split, file.result.servers) } : {}),
+          ...(dc !== "" ? { datacenter: dc } : {}),
+        });
     } catch (err) {
       out.push({ binding: key, path, error: errorMessage(err) });
     }
@@ -194,6 +205,12 @@ function withSwarmDuty(endpoints: readonly (PlanEndpoint & { readonly cluster?: 
 
 const NO_SWARM: SwarmView = { kind: "unavailable", reason: "SwarmNotSynced", message: "not read" };
 
+/** The agent's maintenance checks and the `controller maint` KV entries (undefined when KV cannot be read, as in the registrar). */
+async function readMaintenance(consul: ReturnType<typeof createConsulClient>): Promise<NonNullable<PlanInput["maintenance"]>> {
+  const [current, kv] = await Promise.all([consul.agentMaintenance(), consul.kvList(MAINTENANCE_KV_ROOT).catch(() => undefined)]);
+  return { current, ...(kv !== undefined ? { kv } : {}) };
+}
+
 async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
   const source = new FileBindingSource({ dir: config.bindingsDir, logger: silentLogger(), onChange: () => undefined });
   await source.rescan();
@@ -201,9 +218,10 @@ async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
   const bindings = source.list();
   const consul = createConsulClient({ ...consulConnection(config.consul), timeoutMs: 5000 });
   const wantSwarm = bindings.some((b) => b.spec.backends.swarm !== undefined);
-  const [endpoints, agentServices, rendered, owned] = await Promise.all([
+  const [endpoints, agentServices, maintenance, rendered, owned] = await Promise.all([
     Promise.all(config.dockerEndpoints.map((e) => planEndpoint(config, e, wantSwarm))).then(withSwarmDuty),
     consul.listAgentServices(),
+    readMaintenance(consul),
     renderAll(bindings, config, consul),
     Promise.all([ownedFiles(config.lbOutputDir), ownedFiles(config.haproxy.outputDir)]).then(([nginx, haproxy]) => new Map([...nginx, ...haproxy])),
   ]);
@@ -216,6 +234,7 @@ async function computeLivePlan(config: Readonly<Config>): Promise<PlanRun> {
     rendered,
     onDisk,
     ownedFiles: owned,
+    maintenance,
   });
   return { plan, problems: source.problems() };
 }

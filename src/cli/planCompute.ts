@@ -13,14 +13,20 @@
  *   collection); an ID held by another controller with our node name is never
  *   written and the collision is listed under `conflicts`;
  * - LB files: the rendered text vs the bytes on disk; generated files (by
- *   ownership marker) of bindings that no longer render are removed.
+ *   ownership marker) of bindings that no longer render are removed;
+ * - maintenance: the registrar's maintenanceActions over each binding's
+ *   registrations (spec.maintenance, the `controller maint` KV entries, the
+ *   agent's maintenance checks), when the caller read them.
  */
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
 import { compatDesired, containerLookup, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import { allServices, isOwned, nodeConflicts, ownedView, type NodeConflict, type OwnerIdentity } from "../domain/ownership.js";
+import { maintenanceActions, maintenanceEntries, registrationContainer, wantedMaintenance } from "../domain/maintenance.js";
 import { planRegistrations } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
 import type { SwarmView } from "../domain/swarm.js";
+import { SPLIT_META } from "../domain/traffic.js";
+import type { TrafficView } from "../render/trafficView.js";
 import { bindingKey, OWNER_META, type ContainerInfo, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
 
 export type RegistrationAction = "register" | "update" | "deregister";
@@ -36,6 +42,8 @@ export interface RegistrationChange {
   readonly container?: string;
   /** Why: new container, what differs, or why it goes away. */
   readonly reason: string;
+  /** Consul weight and split group of a register/update, when the registration has them (`weight 5, split group 0`). */
+  readonly traffic?: string;
 }
 
 /** A backend the controller will not register for a rule of its binding (e.g. NoDockerHealthcheck), not an error. */
@@ -56,13 +64,15 @@ export interface LbFileChange {
   /** Unified diff (empty for unchanged/error). */
   readonly diff: string;
   readonly error?: string;
+  /** Weights and shares of requests of the planned file's servers (and split groups). */
+  readonly traffic?: TrafficView;
   /** `spec.service.datacenters` bindings: the served datacenter and every listed one (describeServed). */
   readonly datacenter?: string;
 }
 
 /** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
 export type RenderedFile =
-  | { readonly binding: string; readonly path: string; readonly text: string; readonly datacenter?: string }
+  | { readonly binding: string; readonly path: string; readonly text: string; readonly traffic?: TrafficView; readonly datacenter?: string }
   | { readonly binding: string; readonly path: string; readonly error: string };
 
 /** One Docker endpoint as the plan sees it: its node identity and live containers. */
@@ -88,6 +98,18 @@ export interface PlanInput {
   readonly onDisk: ReadonlyMap<string, string | undefined>;
   /** Generated files found in the output directory, by binding key. */
   readonly ownedFiles: ReadonlyMap<string, string>;
+  /** The agent's maintenance checks (service ID -> reason) and the KV entries under `dockbind/maintenance/` (undefined: unreadable). */
+  readonly maintenance?: { readonly current: ReadonlyMap<string, string>; readonly kv?: readonly { readonly key: string; readonly value: string }[] };
+}
+
+/** One maintenance call the registrar would make. */
+export interface MaintenanceChange {
+  readonly action: "enable" | "disable";
+  readonly binding: string;
+  readonly serviceId: string;
+  readonly container?: string;
+  /** enable: the reason sent; disable: why. */
+  readonly reason: string;
 }
 
 export interface PlanSummary {
@@ -110,6 +132,8 @@ export interface PlanResult {
   readonly conflicts: readonly NodeConflict[];
   /** Selected backends a binding's rule keeps out of Consul (e.g. containers without a Docker HEALTHCHECK). */
   readonly warnings: readonly PlanWarning[];
+  /** Instances the registrar would put into maintenance or take out of it. */
+  readonly maintenance: readonly MaintenanceChange[];
 }
 
 const ep = (address: string, port: number): string => (address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`);
@@ -119,7 +143,13 @@ function whatDiffers(cur: RegisteredService, r: Registration): string {
   if (cur.address !== r.address || cur.port !== r.port) d.push(`endpoint ${ep(cur.address, cur.port)} -> ${ep(r.address, r.port)}`);
   if (cur.name !== r.name) d.push(`name ${cur.name} -> ${r.name}`);
   if ([...cur.tags].sort().join(",") !== [...r.tags].sort().join(",")) d.push(`tags [${cur.tags.join(",")}] -> [${r.tags.join(",")}]`);
-  return d.length > 0 ? d.join("; ") : "check or meta changed";
+  return d.length > 0 ? d.join("; ") : "check, meta or weight changed";
+}
+
+/** `weight N` and `split group I` of a registration; "" when it has neither. */
+function registrationTraffic(r: Registration): string {
+  const group = r.meta[SPLIT_META];
+  return [...(r.weight !== undefined ? [`weight ${r.weight}`] : []), ...(group !== undefined ? [`split group ${group}`] : [])].join(", ");
 }
 
 function compare(
@@ -136,6 +166,7 @@ function compare(
     const cur = byId.get(r.id);
     const cid = r.meta[OWNER_META.container];
     const container = cid === undefined ? undefined : (names.get(cid) ?? cid.slice(0, 12));
+    const traffic = registrationTraffic(r);
     out.push({
       action: cur === undefined ? "register" : "update",
       owner,
@@ -144,6 +175,7 @@ function compare(
       endpoint: ep(r.address, r.port),
       ...(container !== undefined ? { container } : {}),
       reason: cur === undefined ? "new backend" : whatDiffers(cur, r),
+      ...(traffic !== "" ? { traffic } : {}),
     });
   }
   for (const id of plan.deregister) {
@@ -235,6 +267,36 @@ function planWarnings(input: PlanInput, endpoint: PlanEndpoint): PlanWarning[] {
     });
 }
 
+/** The maintenance calls `endpoint`'s registrar would make after registering (MaintenanceSync's decision). */
+function maintenanceChanges(input: PlanInput, endpoint: PlanEndpoint): MaintenanceChange[] {
+  const m = input.maintenance;
+  if (m === undefined) return [];
+  const entries = m.kv === undefined ? undefined : maintenanceEntries(endpoint.node, m.kv);
+  const world = planWorld(input, endpoint);
+  const agent = allServices(input.agentServices);
+  const out: MaintenanceChange[] = [];
+  for (const b of [...input.bindings].sort((x, y) => bindingKey(x).localeCompare(bindingKey(y)))) {
+    const decision = desiredRegistrations(b, world);
+    if (decision.kind === "unknown") continue;
+    const key = bindingKey(b);
+    const regs = ownedView(agent, endpoint.owner, (meta) => meta[OWNER_META.binding] === key, decision.desired.registrations).desired;
+    const nameOf = (r: Registration): { id: string; name: string } | undefined => {
+      const id = registrationContainer(r);
+      return id === undefined ? undefined : { id, name: world.containers.get(id)?.name ?? "" };
+    };
+    const actions = maintenanceActions(regs, (r) => wantedMaintenance(b, nameOf(r), entries), m.current, entries !== undefined);
+    const byId = new Map(regs.map((r) => [r.id, r]));
+    const container = (id: string): { container?: string } => {
+      const r = byId.get(id);
+      const c = r === undefined ? undefined : nameOf(r);
+      return c === undefined ? {} : { container: c.name || c.id.slice(0, 12) };
+    };
+    for (const e of actions.enable) out.push({ action: "enable", binding: key, serviceId: e.id, ...container(e.id), reason: e.reason });
+    for (const id of actions.disable) out.push({ action: "disable", binding: key, serviceId: id, ...container(id), reason: "no longer declared" });
+  }
+  return out;
+}
+
 /**
  * `diff -u` of a file from `fromLabel` to `toLabel` (3 lines of context, `---`/`+++` headers
  * without timestamps); "" when the texts are equal. An undefined text is a file that does not
@@ -258,8 +320,9 @@ function lbChanges(input: PlanInput): LbFileChange[] {
     }
     const cur = input.onDisk.get(r.path);
     const action: LbAction = cur === undefined ? "create" : cur === r.text ? "unchanged" : "update";
-    const dc = r.datacenter !== undefined ? { datacenter: r.datacenter } : {};
-    out.push({ action, binding: r.binding, path: r.path, diff: fileDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`), ...dc });
+    const diff = fileDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`);
+    const extra = { ...(r.traffic !== undefined ? { traffic: r.traffic } : {}), ...(r.datacenter !== undefined ? { datacenter: r.datacenter } : {}) };
+    out.push({ action, binding: r.binding, path: r.path, diff, ...extra });
   }
   for (const [binding, path] of [...input.ownedFiles].sort((a, b) => a[0].localeCompare(b[0]))) {
     if (kept.has(path)) continue;
@@ -273,6 +336,7 @@ function lbChanges(input: PlanInput): LbFileChange[] {
 export function computePlan(input: PlanInput): PlanResult {
   const registrations = input.endpoints.flatMap((e) => registrationChanges(input, e));
   const loadBalancer = lbChanges(input);
+  const maintenance = input.endpoints.flatMap((e) => maintenanceChanges(input, e));
   const count = (xs: readonly { readonly action: string }[], a: string): number => xs.filter((x) => x.action === a).length;
   const summary: PlanSummary = {
     register: count(registrations, "register"),
@@ -283,8 +347,8 @@ export function computePlan(input: PlanInput): PlanResult {
     lbRemove: count(loadBalancer, "remove"),
     lbErrors: count(loadBalancer, "error"),
   };
-  const changes = registrations.length > 0 || summary.lbCreate + summary.lbUpdate + summary.lbRemove > 0;
+  const changes = registrations.length > 0 || maintenance.length > 0 || summary.lbCreate + summary.lbUpdate + summary.lbRemove > 0;
   const conflicts = input.endpoints.flatMap((e) => nodeConflicts(input.agentServices, e.owner));
   const warnings = input.endpoints.flatMap((e) => planWarnings(input, e));
-  return { registrations, loadBalancer, summary, changes, conflicts, warnings };
+  return { registrations, loadBalancer, summary, changes, conflicts, warnings, maintenance };
 }

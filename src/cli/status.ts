@@ -80,7 +80,8 @@ export function formatStatusText(doc: StatusAnswer): string {
     for (const be of b.backends) {
       const who = be.local ? be.containerName || be.container : "(other)";
       const where = be.port > 0 ? `${be.address}:${be.port}` : "-";
-      out.push(`  ${who.padEnd(24)} ${where.padEnd(22)} ${be.health}${be.reason !== undefined ? ` (${be.reason})` : ""}`);
+      const why = be.reason ?? (be.maintenance !== undefined ? `${be.maintenance.scope} maintenance: ${be.maintenance.reason}` : undefined);
+      out.push(`  ${who.padEnd(24)} ${where.padEnd(22)} ${be.health}${why !== undefined ? ` (${why})` : ""}`);
     }
     if (b.backends.length === 0) out.push("  no backends");
     const dcs = b.datacenters;

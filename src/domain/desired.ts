@@ -6,6 +6,7 @@
  */
 import { isIP } from "node:net";
 import { matchesSelector } from "./selector.js";
+import { backendTraffic } from "./traffic.js";
 import {
   OWNER_META,
   bindingKey,
@@ -125,9 +126,9 @@ export function checkFor(hc: HealthCheckSpec, address: string, port: number, hea
 /**
  * The registration of one backend of `binding` at `ep`: the binding's service
  * name, tags, meta and health check, plus owner meta (`dockbind_binding` is
- * added here; callers give node, container and any source-specific keys).
- * `health`: the backend container's Docker health (healthCheck.type docker).
- * Shared by containers and Swarm tasks.
+ * added here; callers give node, container and any source-specific keys),
+ * `health`: the backend container's Docker health (healthCheck.type docker),
+ * and the backend's `weight` (traffic.ts). Shared by containers and Swarm tasks.
  */
 export function backendRegistration(
   binding: ServiceBinding,
@@ -135,6 +136,7 @@ export function backendRegistration(
   ep: { readonly address: string; readonly port: number },
   ownerMeta: Readonly<Record<string, string>>,
   health: ContainerHealth = "none",
+  weight?: number,
 ): Registration {
   const { service, healthCheck } = binding.spec;
   const check = checkFor(healthCheck, ep.address, ep.port, health);
@@ -146,6 +148,7 @@ export function backendRegistration(
     tags: [...service.tags],
     meta: { ...service.meta, [OWNER_META.binding]: bindingKey(binding), ...ownerMeta },
     ...(check !== undefined ? { check } : {}),
+    ...(weight !== undefined ? { weight } : {}),
   };
 }
 
@@ -160,14 +163,18 @@ export function desiredForBinding(binding: ServiceBinding, containers: readonly 
       skipped.push(noHealthcheck);
       continue;
     }
+    const traffic = backendTraffic(binding, c.labels);
+    if ("skip" in traffic) {
+      skipped.push({ containerId: c.id, reason: traffic.skip });
+      continue;
+    }
     const ep = endpoint(binding, c, opts);
     if ("skip" in ep) {
       skipped.push({ containerId: c.id, reason: ep.skip });
       continue;
     }
-    registrations.push(
-      backendRegistration(binding, serviceId(binding, opts.node, c.id), ep, { [OWNER_META.node]: opts.node, [OWNER_META.container]: c.id }, c.health),
-    );
+    const ownerMeta = { ...traffic.meta, [OWNER_META.node]: opts.node, [OWNER_META.container]: c.id };
+    registrations.push(backendRegistration(binding, serviceId(binding, opts.node, c.id), ep, ownerMeta, c.health, traffic.weight));
   }
   registrations.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { registrations, skipped };

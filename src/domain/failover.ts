@@ -3,15 +3,16 @@
  * plan` and the status document all call servedDatacenter(), so they never disagree.
  *
  * Rule (`spec.service.datacenters`, ordered, the local datacenter first): serve the first
- * datacenter that has a passing instance; when none has, the first listed one (its instances,
- * none passing, are rendered as they are). A datacenter whose latest query failed (its servers
- * unreachable) keeps its last known instances (none if it never answered): "no fresh data" is
- * not "no instances", so an unreachable datacenter that was serving stays served and one that
+ * datacenter that has a passing instance (not in Consul maintenance); when none has, the first
+ * listed one (its instances, none passing, are rendered as they are). A datacenter whose latest
+ * query failed (its servers unreachable) keeps its last known instances (none if it never
+ * answered): "no fresh data" is not "no instances", so an unreachable datacenter that was serving stays served and one that
  * had no passing instance stays skipped. A datacenter listed before the chosen one that has
  * neither answered nor failed yet makes the decision wait (undefined): a start-up never renders
  * a fallback, or an empty upstream, only because the preferred datacenter answers a little later.
  * Without `datacenters`, the binding's one service ref is served as it is.
  */
+import { inMaintenance } from "./maintenance.js";
 import { serviceRefs, type HealthInstance, type ServiceBinding, type ServiceRef } from "./types.js";
 
 /** What the health source knows of one (service, datacenter). */
@@ -39,8 +40,9 @@ export interface ServedDatacenter {
   readonly candidates: readonly DatacenterCandidate[];
 }
 
+/** Passing instances, not in Consul maintenance (what the load balancer would serve with onlyPassing). */
 function passing(instances: readonly HealthInstance[]): number {
-  return instances.filter((i) => i.status === "passing").length;
+  return instances.filter((i) => i.status === "passing" && !inMaintenance(i)).length;
 }
 
 /** What servedDatacenter() reads of a health store: its snapshot, and whether its latest query failed. */

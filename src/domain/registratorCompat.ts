@@ -27,6 +27,9 @@
  *   mode uses the `hostIP` option (registrator -ip), else the binding's host IP
  *   when it is a specific address, and the published host port.
  * - Other keys become Consul service meta (registrator sets Meta = Attrs).
+ * - SERVICE_WEIGHT (dockbind's addition; registrator has no weights) becomes
+ *   Consul `Weights.Passing` (1..100) instead of meta; another value is dropped
+ *   with an issue.
  *
  * Deliberate differences (all reported as CompatIssue unless noted):
  * - Names are made DNS-safe: lower-cased, runs of other characters become '-',
@@ -51,6 +54,7 @@
  */
 import { OWNER_META } from "./types.js";
 import type { ContainerInfo, PortMapping, Protocol, Registration } from "./types.js";
+import { MAX_WEIGHT, MIN_WEIGHT, parseWeight } from "./traffic.js";
 import { buildCompatCheck, isCheckKey, quoteUntrusted, type CompatMetaValue, type CompatMetadata } from "./registratorCompatChecks.js";
 
 export const COMPAT_BINDING_KEY = "registrator-compat";
@@ -104,7 +108,7 @@ function hasForbiddenMetaChar(value: string): boolean {
 }
 
 /** Keys consumed by registrator itself, never copied into meta. */
-const SPECIAL_KEYS: ReadonlySet<string> = new Set(["name", "id", "tags", "ignore"]);
+const SPECIAL_KEYS: ReadonlySet<string> = new Set(["name", "id", "tags", "ignore", "weight"]);
 const SERVICE_PREFIX = "SERVICE_";
 
 interface RawEntry {
@@ -367,6 +371,15 @@ function serviceId(ctx: PortContext, md: CompatMetadata, cand: PortCandidate, po
   return undefined;
 }
 
+/** SERVICE_WEIGHT / SERVICE_<port>_WEIGHT: Consul Weights.Passing (1..100); anything else is dropped and reported. */
+function serviceWeight(ctx: PortContext, md: CompatMetadata): number | undefined {
+  const w = setValue(md, "weight");
+  if (w === undefined) return undefined;
+  const weight = parseWeight(w.value);
+  if (weight === undefined) ctx.report(w.field, `weight ${quoteUntrusted(w.value)} dropped: must be an integer in ${MIN_WEIGHT}..${MAX_WEIGHT}`);
+  return weight;
+}
+
 function registrationFor(ctx: PortContext, entries: readonly RawEntry[], cand: PortCandidate): Registration | undefined {
   const portField = `ports.${cand.privatePort}/${cand.protocol}`;
   const md = metadataForPort(entries, String(cand.privatePort));
@@ -391,7 +404,8 @@ function registrationFor(ctx: PortContext, entries: readonly RawEntry[], cand: P
   const { check, issues } = buildCompatCheck(md, target.address, target.port);
   for (const i of issues) ctx.report(i.field, i.message);
 
-  const reg: Registration = { id, name, address: target.address, port: target.port, tags, meta };
+  const weight = serviceWeight(ctx, md);
+  const reg: Registration = { id, name, address: target.address, port: target.port, tags, meta, ...(weight !== undefined ? { weight } : {}) };
   return check !== undefined ? { ...reg, check } : reg;
 }
 

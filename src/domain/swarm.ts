@@ -14,6 +14,7 @@
  *   in one slot, so the slot alone is not unique).
  */
 import { isIP } from "node:net";
+import { backendTraffic } from "./traffic.js";
 import { backendRegistration, dockerHealthSkip, type DesiredOptions, type DesiredResult, type SkippedBackend } from "./desired.js";
 import { matchesSelector } from "./selector.js";
 import { OWNER_META, type ContainerHealth, type ContainerInfo, type Protocol, type Registration, type ServiceBinding, type SwarmBackendSpec } from "./types.js";
@@ -167,6 +168,11 @@ export function desiredForSwarmBinding(binding: ServiceBinding, snapshot: SwarmS
       skipped.push(health.skip);
       continue;
     }
+    const traffic = backendTraffic(binding, svc.labels);
+    if ("skip" in traffic) {
+      skipped.push({ containerId: task.containerId ?? task.id, reason: traffic.skip });
+      continue;
+    }
     const ep = endpoint(binding, task, nodes, opts);
     if ("skip" in ep) {
       skipped.push({ containerId: task.containerId ?? task.id, reason: ep.skip });
@@ -178,12 +184,14 @@ export function desiredForSwarmBinding(binding: ServiceBinding, snapshot: SwarmS
         swarmServiceId(binding, opts.node, task.id),
         ep,
         {
+          ...traffic.meta,
           [OWNER_META.node]: opts.node,
           ...(task.containerId !== undefined ? { [OWNER_META.container]: task.containerId } : {}),
           [SWARM_META.service]: svc.name,
           [SWARM_META.task]: task.id,
         },
         health.health,
+        traffic.weight,
       ),
     );
   }

@@ -85,6 +85,13 @@ export interface HealthCheckSpec {
 
 export type LoadBalancerKind = "nginx" | "haproxy";
 
+/** One group of a traffic split: the instances whose container labels match, and their share of requests. */
+export interface SplitGroup {
+  readonly selector: LabelSelector;
+  /** Share of requests in percent (0..100); the groups of a split add up to 100 (validated). */
+  readonly percent: number;
+}
+
 export interface LoadBalancerSpec {
   readonly kind: LoadBalancerKind;
   readonly listen: { readonly port: number; readonly address: string };
@@ -97,6 +104,16 @@ export interface LoadBalancerSpec {
   readonly output: string;
   /** Optional template file name inside the controller's --template-dir. */
   readonly template?: string;
+  /** Share of requests per group of instances, whatever the number of instances in each (see domain/traffic.ts). */
+  readonly split?: readonly SplitGroup[];
+}
+
+/** Declared maintenance: the instances are put into Consul service maintenance (never rendered). */
+export interface MaintenanceSpec {
+  /** Sent to Consul as the maintenance reason (validated: printable, no `;`, quotes or braces). */
+  readonly reason: string;
+  /** Container names (or ID prefixes) in maintenance; absent = every instance of the binding. */
+  readonly containers?: readonly string[];
 }
 
 export interface ServiceBindingSpec {
@@ -104,6 +121,7 @@ export interface ServiceBindingSpec {
   readonly backends: BackendsSpec;
   readonly healthCheck: HealthCheckSpec;
   readonly loadBalancer?: LoadBalancerSpec;
+  readonly maintenance?: MaintenanceSpec;
 }
 
 export interface ServiceBinding {
@@ -207,6 +225,8 @@ export interface Registration {
   /** Includes OWNER_META keys (hash is filled by the planner). */
   readonly meta: Readonly<Record<string, string>>;
   readonly check?: CheckDefinition;
+  /** Consul `Weights.Passing` (1..100; `Weights.Warning` is 1); absent: Consul's default weight 1. */
+  readonly weight?: number;
 }
 
 /** A registration as read back from the Consul agent (`/v1/agent/services`). */
@@ -228,4 +248,17 @@ export interface HealthInstance {
   readonly tags: readonly string[];
   /** Aggregated over node and service checks: worst status wins. */
   readonly status: CheckStatus;
+  /** Set when Consul holds the instance (service) or its node in maintenance; such an instance is never rendered. */
+  readonly maintenance?: InstanceMaintenance;
+  /** Consul `Weights.Passing` as read (untrusted: validated before rendering); absent when Consul sent no weights. */
+  readonly weight?: number;
+  /** Service meta as read (untrusted); absent when Consul sent none. */
+  readonly meta?: Readonly<Record<string, string>>;
+}
+
+/** Consul maintenance of an instance: the `_service_maintenance:<id>` or `_node_maintenance` check (its notes = the reason). */
+export interface InstanceMaintenance {
+  readonly scope: "service" | "node";
+  /** Untrusted (any party may set it): shown escaped, never rendered into LB config. */
+  readonly reason: string;
 }

@@ -22,7 +22,7 @@ const RECONCILE_BUCKETS = [
   9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
 
-export type BackendState = "desired" | "registered" | "passing";
+export type BackendState = "desired" | "registered" | "passing" | "maintenance";
 
 /** What the scrape-time collectors read (see setStateReader). */
 export interface MetricsState {
@@ -130,7 +130,7 @@ export class Metrics {
 
   readonly backends: Gauge<"binding" | "state"> = new Gauge({
     name: "dockbind_backends",
-    help: "Backends per binding: desired (matching containers), registered (in Consul by this controller), passing (instances of its service passing in Consul)",
+    help: "Backends per binding: desired (matching containers), registered (in Consul by this controller), passing (instances of its service passing in Consul), maintenance (instances in Consul maintenance)",
     labelNames: ["binding", "state"],
     registers: this.registers,
     collect: () => {

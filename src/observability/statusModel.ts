@@ -10,12 +10,16 @@
  */
 import { desiredRegistrations } from "../domain/decisions.js";
 import { conflictMessage, type NodeConflict } from "../domain/ownership.js";
-import { bindingKey, OWNER_META, serviceRef, type ServiceBinding } from "../domain/types.js";
+import { isValidWeight, splitGroupFromMeta } from "../domain/traffic.js";
+import { bindingKey, OWNER_META, serviceRef, type HealthInstance, type ServiceBinding, type SplitGroup } from "../domain/types.js";
+import { bindingTraffic, type SplitShare, type TrafficView } from "../render/trafficView.js";
 import { datacenterCandidates, datacenterLookup, servedDatacenter, type DatacenterCandidate } from "../domain/failover.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
 import { endpointSummaries, type ObservedParts, type Telemetry } from "./telemetry.js";
+
+export type { SplitShare } from "../render/trafficView.js";
 
 export const STATUS_API_VERSION = "dockbind.io/status/v1";
 
@@ -24,9 +28,10 @@ export const STATUS_API_VERSION = "dockbind.io/status/v1";
  * passing|warning|critical: Consul's aggregated check status;
  * pending: should be registered, not (yet) in Consul's health view;
  * unknown: Consul has not answered the health query of the binding's service yet;
- * skipped: the container matches but cannot be registered (see `reason`).
+ * skipped: the container matches but cannot be registered (see `reason`);
+ * maintenance: Consul holds the instance or its node in maintenance (see `maintenance`): never rendered.
  */
-export type BackendHealth = "passing" | "warning" | "critical" | "pending" | "unknown" | "skipped";
+export type BackendHealth = "passing" | "warning" | "critical" | "pending" | "unknown" | "skipped" | "maintenance";
 
 export interface BackendView {
   readonly serviceId: string;
@@ -39,6 +44,23 @@ export interface BackendView {
   /** True when this controller wants the instance registered (a local matching container). */
   readonly local: boolean;
   readonly reason?: string;
+  /** Consul maintenance: service or node, and its reason (set by anyone: control characters removed, at most 256 characters). */
+  readonly maintenance?: { readonly scope: "service" | "node"; readonly reason: string };
+  /** Consul weight of the instance (registration's, else as Consul reports it), when not the default. */
+  readonly weight?: number;
+  /** Split group index (loadBalancer.split) the instance belongs to. */
+  readonly group?: number;
+  /** Percent of the load balancer's requests it gets as rendered now; absent when it is not rendered. */
+  readonly share?: number;
+}
+
+/** Health and maintenance of one instance as the status shows them. */
+function instanceHealth(inst: HealthInstance | undefined): Pick<BackendView, "health" | "maintenance"> {
+  if (inst === undefined) return { health: "pending" };
+  const m = inst.maintenance;
+  if (m === undefined) return { health: inst.status };
+  // eslint-disable-next-line no-control-regex
+  return { health: "maintenance", maintenance: { scope: m.scope, reason: m.reason.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 256) } };
 }
 
 /** One node identity conflict; engine/instance are validated values from the peer's meta (or "(invalid)"/"(none)"). */
@@ -61,7 +83,7 @@ export interface BindingView {
    * the renderer's rule; absent while none answered), whether that is a failover, and every listed one.
    */
   readonly datacenters?: { readonly serving?: string; readonly failover: boolean; readonly candidates: readonly DatacenterCandidate[] };
-  readonly loadBalancer?: { readonly output: string; readonly listen: string };
+  readonly loadBalancer?: { readonly output: string; readonly listen: string; readonly split?: readonly SplitShare[] };
   readonly ready: { readonly status: string; readonly reason: string; readonly message: string };
   readonly conditions: readonly Condition[];
   readonly counts: BackendCounts;
@@ -122,6 +144,24 @@ function datacentersView(b: ServiceBinding, parts: ObservedParts): BindingView["
   return { ...(served.dc !== undefined ? { serving: served.dc } : {}), failover: served.failover, candidates: served.candidates };
 }
 
+/** Weight (when not 1), split group and current share of one backend; the share comes from the renderer's view (bindingTraffic). */
+function backendTrafficView(
+  weight: number | undefined,
+  meta: Readonly<Record<string, string>>,
+  address: string,
+  port: number,
+  split: readonly SplitGroup[] | undefined,
+  traffic: TrafficView | undefined,
+): Pick<BackendView, "weight" | "group" | "share"> {
+  const group = split === undefined ? undefined : splitGroupFromMeta(split, meta);
+  const share = traffic?.servers.find((s) => s.address === address && s.port === port)?.share;
+  return {
+    ...(weight !== undefined && weight !== 1 && isValidWeight(weight) ? { weight } : {}),
+    ...(group !== undefined ? { group } : {}),
+    ...(share !== undefined && traffic !== undefined && (traffic.split !== undefined || traffic.servers.some((s) => s.weight !== 1)) ? { share } : {}),
+  };
+}
+
 function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): BindingView {
   const key = bindingKey(b);
   const st = parts.status.get(key);
@@ -137,17 +177,21 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
     return d.kind === "desired" ? d.desired : { registrations: [], skipped: [] };
   });
   const desired = { registrations: perEndpoint.flatMap((d) => d.registrations), skipped: perEndpoint.flatMap((d) => d.skipped) };
+  // Shares of requests as rendered: the served datacenter's instances (servedDatacenter, the renderer's rule).
+  const served = servedDatacenter(b, datacenterLookup(parts.health));
+  const traffic = served === undefined ? undefined : bindingTraffic(b, served.instances);
   const backends: BackendView[] = desired.registrations.map((r) => {
     const id = r.meta[OWNER_META.container] ?? "";
     const inst = byId.get(r.id);
     byId.delete(r.id);
     return {
+      ...backendTrafficView(r.weight, r.meta, r.address, r.port, lb?.split, traffic),
       serviceId: r.id,
       container: id.slice(0, 12),
       containerName: nameOf.get(id) ?? "",
       address: r.address,
       port: r.port,
-      health: snapshot === undefined ? "unknown" : (inst?.status ?? "pending"),
+      ...(snapshot === undefined ? { health: "unknown" as const } : instanceHealth(inst)),
       local: true,
     };
   });
@@ -166,7 +210,8 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
   }
   // Instances of the service not backed by a local container (other nodes, or about to be deregistered).
   for (const i of byId.values()) {
-    backends.push({ serviceId: i.serviceId, container: "", containerName: "", address: i.address, port: i.port, health: i.status, local: false });
+    const t = backendTrafficView(i.weight, i.meta ?? {}, i.address, i.port, lb?.split, traffic);
+    backends.push({ serviceId: i.serviceId, container: "", containerName: "", address: i.address, port: i.port, ...instanceHealth(i), local: false, ...t });
   }
   const ready = st.conditions.find((c) => c.type === "Ready");
   const deleting = deletingView(key, parts, now);
@@ -176,7 +221,15 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
     service: svc.name,
     ...(svc.datacenter !== undefined ? { datacenter: svc.datacenter } : {}),
     ...(datacenters !== undefined ? { datacenters } : {}),
-    ...(lb !== undefined ? { loadBalancer: { output: lb.output, listen: `${lb.listen.address}:${lb.listen.port}` } } : {}),
+    ...(lb !== undefined
+      ? {
+          loadBalancer: {
+            output: lb.output,
+            listen: `${lb.listen.address}:${lb.listen.port}`,
+            ...(traffic?.split !== undefined ? { split: traffic.split } : {}),
+          },
+        }
+      : {}),
     ready:
       ready === undefined
         ? { status: "Unknown", reason: "Pending", message: "not reconciled yet" }

@@ -91,6 +91,22 @@ export interface ConsulLocking {
 }
 
 /**
+ * Service maintenance on the agent (`/v1/agent/service/maintenance/:id`, what `consul maint -service`
+ * does) and the KV entries that declare it per container. Not counted as registration writes.
+ */
+export interface ConsulMaintenance {
+  /** Service ID -> reason of every `_service_maintenance:<id>` check on the current agent. */
+  agentMaintenance(): Promise<ReadonlyMap<string, string>>;
+  /** Enables (with `reason`) or disables maintenance of one service on the current agent. */
+  setMaintenance(id: string, enable: boolean, reason?: string): Promise<void>;
+  /** Every key under `prefix` with its value (none: []). */
+  kvList(prefix: string): Promise<readonly { readonly key: string; readonly value: string }[]>;
+  kvPut(key: string, value: string): Promise<void>;
+  /** Deletes `key` (with `recurse`, every key under it). */
+  kvDelete(key: string, recurse?: boolean): Promise<void>;
+}
+
+/**
  * Where the ACL token comes from: read for every request (a blocking query
  * keeps the token it was sent with until it returns; the next request reads
  * the token anew). Never logged.

@@ -20,6 +20,8 @@ export interface BackendCounts {
   readonly desired: number;
   readonly registered: number;
   readonly passing: number;
+  /** Instances of the service in Consul maintenance (service or node); never passing, never rendered. */
+  readonly maintenance?: number;
 }
 
 export interface BindingStatus {

@@ -27,7 +27,8 @@ import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
 import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
 import { asPassing, RegistrationProber } from "./registrationProber.js";
-import type { ConsulApi } from "../ports/consul.js";
+import type { ConsulApi, ConsulMaintenance } from "../ports/consul.js";
+import { MaintenanceSync } from "./maintenanceSync.js";
 import type { ContainerStore } from "../ports/containerStore.js";
 import type { SwarmStore } from "../ports/swarmStore.js";
 
@@ -56,6 +57,8 @@ export interface RegistrarOptions {
   readonly agentServicesMaxAgeMs?: number;
   /** Runs a check once for healthCheck.probeBeforeRegister (default: probeCheck, a real HTTP/TCP probe). */
   readonly probe?: CheckProbe;
+  /** Service maintenance (spec.maintenance, `controller maint`); undefined = maintenance is not managed. */
+  readonly maintenance?: ConsulMaintenance;
 }
 
 /** Re-probe period of backends that did not answer their first probe (they may still be starting). */
@@ -96,11 +99,15 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
   private readonly prober: RegistrationProber;
   /** healthCheck.type docker: the TTL checks this registrar sets from Docker's health and keeps alive. */
   private readonly dockerChecks: DockerHealthTtl;
+  /** Declared maintenance of each binding's registrations (after they are written). */
+  private readonly maintenance: MaintenanceSync | undefined;
 
   constructor(private readonly opts: RegistrarOptions) {
     this.agentServices = new AgentServiceSnapshot(opts.consul, opts.agentServicesMaxAgeMs ?? 1000);
     this.prober = new RegistrationProber(opts.probe);
     this.dockerChecks = new DockerHealthTtl({ consul: opts.consul, logger: opts.logger });
+    const m = opts.maintenance;
+    this.maintenance = m === undefined ? undefined : new MaintenanceSync(m, opts.node, opts.containers, opts.logger, opts.agentServicesMaxAgeMs ?? 1000);
   }
 
   /** Keeps the Docker health TTL checks of this registrar's registrations alive until `signal` aborts (a leader-only runnable). */
@@ -122,6 +129,7 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
   /** Forget the cached agent view (the agent restarted and may have lost registrations). */
   invalidateAgentView(): void {
     this.agentServices.invalidate();
+    this.maintenance?.invalidate();
   }
 
   /** The agent's services from this registrar's view (one read shared with its reconciles; re-read after `invalidateAgentView`). */
@@ -173,6 +181,7 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
       blocked = view.blocked.length;
       const plan = this.planFor(`binding:${bkey}`, view);
       await this.apply(bkey, plan);
+      if (binding !== undefined) await this.maintenance?.converge(binding, view.desired);
       this.rewritten(`binding:${bkey}`, epoch);
       await this.dockerChecks.track(bkey, view.desired, new Set(plan.register.map((r) => r.id)));
       recheck = await this.followUpProbes(bkey, view.desired, plan);

@@ -25,6 +25,7 @@ import type { RendererRequest, RequestReconciler } from "../runtime/requests.js"
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
+import { inMaintenance } from "../domain/maintenance.js";
 import { type HealthInstance } from "../domain/types.js";
 import { datacenterLookup, describeServed, servedDatacenter } from "../domain/failover.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
@@ -58,7 +59,12 @@ export interface RendererOptions {
 
 /** Instances Consul reports passing: the `passing` count of status, metrics and `kubectl get sb`. */
 export function passingCount(instances: readonly HealthInstance[]): number {
-  return instances.filter((i) => i.status === "passing").length;
+  return instances.filter((i) => i.status === "passing" && !inMaintenance(i)).length;
+}
+
+/** The `passing` and `maintenance` counts of a binding's service. */
+function healthCounts(instances: readonly HealthInstance[]): { passing: number; maintenance: number } {
+  return { passing: passingCount(instances), maintenance: instances.filter(inMaintenance).length };
 }
 
 export class RendererReconciler implements RequestReconciler<RendererRequest> {
@@ -89,7 +95,7 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
       this.servedDc.delete(key);
       if (previous !== undefined) await this.remove(key, previous);
       // No load balancer: only the passing count is kept (a later health change re-queues the key).
-      if (snapshot !== undefined) status.setBackends(key, { passing: passingCount(snapshot.instances) });
+      if (snapshot !== undefined) status.setBackends(key, healthCounts(snapshot.instances));
       return {};
     }
     if (snapshot === undefined) return { requeueAfterMs: this.opts.notSyncedRetryMs ?? 500 };
@@ -114,7 +120,7 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
       this.outputs.set(key, path);
       this.served.set(key, servers);
       if (previous !== undefined && previous !== path) await this.remove(key, previous);
-      status.setBackends(key, { passing: passingCount(snapshot.instances) });
+      status.setBackends(key, healthCounts(snapshot.instances));
       if (applied.changed || applied.reloaded) {
         status.setLastRender(key, applied.reloaded ? "Reloaded" : "Written", result.servers.length);
         this.opts.logger.info("load balancer config updated", {

@@ -42,7 +42,7 @@ function renderHaproxyDefault(v: HaproxyTemplateView): string {
       // A refused connection (backend just stopped) is retried on another server.
       `${I1}retries 2`,
       `${I1}option redispatch 1`,
-      ...v.servers.map((s) => `${I1}server ${s.name} ${s.address}:${s.port}${s.id === "" ? "" : ` # ${s.id}`}`),
+      ...v.servers.map((s) => `${I1}server ${s.name} ${s.address}:${s.port}${s.weighted ? ` weight ${s.weight}` : ""}${s.id === "" ? "" : ` # ${s.id}`}`),
     );
   } else {
     lines.push(`${I1}# no healthy backends for ${v.service}: answering 503 until one passes`, `${I1}http-request return status 503`);

@@ -21,6 +21,10 @@ export interface HaproxyTemplateServer {
   readonly port: number;
   /** sanitizeComment(serviceId) of the first (sorted) instance at this address:port; may be "". */
   readonly id: string;
+  /** Server weight, integer 1..256 (haproxy's range, see weights.ts); 1 is the default, not written by the built-in template. */
+  readonly weight: number;
+  /** True when weight is not 1. */
+  readonly weighted: boolean;
 }
 
 /** The documented view handed to custom haproxy mustache templates (and the default renderer). */
@@ -85,7 +89,7 @@ export function buildHaproxyView(input: ViewInput): BuiltHaproxyView {
     balance,
     servers: view.servers.map((s, i) => {
       const raw = servers[i];
-      return { name: serverName(raw?.address ?? s.address, s.port), address: s.address, port: s.port, id: s.id };
+      return { name: serverName(raw?.address ?? s.address, s.port), address: s.address, port: s.port, id: s.id, weight: s.weight, weighted: s.weighted };
     }),
     hasServers: view.hasServers,
     noServers: view.noServers,

@@ -14,7 +14,7 @@ const I2 = I1 + I1;
 
 function serverLine(s: TemplateServer): string {
   const comment = s.id === "" ? "" : ` # ${s.id}`;
-  return `${I1}server ${s.address}:${s.port};${comment}`;
+  return `${I1}server ${s.address}:${s.port}${s.weighted ? ` weight=${s.weight}` : ""};${comment}`;
 }
 
 function upstreamBlock(v: NginxTemplateView): string[] {

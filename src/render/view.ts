@@ -7,15 +7,22 @@
  * sanitizeComment output), which is what lets both the default renderer and
  * custom mustache templates emit values verbatim.
  */
+import { inMaintenance } from "../domain/maintenance.js";
+import { isValidWeight, MAX_WEIGHT, MIN_WEIGHT, SPLIT_META, splitGroupFromMeta } from "../domain/traffic.js";
 import type { HealthInstance, LoadBalancerSpec } from "../domain/types.js";
 import { RenderError } from "./errors.js";
 import { formatHostForNginx, isSafeAddress, isSafeName, isSafePort, isSafeServerName, sanitizeComment } from "./safety.js";
+import { serverWeights } from "./weights.js";
 import { isIPv4 } from "node:net";
 
 export interface RenderedServer {
   /** Raw validated IP (no brackets). */
   readonly address: string;
   readonly port: number;
+  /** Server weight as rendered (weights.ts) when it is not 1, the load balancers' default (then absent, and not written). */
+  readonly weight?: number;
+  /** Split group index (loadBalancer.split), when the binding has a split. */
+  readonly group?: number;
 }
 
 export interface RejectedInstance {
@@ -30,6 +37,10 @@ export interface TemplateServer {
   readonly port: number;
   /** sanitizeComment(serviceId) of the first (sorted) instance at this address:port; may be "". */
   readonly id: string;
+  /** Server weight (integer 1..256, see weights.ts); 1 is the default, which the built-in templates do not write. */
+  readonly weight: number;
+  /** True when weight is not 1 (`{{#weighted}} weight={{weight}}{{/weighted}}`). */
+  readonly weighted: boolean;
 }
 
 /**
@@ -91,7 +102,7 @@ function upstreamName(bindingKey: string): string {
   return `dockbind_${m[1] ?? ""}_${m[2] ?? ""}`;
 }
 
-/** Health filter: onlyPassing => passing; else passing + warning. Critical never. */
+/** Health filter: onlyPassing => passing; else passing + warning. Critical never (nor an instance in maintenance, see buildView). */
 function healthEligible(status: HealthInstance["status"], onlyPassing: boolean): boolean {
   return status === "passing" || (!onlyPassing && status === "warning");
 }
@@ -99,7 +110,14 @@ function healthEligible(status: HealthInstance["status"], onlyPassing: boolean):
 function rejectReason(i: HealthInstance): string | undefined {
   if (!isSafeAddress(i.address)) return "address is not a literal IPv4/IPv6 address";
   if (!isSafePort(i.port)) return "port is not an integer in 1..65535";
+  if (i.weight !== undefined && !isValidWeight(i.weight)) return `weight is not an integer in ${MIN_WEIGHT}..${MAX_WEIGHT}`;
   return undefined;
+}
+
+/** The split group of an instance: undefined without a split, "none" when its meta names no group of the split. */
+function groupOf(i: HealthInstance, split: LoadBalancerSpec["split"]): number | "none" | undefined {
+  if (split === undefined) return undefined;
+  return splitGroupFromMeta(split, i.meta) ?? "none";
 }
 
 /** Code-unit order, never locale-dependent. */
@@ -127,6 +145,8 @@ interface Candidate {
   readonly address: string;
   readonly port: number;
   readonly serviceId: string;
+  readonly weight: number;
+  readonly group?: number;
 }
 
 function cmpCandidate(a: Candidate, b: Candidate): number {
@@ -142,6 +162,10 @@ function validateSpec(input: ViewInput): void {
     throw new RenderError("InvalidSpec", "serverName is not a hostname");
   }
   if (!Object.hasOwn(METHOD_DIRECTIVE, lb.method)) throw new RenderError("InvalidSpec", "unknown lb method");
+  const percents = (lb.split ?? []).map((g) => g.percent);
+  if (lb.split !== undefined && (percents.some((p) => !Number.isInteger(p) || p < 0 || p > 100) || percents.reduce((a, p) => a + p, 0) !== 100)) {
+    throw new RenderError("InvalidSpec", "split percents are not integers 0..100 adding up to 100");
+  }
 }
 
 /**
@@ -158,25 +182,28 @@ export function buildView(input: ViewInput): BuiltView {
   const rejected: RejectedInstance[] = [];
   const candidates: Candidate[] = [];
   for (const inst of input.instances) {
-    if (!healthEligible(inst.status, lb.onlyPassing)) continue;
+    if (!healthEligible(inst.status, lb.onlyPassing) || inMaintenance(inst)) continue;
     const reason = rejectReason(inst);
-    if (reason === undefined) {
-      candidates.push({ address: inst.address, port: inst.port, serviceId: inst.serviceId });
-    } else {
-      rejected.push({ serviceId: inst.serviceId, reason });
+    const group = groupOf(inst, lb.split);
+    if (reason !== undefined || group === "none") {
+      rejected.push({ serviceId: inst.serviceId, reason: reason ?? `meta ${SPLIT_META} names no group of loadBalancer.split` });
+      continue;
     }
+    candidates.push({ address: inst.address, port: inst.port, serviceId: inst.serviceId, weight: inst.weight ?? 1, ...(group !== undefined ? { group } : {}) });
   }
   candidates.sort(cmpCandidate);
   rejected.sort((a, b) => cmpStr(a.serviceId, b.serviceId) || cmpStr(a.reason, b.reason));
 
+  const unique = candidates.filter((c, k) => k === 0 || c.address !== candidates[k - 1]?.address || c.port !== candidates[k - 1]?.port);
+  const weights = serverWeights(unique, lb.split);
   const servers: RenderedServer[] = [];
   const viewServers: TemplateServer[] = [];
-  for (const c of candidates) {
-    const last = servers.at(-1);
-    if (last?.address === c.address && last.port === c.port) continue;
-    servers.push({ address: c.address, port: c.port });
-    viewServers.push({ address: formatHostForNginx(c.address), port: c.port, id: sanitizeComment(c.serviceId) });
-  }
+  unique.forEach((c, k) => {
+    const weight = weights[k] ?? 0;
+    if (weight === 0) return;
+    servers.push({ address: c.address, port: c.port, ...(weight !== 1 ? { weight } : {}), ...(c.group !== undefined ? { group: c.group } : {}) });
+    viewServers.push({ address: formatHostForNginx(c.address), port: c.port, id: sanitizeComment(c.serviceId), weight, weighted: weight !== 1 });
+  });
 
   const view: NginxTemplateView = {
     bindingKey: sanitizeComment(input.bindingKey),

@@ -33,6 +33,9 @@ const base = {
   backends: { selector: { matchLabels: { app: "x" } }, port: 80 },
 };
 
+const splitLb = { listen: { port: 8080 }, output: "split.conf" };
+const group = (percent: unknown, track: string): unknown => ({ selector: { matchLabels: { track } }, percent });
+
 /** Invalid specs, the field the API server must name, and a phrase of its message. */
 const INVALID: readonly { readonly what: string; readonly spec: unknown; readonly field: string; readonly says: RegExp }[] = [
   {
@@ -77,6 +80,24 @@ const INVALID: readonly { readonly what: string; readonly spec: unknown; readonl
     says: /only meaningful with type http or tcp/,
   },
   { what: "unknown field", spec: { ...base, bogus: true }, field: "spec.bogus", says: /unknown field/ },
+  {
+    what: "split percents not adding up to 100",
+    spec: { ...base, loadBalancer: { ...splitLb, split: [group(10, "canary"), group(80, "stable")] } },
+    field: "spec.loadBalancer.split",
+    says: /must add up to 100/,
+  },
+  {
+    what: "split percent above 100",
+    spec: { ...base, loadBalancer: { ...splitLb, split: [group(101, "canary")] } },
+    field: "spec.loadBalancer.split[0].percent",
+    says: /less than or equal to 100/,
+  },
+  {
+    what: 'split percent "1e9" (a string)',
+    spec: { ...base, loadBalancer: { ...splitLb, split: [group("1e9", "canary")] } },
+    field: "spec.loadBalancer.split[0].percent",
+    says: /must be of type integer|should be integer/,
+  },
   {
     what: "LB output not a .conf/.cfg file name",
     spec: { ...base, loadBalancer: { listen: { port: 8080 }, output: "../etc/passwd" } },

@@ -6,6 +6,11 @@
  * no iptables rules (--iptables=false), so it never touches the shared
  * daemon's chains; published ports go through docker-proxy on 127.0.0.1.
  *
+ * restart() stops the daemon and starts it again on the same socket and
+ * state: containers without a restart policy are gone, `--restart always`
+ * ones come back (on new host ports when published on port 0). It touches
+ * only this private engine, never the shared one.
+ *
  * stop() stops the daemon (and its containers), deletes the bridge and the
  * state directory. A test MUST call it in after().
  */
@@ -23,6 +28,8 @@ export interface ExtraDockerd {
   readonly socket: string;
   /** Runs the docker CLI against this engine. */
   docker(args: readonly string[], opts?: { readonly check?: boolean }): Promise<RunResult>;
+  /** Stops the daemon (SIGTERM: it stops its containers) and starts it again on the same socket and state; resolves once it answers. */
+  restart(): Promise<void>;
   /** Stops the daemon and removes the bridge and all of its state. */
   stop(): Promise<void>;
 }
@@ -48,33 +55,34 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
 
   const docker = (args: readonly string[], o: { readonly check?: boolean } = {}): Promise<RunResult> =>
     run("docker", ["-H", host, ...args], { check: o.check ?? false, timeoutMs: 120_000 });
-  const proc: ManagedProcess = startManaged(
-    "dockerd",
-    [
-      "--host",
-      host,
-      "--data-root",
-      join(dir, "data"),
-      "--exec-root",
-      join(dir, "exec"),
-      "--pidfile",
-      join(dir, "docker.pid"),
-      "--bridge",
-      bridge,
-      "--iptables=false",
-      "--ip-masq=false",
-      "--containerd-namespace",
-      `dockbind-${opts.name}`,
-      "--containerd-plugins-namespace",
-      `dockbind-${opts.name}-plugins`,
-    ],
-    join(dir, "dockerd.log"),
-  );
-  await waitFor(async () => ((await docker(["info", "--format", "{{.ServerVersion}}"])).code === 0 ? true : undefined), {
-    timeoutMs: 60_000,
-    intervalMs: 250,
-    what: `extra dockerd ${opts.name} (log ${join(dir, "dockerd.log")})`,
-  });
+  const args = [
+    "--host",
+    host,
+    "--data-root",
+    join(dir, "data"),
+    "--exec-root",
+    join(dir, "exec"),
+    "--pidfile",
+    join(dir, "docker.pid"),
+    "--bridge",
+    bridge,
+    "--iptables=false",
+    "--ip-masq=false",
+    "--containerd-namespace",
+    `dockbind-${opts.name}`,
+    "--containerd-plugins-namespace",
+    `dockbind-${opts.name}-plugins`,
+  ];
+  const launch = async (): Promise<ManagedProcess> => {
+    const p = startManaged("dockerd", args, join(dir, "dockerd.log"));
+    await waitFor(async () => ((await docker(["info", "--format", "{{.ServerVersion}}"])).code === 0 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: `extra dockerd ${opts.name} (log ${join(dir, "dockerd.log")})`,
+    });
+    return p;
+  };
+  let proc = await launch();
   // The backend image, copied from the shared engine (no registry here).
   await ensureBackendImage();
   await run("bash", ["-c", `docker save ${BACKEND_IMAGE} | docker -H ${host} load`], { check: true, timeoutMs: 120_000 });
@@ -82,6 +90,10 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
     host,
     socket,
     docker,
+    restart: async () => {
+      await proc.stop("SIGTERM", 30_000);
+      proc = await launch();
+    },
     stop: async () => {
       // SIGTERM: dockerd stops its containers, then its containerd; leftovers of its group are killed after 30 s.
       await proc.stop("SIGTERM", 30_000);

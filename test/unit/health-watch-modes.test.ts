@@ -101,7 +101,11 @@ describe("HealthWatcher wake-ups that change nothing", () => {
         instances: [{ serviceId: `${q.service}-1`, node: "n", address: "10.0.0.1", port: 80, tags: [], status: "passing" }],
       };
       // Answer on a later turn of the event loop, as an HTTP response does.
-      return new Promise((resolve) => setImmediate(() => resolve(answer)));
+      return new Promise((resolve) => {
+        setImmediate(() => {
+          resolve(answer);
+        });
+      });
     };
     return { healthService } as unknown as ConsulApi;
   }

@@ -121,3 +121,53 @@ describe("a binding held by the delete delay", () => {
     assert.match(text, /deleting: gone from the bindings directory since 2026-01-01T00:00:00.000Z; deleted in 7s unless it comes back/);
   });
 });
+
+describe("weights and split groups on the status page", () => {
+  const split = (selector: string): StatusDocument => {
+    const doc = hostileStatus("plain");
+    const [b] = doc.bindings;
+    assert.ok(b !== undefined);
+    const lb = { output: "shop.conf", listen: "127.0.0.1:8081" };
+    return {
+      ...doc,
+      bindings: [
+        {
+          ...b,
+          loadBalancer: {
+            ...lb,
+            split: [
+              { group: 0, selector, percent: 10, servers: 1, share: 10 },
+              { group: 1, selector: "track=stable", percent: 90, servers: 0, share: 0 },
+            ],
+          },
+          backends: [
+            {
+              serviceId: "s1",
+              container: "abc",
+              containerName: "canary-1",
+              address: "10.0.0.1",
+              port: 80,
+              health: "passing",
+              local: true,
+              weight: 5,
+              group: 0,
+              share: 100,
+            },
+          ],
+        },
+      ],
+    };
+  };
+
+  it("shows each group's declared percent and current share, and each backend's weight, group and share", () => {
+    const page = renderStatusPage({ status: split("track=canary") });
+    assert.match(page, /<span data-split-group="0"><code>track=canary<\/code> 10% \(now 10% over 1 server\(s\)\)<\/span>/);
+    assert.match(page, /<small data-share="100">weight 5 · group track=canary · 100% of requests<\/small>/);
+  });
+
+  it("a hostile selector value is text, not markup", () => {
+    const page = renderStatusPage({ status: split(`track=${EVIL}`) });
+    assert.doesNotMatch(page, /<script|<img/i);
+    assert.match(page, /track=&lt;script&gt;/);
+  });
+});

@@ -6,7 +6,7 @@
  * Elements carry data-* attributes (binding key, backend health) so tests and
  * scripts can read the page without parsing prose.
  */
-import type { BackendView, BindingView, StatusDocument } from "../../observability/statusModel.js";
+import type { BackendView, BindingView, SplitShare, StatusDocument } from "../../observability/statusModel.js";
 import type { ProbeReport } from "../../observability/probes.js";
 import { html, SafeHtml } from "./html.js";
 import { describeCandidates } from "../../domain/failover.js";
@@ -30,7 +30,7 @@ section.binding>h2{margin:0;padding:10px 14px;font-size:16px;background:var(--bg
 .meta{padding:8px 14px;color:var(--muted)}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:5px 14px;border-top:1px solid var(--line);vertical-align:top}
 th{font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase}code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600;color:#fff;background:var(--muted)}
-.passing,.True,.ok{background:var(--ok)}.warning,.pending,.Unknown{background:var(--warn)}.critical,.False,.bad,.skipped{background:var(--bad)}
+.passing,.True,.ok{background:var(--ok)}.warning,.pending,.Unknown,.maintenance{background:var(--warn)}.critical,.False,.bad,.skipped{background:var(--bad)}
 .err td{color:var(--bad)}.banner{border:2px solid var(--bad);border-radius:6px;padding:10px 14px;margin-bottom:16px;background:#ffebe9}.banner h2{margin:0 0 6px;font-size:16px;color:var(--bad)}h3{font-size:15px;margin:20px 0 8px}footer{padding:12px 24px;color:var(--muted);font-size:12px}
 `;
 
@@ -48,12 +48,30 @@ function badge(cls: string, text: string): SafeHtml {
   return html`<span class="badge ${cls}">${text}</span>`;
 }
 
-function backendRow(b: BackendView): SafeHtml {
+/** Who holds an instance in maintenance and why (the reason is untrusted: escaped like every value). */
+function maintenanceNote(b: BackendView): SafeHtml | string {
+  const m = b.maintenance;
+  return m === undefined
+    ? ""
+    : html` <span data-maintenance="${m.scope}">${m.scope === "node" ? "node maintenance" : "service maintenance"}: ${m.reason}</span>`;
+}
+
+/** Weight, split group and share of requests of one backend ("" when it has none of them). */
+function backendTraffic(b: BackendView, split: readonly SplitShare[] | undefined): SafeHtml | string {
+  const parts = [
+    ...(b.weight !== undefined ? [`weight ${b.weight}`] : []),
+    ...(b.group !== undefined ? [`group ${split?.[b.group]?.selector ?? String(b.group)}`] : []),
+    ...(b.share !== undefined ? [`${b.share}% of requests`] : []),
+  ];
+  return parts.length === 0 ? "" : html` <small data-share="${b.share ?? ""}">${parts.join(" · ")}</small>`;
+}
+
+function backendRow(b: BackendView, split?: readonly SplitShare[]): SafeHtml {
   const where = b.port > 0 ? `${b.address}:${b.port}` : "—";
   const who = b.local ? b.containerName || b.container : "(not a local container)";
   return html`<tr data-backend="${b.serviceId || b.container}" data-backend-health="${b.health}">
-<td>${who}${b.container !== "" ? html` <code>${b.container}</code>` : ""}</td><td><code>${where}</code></td>
-<td>${badge(b.health, b.health)}${b.reason !== undefined ? html` ${b.reason}` : ""}</td><td><code>${b.serviceId}</code></td></tr>`;
+<td>${who}${b.container !== "" ? html` <code>${b.container}</code>` : ""}</td><td><code>${where}</code>${backendTraffic(b, split)}</td>
+<td>${badge(b.health, b.health)}${b.reason !== undefined ? html` ${b.reason}` : ""}${maintenanceNote(b)}</td><td><code>${b.serviceId}</code></td></tr>`;
 }
 
 /** `spec.service.datacenters`: the datacenter the load balancer serves, and every listed one. */
@@ -66,17 +84,19 @@ function datacentersLine(b: BindingView): SafeHtml | string {
 function bindingSection(b: BindingView, now: string): SafeHtml {
   const c = b.counts;
   const render = b.lastRender;
+  const split = b.loadBalancer?.split;
   return html`<section class="binding" data-binding="${b.key}" data-ready="${b.ready.status}">
 <h2><span>${b.key}</span> ${badge(b.ready.status, b.ready.status === "True" ? "Ready" : `Not ready: ${b.ready.reason}`)}${b.deleting !== undefined ? html` ${badge("critical", `Deleting in ${b.deleting.remainingSeconds}s`)}` : ""}
 <small>service <code>${b.service}</code>${b.datacenter !== undefined ? html` dc <code>${b.datacenter}</code>` : ""}</small></h2>
-<div class="meta">backends: <b data-count="desired">${c.desired}</b> desired · <b data-count="registered">${c.registered}</b> registered · <b data-count="passing">${c.passing}</b> passing
+<div class="meta">backends: <b data-count="desired">${c.desired}</b> desired · <b data-count="registered">${c.registered}</b> registered · <b data-count="passing">${c.passing}</b> passing${(c.maintenance ?? 0) > 0 ? html` · <b data-count="maintenance">${c.maintenance ?? 0}</b> in maintenance` : ""}
 ${b.loadBalancer !== undefined ? html` · nginx <code>${b.loadBalancer.listen}</code> → <code>${b.loadBalancer.output}</code>` : " · no load balancer"}
 ${render !== undefined ? html` · last render: <b>${render.result}</b> (${render.servers} server(s)) ${ago(render.at, now)}` : ""}
+${split !== undefined ? html`<br>split: ${split.map((g, i) => html`${i > 0 ? " · " : ""}<span data-split-group="${g.group}"><code>${g.selector}</code> ${g.percent}% (now ${g.share}% over ${g.servers} server(s))</span>`)}` : ""}
 ${datacentersLine(b)}
 ${b.ready.status !== "True" ? html`<br>${b.ready.message}` : ""}
 ${b.deleting !== undefined ? html`<br>gone from the bindings directory since ${b.deleting.since}: deleted at ${b.deleting.deleteAt} unless it comes back${b.deleting.mass ? " (most bindings vanished at once)" : ""}` : ""}</div>
 <table><thead><tr><th>Container</th><th>Address</th><th>Health</th><th>Consul service ID</th></tr></thead><tbody>
-${b.backends.length === 0 ? html`<tr><td colspan="4">no backends: no running container matches the selector</td></tr>` : b.backends.map(backendRow)}
+${b.backends.length === 0 ? html`<tr><td colspan="4">no backends: no running container matches the selector</td></tr>` : b.backends.map((x) => backendRow(x, split))}
 </tbody></table>
 <div class="meta">${b.conditions.map((cond) => html`${cond.type}=${cond.status} <small>(${cond.reason})</small> `)}</div>
 </section>`;

@@ -20,6 +20,15 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUni
 ajv.addFormat("ip", { type: "string", validate: (s: string) => isIP(s) !== 0 && !s.includes("%") });
 const validateSchema = ajv.compile(serviceBindingSchema);
 
+const REASON_PATTERN = new RegExp((schemaDocument.$defs.maintenanceReason as { pattern: string }).pattern);
+
+/** A maintenance reason as the schema allows it in `spec.maintenance.reason` (also `controller maint --reason`); undefined when valid. */
+export function maintenanceReasonProblem(reason: string): string | undefined {
+  return REASON_PATTERN.test(reason)
+    ? undefined
+    : "must be 1-256 characters: letters, digits, spaces and ._,:/()#@+=!?- (no newlines, ;, quotes or braces), not starting with a space";
+}
+
 /** One problem with one document, precise enough to fix without reading code. */
 export interface FieldError {
   /** Dotted path, e.g. `spec.backends.port`; `(document)` for the whole document. */
@@ -95,9 +104,11 @@ export function bindingWarnings(b: ServiceBinding): FieldError[] {
 function semanticErrors(b: ServiceBinding): FieldError[] {
   const errors: FieldError[] = [];
   const { selector, swarm } = b.spec.backends;
+  const split = b.spec.loadBalancer?.split;
   const selectors: [string, LabelSelector | undefined][] = [
     ["spec.backends.selector", selector],
     ["spec.backends.swarm.selector", swarm?.selector],
+    ...(split ?? []).map((g, i): [string, LabelSelector] => [`spec.loadBalancer.split[${i}].selector`, g.selector]),
   ];
   for (const [path, sel] of selectors) {
     (sel?.matchExpressions ?? []).forEach((x, i) => {
@@ -125,6 +136,10 @@ function semanticErrors(b: ServiceBinding): FieldError[] {
   }
   if (b.spec.backends.addressMode === "internal" && b.spec.backends.hostIP !== undefined) {
     errors.push({ field: "spec.backends.hostIP", message: "only meaningful with addressMode: published" });
+  }
+  const total = (split ?? []).reduce((sum, g) => sum + g.percent, 0);
+  if (split !== undefined && total !== 100) {
+    errors.push({ field: "spec.loadBalancer.split", message: `the percents of the split groups must add up to 100 (they add up to ${total})` });
   }
   const hc = b.spec.healthCheck;
   if (hc.probeBeforeRegister === true && hc.type !== "http" && hc.type !== "tcp") {

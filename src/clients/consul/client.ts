@@ -21,7 +21,9 @@
  */
 import type { RegisteredService } from "../../domain/types.js";
 import {
+  decodeAgentMaintenance,
   decodeAgentServices,
+  decodeKvList,
   decodeHealthEntries,
   decodeKvEntry,
   decodeRenewed,
@@ -33,7 +35,16 @@ import {
 import { httpStatus } from "./errors.js";
 import { cancellable, createTransport, type Transport } from "./transport.js";
 import { ConsulError, type ConsulClientOptions } from "./types.js";
-import type { ConsulApi, ConsulCluster, ConsulLocking, ConsulObserver, ConsulWriteKind, HealthQuery, HealthResult } from "../../ports/consul.js";
+import type {
+  ConsulApi,
+  ConsulCluster,
+  ConsulLocking,
+  ConsulMaintenance,
+  ConsulObserver,
+  ConsulWriteKind,
+  HealthQuery,
+  HealthResult,
+} from "../../ports/consul.js";
 
 /** Timeout of a blocking read that waits up to `waitMs`: Consul adds up to wait/16 of jitter; leave room before timing out. */
 const blockingTimeout = (waitMs: number): number => waitMs + waitMs / 16 + 5000;
@@ -87,6 +98,29 @@ function lockingCalls(t: Transport): ConsulLocking {
     },
     async passCheck(id) {
       await t.call(`pass check ${id}`, (c) => c.agent.check.pass({ id, timeout }));
+    },
+  };
+}
+
+/** Service maintenance on the current agent and its KV declarations (ConsulMaintenance); they fail over like the others. */
+function maintenanceCalls(t: Transport): ConsulMaintenance {
+  const timeout = t.timeoutMs;
+  return {
+    async agentMaintenance() {
+      return decodeAgentMaintenance(await t.call("list agent checks", (c) => c.agent.check.list({ timeout })));
+    },
+    async setMaintenance(id, enable, reason) {
+      const what = `${enable ? "enable" : "disable"} maintenance of ${id}`;
+      await t.call(what, (c) => c.agent.service.maintenance({ id, enable, ...(enable && reason !== undefined ? { reason } : {}), timeout }));
+    },
+    async kvList(prefix) {
+      return decodeKvList(await t.call(`read ${prefix}`, (c) => c.kv.get({ key: prefix, recurse: true, timeout })));
+    },
+    async kvPut(key, value) {
+      await t.call(`write ${key}`, (c) => c.kv.set({ key, value, timeout }));
+    },
+    async kvDelete(key, recurse) {
+      await t.call(`delete ${key}`, (c) => c.kv.del({ key, ...(recurse === true ? { recurse: true } : {}), timeout }));
     },
   };
 }
@@ -154,7 +188,7 @@ async function sweepOtherAgents(t: Transport, observer: ConsulObserver | undefin
   return removed;
 }
 
-export function createConsulClient(opts: ConsulClientOptions): ConsulApi & ConsulCluster & ConsulLocking {
+export function createConsulClient(opts: ConsulClientOptions): ConsulApi & ConsulCluster & ConsulLocking & ConsulMaintenance {
   const t = createTransport(opts);
   const timeout = t.timeoutMs;
   const indexOrigin = new Map<string, number>();
@@ -172,13 +206,17 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
 
   return {
     ...lockingCalls(t),
+    ...maintenanceCalls(t),
     currentAgent: () => t.endpoints[t.current()]?.url ?? opts.url,
     sweepOtherAgents: (owned) => sweepOtherAgents(t, opts.observer, owned),
     async listAgentServices() {
       return decodeAgentServices(await t.call("list agent services", (c) => c.agent.service.list({ timeout })));
     },
     register(r) {
-      return write("register", `register ${r.id}`, (c) => c.agent.service.register({ ...encodeRegistration(r), timeout }));
+      const body = encodeRegistration(r);
+      return write("register", `register ${r.id}`, (c) =>
+        c._put({ name: "agent.service.register", path: "/agent/service/register", type: "json", body, timeout }),
+      );
     },
     deregister(id) {
       return write("deregister", `deregister ${id}`, (c) => c.agent.service.deregister({ id, timeout }));

@@ -5,7 +5,7 @@
  * an empty value ("" / 0 / []), and a check status other than passing or
  * warning counts as critical. Pure functions; none throws.
  */
-import type { CheckStatus, HealthInstance, RegisteredService, Registration } from "../../domain/types.js";
+import type { CheckStatus, HealthInstance, InstanceMaintenance, RegisteredService, Registration } from "../../domain/types.js";
 import type { KvEntry } from "../../ports/consul.js";
 
 type Json = Record<string, unknown>;
@@ -35,6 +35,42 @@ function aggregate(checks: unknown): CheckStatus {
   return worst;
 }
 
+/** Consul's maintenance check IDs: `_service_maintenance:<service ID>` and `_node_maintenance`. */
+const SERVICE_MAINTENANCE = "_service_maintenance:";
+const NODE_MAINTENANCE = "_node_maintenance";
+
+/**
+ * Maintenance of a health entry: Consul shows it as a critical check with CheckID
+ * `_service_maintenance:<id>` (the instance) or `_node_maintenance` (its node); Notes = the reason.
+ * Node maintenance wins (it covers every instance of the node).
+ */
+function maintenanceOf(checks: unknown, serviceId: string): InstanceMaintenance | undefined {
+  let found: InstanceMaintenance | undefined;
+  for (const c of Array.isArray(checks) ? checks : []) {
+    const check = obj(c);
+    const id = str(check.CheckID);
+    if (id === NODE_MAINTENANCE) return { scope: "node", reason: str(check.Notes) };
+    if (id === SERVICE_MAINTENANCE + serviceId && serviceId !== "") found = { scope: "service", reason: str(check.Notes) };
+  }
+  return found;
+}
+
+/** GET /v1/agent/checks -> service ID -> reason (Notes) of its `_service_maintenance:<id>` check. */
+export function decodeAgentMaintenance(raw: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [id, v] of Object.entries(obj(raw))) {
+    if (!id.startsWith(SERVICE_MAINTENANCE)) continue;
+    const serviceId = id.slice(SERVICE_MAINTENANCE.length);
+    if (serviceId !== "") out.set(serviceId, str(obj(v).Notes));
+  }
+  return out;
+}
+
+/** GET /v1/kv/:prefix?recurse as the package decodes it (Values base64-decoded; nothing for 404) -> key/value pairs. */
+export function decodeKvList(body: unknown): { key: string; value: string }[] {
+  return (Array.isArray(body) ? body : []).map((e) => ({ key: str(obj(e).Key), value: str(obj(e).Value) })).filter((e) => e.key !== "");
+}
+
 /** X-Consul-Index of an answer; "0" when Consul sent none. */
 export function responseIndex(response: RawResponse): string {
   return response.headers["x-consul-index"] ?? "0";
@@ -55,7 +91,20 @@ export function decodeHealthEntries(body: unknown): HealthInstance[] {
     const svc = obj(e.Service);
     const node = obj(e.Node);
     const address = str(svc.Address) !== "" ? str(svc.Address) : str(node.Address);
-    return { serviceId: str(svc.ID), node: str(node.Node), address, port: num(svc.Port), tags: strArray(svc.Tags), status: aggregate(e.Checks) };
+    const serviceId = str(svc.ID);
+    const maintenance = maintenanceOf(e.Checks, serviceId);
+    const weights = svc.Weights === undefined ? undefined : obj(svc.Weights);
+    return {
+      serviceId,
+      node: str(node.Node),
+      address,
+      port: num(svc.Port),
+      tags: strArray(svc.Tags),
+      status: aggregate(e.Checks),
+      ...(maintenance !== undefined ? { maintenance } : {}),
+      ...(weights !== undefined ? { weight: num(weights.Passing) } : {}),
+      ...(svc.Meta !== undefined && svc.Meta !== null ? { meta: strMap(svc.Meta) } : {}),
+    };
   });
 }
 
@@ -77,20 +126,32 @@ export function decodeRenewed(body: unknown): boolean {
   return Array.isArray(body) && body.length > 0;
 }
 
-/** A Registration as the package's agent.service.register options (lower-case keys; absent fields left out). */
+/**
+ * A Registration as the body of PUT /v1/agent/service/register (Consul's own field names; absent fields
+ * left out). `weight` becomes `Weights: {Passing: weight, Warning: 1}`.
+ */
 export function encodeRegistration(r: Registration): Json {
   const c = r.check;
   const check =
     c === undefined
       ? undefined
       : {
-          ...(c.http !== undefined ? { http: c.http } : {}),
-          ...(c.tcp !== undefined ? { tcp: c.tcp } : {}),
-          ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
-          ...(c.interval !== undefined ? { interval: c.interval } : {}),
-          ...(c.timeout !== undefined ? { timeout: c.timeout } : {}),
-          ...(c.status !== undefined ? { status: c.status } : {}),
-          ...(c.deregisterCriticalServiceAfter !== undefined ? { deregistercriticalserviceafter: c.deregisterCriticalServiceAfter } : {}),
+          ...(c.http !== undefined ? { HTTP: c.http } : {}),
+          ...(c.tcp !== undefined ? { TCP: c.tcp } : {}),
+          ...(c.ttl !== undefined ? { TTL: c.ttl } : {}),
+          ...(c.interval !== undefined ? { Interval: c.interval } : {}),
+          ...(c.timeout !== undefined ? { Timeout: c.timeout } : {}),
+          ...(c.status !== undefined ? { Status: c.status } : {}),
+          ...(c.deregisterCriticalServiceAfter !== undefined ? { DeregisterCriticalServiceAfter: c.deregisterCriticalServiceAfter } : {}),
         };
-  return { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta }, ...(check !== undefined ? { check } : {}) };
+  return {
+    ID: r.id,
+    Name: r.name,
+    Tags: [...r.tags],
+    Meta: { ...r.meta },
+    Address: r.address,
+    Port: r.port,
+    ...(check !== undefined ? { Check: check } : {}),
+    ...(r.weight !== undefined ? { Weights: { Passing: r.weight, Warning: 1 } } : {}),
+  };
 }

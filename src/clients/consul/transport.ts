@@ -26,25 +26,40 @@ interface PapiRequest {
   readonly opts: { headers: Record<string, string> };
 }
 
-/** papi's extension point (papi README "Extensions"), not in the package's typings: `onCreate` runs for every request before it is built. */
+/**
+ * papi's client methods (papi README "Extensions" and "Client"), not in the package's typings: `onCreate`
+ * runs for every request before it is built; `_put` sends a request the package has no method for.
+ */
 interface PapiExtensible {
   _ext(event: "onCreate", fn: (request: PapiRequest, next: () => void) => void): void;
+  _put: RawClient["_put"];
 }
 
 function isExtensible(c: unknown): c is PapiExtensible {
-  return typeof c === "object" && c !== null && "_ext" in c && typeof c._ext === "function";
+  return typeof c === "object" && c !== null && "_ext" in c && typeof c._ext === "function" && "_put" in c && typeof c._put === "function";
 }
 
 /** The subset of the package's (any-typed) surface the client calls, typed once here. Answers are untrusted `unknown` (decode.ts). */
 export interface RawClient {
   agent: {
-    service: { list(o: object): Promise<unknown>; register(o: object): Promise<unknown>; deregister(o: object): Promise<unknown> };
-    check: { pass(o: object): Promise<unknown>; warn(o: object): Promise<unknown>; fail(o: object): Promise<unknown> };
+    service: {
+      list(o: object): Promise<unknown>;
+      register(o: object): Promise<unknown>;
+      deregister(o: object): Promise<unknown>;
+      maintenance(o: object): Promise<unknown>;
+    };
+    check: { pass(o: object): Promise<unknown>; warn(o: object): Promise<unknown>; fail(o: object): Promise<unknown>; list(o: object): Promise<unknown> };
   };
   health: { service(o: object): Promise<unknown> };
   status: { leader(o: object): Promise<unknown> };
   session: { create(o: object): Promise<unknown>; renew(o: object): Promise<unknown>; destroy(o: object): Promise<unknown> };
-  kv: { get(o: object): Promise<unknown>; set(o: object): Promise<unknown> };
+  kv: { get(o: object): Promise<unknown>; set(o: object): Promise<unknown>; del(o: object): Promise<unknown> };
+  /**
+   * papi's request method for client subclasses (papi README "Client"): sends `body` as JSON, rejects
+   * with the same errors as the package's calls. For request bodies the package cannot express
+   * (its agent.service.register drops `Weights`).
+   */
+  _put(o: { name: string; path: string; type: "json"; body: object; timeout: number }): Promise<unknown>;
 }
 
 /**
@@ -78,14 +93,14 @@ function rawClient(base: string, token: ConsulTokenSource, tls: ConsulTls | unde
         ...(tls?.key !== undefined ? { key: tls.key } : {}),
       })
     : new HttpAgent(pool);
-  const client: RawClient = new Consul({
+  const client = new Consul({
     host: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port === "" ? (secure ? 443 : 80) : Number(url.port),
     secure,
     agent,
   });
   // Never fixed at construction: a rotated token applies to the next request.
-  if (!isExtensible(client)) throw new Error("consul client: papi extension point _ext missing (unsupported package version)");
+  if (!isExtensible(client)) throw new Error("consul client: papi methods _ext/_put missing (unsupported package version)");
   client._ext("onCreate", (request, next) => {
     const t = token.current();
     if (t !== undefined && t !== "") request.opts.headers["x-consul-token"] = t;

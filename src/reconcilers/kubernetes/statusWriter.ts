@@ -173,7 +173,9 @@ export class StatusWriter implements Reconciler {
         ...(observedGeneration !== undefined ? { observedGeneration } : {}),
       });
     }
-    return { ...(observedGeneration !== undefined ? { observedGeneration } : {}), conditions, backends: { ...store.backends } };
+    // The CRD's status schema has these three counts (maintenance is shown by /api/status and the status page).
+    const { desired, registered, passing } = store.backends;
+    return { ...(observedGeneration !== undefined ? { observedGeneration } : {}), conditions, backends: { desired, registered, passing } };
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {

@@ -39,6 +39,7 @@
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { Debouncer } from "../../runtime/debouncer.js";
+import { Limiter } from "../../runtime/limiter.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import type { ConsulApi } from "../../ports/consul.js";
 import type { HealthSnapshot, HealthStore } from "../../ports/healthStore.js";
@@ -70,6 +71,7 @@ export interface HealthWatcherOptions {
 const MAX_BLOCKING_QUERIES = 64;
 const DEFAULT_POLL_MS = 10_000;
 const DEFAULT_QUIET_MS = 2_000;
+const MAX_CONCURRENT_READS = 16;
 
 /** rendered: blocking, at once again; reported: blocking, paused after unchanged answers; polled: non-blocking reads. */
 type WatchMode = "rendered" | "reported" | "polled";
@@ -99,6 +101,8 @@ export class HealthWatcher implements HealthStore {
   /** Wakes loops sleeping in error backoff (see kick()). */
   private wake = new AbortController();
   private readonly debouncer: Debouncer;
+  /** Non-blocking reads in flight at once (first reads, polls, reads after a failure): a start with hundreds of refs queues them here, not as hundreds of pending HTTP requests. */
+  private readonly reads = new Limiter(MAX_CONCURRENT_READS);
 
   constructor(private readonly opts: HealthWatcherOptions) {
     this.debouncer = new Debouncer(opts.debounce.minMs, opts.debounce.maxMs, opts.onChange);
@@ -179,13 +183,14 @@ export class HealthWatcher implements HealthStore {
         if (isAborted(signal)) return;
         // After a failure, read without blocking: the agent may have restarted with a lower index.
         const block = mode !== "polled" && index !== undefined && failures === 0;
-        const res = await this.opts.consul.healthService({
+        const query = {
           service: ref.service,
           ...(ref.dc !== undefined ? { dc: ref.dc } : {}),
           ...(block ? { index } : {}),
           waitMs: this.opts.waitMs,
           signal,
-        });
+        };
+        const res = block ? await this.opts.consul.healthService(query) : await this.reads.run(signal, () => this.opts.consul.healthService(query));
         if (isAborted(signal)) return;
         if (failures > 0) this.opts.logger.info("consul health query recovered", { service: ref.service, dc: ref.dc, afterFailures: failures });
         failures = 0;

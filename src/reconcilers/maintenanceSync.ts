@@ -1,0 +1,104 @@
+/**
+ * Converges the Consul service maintenance of one binding's registrations on
+ * this node's agent to the declaration (domain/maintenance.ts): `spec.maintenance`
+ * and the per-container KV entries `controller maint` writes.
+ *
+ * Contract:
+ * - converged => no Consul write, and reads shared with the other reconciles: the agent's
+ *   maintenance checks and the node's KV entries are read at most once per `maxAgeMs`
+ *   (single flight), and re-read before any write is decided (a stale view never takes an
+ *   instance out or puts one back);
+ * - only maintenance carrying MAINTENANCE_MARK is ever disabled; anyone else's is kept;
+ * - the KV entries cannot be read (e.g. an ACL token without KV read): `spec.maintenance`
+ *   is still applied, nothing is taken out;
+ * - `invalidate()` forces fresh reads (a restarted agent that lost its state is re-filled).
+ */
+import {
+  maintenanceActions,
+  maintenanceEntries,
+  maintenanceKvPrefix,
+  registrationContainer,
+  wantedMaintenance,
+  type InstanceIdentity,
+  type MaintenanceActions,
+  type MaintenanceEntries,
+} from "../domain/maintenance.js";
+import type { Registration, ServiceBinding } from "../domain/types.js";
+import type { ConsulMaintenance } from "../ports/consul.js";
+import type { ContainerStore } from "../ports/containerStore.js";
+import { errorMessage, type Logger } from "../runtime/logger.js";
+
+interface MaintenanceState {
+  readonly current: Map<string, string>;
+  /** Undefined: the KV entries could not be read. */
+  readonly entries: MaintenanceEntries | undefined;
+}
+
+export class MaintenanceSync {
+  private state: Promise<MaintenanceState> | undefined;
+  private readAt = 0;
+
+  constructor(
+    private readonly api: ConsulMaintenance,
+    private readonly node: string,
+    private readonly containers: Pick<ContainerStore, "get">,
+    private readonly logger: Logger,
+    private readonly maxAgeMs: number,
+  ) {}
+
+  invalidate(): void {
+    this.state = undefined;
+  }
+
+  /** Puts `registrations` (this node's, of `binding`, already on the agent) into or out of dockbind maintenance. */
+  async converge(binding: ServiceBinding, registrations: readonly Registration[]): Promise<void> {
+    if (registrations.length === 0) return;
+    const cached = this.actions(binding, registrations, await this.read(false));
+    if (cached.enable.length === 0 && cached.disable.length === 0) return;
+    const state = await this.read(true);
+    const actions = this.actions(binding, registrations, state);
+    for (const { id, reason } of actions.enable) {
+      await this.api.setMaintenance(id, true, reason);
+      state.current.set(id, reason);
+      this.logger.info("maintenance enabled", { binding: `${binding.metadata.namespace}/${binding.metadata.name}`, serviceId: id });
+    }
+    for (const id of actions.disable) {
+      await this.api.setMaintenance(id, false);
+      state.current.delete(id);
+      this.logger.info("maintenance disabled", { binding: `${binding.metadata.namespace}/${binding.metadata.name}`, serviceId: id });
+    }
+  }
+
+  private actions(binding: ServiceBinding, registrations: readonly Registration[], s: MaintenanceState): MaintenanceActions {
+    const identity = (r: Registration): InstanceIdentity | undefined => {
+      const id = registrationContainer(r);
+      if (id === undefined) return undefined;
+      return { id, name: this.containers.get(id)?.name ?? "" };
+    };
+    return maintenanceActions(registrations, (r) => wantedMaintenance(binding, identity(r), s.entries), s.current, s.entries !== undefined);
+  }
+
+  private read(fresh: boolean): Promise<MaintenanceState> {
+    if (!fresh && this.state !== undefined && Date.now() - this.readAt < this.maxAgeMs) return this.state;
+    const started = Date.now();
+    const next = this.load();
+    this.state = next;
+    this.readAt = started;
+    // A failed read is not cached.
+    next.catch(() => {
+      if (this.state === next) this.state = undefined;
+    });
+    return next;
+  }
+
+  private async load(): Promise<MaintenanceState> {
+    const [current, kv] = await Promise.all([
+      this.api.agentMaintenance(),
+      this.api.kvList(maintenanceKvPrefix(this.node)).catch((err: unknown) => {
+        this.logger.debug("maintenance entries not readable; declared maintenance is applied, none is taken out", { error: errorMessage(err) });
+        return undefined;
+      }),
+    ]);
+    return { current: new Map(current), entries: kv === undefined ? undefined : maintenanceEntries(this.node, kv) };
+  }
+}
