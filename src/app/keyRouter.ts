@@ -13,7 +13,7 @@
  */
 import { matchesSelector } from "../domain/selector.js";
 import { swarmServiceMatches, type SwarmService } from "../domain/swarm.js";
-import { bindingKey, serviceRef, type ServiceBinding } from "../domain/types.js";
+import { bindingKey, serviceRefs, type ServiceBinding } from "../domain/types.js";
 import type { RegistrarRequest, RendererRequest } from "../runtime/requests.js";
 import { refKey } from "../sources/consul/healthWatcher.js";
 import type { BindingStore } from "../ports/bindingStore.js";
@@ -107,7 +107,7 @@ export class RendererRouter {
 
   /** Health of one (dc, service) changed: every binding of that service (rendered, or only reported in status). */
   healthChanged(changedRef: string): void {
-    for (const b of this.o.bindings.list()) if (refKey(serviceRef(b)) === changedRef) this.render(b);
+    for (const b of this.o.bindings.list()) if (serviceRefs(b).some((ref) => refKey(ref) === changedRef)) this.render(b);
   }
 
   /** Every binding's render request (the renderer also keeps the passing count of bindings without a load balancer). */

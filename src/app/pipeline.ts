@@ -21,7 +21,7 @@ import type { ConsulApi, ConsulCluster } from "../ports/consul.js";
 import { LbConfigWriter } from "../actuators/lb/configWriter.js";
 import { HaproxyDriver } from "../actuators/lb/haproxyDriver.js";
 import { NginxDriver } from "../actuators/lb/nginxDriver.js";
-import { serviceRef } from "../domain/types.js";
+import { serviceRefs } from "../domain/types.js";
 import { isOwned, type OwnerIdentity } from "../domain/ownership.js";
 import { processTelemetry, type Telemetry } from "../observability/telemetry.js";
 import { BindingStatusStore } from "../reconcilers/bindingStatus.js";
@@ -233,8 +233,8 @@ function wireHandlers(c: Components): void {
     c.renderRouter.bindingsChanged(keys);
     // Every binding's service: rendered ones need it (blocking queries first), the others show their backends' health in status.
     const all = c.bindings.list();
-    const rendered = new Set(all.filter((b) => b.spec.loadBalancer !== undefined).map((b) => refKey(serviceRef(b))));
-    c.health.setWanted(all.map(serviceRef), (ref) => rendered.has(refKey(ref)));
+    const rendered = new Set(all.filter((b) => b.spec.loadBalancer !== undefined).flatMap((b) => serviceRefs(b).map(refKey)));
+    c.health.setWanted(all.flatMap(serviceRefs), (ref) => rendered.has(refKey(ref)));
   };
   handlers.healthChanged = (ref) => {
     c.renderRouter.healthChanged(ref);

@@ -26,7 +26,9 @@ import { compatOptions, CONTROLLER_FLAGS, ConfigError, loadConfig, type Config, 
 import type { SwarmView } from "../domain/swarm.js";
 import { swarmDuty, type SwarmEndpoint } from "../app/dockerEndpoint.js";
 import { readSwarmOnce } from "../sources/docker/swarmWatcher.js";
-import { bindingKey, serviceRef, type ContainerInfo, type ServiceBinding } from "../domain/types.js";
+import { bindingKey, serviceRefs, type ContainerInfo, type ServiceBinding } from "../domain/types.js";
+import { describeServed, servedDatacenter, type ServedDatacenter } from "../domain/failover.js";
+import { refKey } from "../sources/consul/healthWatcher.js";
 import { ownedFiles } from "../reconcilers/renderer.js";
 import { outputPath, renderFor } from "../render/renderFor.js";
 import { trafficShares } from "../render/trafficView.js";
@@ -105,6 +107,32 @@ async function dockerSnapshot(docker: Dockerode): Promise<ContainerInfo[]> {
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
+/**
+ * The instances the controller would render for `b` now (servedDatacenter(), the renderer's rule):
+ * one health read per listed datacenter; a datacenter whose read fails counts as unreachable.
+ * Rejects when none answers (Consul unreachable).
+ */
+async function servedNow(b: ServiceBinding, consul: ReturnType<typeof createConsulClient>): Promise<ServedDatacenter> {
+  const refs = serviceRefs(b);
+  const errors: unknown[] = [];
+  const answers = await Promise.all(
+    refs.map((ref) =>
+      consul.healthService({ ...ref, waitMs: 0 }).then(
+        (res) => ({ key: refKey(ref), instances: res.instances }),
+        (err: unknown) => {
+          errors.push(err);
+          return { key: refKey(ref), instances: [], stale: true };
+        },
+      ),
+    ),
+  );
+  const byKey = new Map(answers.map((a) => [a.key, a]));
+  const served = servedDatacenter(b, (ref) => byKey.get(refKey(ref)));
+  if (served === undefined || errors.length === refs.length)
+    throw errors[0] instanceof Error ? errors[0] : new Error(`consul health of ${b.spec.service.name}: no answer`);
+  return served;
+}
+
 async function renderAll(
   bindings: readonly ServiceBinding[],
   config: Readonly<Config>,
@@ -118,16 +146,23 @@ async function renderAll(
     if (lb === undefined) continue;
     const key = bindingKey(b);
     const path = outputPath(lb, dirs);
-    const health = await consul.healthService({ ...serviceRef(b), waitMs: 0 });
+    const served = await servedNow(b, consul);
     try {
       const template = lb.template === undefined ? undefined : await readFile(join(config.templateDir, lb.template), "utf8");
       // The pair the controller would install (validated now); plan only reads, it writes no managed copy.
       const tls = lb.tls === undefined ? undefined : await readTlsPair(config.tlsDir, lb.tls, Date.now());
-      const file = renderFor(b, health.instances, template, dirs, tls?.hash);
+      const file = renderFor(b, served.instances, template, dirs, tls?.hash);
+      const dc = describeServed(served);
       // Traffic is shown when it is not an even spread: a split, or a server weight other than 1.
       const weighted = lb.split !== undefined || (file?.result.servers ?? []).some((s) => s.weight !== undefined);
       if (file !== undefined)
-        out.push({ binding: key, path: file.path, text: file.text, ...(weighted ? { traffic: trafficShares(lb.split, file.result.servers) } : {}) });
+        out.push({
+          binding: key,
+          path: file.path,
+          text: file.text,
+          ...(weighted ? { traffic: trafficShares(lb.split, file.result.servers) } : {}),
+          ...(dc !== "" ? { datacenter: dc } : {}),
+        });
     } catch (err) {
       out.push({ binding: key, path, error: errorMessage(err) });
     }

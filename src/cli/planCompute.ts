@@ -66,11 +66,13 @@ export interface LbFileChange {
   readonly error?: string;
   /** Weights and shares of requests of the planned file's servers (and split groups). */
   readonly traffic?: TrafficView;
+  /** `spec.service.datacenters` bindings: the served datacenter and every listed one (describeServed). */
+  readonly datacenter?: string;
 }
 
 /** One load-balanced binding as rendered now: the full file text, or why it cannot be rendered. */
 export type RenderedFile =
-  | { readonly binding: string; readonly path: string; readonly text: string; readonly traffic?: TrafficView }
+  | { readonly binding: string; readonly path: string; readonly text: string; readonly traffic?: TrafficView; readonly datacenter?: string }
   | { readonly binding: string; readonly path: string; readonly error: string };
 
 /** One Docker endpoint as the plan sees it: its node identity and live containers. */
@@ -319,7 +321,8 @@ function lbChanges(input: PlanInput): LbFileChange[] {
     const cur = input.onDisk.get(r.path);
     const action: LbAction = cur === undefined ? "create" : cur === r.text ? "unchanged" : "update";
     const diff = fileDiff(cur, r.text, `${r.path} (on disk)`, `${r.path} (planned)`);
-    out.push({ action, binding: r.binding, path: r.path, diff, ...(r.traffic !== undefined ? { traffic: r.traffic } : {}) });
+    const extra = { ...(r.traffic !== undefined ? { traffic: r.traffic } : {}), ...(r.datacenter !== undefined ? { datacenter: r.datacenter } : {}) };
+    out.push({ action, binding: r.binding, path: r.path, diff, ...extra });
   }
   for (const [binding, path] of [...input.ownedFiles].sort((a, b) => a[0].localeCompare(b[0]))) {
     if (kept.has(path)) continue;

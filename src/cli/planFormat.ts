@@ -66,7 +66,7 @@ export function formatPlanText(plan: PlanResult, h: PlanHeader): string {
   if (plan.loadBalancer.length === 0) out.push("  no load-balanced bindings");
   for (const f of plan.loadBalancer) {
     const what = f.action === "error" ? `cannot render, the controller would keep the current file: ${f.error ?? ""}` : f.action;
-    out.push(`  ${LB_SIGN[f.action]} ${f.path} (${f.binding}): ${what}`);
+    out.push(`  ${LB_SIGN[f.action]} ${f.path} (${f.binding}): ${what}${f.datacenter !== undefined ? `, serving datacenter ${f.datacenter}` : ""}`);
     if (f.traffic !== undefined) out.push(...trafficLines(f.traffic));
     if (f.diff !== "") out.push(indent(f.diff, "    "));
   }

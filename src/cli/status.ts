@@ -11,6 +11,7 @@ import { metricsAddrFrom } from "../config/config.js";
 import type { ProbeReport } from "../observability/probes.js";
 import { STATUS_API_VERSION, type StatusDocument } from "../observability/statusModel.js";
 import { errorMessage } from "../runtime/logger.js";
+import { describeCandidates } from "../domain/failover.js";
 
 const USAGE = `Usage: controller status [--addr HOST:PORT] [--output text|json] [--timeout SECONDS]
 
@@ -83,6 +84,9 @@ export function formatStatusText(doc: StatusAnswer): string {
       out.push(`  ${who.padEnd(24)} ${where.padEnd(22)} ${be.health}${why !== undefined ? ` (${why})` : ""}`);
     }
     if (b.backends.length === 0) out.push("  no backends");
+    const dcs = b.datacenters;
+    if (dcs !== undefined)
+      out.push(`  serving datacenter: ${dcs.serving ?? "none yet"}${dcs.failover ? " (FAILOVER)" : ""} [${describeCandidates(dcs.candidates)}]`);
     out.push(`  conditions: ${b.conditions.map((c) => `${c.type}=${c.status}(${c.reason})`).join(" ")}`);
     if (b.ready.status !== "True") out.push(`  not ready: ${b.ready.message}`);
     if (b.deleting !== undefined) {

@@ -41,6 +41,11 @@ export interface ServiceSpec {
   readonly tags: readonly string[];
   readonly meta: Readonly<Record<string, string>>;
   readonly datacenter?: string;
+  /**
+   * Ordered failover list (the local datacenter first; exclusive with `datacenter`): the load
+   * balancer serves the first one with a passing instance (see failover.ts). Registration stays local.
+   */
+  readonly datacenters?: readonly string[];
 }
 
 /** Swarm services as backends: their running tasks. Both fields given: both must match. */
@@ -165,10 +170,19 @@ export interface ServiceRef {
   readonly dc?: string;
 }
 
-/** The Consul service (and datacenter) whose instances a binding registers, renders and reports. */
+/**
+ * The Consul service (and datacenter) whose instances a binding registers and reports: with
+ * `datacenters`, the first (local) one.
+ */
 export function serviceRef(b: Pick<ServiceBinding, "spec">): ServiceRef {
-  const dc = b.spec.service.datacenter;
+  const dc = b.spec.service.datacenter ?? b.spec.service.datacenters?.[0];
   return { service: b.spec.service.name, ...(dc !== undefined ? { dc } : {}) };
+}
+
+/** Every Consul service (and datacenter) a binding watches: one per `datacenters` entry, in order; else serviceRef(). */
+export function serviceRefs(b: Pick<ServiceBinding, "spec">): ServiceRef[] {
+  const { name, datacenters } = b.spec.service;
+  return datacenters === undefined ? [serviceRef(b)] : datacenters.map((dc) => ({ service: name, dc }));
 }
 
 export interface PortMapping {

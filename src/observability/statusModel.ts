@@ -22,6 +22,7 @@ import {
   type SplitGroup,
 } from "../domain/types.js";
 import { bindingTraffic, type SplitShare, type TrafficView } from "../render/trafficView.js";
+import { datacenterCandidates, datacenterLookup, servedDatacenter, type DatacenterCandidate } from "../domain/failover.js";
 import type { BackendCounts, Condition } from "../reconcilers/bindingStatus.js";
 import type { LbActivityEntry } from "./observers.js";
 import type { RecentError } from "./recentErrors.js";
@@ -86,6 +87,11 @@ export interface BindingView {
   readonly key: string;
   readonly service: string;
   readonly datacenter?: string;
+  /**
+   * `spec.service.datacenters` bindings: the datacenter the load balancer serves (servedDatacenter(),
+   * the renderer's rule; absent while none answered), whether that is a failover, and every listed one.
+   */
+  readonly datacenters?: { readonly serving?: string; readonly failover: boolean; readonly candidates: readonly DatacenterCandidate[] };
   /** `protocol`: http, or tcp/udp for a stream proxy (nginx `stream {}`, haproxy `mode tcp`). */
   readonly loadBalancer?: {
     readonly output: string;
@@ -145,6 +151,14 @@ function deletingView(key: string, parts: ObservedParts, now: Date): BindingView
   };
 }
 
+function datacentersView(b: ServiceBinding, parts: ObservedParts): BindingView["datacenters"] {
+  if (b.spec.service.datacenters === undefined) return undefined;
+  const lookup = datacenterLookup(parts.health);
+  const served = servedDatacenter(b, lookup);
+  if (served === undefined) return { failover: false, candidates: datacenterCandidates(b, lookup) };
+  return { ...(served.dc !== undefined ? { serving: served.dc } : {}), failover: served.failover, candidates: served.candidates };
+}
+
 /** Weight (when not 1), split group and current share of one backend; the share comes from the renderer's view (bindingTraffic). */
 function backendTrafficView(
   weight: number | undefined,
@@ -178,7 +192,9 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
     return d.kind === "desired" ? d.desired : { registrations: [], skipped: [] };
   });
   const desired = { registrations: perEndpoint.flatMap((d) => d.registrations), skipped: perEndpoint.flatMap((d) => d.skipped) };
-  const traffic = snapshot === undefined ? undefined : bindingTraffic(b, snapshot.instances);
+  // Shares of requests as rendered: the served datacenter's instances (servedDatacenter, the renderer's rule).
+  const served = servedDatacenter(b, datacenterLookup(parts.health));
+  const traffic = served === undefined ? undefined : bindingTraffic(b, served.instances);
   const backends: BackendView[] = desired.registrations.map((r) => {
     const id = r.meta[OWNER_META.container] ?? "";
     const inst = byId.get(r.id);
@@ -214,10 +230,12 @@ function bindingView(b: ServiceBinding, parts: ObservedParts, now: Date): Bindin
   }
   const ready = st.conditions.find((c) => c.type === "Ready");
   const deleting = deletingView(key, parts, now);
+  const datacenters = datacentersView(b, parts);
   return {
     key,
     service: svc.name,
     ...(svc.datacenter !== undefined ? { datacenter: svc.datacenter } : {}),
+    ...(datacenters !== undefined ? { datacenters } : {}),
     ...(lb !== undefined
       ? {
           loadBalancer: {

@@ -34,7 +34,8 @@ import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
 import { inMaintenance } from "../domain/maintenance.js";
-import { bindingKey, serviceRef, type HealthInstance, type LoadBalancerSpec, type ServiceBinding } from "../domain/types.js";
+import { bindingKey, type HealthInstance, type LoadBalancerSpec, type ServiceBinding } from "../domain/types.js";
+import { datacenterLookup, describeServed, servedDatacenter } from "../domain/failover.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
 import type { HealthStore } from "../ports/healthStore.js";
 
@@ -94,6 +95,9 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
    */
   private readonly served = new Map<string, ReadonlySet<string>>();
 
+  /** Datacenter last applied per `datacenters` binding (failover logging). */
+  private readonly servedDc = new Map<string, string>();
+
   constructor(private readonly opts: RendererOptions) {}
 
   async reconcile(request: RendererRequest): Promise<ReconcileResult> {
@@ -103,9 +107,10 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
     const binding = bindings.get(key);
     const lb = binding?.spec.loadBalancer;
     const previous = this.outputs.get(key);
-    const snapshot = binding === undefined ? undefined : this.opts.health.get(serviceRef(binding));
+    const snapshot = binding === undefined ? undefined : servedDatacenter(binding, datacenterLookup(this.opts.health));
     if (binding === undefined || lb === undefined) {
       this.served.delete(key);
+      this.servedDc.delete(key);
       if (previous !== undefined) await this.remove(key, previous);
       // No load balancer: only the passing count is kept (a later health change re-queues the key).
       if (snapshot !== undefined) status.setBackends(key, healthCounts(snapshot.instances));
@@ -146,8 +151,10 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
           ...(tls !== undefined ? { tlsSerial: tls.pair.serial, tlsNotAfter: tls.pair.notAfter } : {}),
         });
       }
+      this.noteServed(key, describeServed(snapshot), snapshot.dc);
+      const from = snapshot.candidates.length > 0 ? ` from datacenter ${snapshot.dc ?? ""}` : "";
       const tlsNote = tls === undefined ? "" : `; TLS certificate serial ${tls.pair.serial} (${tls.pair.subject}) valid until ${tls.pair.notAfter}`;
-      status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}${tlsNote}`);
+      status.setCondition(key, "LoadBalancerConfigured", "True", "Rendered", `${result.servers.length} server(s) in ${lb.output}${from}${tlsNote}`);
       status.setCondition(key, "Degraded", "False", "AsExpected", "");
       this.opts.observer?.onRender?.(key, applied.changed || applied.reloaded ? "changed" : "unchanged");
       return {};
@@ -181,6 +188,13 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
       throw asLbError(err, fsErrorReason(err), `install TLS pair ${path}`);
     }
     return { pair, path };
+  }
+
+  /** Logs a change of the datacenter a `datacenters` binding serves (the first render logs it too). */
+  private noteServed(key: string, description: string, dc: string | undefined): void {
+    if (description === "" || dc === undefined || this.servedDc.get(key) === dc) return;
+    this.servedDc.set(key, dc);
+    this.opts.logger.info("serving datacenter", { binding: key, datacenter: dc, detail: description });
   }
 
   /** Where this controller's generated files go. */

@@ -99,7 +99,7 @@ async function assertRoundRobin(protocol: "tcp" | "udp", port: number, want: rea
 }
 
 before(async () => {
-  [world, haproxy] = await Promise.all([startWorld("streams", { stream: true }), startHaproxy()]);
+  [world, haproxy] = await Promise.all([startWorld("streams", { nginx: { stream: true } }), startHaproxy()]);
   assert.ok(world.nginx.streamDir !== undefined);
   streamDir = world.nginx.streamDir;
   [tcpPort, udpPort, hxPort] = [await freePort(), await freePort(), await freePort()];

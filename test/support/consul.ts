@@ -19,6 +19,12 @@ export interface ConsulOptions {
   readonly node?: string;
   /** Readiness timeout per start (default 30 s). */
   readonly readyTimeoutMs?: number;
+  /** `-datacenter` (default Consul's dc1). */
+  readonly datacenter?: string;
+  /** A single-server non-dev agent (`-server -bootstrap-expect 1`) instead of `-dev`: what a WAN federation is made of. */
+  readonly server?: boolean;
+  /** `-retry-join-wan` address (`127.0.0.1:<the other server's serf WAN port>`): WAN-federates the datacenters. */
+  readonly joinWan?: string;
 }
 
 export interface ConsulPorts {
@@ -60,7 +66,7 @@ export async function startConsul(opts: ConsulOptions = {}): Promise<ConsulHandl
   let lastErr: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const ports = await pickPorts();
-    const args = agentArgs(node, dataDir, ports);
+    const args = [...agentArgs(node, dataDir, ports, opts.server === true), ...federationArgs(opts)];
     try {
       let proc = await launch(args, ports.http, logFile, timeoutMs);
       const handle: ConsulHandle = {
@@ -104,10 +110,14 @@ async function pickPorts(): Promise<ConsulPorts> {
   return { http: await next(), dns: await next(), serfLan: await next(), serfWan: await next(), server: await next() };
 }
 
-function agentArgs(node: string, dataDir: string, p: ConsulPorts): string[] {
+function federationArgs(opts: ConsulOptions): string[] {
+  return [...(opts.datacenter !== undefined ? ["-datacenter", opts.datacenter] : []), ...(opts.joinWan !== undefined ? ["-retry-join-wan", opts.joinWan] : [])];
+}
+
+function agentArgs(node: string, dataDir: string, p: ConsulPorts, server: boolean): string[] {
   return [
     "agent",
-    "-dev",
+    ...(server ? ["-server", "-bootstrap-expect", "1"] : ["-dev"]),
     "-bind",
     "127.0.0.1",
     "-client",

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startConsul, type ConsulHandle } from "./consul.js";
+import { startConsul, type ConsulHandle, type ConsulOptions } from "./consul.js";
 import { startConsulProxy, type ConsulProxy } from "./consulProxy.js";
 import { startController, type ControllerHandle } from "./controller.js";
 import { ensureDockerd } from "./dockerd.js";
@@ -81,10 +81,11 @@ export interface World {
   sample(port: number, n: number): Promise<string[]>;
 }
 
-export async function startWorld(node: string, nginxOptions: StartNginxOptions = {}): Promise<World> {
+/** `consul`: options of the world's agent (e.g. a datacenter server to WAN-federate); `nginx`: of its nginx (e.g. a stream include). */
+export async function startWorld(node: string, opts: { readonly consul?: ConsulOptions; readonly nginx?: StartNginxOptions } = {}): Promise<World> {
   await ensureDockerd();
   await ensureBackendImage();
-  const [consul, nginx] = await Promise.all([startConsul({ node: `consul-${node}` }), startNginx(nginxOptions)]);
+  const [consul, nginx] = await Promise.all([startConsul({ node: `consul-${node}`, ...opts.consul }), startNginx(opts.nginx)]);
   const proxy = await startConsulProxy(consul.httpAddr);
   const bindingsDir = mkdtempSync(join(ensureBedRoot(), `bindings-${node}-`));
   mkdirSync(bindingsDir, { recursive: true });

@@ -160,6 +160,34 @@ describe("health watcher: failures", () => {
     assert.deepEqual(s.changes, ["/web"], "the same instances after the outage: nothing to render");
   });
 
+  it("flags the kept instances stale while queries fail, and clears the flag on the next answer", async (t) => {
+    const s = setup(t);
+    await s.answer([A], "10");
+    assert.equal(s.watcher.get(WEB)?.stale, undefined);
+    await s.fail();
+    assert.equal(s.watcher.get(WEB)?.stale, true, "last known, not fresh");
+    assert.deepEqual(ids(s), ["a:passing"]);
+    t.mock.timers.tick(BACKOFF.baseMs);
+    await s.answer([A], "11");
+    assert.equal(s.watcher.get(WEB)?.stale, undefined, "fresh again");
+    assert.equal(s.watcher.failing(WEB), false);
+  });
+
+  it("reports a ref failing before its first answer without inventing a snapshot, and tells onChange once", async (t) => {
+    const s = setup(t);
+    await s.fail();
+    assert.equal(s.watcher.failing(WEB), true);
+    assert.equal(s.watcher.get(WEB), undefined, "no answer: nothing known");
+    assert.deepEqual(s.changes, ["/web"], "a failover decision waiting for this ref goes on");
+    t.mock.timers.tick(BACKOFF.baseMs);
+    await s.fail();
+    assert.deepEqual(s.changes, ["/web"], "not again while it keeps failing");
+    t.mock.timers.tick(2 * BACKOFF.baseMs);
+    await s.answer([A], "5");
+    assert.equal(s.watcher.failing(WEB), false);
+    assert.deepEqual(s.changes, ["/web", "/web"], "first data");
+  });
+
   it("kick() retries a query waiting in backoff at once", async (t) => {
     const s = setup(t);
     await s.answer([A], "10");

@@ -48,6 +48,7 @@ function hostileStatus(text = EVIL): StatusDocument {
         key: `default/${EVIL}`,
         service: EVIL,
         datacenter: EVIL,
+        datacenters: { serving: EVIL, failover: true, candidates: [{ dc: EVIL, state: "stale", passing: 1 }] },
         loadBalancer: { output: EVIL, listen: EVIL, protocol: "http" },
         ready: { status: "False", reason: EVIL, message: EVIL },
         conditions: [{ type: "Ready", status: "False", reason: EVIL, message: EVIL, lastTransitionTime: at }],
@@ -73,6 +74,12 @@ describe("renderStatusPage", () => {
     assert.match(page, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt;&lt;img src=x onerror=&#39;alert\(1\)&#39;&gt;&amp;amp;&#96;/);
     // Attribute values are escaped too (data-binding carries the key).
     assert.match(page, /data-binding="default\/&lt;script&gt;/);
+  });
+
+  it("shows the datacenter a datacenters binding serves and every listed one", () => {
+    const page = renderStatusPage({ status: hostileStatus("dc2") });
+    assert.match(page, /serving datacenter <b data-serving-dc="dc2">dc2<\/b> <span class="badge warning">failover<\/span>/);
+    assert.match(page, /\(dc2 1 passing \(unreachable, last known\)\)/);
   });
 
   it("is self-contained, refreshes itself and has no script, form or external reference", () => {

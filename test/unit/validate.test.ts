@@ -609,3 +609,51 @@ describe("validateBinding: health check and load balancer values", () => {
     );
   });
 });
+
+describe("validateBinding: spec.service.datacenters", () => {
+  it("accepts an ordered failover list", () => {
+    const b = ok(
+      validateBinding(
+        doc((d) => {
+          d.spec.service.datacenters = ["dc1", "dc2"];
+        }),
+      ),
+    );
+    assert.deepEqual(b.spec.service.datacenters, ["dc1", "dc2"]);
+  });
+
+  it("rejects datacenter and datacenters together, an empty or repeated list and a bad name, naming the field", () => {
+    onlyError(
+      validateBinding(
+        doc((d) => {
+          d.spec.service.datacenter = "dc1";
+          d.spec.service.datacenters = ["dc1", "dc2"];
+        }),
+      ),
+      "spec.service.datacenters",
+      /mutually exclusive/,
+    );
+    for (const bad of [[], ["dc1", "dc1"]]) {
+      assert.deepEqual(
+        fields(
+          validateBinding(
+            doc((d) => {
+              d.spec.service.datacenters = bad;
+            }),
+          ),
+        ),
+        ["spec.service.datacenters"],
+      );
+    }
+    assert.match(
+      fields(
+        validateBinding(
+          doc((d) => {
+            d.spec.service.datacenters = ["dc1", "dc 2"];
+          }),
+        ),
+      ).join(),
+      /^spec\.service\.datacenters/,
+    );
+  });
+});

@@ -9,6 +9,7 @@
 import type { BackendView, BindingView, SplitShare, StatusDocument } from "../../observability/statusModel.js";
 import type { ProbeReport } from "../../observability/probes.js";
 import { html, SafeHtml } from "./html.js";
+import { describeCandidates } from "../../domain/failover.js";
 
 export interface StatusPageInput {
   readonly status: StatusDocument;
@@ -73,6 +74,13 @@ function backendRow(b: BackendView, split?: readonly SplitShare[]): SafeHtml {
 <td>${badge(b.health, b.health)}${b.reason !== undefined ? html` ${b.reason}` : ""}${maintenanceNote(b)}</td><td><code>${b.serviceId}</code></td></tr>`;
 }
 
+/** `spec.service.datacenters`: the datacenter the load balancer serves, and every listed one. */
+function datacentersLine(b: BindingView): SafeHtml | string {
+  const d = b.datacenters;
+  if (d === undefined) return "";
+  return html`<br>serving datacenter <b data-serving-dc="${d.serving ?? ""}">${d.serving ?? "none yet"}</b>${d.failover ? html` ${badge("warning", "failover")}` : ""} <small>(${describeCandidates(d.candidates)})</small>`;
+}
+
 function bindingSection(b: BindingView, now: string): SafeHtml {
   const c = b.counts;
   const render = b.lastRender;
@@ -84,6 +92,7 @@ function bindingSection(b: BindingView, now: string): SafeHtml {
 ${b.loadBalancer !== undefined ? html` · nginx <code>${b.loadBalancer.listen}</code>${b.loadBalancer.protocol !== "http" ? html` <code data-protocol="${b.loadBalancer.protocol}">${b.loadBalancer.protocol}</code>` : ""} → <code>${b.loadBalancer.output}</code>` : " · no load balancer"}
 ${render !== undefined ? html` · last render: <b>${render.result}</b> (${render.servers} server(s)) ${ago(render.at, now)}` : ""}
 ${split !== undefined ? html`<br>split: ${split.map((g, i) => html`${i > 0 ? " · " : ""}<span data-split-group="${g.group}"><code>${g.selector}</code> ${g.percent}% (now ${g.share}% over ${g.servers} server(s))</span>`)}` : ""}
+${datacentersLine(b)}
 ${b.ready.status !== "True" ? html`<br>${b.ready.message}` : ""}
 ${b.deleting !== undefined ? html`<br>gone from the bindings directory since ${b.deleting.since}: deleted at ${b.deleting.deleteAt} unless it comes back${b.deleting.mass ? " (most bindings vanished at once)" : ""}` : ""}</div>
 <table><thead><tr><th>Container</th><th>Address</th><th>Health</th><th>Consul service ID</th></tr></thead><tbody>

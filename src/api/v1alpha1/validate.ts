@@ -128,6 +128,9 @@ function semanticErrors(b: ServiceBinding): FieldError[] {
   if (selector !== undefined && swarm !== undefined) {
     errors.push({ field: "spec.backends.swarm", message: "selector (containers) and swarm (Swarm services) are mutually exclusive" });
   }
+  if (b.spec.service.datacenter !== undefined && b.spec.service.datacenters !== undefined) {
+    errors.push({ field: "spec.service.datacenters", message: "datacenter (one) and datacenters (ordered failover list) are mutually exclusive" });
+  }
   if (b.spec.backends.addressMode === "published" && b.spec.backends.network !== undefined) {
     errors.push({ field: "spec.backends.network", message: "only meaningful with addressMode: internal" });
   }

@@ -6,8 +6,9 @@
  * - X-Consul-Index handling per Consul's docs: block on the last index; an
  *   index that goes backwards (agent restarted) resets the query; index 0 is
  *   treated as 1;
- * - errors back off exponentially and KEEP the last known instances, so a
- *   Consul outage never empties a rendered config;
+ * - errors back off exponentially and KEEP the last known instances (the
+ *   snapshot is flagged `stale` until the next answer), so a Consul outage
+ *   (or an unreachable datacenter) never empties a rendered config;
  * - a changed instance set triggers `onChange(refKey)` through a min/max
  *   debouncer (consul-template's wait), so bursts render once;
  * - agent restart with lost state: after any failed query the next
@@ -95,6 +96,8 @@ export class HealthWatcher implements HealthStore {
   private readonly snapshots = new Map<string, HealthSnapshot>();
   private readonly loops = new Map<string, Loop>();
   private readonly holds = new Map<string, Hold>();
+  /** Refs whose latest query failed. */
+  private readonly failingKeys = new Set<string>();
   /** Wakes loops sleeping in error backoff (see kick()). */
   private wake = new AbortController();
   private readonly debouncer: Debouncer;
@@ -107,6 +110,10 @@ export class HealthWatcher implements HealthStore {
 
   get(ref: ServiceRef): HealthSnapshot | undefined {
     return this.snapshots.get(refKey(ref));
+  }
+
+  failing(ref: ServiceRef): boolean {
+    return this.failingKeys.has(refKey(ref));
   }
 
   /**
@@ -124,6 +131,7 @@ export class HealthWatcher implements HealthStore {
       this.loops.delete(key);
       if (mode !== undefined) continue;
       this.snapshots.delete(key);
+      this.failingKeys.delete(key);
       this.endHold(key);
       this.debouncer.cancel(key);
     }
@@ -186,6 +194,7 @@ export class HealthWatcher implements HealthStore {
         if (isAborted(signal)) return;
         if (failures > 0) this.opts.logger.info("consul health query recovered", { service: ref.service, dc: ref.dc, afterFailures: failures });
         failures = 0;
+        this.failingKeys.delete(key);
         const next = BigInt(res.index) > 0n ? res.index : "1";
         const reset = index !== undefined && BigInt(next) < BigInt(index);
         index = next;
@@ -200,6 +209,7 @@ export class HealthWatcher implements HealthStore {
           error: errorMessage(err),
           failures,
         });
+        this.markStale(key);
         await this.backoffSleep(backoffDelay(failures++, this.opts.backoff), signal);
       }
     }
@@ -273,6 +283,16 @@ export class HealthWatcher implements HealthStore {
       return fresh;
     }
     return [...byId.values()];
+  }
+
+  /** The latest query for `key` failed: its last known instances stay, flagged stale (cleared by the next answer). */
+  private markStale(key: string): void {
+    const first = !this.failingKeys.has(key);
+    this.failingKeys.add(key);
+    // A ref that never answered becomes "unreachable": a failover decision waiting for it goes on.
+    if (first && !this.snapshots.has(key)) this.opts.onChange(key);
+    const prev = this.snapshots.get(key);
+    if (prev !== undefined && prev.stale !== true) this.snapshots.set(key, { ...prev, stale: true });
   }
 
   /** Stores the answer; true when it differs from the last one (or is the first). */
