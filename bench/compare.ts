@@ -241,7 +241,7 @@ async function p4(contenders: readonly Contender[], phase: Phase, n: number, lab
   log(`P4: starting ${n} containers (8 at a time)...`);
   const ids = await createMany(phase, n, label.toLowerCase());
   await pool(ids, 8, startContainer);
-  const conv = await converged(contenders, phase, n, 600_000);
+  const conv = await converged(contenders, phase, n, 600_000, true);
   log(`P4: converged (${[...conv].map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(", ")}); settling until Consul wrote back every check output`);
   // Idle means Consul idle too: the agent writes a check's first output back to the catalog up to
   // 7.5 min after it ran when the status did not change (checks registered passing by the probe);
