@@ -19,7 +19,8 @@
  *    (the rest are reported: on a shared 2-core machine other tenants starve
  *    any process now and then);
  *  - 0 failed requests outside the fault windows (a window runs from the
- *    fault until the controller has recovered, plus 5 s);
+ *    fault until the controller has recovered, plus 5 s; for a backend killed
+ *    with `docker rm -f`, from the kill until 1 s after: its in-flight requests);
  *  - final state converged: Consul registrations == running selected
  *    containers (one each, no orphan check), the LB file lists exactly their
  *    ports, no generated file of the deleted binding, no temp file, nginx
@@ -74,6 +75,8 @@ let metricsAddr: string;
 let t0 = 0;
 
 const since = (): number => (Date.now() - t0) / 1000;
+/** The window of one backend killed by `docker rm -f` (many per run: counted, not plotted or listed). */
+const KILL_WINDOW = "backend killed";
 
 /**
  * `docker run -d` of the backend image on the private engine; resolves once it answers on its host port.
@@ -168,7 +171,11 @@ async function churnLoop(run: Run): Promise<void> {
             await engine.docker(["stop", id], { check: true });
             await engine.docker(["rm", id], { check: true });
           } else {
+            // SIGKILL: the requests the backend is serving fail behind any proxy. A failure from the
+            // kill until 1 s after it is the fault's (a short window of its own, not plotted).
+            const from = since();
             await engine.docker(["rm", "-f", id], { check: true });
+            run.windows.push({ kind: KILL_WINDOW, from, to: since() + 1 });
           }
           run.counters.stops++;
         }
@@ -412,14 +419,15 @@ describe(`churn soak (${MINUTES} min)`, () => {
       ].join("\n") + "\n",
     );
     writeFileSync(join(OUT_DIR, "soak.json"), JSON.stringify({ figures, samples: run.samples, failures: traffic.failures }, null, 2) + "\n");
-    await writeSoakPlot(join(OUT_DIR, "soak.png"), run.samples, run.windows, WARMUP_S, `dockbind churn soak, ${MINUTES} min`);
+    const restarts = run.windows.filter((w) => w.kind !== KILL_WINDOW);
+    await writeSoakPlot(join(OUT_DIR, "soak.png"), run.samples, restarts, WARMUP_S, `dockbind churn soak, ${MINUTES} min`);
 
     const c = run.counters;
     process.stdout.write(
       `# soak ${MINUTES} min: ${c.starts} starts, ${c.stops} stops, ${c.edits} binding edits, ${c.sideToggles} binding create/delete, ` +
         `${c.consulRestarts} Consul restarts, ${c.dockerdRestarts} dockerd restarts; ${run.samples.length} samples (warm-up ${WARMUP_S} s)\n` +
         `# requests: ${traffic.sent} sent, ${traffic.failed} failed (${outside.length} outside fault windows ` +
-        `${run.windows.map((w) => `${w.kind} ${w.from.toFixed(0)}-${w.to.toFixed(0)} s`).join(", ")})\n` +
+        `${restarts.map((w) => `${w.kind} ${w.from.toFixed(0)}-${w.to.toFixed(0)} s`).join(", ")}, ${run.windows.length - restarts.length} backends killed: 1 s each)\n` +
         `# event-loop lag p99 per ${SAMPLE_S} s after warm-up: median ${lag.p50.toFixed(1)} ms, p90 ${lag.p90.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms ` +
         `(test process itself, whole run: p99 ${figures.testProcessLagP99Ms.toFixed(1)} ms)\n` +
         trendLine("RSS", "MB", trends.rssMb) +
