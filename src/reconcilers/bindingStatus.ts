@@ -104,9 +104,11 @@ export class BindingStatusStore {
     this.put(key, { ...cur, conditions: deriveReady(conditions) });
   }
 
+  /** `maintenance` is kept only while above 0: a binding without maintenance shows its three counts. */
   setBackends(key: string, patch: Partial<BackendCounts>): void {
     const cur = this.get(key);
-    const backends = { ...cur.backends, ...patch };
+    const { maintenance, ...counts } = { ...cur.backends, ...patch };
+    const backends = maintenance !== undefined && maintenance > 0 ? { ...counts, maintenance } : counts;
     if (JSON.stringify(backends) !== JSON.stringify(cur.backends)) this.put(key, { ...cur, backends });
   }
 
