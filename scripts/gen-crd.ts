@@ -13,6 +13,7 @@
  * - metadata keeps only the `name` restriction (all a CRD may constrain);
  * - apiVersion/kind become plain strings (the API server sets them);
  * - `format: ip` becomes a CEL rule with isIP() (IPv4 or IPv6, no zone);
+ * - `uniqueItems: true` (lists of scalars) becomes `x-kubernetes-list-type: set` (the API server forbids the keyword);
  * - propertyNames becomes a CEL rule over the map's keys (negative lookaheads
  *   `(?!lit)` become !startsWith('lit'): RE2 has no lookaround);
  * - SEMANTIC_RULES adds the rules validate.ts checks in code (and replaces
@@ -284,6 +285,10 @@ function convert(node: Json, path: string, root: JsonObject, depth = 0): JsonObj
         rules.push({ rule: `self.all(k, ${patternToCel(v.pattern, "k")})`, message: keysMessage(v.pattern), reason: "FieldValueInvalid" });
         break;
       }
+      case "uniqueItems":
+        // The API server forbids uniqueItems (quadratic); a list of unique scalars is its `set` list type.
+        if (v === true) out["x-kubernetes-list-type"] = "set";
+        break;
       case "format":
         if (v === "ip") rules.push({ rule: "isIP(self)", message: "must be an IPv4 or IPv6 address", reason: "FieldValueInvalid" });
         else out.format = v;
