@@ -12,7 +12,7 @@
  * a fallback, or an empty upstream, only because the preferred datacenter answers a little later.
  * Without `datacenters`, the binding's one service ref is served as it is.
  */
-import { inMaintenance } from "./maintenance.js";
+import { passingCount } from "./maintenance.js";
 import { serviceRefs, type HealthInstance, type ServiceBinding, type ServiceRef } from "./types.js";
 
 /** What the health source knows of one (service, datacenter). */
@@ -40,11 +40,6 @@ export interface ServedDatacenter {
   readonly candidates: readonly DatacenterCandidate[];
 }
 
-/** Passing instances, not in Consul maintenance (what the load balancer would serve with onlyPassing). */
-function passing(instances: readonly HealthInstance[]): number {
-  return instances.filter((i) => i.status === "passing" && !inMaintenance(i)).length;
-}
-
 /** What servedDatacenter() reads of a health store: its snapshot, and whether its latest query failed. */
 export interface DatacenterHealthSource {
   get(ref: ServiceRef): DatacenterSnapshot | undefined;
@@ -64,7 +59,7 @@ export function datacenterCandidates(b: Pick<ServiceBinding, "spec">, lookup: (r
     return {
       dc: ref.dc ?? "",
       state: snap === undefined ? "unknown" : snap.stale === true ? "stale" : "fresh",
-      passing: snap === undefined ? 0 : passing(snap.instances),
+      passing: snap === undefined ? 0 : passingCount(snap.instances),
     };
   });
 }
@@ -74,7 +69,7 @@ export function servedDatacenter(b: Pick<ServiceBinding, "spec">, lookup: (ref: 
   const snaps = serviceRefs(b).map((ref) => ({ ref, snap: lookup(ref) }));
   const candidates = datacenterCandidates(b, lookup);
   const firstUnknown = snaps.findIndex(({ snap }) => snap === undefined);
-  const withPassing = snaps.findIndex(({ snap }) => snap !== undefined && passing(snap.instances) > 0);
+  const withPassing = snaps.findIndex(({ snap }) => snap !== undefined && passingCount(snap.instances) > 0);
   if (firstUnknown !== -1 && (withPassing === -1 || firstUnknown < withPassing)) return undefined;
   const chosen = snaps[withPassing === -1 ? 0 : withPassing];
   if (chosen?.snap === undefined) return undefined;

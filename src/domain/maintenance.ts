@@ -120,3 +120,8 @@ export function registrationContainer(r: Pick<Registration, "meta">): string | u
 export function inMaintenance(i: Pick<HealthInstance, "maintenance">): boolean {
   return i.maintenance !== undefined;
 }
+
+/** Instances that count as passing: status passing and not in Consul maintenance (status counts and datacenter failover). */
+export function passingCount(instances: readonly HealthInstance[]): number {
+  return instances.filter((i) => i.status === "passing" && !inMaintenance(i)).length;
+}

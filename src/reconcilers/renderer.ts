@@ -33,7 +33,7 @@ import type { RendererRequest, RequestReconciler } from "../runtime/requests.js"
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
-import { inMaintenance } from "../domain/maintenance.js";
+import { inMaintenance, passingCount } from "../domain/maintenance.js";
 import { bindingKey, type HealthInstance, type LoadBalancerSpec, type ServiceBinding } from "../domain/types.js";
 import { datacenterLookup, describeServed, servedDatacenter } from "../domain/failover.js";
 import type { BindingStatusStore } from "./bindingStatus.js";
@@ -73,11 +73,6 @@ export interface RendererOptions {
 interface Prepared {
   readonly file: RenderedFile;
   readonly tls?: { readonly pair: TlsPair; readonly path: string };
-}
-
-/** Instances Consul reports passing: the `passing` count of status, metrics and `kubectl get sb`. */
-export function passingCount(instances: readonly HealthInstance[]): number {
-  return instances.filter((i) => i.status === "passing" && !inMaintenance(i)).length;
 }
 
 /** The `passing` and `maintenance` counts of a binding's service. */

@@ -12,7 +12,7 @@ import { MAINTENANCE_MARK, maintenanceActions, maintenanceEntries, maintenanceKv
 import type { Registration, ServiceBinding } from "../../src/domain/types.js";
 import type { ConsulMaintenance } from "../../src/ports/consul.js";
 import { MaintenanceSync } from "../../src/reconcilers/maintenanceSync.js";
-import { passingCount } from "../../src/reconcilers/renderer.js";
+import { passingCount } from "../../src/domain/maintenance.js";
 import { renderNginx } from "../../src/render/nginx.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { FakeContainers, makeBinding, makeContainer, makeInstance } from "../support/fakes.js";
