@@ -28,6 +28,7 @@ import {
   agentHasService,
   anchorContender,
   counters,
+  deregisterService,
   diff,
   DOCKBIND_EXTRA_ARGS,
   DOCKBIND_PROBE,
@@ -36,6 +37,7 @@ import {
   instanceCount,
   renderedServers,
   unsyncedCheckOutputs,
+  type BurstCounters,
   type Contender,
   type Counters,
   type Phase,
@@ -180,35 +182,51 @@ async function createMany(phase: Phase, n: number, prefix: string): Promise<stri
 
 /**
  * Time until each contender has all `n` instances passing and rendered. With `tolerate`, a
- * contender that does not get there within `timeoutMs` is reported (what it reached) and left
- * out of the map (its figure prints n/a) instead of stopping the bench.
+ * contender that does not get there within `timeoutMs`, or makes no progress for `STALL_MS`
+ * (an event it dropped is never seen again), is reported (what it reached) and left out of the
+ * map (its figure prints n/a) instead of stopping the bench.
  */
 async function converged(contenders: readonly Contender[], phase: Phase, n: number, timeoutMs: number, tolerate = false): Promise<Map<string, number>> {
   const t0 = performance.now();
   const done = new Map<string, number>();
   await Promise.all(
     contenders.map(async (c) => {
+      let progress = { at: performance.now(), reached: "" };
+      const reached = async (): Promise<string> => `${await instanceCount(c, phase.service, true)} passing in Consul, ${renderedServers(c, phase)} rendered`;
+      const stalled = new AbortController();
       try {
-        await waitFor(async () => (renderedServers(c, phase) === n && (await instanceCount(c, phase.service, true)) === n ? true : undefined), {
-          timeoutMs,
-          intervalMs: 200,
-          what: `${c.name}: ${n} ${phase.service} instances passing and rendered`,
-        });
+        await waitFor(
+          async () => {
+            const now = await reached();
+            if (now === `${n} passing in Consul, ${n} rendered`) return true;
+            if (now !== progress.reached) progress = { at: performance.now(), reached: now };
+            if (tolerate && performance.now() - progress.at > STALL_MS) stalled.abort(new StalledError(now));
+            return undefined;
+          },
+          { timeoutMs, intervalMs: 200, what: `${c.name}: ${n} ${phase.service} instances passing and rendered`, signal: stalled.signal },
+        );
         done.set(c.name, performance.now() - t0);
       } catch (err) {
         if (!tolerate) throw err;
-        const reached = `${await instanceCount(c, phase.service, true)} passing in Consul, ${renderedServers(c, phase)} rendered`;
-        log(`${c.name}: NOT converged after ${(timeoutMs / 1000).toFixed(0)} s: ${reached} of ${n}`);
+        const why = err instanceof StalledError ? `no progress for ${STALL_MS / 1000} s` : `${(timeoutMs / 1000).toFixed(0)} s`;
+        log(`${c.name}: NOT converged (${why}): ${await reached()} of ${n}`);
       }
     }),
   );
   return done;
 }
 
+/** A contender whose count stopped moving short of the goal. */
+class StalledError extends Error {}
+const STALL_MS = 60_000;
+
 interface BurstResult {
   readonly startWindowMs: number;
-  readonly perContender: Map<string, Counters & { convergeMs: number }>;
+  readonly perContender: Map<string, BurstCounters>;
 }
+
+/** Removal after a burst: how many registrations each contender still holds `STALE_WAIT_MS` after every container was removed. */
+const STALE_WAIT_MS = 60_000;
 
 async function p3(contenders: readonly Contender[], phase: Phase): Promise<BurstResult> {
   const ids = await createMany(phase, P3_N, "p3");
@@ -220,16 +238,27 @@ async function p3(contenders: readonly Contender[], phase: Phase): Promise<Burst
   log(`P3: ${P3_N} containers started in ${startWindowMs.toFixed(0)} ms (16 concurrent API starts)`);
   const conv = await converged(contenders, phase, P3_N, 180_000, true);
   await delay(3000); // a trailing render (wait max 500 ms) lands before counting
-  const per = new Map<string, Counters & { convergeMs: number }>();
+  const per = new Map<string, BurstCounters>();
   for (const c of contenders) {
     const b = before.get(c.name);
-    if (b !== undefined) per.set(c.name, { ...diff(b, await counters(c)), convergeMs: conv.get(c.name) ?? Number.NaN });
+    const registered = await instanceCount(c, phase.service, true);
+    if (b !== undefined) per.set(c.name, { ...diff(b, await counters(c)), convergeMs: conv.get(c.name) ?? Number.NaN, registered, stale: Number.NaN });
   }
   await pool(ids, 8, removeContainer);
   await Promise.all(
-    contenders.map((c) =>
-      waitFor(async () => ((await instanceCount(c, phase.service)) === 0 ? true : undefined), { timeoutMs: 120_000, intervalMs: 250, what: "P3 cleanup" }),
-    ),
+    contenders.map(async (c) => {
+      const left = await waitFor(async () => ((await instanceCount(c, phase.service)) === 0 ? 0 : undefined), {
+        timeoutMs: STALE_WAIT_MS,
+        intervalMs: 250,
+        what: "P3 removal",
+      }).catch(async () => instanceCount(c, phase.service));
+      const r = per.get(c.name);
+      if (r !== undefined) per.set(c.name, { ...r, stale: left });
+      if (left > 0) {
+        log(`${c.name}: ${left} registrations left ${STALE_WAIT_MS / 1000} s after all ${P3_N} containers were removed; removing them for the next phase`);
+        await deregisterService(c, phase.service);
+      }
+    }),
   );
   return { startWindowMs, perContender: per };
 }

@@ -181,6 +181,13 @@ export interface Counters {
   readonly cpuS: number;
 }
 
+/** A burst's figures: counters over the burst, when it converged (NaN: never), passing instances at the end, and registrations left after every container was removed (NaN: not measured). */
+export interface BurstCounters extends Counters {
+  readonly convergeMs: number;
+  readonly registered?: number;
+  readonly stale?: number;
+}
+
 export async function counters(c: Contender): Promise<Counters> {
   const writes = c.proxies.reduce((n, p) => n + p.writes().length, 0);
   const all = c.proxies.reduce((n, p) => n + p.requests.length, 0);
@@ -202,6 +209,16 @@ export async function instanceCount(c: Contender, service: string, passingOnly =
   const r = await httpGet(`${c.world.consul.url}/v1/health/service/${service}${passingOnly ? "?passing=1" : ""}`, 5_000);
   if (r.status !== 200) return -1;
   return (JSON.parse(r.body) as unknown[]).length;
+}
+
+/** Deregisters every instance of `service` from the contender's agent directly (not counted: bench housekeeping between phases). */
+export async function deregisterService(c: Contender, service: string): Promise<void> {
+  const r = await httpGet(`${c.world.consul.url}/v1/agent/services`, 5_000);
+  if (r.status !== 200) return;
+  const ids = Object.entries(JSON.parse(r.body) as Record<string, { Service: string }>)
+    .filter(([, s]) => s.Service === service)
+    .map(([id]) => id);
+  for (const id of ids) await fetch(`${c.world.consul.url}/v1/agent/service/deregister/${encodeURIComponent(id)}`, { method: "PUT" });
 }
 
 /**

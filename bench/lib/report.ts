@@ -1,6 +1,6 @@
 /** Collects bench figures and renders the closing side-by-side table with targets and ratios. */
 import { percentile } from "../stats.js";
-import type { Counters } from "./contender.js";
+import type { BurstCounters, Counters } from "./contender.js";
 import type { FleetResult } from "./fleet.js";
 import type { P5Result } from "./p5.js";
 
@@ -73,11 +73,11 @@ export class Report {
   }
 
   /** `label` names the variant ("P3" on the real dockerd, "P3-sim" through the simulated Docker API). */
-  p3(r: { startWindowMs: number; perContender: ReadonlyMap<string, Counters & { convergeMs: number }> }, n: number, label = "P3"): void {
+  p3(r: { startWindowMs: number; perContender: ReadonlyMap<string, BurstCounters> }, n: number, label = "P3"): void {
     const d = r.perContender.get(this.dockbind);
     const anchor = this.anchorName(Object.fromEntries(r.perContender));
     const a = anchor === undefined ? undefined : r.perContender.get(anchor);
-    const row = (figure: string, f: (c: Counters & { convergeMs: number }) => number, fmt: (v: number) => string, target = "", verdict = ""): void => {
+    const row = (figure: string, f: (c: BurstCounters) => number, fmt: (v: number) => string, target = "", verdict = ""): void => {
       const values: Record<string, string> = { [this.dockbind]: d === undefined ? "n/a" : fmt(f(d)) };
       if (anchor !== undefined) values[anchor] = a === undefined ? "n/a" : fmt(f(a));
       this.rows.push({ figure, values, ratio: ratio(a === undefined ? undefined : f(a), d === undefined ? undefined : f(d)), target, verdict });
@@ -85,7 +85,19 @@ export class Report {
     const title = `${label} ${n} started in ${(r.startWindowMs / 1000).toFixed(1)} s`;
     row(`${title}: nginx reloads`, (c) => c.reloads, String, "≤ 3", d === undefined ? "" : d.reloads <= 3 ? "PASS" : "MISS");
     row(`${title}: Consul writes`, (c) => c.writes, String);
-    row(`${title}: converged after`, (c) => c.convergeMs, ms);
+    row(
+      `${title}: converged after`,
+      (c) => c.convergeMs,
+      (v) => (Number.isNaN(v) ? "never (180 s)" : ms(v)),
+    );
+    if (d?.registered !== undefined)
+      row(
+        `${title}: registered and passing`,
+        (c) => c.registered ?? Number.NaN,
+        (v) => `${v} of ${n}`,
+        `${n}`,
+      );
+    if (d?.stale !== undefined) row(`${title}: left registered 60 s after all were removed`, (c) => c.stale ?? Number.NaN, String, "0");
     row(
       `${title}: CPU`,
       (c) => c.cpuS,

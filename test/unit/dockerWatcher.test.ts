@@ -157,4 +157,47 @@ describe("DockerWatcher (simulated Docker API)", () => {
     await running;
     target.running = true;
   });
+
+  it("a periodic resync waits one interval while the previous pass is still queued, never two in a row", async () => {
+    let busy = true;
+    // What each tick did: "deferred" (backlog said busy), "asked" (backlog said drained), "resync" (a resync completed).
+    const log: string[] = [];
+    const w = new DockerWatcher({
+      docker,
+      logger: silentLogger(),
+      resyncIntervalMs: 150,
+      backoff: { baseMs: 10, maxMs: 100 },
+      onChange: () => undefined,
+      onResync: () => log.push("resync"),
+      backlog: () => {
+        log.push(busy ? "deferred" : "asked");
+        return busy;
+      },
+    });
+    const abort = new AbortController();
+    const running = w.run(abort.signal);
+    const until = async (ok: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(ok());
+    };
+    try {
+      await until(() => w.synced());
+      const start = log.length;
+      await until(() => log.slice(start).filter((e) => e === "deferred").length >= 3);
+      busy = false;
+      const drained = log.length;
+      await until(() => log.slice(drained).filter((e) => e === "resync").length >= 3);
+      abort.abort();
+      await running;
+      const busyPhase = log.slice(start, drained).join(",");
+      assert.match(busyPhase, /deferred,resync/, busyPhase);
+      assert.doesNotMatch(busyPhase, /deferred,deferred|resync,resync/, `while busy a deferral and a resync alternate: ${busyPhase}`);
+      const drainedPhase = log.slice(drained).join(",");
+      assert.doesNotMatch(drainedPhase, /asked,asked/, `once drained every tick resyncs: ${drainedPhase}`);
+    } finally {
+      abort.abort();
+      await running;
+    }
+  });
 });

@@ -19,7 +19,13 @@
  *   observer.onStall) and re-established like any lost stream (reconnect +
  *   full resync; the cache is kept meanwhile). An idle stream is not a stall:
  *   Docker is silent when nothing happens. Bound: the first missed change is
- *   detected within resyncIntervalMs + STALL_GRACE_MS (+ the list's own time);
+ *   detected within resyncIntervalMs + STALL_GRACE_MS (+ the list's own time),
+ *   2 × resyncIntervalMs + STALL_GRACE_MS when the tick was deferred (below);
+ * - a periodic resync is deferred by one interval when `backlog()` says the
+ *   previous full pass is still being worked off (its re-checks still wait in
+ *   the registrar queue): a list now would only re-queue keys that already
+ *   wait. Never twice in a row, so a queue that stays busy (Consul slow or
+ *   down) cannot postpone resyncs, and thus stall detection, for longer;
  * - Docker requests of the watcher (list, inspect) give up after
  *   REQUEST_TIMEOUT_MS: a connection that went dark cannot hang a resync or
  *   the inspect queue forever.
@@ -73,6 +79,8 @@ export interface DockerWatcherOptions {
   readonly needsEnv?: boolean;
   /** Graceful drain: how long a container stays `draining` after a kill/stop event (0 or absent = off). */
   readonly drainDelayMs?: number;
+  /** True while the previous full pass is still queued for the registrar: the next periodic resync waits one interval (see the contract above). */
+  readonly backlog?: () => boolean;
 }
 
 const EVENT_ACTIONS = new Set(["start", "die", "kill", "stop", "destroy", "pause", "unpause", "rename", "update", "restart"]);
@@ -123,8 +131,16 @@ export class DockerWatcher implements ContainerStore {
 
   /** Runs until `signal` aborts. Never rejects. */
   async run(signal: AbortSignal): Promise<void> {
+    let deferred = false;
     const timer = setInterval(() => {
-      if (this.connected) void this.resync(true).catch((err: unknown) => this.opts.logger.warn("docker resync failed", { error: errorMessage(err) }));
+      if (!this.connected) return;
+      if (!deferred && this.opts.backlog?.() === true) {
+        deferred = true;
+        this.opts.logger.debug("periodic docker resync deferred: the previous pass is still queued");
+        return;
+      }
+      deferred = false;
+      void this.resync(true).catch((err: unknown) => this.opts.logger.warn("docker resync failed", { error: errorMessage(err) }));
     }, this.opts.resyncIntervalMs);
     timer.unref();
     let failures = 0;
