@@ -13,6 +13,7 @@
  * - nothing secret is ever a label value (no tokens, no meta, no env).
  */
 import { collectDefaultMetrics, Counter, exponentialBuckets, Gauge, Histogram, Registry } from "prom-client";
+import { registerEventLoopLag } from "./eventLoopLag.js";
 
 /** client-go workqueue buckets: 10ns .. 10s. */
 const WORKQUEUE_BUCKETS = exponentialBuckets(10e-9, 10, 10);
@@ -21,6 +22,9 @@ const RECONCILE_BUCKETS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5, 6, 7, 8,
   9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
+
+/** Sampling period of the event-loop delay histograms (eventLoopLag.ts; prom-client's, unexported, runs at the same period). */
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 export type BackendState = "desired" | "registered" | "passing" | "maintenance";
 
@@ -249,10 +253,11 @@ export class Metrics {
     },
   });
 
-  /** Also exports the process_* and nodejs_* metrics of this process. */
+  /** Also exports the process_* and nodejs_* metrics of this process (event-loop lag: eventLoopLag.ts). */
   constructor() {
     this.zeroFixedSeries();
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    registerEventLoopLag(this.registry, EVENT_LOOP_SAMPLE_MS);
   }
 
   private read(): MetricsState | undefined {
