@@ -125,6 +125,8 @@ export interface RegistratorOptions {
   readonly bin: string;
   readonly consulAddr: string;
   readonly tag: string;
+  /** Docker API it watches (registrator's DOCKER_HOST); default the shared engine. */
+  readonly dockerHost?: string;
 }
 
 /**
@@ -138,7 +140,7 @@ export function startRegistrator(o: RegistratorOptions): ManagedProcess {
   return startManaged(
     "env",
     [
-      "DOCKER_HOST=unix:///var/run/docker.sock",
+      `DOCKER_HOST=${o.dockerHost ?? "unix:///var/run/docker.sock"}`,
       `DOCKER_API_VERSION=${process.env.DOCKER_API_VERSION ?? "1.41"}`,
       o.bin,
       "-internal",
