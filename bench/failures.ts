@@ -29,7 +29,18 @@ import { anchorBinary } from "./lib/anchors.js";
 import { pool } from "./lib/containers.js";
 import { bindingDoc, counters, diff, DOCKBIND_PROBE, type Phase } from "./lib/contender.js";
 import { converged, describe, seconds, tally, upstreamServers, type Tally } from "./lib/failMeasure.js";
-import { anchorOn, backendLabels, dockbindOn, engineOf, entriesOf, liveBackends, registratorEnv, type Engine, type FailContender } from "./lib/failStack.js";
+import {
+  anchorOn,
+  backendLabels,
+  dockbindOn,
+  engineOf,
+  entriesOf,
+  liveBackends,
+  registratorEnv,
+  type AnchorVariant,
+  type Engine,
+  type FailContender,
+} from "./lib/failStack.js";
 
 const envNum = (k: string, d: number): number => {
   const v = Number(process.env[k] ?? d);
@@ -68,6 +79,8 @@ interface Scenario {
   readonly title: string;
   readonly measured: string;
   readonly swarm?: boolean;
+  /** A second registrator stack with the flag or supervision that addresses this fault, measured beside the plain one. */
+  readonly variant?: AnchorVariant;
   run(s: Stack): Promise<Cells>;
 }
 
@@ -76,8 +89,9 @@ interface Observation {
   readonly ms: number | undefined;
   readonly tally: Tally;
   readonly live: number;
-  /** Fewest upstream servers naming a running backend seen during the observation. */
+  /** Fewest upstream servers naming a running backend seen during the observation, and when it first dropped below `want`. */
   readonly minRendered: number;
+  readonly firstDropMs: number | undefined;
 }
 
 function upstreamOf(c: FailContender, p: Phase): string[] {
@@ -99,13 +113,15 @@ async function observe(
   ready: () => boolean = () => true,
 ): Promise<Observation> {
   let minRendered = Number.POSITIVE_INFINITY;
+  let firstDropMs: number | undefined;
   for (;;) {
     const live = await liveBackends(s.engine, s.phase.selector, s.port).catch(() => []);
     const t = tally(await entriesOf(c, s.phase.service), live, upstreamOf(c, s.phase));
     minRendered = Math.min(minRendered, t.renderedLive);
     const elapsed = performance.now() - t0;
-    if (ready() && live.length === want && converged(t, want)) return { ms: elapsed, tally: t, live: live.length, minRendered };
-    if (elapsed >= timeoutMs) return { ms: undefined, tally: t, live: live.length, minRendered };
+    if (t.renderedLive < want) firstDropMs ??= elapsed;
+    if (ready() && live.length === want && converged(t, want)) return { ms: elapsed, tally: t, live: live.length, minRendered, firstDropMs };
+    if (elapsed >= timeoutMs) return { ms: undefined, tally: t, live: live.length, minRendered, firstDropMs };
     await delay(intervalMs);
   }
 }
@@ -144,7 +160,7 @@ const exitText = (c: FailContender, since: number): string => {
   const e = c.registrarExit();
   if (e === undefined) return "running";
   const how = e.signal !== null ? `killed (${e.signal})` : `exited (code ${String(e.code)})`;
-  return `${how} ${seconds(e.at - since)} after the restart began, last log line "${c.registrarLastLog()}"`;
+  return `${how} ${seconds(e.at - since)} after the restart began, last log line "${e.lastLog}"`;
 };
 
 const programs: Scenario = {
@@ -152,6 +168,7 @@ const programs: Scenario = {
   title: "Registration program restarted while two containers stopped",
   measured:
     "5 backends registered; the registering program SIGKILLed (dockbind controller / registrator; consul-template keeps running), 2 backends `docker stop`ped, the program started again; then entries naming the stopped backends (stale) and upstream lines naming them",
+  variant: { label: "-cleanup", registratorArgs: ["-cleanup"] },
   async run(s) {
     for (let i = 0; i < 5; i++) await runBackend(s, `programs-b${i}`);
     const pre = await settle(s, 5);
@@ -175,6 +192,7 @@ const dockerd: Scenario = {
   title: "dockerd restarted",
   measured:
     "3 backends (`--restart always`) registered; the engine restarted (SIGTERM, its containers stop, then start again with new addresses possibly); one more backend started once it answers; whether each program still runs, then registrations of the 4 running backends",
+  variant: { label: "supervised: started again 1 s after it exits", supervise: true },
   async run(s) {
     for (let i = 0; i < 3; i++) await runBackend(s, `dockerd-b${i}`, true);
     const pre = await settle(s, 3);
@@ -184,7 +202,8 @@ const dockerd: Scenario = {
     await runBackend(s, "dockerd-after");
     return perContender(s, async (c) => {
       const o = await observe(s, c, 4, WINDOW_MS);
-      const state = c.registrarAlive() ? "kept running" : exitText(c, t0);
+      const restarts = c.supervisedRestarts() > 0 ? `, started again by its supervisor (${c.supervisedRestarts()}×)` : "";
+      const state = c.registrarExit() === undefined ? "kept running" : `${exitText(c, t0)}${restarts}`;
       return `${pre.get(c.name) ?? ""}${state}; ${
         o.ms !== undefined
           ? `resynced: 4 of 4 registered and served ${seconds(o.ms)} after dockerd answered, 0 stale`
@@ -199,6 +218,7 @@ const consul: Scenario = {
   title: "Consul agent restarted with its state lost",
   measured:
     "3 backends registered; each stack's dev agent stopped and started on the same address with an empty data dir; time from the stop until all 3 are registered again, passing and in the upstream, and the fewest upstream servers seen meanwhile (sampled every 0.25 s)",
+  variant: { label: "-resync 30", registratorArgs: ["-resync", "30"] },
   async run(s) {
     for (let i = 0; i < 3; i++) await runBackend(s, `consul-b${i}`);
     const pre = await settle(s, 3);
@@ -212,7 +232,10 @@ const consul: Scenario = {
       const queries = c.proxies.flatMap((p) => p.requests.filter((r) => r.path.startsWith(`/v1/health/service/${s.phase.service}`)));
       log(`consul: ${c.name}: last health query of the service through its proxies: ${queries[queries.length - 1]?.path ?? "none"}`);
       const agent = `agent answering again after ${seconds((answeredAt ?? t0) - t0)}`;
-      const dip = o.minRendered < 3 ? `; upstream down to ${o.minRendered} of 3 meanwhile` : "; upstream kept all 3 throughout";
+      const dip =
+        o.minRendered < 3
+          ? `; upstream down to ${o.minRendered} of 3 (first seen ${seconds(o.firstDropMs ?? 0)} after the restart began)`
+          : "; upstream kept all 3 throughout";
       return `${pre.get(c.name) ?? ""}${
         o.ms !== undefined
           ? `back ${seconds(o.ms)} after the restart began (${agent})`
@@ -379,13 +402,21 @@ async function swarmLeave(engine: Engine): Promise<void> {
 /** Starts both stacks for `sc`, runs it, stops them and removes its backends. */
 async function runScenario(engine: Engine, sc: Scenario): Promise<Cells> {
   const phase: Phase = { service: `failtab-${sc.key}`, selector: `${TAG}-${sc.key}`, listenPort: await freePort(), interval: "1s" };
-  const worlds = [await startWorld(`failtab-${sc.key}-dockbind-${TAG}`), await startWorld(`failtab-${sc.key}-anchor-${TAG}`)] as const;
+  const worlds = [await startWorld(`failtab-${sc.key}-dockbind-${TAG}`), await startWorld(`failtab-${sc.key}-anchor-${TAG}`)];
+  if (sc.variant !== undefined) worlds.push(await startWorld(`failtab-${sc.key}-variant-${TAG}`));
   const contenders: FailContender[] = [];
   try {
     if (sc.swarm === true) await swarmInit(engine);
-    contenders.push(await dockbindOn(worlds[0], engine, sc.swarm === true ? swarmBindingDoc(phase) : bindingDoc(phase, "bridge", true, DOCKBIND_PROBE)));
-    const anchor = await anchorOn(worlds[1], engine, phase);
-    if (anchor !== undefined) contenders.push(anchor);
+    const [wDockbind, wAnchor, wVariant] = worlds;
+    if (wDockbind === undefined || wAnchor === undefined) throw new Error("worlds not started");
+    contenders.push(await dockbindOn(wDockbind, engine, sc.swarm === true ? swarmBindingDoc(phase) : bindingDoc(phase, "bridge", true, DOCKBIND_PROBE)));
+    for (const [w, v] of [
+      [wAnchor, undefined],
+      [wVariant, sc.variant],
+    ] as const) {
+      const anchor = w === undefined ? undefined : await anchorOn(w, engine, phase, v);
+      if (anchor !== undefined) contenders.push(anchor);
+    }
     await delay(2000); // first renders and reloads happen before the scenario
     return await sc.run({ key: sc.key, engine, phase, contenders, port: 80 });
   } finally {
@@ -411,7 +442,8 @@ function table(rows: readonly { sc: Scenario; cells: Cells }[]): string {
   const missing = reg.path === undefined ? reg.why : ct.path === undefined ? ct.why : undefined;
   const lines = [`| scenario (what is measured) | dockbind | registrator + consul-template |`, `|---|---|---|`];
   for (const { sc, cells } of rows) {
-    const anchorCell = missing !== undefined ? `not measured: ${missing}` : (cells.get(ANCHOR) ?? "not measured");
+    const variant = sc.variant === undefined ? "" : `<br>**with ${sc.variant.label}**: ${cells.get(`${ANCHOR} (${sc.variant.label})`) ?? "not measured"}`;
+    const anchorCell = missing !== undefined ? `not measured: ${missing}` : `${cells.get(ANCHOR) ?? "not measured"}${variant}`;
     lines.push(`| **${sc.title}**: ${sc.measured} | ${cells.get("dockbind") ?? "not measured"} | ${anchorCell} |`);
   }
   return lines.join("\n");

@@ -127,6 +127,8 @@ export interface RegistratorOptions {
   readonly tag: string;
   /** Docker API it watches (registrator's DOCKER_HOST); default the shared engine. */
   readonly dockerHost?: string;
+  /** More flags (a later flag wins over the same one above, e.g. `-resync 30`). */
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -149,6 +151,7 @@ export function startRegistrator(o: RegistratorOptions): ManagedProcess {
       "0",
       "-retry-attempts",
       "-1",
+      ...(o.extraArgs ?? []),
       `consul://${o.consulAddr}`,
     ],
     log,

@@ -32,21 +32,25 @@ export function engineOf(d: ExtraDockerd): Engine {
 export interface FailContender extends Contender {
   /** True while the registering program runs. */
   registrarAlive(): boolean;
-  /** How the registering program's last run ended (and when, performance.now()), once it has. */
-  registrarExit(): (ExitInfo & { readonly at: number }) | undefined;
-  /** The last line its log has (timestamp prefix stripped, at most 120 characters). */
-  registrarLastLog(): string;
+  /** How the registering program's last run ended, once it has: when (performance.now()) and its log's last line then. */
+  registrarExit(): Exit | undefined;
+  /** Times a supervisor started the registering program again after it exited on its own. */
+  supervisedRestarts(): number;
   /** SIGKILL the registering program (a crash: nothing is deregistered on the way out). */
   killRegistrar(): Promise<void>;
   /** Starts the registering program again (same flags). */
   startRegistrar(): Promise<void>;
 }
 
-type Exit = ExitInfo & { readonly at: number };
+export type Exit = ExitInfo & {
+  readonly at: number;
+  /** Last line of its log at exit (timestamp prefix stripped, at most 120 characters). */
+  readonly lastLog: string;
+};
 
 function tracked(p: ManagedProcess, onExit: (i: Exit) => void): ManagedProcess {
   void p.exited.then((i) => {
-    onExit({ ...i, at: performance.now() });
+    onExit({ ...i, at: performance.now(), lastLog: lastLine(p.logFile) });
   });
   return p;
 }
@@ -74,9 +78,9 @@ export async function dockbindOn(world: World, engine: Engine, yaml: string): Pr
     registersWithDockbind: true,
     outputFile: (p) => join(world.nginx.confDir, `${p.service}.conf`),
     listenPort: (p) => p.listenPort,
+    supervisedRestarts: () => 0,
     registrarAlive: () => proc.alive(),
     registrarExit: () => exit,
-    registrarLastLog: () => lastLine(proc.logFile),
     killRegistrar: async () => {
       await proc.stop("SIGKILL");
     },
@@ -90,8 +94,20 @@ export async function dockbindOn(world: World, engine: Engine, yaml: string): Pr
   };
 }
 
-/** registrator (`-internal -explicit -resync 0`, DOCKER_HOST = the engine) + consul-template; undefined without the binaries. */
-export async function anchorOn(world: World, engine: Engine, phase: Phase): Promise<FailContender | undefined> {
+export interface AnchorVariant {
+  /** Shown after the contender's name, e.g. "-cleanup". */
+  readonly label: string;
+  /** More registrator flags (override the defaults). */
+  readonly registratorArgs?: readonly string[];
+  /** Start registrator again 1 s after it exits on its own (what a `--restart always` container or a service manager does). */
+  readonly supervise?: boolean;
+}
+
+/**
+ * registrator (`-internal -explicit -resync 0`, DOCKER_HOST = the engine) + consul-template, or a
+ * variant of it; undefined without the binaries.
+ */
+export async function anchorOn(world: World, engine: Engine, phase: Phase, variant?: AnchorVariant): Promise<FailContender | undefined> {
   const ct = anchorBinary("consul-template");
   const reg = anchorBinary("registrator");
   if (ct.path === undefined || reg.path === undefined) return undefined;
@@ -110,11 +126,25 @@ export async function anchorOn(world: World, engine: Engine, phase: Phase): Prom
     tag: world.node,
   });
   let exit: Exit | undefined;
+  let stopping = false;
+  let restarts = 0;
   const launch = (): ManagedProcess =>
-    tracked(startRegistrator({ bin: regBin, consulAddr: world.proxy.addr, tag: world.node, dockerHost: engine.host }), (i) => (exit = i));
+    tracked(
+      startRegistrator({ bin: regBin, consulAddr: world.proxy.addr, tag: world.node, dockerHost: engine.host, extraArgs: variant?.registratorArgs ?? [] }),
+      (i) => {
+        exit = i;
+        if (variant?.supervise !== true || stopping) return;
+        setTimeout(() => {
+          if (stopping) return;
+          restarts++;
+          registrar = launch();
+        }, 1000);
+      },
+    );
   let registrar = launch();
   return {
-    name: "registrator+consul-template",
+    name: `registrator+consul-template${variant === undefined ? "" : ` (${variant.label})`}`,
+    supervisedRestarts: () => restarts,
     world,
     pids: () => [registrar.pid, ctProc.pid],
     proxies: [world.proxy, ctProxy],
@@ -123,16 +153,18 @@ export async function anchorOn(world: World, engine: Engine, phase: Phase): Prom
     listenPort: () => port,
     registrarAlive: () => registrar.alive(),
     registrarExit: () => exit,
-    registrarLastLog: () => lastLine(registrar.logFile),
     killRegistrar: async () => {
+      stopping = true;
       await registrar.stop("SIGKILL");
     },
     startRegistrar: () => {
+      stopping = false;
       exit = undefined;
       registrar = launch();
       return Promise.resolve();
     },
     stop: async () => {
+      stopping = true;
       await Promise.all([ctProc.stop(), registrar.stop()]);
       await ctProxy.close();
     },
