@@ -20,6 +20,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { readFileSync } from "node:fs";
+import { run } from "../test/support/exec.js";
 import { startExtraDockerd } from "../test/support/extraDockerd.js";
 import { BACKEND_IMAGE } from "../test/support/image.js";
 import { cleanupAll } from "../test/support/teardown.js";
@@ -318,6 +319,7 @@ const storm: Scenario = {
 };
 
 const SWARM_SERVICE = `failtab-web-${TAG}`;
+const GW_BRIDGE = "dkbind-ftgw";
 
 const swarm: Scenario = {
   key: "swarm",
@@ -388,7 +390,9 @@ ${DOCKBIND_PROBE ? "    probeBeforeRegister: true\n" : ""}  loadBalancer:
 
 /** Makes the private engine a single-node swarm manager that uses no port, bridge or VXLAN port of the shared engine's. */
 async function swarmInit(engine: Engine): Promise<void> {
-  // The gateway bridge swarm mode creates is named docker_gwbridge unless it exists: create it under our own name first.
+  // The gateway bridge swarm mode creates is named docker_gwbridge unless it exists: create it under our own name first
+  // (after removing a leftover of an interrupted run).
+  await run("ip", ["link", "del", GW_BRIDGE]);
   await engine.docker(
     [
       "network",
@@ -396,7 +400,7 @@ async function swarmInit(engine: Engine): Promise<void> {
       "--subnet",
       "172.31.244.0/24",
       "--opt",
-      "com.docker.network.bridge.name=dkbind-ftgw",
+      `com.docker.network.bridge.name=${GW_BRIDGE}`,
       "--opt",
       "com.docker.network.bridge.enable_icc=false",
       "docker_gwbridge",
@@ -410,9 +414,12 @@ async function swarmInit(engine: Engine): Promise<void> {
   );
 }
 
+/** Leaves the swarm and removes the gateway bridge (the engine's stop() removes only its own bridge). */
 async function swarmLeave(engine: Engine): Promise<void> {
   await engine.docker(["service", "rm", SWARM_SERVICE]);
   await engine.docker(["swarm", "leave", "--force"]);
+  await engine.docker(["network", "rm", "docker_gwbridge"]);
+  await run("ip", ["link", "del", GW_BRIDGE]);
 }
 
 /** Starts both stacks for `sc`, runs it, stops them and removes its backends. */
