@@ -9,7 +9,7 @@ INTEGRATION_FLAGS := --test-concurrency=1 --test-timeout=300000
 SOAK_FILES := $(wildcard test/integration/soak-*.test.ts)
 SOAK_RUN = $(NODE_TEST) --test-concurrency=1 --test-timeout=$$(( (SOAK_MINUTES * 60 + 600) * 1000 )) $(SOAK_FILES)
 
-.PHONY: all deps testbed build lint format typecheck test test-unit test-integration demo bench soak clean teardown crds flags
+.PHONY: all deps testbed build lint format typecheck test test-unit test-integration demo bench bench-failures soak clean teardown crds flags
 
 all: build
 
@@ -59,11 +59,20 @@ demo: deps
 	bash test/bed/ensure.sh --demo
 	node --import tsx test/demo/demo.ts
 
-## bench: dockbind vs registrator + consul-template on real dockerd/Consul/nginx, scenarios P1-P5
-## (prints figures, targets and ratios, not pass/fail; knobs: BENCH_P1_RUNS, BENCH_P4_IDLE_S, ... see bench/compare.ts)
+## bench: dockbind vs registrator + consul-template on real dockerd/Consul/nginx, scenarios P1-P5, then the failure
+## table (prints figures, targets and ratios, not pass/fail; knobs: BENCH_P1_RUNS, BENCH_P4_IDLE_S, ... see bench/compare.ts;
+## BENCH_SKIP=failures leaves the failure table out)
 bench: deps testbed
 	bash bench/anchors/build.sh
 	node --import tsx bench/compare.ts
+	@case ",$$(echo "$${BENCH_SKIP:-}" | tr -d ' ')," in *,failures,*) echo "failure table skipped (BENCH_SKIP)";; *) node --import tsx bench/failures.ts;; esac
+
+## bench-failures: the failure table alone (bench/failures.ts): the same faults against dockbind and registrator +
+## consul-template on a private dockerd, outcomes measured; knobs BENCH_FAIL_WINDOW_S (60), BENCH_FAIL_STORM (200),
+## BENCH_FAIL_ONLY=programs,dockerd,consul,rename,storm,swarm
+bench-failures: deps testbed
+	bash bench/anchors/build.sh
+	node --import tsx bench/failures.ts
 
 ## soak: the fault suite (test/integration/faults-*) at length, then the churn soak for SOAK_MINUTES (default 60; plot and
 ## samples in test-results/soak/) (make test runs bounded versions). Knobs: FAULT_KILLS (kill -9 cycles, default 200),

@@ -125,6 +125,10 @@ export interface RegistratorOptions {
   readonly bin: string;
   readonly consulAddr: string;
   readonly tag: string;
+  /** Docker API it watches (registrator's DOCKER_HOST); default the shared engine. */
+  readonly dockerHost?: string;
+  /** More flags (a later flag wins over the same one above, e.g. `-resync 30`). */
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -138,7 +142,7 @@ export function startRegistrator(o: RegistratorOptions): ManagedProcess {
   return startManaged(
     "env",
     [
-      "DOCKER_HOST=unix:///var/run/docker.sock",
+      `DOCKER_HOST=${o.dockerHost ?? "unix:///var/run/docker.sock"}`,
       `DOCKER_API_VERSION=${process.env.DOCKER_API_VERSION ?? "1.41"}`,
       o.bin,
       "-internal",
@@ -147,6 +151,7 @@ export function startRegistrator(o: RegistratorOptions): ManagedProcess {
       "0",
       "-retry-attempts",
       "-1",
+      ...(o.extraArgs ?? []),
       `consul://${o.consulAddr}`,
     ],
     log,

@@ -55,7 +55,8 @@ export const DOCKBIND_PROBE = process.env.BENCH_DOCKBIND_PROBE !== "0";
 /** Extra flags for every dockbind controller under test, e.g. BENCH_DOCKBIND_ARGS="--max-reload-interval 4s". */
 export const DOCKBIND_EXTRA_ARGS: readonly string[] = (process.env.BENCH_DOCKBIND_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
 
-function bindingDoc(p: Phase, network: string, withLb: boolean, probe = false): string {
+/** The bench's ServiceBinding for `p`: backends selected by the `dockbind-bench` label on `network` (addressMode internal), HTTP check on /health/. */
+export function bindingDoc(p: Phase, network: string, withLb: boolean, probe = false): string {
   const lb = withLb
     ? `  loadBalancer:
     listen: {port: ${p.listenPort}, address: 127.0.0.1}
