@@ -189,7 +189,7 @@ export const OPTIONS = {
     group: "run",
     help: "at most N Consul health queries block at once (load-balanced services first); the other services are polled every 10 s. The controller opens at most N + 32 connections to an agent",
     details:
-      "Consul refuses more than `limits.http_max_conns_per_client` (default 200) connections from one address, and a blocking query it is serving stays counted until its wait ends even after the client is gone: keep 2 × (N + 32) under that limit so a restarted controller never collides with its predecessor's queries. See [Bounded Consul connections](#bounded-consul-connections)",
+      'Consul refuses more than `limits.http_max_conns_per_client` (default 200) connections from one address, and a blocking query it is serving stays counted until its wait ends even after the client is gone: keep 2 × (N + 32) under that limit so a restarted controller never collides with its predecessor\'s queries. See "A bounded number of connections to Consul" under [What it guarantees](#what-it-guarantees)',
   },
   "consul-cacert": { type: "string", arg: "FILE", env: ["CONSUL_CACERT"], group: "run", help: "CA (PEM) for HTTPS to Consul" },
   "consul-client-cert": {
