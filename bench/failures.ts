@@ -362,32 +362,6 @@ const swarm: Scenario = {
 const SCENARIOS: readonly Scenario[] = [programs, dockerd, consul, rename, storm, swarm];
 const RUN_ORDER: readonly Scenario[] = [programs, dockerd, consul, rename, swarm, storm];
 
-function swarmBindingDoc(p: Phase): string {
-  return `apiVersion: dockbind.io/v1alpha1
-kind: ServiceBinding
-metadata:
-  name: ${p.service}
-spec:
-  service:
-    name: ${p.service}
-  backends:
-    swarm:
-      selector:
-        matchLabels: {dockbind-bench: ${p.selector}}
-    port: 80
-    addressMode: published
-  healthCheck:
-    type: http
-    path: /health/
-    interval: ${p.interval}
-    timeout: 1s
-${DOCKBIND_PROBE ? "    probeBeforeRegister: true\n" : ""}  loadBalancer:
-    listen: {port: ${p.listenPort}, address: 127.0.0.1}
-    onlyPassing: true
-    output: ${p.service}.conf
-`;
-}
-
 /** Makes the private engine a single-node swarm manager that uses no port, bridge or VXLAN port of the shared engine's. */
 async function swarmInit(engine: Engine): Promise<void> {
   // The gateway bridge swarm mode creates is named docker_gwbridge unless it exists: create it under our own name first
@@ -432,7 +406,7 @@ async function runScenario(engine: Engine, sc: Scenario): Promise<Cells> {
     if (sc.swarm === true) await swarmInit(engine);
     const [wDockbind, wAnchor, wVariant] = worlds;
     if (wDockbind === undefined || wAnchor === undefined) throw new Error("worlds not started");
-    contenders.push(await dockbindOn(wDockbind, engine, sc.swarm === true ? swarmBindingDoc(phase) : bindingDoc(phase, "bridge", true, DOCKBIND_PROBE)));
+    contenders.push(await dockbindOn(wDockbind, engine, bindingDoc(phase, sc.swarm === true ? { swarm: true } : { network: "bridge" }, true, DOCKBIND_PROBE)));
     for (const [w, v] of [
       [wAnchor, undefined],
       [wVariant, sc.variant],

@@ -56,7 +56,28 @@ export const DOCKBIND_PROBE = process.env.BENCH_DOCKBIND_PROBE !== "0";
 export const DOCKBIND_EXTRA_ARGS: readonly string[] = (process.env.BENCH_DOCKBIND_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
 
 /** The bench's ServiceBinding for `p`: backends selected by the `dockbind-bench` label on `network` (addressMode internal), HTTP check on /health/. */
-export function bindingDoc(p: Phase, network: string, withLb: boolean, probe = false): string {
+/** Where a bench binding's backends come from: containers on a Docker network (their IPs), or the tasks of Swarm services (their published ports). */
+export type BenchBackends = { readonly network: string } | { readonly swarm: true };
+
+function backendsYaml(p: Phase, from: BenchBackends): string {
+  const selector = `selector:
+      matchLabels: {dockbind-bench: ${p.selector}}`;
+  return "swarm" in from
+    ? `  backends:
+    swarm:
+      ${selector.replace("\n", "\n  ")}
+    port: ${p.backendPort ?? 80}
+    addressMode: published
+`
+    : `  backends:
+    ${selector}
+    port: ${p.backendPort ?? 80}
+    addressMode: internal
+    network: ${from.network}
+`;
+}
+
+export function bindingDoc(p: Phase, from: BenchBackends, withLb: boolean, probe = false): string {
   const lb = withLb
     ? `  loadBalancer:
     listen: {port: ${p.listenPort}, address: 127.0.0.1}
@@ -71,13 +92,7 @@ metadata:
 spec:
   service:
     name: ${p.service}
-  backends:
-    selector:
-      matchLabels: {dockbind-bench: ${p.selector}}
-    port: ${p.backendPort ?? 80}
-    addressMode: internal
-    network: ${network}
-  healthCheck:
+${backendsYaml(p, from)}  healthCheck:
     type: http
     path: /health/
     interval: ${p.interval}
@@ -104,7 +119,7 @@ async function dockbindWith(world: World, args: readonly string[]): Promise<Cont
 
 /** dockbind alone: registration and nginx rendering. `extraArgs` go to the controller (e.g. `--docker-host` of a simulated Docker API). */
 export async function dockbindContender(world: World, phases: readonly Phase[], network: string, extraArgs: readonly string[] = []): Promise<Contender> {
-  world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, true, DOCKBIND_PROBE)).join("---\n"));
+  world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, { network }, true, DOCKBIND_PROBE)).join("---\n"));
   return dockbindWith(world, extraArgs);
 }
 
@@ -116,7 +131,7 @@ export async function dockbindContender(world: World, phases: readonly Phase[], 
  * service (the bench's), not whatever else runs on this dockerd.
  */
 export async function dockbindCompatContender(world: World, phase: Phase, network: string): Promise<Contender> {
-  world.writeFile("bench.yaml", bindingDoc({ ...phase, selector: "selects-nothing" }, network, true));
+  world.writeFile("bench.yaml", bindingDoc({ ...phase, selector: "selects-nothing" }, { network }, true));
   return dockbindWith(world, ["--registrator-compat", "--registrator-internal", "--registrator-explicit"]);
 }
 
@@ -142,7 +157,7 @@ export async function anchorContender(
     registrar = startRegistrator({ bin: reg.path, consulAddr: world.proxy.addr, tag: world.node });
     name = "registrator+consul-template";
   } else {
-    world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, network, false)).join("---\n"));
+    world.writeFile("bench.yaml", phases.map((p) => bindingDoc(p, { network }, false)).join("---\n"));
     registrar = (await world.startController(["--resync", "30s", ...extraArgs])).proc;
     name = "dockbind-reg+consul-template";
   }
@@ -150,16 +165,7 @@ export async function anchorContender(
   const ports = new Map<string, number>();
   for (const p of phases) ports.set(p.service, await freePort());
   const templates: CtTemplate[] = phases.map((p) => ({ service: p.service, listenPort: ports.get(p.service) ?? 0, output: `ct-${p.service}.conf` }));
-  const ctProc = startConsulTemplate({
-    bin: ct.path,
-    consulAddr: ctProxy.addr,
-    confDir: world.nginx.confDir,
-    nginxArgs: world.nginx.nginxArgs,
-    waitMin: WAIT_MIN,
-    waitMax: WAIT_MAX,
-    templates,
-    tag: world.node,
-  });
+  const ctProc = consulTemplateIn(world, ct.path, ctProxy.addr, templates);
   return {
     name,
     world,
@@ -173,6 +179,20 @@ export async function anchorContender(
       await ctProxy.close();
     },
   };
+}
+
+/** consul-template rendering `templates` into `world`'s nginx (reloading it), with the bench's render wait, reading Consul at `consulAddr`. */
+export function consulTemplateIn(world: World, bin: string, consulAddr: string, templates: readonly CtTemplate[]): ManagedProcess {
+  return startConsulTemplate({
+    bin,
+    consulAddr,
+    confDir: world.nginx.confDir,
+    nginxArgs: world.nginx.nginxArgs,
+    waitMin: WAIT_MIN,
+    waitMax: WAIT_MAX,
+    templates,
+    tag: world.node,
+  });
 }
 
 export interface Counters {

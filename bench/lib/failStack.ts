@@ -17,8 +17,8 @@ import type { ExtraDockerd } from "../../test/support/extraDockerd.js";
 import type { ExitInfo, ManagedProcess } from "../../test/support/procs.js";
 import { freePort } from "../../test/support/wait.js";
 import type { World } from "../../test/support/world.js";
-import { anchorBinary, startConsulTemplate, startRegistrator } from "./anchors.js";
-import { DOCKBIND_EXTRA_ARGS, WAIT_MAX, WAIT_MIN, type Contender, type Phase } from "./contender.js";
+import { anchorBinary, startRegistrator } from "./anchors.js";
+import { consulTemplateIn, DOCKBIND_EXTRA_ARGS, WAIT_MAX, WAIT_MIN, type Contender, type Phase } from "./contender.js";
 import type { ConsulEntry, LiveBackend } from "./failMeasure.js";
 
 export interface Engine extends ExtraDockerd {
@@ -115,16 +115,7 @@ export async function anchorOn(world: World, engine: Engine, phase: Phase, varia
   const ctProxy = await startConsulProxy(world.consul.httpAddr);
   const port = await freePort();
   const output = `ct-${phase.service}.conf`;
-  const ctProc = startConsulTemplate({
-    bin: ct.path,
-    consulAddr: ctProxy.addr,
-    confDir: world.nginx.confDir,
-    nginxArgs: world.nginx.nginxArgs,
-    waitMin: WAIT_MIN,
-    waitMax: WAIT_MAX,
-    templates: [{ service: phase.service, listenPort: port, output }],
-    tag: world.node,
-  });
+  const ctProc = consulTemplateIn(world, ct.path, ctProxy.addr, [{ service: phase.service, listenPort: port, output }]);
   let exit: Exit | undefined;
   let stopping = false;
   let restarts = 0;
