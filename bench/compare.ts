@@ -46,15 +46,12 @@ import { runP3Sim } from "./lib/p3sim.js";
 import { runFleet } from "./lib/fleet.js";
 import { runP5, type P5Result } from "./lib/p5.js";
 import { Report } from "./lib/report.js";
+import { envNumber } from "./lib/simulated.js";
 
-const env = (k: string, d: number): number => {
-  const v = Number(process.env[k] ?? d);
-  return Number.isFinite(v) && v > 0 ? v : d;
-};
-const P1_RUNS = env("BENCH_P1_RUNS", 50);
-const P3_N = env("BENCH_P3_CONTAINERS", 100);
-const P4_N = env("BENCH_P4_CONTAINERS", 500);
-const P4_IDLE_S = env("BENCH_P4_IDLE_S", 60);
+const P1_RUNS = envNumber("BENCH_P1_RUNS", 50);
+const P3_N = envNumber("BENCH_P3_CONTAINERS", 100);
+const P4_N = envNumber("BENCH_P4_CONTAINERS", 500);
+const P4_IDLE_S = envNumber("BENCH_P4_IDLE_S", 60);
 const SKIP = new Set(
   (process.env.BENCH_SKIP ?? "")
     .split(",")

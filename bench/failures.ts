@@ -42,13 +42,10 @@ import {
   type Engine,
   type FailContender,
 } from "./lib/failStack.js";
+import { envNumber } from "./lib/simulated.js";
 
-const envNum = (k: string, d: number): number => {
-  const v = Number(process.env[k] ?? d);
-  return Number.isFinite(v) && v > 0 ? v : d;
-};
-const WINDOW_MS = envNum("BENCH_FAIL_WINDOW_S", 60) * 1000;
-const STORM_N = Math.floor(envNum("BENCH_FAIL_STORM", 200));
+const WINDOW_MS = envNumber("BENCH_FAIL_WINDOW_S", 60) * 1000;
+const STORM_N = Math.floor(envNumber("BENCH_FAIL_STORM", 200));
 const STORM_TIMEOUT_MS = Math.max(3 * WINDOW_MS, 180_000);
 const SETTLE_MS = Math.max(WINDOW_MS, 60_000);
 const ONLY = new Set(
