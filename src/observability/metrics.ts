@@ -23,8 +23,13 @@ const RECONCILE_BUCKETS = [
   9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
 
-/** Sampling period of the event-loop delay histograms (eventLoopLag.ts; prom-client's, unexported, runs at the same period). */
+/** Sampling period of the exported event-loop delay histogram (eventLoopLag.ts). */
 const EVENT_LOOP_SAMPLE_MS = 100;
+/**
+ * prom-client's own delay histogram cannot be turned off, and its gauges are replaced by
+ * eventLoopLag.ts's: it samples once a minute so that the loop is not sampled twice.
+ */
+const PROM_CLIENT_UNUSED_SAMPLE_MS = 60_000;
 
 export type BackendState = "desired" | "registered" | "passing" | "maintenance";
 
@@ -256,7 +261,7 @@ export class Metrics {
   /** Also exports the process_* and nodejs_* metrics of this process (event-loop lag: eventLoopLag.ts). */
   constructor() {
     this.zeroFixedSeries();
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: PROM_CLIENT_UNUSED_SAMPLE_MS });
     registerEventLoopLag(this.registry, EVENT_LOOP_SAMPLE_MS);
   }
 
