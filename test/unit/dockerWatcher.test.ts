@@ -11,7 +11,8 @@ import { after, before, describe, it } from "node:test";
 import Docker from "dockerode";
 import { startFakeDocker, type FakeContainer, type FakeDocker } from "../../bench/lib/fakeDocker.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import { DockerWatcher, STALL_GRACE_MS } from "../../src/sources/docker/dockerWatcher.js";
+import { DockerWatcher, STALL_GRACE_MS, type DockerWatcherOptions } from "../../src/sources/docker/dockerWatcher.js";
+import { waitFor } from "../support/wait.js";
 import type { ContainerChange } from "../../src/ports/containerStore.js";
 
 const N = 400; // ~500 KB of list: many chunks, entries cut across them
@@ -47,18 +48,23 @@ after(async () => {
   await fake.close();
 });
 
+/** A watcher of the simulated engine; `over` sets the interval and whatever else a test observes. */
+function watcher(over: Partial<DockerWatcherOptions> & Pick<DockerWatcherOptions, "resyncIntervalMs">): DockerWatcher {
+  return new DockerWatcher({
+    docker,
+    logger: silentLogger(),
+    backoff: { baseMs: 10, maxMs: 100 },
+    onChange: () => undefined,
+    onResync: () => undefined,
+    ...over,
+  });
+}
+
 describe("DockerWatcher (simulated Docker API)", () => {
   it("a resync streams the list into the cache; list-found changes go to onResync, vanished ones to onChange", async () => {
     const changes: ContainerChange[] = [];
     let resyncs = 0;
-    const w = new DockerWatcher({
-      docker,
-      logger: silentLogger(),
-      resyncIntervalMs: 60_000,
-      backoff: { baseMs: 10, maxMs: 100 },
-      onChange: (c) => changes.push(c),
-      onResync: () => resyncs++,
-    });
+    const w = watcher({ resyncIntervalMs: 60_000, onChange: (c) => changes.push(c), onResync: () => resyncs++ });
     await w.resync();
     assert.equal(resyncs, 1);
     assert.equal(changes.length, 0, "the list's changes are covered by onResync");
@@ -92,14 +98,7 @@ describe("DockerWatcher (simulated Docker API)", () => {
 
   it("an event re-reads one container and reports it", async () => {
     const changes: ContainerChange[] = [];
-    const w = new DockerWatcher({
-      docker,
-      logger: silentLogger(),
-      resyncIntervalMs: 60_000,
-      backoff: { baseMs: 10, maxMs: 100 },
-      onChange: (c) => changes.push(c),
-      onResync: () => undefined,
-    });
+    const w = watcher({ resyncIntervalMs: 60_000, onChange: (c) => changes.push(c) });
     const abort = new AbortController();
     const running = w.run(abort.signal);
     const deadline = Date.now() + 10_000;
@@ -122,15 +121,7 @@ describe("DockerWatcher (simulated Docker API)", () => {
 
   it("a change the periodic resync sees but the stream never reported marks the stream stalled after the grace: reconnected, counted once; an idle stream is not stalled", async () => {
     const stalls: number[] = [];
-    const w = new DockerWatcher({
-      docker,
-      logger: silentLogger(),
-      resyncIntervalMs: 200,
-      backoff: { baseMs: 10, maxMs: 100 },
-      observer: { onStall: () => stalls.push(Date.now()) },
-      onChange: () => undefined,
-      onResync: () => undefined,
-    });
+    const w = watcher({ resyncIntervalMs: 200, observer: { onStall: () => stalls.push(Date.now()) } });
     const abort = new AbortController();
     const running = w.run(abort.signal);
     const wait = async (pred: () => boolean, ms: number): Promise<void> => {
@@ -162,12 +153,8 @@ describe("DockerWatcher (simulated Docker API)", () => {
     let busy = true;
     // What each tick did: "deferred" (backlog said busy), "asked" (backlog said drained), "resync" (a resync completed).
     const log: string[] = [];
-    const w = new DockerWatcher({
-      docker,
-      logger: silentLogger(),
+    const w = watcher({
       resyncIntervalMs: 150,
-      backoff: { baseMs: 10, maxMs: 100 },
-      onChange: () => undefined,
       onResync: () => log.push("resync"),
       backlog: () => {
         log.push(busy ? "deferred" : "asked");
@@ -176,18 +163,14 @@ describe("DockerWatcher (simulated Docker API)", () => {
     });
     const abort = new AbortController();
     const running = w.run(abort.signal);
-    const until = async (ok: () => boolean): Promise<void> => {
-      const deadline = Date.now() + 10_000;
-      while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      assert.ok(ok());
-    };
+    const until = (ok: () => boolean, what: string): Promise<boolean> => waitFor(ok, { timeoutMs: 10_000, intervalMs: 10, what });
     try {
-      await until(() => w.synced());
+      await until(() => w.synced(), "synced");
       const start = log.length;
-      await until(() => log.slice(start).filter((e) => e === "deferred").length >= 3);
+      await until(() => log.slice(start).filter((e) => e === "deferred").length >= 3, "three deferrals");
       busy = false;
       const drained = log.length;
-      await until(() => log.slice(drained).filter((e) => e === "resync").length >= 3);
+      await until(() => log.slice(drained).filter((e) => e === "resync").length >= 3, "three resyncs once drained");
       abort.abort();
       await running;
       const busyPhase = log.slice(start, drained).join(",");
