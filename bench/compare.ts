@@ -188,16 +188,20 @@ async function converged(contenders: readonly Contender[], phase: Phase, n: numb
   const done = new Map<string, number>();
   await Promise.all(
     contenders.map(async (c) => {
-      let progress = { at: performance.now(), reached: "" };
-      const reached = async (): Promise<string> => `${await instanceCount(c, phase.service, true)} passing in Consul, ${renderedServers(c, phase)} rendered`;
+      const reached = async (): Promise<{ passing: number; rendered: number }> => ({
+        passing: await instanceCount(c, phase.service, true),
+        rendered: renderedServers(c, phase),
+      });
+      const text = (r: { passing: number; rendered: number }): string => `${r.passing} passing in Consul, ${r.rendered} rendered`;
+      let progress = { at: performance.now(), passing: -1, rendered: -1 };
       const stalled = new AbortController();
       try {
         await waitFor(
           async () => {
             const now = await reached();
-            if (now === `${n} passing in Consul, ${n} rendered`) return true;
-            if (now !== progress.reached) progress = { at: performance.now(), reached: now };
-            if (tolerate && performance.now() - progress.at > STALL_MS) stalled.abort(new StalledError(now));
+            if (now.passing === n && now.rendered === n) return true;
+            if (now.passing !== progress.passing || now.rendered !== progress.rendered) progress = { at: performance.now(), ...now };
+            if (tolerate && performance.now() - progress.at > STALL_MS) stalled.abort(new StalledError());
             return undefined;
           },
           { timeoutMs, intervalMs: 200, what: `${c.name}: ${n} ${phase.service} instances passing and rendered`, signal: stalled.signal },
@@ -206,7 +210,7 @@ async function converged(contenders: readonly Contender[], phase: Phase, n: numb
       } catch (err) {
         if (!tolerate) throw err;
         const why = err instanceof StalledError ? `no progress for ${STALL_MS / 1000} s` : `${(timeoutMs / 1000).toFixed(0)} s`;
-        log(`${c.name}: NOT converged (${why}): ${await reached()} of ${n}`);
+        log(`${c.name}: NOT converged (${why}): ${text(await reached())} of ${n}`);
       }
     }),
   );

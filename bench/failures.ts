@@ -101,6 +101,11 @@ function upstreamOf(c: FailContender, p: Phase): string[] {
 }
 
 /** Polls one contender until `ready()`, `want` backends run and it is converged on them, or `timeoutMs` passed since `t0` (default now). */
+/** The cell text of an observation: `settled(ms)` when the stack converged, else what it held when the window (`windowMs`) ended, then `unsettledNote`. */
+function settledOr(o: Observation, windowMs: number, settled: (ms: number) => string, unsettledNote = ""): string {
+  return o.ms !== undefined ? settled(o.ms) : `after ${seconds(windowMs)}: ${describe(o.tally, o.live)}${unsettledNote}`;
+}
+
 async function observe(
   s: Stack,
   c: FailContender,
@@ -178,11 +183,7 @@ const programs: Scenario = {
       const up = performance.now() - t0;
       const o = await observe(s, c, 3, WINDOW_MS, 250, t0);
       const startup = up > 500 ? `, ${seconds(up)} of it the program's start-up` : "";
-      return `${pre.get(c.name) ?? ""}${
-        o.ms !== undefined
-          ? `0 stale ${seconds(o.ms)} after the program started${startup} (3 of 3 running registered and served)`
-          : `after ${seconds(WINDOW_MS)}: ${describe(o.tally, o.live)}`
-      }`;
+      return `${pre.get(c.name) ?? ""}${settledOr(o, WINDOW_MS, (ms) => `0 stale ${seconds(ms)} after the program started${startup} (3 of 3 running registered and served)`)}`;
     });
   },
 };
@@ -214,11 +215,7 @@ const dockerd: Scenario = {
       const o = await observe(s, c, 4, WINDOW_MS, 250, answered);
       const restarts = c.supervisedRestarts() > 0 ? `, started again by its supervisor (${c.supervisedRestarts()}×)` : "";
       const state = c.registrarExit() === undefined ? "kept running" : `${exitText(c, t0)}${restarts}`;
-      return `${pre.get(c.name) ?? ""}${state}; ${
-        o.ms !== undefined
-          ? `resynced: 4 of 4 registered and served ${seconds(o.ms)} after dockerd answered, 0 stale`
-          : `after ${seconds(WINDOW_MS)}: ${describe(o.tally, o.live)}`
-      }`;
+      return `${pre.get(c.name) ?? ""}${state}; ${settledOr(o, WINDOW_MS, (ms) => `resynced: 4 of 4 registered and served ${seconds(ms)} after dockerd answered, 0 stale`)}`;
     });
   },
 };
@@ -265,9 +262,7 @@ const rename: Scenario = {
     const pre = await settle(s, 3);
     const outcome = (o: Observation, n: number): string => {
       const missing = o.tally.missing.length > 0 ? ` (missing: ${o.tally.missing.join(", ")})` : "";
-      return o.ms !== undefined
-        ? `0 duplicates, 0 stale, ${n} of ${n} registered and served after ${seconds(o.ms)}`
-        : `after ${seconds(WINDOW_MS)}: ${describe(o.tally, o.live)}${missing}`;
+      return settledOr(o, WINDOW_MS, (ms) => `0 duplicates, 0 stale, ${n} of ${n} registered and served after ${seconds(ms)}`, missing);
     };
     await s.engine.docker(["rename", "rename-b0", "rename-b0-renamed"], { check: true });
     await s.engine.docker(["restart", "-t", "2", "rename-b1"], { check: true });
@@ -310,7 +305,7 @@ const storm: Scenario = {
       const b = before.get(c.name);
       const d = b === undefined ? undefined : diff(b, await counters(c));
       const cost = d === undefined ? "" : `${d.writes} writes / ${d.reloads} reloads; `;
-      return `${cost}${o.ms !== undefined ? `all ${STORM_N} registered and served ${seconds(o.ms)} after the starts began` : `after ${seconds(STORM_TIMEOUT_MS)}: ${describe(o.tally, o.live)}`}`;
+      return `${cost}${settledOr(o, STORM_TIMEOUT_MS, (ms) => `all ${STORM_N} registered and served ${seconds(ms)} after the starts began`)}`;
     });
   },
 };
@@ -346,11 +341,7 @@ const swarm: Scenario = {
             : published === 0
               ? " (at the task containers' IPs, port 80)"
               : " (mixed addresses)";
-      return `${pre.get(c.name) ?? ""}${
-        o.ms !== undefined
-          ? `5 of 5 registered and served ${seconds(o.ms)} after the scale${how}`
-          : `after ${seconds(WINDOW_MS)}: ${describe(o.tally, o.live)}${how}`
-      }`;
+      return `${pre.get(c.name) ?? ""}${settledOr(o, WINDOW_MS, (ms) => `5 of 5 registered and served ${seconds(ms)} after the scale`)}${how}`;
     });
   },
 };

@@ -55,7 +55,6 @@ export const DOCKBIND_PROBE = process.env.BENCH_DOCKBIND_PROBE !== "0";
 /** Extra flags for every dockbind controller under test, e.g. BENCH_DOCKBIND_ARGS="--max-reload-interval 4s". */
 export const DOCKBIND_EXTRA_ARGS: readonly string[] = (process.env.BENCH_DOCKBIND_ARGS ?? "").split(/\s+/).filter((a) => a !== "");
 
-/** The bench's ServiceBinding for `p`: backends selected by the `dockbind-bench` label on `network` (addressMode internal), HTTP check on /health/. */
 /** Where a bench binding's backends come from: containers on a Docker network (their IPs), or the tasks of Swarm services (their published ports). */
 export type BenchBackends = { readonly network: string } | { readonly swarm: true };
 
@@ -77,6 +76,7 @@ function backendsYaml(p: Phase, from: BenchBackends): string {
 `;
 }
 
+/** The bench's ServiceBinding for `p`: backends selected by the `dockbind-bench` label (see BenchBackends), HTTP check on /health/, nginx when `withLb`. */
 export function bindingDoc(p: Phase, from: BenchBackends, withLb: boolean, probe = false): string {
   const lb = withLb
     ? `  loadBalancer:

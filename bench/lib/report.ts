@@ -88,7 +88,7 @@ export class Report {
     row(
       `${title}: converged after`,
       (c) => c.convergeMs,
-      (v) => (Number.isNaN(v) ? "never (180 s)" : ms(v)),
+      (v) => (Number.isNaN(v) ? "never" : ms(v)),
     );
     if (d?.registered !== undefined)
       row(
