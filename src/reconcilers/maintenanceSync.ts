@@ -50,6 +50,25 @@ export class MaintenanceSync {
     this.state = undefined;
   }
 
+  /** Starts the shared read entering() and converge() will use (if the cached one is too old); never rejects. */
+  prefetch(): void {
+    this.read(false).catch(() => undefined);
+  }
+
+  /**
+   * IDs among `registrations` (about to be written) that the declaration puts into maintenance and
+   * that are not in it yet, from the shared cached read. Never rejects: an unreadable state is an
+   * empty set (converge() then reports the failure).
+   */
+  async entering(binding: ServiceBinding, registrations: readonly Registration[]): Promise<ReadonlySet<string>> {
+    if (registrations.length === 0) return new Set();
+    try {
+      return new Set(this.actions(binding, registrations, await this.read(false)).enable.map((e) => e.id));
+    } catch {
+      return new Set();
+    }
+  }
+
   /** Puts `registrations` (this node's, of `binding`, already on the agent) into or out of dockbind maintenance. */
   async converge(binding: ServiceBinding, registrations: readonly Registration[]): Promise<void> {
     if (registrations.length === 0) return;

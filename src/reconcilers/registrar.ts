@@ -87,6 +87,10 @@ function skippedMessage(desired: DesiredResult): string {
 }
 
 /** `r` as sent: a docker check is registered with the status of the container's Docker health (its meta hash stays that of the configured check). */
+function asCritical(r: Registration): Registration {
+  return r.check === undefined ? r : { ...r, check: { ...r.check, status: "critical" } };
+}
+
 function withDockerHealth(r: Registration): Registration {
   const status = r.check?.dockerHealth;
   return r.check === undefined || status === undefined ? r : { ...r, check: { ...r.check, status } };
@@ -177,10 +181,13 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     try {
       // Reading the agent fails like writing to it: both leave the binding not Registered.
       const epoch = this.epoch;
+      // The maintenance state is read alongside the agent's services, not after them (one round trip).
+      if (binding !== undefined) this.maintenance?.prefetch();
       const view = await this.view(bkey, (m) => m[OWNER_META.binding] === bkey, desired.registrations);
       blocked = view.blocked.length;
       const plan = this.planFor(`binding:${bkey}`, view);
-      await this.apply(bkey, plan);
+      const held = binding === undefined ? undefined : await this.maintenance?.entering(binding, plan.register);
+      await this.apply(bkey, plan, held);
       if (binding !== undefined) await this.maintenance?.converge(binding, view.desired);
       this.rewritten(`binding:${bkey}`, epoch);
       await this.dockerChecks.track(bkey, view.desired, new Set(plan.register.map((r) => r.id)));
@@ -295,18 +302,23 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     return view;
   }
 
-  private async apply(label: string, plan: RegistrationPlan): Promise<void> {
+  /**
+   * Writes `plan`. `held`: registrations about to be put into declared maintenance; they are written
+   * critical and not probed, so no render sees them passing before their maintenance check exists.
+   */
+  private async apply(label: string, plan: RegistrationPlan, held: ReadonlySet<string> = new Set()): Promise<void> {
     for (const id of plan.deregister) {
       await this.opts.consul.deregister(id);
       this.agentServices.recordDeregister(id);
       this.opts.logger.info("deregistered", { binding: label, action: "deregister", serviceId: id });
     }
-    const probed = await this.prober.probeAll(plan.register);
-    for (const [i, r] of plan.register.entries()) {
-      const result = probed[i];
+    const probed = await this.prober.probeAll(plan.register.filter((r) => !held.has(r.id)));
+    let next = 0;
+    for (const r of plan.register) {
+      const result = held.has(r.id) ? undefined : probed[next++];
       // The probe sets only the status sent with this registration; the hash in meta stays that of the
       // configured check, so the next pass finds it converged (Consul owns the status from here on).
-      await this.opts.consul.register(result === true ? asPassing(r) : withDockerHealth(r));
+      await this.opts.consul.register(held.has(r.id) ? asCritical(r) : result === true ? asPassing(r) : withDockerHealth(r));
       this.agentServices.recordRegister(r);
       this.prober.registered(r, result);
       this.opts.logger.info("registered", {

@@ -1,9 +1,14 @@
 /**
- * consul-template's `wait { min, max }`: fire `minMs` after the last trigger,
- * but never later than `maxMs` after the first trigger of a burst. Per key.
+ * consul-template's `wait { min, max }` with a leading edge, per key: a
+ * trigger after a quiet period fires at once; triggers within `minMs` of a
+ * fire are collected and fire together `minMs` after the last of them, but
+ * never later than `maxMs` after the first. A key is quiet again once `minMs`
+ * passed after a fire with no trigger. So one change renders without delay and
+ * a burst renders at most twice per window (its first change, then the rest).
  */
 export class Debouncer {
-  private readonly bursts = new Map<string, { first: number; timer: NodeJS.Timeout }>();
+  /** Keys inside a window: `first` is the first collected trigger (undefined: nothing collected yet). */
+  private readonly windows = new Map<string, { first: number | undefined; timer: NodeJS.Timeout }>();
 
   constructor(
     private readonly minMs: number,
@@ -12,26 +17,43 @@ export class Debouncer {
   ) {}
 
   trigger(key: string): void {
-    const now = Date.now();
-    const burst = this.bursts.get(key);
-    const first = burst?.first ?? now;
-    if (burst !== undefined) clearTimeout(burst.timer);
-    const delay = Math.max(0, Math.min(this.minMs, first + this.maxMs - now));
-    const timer = setTimeout(() => {
-      this.bursts.delete(key);
+    const window = this.windows.get(key);
+    if (window === undefined) {
+      this.windows.set(key, { first: undefined, timer: this.close(key, this.minMs) });
       this.fire(key);
-    }, delay);
-    timer.unref();
-    this.bursts.set(key, { first, timer });
+      return;
+    }
+    const now = Date.now();
+    const first = window.first ?? now;
+    clearTimeout(window.timer);
+    window.first = first;
+    window.timer = this.close(key, Math.max(0, Math.min(this.minMs, first + this.maxMs - now)));
   }
 
   cancel(key: string): void {
-    const burst = this.bursts.get(key);
-    if (burst !== undefined) clearTimeout(burst.timer);
-    this.bursts.delete(key);
+    const window = this.windows.get(key);
+    if (window !== undefined) clearTimeout(window.timer);
+    this.windows.delete(key);
   }
 
   stop(): void {
-    for (const key of [...this.bursts.keys()]) this.cancel(key);
+    for (const key of [...this.windows.keys()]) this.cancel(key);
+  }
+
+  /** After `delayMs`: fire what was collected and open a new window, or end a window that collected nothing. */
+  private close(key: string, delayMs: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      const window = this.windows.get(key);
+      if (window === undefined) return;
+      if (window.first === undefined) {
+        this.windows.delete(key);
+        return;
+      }
+      window.first = undefined;
+      window.timer = this.close(key, this.minMs);
+      this.fire(key);
+    }, delayMs);
+    timer.unref();
+    return timer;
   }
 }

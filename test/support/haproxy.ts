@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { httpGet, type HttpResponse } from "./http.js";
+import { startedAfterNewestFile } from "./loadedConfig.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
 import { waitFor } from "./wait.js";
 
@@ -30,7 +31,7 @@ export interface HaproxyHandle {
   reloadCount(): number;
   /** Master CLI command (e.g. "show proc"). */
   master(command: string): Promise<string>;
-  /** Resolves once exactly one worker is left (old workers finished after a reload). */
+  /** Resolves once exactly one worker is left (old workers finished after a reload) and it started after the newest file in confDir was written. */
   settled(timeoutMs?: number): Promise<void>;
   get(port: number, path?: string): Promise<Pick<HttpResponse, "status" | "body">>;
   stop(): Promise<void>;
@@ -106,9 +107,9 @@ export async function startHaproxy(): Promise<HaproxyHandle> {
           const text = await masterCommand(masterSocket, "show proc");
           const workers = text.split("\n").filter((l) => /^\d+\s+worker\b/.test(l));
           // `show proc` lists the current worker and, under "# old workers", those still finishing.
-          return workers.length === 1 ? true : undefined;
+          return workers.length === 1 && startedAfterNewestFile(parseInt(workers[0] ?? "", 10), [confDir]) ? true : undefined;
         },
-        { timeoutMs, intervalMs: 50, what: "haproxy reload settled (one worker)" },
+        { timeoutMs, intervalMs: 50, what: "haproxy reload settled (one worker, started after the newest generated file)" },
       );
     },
     get: async (port, path = "/") => {

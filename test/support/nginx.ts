@@ -15,6 +15,7 @@ import { httpGet, type HttpResponse } from "./http.js";
 import { ensureBedRoot, startManaged } from "./procs.js";
 import { waitFor } from "./wait.js";
 import { childPids } from "../../src/actuators/lb/procfs.js";
+import { startedAfterNewestFile } from "./loadedConfig.js";
 import { streamSupport } from "../../src/actuators/lb/nginxStream.js";
 
 export interface NginxHandle {
@@ -32,9 +33,11 @@ export interface NginxHandle {
   /** GET http://127.0.0.1:port{path} without keep-alive. */
   get(port: number, path?: string): Promise<Pick<HttpResponse, "status" | "body">>;
   /**
-   * Resolves once no reload is in flight: the master has exactly one worker and
-   * no worker of an older generation is still shutting down (they would answer
-   * with the old upstream set and skew round-robin samples).
+   * Resolves once no reload is in flight: the master has exactly one worker, no
+   * worker of an older generation is still shutting down (they would answer
+   * with the old upstream set and skew round-robin samples), and that worker
+   * started after the newest file in conf.d/ (and stream.d/) was written, so a
+   * file renamed into place whose reload is still coming is not taken as live.
    */
   settled(timeoutMs?: number): Promise<void>;
   /** SIGTERM (fast shutdown), resolves when the master has exited. Idempotent. */
@@ -102,12 +105,15 @@ export async function startNginx(opts: StartNginxOptions = {}): Promise<NginxHan
       return { status: r.status, body: r.body };
     },
     settled: async (timeoutMs = 10_000) => {
+      const dirs = streamDir === undefined ? [confDir] : [confDir, streamDir];
       await waitFor(
         () => {
-          const workers = childPids(proc.pid).map(cmdline);
-          return workers.length === 1 && workers[0]?.includes("worker process") === true && !workers[0].includes("shutting down") ? true : undefined;
+          const pids = childPids(proc.pid);
+          const workers = pids.map(cmdline);
+          if (workers.length !== 1 || workers[0]?.includes("worker process") !== true || workers[0].includes("shutting down")) return undefined;
+          return startedAfterNewestFile(pids[0] ?? -1, dirs) ? true : undefined;
         },
-        { timeoutMs, intervalMs: 20, what: "nginx reload settled (one live worker)" },
+        { timeoutMs, intervalMs: 20, what: "nginx reload settled (one live worker, started after the newest included file)" },
       );
     },
     stop: async () => {

@@ -9,13 +9,15 @@ import { formatPlanText } from "../../src/cli/planFormat.js";
 import { decodeAgentMaintenance, decodeHealthEntries } from "../../src/clients/consul/decode.js";
 import { desiredForBinding } from "../../src/domain/desired.js";
 import { MAINTENANCE_MARK, maintenanceActions, maintenanceEntries, maintenanceKvKey, wantedMaintenance } from "../../src/domain/maintenance.js";
-import type { Registration, ServiceBinding } from "../../src/domain/types.js";
+import { OWNER_META, type Registration, type ServiceBinding } from "../../src/domain/types.js";
 import type { ConsulMaintenance } from "../../src/ports/consul.js";
+import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { MaintenanceSync } from "../../src/reconcilers/maintenanceSync.js";
+import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
 import { passingCount } from "../../src/domain/maintenance.js";
 import { renderNginx } from "../../src/render/nginx.js";
 import { silentLogger } from "../../src/runtime/logger.js";
-import { FakeContainers, makeBinding, makeContainer, makeInstance } from "../support/fakes.js";
+import { FakeBindings, FakeConsul, FakeContainers, makeBinding, makeContainer, makeInstance } from "../support/fakes.js";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
@@ -313,4 +315,47 @@ test("status page and controller status show maintenance with its reason escaped
   assert.match(page, /service maintenance: &lt;script&gt;x&lt;\/script&gt;/);
   assert.doesNotMatch(page, /<script>x/);
   assert.match(formatStatusText(doc), /web-1 +127\.0\.0\.1:80 +maintenance \(service maintenance: <script>x<\/script>\)/);
+});
+
+test("a new instance entering declared maintenance is registered critical and not probed, whatever initialStatus and probeBeforeRegister say", async () => {
+  const api = new FakeMaintenance();
+  const consul = new FakeConsul();
+  const sent: Registration[] = [];
+  const register = consul.register.bind(consul);
+  consul.register = (r: Registration) => {
+    sent.push(r);
+    return register(r);
+  };
+  const probed: string[] = [];
+  const base = makeBinding("web");
+  const hc = { ...base.spec.healthCheck, initialStatus: "passing" as const, probeBeforeRegister: true };
+  const b = withMaintenance({ ...base, spec: { ...base.spec, healthCheck: hc } }, { reason: "deploy", containers: ["web-2"] });
+  const registrar = new RegistrarReconciler({
+    bindings: new FakeBindings([b]),
+    containers: new FakeContainers(containers),
+    consul,
+    status: new BindingStatusStore(),
+    logger: silentLogger(),
+    node: "n1",
+    identity: () => ({ node: "n1", engine: "ENGINE", instance: "i-1", adopt: [] }),
+    hostIP: "127.0.0.1",
+    agentServicesMaxAgeMs: 0,
+    maintenance: api,
+    probe: (check) => {
+      probed.push(check.http ?? check.tcp ?? "");
+      return Promise.resolve(true);
+    },
+  });
+  await registrar.reconcile({ kind: "binding", binding: "default/web" });
+  const statusOf = (container: string): string | undefined => sent.find((r) => r.meta[OWNER_META.container] === container)?.check?.status;
+  assert.equal(statusOf(A), "passing", "web-1: probed, passing");
+  assert.equal(statusOf(B), "critical", "web-2: held critical until its maintenance check exists");
+  assert.equal(probed.length, 1, "only web-1 is probed");
+  const held = sent.find((r) => r.meta[OWNER_META.container] === B);
+  assert.deepEqual(api.writes, [`enable ${held?.id ?? "?"}`]);
+  // Converged: the hash is that of the configured check, so nothing is written again.
+  const writes = sent.length;
+  await registrar.reconcile({ kind: "binding", binding: "default/web" });
+  assert.equal(sent.length, writes);
+  assert.equal(api.writes.length, 1);
 });
