@@ -52,7 +52,7 @@ export interface NginxConfig {
 }
 
 /**
- * One Docker engine this controller serves (issue #3 item 6). Each has its own
+ * One Docker engine this controller serves. Each has its own
  * node identity: the owner of what is registered from it (service IDs
  * `dockbind:<node>:…`, owner meta), so endpoints never touch each other's
  * registrations, exactly like separate controllers.
@@ -85,7 +85,7 @@ export type KubeConnection =
   | { readonly kind: "kubeconfig"; readonly paths: readonly string[]; readonly context?: string }
   | { readonly kind: "in-cluster"; readonly host: string; readonly port: string; readonly tokenFile: string; readonly caFile: string };
 
-/** Kubernetes mode (no --docker-only), issue #3. */
+/** Kubernetes mode (no --docker-only). */
 export interface KubernetesConfig {
   readonly connection: KubeConnection;
   /**
@@ -175,9 +175,9 @@ export interface Config {
   readonly swarmResyncMs: number;
   readonly waitMinMs: number;
   readonly waitMaxMs: number;
-  /** At most one LB reload per this interval (bursts coalesce; issue #6 P3). */
+  /** At most one LB reload per this interval (bursts coalesce). */
   readonly minReloadIntervalMs: number;
-  /** Reload interval after the second and later reloads of a burst (issue #6 P3). */
+  /** Reload interval after the second and later reloads of a burst. */
   readonly maxReloadIntervalMs: number;
   readonly workers: number;
   /** Max concurrent blocking health queries (--consul-blocking-queries); Consul connections are capped at this + 32. */

@@ -99,7 +99,7 @@ after(async () => {
   await cleanupAll();
 });
 
-describe("one controller, two Docker engines (issue #3 item 6)", () => {
+describe("one controller, two Docker engines", () => {
   it("registers each engine's containers under its own node and serves all of them", async () => {
     await runBackend({ name: `ep-a1-${process.pid}`, labels: { app: APP }, env: { NAME: "a1" } });
     await runBackend({ name: `ep-a2-${process.pid}`, labels: { app: APP }, env: { NAME: "a2" } });

@@ -103,7 +103,7 @@ after(async () => {
   await cleanupAll();
 });
 
-describe("Kubernetes mode, two Docker engines (issue #3 item 6)", () => {
+describe("Kubernetes mode, two Docker engines", () => {
   it("kubectl apply: both engines' containers registered, counts summed in status and printer columns", async () => {
     const port = await freePort();
     await runBackend({ name: `k8s-ep-a-${process.pid}`, labels: { app: "k8s-ep-web" }, env: { NAME: "a" } });

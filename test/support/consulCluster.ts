@@ -1,7 +1,7 @@
 /**
  * A real 3-server Consul cluster on loopback addresses 127.0.0.2-4 (non-dev
  * agents, own data dirs), with ACLs (default deny) and TLS (HTTPS only, client
- * certificates required), for the cluster tests of issue #4.
+ * certificates required), for the Consul cluster tests.
  *
  * - Certificates: `consul tls ca create`, one `consul tls cert create -server`
  *   per server (with its IP as SAN) and one `-client` cert for callers.

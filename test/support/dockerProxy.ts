@@ -1,5 +1,5 @@
 /**
- * Docker API access for the issue #6 suites, without the docker CLI (one
+ * Docker API access for the fault suites, without the docker CLI (one
  * process per call is too slow to poll or to start 200 containers):
  * - dockerApi(): one HTTP request to the Engine API over a unix socket or TCP;
  * - startReadOnlyDockerProxy(): an nginx in front of the Docker socket that

@@ -1,5 +1,5 @@
 /**
- * A second, private Docker engine for multi-endpoint tests (issue #3 item 6):
+ * A second, private Docker engine for multi-endpoint tests:
  * a real `dockerd` beside the shared one, with its own socket, data-root,
  * exec-root, containerd namespace and a bridge this helper creates
  * (172.31.251.0/24 by default: a network the test makes itself). It manages

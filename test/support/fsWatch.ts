@@ -1,5 +1,5 @@
 /**
- * Continuous observation of one generated file (issue #6 fault suite): every
+ * Continuous observation of one generated file (the fault suites): every
  * distinct content the file takes is recorded, from fs.watch events on its
  * directory plus a fast poll (fs.watch may coalesce or miss a rename). Tests
  * then assert an invariant over EVERY observed version ("never lost a server").

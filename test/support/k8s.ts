@@ -1,5 +1,5 @@
 /**
- * A real Kubernetes control plane for integration tests (issue #3): etcd
+ * A real Kubernetes control plane for integration tests: etcd
  * (Debian etcd-server) + kube-apiserver (built from Go modules by
  * test/bed/k8s/build.sh, cached outside the repo), both on loopback with fresh
  * ports, plus kubectl (/usr/bin/kubectl) and helm (built likewise).

@@ -216,7 +216,7 @@ describe("BindingStatusStore: backends, renders, keys", () => {
   });
 });
 
-describe("BindingStatusStore.setRegistration: one binding served by several Docker endpoints (issue #3 item 6)", () => {
+describe("BindingStatusStore.setRegistration: one binding served by several Docker endpoints", () => {
   const ok = (n: number) => ({ status: "True" as const, reason: "Registered", message: `${n} instance(s) registered`, counts: { desired: n, registered: n } });
 
   it("one node: counts and condition exactly as that node reported them", () => {

@@ -188,7 +188,7 @@ describe("computePlan: registrations", () => {
   });
 });
 
-describe("computePlan: several Docker endpoints (issue #3 item 6)", () => {
+describe("computePlan: several Docker endpoints", () => {
   it("plans each endpoint against its own node's registrations only", () => {
     const web = binding("web");
     const a1 = container("aaa", "web", 30001);

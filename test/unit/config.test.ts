@@ -327,7 +327,7 @@ describe("loadConfig result is frozen", () => {
   });
 });
 
-describe("--docker-endpoint: several Docker engines, each with a node identity (issue #3 item 6)", () => {
+describe("--docker-endpoint: several Docker engines, each with a node identity", () => {
   let certs: string;
   before(() => {
     certs = mkdtempSync(join(tmpdir(), "dockbind-certs-"));

@@ -289,7 +289,7 @@ describe("FileBindingSource: conflicts", () => {
   });
 
   it("the same name in different namespaces is not a conflict", async () => {
-    // Different ports: the same selector and port in both would claim one container port twice (issue #6).
+    // Different ports: the same selector and port in both would claim one container port twice.
     write("a.yaml", binding("web", { namespace: "a" }), binding("web", { namespace: "b", port: 2222 }));
     await source.rescan();
     assert.equal(source.list().length, 2);

@@ -1,4 +1,4 @@
-/** Kubernetes-mode configuration (issue #3): kubeconfig precedence, leader-election flags, docker-only untouched. */
+/** Kubernetes-mode configuration: kubeconfig precedence, leader-election flags, docker-only untouched. */
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -217,7 +217,7 @@ describe("level gauges read at scrape time", () => {
     assert.equal(await value(t, "dockbind_backends", { binding: "default/worker", state: "desired" }), undefined, "deleted bindings vanish");
   });
 
-  it("exports each Docker endpoint's sync state and container count (issue #3 item 6)", async () => {
+  it("exports each Docker endpoint's sync state and container count", async () => {
     const t = telemetry();
     let bSynced = false;
     const peer = (engine: string): NodeConflict => ({ node: "host-b", peer: { engine, instance: "i-other" }, registrations: 1, adoptWith: "i-other" });
@@ -263,7 +263,7 @@ describe("level gauges read at scrape time", () => {
     assert.equal(await value(t, "dockbind_node_identity_conflicts", { node: "host-b" }), 0, "a conflict that ended is gone at the next scrape");
   });
 
-  it("exports leader status and the exposition format with every issue #5 metric name", async () => {
+  it("exports leader status and the exposition format with every documented metric name", async () => {
     const t = telemetry();
     t.metrics.setLeader(true, "dockbind");
     assert.equal(await value(t, "leader_election_master_status", { name: "dockbind" }), 1);

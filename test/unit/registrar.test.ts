@@ -384,7 +384,7 @@ describe("RegistrarReconciler: requests", () => {
   });
 });
 
-describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 item 6)", () => {
+describe("RegistrarReconciler: several Docker endpoints on one Consul", () => {
   /** Binding default/web; endpoints host-a (192.0.2.1) and host-b (192.0.2.2), each with one container, both on one agent. */
   function twoEndpoints() {
     const consul = new FakeConsul();
@@ -462,7 +462,7 @@ describe("RegistrarReconciler: several Docker endpoints on one Consul (issue #3 
   });
 });
 
-describe("RegistrarReconciler: healthCheck.probeBeforeRegister (issue #6 P2)", () => {
+describe("RegistrarReconciler: healthCheck.probeBeforeRegister", () => {
   it("registers a backend whose probe passed as passing, one whose probe failed with initialStatus; the hash stays that of the configured check", async () => {
     const probed: string[] = [];
     const { consul, containers, bindings, registrar } = setup({

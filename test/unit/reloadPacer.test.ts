@@ -85,7 +85,7 @@ describe("reload pacing", () => {
 
   it("changes seconds apart (a stop, then the next start) never wait for the long gap", () => {
     // add, remove 2 s later, add 0.6 s after that, ...: each addition waits for min after the removal's
-    // reload (which went at once and so reset the gap), never for the 4 s gap (issue #6, P2 bench).
+    // reload (which went at once and so reset the gap), never for the 4 s gap.
     const adds = [0, 2600, 5600, 8600];
     const removals = [2000, 5000, 8000];
     assert.deepEqual(

@@ -295,7 +295,7 @@ describe("registrar with swarm bindings", () => {
     assert.deepEqual([...consul.services.keys()], ["dockbind:n1:default:sw:t1:80"]);
   });
 
-  it("another endpoint serves the swarm (issue #3 item 6): this node's copies are removed and it abstains", async () => {
+  it("another endpoint serves the swarm: this node's copies are removed and it abstains", async () => {
     view = { kind: "unavailable", reason: "SwarmServedByOtherEndpoint", message: "swarm abc is served through Docker endpoint n0" };
     assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/sw" }), {});
     assert.equal(consul.writes().at(-1), "deregister dockbind:n1:default:sw:t1:80");

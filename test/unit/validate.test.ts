@@ -499,7 +499,7 @@ describe("validateBinding: addresses", () => {
     );
   });
 
-  it("probeBeforeRegister: default false; accepted for http and tcp checks, refused for ttl and none (issue #6 P2)", () => {
+  it("probeBeforeRegister: default false; accepted for http and tcp checks, refused for ttl and none", () => {
     const ok = validateBinding(doc(() => undefined));
     assert.ok(ok.ok);
     assert.equal(ok.binding.spec.healthCheck.probeBeforeRegister, false);
