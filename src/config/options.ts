@@ -330,14 +330,14 @@ export const OPTIONS = {
     env: ["DOCKBIND_WAIT_MIN"],
     default: "100ms",
     group: "run",
-    help: "render debounce, like consul-template's `wait` with a leading edge: a change after a quiet period renders at once; changes within D of a render are collected and render together after D of quiet",
+    help: "render debounce, like consul-template's `wait`: the quiet time before a render; a change that only adds passing instances after a quiet period renders at once. Two renders of a binding are at least D apart",
   },
   "wait-max": {
     ...DURATION,
     env: ["DOCKBIND_WAIT_MAX"],
     default: "1s",
     group: "run",
-    help: "render debounce: the longest a collected change waits for quiet; at least `--wait-min`",
+    help: "render debounce: the longest a render waits for quiet; at least `--wait-min`",
   },
   "min-reload-interval": {
     ...DURATION,

@@ -121,7 +121,27 @@ export function inMaintenance(i: Pick<HealthInstance, "maintenance">): boolean {
   return i.maintenance !== undefined;
 }
 
-/** Instances that count as passing: status passing and not in Consul maintenance (status counts and datacenter failover). */
+/** Whether an instance counts as passing: status passing and not in Consul maintenance. */
+export function isPassing(i: Pick<HealthInstance, "status" | "maintenance">): boolean {
+  return i.status === "passing" && !inMaintenance(i);
+}
+
+/** Instances that count as passing (status counts and datacenter failover). */
 export function passingCount(instances: readonly HealthInstance[]): number {
-  return instances.filter((i) => i.status === "passing" && !inMaintenance(i)).length;
+  return instances.filter(isPassing).length;
+}
+
+/**
+ * True when `next` only adds passing instances to `prev`: at least one instance passes that did
+ * not, and every instance that passed before is still there, unchanged. Such a change takes
+ * nothing out of rotation and changes no failover away from a datacenter.
+ */
+export function onlyAddsPassing(prev: readonly HealthInstance[], next: readonly HealthInstance[]): boolean {
+  const nextById = new Map(next.map((i) => [i.serviceId, i]));
+  const passedBefore = prev.filter(isPassing);
+  if (next.filter(isPassing).length <= passedBefore.length) return false;
+  return passedBefore.every((i) => {
+    const now = nextById.get(i.serviceId);
+    return now !== undefined && JSON.stringify(now) === JSON.stringify(i);
+  });
 }

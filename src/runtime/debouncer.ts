@@ -1,10 +1,9 @@
 /**
- * consul-template's `wait { min, max }` with a leading edge, per key: a
- * trigger after a quiet period fires at once; triggers within `minMs` of a
- * fire are collected and fire together `minMs` after the last of them, but
- * never later than `maxMs` after the first. A key is quiet again once `minMs`
- * passed after a fire with no trigger. So one change renders without delay and
- * a burst renders at most twice per window (its first change, then the rest).
+ * consul-template's `wait { min, max }`, per key, with an optional leading
+ * edge: a trigger fires `minMs` after the last trigger of its burst, never
+ * later than `maxMs` after the first; an `urgent` trigger that arrives when the
+ * key is quiet (no fire and no trigger within the last `minMs`) fires at once.
+ * Whatever the triggers, two fires of a key are at least `minMs` apart.
  */
 export class Debouncer {
   /** Keys inside a window: `first` is the first collected trigger (undefined: nothing collected yet). */
@@ -16,18 +15,17 @@ export class Debouncer {
     private readonly fire: (key: string) => void,
   ) {}
 
-  trigger(key: string): void {
+  trigger(key: string, urgent = false): void {
     const window = this.windows.get(key);
-    if (window === undefined) {
+    if (window === undefined && urgent) {
       this.windows.set(key, { first: undefined, timer: this.close(key, this.minMs) });
       this.fire(key);
       return;
     }
     const now = Date.now();
-    const first = window.first ?? now;
-    clearTimeout(window.timer);
-    window.first = first;
-    window.timer = this.close(key, Math.max(0, Math.min(this.minMs, first + this.maxMs - now)));
+    const first = window?.first ?? now;
+    if (window !== undefined) clearTimeout(window.timer);
+    this.windows.set(key, { first, timer: this.close(key, Math.max(0, Math.min(this.minMs, first + this.maxMs - now))) });
   }
 
   cancel(key: string): void {
@@ -40,7 +38,7 @@ export class Debouncer {
     for (const key of [...this.windows.keys()]) this.cancel(key);
   }
 
-  /** After `delayMs`: fire what was collected and open a new window, or end a window that collected nothing. */
+  /** After `delayMs`: fire what was collected and open a quiet window, or end a window that collected nothing. */
   private close(key: string, delayMs: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
       const window = this.windows.get(key);

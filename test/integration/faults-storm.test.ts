@@ -135,8 +135,8 @@ describe("event storm", () => {
         `(${2 * N} minimum), controller RSS ${rssBefore} MB before, ${rssPeak} MB at peak, ${rssAfter} MB after\n`,
     );
     assert.equal(writes, 2 * N, "exactly one register and one deregister per container");
-    // The debouncer's contract: two renders are at least wait-min apart, whatever the event rate
-    // (changes within wait-min of a render wait for wait-min of quiet): reloads <= duration / wait-min (+1 per phase edge).
+    // The debouncer's contract: two renders are at least wait-min apart, whatever the event rate:
+    // reloads <= duration / wait-min (+1 per phase edge).
     const bound = Math.ceil((upS + downS) / WAIT_MIN_S) + 2;
     assert.ok(reloads <= bound, `${reloads} reloads > ${bound} (one per ${WAIT_MIN_S} s of storm)`);
     assert.ok(reloads < 2 * N, `${reloads} reloads for ${2 * N} container events: nothing coalesced`);

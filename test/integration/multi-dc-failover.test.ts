@@ -296,7 +296,15 @@ describe("multi-datacenter failover on a WAN federation", () => {
       [],
       "no render with zero servers",
     );
-    const switches = logs.filter((l) => l.message === "serving datacenter" && l.binding === "default/web").map((l) => l.datacenter);
-    assert.deepEqual(switches, ["dc1", "dc2", "dc1", "dc2"]);
+    const switches = logs.filter((l) => l.message === "serving datacenter" && l.binding === "default/web");
+    // At start dc1's instances are registered critical and pass at their first check, which Consul staggers
+    // randomly within the 1 s interval: a render before it fails over to dc2 (dc1 has 0 passing), then back.
+    const first = switches.findIndex((l) => l.datacenter === "dc1");
+    for (const l of switches.slice(0, first)) assert.match(String(l.detail), /^dc2 \(failover: dc1 0 passing; dc2 2 passing\)$/);
+    assert.ok(first <= 1, `at most one start-up failover before dc1 is served: ${JSON.stringify(switches.map((l) => l.detail))}`);
+    assert.deepEqual(
+      switches.slice(first).map((l) => l.datacenter),
+      ["dc1", "dc2", "dc1", "dc2"],
+    );
   });
 });

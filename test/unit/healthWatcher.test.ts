@@ -107,7 +107,7 @@ describe("health watcher: blocking queries", () => {
     assert.deepEqual(s.changes, ["/web"], "first data is not debounced");
   });
 
-  it("a change after a quiet period renders at once, the next within the debounce waits for it; an identical answer is ignored", async (t) => {
+  it("new passing capacity after a quiet period renders at once, a change taking an instance out waits for the debounce; an identical answer is ignored", async (t) => {
     const s = setup(t);
     await s.answer([A], "5");
     const q = await s.answer([A], "6");
@@ -116,13 +116,19 @@ describe("health watcher: blocking queries", () => {
     assert.deepEqual(s.changes, ["/web"], "identical answer: no change");
     await s.answer([A, B], "7");
     assert.deepEqual(ids(s), ["a:passing", "b:passing"], "the store has the new set at once");
-    assert.deepEqual(s.changes, ["/web", "/web"], "the first change after a quiet period: onChange at once");
+    assert.deepEqual(s.changes, ["/web", "/web"], "one more passing instance after a quiet period: onChange at once");
     await s.answer([B], "8");
     assert.deepEqual(ids(s), ["b:passing"]);
     t.mock.timers.tick(DEBOUNCE.minMs - 1);
-    assert.deepEqual(s.changes, ["/web", "/web"], "a change within the debounce waits for it");
+    assert.deepEqual(s.changes, ["/web", "/web"], "an instance out: onChange waits for the debounce");
     t.mock.timers.tick(1);
     assert.deepEqual(s.changes, ["/web", "/web", "/web"]);
+    t.mock.timers.tick(DEBOUNCE.maxMs);
+    await s.answer([B, { ...A, status: "critical" }], "9");
+    t.mock.timers.tick(DEBOUNCE.minMs - 1);
+    assert.equal(s.changes.length, 3, "a new instance that is not passing: nothing to serve at once");
+    t.mock.timers.tick(1);
+    assert.equal(s.changes.length, 4);
   });
 
   it("treats X-Consul-Index 0 as 1", async (t) => {
@@ -241,7 +247,9 @@ describe("health watcher: index reset and hold", () => {
     assert.deepEqual(ids(s), ["a:passing", "b:passing"], "held until holdMs");
     t.mock.timers.tick(1);
     assert.deepEqual(ids(s), ["a:passing"], "on expiry the agent's answer wins");
-    assert.deepEqual(s.changes, ["/web", "/web"], "and is rendered (at once: nothing changed for the hold's length)");
+    assert.deepEqual(s.changes, ["/web"]);
+    t.mock.timers.tick(DEBOUNCE.minMs);
+    assert.deepEqual(s.changes, ["/web", "/web"], "and is rendered after the debounce (it takes an instance out)");
   });
 
   it("on expiry applies what the agent reported last", async (t) => {

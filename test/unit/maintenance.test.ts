@@ -14,7 +14,7 @@ import type { ConsulMaintenance } from "../../src/ports/consul.js";
 import { BindingStatusStore } from "../../src/reconcilers/bindingStatus.js";
 import { MaintenanceSync } from "../../src/reconcilers/maintenanceSync.js";
 import { RegistrarReconciler } from "../../src/reconcilers/registrar.js";
-import { passingCount } from "../../src/domain/maintenance.js";
+import { onlyAddsPassing, passingCount } from "../../src/domain/maintenance.js";
 import { renderNginx } from "../../src/render/nginx.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import { FakeBindings, FakeConsul, FakeContainers, makeBinding, makeContainer, makeInstance } from "../support/fakes.js";
@@ -358,4 +358,16 @@ test("a new instance entering declared maintenance is registered critical and no
   await registrar.reconcile({ kind: "binding", binding: "default/web" });
   assert.equal(sent.length, writes);
   assert.equal(api.writes.length, 1);
+});
+
+test("onlyAddsPassing: more passing instances and every passing one unchanged", () => {
+  const a = makeInstance("a", "passing", { address: "192.0.2.1" });
+  const b = makeInstance("b", "passing", { address: "192.0.2.2" });
+  assert.equal(onlyAddsPassing([a], [a, b]), true, "one more passing");
+  assert.equal(onlyAddsPassing([a, { ...b, status: "critical" }], [a, b]), true, "critical -> passing");
+  assert.equal(onlyAddsPassing([a], [a, { ...b, status: "critical" }]), false, "a new instance that does not pass");
+  assert.equal(onlyAddsPassing([a], [b]), false, "one in, one out");
+  assert.equal(onlyAddsPassing([a], [{ ...a, port: 1 }, b]), false, "a passing instance changed its port");
+  assert.equal(onlyAddsPassing([a], [a, { ...b, maintenance: { scope: "service", reason: "deploy" } }]), false, "in maintenance does not count");
+  assert.equal(onlyAddsPassing([a, b], [a]), false);
 });

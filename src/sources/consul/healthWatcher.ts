@@ -10,7 +10,8 @@
  *   snapshot is flagged `stale` until the next answer), so a Consul outage
  *   (or an unreachable datacenter) never empties a rendered config;
  * - a changed instance set triggers `onChange(refKey)` through a min/max
- *   debouncer (consul-template's wait), so bursts render once;
+ *   debouncer (consul-template's wait), so bursts render once; a change that
+ *   only adds passing instances to a quiet key triggers it at once;
  * - agent restart with lost state: after any failed query the next
  *   one is a fresh non-blocking read (a blocking query on an index from the
  *   previous agent life would block for the whole wait: Consul blocks while
@@ -36,6 +37,7 @@
  *   registration storm costs one read per ref per `quietMs`, not one per
  *   registration.
  */
+import { onlyAddsPassing } from "../../domain/maintenance.js";
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { Debouncer } from "../../runtime/debouncer.js";
@@ -306,7 +308,9 @@ export class HealthWatcher implements HealthStore {
       return true;
     }
     if (JSON.stringify(prev.instances) === JSON.stringify(sorted)) return false;
-    this.debouncer.trigger(key);
+    // New capacity is rendered at once when the key was quiet; anything that takes an instance out
+    // (or may move a failover) waits for the debounce, so a transient state is not rendered.
+    this.debouncer.trigger(key, onlyAddsPassing(prev.instances, sorted));
     return true;
   }
 }
