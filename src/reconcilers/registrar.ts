@@ -26,7 +26,7 @@ import { ReconcileError, reasonOf } from "../runtime/errors.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
 import type { BindingStore } from "../ports/bindingStore.js";
 import type { BindingStatusStore, NodeRegistration } from "./bindingStatus.js";
-import { asPassing, RegistrationProber } from "./registrationProber.js";
+import { asPassing, RegistrationProber, withCheckStatus } from "./registrationProber.js";
 import type { ConsulApi, ConsulMaintenance } from "../ports/consul.js";
 import { MaintenanceSync } from "./maintenanceSync.js";
 import type { ContainerStore } from "../ports/containerStore.js";
@@ -87,13 +87,9 @@ function skippedMessage(desired: DesiredResult): string {
 }
 
 /** `r` as sent: a docker check is registered with the status of the container's Docker health (its meta hash stays that of the configured check). */
-function asCritical(r: Registration): Registration {
-  return r.check === undefined ? r : { ...r, check: { ...r.check, status: "critical" } };
-}
-
 function withDockerHealth(r: Registration): Registration {
   const status = r.check?.dockerHealth;
-  return r.check === undefined || status === undefined ? r : { ...r, check: { ...r.check, status } };
+  return status === undefined ? r : withCheckStatus(r, status);
 }
 
 export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> {
@@ -315,10 +311,11 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     const probed = await this.prober.probeAll(plan.register.filter((r) => !held.has(r.id)));
     let next = 0;
     for (const r of plan.register) {
-      const result = held.has(r.id) ? undefined : probed[next++];
+      const isHeld = held.has(r.id);
+      const result = isHeld ? undefined : probed[next++];
       // The probe sets only the status sent with this registration; the hash in meta stays that of the
       // configured check, so the next pass finds it converged (Consul owns the status from here on).
-      await this.opts.consul.register(held.has(r.id) ? asCritical(r) : result === true ? asPassing(r) : withDockerHealth(r));
+      await this.opts.consul.register(isHeld ? withCheckStatus(r, "critical") : result === true ? asPassing(r) : withDockerHealth(r));
       this.agentServices.recordRegister(r);
       this.prober.registered(r, result);
       this.opts.logger.info("registered", {

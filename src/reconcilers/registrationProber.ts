@@ -9,7 +9,7 @@
  */
 import { probeCheck, type CheckProbe } from "../actuators/probe/checkProbe.js";
 import { parseDurationMs } from "../runtime/duration.js";
-import type { Registration } from "../domain/types.js";
+import type { CheckStatus, Registration } from "../domain/types.js";
 
 /** At most this many probes run at once. */
 const PROBE_CONCURRENCY = 16;
@@ -20,9 +20,14 @@ const PROBE_CONCURRENCY = 16;
  */
 export const PROBE_TIMEOUT_CAP_MS = 150;
 
-/** `r` as sent after a passing probe: only the status differs (its meta hash stays that of the configured check). */
+/** `r` as sent with its check's status set to `status`: only the status differs (its meta hash stays that of the configured check). */
+export function withCheckStatus(r: Registration, status: CheckStatus): Registration {
+  return r.check === undefined ? r : { ...r, check: { ...r.check, status } };
+}
+
+/** `r` as sent after a passing probe. */
 export function asPassing(r: Registration): Registration {
-  return r.check === undefined ? r : { ...r, check: { ...r.check, status: "passing" } };
+  return withCheckStatus(r, "passing");
 }
 
 function durationMs(d: string | undefined, fallback: number): number {

@@ -202,6 +202,8 @@ export interface PendingHealthQuery {
 export class FakeConsul implements ConsulApi {
   readonly services = new Map<string, RegisteredService>();
   readonly calls: string[] = [];
+  /** Every registration sent to register(), in order, as sent (e.g. the status after a probe); failed ones too. */
+  readonly sent: Registration[] = [];
   failOn: "list" | "register" | "deregister" | undefined;
   failWith: Error = new ConsulError("ConsulUnavailable", "list agent services: connect ECONNREFUSED");
   /** Every health query received, in order. */
@@ -226,6 +228,7 @@ export class FakeConsul implements ConsulApi {
 
   register(r: Registration): Promise<void> {
     this.calls.push(`register ${r.id}`);
+    this.sent.push(r);
     if (this.failOn === "register") return Promise.reject(this.failWith);
     this.services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } });
     return Promise.resolve();

@@ -235,12 +235,6 @@ describe("DockerHealthTtl", () => {
 describe("healthCheck.type docker: registrar", () => {
   function setup(): { consul: FakeConsul; containers: FakeContainers; status: BindingStatusStore; registrar: RegistrarReconciler; sent: Registration[] } {
     const consul = new FakeConsul();
-    const sent: Registration[] = [];
-    const register = consul.register.bind(consul);
-    consul.register = (r: Registration) => {
-      sent.push(r);
-      return register(r);
-    };
     const containers = new FakeContainers();
     const bindings = new FakeBindings();
     bindings.put(dockerBinding());
@@ -256,7 +250,7 @@ describe("healthCheck.type docker: registrar", () => {
       hostIP: "192.0.2.10",
       agentServicesMaxAgeMs: 0,
     });
-    return { consul, containers, status, registrar, sent };
+    return { consul, containers, status, registrar, sent: consul.sent };
   }
 
   it("registers with the status of Docker's health; a health change is one check update, no re-registration", async () => {

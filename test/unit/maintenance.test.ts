@@ -320,12 +320,7 @@ test("status page and controller status show maintenance with its reason escaped
 test("a new instance entering declared maintenance is registered critical and not probed, whatever initialStatus and probeBeforeRegister say", async () => {
   const api = new FakeMaintenance();
   const consul = new FakeConsul();
-  const sent: Registration[] = [];
-  const register = consul.register.bind(consul);
-  consul.register = (r: Registration) => {
-    sent.push(r);
-    return register(r);
-  };
+  const sent = consul.sent;
   const probed: string[] = [];
   const base = makeBinding("web");
   const hc = { ...base.spec.healthCheck, initialStatus: "passing" as const, probeBeforeRegister: true };

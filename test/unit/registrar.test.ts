@@ -60,17 +60,6 @@ function setup(over: { notSyncedRetryMs?: number; compat?: boolean; probe?: Chec
   return { consul, containers, bindings, status, registrar };
 }
 
-/** Every registration the fake agent was sent, in order (the status actually sent, e.g. after a probe). */
-function recordSent(consul: FakeConsul): Registration[] {
-  const sent: Registration[] = [];
-  const register = consul.register.bind(consul);
-  consul.register = (r: Registration) => {
-    sent.push(r);
-    return register(r);
-  };
-  return sent;
-}
-
 /** binding() with healthCheck.probeBeforeRegister and a 10 s interval. */
 function probingBinding(): ServiceBinding {
   const b = binding();
@@ -206,7 +195,7 @@ describe("RegistrarReconciler: ownership with the same node name (another engine
     bindings.put(binding());
     containers.put(container(C1, "web", 32768));
     containers.put(container(C2, "web", 32769));
-    const sent = recordSent(consul);
+    const sent = consul.sent;
     await registrar.reconcile({ kind: "binding", binding: "default/web" });
     const held = sent.find((r) => r.meta[OWNER_META.container] === C1);
     assert.ok(held !== undefined);
@@ -471,7 +460,7 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister", () => {
         return Promise.resolve(check.tcp?.endsWith(":30001") === true);
       },
     });
-    const sent = recordSent(consul);
+    const sent = consul.sent;
     bindings.put(probingBinding());
     containers.put(container(C1, "web", 30001));
     containers.put(container(C2, "web", 30002));
@@ -494,7 +483,7 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister", () => {
     t.mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
     let answering = false;
     const { consul, containers, bindings, status, registrar } = setup({ probe: () => Promise.resolve(answering) });
-    const sent = recordSent(consul);
+    const sent = consul.sent;
     bindings.put(probingBinding());
     containers.put(container(C1, "web", 30001));
     const first = await registrar.reconcile({ kind: "binding", binding: "default/web" });
