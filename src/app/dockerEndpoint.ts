@@ -142,7 +142,7 @@ export class DockerEndpointPipeline {
       backoff: o.backoff,
       drainDelayMs: config.drainDelayMs,
       needsEnv: config.registratorCompat,
-      backlog: () => o.registrarQueue.lowLen() > 0,
+      backlog: () => o.registrarQueue.len() > 0,
       observer: telemetry.dockerObserver,
       onChange: (change) => {
         this.route.containerChanged(change);

@@ -98,6 +98,9 @@ export interface RendererRouterOptions {
 
 /** The manager's renderer routing. */
 export class RendererRouter {
+  /** Each binding object's health refs (refKey): bindings are immutable values, replaced when they change. */
+  private readonly refsOf = new WeakMap<ServiceBinding, readonly string[]>();
+
   constructor(private readonly o: RendererRouterOptions) {}
 
   /** Bindings appeared, changed or vanished: each one's render request. */
@@ -107,7 +110,16 @@ export class RendererRouter {
 
   /** Health of one (dc, service) changed: every binding of that service (rendered, or only reported in status). */
   healthChanged(changedRef: string): void {
-    for (const b of this.o.bindings.list()) if (serviceRefs(b).some((ref) => refKey(ref) === changedRef)) this.render(b);
+    for (const b of this.o.bindings.list()) if (this.refKeys(b).includes(changedRef)) this.render(b);
+  }
+
+  private refKeys(b: ServiceBinding): readonly string[] {
+    let keys = this.refsOf.get(b);
+    if (keys === undefined) {
+      keys = serviceRefs(b).map(refKey);
+      this.refsOf.set(b, keys);
+    }
+    return keys;
   }
 
   /** Every binding's render request (the renderer also keeps the passing count of bindings without a load balancer). */

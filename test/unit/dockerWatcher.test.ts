@@ -149,7 +149,7 @@ describe("DockerWatcher (simulated Docker API)", () => {
     target.running = true;
   });
 
-  it("a periodic resync waits one interval while the previous pass is still queued, never two in a row", async () => {
+  it("a periodic resync waits one interval while the registrar queue still holds work, never two in a row", async () => {
     let busy = true;
     // What each tick did: "deferred" (backlog said busy), "asked" (backlog said drained), "resync" (a resync completed).
     const log: string[] = [];

@@ -27,6 +27,10 @@ describe("registrationHash / withHash", () => {
     assert.match(registrationHash(reg("x")), /^[0-9a-f]{16}$/);
   });
 
+  it("is pinned: the same registration hashes the same across versions (a changed hash would rewrite every registration once after an upgrade)", () => {
+    assert.equal(registrationHash(reg("x")), "582b288b61e889c1");
+  });
+
   it("is stable for equal content", () => {
     assert.equal(registrationHash(reg("x")), registrationHash(reg("x")));
   });

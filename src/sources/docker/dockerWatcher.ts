@@ -22,9 +22,8 @@
  *   detected within resyncIntervalMs + STALL_GRACE_MS (+ the list's own time),
  *   2 × resyncIntervalMs + STALL_GRACE_MS when the tick was deferred (below);
  * - a periodic resync is deferred by one interval when `backlog()` says the
- *   previous full pass is still being worked off (its re-checks still wait in
- *   the registrar queue): a list now would only re-queue keys that already
- *   wait. Never twice in a row, so a queue that stays busy (Consul slow or
+ *   registrar queue still holds work (the start-up wave, or the previous full
+ *   pass's re-checks): a list now would only re-queue keys that already wait. Never twice in a row, so a queue that stays busy (Consul slow or
  *   down) cannot postpone resyncs, and thus stall detection, for longer;
  * - Docker requests of the watcher (list, inspect) give up after
  *   REQUEST_TIMEOUT_MS: a connection that went dark cannot hang a resync or
@@ -79,7 +78,7 @@ export interface DockerWatcherOptions {
   readonly needsEnv?: boolean;
   /** Graceful drain: how long a container stays `draining` after a kill/stop event (0 or absent = off). */
   readonly drainDelayMs?: number;
-  /** True while the previous full pass is still queued for the registrar: the next periodic resync waits one interval (see the contract above). */
+  /** True while the registrar queue still holds work (start-up wave, previous pass): the next periodic resync waits one interval (see the contract above). */
   readonly backlog?: () => boolean;
 }
 
@@ -136,7 +135,7 @@ export class DockerWatcher implements ContainerStore {
       if (!this.connected) return;
       if (!deferred && this.opts.backlog?.() === true) {
         deferred = true;
-        this.opts.logger.debug("periodic docker resync deferred: the previous pass is still queued");
+        this.opts.logger.debug("periodic docker resync deferred: the registrar queue still holds work");
         return;
       }
       deferred = false;

@@ -65,6 +65,8 @@ const BINDING_FILE = /\.(ya?ml|json)$/;
 
 export class FileBindingSource implements BindingStore {
   private entries = new Map<string, Entry>();
+  /** `list()`'s answer for the current `entries` (computed on first use). */
+  private listed: readonly ServiceBinding[] | undefined;
   private currentProblems: readonly BindingProblem[] = [];
   private loaded = false;
   private scanning: Promise<void> | undefined;
@@ -93,8 +95,10 @@ export class FileBindingSource implements BindingStore {
     return this.entries.get(key)?.binding;
   }
 
+  /** The same array until the next scan changes `entries` (callers must not mutate it). */
   list(): readonly ServiceBinding[] {
-    return [...this.entries.values()].map((e) => e.binding);
+    this.listed ??= [...this.entries.values()].map((e) => e.binding);
+    return this.listed;
   }
 
   problems(): readonly BindingProblem[] {
@@ -309,6 +313,7 @@ export class FileBindingSource implements BindingStore {
         this.opts.logger.error("invalid binding", { source: p.source, document: p.document, field: p.field, error: p.message, binding: p.key });
     }
     this.entries = next;
+    this.listed = undefined;
     this.currentProblems = problems;
     const first = !this.loaded;
     this.loaded = true;
