@@ -129,11 +129,6 @@ export class WorkQueue {
     return this.queue.length + this.low.size;
   }
 
-  /** Waiting low-priority keys (a resync's re-checks not taken yet). */
-  lowLen(): number {
-    return this.low.size;
-  }
-
   /** True when nothing is queued, processing or scheduled. */
   idle(): boolean {
     return this.queue.length === 0 && this.low.size === 0 && this.processing.size === 0 && this.timers.size === 0;

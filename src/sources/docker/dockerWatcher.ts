@@ -23,8 +23,9 @@
  *   2 × resyncIntervalMs + STALL_GRACE_MS when the tick was deferred (below);
  * - a periodic resync is deferred by one interval when `backlog()` says the
  *   registrar queue still holds work (the start-up wave, or the previous full
- *   pass's re-checks): a list now would only re-queue keys that already wait. Never twice in a row, so a queue that stays busy (Consul slow or
- *   down) cannot postpone resyncs, and thus stall detection, for longer;
+ *   pass's re-checks): a list now would only re-queue keys that already wait.
+ *   Never twice in a row, so a queue that stays busy (Consul slow or down)
+ *   cannot postpone resyncs, and thus stall detection, for longer;
  * - Docker requests of the watcher (list, inspect) give up after
  *   REQUEST_TIMEOUT_MS: a connection that went dark cannot hang a resync or
  *   the inspect queue forever.
