@@ -79,7 +79,7 @@ describe("registrator-compat at rest", () => {
       timeoutMs: 30_000,
       what: "3 compat checks passing",
     });
-    await waitFor(async () => (new Set(await world.sample(port, 9)).size === 3 ? true : undefined), { timeoutMs: 30_000, what: "nginx serving w1, w2, w3" });
+    await world.servedExactly(port, ["w1", "w2", "w3"]);
     // Settled: the last render after the checks passed has been applied.
     await waitFor(async () => ((await metricSum(c, "workqueue_depth")) === 0 ? true : undefined), { timeoutMs: 10_000, what: "queues empty" });
 

@@ -66,7 +66,7 @@ describe("graceful drain", () => {
       timeoutMs: 30_000,
       what: "3 passing drain-web instances",
     });
-    await waitFor(async () => (new Set(await world.sample(port, 6)).size === 3 ? true : undefined), { timeoutMs: 20_000, what: "nginx serving d1, d2, d3" });
+    await world.servedExactly(port, ["d1", "d2", "d3"], 20_000);
     await world.nginx.settled();
 
     // Watch the generated upstream: when does the victim's server line go away?

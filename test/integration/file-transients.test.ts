@@ -51,7 +51,7 @@ before(async () => {
     timeoutMs: 30_000,
     what: "2 passing backends",
   });
-  await waitFor(async () => (new Set(await world.sample(port, 6)).size === 2 ? true : undefined), { timeoutMs: 30_000, what: "nginx serving both backends" });
+  await world.servedExactly(port, ["t1", "t2"]);
   await world.nginx.settled();
 });
 
