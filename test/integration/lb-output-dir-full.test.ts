@@ -120,7 +120,7 @@ before(async () => {
   world.writeFile("disk.yaml", bindingYaml({ name: "disk", service: "disk-web", app: "disk-web", listenPort: port }));
   await world.startController(["--resync", "60s"]);
   await runBackend({ name: `disk-1-${process.pid}`, labels: { app: "disk-web" }, env: { NAME: "d1" } });
-  await waitFor(async () => ((await world.nginx.get(port).catch(() => undefined))?.body === "d1" ? true : undefined), { timeoutMs: 30_000, what: "d1 served" });
+  await world.servedExactly(port, ["d1"]);
 });
 
 after(async () => {

@@ -14,7 +14,7 @@ import { httpGet } from "./http.js";
 import { ensureBackendImage } from "./image.js";
 import { startNginx, type NginxHandle, type StartNginxOptions } from "./nginx.js";
 import { ensureBedRoot } from "./procs.js";
-import { waitFor } from "./wait.js";
+import { servedExactly } from "./traffic.js";
 
 export interface BindingYamlOptions {
   readonly name: string;
@@ -80,10 +80,7 @@ export interface World {
   health(service: string): Promise<HealthEntry[]>;
   /** Bodies of `n` sequential GETs through nginx on `port` (non-200 answers as `HTTP <code>`). */
   sample(port: number, n: number): Promise<string[]>;
-  /**
-   * Waits until nginx on `port` answers with exactly the bodies `expected` (3 GETs per body; a
-   * non-200 answer is never one of them, so "one backend + 503" is not "two backends").
-   */
+  /** `servedExactly` of traffic.ts on the world's nginx (default timeout 30 s). */
   servedExactly(port: number, expected: readonly string[], timeoutMs?: number): Promise<void>;
 }
 
@@ -153,12 +150,8 @@ export async function startWorld(node: string, opts: { readonly consul?: ConsulO
       }
       return out;
     },
-    async servedExactly(port, expected, timeoutMs = 30_000) {
-      const want = [...new Set(expected)].sort().join(",");
-      await waitFor(async () => ([...new Set(await world.sample(port, expected.length * 3))].sort().join(",") === want ? true : undefined), {
-        timeoutMs,
-        what: `nginx on ${port} serving exactly [${want}]`,
-      });
+    servedExactly(port, expected, timeoutMs = 30_000) {
+      return servedExactly(nginx, port, expected, timeoutMs);
     },
   };
   return world;
