@@ -53,17 +53,6 @@ async function passingByNode(): Promise<Map<string, number>> {
   return out;
 }
 
-async function servedSet(expected: readonly string[], timeoutMs = 30_000): Promise<void> {
-  const want = [...expected].sort().join(",");
-  await waitFor(
-    async () => {
-      const got = [...new Set(await world.sample(port, expected.length * 3))].sort().join(",");
-      return got === want ? true : undefined;
-    },
-    { timeoutMs, what: `nginx serving exactly [${want}]` },
-  );
-}
-
 interface StatusDoc {
   readonly sources: {
     readonly docker: {
@@ -119,7 +108,7 @@ describe("one controller, two Docker engines", () => {
       assert.ok(e.id.startsWith(`dockbind:${node}:default:web:`), e.id);
       assert.equal(e.address, "127.0.0.1");
     }
-    await servedSet(["a1", "a2", "b1", "b2"]);
+    await world.servedExactly(port, ["a1", "a2", "b1", "b2"]);
     await world.nginx.settled();
     const bodies = await world.sample(port, 8);
     for (const name of ["a1", "a2", "b1", "b2"]) assert.equal(bodies.filter((b) => b === name).length, 2, `round-robin share of ${name}`);
@@ -166,7 +155,7 @@ describe("one controller, two Docker engines", () => {
     // A is unaffected: a new container on A is registered and served while B is away.
     await runBackend({ name: `ep-a3-${process.pid}`, labels: { app: APP }, env: { NAME: "a3" } });
     await waitFor(async () => ((await passingByNode()).get("ep-a") === 3 ? true : undefined), { timeoutMs: 30_000, what: "a3 registered while B is cut off" });
-    await servedSet(["a1", "a2", "a3", "b1"]);
+    await world.servedExactly(port, ["a1", "a2", "a3", "b1"]);
     // B's registrations are all still there (b2's now fails its check): "unreachable" never reads as "no containers".
     const stillB = (await world.health(SERVICE))
       .filter((e) => e.meta.dockbind_node === "ep-b")
@@ -186,7 +175,7 @@ describe("one controller, two Docker engines", () => {
     });
     await runBackend({ name: "ep-b3", labels: { app: APP }, env: { NAME: "b3" }, dockerHost: engineB.host });
     await waitFor(async () => ((await passingByNode()).get("ep-b") === 2 ? true : undefined), { timeoutMs: 30_000, what: "b3 registered on ep-b" });
-    await servedSet(["a1", "a2", "a3", "b1", "b3"]);
+    await world.servedExactly(port, ["a1", "a2", "a3", "b1", "b3"]);
     const r = await waitFor(
       async () => {
         const x = await controllerGet(c, "/readyz");
@@ -200,7 +189,7 @@ describe("one controller, two Docker engines", () => {
   it("restarting the controller makes zero Consul writes and zero nginx reloads across both engines", async () => {
     const c = world.controller;
     assert.ok(c);
-    await servedSet(["a1", "a2", "a3", "b1", "b3"]);
+    await world.servedExactly(port, ["a1", "a2", "a3", "b1", "b3"]);
     await world.nginx.settled();
     await c.stop();
     const writesBefore = world.proxy.writes().length;

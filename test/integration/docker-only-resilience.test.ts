@@ -17,21 +17,13 @@ let world: World;
 let webPort: number;
 const names = ["res-a", "res-b"];
 
-async function served(port: number, expected: readonly string[]): Promise<void> {
-  const want = [...expected].sort().join(",");
-  await waitFor(async () => ([...new Set(await world.sample(port, expected.length * 3))].sort().join(",") === want ? true : undefined), {
-    timeoutMs: 20_000,
-    what: `nginx on ${port} serving [${want}]`,
-  });
-}
-
 before(async () => {
   world = await startWorld("resilience");
   webPort = await freePort();
   world.writeFile("web.yaml", bindingYaml({ name: "web", service: "res-web", app: "res-web", listenPort: webPort }));
   await world.startController();
   for (const n of names) await runBackend({ name: n, labels: { app: "res-web" }, env: { NAME: n } });
-  await served(webPort, names);
+  await world.servedExactly(webPort, names, 20_000);
 });
 
 after(async () => {
@@ -53,7 +45,7 @@ describe("bad input and failures", () => {
     assert.ok((await metricSum(controller, "dockbind_binding_validation_errors")) >= 1, "counted in dockbind_binding_validation_errors");
     assert.equal((await world.health("res-broken")).length, 0);
     assert.equal((await world.health("res-web")).length, 2);
-    await served(webPort, names);
+    await world.servedExactly(webPort, names, 20_000);
     assert.deepEqual(world.proxy.writes().slice(writes), [], "an invalid file causes no Consul write");
   });
 
@@ -67,7 +59,7 @@ describe("bad input and failures", () => {
     world.writeFile("web.yaml", "this: is: not: yaml: [");
     await waitForProblem(controller, (p) => p.source.endsWith("web.yaml") && p.field === "(yaml)", "YAML error reported in /api/status");
     assert.equal((await world.health("res-web")).length, 2, "registrations survive invalid edits");
-    await served(webPort, names);
+    await world.servedExactly(webPort, names, 20_000);
     assert.deepEqual(world.proxy.writes().slice(writes), [], "invalid edits cause no Consul write");
     world.writeFile("web.yaml", good);
     world.removeFile("broken.yaml");
@@ -92,14 +84,14 @@ describe("bad input and failures", () => {
     await controller.waitForLog((l) => l.message === "consul health query failed; keeping last known instances", "health query failing during outage");
     assert.equal(world.lbFile("web.conf"), fileBefore, "config untouched during the outage");
     assert.equal(await world.nginx.reloadCount(), reloadsBefore, "no reload during the outage");
-    await served(webPort, names);
+    await world.servedExactly(webPort, names, 20_000);
     // A dev agent comes back empty: everything must be registered again, including the new container.
     await world.consul.restart();
     await waitFor(async () => ((await world.health("res-web")).filter((e) => e.status === "passing").length === 3 ? true : undefined), {
       timeoutMs: 30_000,
       what: "3 passing instances after Consul returned",
     });
-    await served(webPort, [...names, "res-c"]);
+    await world.servedExactly(webPort, [...names, "res-c"], 20_000);
     assert.match(world.lbFile("web.conf") ?? "", new RegExp(`:${late.hostPort ?? -1};`));
   });
 
@@ -124,7 +116,7 @@ describe("bad input and failures", () => {
     assert.equal(bindingCondition(await controllerStatus(controller), "default/web", "LoadBalancerConfigured")?.reason, "ValidationFailed");
     assert.equal(world.lbFile("web.conf"), fileBefore, "last good config kept byte for byte");
     assert.equal(await world.nginx.reloadCount(), reloadsBefore, "no reload of a rejected config");
-    await served(webPort, [...names, "res-c"]);
+    await world.servedExactly(webPort, [...names, "res-c"], 20_000);
     // Fixing the template converges again without operator action: a valid custom template goes live.
     writeFileSync(
       join(world.bindingsDir, "broken.tmpl"),
@@ -137,7 +129,7 @@ describe("bad input and failures", () => {
     });
     await waitFor(async () => ((await world.nginx.reloadCount()) > reloadsBefore ? true : undefined), { timeoutMs: 10_000, what: "reload after recovery" });
     await waitForCondition(controller, "default/web", "Degraded", (c) => c.status === "False", "default/web no longer Degraded");
-    await served(webPort, [...names, "res-c"]);
+    await world.servedExactly(webPort, [...names, "res-c"], 20_000);
     world.writeFile("web.yaml", good);
     await waitFor(() => (world.lbFile("web.conf") === fileBefore ? true : undefined), { timeoutMs: 20_000, what: "default template restored" });
   });

@@ -27,14 +27,6 @@ const REPO = join(import.meta.dirname, "..", "..");
 let world: World;
 let proxy: ReadOnlyDockerProxy;
 
-async function served(port: number, expected: readonly string[]): Promise<void> {
-  const want = [...expected].sort().join(",");
-  await waitFor(async () => ([...new Set(await world.sample(port, Math.max(1, expected.length) * 3))].sort().join(",") === want ? true : undefined), {
-    timeoutMs: 30_000,
-    what: `nginx on ${port} serving [${want}]`,
-  });
-}
-
 before(async () => {
   world = await startWorld("security");
   proxy = await startReadOnlyDockerProxy();
@@ -63,10 +55,10 @@ describe("read-only Docker access", () => {
     const c = await world.startController(["--docker-host", proxy.dockerHost]);
     const a = await runBackend({ name: "sec-ro-a", labels: { app: "sec-ro" }, env: { NAME: "sec-ro-a" } });
     await runBackend({ name: "sec-ro-b", labels: { app: "sec-ro" }, env: { NAME: "sec-ro-b" } });
-    await served(port, ["sec-ro-a", "sec-ro-b"]);
+    await world.servedExactly(port, ["sec-ro-a", "sec-ro-b"]);
     // The die event reaches the controller through the proxied /events stream.
     await removeContainer(a.id);
-    await served(port, ["sec-ro-b"]);
+    await world.servedExactly(port, ["sec-ro-b"]);
     assert.equal((await world.health("sec-ro")).length, 1);
     await c.stop(); // the access log line of the /events stream is written when it closes
     world.controller = undefined;

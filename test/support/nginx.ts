@@ -40,6 +40,12 @@ export interface NginxHandle {
    * file renamed into place whose reload is still coming is not taken as live.
    */
   settled(timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once the master has exactly one worker and it is not shutting down: no worker of an
+   * older generation can answer from the old config. Unlike settled(), a file written since (a
+   * rejected render's validation leaves the directory's mtime newer) is not waited for.
+   */
+  oneGeneration(timeoutMs?: number): Promise<void>;
   /** SIGTERM (fast shutdown), resolves when the master has exited. Idempotent. */
   stop(): Promise<void>;
 }
@@ -108,18 +114,31 @@ export async function startNginx(opts: StartNginxOptions = {}): Promise<NginxHan
       const dirs = streamDir === undefined ? [confDir] : [confDir, streamDir];
       await waitFor(
         () => {
-          const pids = childPids(proc.pid);
-          const workers = pids.map(cmdline);
-          if (workers.length !== 1 || workers[0]?.includes("worker process") !== true || workers[0].includes("shutting down")) return undefined;
-          return startedAfterNewestFile(pids[0] ?? -1, dirs) ? true : undefined;
+          const pid = soleWorker(proc.pid);
+          return pid !== undefined && startedAfterNewestFile(pid, dirs) ? true : undefined;
         },
         { timeoutMs, intervalMs: 20, what: "nginx reload settled (one live worker, started after the newest included file)" },
       );
+    },
+    oneGeneration: async (timeoutMs = 10_000) => {
+      await waitFor(() => (soleWorker(proc.pid) !== undefined ? true : undefined), {
+        timeoutMs,
+        intervalMs: 20,
+        what: "one nginx worker generation (no old worker shutting down)",
+      });
     },
     stop: async () => {
       await proc.stop("SIGTERM", 10_000);
     },
   };
+}
+
+/** The master's only worker when it has exactly one and that one is not shutting down, else undefined. */
+function soleWorker(masterPid: number): number | undefined {
+  const pids = childPids(masterPid);
+  const workers = pids.map(cmdline);
+  if (workers.length !== 1 || workers[0]?.includes("worker process") !== true || workers[0].includes("shutting down")) return undefined;
+  return pids[0];
 }
 
 function cmdline(pid: number): string {

@@ -37,10 +37,15 @@ export function startLoad(nginx: Pick<NginxHandle, "get">, port: number, opts: {
 /**
  * Waits until the bodies answered through nginx on `port` are exactly `expected` (3 samples per
  * name; a non-200 answer counts as `HTTP <code>`, so "one backend + 503" is never "two backends"),
- * then until nginx has settled (no worker of an older generation left: right after a reload one
- * may still take a connection and answer from the old config), then checks the set once more.
+ * then until nginx runs one worker generation (right after a reload a worker of the older one may
+ * still take a connection and answer from the old config), then checks the set once more.
  */
-export async function servedExactly(nginx: Pick<NginxHandle, "get" | "settled">, port: number, expected: readonly string[], timeoutMs = 20_000): Promise<void> {
+export async function servedExactly(
+  nginx: Pick<NginxHandle, "get" | "oneGeneration">,
+  port: number,
+  expected: readonly string[],
+  timeoutMs = 20_000,
+): Promise<void> {
   const want = [...new Set(expected)].sort().join(",");
   const matches = async (): Promise<true | undefined> => {
     const got = new Set<string>();
@@ -51,6 +56,6 @@ export async function servedExactly(nginx: Pick<NginxHandle, "get" | "settled">,
     return [...got].sort().join(",") === want || undefined;
   };
   await waitFor(matches, { timeoutMs, intervalMs: 100, what: `nginx serving exactly [${want}]` });
-  await nginx.settled(timeoutMs);
-  await waitFor(matches, { timeoutMs, intervalMs: 100, what: `nginx serving exactly [${want}] once settled` });
+  await nginx.oneGeneration(timeoutMs);
+  await waitFor(matches, { timeoutMs, intervalMs: 100, what: `nginx serving exactly [${want}] with one worker generation` });
 }
