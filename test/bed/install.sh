@@ -75,5 +75,7 @@ if command -v service >/dev/null 2>&1; then
   service prometheus stop >/dev/null 2>&1 || true
   service etcd stop >/dev/null 2>&1 || true
 fi
-pkill -x nginx 2>/dev/null || true
+# Without systemd the package's postinst may still have started the default nginx: stop only that
+# one (its master runs `/usr/sbin/nginx -g ...`), never the test bed's own masters (`nginx -p ... -c ...`).
+pkill -f '^nginx: master process /usr/sbin/nginx -g' 2>/dev/null || true
 echo "install: done"
