@@ -46,7 +46,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     opts.format === "json"
       ? winston.format.combine(redact(), winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json())
       : winston.format.combine(redact(), winston.format.timestamp(), winston.format.simple());
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: opts.level,
     format,
     ...(opts.defaultMeta !== undefined ? { defaultMeta: { ...opts.defaultMeta } } : {}),
@@ -54,6 +54,24 @@ export function createLogger(opts: LoggerOptions): Logger {
     // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- winston's Console transport is a TransportStream; its d.ts declares the class twice
     transports: [new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "debug"] })],
   });
+  dropBelowLevel(logger);
+  return logger;
+}
+
+/**
+ * Makes the level methods below the logger's level (fixed for the process) return at once.
+ * winston runs a line through the whole format chain (redaction, timestamp, JSON) and only then
+ * lets the transport drop it by level, so a `debug` call on a hot path (one per reconcile) cost
+ * a formatted line nobody reads. Children (`child()`) inherit the methods.
+ */
+function dropBelowLevel(logger: Logger): void {
+  const methods = logger as unknown as Record<string, unknown>;
+  for (const level of Object.keys(logger.levels)) {
+    if (logger.isLevelEnabled(level)) continue;
+    methods[level] = function dropped(this: Logger): Logger {
+      return this;
+    };
+  }
 }
 
 /** A logger that drops everything (unit tests, CLI subcommands with --quiet). */
