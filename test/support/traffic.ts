@@ -34,6 +34,16 @@ export function startLoad(nginx: Pick<NginxHandle, "get">, port: number, opts: {
   };
 }
 
+/** Bodies of `n` sequential GETs through nginx on `port`; a non-200 answer (or none: status 0) is `HTTP <code>`. */
+export async function sample(nginx: Pick<NginxHandle, "get">, port: number, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await nginx.get(port).catch(() => ({ status: 0, body: "" }));
+    out.push(r.status === 200 ? r.body : `HTTP ${r.status}`);
+  }
+  return out;
+}
+
 /**
  * Waits until the bodies answered through nginx on `port` are exactly `expected` (3 samples per
  * name; a non-200 answer counts as `HTTP <code>`, so "one backend + 503" is never "two backends"),
@@ -47,14 +57,7 @@ export async function servedExactly(
   timeoutMs = 20_000,
 ): Promise<void> {
   const want = [...new Set(expected)].sort().join(",");
-  const matches = async (): Promise<true | undefined> => {
-    const got = new Set<string>();
-    for (let i = 0; i < expected.length * 3; i++) {
-      const r = await nginx.get(port).catch(() => ({ status: 0, body: "" }));
-      got.add(r.status === 200 ? r.body : `HTTP ${r.status}`);
-    }
-    return [...got].sort().join(",") === want || undefined;
-  };
+  const matches = async (): Promise<true | undefined> => [...new Set(await sample(nginx, port, expected.length * 3))].sort().join(",") === want || undefined;
   await waitFor(matches, { timeoutMs, intervalMs: 100, what: `nginx serving exactly [${want}]` });
   await nginx.oneGeneration(timeoutMs);
   await waitFor(matches, { timeoutMs, intervalMs: 100, what: `nginx serving exactly [${want}] with one worker generation` });

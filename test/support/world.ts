@@ -14,7 +14,7 @@ import { httpGet } from "./http.js";
 import { ensureBackendImage } from "./image.js";
 import { startNginx, type NginxHandle, type StartNginxOptions } from "./nginx.js";
 import { ensureBedRoot } from "./procs.js";
-import { servedExactly } from "./traffic.js";
+import { sample, servedExactly } from "./traffic.js";
 
 export interface BindingYamlOptions {
   readonly name: string;
@@ -142,14 +142,7 @@ export async function startWorld(node: string, opts: { readonly consul?: ConsulO
         status: e.Checks.some((c) => c.Status === "critical") ? "critical" : e.Checks.some((c) => c.Status === "warning") ? "warning" : "passing",
       }));
     },
-    async sample(port, n) {
-      const out: string[] = [];
-      for (let i = 0; i < n; i++) {
-        const r = await nginx.get(port).catch((err: unknown) => ({ status: 0, body: String(err) }));
-        out.push(r.status === 200 ? r.body : `HTTP ${r.status}`);
-      }
-      return out;
-    },
+    sample: (port, n) => sample(nginx, port, n),
     servedExactly(port, expected, timeoutMs = 30_000) {
       return servedExactly(nginx, port, expected, timeoutMs);
     },
