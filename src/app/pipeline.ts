@@ -87,9 +87,10 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
     observer: telemetry.consulObserver,
     // Blocking health queries each hold a connection; registrations and reads get the 32 others.
     maxSockets: config.consulBlockingQueries + 32,
-    // Registrations are agent-local, so a new agent gets every registration re-asserted.
+    // Registrations are agent-local: a new agent gets every one re-asserted, and the health watcher holds what it knew until they pass there.
     onFailover: (from, to) => {
-      logger.warn("consul agent failover; re-registering on the new agent", { from, to });
+      const held = health.holdAll();
+      logger.warn("consul agent failover; re-registering on the new agent", { from, to, heldServices: held });
       handlers.reassertAll();
     },
   });

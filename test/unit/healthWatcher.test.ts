@@ -274,6 +274,47 @@ describe("health watcher: index reset and hold", () => {
   });
 });
 
+describe("health watcher: agent failover hold", () => {
+  it("holdAll() keeps every instance passing until its re-registered copy passes on the new agent, then releases", async (t) => {
+    const s = setup(t);
+    await s.answer([A, B], "100");
+    await s.fail();
+    assert.equal(s.watcher.holdAll(), 1, "one ref held");
+    t.mock.timers.tick(BACKOFF.baseMs);
+    // The new agent: serf failed the old node (its copies critical); the new copies have not passed yet.
+    const dead = (i: HealthInstance): HealthInstance => ({ ...i, status: "critical" });
+    const copy = (i: HealthInstance, status: HealthInstance["status"]): HealthInstance => ({ ...i, node: "n2", status });
+    await s.answer([dead(A), dead(B), copy(A, "critical"), copy(B, "critical")], "101");
+    assert.deepEqual(s.resets, [], "a failover is not an index reset");
+    const passing = (): string[] | undefined =>
+      s.watcher
+        .get(WEB)
+        ?.instances.filter((i) => i.status === "passing")
+        .map((i) => `${i.node}/${i.serviceId}`)
+        .sort();
+    assert.deepEqual(passing(), ["n/a", "n/b"], "the last known copies stay passing");
+    // a's new copy passes: a is covered, b still held.
+    await s.answer([dead(A), dead(B), copy(A, "passing"), copy(B, "critical")], "102");
+    assert.deepEqual(passing(), ["n/b", "n2/a"]);
+    // Both pass on the new agent: the hold ends and Consul's answer is applied as is.
+    await s.answer([dead(A), dead(B), copy(A, "passing"), copy(B, "passing")], "103");
+    assert.deepEqual(passing(), ["n2/a", "n2/b"]);
+    await s.answer([dead(A), dead(B), copy(A, "passing")], "104");
+    assert.deepEqual(passing(), ["n2/a"], "after the release nothing is substituted");
+  });
+
+  it("holdAll() with nothing known holds nothing; an expired hold applies the agent's answer", async (t) => {
+    const s = setup(t);
+    assert.equal(s.watcher.holdAll(), 0);
+    await s.answer([A], "100");
+    assert.equal(s.watcher.holdAll(), 1);
+    await s.answer([{ ...A, status: "critical" }], "101");
+    assert.deepEqual(ids(s), ["a:passing"]);
+    t.mock.timers.tick(HOLD_MS);
+    assert.deepEqual(ids(s), ["a:critical"]);
+  });
+});
+
 describe("health watcher: wanted refs", () => {
   it("stops the loop of a ref no binding needs any more and forgets its data", async (t) => {
     const s = setup(t, [WEB, { service: "api" }]);

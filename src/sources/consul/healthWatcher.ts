@@ -22,6 +22,8 @@
  *   ends as soon as the fresh answer covers every held instance, or on expiry
  *   (then the fresh answer wins: a registration really gone is dropped).
  *   `onIndexReset` lets the manager re-assert every registration at once.
+ *   holdAll() starts the same hold for every ref when the client fails over
+ *   to another agent (the hold rule: domain/hold.ts).
  * - connections: a blocking query holds one HTTP connection to the agent for
  *   its whole wait, and Consul refuses more than `limits.http_max_conns_per_client`
  *   (default 200) from one client address. At most `maxBlocking` refs are
@@ -37,6 +39,7 @@
  *   registration storm costs one read per ref per `quietMs`, not one per
  *   registration.
  */
+import { mergeHeld } from "../../domain/hold.js";
 import { onlyAddsPassing } from "../../domain/maintenance.js";
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
@@ -79,16 +82,15 @@ const MAX_CONCURRENT_READS = 16;
 type WatchMode = "rendered" | "reported" | "polled";
 
 interface Hold {
-  /** Instances known just before the reset, by service id. */
-  readonly instances: ReadonlyMap<string, HealthInstance>;
+  /** Instances known just before the hold started (domain/hold.ts). */
+  readonly instances: readonly HealthInstance[];
   readonly timer: NodeJS.Timeout;
   /** Last fresh answer from Consul (applied as is when the hold expires). */
   fresh: readonly HealthInstance[];
 }
 
-const STATUS_RANK: Readonly<Record<HealthInstance["status"], number>> = { passing: 0, warning: 1, critical: 2 };
-
 interface Loop {
+  readonly ref: ServiceRef;
   readonly abort: AbortController;
   readonly done: Promise<void>;
   readonly mode: WatchMode;
@@ -141,7 +143,7 @@ export class HealthWatcher implements HealthStore {
       if (this.loops.has(key)) continue;
       const abort = new AbortController();
       const mode = modes.get(key) ?? "polled";
-      this.loops.set(key, { abort, mode, done: this.watch(key, ref, abort.signal, mode) });
+      this.loops.set(key, { ref, abort, mode, done: this.watch(key, ref, abort.signal, mode) });
     }
   }
 
@@ -200,7 +202,15 @@ export class HealthWatcher implements HealthStore {
         const next = BigInt(res.index) > 0n ? res.index : "1";
         const reset = index !== undefined && BigInt(next) < BigInt(index);
         index = next;
-        if (reset) this.startHold(key, ref);
+        if (reset) {
+          this.opts.onIndexReset?.(key);
+          if (this.startHold(key, ref))
+            this.opts.logger.warn("consul index went backwards (agent restarted?); holding last known instances until re-registered", {
+              service: ref.service,
+              dc: ref.dc,
+              holdMs: this.holdMs(),
+            });
+        }
         const changed = this.update(key, res.instances);
         if (mode === "reported" && !changed) await sleep(this.opts.quietMs ?? DEFAULT_QUIET_MS, signal);
       } catch (err) {
@@ -235,27 +245,37 @@ export class HealthWatcher implements HealthStore {
     }
   }
 
-  private startHold(key: string, ref: ServiceRef): void {
+  /**
+   * The client failed over to another agent: every known instance is held (domain/hold.ts) until
+   * Consul reports it again, as healthy, from any node: the copies on the lost agent turn critical
+   * before the ones re-registered on the new agent have passed their first check. Returns how many
+   * refs are held. Idempotent while a hold lasts (a new hold starts from the merged snapshot).
+   */
+  holdAll(): number {
+    let held = 0;
+    for (const [key, loop] of this.loops) if (this.startHold(key, loop.ref)) held++;
+    return held;
+  }
+
+  private holdMs(): number {
+    return this.opts.holdMs ?? 30_000;
+  }
+
+  /** Starts (or restarts) the hold of `key` from its current snapshot; false when nothing is known to hold. */
+  private startHold(key: string, ref: ServiceRef): boolean {
     const prev = this.snapshots.get(key);
     this.endHold(key);
-    this.opts.onIndexReset?.(key);
-    if (prev === undefined || prev.instances.length === 0) return;
-    const holdMs = this.opts.holdMs ?? 30_000;
+    if (prev === undefined || prev.instances.length === 0) return false;
     const timer = setTimeout(() => {
       const hold = this.holds.get(key);
       if (hold === undefined) return;
       this.endHold(key);
       this.opts.logger.warn("consul hold expired; rendering what the agent reports", { service: ref.service, dc: ref.dc, instances: hold.fresh.length });
       this.update(key, hold.fresh);
-    }, holdMs);
+    }, this.holdMs());
     timer.unref();
-    this.holds.set(key, { instances: new Map(prev.instances.map((i) => [i.serviceId, i])), timer, fresh: [] });
-    this.opts.logger.warn("consul index went backwards (agent restarted?); holding last known instances until re-registered", {
-      service: ref.service,
-      dc: ref.dc,
-      instances: prev.instances.length,
-      holdMs,
-    });
+    this.holds.set(key, { instances: prev.instances, timer, fresh: prev.instances });
+    return true;
   }
 
   private endHold(key: string): void {
@@ -265,26 +285,17 @@ export class HealthWatcher implements HealthStore {
     this.holds.delete(key);
   }
 
-  /** During a hold: the fresh answer, with held instances substituted where the fresh one is missing or less healthy. */
+  /** During a hold: the fresh answer with uncovered held instances substituted (domain/hold.ts); ends the hold once all are covered. */
   private merge(key: string, fresh: readonly HealthInstance[]): readonly HealthInstance[] {
     const hold = this.holds.get(key);
     if (hold === undefined) return fresh;
     hold.fresh = fresh;
-    const byId = new Map(fresh.map((i) => [i.serviceId, i]));
-    let substituted = 0;
-    for (const [id, held] of hold.instances) {
-      const now = byId.get(id);
-      if (now === undefined || STATUS_RANK[now.status] > STATUS_RANK[held.status]) {
-        byId.set(id, held);
-        substituted++;
-      }
-    }
-    if (substituted === 0) {
+    const merged = mergeHeld(hold.instances, fresh);
+    if (merged.released) {
       this.endHold(key);
       this.opts.logger.info("consul hold released: every held instance is back", { key, instances: fresh.length });
-      return fresh;
     }
-    return [...byId.values()];
+    return merged.instances;
   }
 
   /** The latest query for `key` failed: its last known instances stay, flagged stale (cleared by the next answer). */
