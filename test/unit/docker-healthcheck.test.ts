@@ -202,6 +202,34 @@ describe("DockerHealthTtl", () => {
     assert.deepEqual(consul.checkUpdates, [`${serviceCheckId("s2")} critical`]);
   });
 
+  it("run() sleeps until the next refresh is due: no timer while nothing is tracked, woken by track()", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 });
+    const consul = new FakeConsul();
+    const ttl = new DockerHealthTtl({ consul, logger: silentLogger() });
+    const stop = new AbortController();
+    const running = ttl.run(stop.signal);
+    const flush = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    await flush();
+    t.mock.timers.tick(3_600_000);
+    await flush();
+    assert.deepEqual(consul.checkUpdates, [], "nothing tracked: nothing sent in an hour");
+    await ttl.track("b", [reg("s1", "passing", "3s")], new Set(["s1"]));
+    await flush();
+    t.mock.timers.tick(999);
+    await flush();
+    assert.deepEqual(consul.checkUpdates, [], "not due before a third of the TTL");
+    t.mock.timers.tick(1);
+    await flush();
+    assert.deepEqual(consul.checkUpdates, [`${serviceCheckId("s1")} passing`], "refreshed when due");
+    t.mock.timers.tick(1000);
+    await flush();
+    assert.equal(consul.checkUpdates.length, 2, "and again a third of the TTL later");
+    stop.abort();
+    await running;
+  });
+
   it("a failed change rejects the reconcile's track and is sent again by the next one", async () => {
     const { consul, ttl } = keeper();
     consul.failCheckUpdates = true;

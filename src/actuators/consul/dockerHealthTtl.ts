@@ -11,8 +11,9 @@
  *   process has not sent yet) is updated at once; one just registered carried
  *   its status in the registration and counts as sent now. Checks of the
  *   binding that are no longer handed over are forgotten.
- * - run(signal): every tick, the checks whose last update is a third of their
- *   TTL old are refreshed with the same status. The check's output is never
+ * - run(signal): the checks whose last update is a third of their TTL old
+ *   are refreshed with the same status; it sleeps until the next one is due
+ *   (track() wakes it), so with nothing tracked it costs no timer at all. The check's output is never
  *   set (always empty), so a refresh with an unchanged status changes nothing
  *   in the agent's view and is no catalog write.
  * - Updates of one check are sent one after another, each with the latest
@@ -29,8 +30,8 @@ export function serviceCheckId(serviceId: string): string {
   return `service:${serviceId}`;
 }
 
-/** How often due refreshes are looked for. */
-const TICK_MS = 250;
+/** Shortest sleep of run() between two looks for due refreshes (refreshes due within it are sent together). */
+const MIN_SLEEP_MS = 100;
 /** After a failed update, the next try of that check waits this long (Consul down: one warning per check, not per tick). */
 const RETRY_MS = 1000;
 
@@ -58,6 +59,8 @@ export interface DockerHealthTtlOptions {
 export class DockerHealthTtl {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
+  /** Ends run()'s current sleep (set while it sleeps). */
+  private wake: (() => void) | undefined;
 
   constructor(private readonly opts: DockerHealthTtlOptions) {
     this.now = opts.now ?? Date.now;
@@ -89,6 +92,7 @@ export class DockerHealthTtl {
       } else if (e.sent !== status) changed.push(e);
     }
     for (const [id, e] of this.entries) if (e.binding === binding && !wanted.has(id)) this.entries.delete(id);
+    this.wake?.();
     const failure = (await Promise.all(changed.map((e) => this.send(e)))).find((err) => err !== undefined);
     // The client's own error (a ConsulError): its reason becomes the binding's Registered reason.
     if (failure !== undefined) throw failure;
@@ -105,16 +109,36 @@ export class DockerHealthTtl {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.refreshDue();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, TICK_MS);
-        function done(): void {
-          clearTimeout(timer);
-          signal.removeEventListener("abort", done);
-          resolve();
-        }
-        signal.addEventListener("abort", done, { once: true });
-      });
+      await this.sleepUntilDue(signal);
     }
+  }
+
+  /** Milliseconds until the next refresh is due; undefined when nothing is tracked. */
+  private untilDue(): number | undefined {
+    let next: number | undefined;
+    for (const e of this.entries.values()) {
+      const at = Math.max(e.retryAt, e.sentAt + e.refreshMs);
+      next = next === undefined ? at : Math.min(next, at);
+    }
+    return next === undefined ? undefined : next - this.now();
+  }
+
+  /** Resolves when the next refresh is due, track() changed what is tracked, or `signal` aborts. */
+  private sleepUntilDue(signal: AbortSignal): Promise<void> {
+    const ms = this.untilDue();
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.wake = undefined;
+        resolve();
+      };
+      if (ms !== undefined) timer = setTimeout(done, Math.max(MIN_SLEEP_MS, ms));
+      this.wake = done;
+      signal.addEventListener("abort", done, { once: true });
+      if (signal.aborted) done();
+    });
   }
 
   private create(binding: string, checkId: string, status: CheckStatus): Entry {
