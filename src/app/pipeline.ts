@@ -77,6 +77,14 @@ export function buildPipeline<S extends RunnableBindingSource>(opts: PipelineOpt
   return { status: c.status, bindings: c.bindings, containers: c.containers, health: c.health, consul: c.consul, owners, runnables: pipelineRunnables(c) };
 }
 
+/** True when `meta` is that of a registration one of `endpoints` owns (domain/ownership.ts). */
+function ownedByAny(endpoints: readonly DockerEndpointPipeline[], meta: Readonly<Record<string, string>>): boolean {
+  return endpoints.some((p) => {
+    const o = p.identity();
+    return o !== undefined && isOwned(meta, o);
+  });
+}
+
 function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<S>): Components<S> {
   const { config, logger } = opts;
   const handlers = new Handlers();
@@ -89,7 +97,7 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
     maxSockets: config.consulBlockingQueries + 32,
     // Registrations are agent-local: a new agent gets every one re-asserted, and the health watcher holds what it knew until they pass there.
     onFailover: (from, to) => {
-      const held = health.holdAll();
+      const held = health.holdAll((i) => ownedByAny(endpoints, i.meta ?? {}));
       logger.warn("consul agent failover; re-registering on the new agent", { from, to, heldServices: held });
       handlers.reassertAll();
     },

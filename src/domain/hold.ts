@@ -1,42 +1,56 @@
 /**
  * The health hold: what a load balancer serves while Consul has lost track of
- * instances it knew a moment ago. Two causes, one rule:
- * - the agent restarted with its state lost: its services are gone until the
- *   registrar re-registers them, and then critical until their first check;
- * - the controller failed over to another agent: the copies on the dead
- *   agent turn critical once serf notices, and the copies the registrar wrote
- *   on the new agent are critical until their first check passes there.
+ * instances it knew a moment ago. Two causes:
+ * - "reset": the agent restarted with its state lost. Its services are gone
+ *   until the registrar re-registers them, then critical until their first
+ *   check. Every instance known before is held; the re-registered copy is on
+ *   the same node, so a fresh instance with the same service ID on ANY node
+ *   covers a held one.
+ * - "failover": the controller moved to another agent. Only this
+ *   controller's own instances are held (the caller picks them): the copies
+ *   on the lost agent still look passing until serf fails its node, then turn
+ *   critical, while the copies the registrar wrote on the new agent are
+ *   critical until their first check passes there, in either order. Only a
+ *   copy on ANOTHER node covers a held one: the old copy passing a moment
+ *   longer proves nothing.
  *
- * Rule: an instance known before the hold (`held`) is "covered" when the
- * fresh answer has an instance with the same service ID, on any node, at
- * least as healthy. Uncovered held instances replace the fresh entry of the
- * same node and service ID (or are added); everything else is the fresh
- * answer as is. The hold is released as soon as every held instance is
+ * Rule: a held instance is covered when the fresh answer has an instance with
+ * the same service ID, on a node the kind allows, at least as healthy. An
+ * uncovered held instance replaces the fresh entry of its own node and
+ * service ID when that one is missing or less healthy; everything else is the
+ * fresh answer as is. The hold is released as soon as every held instance is
  * covered. Pure; the health watcher applies it to each answer during a hold
  * and ends the hold on release or when its time is up.
  */
 import type { CheckStatus, HealthInstance } from "./types.js";
 
+export type HoldKind = "reset" | "failover";
+
 const RANK: Readonly<Record<CheckStatus, number>> = { passing: 0, warning: 1, critical: 2 };
+const ABSENT = RANK.critical + 1;
 
 export interface HoldMerge {
   /** What the health store reports while the hold lasts (the fresh answer once released). */
   readonly instances: readonly HealthInstance[];
   /** Every held instance is covered by the fresh answer: the hold is over. */
   readonly released: boolean;
-  /** How many held instances were substituted (0 when released). */
+  /** How many held instances replaced (or were added beside) the fresh answer's entries. */
   readonly substituted: number;
 }
 
-function nodeKey(i: HealthInstance): string {
+function nodeKey(i: Pick<HealthInstance, "node" | "serviceId">): string {
   return `${i.node}\u0000${i.serviceId}`;
 }
 
-export function mergeHeld(held: readonly HealthInstance[], fresh: readonly HealthInstance[]): HoldMerge {
-  const best = new Map<string, number>();
-  for (const i of fresh) best.set(i.serviceId, Math.min(best.get(i.serviceId) ?? RANK.critical + 1, RANK[i.status]));
-  const uncovered = held.filter((h) => (best.get(h.serviceId) ?? RANK.critical + 1) > RANK[h.status]);
+export function mergeHeld(held: readonly HealthInstance[], fresh: readonly HealthInstance[], kind: HoldKind): HoldMerge {
+  const byId = new Map<string, HealthInstance[]>();
+  for (const i of fresh) byId.set(i.serviceId, [...(byId.get(i.serviceId) ?? []), i]);
+  const covered = (h: HealthInstance): boolean =>
+    (byId.get(h.serviceId) ?? []).some((i) => (kind === "reset" || i.node !== h.node) && RANK[i.status] <= RANK[h.status]);
+  const uncovered = held.filter((h) => !covered(h));
   if (uncovered.length === 0) return { instances: fresh, released: true, substituted: 0 };
-  const replaced = new Set(uncovered.map(nodeKey));
-  return { instances: [...fresh.filter((i) => !replaced.has(nodeKey(i))), ...uncovered], released: false, substituted: uncovered.length };
+  const rank = new Map(fresh.map((i) => [nodeKey(i), RANK[i.status]]));
+  const substitutes = uncovered.filter((h) => (rank.get(nodeKey(h)) ?? ABSENT) > RANK[h.status]);
+  const replaced = new Set(substitutes.map(nodeKey));
+  return { instances: [...fresh.filter((i) => !replaced.has(nodeKey(i))), ...substitutes], released: false, substituted: substitutes.length };
 }

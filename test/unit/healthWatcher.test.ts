@@ -275,40 +275,47 @@ describe("health watcher: index reset and hold", () => {
 });
 
 describe("health watcher: agent failover hold", () => {
-  it("holdAll() keeps every instance passing until its re-registered copy passes on the new agent, then releases", async (t) => {
+  const dead = (i: HealthInstance): HealthInstance => ({ ...i, status: "critical" });
+  const copy = (i: HealthInstance, status: HealthInstance["status"]): HealthInstance => ({ ...i, node: "n2", status });
+  const ours = (i: HealthInstance): boolean => i.serviceId !== "c";
+  const passing = (s: Setup): string[] | undefined =>
+    s.watcher
+      .get(WEB)
+      ?.instances.filter((i) => i.status === "passing")
+      .map((i) => `${i.node}/${i.serviceId}`)
+      .sort();
+
+  it("holdAll() keeps our instances passing until their re-registered copies pass on another node, whatever serf says first", async (t) => {
     const s = setup(t);
-    await s.answer([A, B], "100");
+    await s.answer([A, B, C], "100");
     await s.fail();
-    assert.equal(s.watcher.holdAll(), 1, "one ref held");
+    assert.equal(s.watcher.holdAll(ours), 1, "one ref held");
     t.mock.timers.tick(BACKOFF.baseMs);
-    // The new agent: serf failed the old node (its copies critical); the new copies have not passed yet.
-    const dead = (i: HealthInstance): HealthInstance => ({ ...i, status: "critical" });
-    const copy = (i: HealthInstance, status: HealthInstance["status"]): HealthInstance => ({ ...i, node: "n2", status });
-    await s.answer([dead(A), dead(B), copy(A, "critical"), copy(B, "critical")], "101");
+    // The new agent's first answer: serf has not failed the old node yet (its copies still passing),
+    // the new copies have not passed their first check. The old copies prove nothing: still held.
+    await s.answer([A, B, C, copy(A, "critical"), copy(B, "critical")], "101");
     assert.deepEqual(s.resets, [], "a failover is not an index reset");
-    const passing = (): string[] | undefined =>
-      s.watcher
-        .get(WEB)
-        ?.instances.filter((i) => i.status === "passing")
-        .map((i) => `${i.node}/${i.serviceId}`)
-        .sort();
-    assert.deepEqual(passing(), ["n/a", "n/b"], "the last known copies stay passing");
+    // Serf fails the old node: the held copies stay passing; c (another controller's) is rendered as reported.
+    await s.answer([dead(A), dead(B), dead(C), copy(A, "critical"), copy(B, "critical")], "102");
+    assert.deepEqual(passing(s), ["n/a", "n/b"], "our last known copies stay passing, c is not held");
     // a's new copy passes: a is covered, b still held.
-    await s.answer([dead(A), dead(B), copy(A, "passing"), copy(B, "critical")], "102");
-    assert.deepEqual(passing(), ["n/b", "n2/a"]);
+    await s.answer([dead(A), dead(B), dead(C), copy(A, "passing"), copy(B, "critical")], "103");
+    assert.deepEqual(passing(s), ["n/b", "n2/a"]);
     // Both pass on the new agent: the hold ends and Consul's answer is applied as is.
-    await s.answer([dead(A), dead(B), copy(A, "passing"), copy(B, "passing")], "103");
-    assert.deepEqual(passing(), ["n2/a", "n2/b"]);
-    await s.answer([dead(A), dead(B), copy(A, "passing")], "104");
-    assert.deepEqual(passing(), ["n2/a"], "after the release nothing is substituted");
+    await s.answer([dead(A), dead(B), dead(C), copy(A, "passing"), copy(B, "passing")], "104");
+    assert.deepEqual(passing(s), ["n2/a", "n2/b"]);
+    await s.answer([dead(A), dead(B), dead(C), copy(A, "passing")], "105");
+    assert.deepEqual(passing(s), ["n2/a"], "after the release nothing is substituted");
   });
 
-  it("holdAll() with nothing known holds nothing; an expired hold applies the agent's answer", async (t) => {
+  it("holdAll() with nothing of ours known holds nothing; an expired hold applies the agent's answer", async (t) => {
     const s = setup(t);
-    assert.equal(s.watcher.holdAll(), 0);
-    await s.answer([A], "100");
-    assert.equal(s.watcher.holdAll(), 1);
-    await s.answer([{ ...A, status: "critical" }], "101");
+    assert.equal(s.watcher.holdAll(ours), 0);
+    await s.answer([C], "100");
+    assert.equal(s.watcher.holdAll(ours), 0, "only another controller's instance: nothing to hold");
+    await s.answer([A], "101");
+    assert.equal(s.watcher.holdAll(ours), 1);
+    await s.answer([dead(A)], "102");
     assert.deepEqual(ids(s), ["a:passing"]);
     t.mock.timers.tick(HOLD_MS);
     assert.deepEqual(ids(s), ["a:critical"]);

@@ -1,7 +1,9 @@
 /**
  * The hold rule (src/domain/hold.ts): a held instance is covered by a fresh
- * instance with the same service ID on any node that is at least as healthy;
- * uncovered ones replace their own node's fresh entry; all covered releases.
+ * instance with the same service ID, at least as healthy, on any node after an
+ * agent reset and only on another node after a failover; uncovered ones
+ * replace their own node's fresh entry when it is missing or less healthy;
+ * all covered releases.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -15,35 +17,62 @@ describe("hold rule", () => {
   const a = makeInstance("a", "passing", { node: "n1" });
   const b = makeInstance("b", "warning", { node: "n1" });
 
-  it("releases when every held instance is back at least as healthy, on any node", () => {
+  it("reset: released when every held instance is back at least as healthy, on any node", () => {
     const r = mergeHeld(
       [a, b],
       [
         { ...a, node: "n2" },
         { ...b, status: "passing" },
       ],
+      "reset",
     );
     assert.equal(r.released, true);
     assert.equal(r.substituted, 0);
     assert.deepEqual(show(r.instances), ["n1/b:passing", "n2/a:passing"]);
   });
 
-  it("substitutes a missing instance and a less healthy one on the held node, keeps other nodes' copies", () => {
+  it("reset: substitutes a missing and a less healthy instance on the held node, keeps other nodes' copies", () => {
     const r = mergeHeld(
       [a, b],
       [
         { ...b, status: "critical" },
         { ...b, node: "n2", status: "critical" },
       ],
+      "reset",
     );
     assert.equal(r.released, false);
     assert.equal(r.substituted, 2);
     assert.deepEqual(show(r.instances), ["n1/a:passing", "n1/b:warning", "n2/b:critical"]);
   });
 
+  it("failover: the old node's copy, however healthy, never covers; a copy on another node does", () => {
+    const stillPassing = mergeHeld([a], [a, { ...a, node: "n2", status: "critical" }], "failover");
+    assert.equal(stillPassing.released, false, "serf has not failed the old node yet: not a reason to release");
+    assert.equal(stillPassing.substituted, 0, "nothing to substitute while the old copy is as healthy");
+    assert.deepEqual(show(stillPassing.instances), ["n1/a:passing", "n2/a:critical"]);
+    const oldFailed = mergeHeld(
+      [a],
+      [
+        { ...a, status: "critical" },
+        { ...a, node: "n2", status: "critical" },
+      ],
+      "failover",
+    );
+    assert.deepEqual(show(oldFailed.instances), ["n1/a:passing", "n2/a:critical"]);
+    const moved = mergeHeld(
+      [a],
+      [
+        { ...a, status: "critical" },
+        { ...a, node: "n2" },
+      ],
+      "failover",
+    );
+    assert.equal(moved.released, true);
+  });
+
   it("a warning held instance is covered by a fresh warning one; nothing held releases at once", () => {
-    assert.equal(mergeHeld([b], [b]).released, true);
-    assert.equal(mergeHeld([], []).released, true);
-    assert.equal(mergeHeld([a], [{ ...a, status: "warning" }]).released, false);
+    assert.equal(mergeHeld([b], [b], "reset").released, true);
+    assert.equal(mergeHeld([], [], "failover").released, true);
+    assert.equal(mergeHeld([a], [{ ...a, status: "warning" }], "reset").released, false);
   });
 });

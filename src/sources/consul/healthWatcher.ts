@@ -22,8 +22,9 @@
  *   ends as soon as the fresh answer covers every held instance, or on expiry
  *   (then the fresh answer wins: a registration really gone is dropped).
  *   `onIndexReset` lets the manager re-assert every registration at once.
- *   holdAll() starts the same hold for every ref when the client fails over
- *   to another agent (the hold rule: domain/hold.ts).
+ *   holdAll() starts a hold of this controller's own instances of every ref
+ *   when the client fails over to another agent; they are released once
+ *   passing on another node (both rules: domain/hold.ts).
  * - connections: a blocking query holds one HTTP connection to the agent for
  *   its whole wait, and Consul refuses more than `limits.http_max_conns_per_client`
  *   (default 200) from one client address. At most `maxBlocking` refs are
@@ -39,7 +40,7 @@
  *   registration storm costs one read per ref per `quietMs`, not one per
  *   registration.
  */
-import { mergeHeld } from "../../domain/hold.js";
+import { mergeHeld, type HoldKind } from "../../domain/hold.js";
 import { onlyAddsPassing } from "../../domain/maintenance.js";
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
@@ -82,6 +83,7 @@ const MAX_CONCURRENT_READS = 16;
 type WatchMode = "rendered" | "reported" | "polled";
 
 interface Hold {
+  readonly kind: HoldKind;
   /** Instances known just before the hold started (domain/hold.ts). */
   readonly instances: readonly HealthInstance[];
   readonly timer: NodeJS.Timeout;
@@ -204,7 +206,7 @@ export class HealthWatcher implements HealthStore {
         index = next;
         if (reset) {
           this.opts.onIndexReset?.(key);
-          if (this.startHold(key, ref))
+          if (this.startHold(key, ref, "reset", () => true))
             this.opts.logger.warn("consul index went backwards (agent restarted?); holding last known instances until re-registered", {
               service: ref.service,
               dc: ref.dc,
@@ -246,14 +248,13 @@ export class HealthWatcher implements HealthStore {
   }
 
   /**
-   * The client failed over to another agent: every known instance is held (domain/hold.ts) until
-   * Consul reports it again, as healthy, from any node: the copies on the lost agent turn critical
-   * before the ones re-registered on the new agent have passed their first check. Returns how many
-   * refs are held. Idempotent while a hold lasts (a new hold starts from the merged snapshot).
+   * The client failed over to another agent: each instance `ours` picks (this controller's
+   * registrations, re-registered on the new agent) is held until Consul reports it, as healthy, on
+   * another node (domain/hold.ts, kind "failover"). Returns how many refs are held.
    */
-  holdAll(): number {
+  holdAll(ours: (i: HealthInstance) => boolean): number {
     let held = 0;
-    for (const [key, loop] of this.loops) if (this.startHold(key, loop.ref)) held++;
+    for (const [key, loop] of this.loops) if (this.startHold(key, loop.ref, "failover", ours)) held++;
     return held;
   }
 
@@ -261,20 +262,21 @@ export class HealthWatcher implements HealthStore {
     return this.opts.holdMs ?? 30_000;
   }
 
-  /** Starts (or restarts) the hold of `key` from its current snapshot; false when nothing is known to hold. */
-  private startHold(key: string, ref: ServiceRef): boolean {
+  /** Starts (or restarts) the hold of `key` on the instances of its snapshot `pick` selects; false when there are none. */
+  private startHold(key: string, ref: ServiceRef, kind: HoldKind, pick: (i: HealthInstance) => boolean): boolean {
     const prev = this.snapshots.get(key);
     this.endHold(key);
-    if (prev === undefined || prev.instances.length === 0) return false;
+    const instances = prev?.instances.filter(pick) ?? [];
+    if (prev === undefined || instances.length === 0) return false;
     const timer = setTimeout(() => {
       const hold = this.holds.get(key);
       if (hold === undefined) return;
       this.endHold(key);
-      this.opts.logger.warn("consul hold expired; rendering what the agent reports", { service: ref.service, dc: ref.dc, instances: hold.fresh.length });
+      this.opts.logger.warn("consul hold expired; rendering what the agent reports", { service: ref.service, dc: ref.dc, kind, instances: hold.fresh.length });
       this.update(key, hold.fresh);
     }, this.holdMs());
     timer.unref();
-    this.holds.set(key, { instances: prev.instances, timer, fresh: prev.instances });
+    this.holds.set(key, { kind, instances, timer, fresh: prev.instances });
     return true;
   }
 
@@ -290,10 +292,10 @@ export class HealthWatcher implements HealthStore {
     const hold = this.holds.get(key);
     if (hold === undefined) return fresh;
     hold.fresh = fresh;
-    const merged = mergeHeld(hold.instances, fresh);
+    const merged = mergeHeld(hold.instances, fresh, hold.kind);
     if (merged.released) {
       this.endHold(key);
-      this.opts.logger.info("consul hold released: every held instance is back", { key, instances: fresh.length });
+      this.opts.logger.info("consul hold released: every held instance is back", { key, kind: hold.kind, instances: fresh.length });
     }
     return merged.instances;
   }
