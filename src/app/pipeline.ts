@@ -253,8 +253,7 @@ function wireHandlers(c: Components): void {
   };
   handlers.sweepOtherAgents = async () => {
     if (opts.config.consul.urls.length <= 1) return;
-    const known = endpoints.map((p) => p.identity()).filter((o): o is OwnerIdentity => o !== undefined);
-    const removed = await c.consul.sweepOtherAgents((s) => known.some((o) => isOwned(s.meta, o)));
+    const removed = await c.consul.sweepOtherAgents((s) => ownedByAny(endpoints, s.meta));
     if (removed.length > 0)
       opts.logger.info("removed stale registrations from a previous consul agent", {
         action: "deregister",
