@@ -102,7 +102,7 @@ ${probe ? "    probeBeforeRegister: true\n" : ""}${lb}`;
 
 /** A dockbind controller started in `world` with the bindings file already written: product defaults except the shared render wait. */
 async function dockbindWith(world: World, args: readonly string[]): Promise<Contender> {
-  const ctl = await world.startController(["--resync", "30s", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...args, ...DOCKBIND_EXTRA_ARGS]);
+  const ctl = await world.startController(["--resync", "5m", "--wait-min", WAIT_MIN, "--wait-max", WAIT_MAX, ...args, ...DOCKBIND_EXTRA_ARGS]);
   return {
     name: "dockbind",
     world,

@@ -13,6 +13,7 @@ import type { RendererReconciler } from "../reconcilers/renderer.js";
 import type { Reconciler } from "../runtime/controller.js";
 import type { Logger } from "../runtime/logger.js";
 import type { WorkQueue } from "../runtime/workqueue.js";
+import type { AgentMonitor } from "../sources/consul/agentMonitor.js";
 import type { HealthWatcher } from "../sources/consul/healthWatcher.js";
 import type { DockerEndpointPipeline } from "./dockerEndpoint.js";
 import type { RendererRouter } from "./keyRouter.js";
@@ -38,6 +39,7 @@ export interface Components<S extends RunnableBindingSource = RunnableBindingSou
   readonly telemetry: Telemetry;
   readonly status: BindingStatusStore;
   readonly consul: ConsulApi & ConsulCluster;
+  readonly agentMonitor: AgentMonitor;
   readonly registrarQueue: WorkQueue;
   readonly rendererQueue: WorkQueue;
   readonly bindings: S;

@@ -15,6 +15,7 @@
  */
 import { compatOptions, type Config, type DockerEndpoint } from "../config/config.js";
 import { isOwned, nodeConflicts, type OwnerIdentity } from "../domain/ownership.js";
+import type { HealthInstance } from "../domain/types.js";
 import type { Telemetry } from "../observability/telemetry.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { ownerRequest, RegistrarReconciler } from "../reconcilers/registrar.js";
@@ -212,6 +213,25 @@ export class DockerEndpointPipeline {
       }
     } catch (err) {
       this.o.logger.warn("cannot list owned registrations for garbage collection", { node: this.node, error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * Consul stopped reporting `lost` (health watch). Those this endpoint owns and believes registered
+   * were removed behind its back: the agent view is re-read and their keys re-queued, so they are
+   * restored now rather than at the next full resync. Its own deregistrations are not in its view any
+   * more, so they cost nothing here. Non-blocking.
+   */
+  consulLost(lost: readonly HealthInstance[]): void {
+    const self = this.owner;
+    if (self === undefined) return;
+    const gone = lost.filter((i) => isOwned(i.meta ?? {}, self) && this.registrar.believesRegistered(i.serviceId));
+    if (gone.length === 0) return;
+    this.o.logger.warn("registrations vanished from Consul; re-checking them", { node: this.node, serviceIds: gone.map((i) => i.serviceId).join(",") });
+    this.registrar.invalidateAgentView();
+    for (const i of gone) {
+      const request = ownerRequest(i.meta ?? {});
+      if (request !== undefined) this.o.registrarQueue.add(encodeNodeRequest({ node: this.node, request }));
     }
   }
 

@@ -43,6 +43,7 @@ import type { BindingStore } from "../ports/bindingStore.js";
 import type { RunnableBindingSource } from "../ports/bindingSource.js";
 import type { ContainerStore } from "../ports/containerStore.js";
 import type { HealthStore } from "../ports/healthStore.js";
+import { AgentMonitor } from "../sources/consul/agentMonitor.js";
 import { HealthWatcher, refKey } from "../sources/consul/healthWatcher.js";
 import { consulConnection } from "./consulConnection.js";
 import { DockerEndpointPipeline } from "./dockerEndpoint.js";
@@ -77,6 +78,15 @@ export function buildPipeline<S extends RunnableBindingSource>(opts: PipelineOpt
   return { status: c.status, bindings: c.bindings, containers: c.containers, health: c.health, consul: c.consul, owners, runnables: pipelineRunnables(c) };
 }
 
+/**
+ * Consul agent liveness probe periods (sources/consul/agentMonitor.ts). While the agent answers, the
+ * probe is only a fallback: any call that gets no answer (a blocking health query breaks when the
+ * agent dies) marks it down at once. While it is down, the probe period bounds the re-assert delay
+ * after it is back.
+ */
+const CONSUL_PROBE_MS = 5_000;
+const CONSUL_DOWN_PROBE_MS = 1_000;
+
 /** True when `meta` is that of a registration one of `endpoints` owns (domain/ownership.ts). */
 function ownedByAny(endpoints: readonly DockerEndpointPipeline[], meta: Readonly<Record<string, string>>): boolean {
   return endpoints.some((p) => {
@@ -85,11 +95,14 @@ function ownedByAny(endpoints: readonly DockerEndpointPipeline[], meta: Readonly
   });
 }
 
-function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<S>): Components<S> {
+/** The Consul client and its agent monitor. `late` gives what is built after them (read only when Consul calls back). */
+function buildConsul(
+  opts: PipelineOptions,
+  telemetry: Telemetry,
+  handlers: Handlers,
+  late: { readonly health: () => HealthWatcher; readonly endpoints: readonly DockerEndpointPipeline[] },
+): { readonly consul: ReturnType<typeof createConsulClient>; readonly agentMonitor: AgentMonitor } {
   const { config, logger } = opts;
-  const handlers = new Handlers();
-  const status = opts.status ?? new BindingStatusStore();
-  const telemetry = opts.telemetry ?? processTelemetry();
   const consul = createConsulClient({
     ...consulConnection(config.consul, opts.consulToken),
     observer: telemetry.consulObserver,
@@ -97,11 +110,34 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
     maxSockets: config.consulBlockingQueries + 32,
     // Registrations are agent-local: a new agent gets every one re-asserted, and the health watcher holds what it knew until they pass there.
     onFailover: (from, to) => {
-      const held = health.holdAll((i) => ownedByAny(endpoints, i.meta ?? {}));
+      const held = late.health().holdAll((i) => ownedByAny(late.endpoints, i.meta ?? {}));
       logger.warn("consul agent failover; re-registering on the new agent", { from, to, heldServices: held });
       handlers.reassertAll();
     },
+    onUnreachable: (error) => {
+      agentMonitor.unreachable(error);
+    },
   });
+  const agentMonitor = new AgentMonitor({
+    consul,
+    logger,
+    intervalMs: CONSUL_PROBE_MS,
+    downIntervalMs: CONSUL_DOWN_PROBE_MS,
+    onRecovered: () => {
+      handlers.reassertAll();
+      late.health().kick();
+    },
+  });
+  return { consul, agentMonitor };
+}
+
+function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<S>): Components<S> {
+  const { config, logger } = opts;
+  const handlers = new Handlers();
+  const status = opts.status ?? new BindingStatusStore();
+  const telemetry = opts.telemetry ?? processTelemetry();
+  const endpoints: DockerEndpointPipeline[] = [];
+  const { consul, agentMonitor } = buildConsul(opts, telemetry, handlers, { health: () => health, endpoints });
   const registrarQueue = new WorkQueue({ name: "registrar", backoff: BACKOFF, observer: telemetry.queueObserver });
   const rendererQueue = new WorkQueue({ name: "renderer", backoff: BACKOFF, observer: telemetry.queueObserver });
   const bindings = opts.bindingSource((keys) => {
@@ -123,8 +159,10 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
     onIndexReset: () => {
       handlers.reassertAll();
     },
+    onLost: (_ref, lost) => {
+      for (const p of endpoints) p.consulLost(lost);
+    },
   });
-  const endpoints: DockerEndpointPipeline[] = [];
   for (const endpoint of config.dockerEndpoints) {
     const shared = { config, logger, bindings, consul, maintenance: consul, status, telemetry, registrarQueue, backoff: BACKOFF };
     endpoints.push(
@@ -153,6 +191,7 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
     telemetry,
     status,
     consul,
+    agentMonitor,
     registrarQueue,
     rendererQueue,
     bindings,
@@ -238,7 +277,10 @@ function buildRegistrar(opts: PipelineOptions, bindings: BindingStore, endpoints
 function wireHandlers(c: Components): void {
   const { handlers, endpoints, opts } = c;
   handlers.bindingsChanged = (keys) => {
-    for (const p of endpoints) p.route.bindingsChanged(keys);
+    for (const p of endpoints) {
+      p.route.bindingsChanged(keys);
+      p.swarm.wantedChanged();
+    }
     c.renderRouter.bindingsChanged(keys);
     // Every binding's service: rendered ones need it (blocking queries first), the others show their backends' health in status.
     const all = c.bindings.list();

@@ -11,16 +11,14 @@ import type { Runnable } from "../runtime/manager.js";
 import { aborted } from "../runtime/manager.js";
 import { controllerRunnable } from "../runtime/controller.js";
 import { decodeRendererRequest, encodeRendererRequest, keyed } from "../runtime/requests.js";
-import { monitorAgent } from "../sources/consul/agentMonitor.js";
 import { watchTlsFiles } from "../sources/files/tlsFiles.js";
 import type { Components } from "./components.js";
 import { reportingReconciler } from "./reconciledReport.js";
 
-/** Consul agent liveness probe period: bounds the re-assert delay after an agent restart. */
-const CONSUL_PROBE_MS = 1000;
-
 /** `loadBalancer.tls` file poll period: bounds how long a renewed certificate waits before it is validated and loaded. */
 const TLS_POLL_MS = 1000;
+/** The same poll while no binding has tls: it only has to notice that one gained it. */
+const TLS_IDLE_POLL_MS = 5000;
 
 /** Re-renders bindings whose TLS files changed (renewed, replaced, broken or fixed). */
 function tlsFilesRunnable(c: Components): Runnable {
@@ -31,6 +29,7 @@ function tlsFilesRunnable(c: Components): Runnable {
         bindings: c.bindings,
         dir: config.tlsDir,
         intervalMs: TLS_POLL_MS,
+        idleIntervalMs: TLS_IDLE_POLL_MS,
         onChange: (keys) => {
           logger.info("TLS files changed; re-rendering", { bindings: keys.join(",") });
           c.renderRouter.bindingsChanged(keys);
@@ -81,20 +80,7 @@ function telemetryRunnable(c: Components): Runnable {
 /** Consul agent liveness monitor and (with --consul-token-file) token follower. */
 function consulRunnables(c: Components): Runnable[] {
   const { logger, consulToken } = c.opts;
-  const monitor = leader("consul-agent-monitor", (signal) =>
-    monitorAgent(
-      {
-        consul: c.consul,
-        logger,
-        intervalMs: CONSUL_PROBE_MS,
-        onRecovered: () => {
-          c.handlers.reassertAll();
-          c.health.kick();
-        },
-      },
-      signal,
-    ),
-  );
+  const monitor = leader("consul-agent-monitor", (signal) => c.agentMonitor.run(signal));
   if (consulToken === undefined) return [monitor];
   // A rotated token: every owned registration is rewritten with it (the agent syncs each service with the token it
   // was registered with), and what waits in error backoff (403s of a revoked token) retries now.

@@ -301,7 +301,13 @@ export const OPTIONS = {
     group: "run",
     help: "master CLI of the running haproxy (`-W -S FILE`, Debian's default), used to reload",
   },
-  resync: { ...DURATION, env: ["DOCKBIND_RESYNC"], default: "30s", group: "run", help: "full resync period (Docker list, Consul re-check, re-render)" },
+  resync: {
+    ...DURATION,
+    env: ["DOCKBIND_RESYNC"],
+    default: "5m",
+    group: "run",
+    help: "full resync period (Docker list, Consul re-check, re-render): the safety net behind the Docker event stream and the Consul health watch, which repair changes as they happen",
+  },
   "drain-delay": {
     ...DURATION,
     env: ["DOCKBIND_DRAIN_DELAY"],

@@ -22,11 +22,10 @@
  * covered. Pure; the health watcher applies it to each answer during a hold
  * and ends the hold on release or when its time is up.
  */
-import type { CheckStatus, HealthInstance } from "./types.js";
+import { STATUS_RANK as RANK, type HealthInstance } from "./types.js";
 
 export type HoldKind = "reset" | "failover";
 
-const RANK: Readonly<Record<CheckStatus, number>> = { passing: 0, warning: 1, critical: 2 };
 const ABSENT = RANK.critical + 1;
 
 export interface HoldMerge {
@@ -34,8 +33,6 @@ export interface HoldMerge {
   readonly instances: readonly HealthInstance[];
   /** Every held instance is covered by the fresh answer: the hold is over. */
   readonly released: boolean;
-  /** How many held instances replaced (or were added beside) the fresh answer's entries. */
-  readonly substituted: number;
 }
 
 function nodeKey(i: Pick<HealthInstance, "node" | "serviceId">): string {
@@ -48,9 +45,9 @@ export function mergeHeld(held: readonly HealthInstance[], fresh: readonly Healt
   const covered = (h: HealthInstance): boolean =>
     (byId.get(h.serviceId) ?? []).some((i) => (kind === "reset" || i.node !== h.node) && RANK[i.status] <= RANK[h.status]);
   const uncovered = held.filter((h) => !covered(h));
-  if (uncovered.length === 0) return { instances: fresh, released: true, substituted: 0 };
+  if (uncovered.length === 0) return { instances: fresh, released: true };
   const rank = new Map(fresh.map((i) => [nodeKey(i), RANK[i.status]]));
   const substitutes = uncovered.filter((h) => (rank.get(nodeKey(h)) ?? ABSENT) > RANK[h.status]);
   const replaced = new Set(substitutes.map(nodeKey));
-  return { instances: [...fresh.filter((i) => !replaced.has(nodeKey(i))), ...substitutes], released: false, substituted: substitutes.length };
+  return { instances: [...fresh.filter((i) => !replaced.has(nodeKey(i))), ...substitutes], released: false };
 }

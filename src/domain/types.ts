@@ -22,6 +22,9 @@ export const OWNER_META = {
 
 export type HealthCheckType = "http" | "tcp" | "ttl" | "docker" | "none";
 export type CheckStatus = "passing" | "warning" | "critical";
+
+/** How bad a check status is: a higher rank is less healthy (the worst check decides an instance's status). */
+export const STATUS_RANK: Readonly<Record<CheckStatus, number>> = { passing: 0, warning: 1, critical: 2 };
 export type AddressMode = "published" | "internal";
 export type Protocol = "tcp" | "udp";
 

@@ -132,6 +132,18 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     this.maintenance?.invalidate();
   }
 
+  /**
+   * False when this registrar is deregistering service `id` or its view of the agent says it is not
+   * registered (it deregistered it, or never registered it); true when the view has it or is not
+   * loaded. No I/O.
+   */
+  believesRegistered(id: string): boolean {
+    return !this.leaving.has(id) && this.agentServices.holds(id) !== false;
+  }
+
+  /** Deregistrations sent and not answered yet: the agent may report them gone before it answers. */
+  private readonly leaving = new Set<string>();
+
   /** The agent's services from this registrar's view (one read shared with its reconciles; re-read after `invalidateAgentView`). */
   agentView(): Promise<readonly RegisteredService[]> {
     return this.agentServices.list();
@@ -304,7 +316,12 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
    */
   private async apply(label: string, plan: RegistrationPlan, held: ReadonlySet<string> = new Set()): Promise<void> {
     for (const id of plan.deregister) {
-      await this.opts.consul.deregister(id);
+      this.leaving.add(id);
+      try {
+        await this.opts.consul.deregister(id);
+      } finally {
+        this.leaving.delete(id);
+      }
       this.agentServices.recordDeregister(id);
       this.opts.logger.info("deregistered", { binding: label, action: "deregister", serviceId: id });
     }

@@ -23,7 +23,7 @@ describe("loadConfig defaults", () => {
     assert.equal(c.lbOutputDir, "/etc/nginx/conf.d");
     assert.equal(c.templateDir, "/srv/bindings", "templates default to the bindings directory");
     assert.deepEqual(c.nginx, { bin: "nginx", args: [] });
-    assert.equal(c.resyncIntervalMs, 30_000);
+    assert.equal(c.resyncIntervalMs, 300_000);
     assert.equal(c.waitMinMs, 100);
     assert.equal(c.waitMaxMs, 1000);
     assert.equal(c.workers, 2);

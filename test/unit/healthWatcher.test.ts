@@ -11,6 +11,10 @@
  *   instances missing from (or less healthy in) the fresh answer are kept
  *   until the fresh answer covers all of them, or until holdMs passes (then
  *   the fresh answer wins);
+ * - a blocking answer with the index it was given (the wait ended) is no
+ *   change and is not compared;
+ * - onLost reports, at once, the instances (node + service ID) the previous
+ *   raw answer had and this one lacks; a status change or a hold is no loss;
  * - setWanted() stops loops of refs no longer wanted and forgets their data.
  */
 import assert from "node:assert/strict";
@@ -36,6 +40,8 @@ interface Setup {
   readonly changes: string[];
   /** Keys passed to onIndexReset, in order. */
   readonly resets: string[];
+  /** onLost calls: the key and the lost service IDs. */
+  readonly lost: string[];
   /** The watcher's open query (waits until it is sent). */
   current(): Promise<PendingHealthQuery>;
   /** Answers the open query and returns the next one: by then the answer has been applied. */
@@ -54,6 +60,7 @@ function setup(t: TestContext, refs: readonly ServiceRef[] = [WEB]): Setup {
   const consul = new FakeConsul();
   const changes: string[] = [];
   const resets: string[] = [];
+  const lost: string[] = [];
   const watcher = new HealthWatcher({
     consul,
     logger: silentLogger(),
@@ -63,6 +70,7 @@ function setup(t: TestContext, refs: readonly ServiceRef[] = [WEB]): Setup {
     holdMs: HOLD_MS,
     onChange: (key) => changes.push(key),
     onIndexReset: (key) => resets.push(key),
+    onLost: (key, gone) => lost.push(`${key} ${gone.map((i) => `${i.node}/${i.serviceId}`).join(",")}`),
   });
   t.after(() => watcher.stop());
   watcher.setWanted(refs);
@@ -73,6 +81,7 @@ function setup(t: TestContext, refs: readonly ServiceRef[] = [WEB]): Setup {
     watcher,
     changes,
     resets,
+    lost,
     current,
     async answer(instances, index) {
       const q = await current();
@@ -144,6 +153,47 @@ describe("health watcher: blocking queries", () => {
     assert.deepEqual(s.changes, ["dc2/web"]);
     assert.equal(s.watcher.get(WEB), undefined, "another datacenter's data is not the local one");
     assert.deepEqual(ids(s, { service: "web", dc: "dc2" }), ["a:passing"]);
+  });
+});
+
+describe("health watcher: a wait that ended without a change", () => {
+  it("takes an answer with the index it blocked on as unchanged: not decoded into the store, no onChange, no loss", async (t) => {
+    const s = setup(t);
+    await s.answer([A, B], "5");
+    const q = await s.answer([A], "5");
+    assert.equal(q.query.index, "5", "blocks on the same index again");
+    assert.deepEqual(ids(s), ["a:passing", "b:passing"], "the store keeps what the index stands for");
+    t.mock.timers.tick(DEBOUNCE.maxMs);
+    assert.deepEqual(s.changes, ["/web"]);
+    assert.deepEqual(s.lost, []);
+    await s.answer([A], "6");
+    assert.deepEqual(ids(s), ["a:passing"], "a new index is applied");
+  });
+});
+
+describe("health watcher: lost instances", () => {
+  it("reports each instance that left the answer once, before the debounce; a status change, a new instance or a repeat are no loss", async (t) => {
+    const s = setup(t);
+    await s.answer([A, B], "5");
+    assert.deepEqual(s.lost, [], "the first answer loses nothing");
+    await s.answer([A, { ...B, status: "critical" }, C], "6");
+    assert.deepEqual(s.lost, [], "a status change and a new instance are no loss");
+    await s.answer([{ ...B, status: "critical" }, C], "7");
+    assert.deepEqual(s.lost, ["/web n/a"], "reported synchronously with the answer, before any debounce");
+    await s.answer([{ ...B, status: "critical" }, C], "8");
+    assert.deepEqual(s.lost, ["/web n/a"], "an identical answer reports nothing again");
+    await s.answer([{ ...C, node: "n2" }], "9");
+    assert.deepEqual(s.lost, ["/web n/a", "/web n/b,n/c"], "the same service ID on another node is not the same instance");
+  });
+
+  it("compares raw answers: instances kept by a hold are reported lost once, not at every answer of the hold", async (t) => {
+    const s = setup(t);
+    await s.answer([A, B], "50");
+    await s.answer([B], "3");
+    assert.deepEqual(s.resets, ["/web"]);
+    assert.deepEqual(ids(s), ["a:passing", "b:passing"], "held");
+    await s.answer([B], "4");
+    assert.deepEqual(s.lost, ["/web n/a"]);
   });
 });
 

@@ -83,6 +83,11 @@ export class AgentServiceSnapshot {
     return this.inflight;
   }
 
+  /** Whether the current view has service `id`, without reading the agent; undefined while no view is loaded. */
+  holds(id: string): boolean | undefined {
+    return this.services?.byId.has(id);
+  }
+
   recordRegister(r: Registration): void {
     const s: RegisteredService = { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } };
     this.record((m) => {

@@ -4,10 +4,12 @@ import { processTelemetry, type Telemetry } from "../../observability/telemetry.
 import type { Logger } from "../../runtime/logger.js";
 import { startHttpServer, type HttpServerHandle } from "./server.js";
 
-/** A reconcile (or a stalled queue) older than this fails /healthz: 5 resync periods, at least 2 minutes. */
-function wedgeAfterMs(config: Pick<Config, "resyncIntervalMs">): number {
-  return Math.max(5 * config.resyncIntervalMs, 120_000);
-}
+/**
+ * A reconcile (or a stalled queue) older than this fails /healthz. Every Consul, Docker and load
+ * balancer request a reconcile waits on times out long before; not tied to --resync, so a long
+ * resync period does not slow the detection of a stuck worker.
+ */
+const WEDGE_AFTER_MS = 150_000;
 
 export async function serveTelemetry(
   config: Readonly<Config>,
@@ -16,5 +18,5 @@ export async function serveTelemetry(
 ): Promise<HttpServerHandle | undefined> {
   if (config.metricsAddr === undefined) return undefined;
   telemetry.captureLogs(logger);
-  return startHttpServer({ listen: config.metricsAddr, telemetry, logger, wedgeAfterMs: wedgeAfterMs(config) });
+  return startHttpServer({ listen: config.metricsAddr, telemetry, logger, wedgeAfterMs: WEDGE_AFTER_MS });
 }

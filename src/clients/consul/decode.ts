@@ -5,7 +5,7 @@
  * an empty value ("" / 0 / []), and a check status other than passing or
  * warning counts as critical. Pure functions; none throws.
  */
-import type { CheckStatus, HealthInstance, InstanceMaintenance, RegisteredService, Registration } from "../../domain/types.js";
+import { STATUS_RANK, type CheckStatus, type HealthInstance, type InstanceMaintenance, type RegisteredService, type Registration } from "../../domain/types.js";
 import type { KvEntry } from "../../ports/consul.js";
 
 type Json = Record<string, unknown>;
@@ -22,15 +22,13 @@ const strMap = (v: unknown): Record<string, string> =>
   v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v as Json).filter((e): e is [string, string] => typeof e[1] === "string")) : {};
 const obj = (v: unknown): Json => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {});
 
-const SEVERITY: Record<CheckStatus, number> = { passing: 0, warning: 1, critical: 2 };
-
 /** The worst status of a health entry's checks; no checks = passing. */
 function aggregate(checks: unknown): CheckStatus {
   let worst: CheckStatus = "passing";
   for (const c of Array.isArray(checks) ? checks : []) {
     const s = str(obj(c).Status);
     const status: CheckStatus = s === "passing" || s === "warning" ? s : "critical";
-    if (SEVERITY[status] > SEVERITY[worst]) worst = status;
+    if (STATUS_RANK[status] > STATUS_RANK[worst]) worst = status;
   }
   return worst;
 }

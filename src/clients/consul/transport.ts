@@ -9,6 +9,8 @@
  * agent in order; the first agent that answers becomes current (sticky: no
  * automatic failback, so a flapping agent does not bounce us around) and
  * `onFailover` fires. 4xx answers (ACL denied, bad request) never fail over.
+ * A call that every agent failed that way fires `onUnreachable` before it
+ * rejects.
  * A blocking query's index is only meaningful to the agent that issued it:
  * callers get the agent's position (`idx`) to track that (client.ts).
  */
@@ -205,7 +207,9 @@ export function createTransport(opts: ConsulClientOptions): Transport {
         lastErr = err;
       }
     }
-    throw toError(lastErr, endpoints.length > 1 ? `${what} (all ${endpoints.length} agents failed, last)` : what);
+    const err = toError(lastErr, endpoints.length > 1 ? `${what} (all ${endpoints.length} agents failed, last)` : what);
+    opts.onUnreachable?.(err.message);
+    throw err;
   }
 
   return { call, endpoints, current: () => current, tokenAdmitted: () => gate.admit(token.current()) === 0, timeoutMs: opts.timeoutMs ?? 10_000 };

@@ -35,6 +35,8 @@ export interface ConsulClientOptions {
   readonly tls?: ConsulTls;
   /** Called after calls moved to another agent (from, to: base URLs). Must not throw. */
   readonly onFailover?: (from: string, to: string) => void;
+  /** Called when a call got no usable answer from any agent (no HTTP answer, or a 5xx), with its error message. Must not throw. */
+  readonly onUnreachable?: (error: string) => void;
   readonly timeoutMs?: number;
   readonly observer?: ConsulObserver;
   /** Max connections to one agent (default 32); requests beyond it wait for a free one. */

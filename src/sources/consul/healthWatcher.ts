@@ -63,6 +63,13 @@ export interface HealthWatcherOptions {
   readonly onChange: (refKey: string) => void;
   /** Called when a query's index went backwards (agent restarted, state possibly lost). Must not throw. */
   readonly onIndexReset?: (refKey: string) => void;
+  /**
+   * Instances the previous answer of `refKey` had (same node and service ID) and this one lacks,
+   * called synchronously with each such answer, before any debounce: the registrar uses it to notice
+   * a registration removed behind its back (by hand, by another tool, by an agent that lost its state)
+   * without waiting for a full resync. Compares raw answers, so a hold does not repeat a loss.
+   */
+  readonly onLost?: (refKey: string, lost: readonly HealthInstance[]) => void;
   /** Max time instances lost by an index reset are kept (default 30 s: re-registration + first passing check). */
   readonly holdMs?: number;
   /** Max refs watched with blocking queries (default MAX_BLOCKING_QUERIES); the rest are polled. */
@@ -78,6 +85,11 @@ const MAX_BLOCKING_QUERIES = 64;
 const DEFAULT_POLL_MS = 10_000;
 const DEFAULT_QUIET_MS = 2_000;
 const MAX_CONCURRENT_READS = 16;
+
+/** An instance's identity across answers: its node and service ID. */
+function instanceKey(i: HealthInstance): string {
+  return `${i.node}\u0000${i.serviceId}`;
+}
 
 /** rendered: blocking, at once again; reported: blocking, paused after unchanged answers; polled: non-blocking reads. */
 type WatchMode = "rendered" | "reported" | "polled";
@@ -100,6 +112,8 @@ interface Loop {
 
 export class HealthWatcher implements HealthStore {
   private readonly snapshots = new Map<string, HealthSnapshot>();
+  /** The last raw answer of each key (before any hold), for onLost. */
+  private readonly answers = new Map<string, readonly HealthInstance[]>();
   private readonly loops = new Map<string, Loop>();
   private readonly holds = new Map<string, Hold>();
   /** Refs whose latest query failed. */
@@ -137,6 +151,7 @@ export class HealthWatcher implements HealthStore {
       this.loops.delete(key);
       if (mode !== undefined) continue;
       this.snapshots.delete(key);
+      this.answers.delete(key);
       this.failingKeys.delete(key);
       this.endHold(key);
       this.debouncer.cancel(key);
@@ -203,6 +218,8 @@ export class HealthWatcher implements HealthStore {
         this.failingKeys.delete(key);
         const next = BigInt(res.index) > 0n ? res.index : "1";
         const reset = index !== undefined && BigInt(next) < BigInt(index);
+        // A blocking query that ended at its wait with the index it was given: nothing changed, nothing to compare.
+        const unchanged = block && next === index && !this.holds.has(key);
         index = next;
         if (reset) {
           this.opts.onIndexReset?.(key);
@@ -213,7 +230,7 @@ export class HealthWatcher implements HealthStore {
               holdMs: this.holdMs(),
             });
         }
-        const changed = this.update(key, res.instances);
+        const changed = !unchanged && this.update(key, res.instances);
         if (mode === "reported" && !changed) await sleep(this.opts.quietMs ?? DEFAULT_QUIET_MS, signal);
       } catch (err) {
         if (isAborted(signal)) return;
@@ -310,8 +327,19 @@ export class HealthWatcher implements HealthStore {
     if (prev !== undefined && prev.stale !== true) this.snapshots.set(key, { ...prev, stale: true });
   }
 
+  /** Reports (onLost) the instances of the previous raw answer of `key` that `fresh` lacks, and keeps `fresh` for the next one. */
+  private reportLost(key: string, fresh: readonly HealthInstance[]): void {
+    const prev = this.answers.get(key);
+    this.answers.set(key, fresh);
+    if (prev === undefined || this.opts.onLost === undefined) return;
+    const now = new Set(fresh.map(instanceKey));
+    const lost = prev.filter((i) => !now.has(instanceKey(i)));
+    if (lost.length > 0) this.opts.onLost(key, lost);
+  }
+
   /** Stores the answer; true when it differs from the last one (or is the first). */
   private update(key: string, fresh: readonly HealthInstance[]): boolean {
+    this.reportLost(key, fresh);
     const instances = this.merge(key, fresh);
     const sorted = [...instances].sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : 0));
     const prev = this.snapshots.get(key);

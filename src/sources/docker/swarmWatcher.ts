@@ -36,7 +36,7 @@ export interface SwarmWatcherOptions {
   readonly logger: Logger;
   /** Periodic re-list while in swarm mode. */
   readonly resyncMs: number;
-  /** Re-check of swarm mode while the engine is not a swarm manager, and idle poll for `wanted`. */
+  /** Re-check of swarm mode while the engine is not a swarm manager, and of `wanted` while idle (wantedChanged() wakes it sooner). */
   readonly recheckMs: number;
   readonly backoff: BackoffOptions;
   /** False while no binding selects Swarm services: nothing is listed. */
@@ -115,6 +115,8 @@ export class SwarmWatcher implements SwarmClusterStore {
   private refreshing: Promise<void> | undefined;
   private again = false;
   private wake: (() => void) | undefined;
+  /** Ends the idle wait while nothing wants Swarm (see wantedChanged). */
+  private idleWake: (() => void) | undefined;
   /** After a service/node event the orchestrator updates tasks over the next moments: poll fast until then. */
   private burstUntil = 0;
 
@@ -122,6 +124,11 @@ export class SwarmWatcher implements SwarmClusterStore {
 
   view(): SwarmView {
     return this.current;
+  }
+
+  /** `wanted()` may have turned true (bindings changed): an idle watcher starts now instead of at its next recheck. */
+  wantedChanged(): void {
+    this.idleWake?.();
   }
 
   clusterId(): string | undefined {
@@ -133,7 +140,12 @@ export class SwarmWatcher implements SwarmClusterStore {
     let failures = 0;
     while (!isAborted(signal)) {
       if (!this.opts.wanted()) {
-        await sleep(Math.min(this.opts.resyncMs, this.opts.recheckMs), signal);
+        const woken = new AbortController();
+        this.idleWake = () => {
+          woken.abort();
+        };
+        await sleep(this.opts.recheckMs, AbortSignal.any([signal, woken.signal]));
+        this.idleWake = undefined;
         continue;
       }
       const stream = new AbortController();

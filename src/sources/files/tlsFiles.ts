@@ -4,7 +4,8 @@
  * symlinks, so a Kubernetes Secret volume's `..data` swap counts) and the keys
  * whose files changed (inode, size, mtime, ctime, or appearing/vanishing) are
  * reported. A binding seen for the first time is only recorded: its own
- * binding change renders it. Never reads file content (the key stays out of
+ * binding change renders it. While no binding has tls, the poll slows to
+ * `idleIntervalMs`. Never reads file content (the key stays out of
  * this process's memory until the renderer validates the pair).
  */
 import { stat } from "node:fs/promises";
@@ -18,6 +19,8 @@ export interface TlsFilesOptions {
   /** --tls-dir. */
   readonly dir: string;
   readonly intervalMs: number;
+  /** Poll period while no binding has tls (a binding that gains tls is only recorded by its first scan anyway). */
+  readonly idleIntervalMs: number;
   readonly onChange: (keys: readonly string[]) => void;
 }
 
@@ -56,7 +59,7 @@ export async function watchTlsFiles(opts: TlsFilesOptions, signal: AbortSignal):
     const changed = await scanTlsFiles(opts.bindings, opts.dir, last);
     if (changed.length > 0) opts.onChange(changed);
     try {
-      await sleep(opts.intervalMs, undefined, { signal });
+      await sleep(last.size > 0 ? opts.intervalMs : opts.idleIntervalMs, undefined, { signal });
     } catch {
       return; // aborted
     }
