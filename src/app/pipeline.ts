@@ -84,7 +84,7 @@ export function buildPipeline<S extends RunnableBindingSource>(opts: PipelineOpt
  * agent dies) marks it down at once. While it is down, the probe period bounds the re-assert delay
  * after it is back.
  */
-const CONSUL_PROBE_MS = 5_000;
+const CONSUL_PROBE_MS = 10_000;
 const CONSUL_DOWN_PROBE_MS = 1_000;
 
 /** True when `meta` is that of a registration one of `endpoints` owns (domain/ownership.ts). */
