@@ -219,8 +219,8 @@ export class DockerEndpointPipeline {
   /**
    * Consul stopped reporting `lost` (health watch). Those this endpoint owns and believes registered
    * were removed behind its back: the agent view is re-read and their keys re-queued, so they are
-   * restored now rather than at the next full resync. Its own deregistrations are not in its view any
-   * more, so they cost nothing here. Non-blocking.
+   * restored now rather than at the next full resync. Its own deregistrations (sent, or already
+   * answered) are not believed registered, so they cost nothing here. Non-blocking.
    */
   consulLost(lost: readonly HealthInstance[]): void {
     const self = this.owner;
