@@ -35,7 +35,8 @@ export interface HoldMerge {
   readonly released: boolean;
 }
 
-function nodeKey(i: Pick<HealthInstance, "node" | "serviceId">): string {
+/** An instance's identity across Consul answers: its node and service ID (the same ID may stand on several nodes). */
+export function instanceKey(i: Pick<HealthInstance, "node" | "serviceId">): string {
   return `${i.node}\u0000${i.serviceId}`;
 }
 
@@ -46,8 +47,8 @@ export function mergeHeld(held: readonly HealthInstance[], fresh: readonly Healt
     (byId.get(h.serviceId) ?? []).some((i) => (kind === "reset" || i.node !== h.node) && RANK[i.status] <= RANK[h.status]);
   const uncovered = held.filter((h) => !covered(h));
   if (uncovered.length === 0) return { instances: fresh, released: true };
-  const rank = new Map(fresh.map((i) => [nodeKey(i), RANK[i.status]]));
-  const substitutes = uncovered.filter((h) => (rank.get(nodeKey(h)) ?? ABSENT) > RANK[h.status]);
-  const replaced = new Set(substitutes.map(nodeKey));
-  return { instances: [...fresh.filter((i) => !replaced.has(nodeKey(i))), ...substitutes], released: false };
+  const rank = new Map(fresh.map((i) => [instanceKey(i), RANK[i.status]]));
+  const substitutes = uncovered.filter((h) => (rank.get(instanceKey(h)) ?? ABSENT) > RANK[h.status]);
+  const replaced = new Set(substitutes.map(instanceKey));
+  return { instances: [...fresh.filter((i) => !replaced.has(instanceKey(i))), ...substitutes], released: false };
 }

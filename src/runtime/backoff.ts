@@ -36,3 +36,33 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function isAborted(signal: AbortSignal): boolean {
   return signal.aborted;
 }
+
+/**
+ * A sleep another party can cut short: `sleep(ms, signal)` resolves after `ms` (never, when `ms` is
+ * undefined), when `signal` aborts, or at `wake()`, whichever comes first; it never rejects. A
+ * `wake()` while nobody sleeps does nothing, so a sleeper re-checks its state after every sleep. One
+ * sleeper at a time.
+ */
+export class Wakeup {
+  private end: (() => void) | undefined;
+
+  wake(): void {
+    this.end?.();
+  }
+
+  sleep(ms: number | undefined, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        if (this.end === done) this.end = undefined;
+        resolve();
+      };
+      if (ms !== undefined) timer = setTimeout(done, ms);
+      this.end = done;
+      signal.addEventListener("abort", done, { once: true });
+      if (signal.aborted) done();
+    });
+  }
+}

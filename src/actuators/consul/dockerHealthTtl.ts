@@ -22,6 +22,7 @@
  */
 import type { CheckStatus, Registration } from "../../domain/types.js";
 import type { ConsulApi } from "../../ports/consul.js";
+import { Wakeup } from "../../runtime/backoff.js";
 import { parseDurationMs } from "../../runtime/duration.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 
@@ -59,8 +60,8 @@ export interface DockerHealthTtlOptions {
 export class DockerHealthTtl {
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
-  /** Ends run()'s current sleep (set while it sleeps). */
-  private wake: (() => void) | undefined;
+  /** Ends run()'s current sleep. */
+  private readonly wakeup = new Wakeup();
 
   constructor(private readonly opts: DockerHealthTtlOptions) {
     this.now = opts.now ?? Date.now;
@@ -92,7 +93,7 @@ export class DockerHealthTtl {
       } else if (e.sent !== status) changed.push(e);
     }
     for (const [id, e] of this.entries) if (e.binding === binding && !wanted.has(id)) this.entries.delete(id);
-    this.wake?.();
+    this.wakeup.wake();
     const failure = (await Promise.all(changed.map((e) => this.send(e)))).find((err) => err !== undefined);
     // The client's own error (a ConsulError): its reason becomes the binding's Registered reason.
     if (failure !== undefined) throw failure;
@@ -126,19 +127,7 @@ export class DockerHealthTtl {
   /** Resolves when the next refresh is due, track() changed what is tracked, or `signal` aborts. */
   private sleepUntilDue(signal: AbortSignal): Promise<void> {
     const ms = this.untilDue();
-    return new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        this.wake = undefined;
-        resolve();
-      };
-      if (ms !== undefined) timer = setTimeout(done, Math.max(MIN_SLEEP_MS, ms));
-      this.wake = done;
-      signal.addEventListener("abort", done, { once: true });
-      if (signal.aborted) done();
-    });
+    return this.wakeup.sleep(ms === undefined ? undefined : Math.max(MIN_SLEEP_MS, ms), signal);
   }
 
   private create(binding: string, checkId: string, status: CheckStatus): Entry {

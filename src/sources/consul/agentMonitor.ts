@@ -20,7 +20,7 @@
  * - `unreachable()` while already down does nothing: the probe's own failure
  *   reaches it too and must not turn the down cadence into a busy loop.
  */
-import { isAborted, sleep } from "../../runtime/backoff.js";
+import { isAborted, Wakeup } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import type { ConsulApi } from "../../ports/consul.js";
 
@@ -36,7 +36,7 @@ export interface AgentMonitorOptions {
 
 export class AgentMonitor {
   private down = false;
-  private wake: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
 
   constructor(private readonly opts: AgentMonitorOptions) {}
 
@@ -44,7 +44,7 @@ export class AgentMonitor {
   unreachable(error: string): void {
     if (this.down) return;
     this.markDown(error);
-    this.wake?.();
+    this.wakeup.wake();
   }
 
   /** Runs until `signal` aborts. Never rejects. */
@@ -52,12 +52,7 @@ export class AgentMonitor {
     while (!isAborted(signal)) {
       await this.probe();
       if (isAborted(signal)) return;
-      const woken = new AbortController();
-      this.wake = () => {
-        woken.abort();
-      };
-      await sleep(this.down ? this.opts.downIntervalMs : this.opts.intervalMs, AbortSignal.any([signal, woken.signal]));
-      this.wake = undefined;
+      await this.wakeup.sleep(this.down ? this.opts.downIntervalMs : this.opts.intervalMs, signal);
     }
   }
 

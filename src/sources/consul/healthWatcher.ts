@@ -40,7 +40,7 @@
  *   registration storm costs one read per ref per `quietMs`, not one per
  *   registration.
  */
-import { mergeHeld, type HoldKind } from "../../domain/hold.js";
+import { instanceKey, mergeHeld, type HoldKind } from "../../domain/hold.js";
 import { onlyAddsPassing } from "../../domain/maintenance.js";
 import type { HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
@@ -85,11 +85,6 @@ const MAX_BLOCKING_QUERIES = 64;
 const DEFAULT_POLL_MS = 10_000;
 const DEFAULT_QUIET_MS = 2_000;
 const MAX_CONCURRENT_READS = 16;
-
-/** An instance's identity across answers: its node and service ID. */
-function instanceKey(i: HealthInstance): string {
-  return `${i.node}\u0000${i.serviceId}`;
-}
 
 /** rendered: blocking, at once again; reported: blocking, paused after unchanged answers; polled: non-blocking reads. */
 type WatchMode = "rendered" | "reported" | "polled";

@@ -20,7 +20,7 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import type { SwarmService, SwarmSnapshot, SwarmView } from "../../domain/swarm.js";
 import type { SwarmClusterStore } from "../../ports/swarmStore.js";
-import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
+import { backoffDelay, isAborted, sleep, Wakeup, type BackoffOptions } from "../../runtime/backoff.js";
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { nodeFromApi, serviceFromApi, taskFromApi } from "./swarmInspect.js";
 
@@ -115,8 +115,8 @@ export class SwarmWatcher implements SwarmClusterStore {
   private refreshing: Promise<void> | undefined;
   private again = false;
   private wake: (() => void) | undefined;
-  /** Ends the idle wait while nothing wants Swarm (see wantedChanged). */
-  private idleWake: (() => void) | undefined;
+  /** The wait while nothing wants Swarm (wantedChanged ends it). */
+  private readonly idle = new Wakeup();
   /** After a service/node event the orchestrator updates tasks over the next moments: poll fast until then. */
   private burstUntil = 0;
 
@@ -128,7 +128,7 @@ export class SwarmWatcher implements SwarmClusterStore {
 
   /** `wanted()` may have turned true (bindings changed): an idle watcher starts now instead of at its next recheck. */
   wantedChanged(): void {
-    this.idleWake?.();
+    this.idle.wake();
   }
 
   clusterId(): string | undefined {
@@ -140,12 +140,7 @@ export class SwarmWatcher implements SwarmClusterStore {
     let failures = 0;
     while (!isAborted(signal)) {
       if (!this.opts.wanted()) {
-        const woken = new AbortController();
-        this.idleWake = () => {
-          woken.abort();
-        };
-        await sleep(this.opts.recheckMs, AbortSignal.any([signal, woken.signal]));
-        this.idleWake = undefined;
+        await this.idle.sleep(this.opts.recheckMs, signal);
         continue;
       }
       const stream = new AbortController();
