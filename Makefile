@@ -6,9 +6,13 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # containers and label selectors after itself and removes only its own containers (label dockbind-test.pid).
 # EXCLUSIVE files change or load that dockerd for everyone: they restart it, put it in Swarm mode, start a
 # 200-container storm, or run a --registrator-compat controller (it registers ANY container of the engine,
-# so another file's containers would count as its writes). They run one at a time with nothing else; the
-# others run INTEGRATION_JOBS files at a time. The churn soak runs last, alone: it asserts its controller's
-# event-loop lag, which other files' load on the same cores would make (p90 of 1-5 ms alone, 50 ms beside three files).
+# so another file's containers would count as its writes). They run one at a time with no other file on the
+# shared engine; the others run INTEGRATION_JOBS files at a time, longest first (SLOW_SHARED: a long file
+# started last would run alone at the end). The churn soak runs beside the exclusive files: it has its own
+# private dockerd, Consul and nginx and touches nothing of theirs. It asserts its controller's event-loop lag,
+# which the other files' load on the same two cores would raise (lag p99 p90 of 58 ms beside four shared
+# files), so it runs in its own session with a raised CPU share (test/bed/cpu-priority.sh); its output is
+# printed when it ends (SOAK_LOG).
 INTEGRATION_TIMEOUT := --test-timeout=300000
 INTEGRATION_JOBS ?= 3
 EXCLUSIVE_FILES := $(addprefix test/integration/,compat-at-rest.test.ts docker-endpoints-swarm.test.ts \
@@ -18,6 +22,11 @@ EXCLUSIVE_FILES := $(addprefix test/integration/,compat-at-rest.test.ts docker-e
 # own invocation: Node 20's --test-timeout is per file, so its timeout is fitted to its length (+10 min for set-up and checks).
 SOAK_FILES := $(wildcard test/integration/soak-*.test.ts)
 SOAK_RUN = $(NODE_TEST) --test-concurrency=1 --test-timeout=$$(( (SOAK_MINUTES * 60 + 600) * 1000 )) $(SOAK_FILES)
+SOAK_LOG := test-results/soak-make-test.log
+# Shared files that take a minute or more (in this order), started first.
+SLOW_SHARED := $(addprefix test/integration/,watch-stall-k8s.test.ts docker-healthcheck.test.ts node-identity.test.ts \
+  consul-cluster.test.ts file-transients.test.ts faults-kill.test.ts k8s-leader.test.ts haproxy-scenario.test.ts \
+  traffic-split.test.ts lb-output-dir-full.test.ts streams.test.ts docker-only-leader.test.ts)
 
 .PHONY: all deps testbed build lint format typecheck test test-unit test-integration demo bench bench-failures soak clean teardown crds flags
 
@@ -57,14 +66,17 @@ format: deps
 test-unit: deps
 	$(NODE_TEST) --test-concurrency=3 --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))
 
-SHARED_FILES = $(sort $(filter-out $(SOAK_FILES) $(EXCLUSIVE_FILES),$(wildcard test/integration/*.test.ts)))
+SHARED_FILES = $(SLOW_SHARED) $(sort $(filter-out $(SOAK_FILES) $(EXCLUSIVE_FILES) $(SLOW_SHARED),$(wildcard test/integration/*.test.ts)))
 
-# Shared files, then exclusive ones, then the soak; every part runs even when an earlier one failed, and the
-# target fails when any did.
+# Shared files, then the exclusive ones with the soak beside them; every part runs even when an earlier one
+# failed, and the target fails when any did. Ctrl-C (or TERM) stops the soak's session too.
 test-integration: deps testbed
 	$(NODE_TEST) --test-concurrency=$(INTEGRATION_JOBS) $(INTEGRATION_TIMEOUT) $(SHARED_FILES); shared=$$?; \
+	  mkdir -p $(dir $(SOAK_LOG)); export SOAK_MINUTES=$${SOAK_MINUTES:-5}; \
+	  setsid bash test/bed/cpu-priority.sh $(SOAK_RUN) > $(SOAK_LOG) 2>&1 & soak_pid=$$!; \
+	  trap 'kill -TERM -- -$$soak_pid 2>/dev/null; exit 130' INT TERM; \
 	  $(NODE_TEST) --test-concurrency=1 $(INTEGRATION_TIMEOUT) $(EXCLUSIVE_FILES); exclusive=$$?; \
-	  export SOAK_MINUTES=$${SOAK_MINUTES:-5}; $(SOAK_RUN); soak=$$?; \
+	  wait $$soak_pid; soak=$$?; echo "--- churn soak ($(SOAK_LOG), ran beside the exclusive files)"; cat $(SOAK_LOG); \
 	  echo "integration: shared files exit $$shared, exclusive files exit $$exclusive, churn soak exit $$soak"; \
 	  [ $$shared -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$soak -eq 0 ]
 

@@ -80,13 +80,16 @@ const KILL_WINDOW = "backend killed";
 
 /**
  * `docker run -d` of the backend image on the private engine; resolves once it answers on its host port.
- * Each engine picks its host ports on its own, so one may pick a port another process holds: such a
- * run ("address already in use") is removed and retried.
+ * The host port is one the kernel just handed out (freePort), not the engine's pick: every engine walks
+ * the same port range from its start on its own, so the private engine's next port is often one the
+ * shared engine holds (a 200-container storm there holds a block of them). A run that still finds its
+ * port taken ("address already in use") is removed and retried on another. A `--restart always`
+ * container keeps its port across an engine restart.
  */
 async function startBackend(name: string, extra: readonly string[] = []): Promise<string> {
   const args = ["run", "-d", "--name", name, "--label", `${TEST_LABEL}=1`, "--label", `app=${APP}`, "--env", `NAME=${name}`];
   for (let attempt = 1; ; attempt++) {
-    const r = await engine.docker([...args, "--publish", "127.0.0.1::80", ...extra, BACKEND_IMAGE]);
+    const r = await engine.docker([...args, "--publish", `127.0.0.1:${await freePort()}:80`, ...extra, BACKEND_IMAGE]);
     if (r.code !== 0) {
       if (attempt >= 5 || !r.stderr.includes("address already in use")) throw new Error(`docker run ${name}: ${r.stderr.trim()}`);
       await engine.docker(["rm", "-f", name]);

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs "$@" with a raised CPU share. For a test that asserts its own timing (the churn soak's
+# event-loop lag) while other test files load the same cores. Start it with `setsid` so that it
+# has its own session:
+# - with the kernel's autogroups on (sched(7), "The autogroup feature") each session is one
+#   scheduling group that competes with the other sessions as a whole, and a process's nice value
+#   only ranks it inside its own group: the group's nice (/proc/self/autogroup) is set to -10;
+# - the command itself runs at nice -10 too, for kernels without autogroups.
+# Both need CAP_SYS_NICE (the test bed runs as root). Without it the command runs at the normal
+# share (nice warns and runs it anyway). Blocks until the command exits; its exit status is ours.
+set -u
+echo -10 2>/dev/null >/proc/self/autogroup || true
+exec nice -n -10 "$@"
