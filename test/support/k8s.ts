@@ -18,6 +18,7 @@
  * command lines contain /tmp/dockbind-testbed/ (teardown.sh).
  */
 import { randomBytes } from "node:crypto";
+import { request as httpsRequest } from "node:https";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, type RunResult } from "./exec.js";
@@ -69,6 +70,11 @@ export interface KubeHandle {
   readonly kubeconfig: string;
   readonly auditLog: string;
   readonly logFile: string;
+  /**
+   * GET of an API path as the admin, straight over HTTPS (no kubectl process: polls of status and leases
+   * run every 100 ms). `status` 0: no HTTP answer (connection refused, reset, timeout).
+   */
+  get(path: string): Promise<{ readonly status: number; readonly body: string }>;
   /** kubectl with the admin kubeconfig; rejects on a non-zero exit unless `check: false`. */
   kubectl(args: readonly string[], opts?: { input?: string; check?: boolean; kubeconfig?: string }): Promise<RunResult>;
   /** helm with the admin kubeconfig. */
@@ -220,6 +226,27 @@ export async function startKube(): Promise<KubeHandle> {
       timeoutMs: 60_000,
       ...(opts.input !== undefined ? { input: opts.input } : {}),
     });
+  const ca = readFileSync(caFile);
+  const get = (path: string): Promise<{ readonly status: number; readonly body: string }> =>
+    new Promise((resolve) => {
+      // agent: false: one connection per call, so nothing is reused across API server restarts.
+      const req = httpsRequest(`${server}${path}`, { ca, agent: false, timeout: 10_000, headers: { authorization: `Bearer ${adminToken}` } }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => {
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+        res.on("error", () => {
+          resolve({ status: 0, body });
+        });
+      });
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", () => {
+        resolve({ status: 0, body: "" });
+      });
+      req.end();
+    });
   const startApiserver = async (): Promise<void> => {
     const proc = startManaged(KUBE_APISERVER, apiArgs, logFile);
     api = proc;
@@ -227,7 +254,7 @@ export async function startKube(): Promise<KubeHandle> {
     void proc.exited.then((info) => {
       died.abort(new Error(`kube-apiserver exited (code ${String(info.code)}), see ${logFile}`));
     });
-    await waitFor(async () => (await kubectl(["get", "--raw", "/readyz"], { check: false })).code === 0 || undefined, {
+    await waitFor(async () => (await get("/readyz")).status === 200 || undefined, {
       timeoutMs: 60_000,
       intervalMs: 200,
       what: `kube-apiserver ready on ${server} (log ${logFile})`,
@@ -242,6 +269,7 @@ export async function startKube(): Promise<KubeHandle> {
     kubeconfig,
     auditLog,
     logFile,
+    get,
     kubectl,
     helm: (args, opts = {}) => run(HELM, ["--kubeconfig", kubeconfig, ...args], { check: opts.check ?? true, timeoutMs: 120_000 }),
     async serviceAccountKubeconfig(namespace, serviceAccount, name) {
@@ -394,9 +422,9 @@ export interface LeaseView {
 
 /** The Lease as the API server has it (undefined when it does not exist). */
 export async function getLease(kube: KubeHandle, namespace: string, name = "dockbind-controller"): Promise<LeaseView | undefined> {
-  const r = await kube.kubectl(["get", "lease", name, "-n", namespace, "-o", "json"], { check: false });
-  if (r.code !== 0) return undefined;
-  const lease = JSON.parse(r.stdout) as { spec?: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string } };
+  const r = await kube.get(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`);
+  if (r.status !== 200) return undefined;
+  const lease = JSON.parse(r.body) as { spec?: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string } };
   return { holder: lease.spec?.holderIdentity ?? "", transitions: lease.spec?.leaseTransitions ?? 0, renewTime: lease.spec?.renewTime ?? "" };
 }
 
@@ -409,14 +437,12 @@ export interface BindingStatusView {
   readonly backends?: { desired: number; registered: number; passing: number };
 }
 
-/** `kubectl get sb NAME -o json`, reduced; undefined when the object does not exist. */
+/** The ServiceBinding as the API server has it (`kubectl get sb NAME -o json`), reduced; undefined when it does not exist. */
 export async function getBinding(kube: KubeHandle, name: string, namespace = "default"): Promise<BindingStatusView | undefined> {
-  const r = await kube.kubectl(["get", "servicebinding", name, "-n", namespace, "-o", "json"], { check: false });
-  if (r.code !== 0) {
-    if (/NotFound/.test(r.stderr)) return undefined;
-    throw new Error(`kubectl get sb ${name}: ${r.stderr}`);
-  }
-  const o = JSON.parse(r.stdout) as {
+  const r = await kube.get(`/apis/dockbind.io/v1alpha1/namespaces/${namespace}/servicebindings/${name}`);
+  if (r.status === 404) return undefined;
+  if (r.status !== 200) throw new Error(`GET servicebinding ${namespace}/${name}: HTTP ${r.status} ${r.body.slice(0, 300)}`);
+  const o = JSON.parse(r.body) as {
     metadata: { generation: number; finalizers?: string[]; deletionTimestamp?: string };
     status?: { observedGeneration?: number; conditions?: BindingStatusView["conditions"]; backends?: BindingStatusView["backends"] };
   };
