@@ -186,9 +186,14 @@ export class DockerEndpointPipeline {
       hostIP: endpoint.hostIP,
       agentServicesMaxAgeMs: config.resyncIntervalMs,
       ...(compat !== undefined ? { compat } : {}),
-      ...(o.maintenance !== undefined ? { maintenance: o.maintenance } : {}),
+      ...(o.maintenance !== undefined ? { maintenance: o.maintenance, onMaintenanceDeclared: this.maintenanceDeclared } : {}),
     });
   }
+
+  /** The node's maintenance declarations in KV changed: every binding of this endpoint is checked again. */
+  private readonly maintenanceDeclared = (): void => {
+    this.route.allRegistrations();
+  };
 
   /** This endpoint's owner identity; undefined until its engine answered `docker info`. */
   identity(): OwnerIdentity | undefined {
@@ -248,7 +253,7 @@ export class DockerEndpointPipeline {
     this.reassertAll();
   }
 
-  /** The endpoint's watchers (Docker events, Swarm, engine identity) and its Docker health TTL refreshes, each run until its signal aborts; all need leadership. */
+  /** The endpoint's watchers (Docker events, Swarm, engine identity, maintenance declarations) and its Docker health TTL refreshes, each run until its signal aborts; all need leadership. */
   runnables(): Runnable[] {
     const at = `@${this.node}`;
     return [
@@ -256,6 +261,7 @@ export class DockerEndpointPipeline {
       { name: `swarm-watcher${at}`, needsLeadership: true, start: (signal) => this.swarm.run(signal) },
       { name: `engine-identity${at}`, needsLeadership: true, start: (signal) => this.engine.run(signal) },
       { name: `docker-health-checks${at}`, needsLeadership: true, start: (signal) => this.registrar.refreshDockerChecks(signal) },
+      { name: `maintenance-watch${at}`, needsLeadership: true, start: (signal) => this.registrar.watchMaintenance(signal) },
     ];
   }
 }

@@ -101,6 +101,14 @@ export interface ConsulMaintenance {
   setMaintenance(id: string, enable: boolean, reason?: string): Promise<void>;
   /** Every key under `prefix` with its value (none: []). */
   kvList(prefix: string): Promise<readonly { readonly key: string; readonly value: string }[]>;
+  /**
+   * kvList as a blocking query: with `index` (an earlier answer's) and `waitMs`, the agent holds the
+   * request until something under `prefix` changes or the wait ends. `index` of the answer: for the next call.
+   */
+  kvListWatch(
+    prefix: string,
+    opts: { readonly index?: string; readonly waitMs?: number; readonly signal?: AbortSignal },
+  ): Promise<{ readonly entries: readonly { readonly key: string; readonly value: string }[]; readonly index: string }>;
   kvPut(key: string, value: string): Promise<void>;
   /** Deletes `key` (with `recurse`, every key under it). */
   kvDelete(key: string, recurse?: boolean): Promise<void>;

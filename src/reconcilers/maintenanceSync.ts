@@ -11,7 +11,15 @@
  * - only maintenance carrying MAINTENANCE_MARK is ever disabled; anyone else's is kept;
  * - the KV entries cannot be read (e.g. an ACL token without KV read): `spec.maintenance`
  *   is still applied, nothing is taken out;
- * - `invalidate()` forces fresh reads (a restarted agent that lost its state is re-filled).
+ * - `invalidate()` forces fresh reads (a restarted agent that lost its state is re-filled);
+ * - while `watch()` runs and its blocking query on the node's KV prefix has a current answer,
+ *   entering() decides registrations that nothing declares into maintenance from that answer
+ *   alone: a new backend's registration waits for no read (the common case). Anything declared
+ *   is still decided on the shared read, as without the watch;
+ * - an answer of the watch that differs from the one before drops the cached read (a declaration
+ *   made while it was cached, e.g. for a container about to be replaced under the same name, is
+ *   never decided on the old read) and calls `onDeclared` (the caller re-queues its bindings, so a
+ *   declaration written to KV by hand applies at once). The first answer drops the cache only.
  */
 import {
   maintenanceActions,
@@ -26,7 +34,13 @@ import {
 import type { Registration, ServiceBinding } from "../domain/types.js";
 import type { ConsulMaintenance } from "../ports/consul.js";
 import type { ContainerStore } from "../ports/containerStore.js";
+import { backoffDelay, isAborted, sleep } from "../runtime/backoff.js";
 import { errorMessage, type Logger } from "../runtime/logger.js";
+
+/** Longest wait of the KV watch's blocking query: one request per wait while nothing changes. */
+const WATCH_WAIT_MS = 300_000;
+/** Retry pacing of a failing KV watch (e.g. a token without KV read: 403 until it changes). */
+const WATCH_BACKOFF = { baseMs: 1_000, maxMs: 60_000 };
 
 interface MaintenanceState {
   readonly current: Map<string, string>;
@@ -37,6 +51,8 @@ interface MaintenanceState {
 export class MaintenanceSync {
   private state: Promise<MaintenanceState> | undefined;
   private readAt = 0;
+  /** The node's KV declarations as the watch's latest answer has them; undefined while the watch has none that is current. */
+  private watched: MaintenanceEntries | undefined;
 
   constructor(
     private readonly api: ConsulMaintenance,
@@ -44,6 +60,7 @@ export class MaintenanceSync {
     private readonly containers: Pick<ContainerStore, "get">,
     private readonly logger: Logger,
     private readonly maxAgeMs: number,
+    private readonly onDeclared?: () => void,
   ) {}
 
   invalidate(): void {
@@ -62,6 +79,8 @@ export class MaintenanceSync {
    */
   async entering(binding: ServiceBinding, registrations: readonly Registration[]): Promise<ReadonlySet<string>> {
     if (registrations.length === 0) return new Set();
+    const watched = this.watched;
+    if (watched !== undefined && registrations.every((r) => wantedMaintenance(binding, this.identity(r), watched) === undefined)) return new Set();
     try {
       return new Set(this.actions(binding, registrations, await this.read(false)).enable.map((e) => e.id));
     } catch {
@@ -88,13 +107,55 @@ export class MaintenanceSync {
     }
   }
 
+  /**
+   * Keeps the watched KV declarations current with a blocking query on the node's prefix until
+   * `signal` aborts. Never rejects: while it fails (Consul down, no KV read permission) there is
+   * no watched answer and entering() reads as it would without the watch.
+   */
+  async watch(signal: AbortSignal): Promise<void> {
+    const prefix = maintenanceKvPrefix(this.node);
+    let index: string | undefined;
+    let failures = 0;
+    let last: string | undefined;
+    while (!signal.aborted) {
+      try {
+        const answer = await this.api.kvListWatch(prefix, { ...(index !== undefined ? { index, waitMs: WATCH_WAIT_MS } : {}), signal });
+        const raw = JSON.stringify(answer.entries);
+        if (raw !== last) {
+          this.invalidate();
+          if (last !== undefined) this.onDeclared?.();
+          last = raw;
+        }
+        this.watched = maintenanceEntries(this.node, answer.entries);
+        failures = 0;
+        const next = Number(answer.index);
+        if (!(next > 0)) {
+          // No index to block on (Consul always sends one; a proxy may drop it): read again later, not in a loop.
+          index = undefined;
+          await sleep(WATCH_BACKOFF.maxMs, signal);
+          continue;
+        }
+        // An index that went backwards (a restarted agent or cluster): start again without blocking.
+        index = index === undefined || next >= Number(index) ? answer.index : undefined;
+      } catch (err) {
+        this.watched = undefined;
+        index = undefined;
+        if (isAborted(signal)) break;
+        this.logger.debug("maintenance declarations not watched; new registrations read them first", { error: errorMessage(err) });
+        await sleep(backoffDelay(failures++, WATCH_BACKOFF), signal);
+      }
+    }
+    this.watched = undefined;
+  }
+
+  private identity(r: Registration): InstanceIdentity | undefined {
+    const id = registrationContainer(r);
+    if (id === undefined) return undefined;
+    return { id, name: this.containers.get(id)?.name ?? "" };
+  }
+
   private actions(binding: ServiceBinding, registrations: readonly Registration[], s: MaintenanceState): MaintenanceActions {
-    const identity = (r: Registration): InstanceIdentity | undefined => {
-      const id = registrationContainer(r);
-      if (id === undefined) return undefined;
-      return { id, name: this.containers.get(id)?.name ?? "" };
-    };
-    return maintenanceActions(registrations, (r) => wantedMaintenance(binding, identity(r), s.entries), s.current, s.entries !== undefined);
+    return maintenanceActions(registrations, (r) => wantedMaintenance(binding, this.identity(r), s.entries), s.current, s.entries !== undefined);
   }
 
   private read(fresh: boolean): Promise<MaintenanceState> {

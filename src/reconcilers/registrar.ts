@@ -59,6 +59,8 @@ export interface RegistrarOptions {
   readonly probe?: CheckProbe;
   /** Service maintenance (spec.maintenance, `controller maint`); undefined = maintenance is not managed. */
   readonly maintenance?: ConsulMaintenance;
+  /** The node's maintenance declarations in KV changed (watchMaintenance): re-queue what they may concern. */
+  readonly onMaintenanceDeclared?: () => void;
 }
 
 /** Re-probe period of backends that did not answer their first probe (they may still be starting). */
@@ -107,12 +109,20 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     this.prober = new RegistrationProber(opts.probe);
     this.dockerChecks = new DockerHealthTtl({ consul: opts.consul, logger: opts.logger });
     const m = opts.maintenance;
-    this.maintenance = m === undefined ? undefined : new MaintenanceSync(m, opts.node, opts.containers, opts.logger, opts.agentServicesMaxAgeMs ?? 1000);
+    this.maintenance =
+      m === undefined
+        ? undefined
+        : new MaintenanceSync(m, opts.node, opts.containers, opts.logger, opts.agentServicesMaxAgeMs ?? 1000, opts.onMaintenanceDeclared);
   }
 
   /** Keeps the Docker health TTL checks of this registrar's registrations alive until `signal` aborts (a leader-only runnable). */
   refreshDockerChecks(signal: AbortSignal): Promise<void> {
     return this.dockerChecks.run(signal);
+  }
+
+  /** Watches this node's maintenance declarations in KV until `signal` aborts (MaintenanceSync.watch; none without maintenance). */
+  async watchMaintenance(signal: AbortSignal): Promise<void> {
+    await this.maintenance?.watch(signal);
   }
 
   /**

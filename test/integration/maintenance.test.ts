@@ -6,7 +6,10 @@
  *   maintenance and is never served; `maint disable` serves it again;
  * - `spec.maintenance` puts a binding's instances into maintenance and removing it takes them out,
  *   while maintenance set by hand through the agent's HTTP API (what `consul maint -service` calls)
- *   is kept across resyncs; a Consul agent restart with its state lost gets the declared maintenance back.
+ *   is kept across resyncs; a Consul agent restart with its state lost gets the declared maintenance back;
+ * - a declaration written to Consul KV by hand (no CLI) applies within seconds with no resync to
+ *   help (--resync 5m): the controller watches its node's KV prefix; the container then replaced
+ *   under the same name comes up in maintenance, and deleting the key serves it again.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -21,6 +24,7 @@ import { upstreamServers } from "../support/fsWatch.js";
 import { httpGet } from "../support/http.js";
 import { cleanupAll } from "../support/teardown.js";
 import { delay, freePort, waitFor } from "../support/wait.js";
+import { maintenanceKvKey } from "../../src/domain/maintenance.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
 const MAIN = join(import.meta.dirname, "../../src/cli/main.ts");
@@ -235,5 +239,40 @@ describe("maintenance mode", () => {
       { timeoutMs: 30_000, what: "both re-registered in maintenance after the agent restart" },
     );
     assert.equal(upstreamServers(world.lbFile("decl.conf")).length, 0);
+  });
+  it("a KV declaration written by hand applies within seconds without a resync; the replacement under the same name comes up in maintenance", async () => {
+    await world.controller?.stop();
+    const kvPort = await freePort();
+    world.writeFile("kv.yaml", bindingYaml({ name: "kvdecl", service: "maint-kv", app: "maint-kv", listenPort: kvPort }));
+    await world.startController(["--log-level", "debug", "--resync", "5m"]);
+    const k1 = await runBackend({ name: "maint-kv1", labels: { app: "maint-kv" }, env: { NAME: "kv1" } });
+    await runBackend({ name: "maint-kv2", labels: { app: "maint-kv" }, env: { NAME: "kv2" } });
+    await waitFor(async () => ((await servedSet(kvPort, 8)).size === 2 ? true : undefined), { timeoutMs: 30_000, what: "nginx serving kv1, kv2" });
+    const id1 = await serviceIdOf("maint-kv", k1.id);
+    const key = maintenanceKvKey(world.node, "default/kvdecl", "maint-kv1");
+    const put = await fetch(`${world.consul.url}/v1/kv/${key}`, { method: "PUT", body: "by kv" });
+    assert.equal(put.status, 200);
+    const putAt = Date.now();
+    await waitFor(async () => ((await agentMaintenance()).get(id1) === "dockbind: by kv" ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "kv1 in maintenance from the KV declaration alone",
+    });
+    console.log(`# KV declaration by hand -> maintenance on the agent ${Date.now() - putAt} ms (resync 5 min)`);
+    await waitFor(async () => ([...(await servedSet(kvPort, 6))].join() === "kv2" ? true : undefined), { timeoutMs: 10_000, what: "nginx serving kv2 only" });
+
+    // Replaced under the same name: registered in maintenance, never served.
+    await removeContainer(k1.id);
+    const v2 = await runBackend({ name: "maint-kv1", labels: { app: "maint-kv" }, env: { NAME: "kv1v2" } });
+    const v2Id = await serviceIdOf("maint-kv", v2.id);
+    await waitFor(async () => ((await agentMaintenance()).get(v2Id) === "dockbind: by kv" ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "the replacement in maintenance",
+    });
+    assert.deepEqual([...(await servedSet(kvPort, 10))], ["kv2"], "the replacement is not served");
+
+    const del = await fetch(`${world.consul.url}/v1/kv/${key}`, { method: "DELETE" });
+    assert.equal(del.status, 200);
+    await waitFor(async () => ((await agentMaintenance()).has(v2Id) ? undefined : true), { timeoutMs: 10_000, what: "the replacement out of maintenance" });
+    await waitFor(async () => ((await servedSet(kvPort, 8)).size === 2 ? true : undefined), { timeoutMs: 20_000, what: "nginx serving kv1v2 and kv2" });
   });
 });

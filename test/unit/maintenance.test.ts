@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { test } from "node:test";
 import { validateBinding, maintenanceReasonProblem } from "../../src/api/v1alpha1/validate.js";
 import { renderStatusPage } from "../../src/api/http/statusPage.js";
@@ -203,15 +204,81 @@ class FakeMaintenance implements ConsulMaintenance {
     if (this.kvFails) return Promise.reject(new Error("403 Permission denied"));
     return Promise.resolve([...this.kv].filter(([k]) => k.startsWith(prefix)).map(([key, value]) => ({ key, value })));
   }
+  /** KV index: bumped by every KV write; a blocking kvListWatch waits for it to move. */
+  kvIndex = 1;
+  watchCalls = 0;
+  private readonly kvChanged = new EventEmitter();
+  async kvListWatch(
+    prefix: string,
+    opts: { readonly index?: string; readonly waitMs?: number; readonly signal?: AbortSignal },
+  ): Promise<{ readonly entries: readonly { key: string; value: string }[]; readonly index: string }> {
+    this.watchCalls++;
+    if (opts.index !== undefined && Number(opts.index) === this.kvIndex) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.kvChanged.off("change", done);
+          opts.signal?.removeEventListener("abort", done);
+          resolve();
+        };
+        this.kvChanged.on("change", done);
+        opts.signal?.addEventListener("abort", done, { once: true });
+      });
+    }
+    if (opts.signal?.aborted === true) throw new Error("aborted");
+    return { entries: await this.kvList(prefix), index: String(this.kvIndex) };
+  }
   kvPut(key: string, value: string): Promise<void> {
     this.kv.set(key, value);
+    this.kvIndex++;
+    this.kvChanged.emit("change");
     return Promise.resolve();
   }
   kvDelete(key: string): Promise<void> {
     this.kv.delete(key);
+    this.kvIndex++;
+    this.kvChanged.emit("change");
     return Promise.resolve();
   }
 }
+
+test("MaintenanceSync.watch: a registration nothing declares waits for no read; a KV declaration seen by the watch is decided on a read", async () => {
+  const api = new FakeMaintenance();
+  let declared = 0;
+  // A long max age: only the watch's answers make the cached read go stale.
+  const sync = new MaintenanceSync(api, "n1", new FakeContainers(containers), silentLogger(), 600_000, () => declared++);
+  const b = makeBinding("web");
+  const regs = registrations(b);
+  const r2 = regs[1]?.id;
+  // Without a watch a decision reads (once, then cached).
+  await sync.entering(b, regs);
+  await sync.entering(b, regs);
+  assert.equal(api.reads, 1);
+  const stop = new AbortController();
+  const watching = sync.watch(stop.signal);
+  const settled = async (calls: number): Promise<void> => {
+    while (api.watchCalls < calls) await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+  };
+  await settled(2); // the first answer arrived; the second call blocks
+  assert.deepEqual([...(await sync.entering(b, regs))], []);
+  assert.equal(api.reads, 1, "nothing declared: no read");
+  assert.equal(declared, 0, "the first answer is no change");
+  await api.kvPut(maintenanceKvKey("n1", "default/web", "web-2"), "swap");
+  await settled(3);
+  assert.equal(declared, 1);
+  assert.deepEqual([...(await sync.entering(b, regs))], [r2], "decided on a fresh read, not the cached one");
+  assert.equal(api.reads, 2, "declared: decided on a read");
+  await api.kvDelete(maintenanceKvKey("n1", "default/web", "web-2"));
+  await settled(4);
+  assert.equal(declared, 2);
+  assert.deepEqual([...(await sync.entering(b, regs))], []);
+  assert.equal(api.reads, 2);
+  stop.abort();
+  await watching;
+  // The watch has stopped: decisions use the (cached) read again.
+  await sync.entering(b, regs);
+  assert.equal(api.reads, 3);
+});
 
 test("MaintenanceSync: converged costs no write and shares reads; KV entries apply; unreadable KV takes nothing out", async () => {
   const api = new FakeMaintenance();

@@ -49,6 +49,35 @@ import type {
 /** Timeout of a blocking read that waits up to `waitMs`: Consul adds up to wait/16 of jitter; leave room before timing out. */
 const blockingTimeout = (waitMs: number): number => waitMs + waitMs / 16 + 5000;
 
+/**
+ * GET /v1/kv/:key (with `recurse`, every key under it) with the answer's headers, blocking while
+ * `q.index` is current (up to `q.waitMs`) and cancelled when `q.signal` aborts.
+ */
+function kvRead(
+  t: Transport,
+  key: string,
+  recurse: boolean,
+  q: { readonly index?: string; readonly waitMs?: number; readonly signal?: AbortSignal },
+): Promise<[RawResponse, unknown]> {
+  const blocking = q.index !== undefined && q.waitMs !== undefined;
+  const waitMs = q.waitMs ?? 0;
+  const what = `read ${key}`;
+  const read = (c: Transport["endpoints"][number]["client"]): Promise<[RawResponse, unknown]> =>
+    cancellable(
+      q.signal,
+      what,
+      (ctx) =>
+        c.kv.get({
+          key,
+          ...(recurse ? { recurse: true } : {}),
+          ...(blocking ? { index: q.index, wait: `${Math.ceil(waitMs / 1000)}s` } : {}),
+          timeout: blocking ? blockingTimeout(waitMs) : t.timeoutMs,
+          ctx,
+        }) as Promise<[RawResponse, unknown]>,
+    );
+  return t.call(what, read, q.signal !== undefined ? { signal: q.signal } : {});
+}
+
 /** The session and KV calls of ConsulLocking; they fail over like the others and none is counted as a registration write. */
 function lockingCalls(t: Transport): ConsulLocking {
   const timeout = t.timeoutMs;
@@ -73,21 +102,7 @@ function lockingCalls(t: Transport): ConsulLocking {
       await t.call(`destroy session ${id}`, (c) => c.session.destroy({ id, timeout }));
     },
     async kvGet(key, q) {
-      const blocking = q.index !== undefined && q.waitMs !== undefined;
-      const waitMs = q.waitMs ?? 0;
-      const read = (c: Transport["endpoints"][number]["client"]): Promise<[RawResponse, unknown]> =>
-        cancellable(
-          q.signal,
-          `read ${key}`,
-          (ctx) =>
-            c.kv.get({
-              key,
-              ...(blocking ? { index: q.index, wait: `${Math.ceil(waitMs / 1000)}s` } : {}),
-              timeout: blocking ? blockingTimeout(waitMs) : timeout,
-              ctx,
-            }) as Promise<[RawResponse, unknown]>,
-        );
-      const [response, body] = await t.call(`read ${key}`, read, q.signal !== undefined ? { signal: q.signal } : {});
+      const [response, body] = await kvRead(t, key, false, q);
       return decodeKvEntry(body, response);
     },
     async kvAcquire(key, value, session) {
@@ -115,6 +130,10 @@ function maintenanceCalls(t: Transport): ConsulMaintenance {
     },
     async kvList(prefix) {
       return decodeKvList(await t.call(`read ${prefix}`, (c) => c.kv.get({ key: prefix, recurse: true, timeout })));
+    },
+    async kvListWatch(prefix, q) {
+      const [response, body] = await kvRead(t, prefix, true, q);
+      return { entries: decodeKvList(body), index: responseIndex(response) };
     },
     async kvPut(key, value) {
       await t.call(`write ${key}`, (c) => c.kv.set({ key, value, timeout }));
