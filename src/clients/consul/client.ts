@@ -129,7 +129,8 @@ function maintenanceCalls(t: Transport): ConsulMaintenance {
       await t.call(what, (c) => c.agent.service.maintenance({ id, enable, ...(enable && reason !== undefined ? { reason } : {}), timeout }));
     },
     async kvList(prefix) {
-      return decodeKvList(await t.call(`read ${prefix}`, (c) => c.kv.get({ key: prefix, recurse: true, timeout })));
+      const [, body] = await kvRead(t, prefix, true, {});
+      return decodeKvList(body);
     },
     async kvListWatch(prefix, q) {
       const [response, body] = await kvRead(t, prefix, true, q);
