@@ -12,15 +12,22 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # which the other files' load on the same two cores would raise (lag p99 p90 of 58 ms beside four shared
 # files), so it runs in its own session with a raised CPU share (test/bed/cpu-priority.sh); its output is
 # printed when it ends (SOAK_LOG).
-INTEGRATION_TIMEOUT := --test-timeout=300000
+INTEGRATION_TIMEOUT := --timeout=300000
 INTEGRATION_JOBS ?= 3
 EXCLUSIVE_FILES := $(addprefix test/integration/,compat-at-rest.test.ts docker-endpoints-swarm.test.ts \
   docker-healthcheck-swarm.test.ts docker-list-vs-inspect.test.ts docker-only-lifecycle.test.ts faults-dockerd.test.ts \
   faults-storm.test.ts hostile.test.ts plan-world.test.ts swarm.test.ts)
-# The 200-container storm runs first, in its own invocation (node --test sorts the files it is given): it is the
-# heaviest neighbour the soak has (its controller's lag p99 reached 75 ms beside it, p90 33-35 ms), and first it
-# falls in the soak's set-up and warm-up, whose samples are not judged.
+# Integration files run through test/bed/run-files.ts, which keeps the order it is given (`node --test` sorts its
+# files, so an order there does nothing).
+RUN_FILES := node --import tsx test/bed/run-files.ts
+# The 200-container storm is the first exclusive file: it is the heaviest neighbour the soak has (its controller's
+# lag p99 reached 75 ms beside it, p90 33-35 ms), and first it falls in the soak's set-up and warm-up, whose
+# samples are not judged.
 STORM_FILE := test/integration/faults-storm.test.ts
+# The longest shared files (40-90 s of tests each, measured) start first, so none of them starts last and runs
+# alone at the end of the shared phase.
+SLOW_SHARED := $(addprefix test/integration/,docker-healthcheck.test.ts watch-stall-k8s.test.ts node-identity.test.ts \
+  docker-only-leader.test.ts k8s-leader.test.ts faults-kill.test.ts file-transients.test.ts lb-output-dir-full.test.ts)
 # The churn soak (test/integration/soak-*) runs SOAK_MINUTES (whole minutes; 5 in `make test`, 60 in `make soak`) in its
 # own invocation: Node 20's --test-timeout is per file, so its timeout is fitted to its length (+10 min for set-up and checks).
 SOAK_FILES := $(wildcard test/integration/soak-*.test.ts)
@@ -68,18 +75,20 @@ format: deps
 test-unit: deps
 	$(NODE_TEST) --test-concurrency=3 --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))
 
-SHARED_FILES = $(sort $(filter-out $(SOAK_FILES) $(EXCLUSIVE_FILES),$(wildcard test/integration/*.test.ts)))
+SHARED_FILES = $(SLOW_SHARED) $(sort $(filter-out $(SLOW_SHARED) $(SOAK_FILES) $(EXCLUSIVE_FILES),$(wildcard test/integration/*.test.ts)))
+
+# Controllers and CLI runs under test start from the compiled dist/ (built first): each start costs about half
+# the CPU of one through tsx, and a run starts dozens (test/support/controller.ts: controllerCommand).
+test-integration soak: export DOCKBIND_TEST_ENTRY := built
 
 # Shared files, then the exclusive ones with the soak beside them; every part runs even when an earlier one
 # failed, and the target fails when any did. Ctrl-C (or TERM) stops the soak's session too.
-test-integration: deps testbed
-	$(NODE_TEST) --test-concurrency=$(INTEGRATION_JOBS) $(INTEGRATION_TIMEOUT) $(SHARED_FILES); shared=$$?; \
+test-integration: deps testbed build
+	$(RUN_FILES) --concurrency=$(INTEGRATION_JOBS) $(INTEGRATION_TIMEOUT) $(SHARED_FILES); shared=$$?; \
 	  mkdir -p $(dir $(SOAK_LOG)); export SOAK_MINUTES=$${SOAK_MINUTES:-5}; \
 	  setsid bash test/bed/cpu-priority.sh $(SOAK_RUN) > $(SOAK_LOG) 2>&1 & soak_pid=$$!; \
 	  trap 'kill -TERM -- -$$soak_pid 2>/dev/null; exit 130' INT TERM; \
-	  $(NODE_TEST) --test-concurrency=1 $(INTEGRATION_TIMEOUT) $(STORM_FILE); storm=$$?; \
-	  $(NODE_TEST) --test-concurrency=1 $(INTEGRATION_TIMEOUT) $(filter-out $(STORM_FILE),$(EXCLUSIVE_FILES)); exclusive=$$?; \
-	  [ $$storm -eq 0 ] || exclusive=$$storm; \
+	  $(RUN_FILES) --concurrency=1 $(INTEGRATION_TIMEOUT) $(STORM_FILE) $(filter-out $(STORM_FILE),$(EXCLUSIVE_FILES)); exclusive=$$?; \
 	  wait $$soak_pid; soak=$$?; echo "--- churn soak ($(SOAK_LOG), ran beside the exclusive files)"; cat $(SOAK_LOG); \
 	  echo "integration: shared files exit $$shared, exclusive files exit $$exclusive, churn soak exit $$soak"; \
 	  [ $$shared -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$soak -eq 0 ]
@@ -111,7 +120,7 @@ bench-failures: deps testbed
 ## soak: the fault suite (test/integration/faults-*) at length, then the churn soak for SOAK_MINUTES (default 60; plot and
 ## samples in test-results/soak/) (make test runs bounded versions). Knobs: FAULT_KILLS (kill -9 cycles, default 200),
 ## FAULT_CONSUL_RESTARTS (default 10), STORM_CONTAINERS (default 200), SOAK_MINUTES, SOAK_CHURN_MS, SOAK_EDIT_S
-soak: deps testbed
+soak: deps testbed build
 	FAULT_KILLS=$${FAULT_KILLS:-200} FAULT_CONSUL_RESTARTS=$${FAULT_CONSUL_RESTARTS:-10} \
 	  $(NODE_TEST) --test-concurrency=1 --test-timeout=7200000 $(sort $(wildcard test/integration/faults-*.test.ts))
 	export SOAK_MINUTES=$${SOAK_MINUTES:-60}; $(SOAK_RUN)

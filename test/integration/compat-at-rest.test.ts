@@ -13,7 +13,7 @@ import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { StatusDocument } from "../../src/observability/statusModel.js";
-import { startController } from "../support/controller.js";
+import { controllerCommand, startController } from "../support/controller.js";
 import { controllerGet, controllerHttpAddr } from "../support/controllerHttp.js";
 import { runBackend } from "../support/docker.js";
 import { run } from "../support/exec.js";
@@ -24,7 +24,6 @@ import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
-const REPO = join(import.meta.dirname, "..", "..");
 const SERVICE = "compat-rest-web";
 const RESYNC_MS = 2000;
 let world: World;
@@ -165,7 +164,7 @@ describe("backend health of bindings without a load balancer", () => {
     assert.equal(view.loadBalancer, undefined);
     assert.equal(await metricSum(c, "dockbind_backends", { binding: "default/plain", state: "passing" }), 1);
     assert.equal(await metricSum(c, "dockbind_backends", { binding: "default/plain", state: "registered" }), 2);
-    const cli = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", await controllerHttpAddr(c)], {
+    const cli = await run(process.execPath, [...controllerCommand(), "status", "--addr", await controllerHttpAddr(c)], {
       timeoutMs: 60_000,
     });
     assert.equal(cli.code, 0, cli.stderr);

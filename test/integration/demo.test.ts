@@ -22,7 +22,7 @@ async function bedChildren(pid: number): Promise<Map<string, number>> {
     const child = Number(line.trim().split(/\s+/)[0]);
     if (line.includes("consul agent")) out.set("consul", child);
     else if (line.includes("nginx: master")) out.set("nginx", child);
-    else if (line.includes("src/cli/main.ts")) out.set("controller", child);
+    else if (/src\/cli\/main\.(ts|js)/.test(line)) out.set("controller", child); // source or dist/ (controllerCommand)
   }
   return out;
 }

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { controllerArgs } from "../support/controller.js";
+import { controllerArgs, controllerCommand } from "../support/controller.js";
 import { TEST_LABEL } from "../support/docker.js";
 import { apiRemoveContainer, apiRunContainer, apiRunningPorts } from "../support/dockerProxy.js";
 import { upstreamServers } from "../support/fsWatch.js";
@@ -117,11 +117,7 @@ function spawnController(i: number): ManagedProcess {
     node: world.node,
     extraArgs: ["--resync", "2s", "--wait-min", "20ms", "--wait-max", "200ms"],
   });
-  return startManaged(
-    process.execPath,
-    ["--import", "tsx", join(import.meta.dirname, "../../src/cli/main.ts"), ...args],
-    join(ensureBedRoot(), `controller-faults-kill-${i % 2}.log`),
-  );
+  return startManaged(process.execPath, [...controllerCommand(), ...args], join(ensureBedRoot(), `controller-faults-kill-${i % 2}.log`));
 }
 
 before(async () => {

@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { ControllerHandle, LogLine } from "../support/controller.js";
+import { controllerCommand, type ControllerHandle, type LogLine } from "../support/controller.js";
 import { TEST_LABEL, runBackend } from "../support/docker.js";
 import { apiRunContainer } from "../support/dockerProxy.js";
 import { run } from "../support/exec.js";
@@ -27,7 +27,6 @@ import { freePort, waitFor } from "../support/wait.js";
 import { startWorld, type World } from "../support/world.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "hostile");
-const REPO = join(import.meta.dirname, "..", "..");
 
 interface BindingCase {
   readonly id: string;
@@ -287,7 +286,7 @@ describe("hostile input corpus", () => {
       if (c.generate === undefined) copyFileSync(join(FIXTURES, "bindings", c.file), join(dir, c.file));
       else writeFileSync(join(dir, c.file), caseText(c));
     }
-    const r = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "validate", "-f", dir], { timeoutMs: 120_000 });
+    const r = await run(process.execPath, [...controllerCommand(), "validate", "-f", dir], { timeoutMs: 120_000 });
     assert.equal(r.code, 1, r.stderr);
     const lines = r.stdout.split("\n");
     assert.ok(!lines.some((l) => l.startsWith(join(dir, "00-base.yaml"))), "the base bindings are valid");

@@ -12,9 +12,8 @@
  *   under the same name comes up in maintenance, and deleting the key serves it again.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { waitForReconciles } from "../support/controller.js";
+import { controllerCommand, waitForReconciles } from "../support/controller.js";
 import { controllerGet, controllerHttpAddr } from "../support/controllerHttp.js";
 import { metricSum } from "../support/metrics.js";
 import { controllerStatus } from "../support/status.js";
@@ -27,7 +26,6 @@ import { delay, freePort, waitFor } from "../support/wait.js";
 import { maintenanceKvKey } from "../../src/domain/maintenance.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
-const MAIN = join(import.meta.dirname, "../../src/cli/main.ts");
 let world: World;
 let port: number;
 let declPort: number;
@@ -53,7 +51,7 @@ function declYaml(reason: string | undefined): string {
 
 /** `controller maint ...` against the world's Consul (through the proxy, as the controller) and node. */
 async function maint(...args: string[]): Promise<string> {
-  const r = await run(process.execPath, ["--import", "tsx", MAIN, "maint", ...args, "--consul-addr", world.proxy.addr, "--node", world.node], {
+  const r = await run(process.execPath, [...controllerCommand(), "maint", ...args, "--consul-addr", world.proxy.addr, "--node", world.node], {
     timeoutMs: 60_000,
   });
   assert.equal(r.code, 0, `controller maint ${args.join(" ")}: ${r.stderr}`);
@@ -170,7 +168,7 @@ describe("maintenance mode", () => {
     assert.equal(await metricSum(c, "dockbind_backends", { binding: "default/maint", state: "maintenance" }), 1);
     assert.equal(await metricSum(c, "dockbind_backends", { binding: "default/maint", state: "passing" }), 2);
     assert.match((await controllerGet(c, "/")).body, /data-backend-health="maintenance"/);
-    const cli = await run(process.execPath, ["--import", "tsx", MAIN, "status", "--addr", await controllerHttpAddr(c)], { timeoutMs: 60_000 });
+    const cli = await run(process.execPath, [...controllerCommand(), "status", "--addr", await controllerHttpAddr(c)], { timeoutMs: 60_000 });
     assert.match(cli.stdout, /maint-m2 +127\.0\.0\.1:\d+ +maintenance \(service maintenance: dockbind: release v2\)/);
 
     // The release flow: replace m2 by a new version under the same name; it comes up in maintenance.

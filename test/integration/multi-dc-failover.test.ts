@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startConsul, type ConsulHandle } from "../support/consul.js";
 import { removeContainer, runBackend, stopContainer, type Backend } from "../support/docker.js";
@@ -19,8 +18,8 @@ import { controllerStatus } from "../support/status.js";
 import { cleanupAll } from "../support/teardown.js";
 import { delay, freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
+import { controllerCommand } from "../support/controller.js";
 
-const REPO = join(import.meta.dirname, "..", "..");
 const SERVICE = "mdc-web";
 let world: World;
 let dc2: ConsulHandle;
@@ -218,7 +217,7 @@ describe("multi-datacenter failover on a WAN federation", () => {
 
   it("controller plan, controller status and the status page show the served datacenter", async () => {
     const cli = (args: readonly string[]): Promise<{ readonly code: number | null; readonly stdout: string }> =>
-      run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...args], { timeoutMs: 60_000 });
+      run(process.execPath, [...controllerCommand(), ...args], { timeoutMs: 60_000 });
     const plan = await cli([
       "plan",
       "-f",

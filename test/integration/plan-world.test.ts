@@ -20,8 +20,8 @@ import { ensureBackendImage } from "../support/image.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
+import { controllerCommand } from "../support/controller.js";
 
-const REPO = join(import.meta.dirname, "..", "..");
 const NODE = "planworld";
 const SWARM_SERVICE = `dockbind-planworld-${process.pid}`;
 const COMPAT_ARGS = ["--registrator-compat", "--registrator-explicit", "--swarm-resync", "2s"];
@@ -64,9 +64,7 @@ function hapFile(): string | undefined {
 
 async function plan(): Promise<{ run: RunResult; json: PlanResult }> {
   const args = [
-    "--import",
-    "tsx",
-    join(REPO, "src/cli/main.ts"),
+    ...controllerCommand(),
     "plan",
     "-f",
     world.bindingsDir,

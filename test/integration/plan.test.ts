@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { PlanResult } from "../../src/cli/planCompute.js";
 import { runBackend, type Backend } from "../support/docker.js";
@@ -17,8 +16,8 @@ import { httpGet } from "../support/http.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
+import { controllerCommand } from "../support/controller.js";
 
-const REPO = join(import.meta.dirname, "..", "..");
 const SERVICE = "plan-web";
 const NODE = "plan";
 const STALE_ID = `dockbind:${NODE}:default:web:deadbeef0000:80`;
@@ -40,9 +39,7 @@ function plan(...extra: string[]): Promise<RunResult> {
   return run(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(REPO, "src/cli/main.ts"),
+      ...controllerCommand(),
       "plan",
       "-f",
       world.bindingsDir,

@@ -14,7 +14,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError, fileMode, fileOwner } from "../../src/config/config.js";
-import { controllerArgs } from "../support/controller.js";
+import { controllerArgs, controllerCommand } from "../support/controller.js";
 import { removeContainer, runBackend } from "../support/docker.js";
 import { dockerApi, startReadOnlyDockerProxy, type ReadOnlyDockerProxy } from "../support/dockerProxy.js";
 import { run } from "../support/exec.js";
@@ -23,7 +23,6 @@ import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
-const REPO = join(import.meta.dirname, "..", "..");
 let world: World;
 let proxy: ReadOnlyDockerProxy;
 
@@ -91,7 +90,7 @@ describe("generated files: mode, owner, atomicity", () => {
       ["--lb-file-mode", "0666"],
       ["--lb-file-owner", "nginx:nginx"],
     ]) {
-      const r = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...base, ...bad], { timeoutMs: 60_000 });
+      const r = await run(process.execPath, [...controllerCommand(), ...base, ...bad], { timeoutMs: 60_000 });
       assert.equal(r.code, 2, `${bad.join(" ")}: exit ${r.code} ${r.stderr}`);
       assert.match(r.stderr, /--lb-file-(mode|owner)/);
     }

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import type { StatusDocument } from "../../src/observability/statusModel.js";
-import type { ControllerHandle } from "../support/controller.js";
+import { controllerCommand, type ControllerHandle } from "../support/controller.js";
 import { controllerGet, controllerHttpAddr } from "../support/controllerHttp.js";
 import { runBackend } from "../support/docker.js";
 import { run, type RunResult } from "../support/exec.js";
@@ -22,7 +22,6 @@ import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
-const REPO = join(import.meta.dirname, "..", "..");
 const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOT = join(ensureBedRoot(), "status-page.png");
 const EVIL_FILE = "<i>evil.yaml";
@@ -150,7 +149,7 @@ describe("status page in headless Chromium", () => {
 
   it("`controller status` prints the same bindings and backends from the running controller", async () => {
     const cli = (...args: string[]): Promise<RunResult> =>
-      run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", base.slice("http://".length), ...args], {
+      run(process.execPath, [...controllerCommand(), "status", "--addr", base.slice("http://".length), ...args], {
         timeoutMs: 60_000,
       });
     const text = await cli();
@@ -169,7 +168,7 @@ describe("status page in headless Chromium", () => {
         ["default/web", 2],
       ],
     );
-    const down = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "status", "--addr", `127.0.0.1:${await freePort()}`], {
+    const down = await run(process.execPath, [...controllerCommand(), "status", "--addr", `127.0.0.1:${await freePort()}`], {
       timeoutMs: 60_000,
     });
     assert.equal(down.code, 1);

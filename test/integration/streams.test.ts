@@ -20,6 +20,7 @@ import { controllerStatus, waitForCondition } from "../support/status.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { startWorld, type World } from "../support/world.js";
+import { controllerCommand } from "../support/controller.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
 let world: World;
@@ -117,7 +118,7 @@ after(async () => {
 describe("TCP and UDP streams through nginx stream {} and haproxy mode tcp", () => {
   it("controller validate accepts the bindings with this nginx (stream module present) and refuses udp with haproxy", async () => {
     const validate = (...files: string[]): ReturnType<typeof run> =>
-      run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "validate", ...files.flatMap((f) => ["-f", f])], { timeoutMs: 60_000 });
+      run(process.execPath, [...controllerCommand(), "validate", ...files.flatMap((f) => ["-f", f])], { timeoutMs: 60_000 });
     const ok = await validate(join(world.bindingsDir, "tcp-echo.yaml"), join(world.bindingsDir, "udp-echo.yaml"));
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     const bad = await validate(join(REPO, "test/fixtures/bad-bindings/30-udp-with-haproxy.yaml"));

@@ -27,8 +27,8 @@ import { cleanupAll } from "../support/teardown.js";
 import { startLoad } from "../support/traffic.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
+import { controllerCommand } from "../support/controller.js";
 
-const REPO = join(import.meta.dirname, "..", "..");
 const APP = "tsplit";
 let world: World;
 let haproxy: HaproxyHandle;
@@ -155,9 +155,7 @@ describe("canary split 10/90 through nginx and haproxy", () => {
     const r = await run(
       process.execPath,
       [
-        "--import",
-        "tsx",
-        join(REPO, "src/cli/main.ts"),
+        ...controllerCommand(),
         "plan",
         "-f",
         world.bindingsDir,

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { run, type RunResult } from "../support/exec.js";
+import { controllerCommand } from "../support/controller.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
 const BAD = join(REPO, "test/fixtures/bad-bindings");
@@ -31,7 +32,7 @@ function expectations(file: string): Expectation[] {
 }
 
 function validate(...paths: string[]): Promise<RunResult> {
-  return run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "validate", ...paths.flatMap((p) => ["-f", p])], { timeoutMs: 60_000 });
+  return run(process.execPath, [...controllerCommand(), "validate", ...paths.flatMap((p) => ["-f", p])], { timeoutMs: 60_000 });
 }
 
 /** True when `stdout` has the problem line `<file> (document N): <field>: <message>`. */
@@ -96,10 +97,10 @@ describe("controller validate on a corpus of bad bindings", () => {
   });
 
   it("documents usage errors with exit 2 and --help with exit 0", async () => {
-    const none = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "validate"]);
+    const none = await run(process.execPath, [...controllerCommand(), "validate"]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /usage: controller validate -f FILE\|DIR/i);
-    const help = await run(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), "validate", "--help"]);
+    const help = await run(process.execPath, [...controllerCommand(), "validate", "--help"]);
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /controller validate -f FILE\|DIR/);
     const missing = await validate(join(BAD, "does-not-exist.yaml"));

@@ -25,7 +25,7 @@ import { run, type RunResult } from "./exec.js";
 import { httpGet } from "./http.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
 import { freePort, waitFor } from "./wait.js";
-import { readJsonLog, type LogLine } from "./controller.js";
+import { controllerCommand, readJsonLog, type LogLine } from "./controller.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
 /** Same default as test/bed/k8s/build.sh. */
@@ -356,9 +356,7 @@ export function startK8sController(o: K8sControllerOptions): K8sController {
   const prefix = o.nginxArgs[o.nginxArgs.indexOf("-p") + 1] ?? "";
   const conf = o.nginxArgs[o.nginxArgs.indexOf("-c") + 1] ?? "";
   const args = [
-    "--import",
-    "tsx",
-    join(REPO, "src/cli/main.ts"),
+    ...controllerCommand(),
     "--kubeconfig",
     o.kubeconfig,
     "--consul-addr",
