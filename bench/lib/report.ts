@@ -145,7 +145,13 @@ export class Report {
       this.rows.push({ figure, values: { [this.dockbind]: v }, ratio: "", target, verdict });
     };
     const t = `P5 sim ${r.containers} containers, ${r.bindings} bindings (${r.registrations} reg.)`;
-    one(`${t}: initial full sync CPU`, `${r.initialCpuS.toFixed(2)} s (${r.initialWallS.toFixed(1)} s wall)`, "≤ 2 s", r.initialCpuS <= 2 ? "PASS" : "MISS");
+    const range = r.initialRuns > 1 ? `, median of ${r.initialRuns}: ${r.initialCpuMinS.toFixed(2)}-${r.initialCpuMaxS.toFixed(2)} s` : "";
+    one(
+      `${t}: initial full sync CPU`,
+      `${r.initialCpuS.toFixed(2)} s (${r.initialWallS.toFixed(1)} s wall${range})`,
+      "≤ 2 s",
+      r.initialCpuS <= 2 ? "PASS" : "MISS",
+    );
     one(`${t}: converged resync CPU`, `${r.resyncCpuS.toFixed(2)} s`, "≤ 2 s", r.resyncCpuS <= 2 ? "PASS" : "MISS");
     one(
       `${t}: peak RSS`,
