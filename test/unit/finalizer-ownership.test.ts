@@ -3,6 +3,8 @@
  * (the registrar's ownership rule): another controller's registration of the
  * same binding key under the same node name does not hold the object back,
  * ours (or a legacy one) does, and nothing is judged before the engine IDs are known.
+ * It removes the finalizer only after both the registrar and the renderer finished a
+ * pass with the binding absent, whatever order their passes end in.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -25,7 +27,7 @@ function svc(id: string, instance: string | undefined): RegisteredService {
   return { id, name: "web", address: "10.0.0.1", port: 80, tags: [], meta: { [OWNER_META.node]: SELF.node, [OWNER_META.binding]: KEY, ...identity } };
 }
 
-function run(services: readonly RegisteredService[], owners: () => readonly (OwnerIdentity | undefined)[]) {
+function run(services: readonly RegisteredService[], owners: () => readonly (OwnerIdentity | undefined)[], passes?: (f: FinalizerController) => void) {
   const patches: string[] = [];
   const deleting: KubeObject = {
     metadata: { name: "web", namespace: "default", resourceVersion: "7", deletionTimestamp: "2026-01-01T00:00:00Z", finalizers: [FINALIZER] },
@@ -49,8 +51,11 @@ function run(services: readonly RegisteredService[], owners: () => readonly (Own
     logger: silentLogger(),
     recheckMs: 123,
   });
-  f.noteReconciled("registrar", KEY, false);
-  f.noteReconciled("renderer", KEY, false);
+  if (passes !== undefined) passes(f);
+  else {
+    f.noteReconciled("registrar", KEY, false);
+    f.noteReconciled("renderer", KEY, false);
+  }
   return { reconcile: () => f.reconcile(KEY), patches };
 }
 
@@ -67,6 +72,42 @@ describe("FinalizerController: ownership of leftovers", () => {
       assert.deepEqual(await r.reconcile(), { requeueAfterMs: 123 }, left.id);
       assert.deepEqual(r.patches, []);
     }
+  });
+
+  it("a registrar pass that started before the delete and ends after the renderer's absent pass does not cancel that pass", async () => {
+    const r = run(
+      [],
+      () => [SELF],
+      (f) => {
+        f.noteReconciled("renderer", KEY, false);
+        f.noteReconciled("registrar", KEY, true);
+        f.noteReconciled("registrar", KEY, false);
+      },
+    );
+    assert.deepEqual(await r.reconcile(), {});
+    assert.equal(r.patches.length, 1, "finalizer removed");
+  });
+
+  it("waits for both reconcilers' absent passes; a reconciler's later present pass withdraws its own", async () => {
+    const onlyRegistrar = run(
+      [],
+      () => [SELF],
+      (f) => {
+        f.noteReconciled("registrar", KEY, false);
+      },
+    );
+    assert.deepEqual(await onlyRegistrar.reconcile(), { requeueAfterMs: 123 });
+    const withdrawn = run(
+      [],
+      () => [SELF],
+      (f) => {
+        f.noteReconciled("registrar", KEY, false);
+        f.noteReconciled("renderer", KEY, false);
+        f.noteReconciled("renderer", KEY, true);
+      },
+    );
+    assert.deepEqual(await withdrawn.reconcile(), { requeueAfterMs: 123 });
+    assert.deepEqual(withdrawn.patches, []);
   });
 
   it("waits while an endpoint's engine ID is not known yet", async () => {

@@ -53,11 +53,17 @@ export class FinalizerController implements Reconciler {
   /**
    * A reconciler finished `key`; `present` = the binding existed when it
    * started. A pass with the binding absent means it converged the key to
-   * "nothing owned" (registrations deregistered / file removed).
+   * "nothing owned" (registrations deregistered / file removed). A pass that
+   * started while the binding was present withdraws only that reconciler's own
+   * absent pass: it may finish after the other reconciler's absent pass, which
+   * still counts (clearing both left the finalizer waiting for a renderer pass
+   * that nothing would queue until the next full resync).
    */
   noteReconciled(controller: "registrar" | "renderer", key: string, present: boolean): void {
     if (present) {
-      this.absentPasses.delete(key);
+      const passes = this.absentPasses.get(key);
+      passes?.delete(controller);
+      if (passes?.size === 0) this.absentPasses.delete(key);
       return;
     }
     const s = this.absentPasses.get(key) ?? new Set<string>();
@@ -69,6 +75,7 @@ export class FinalizerController implements Reconciler {
     const obj = this.opts.source.object(key);
     if (obj === undefined) return {};
     if (!isDeleting(obj)) {
+      this.absentPasses.delete(key); // passes of an earlier deletion (the name recreated) do not count for the next one
       if (this.opts.source.needsFinalizer(key) && !(await this.patchFinalizers(obj, [...(obj.metadata.finalizers ?? []), FINALIZER])))
         return { requeueAfterMs: 100 };
       return {};
