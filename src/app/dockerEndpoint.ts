@@ -15,7 +15,7 @@
  */
 import { compatOptions, type Config, type DockerEndpoint } from "../config/config.js";
 import { isOwned, nodeConflicts, type OwnerIdentity } from "../domain/ownership.js";
-import type { HealthInstance } from "../domain/types.js";
+import type { EditedInstance, HealthInstance } from "../domain/types.js";
 import type { Telemetry } from "../observability/telemetry.js";
 import type { BindingStatusStore } from "../reconcilers/bindingStatus.js";
 import { ownerRequest, RegistrarReconciler } from "../reconcilers/registrar.js";
@@ -236,6 +236,27 @@ export class DockerEndpointPipeline {
     this.registrar.invalidateAgentView();
     for (const i of gone) {
       const request = ownerRequest(i.meta ?? {});
+      if (request !== undefined) this.o.registrarQueue.add(encodeNodeRequest({ node: this.node, request }));
+    }
+  }
+
+  /**
+   * Consul showed registrations changed in place (health watch). Those this endpoint owned before
+   * the change, whose new content is not what its registrar last wrote, were rewritten by another
+   * party: the agent view is re-read and their keys re-queued, so the registrar's plan restores them
+   * now rather than at the next full resync. Its own rewrites match its view and cost nothing here.
+   * Non-blocking.
+   */
+  consulEdited(edited: readonly EditedInstance[]): void {
+    const self = this.owner;
+    if (self === undefined) return;
+    const changed = edited.filter((e) => isOwned(e.before.meta ?? {}, self) && this.registrar.editedBehindBack(e.after));
+    if (changed.length === 0) return;
+    const serviceIds = changed.map((e) => e.after.serviceId).join(",");
+    this.o.logger.warn("registrations changed in Consul behind the controller's back; re-checking them", { node: this.node, serviceIds });
+    this.registrar.invalidateAgentView();
+    for (const e of changed) {
+      const request = ownerRequest(e.before.meta ?? {});
       if (request !== undefined) this.o.registrarQueue.add(encodeNodeRequest({ node: this.node, request }));
     }
   }

@@ -162,6 +162,9 @@ function buildComponents<S extends RunnableBindingSource>(opts: PipelineOptions<
     onLost: (_ref, lost) => {
       for (const p of endpoints) p.consulLost(lost);
     },
+    onEdited: (_ref, edited) => {
+      for (const p of endpoints) p.consulEdited(edited);
+    },
   });
   for (const endpoint of config.dockerEndpoints) {
     const shared = { config, logger, bindings, consul, maintenance: consul, status, telemetry, registrarQueue, backoff: BACKOFF };

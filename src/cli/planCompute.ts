@@ -143,7 +143,8 @@ function whatDiffers(cur: RegisteredService, r: Registration): string {
   if (cur.address !== r.address || cur.port !== r.port) d.push(`endpoint ${ep(cur.address, cur.port)} -> ${ep(r.address, r.port)}`);
   if (cur.name !== r.name) d.push(`name ${cur.name} -> ${r.name}`);
   if ([...cur.tags].sort().join(",") !== [...r.tags].sort().join(",")) d.push(`tags [${cur.tags.join(",")}] -> [${r.tags.join(",")}]`);
-  return d.length > 0 ? d.join("; ") : "check, meta or weight changed";
+  if ((cur.weight ?? 1) !== (r.weight ?? 1)) d.push(`weight ${cur.weight ?? 1} -> ${r.weight ?? 1}`);
+  return d.length > 0 ? d.join("; ") : "check or meta changed";
 }
 
 /** `weight N` and `split group I` of a registration; "" when it has neither. */

@@ -47,16 +47,38 @@ export function withHash(r: Registration): Registration {
   return { ...r, meta: { ...r.meta, [OWNER_META.hash]: registrationHash(r) } };
 }
 
+/** The fields of a registration that the agent's service list and a health answer both show. */
+export interface VisibleRegistration {
+  readonly address: string;
+  readonly port: number;
+  readonly tags: readonly string[];
+  readonly meta?: Readonly<Record<string, string>>;
+  /** `Weights.Passing`; absent = Consul's default, 1. */
+  readonly weight?: number;
+}
+
+/**
+ * Whether two registrations of one service ID look the same to Consul's readers: address, port,
+ * weight, tags (order ignored, duplicates counted) and meta (every key and value; absent = empty). Pure.
+ */
+export function sameVisible(a: VisibleRegistration, b: VisibleRegistration): boolean {
+  if (a.address !== b.address || a.port !== b.port || (a.weight ?? 1) !== (b.weight ?? 1) || a.tags.length !== b.tags.length) return false;
+  const ta = [...a.tags].sort();
+  const tb = [...b.tags].sort();
+  if (ta.some((t, i) => t !== tb[i])) return false;
+  const ma = Object.entries(a.meta ?? {});
+  const mb = b.meta ?? {};
+  return ma.length === Object.keys(mb).length && ma.every(([k, v]) => mb[k] === v);
+}
+
 export function planRegistrations(current: readonly RegisteredService[], desired: readonly Registration[]): RegistrationPlan {
   const byId = new Map(current.map((s) => [s.id, s]));
   const wanted = new Set(desired.map((r) => r.id));
   const register = desired.map(withHash).filter((r) => {
     const cur = byId.get(r.id);
-    // The hash covers everything we write; the cheap fields are compared too so
-    // that a registration edited behind our back (same meta) is corrected.
-    return (
-      cur === undefined || cur.meta[OWNER_META.hash] !== r.meta[OWNER_META.hash] || cur.address !== r.address || cur.port !== r.port || cur.name !== r.name
-    );
+    // The hash in meta covers everything we write; the visible fields are compared too, so that a
+    // registration edited behind our back (our meta copied, tags or port changed) is corrected.
+    return cur === undefined || cur.name !== r.name || !sameVisible(cur, r);
   });
   const deregister = current
     .filter((s) => !wanted.has(s.id))

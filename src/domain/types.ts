@@ -261,6 +261,8 @@ export interface RegisteredService {
   readonly port: number;
   readonly tags: readonly string[];
   readonly meta: Readonly<Record<string, string>>;
+  /** Consul `Weights.Passing` as read; absent: not sent (Consul's default is 1). */
+  readonly weight?: number;
 }
 
 /** One instance of a service as `/v1/health/service/<name>` reports it. */
@@ -278,6 +280,12 @@ export interface HealthInstance {
   readonly weight?: number;
   /** Service meta as read (untrusted); absent when Consul sent none. */
   readonly meta?: Readonly<Record<string, string>>;
+}
+
+/** One instance as two consecutive health answers of its service showed it, its registration changed in between. */
+export interface EditedInstance {
+  readonly before: HealthInstance;
+  readonly after: HealthInstance;
 }
 
 /** Consul maintenance of an instance: the `_service_maintenance:<id>` or `_node_maintenance` check (its notes = the reason). */

@@ -17,9 +17,9 @@ import type { CheckProbe } from "../actuators/probe/checkProbe.js";
 import { compatDesired, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import { NO_DOCKER_HEALTHCHECK, type DesiredResult } from "../domain/desired.js";
 import { ownedView, type OwnedView, type OwnerIdentity } from "../domain/ownership.js";
-import { planRegistrations, withHash, type RegistrationPlan } from "../domain/plan.js";
+import { planRegistrations, sameVisible, withHash, type RegistrationPlan } from "../domain/plan.js";
 import { COMPAT_BINDING_KEY, type CompatOptions } from "../domain/registratorCompat.js";
-import { OWNER_META, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
+import { OWNER_META, type HealthInstance, type RegisteredService, type Registration, type ServiceBinding } from "../domain/types.js";
 import type { ReconcileResult } from "../runtime/controller.js";
 import type { RegistrarRequest, RequestReconciler } from "../runtime/requests.js";
 import { ReconcileError, reasonOf } from "../runtime/errors.js";
@@ -151,8 +151,26 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     return !this.leaving.has(id) && this.agentServices.holds(id) !== false;
   }
 
+  /**
+   * Whether `seen` (an instance a health answer shows changed in place) differs from what this
+   * registrar last wrote or read for that ID: true means another party rewrote the registration.
+   * False when it is the registrar's own write showing up (the view, or a write not answered yet:
+   * Consul's watchers may see it first), when the view does not hold the ID or is not loaded
+   * (nothing to compare: the full resync decides), or while the ID is being deregistered. No I/O.
+   */
+  editedBehindBack(seen: HealthInstance): boolean {
+    const id = seen.serviceId;
+    const mine = this.agentServices.viewed(id);
+    if (mine === undefined || this.leaving.has(id)) return false;
+    const sending = this.writing.get(id);
+    return !sameVisible(mine, seen) && (sending === undefined || !sameVisible(sending, seen));
+  }
+
   /** Deregistrations sent and not answered yet: the agent may report them gone before it answers. */
   private readonly leaving = new Set<string>();
+
+  /** Registrations sent and not answered yet, by ID: the agent may report them before it answers. */
+  private readonly writing = new Map<string, Registration>();
 
   /** The agent's services from this registrar's view (one read shared with its reconciles; re-read after `invalidateAgentView`). */
   agentView(): Promise<readonly RegisteredService[]> {
@@ -342,7 +360,12 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
       const result = isHeld ? undefined : probed[next++];
       // The probe sets only the status sent with this registration; the hash in meta stays that of the
       // configured check, so the next pass finds it converged (Consul owns the status from here on).
-      await this.opts.consul.register(isHeld ? withCheckStatus(r, "critical") : result === true ? asPassing(r) : withDockerHealth(r));
+      this.writing.set(r.id, r);
+      try {
+        await this.opts.consul.register(isHeld ? withCheckStatus(r, "critical") : result === true ? asPassing(r) : withDockerHealth(r));
+      } finally {
+        this.writing.delete(r.id);
+      }
       this.agentServices.recordRegister(r);
       this.prober.registered(r, result);
       this.opts.logger.info("registered", {

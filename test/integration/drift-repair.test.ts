@@ -5,8 +5,12 @@
  * back (real dockerd, Consul and nginx):
  * - a registration deregistered by hand through the agent API is registered
  *   again (the same service ID, one register write) and served again;
- * - the controller's own deregistration (a container stopped) is not taken
- *   for drift: no "vanished" line, nothing re-registered.
+ * - a registration another tool rewrote in place (the same ID with our meta
+ *   copied, a tag added and another weight) is written back as the binding
+ *   wants it (one register write);
+ * - the controller's own rewrites (a binding edit that changes tags) and
+ *   deregistrations (a container stopped) are not taken for drift: no
+ *   "vanished" or "changed" line, nothing re-registered.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -17,6 +21,24 @@ import { bindingYaml, startWorld, type World } from "../support/world.js";
 
 const SERVICE = "drift-web";
 const VANISHED = "registrations vanished from Consul; re-checking them";
+const EDITED = "registrations changed in Consul behind the controller's back; re-checking them";
+
+interface AgentService {
+  readonly ID: string;
+  readonly Service: string;
+  readonly Address: string;
+  readonly Port: number;
+  readonly Tags: readonly string[] | null;
+  readonly Meta: Record<string, string> | null;
+  readonly Weights: { readonly Passing: number; readonly Warning: number };
+}
+
+/** The agent's own definition of service `id` (GET /v1/agent/service/:id, straight to the agent). */
+async function agentService(id: string): Promise<AgentService> {
+  const res = await fetch(`${world.consul.url}/v1/agent/service/${encodeURIComponent(id)}`);
+  assert.equal(res.status, 200, `agent service ${id}`);
+  return (await res.json()) as AgentService;
+}
 
 let world: World;
 let webPort: number;
@@ -70,10 +92,60 @@ describe("consul drift repair without a resync", () => {
     await world.servedExactly(webPort, ["drift-a", "drift-b"], 10_000);
   });
 
-  it("does not take its own deregistration for drift", async () => {
+  it("writes back, within seconds, a registration another tool rewrote in place (our meta copied, a tag added, another weight)", async () => {
     const controller = world.controller;
     assert.ok(controller);
-    const vanishedBefore = controller.logs().filter((l) => l.message === VANISHED).length;
+    const victim = (await world.health(SERVICE))[1];
+    assert.ok(victim);
+    const mine = await agentService(victim.id);
+    const writes = world.proxy.writes().length;
+    const body = {
+      ID: mine.ID,
+      Name: mine.Service,
+      Address: mine.Address,
+      Port: mine.Port,
+      Tags: [...(mine.Tags ?? []), "hijacked"],
+      Meta: mine.Meta,
+      Weights: { Passing: 42, Warning: 1 },
+    };
+    const res = await fetch(`${world.consul.url}/v1/agent/service/register`, { method: "PUT", body: JSON.stringify(body) });
+    assert.equal(res.status, 200);
+    const t0 = performance.now();
+    const restored = await waitFor(
+      async () => {
+        const s = await agentService(victim.id);
+        return !(s.Tags ?? []).includes("hijacked") && s.Weights.Passing === mine.Weights.Passing ? s : undefined;
+      },
+      { timeoutMs: 15_000, what: `${victim.id} written back as the binding wants it` },
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    process.stdout.write(`# ${victim.id} rewritten in place by hand: written back after ${seconds.toFixed(2)} s (resync 10 min)\n`);
+    assert.deepEqual(restored.Tags, mine.Tags);
+    assert.deepEqual(restored.Meta, mine.Meta);
+    const line = controller.logs().find((l) => l.message === EDITED);
+    assert.ok(line, "the controller says why it re-checked");
+    assert.match(String(line.serviceIds), new RegExp(victim.id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+    assert.deepEqual(registerWrites(writes), ["/v1/agent/service/register"], "exactly one write: the restored registration");
+    await waitFor(async () => ((await world.health(SERVICE)).every((e) => e.status === "passing") ? true : undefined), {
+      timeoutMs: 10_000,
+      what: "both passing",
+    });
+    await world.servedExactly(webPort, ["drift-a", "drift-b"], 10_000);
+  });
+
+  it("does not take its own rewrites (a binding edit that changes tags) or deregistrations (a container stopped) for drift", async () => {
+    const controller = world.controller;
+    assert.ok(controller);
+    const drift = (): number => controller.logs().filter((l) => l.message === VANISHED || l.message === EDITED).length;
+    const driftBefore = drift();
+    const ids = (await world.health(SERVICE)).map((e) => e.id);
+    assert.equal(ids.length, 2);
+    const yaml = bindingYaml({ name: "web", service: SERVICE, app: SERVICE, listenPort: webPort });
+    world.writeFile("web.yaml", yaml.replace("tags: [dockbind-test]", "tags: [dockbind-test, v2]"));
+    await waitFor(async () => ((await Promise.all(ids.map(agentService))).every((s) => (s.Tags ?? []).includes("v2")) ? true : undefined), {
+      timeoutMs: 15_000,
+      what: "the binding's new tag on both registrations",
+    });
     const writes = world.proxy.writes().length;
     const b = backends.get("drift-b");
     assert.ok(b);
@@ -81,7 +153,7 @@ describe("consul drift repair without a resync", () => {
     await world.servedExactly(webPort, ["drift-a"], 20_000);
     await waitFor(async () => ((await world.health(SERVICE)).length === 1 ? true : undefined), { timeoutMs: 10_000, what: "drift-b deregistered" });
     await controller.waitForLog((l) => l.message === "deregistered", "the deregistration");
-    assert.equal(controller.logs().filter((l) => l.message === VANISHED).length, vanishedBefore, "no drift reported for its own deregistration");
+    assert.equal(drift(), driftBefore, "no drift reported for its own rewrites and deregistration");
     assert.deepEqual(registerWrites(writes), [], "nothing re-registered");
   });
 });

@@ -205,6 +205,8 @@ export class FakeConsul implements ConsulApi {
   /** Every registration sent to register(), in order, as sent (e.g. the status after a probe); failed ones too. */
   readonly sent: Registration[] = [];
   failOn: "list" | "register" | "deregister" | undefined;
+  /** Called with each registration as it is received, before the fake agent answers (a watcher seeing it first). */
+  beforeRegister: ((r: Registration) => void) | undefined;
   failWith: Error = new ConsulError("ConsulUnavailable", "list agent services: connect ECONNREFUSED");
   /** Every health query received, in order. */
   readonly healthQueries: HealthQuery[] = [];
@@ -229,8 +231,10 @@ export class FakeConsul implements ConsulApi {
   register(r: Registration): Promise<void> {
     this.calls.push(`register ${r.id}`);
     this.sent.push(r);
+    this.beforeRegister?.(r);
     if (this.failOn === "register") return Promise.reject(this.failWith);
-    this.services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } });
+    const weight = r.weight !== undefined ? { weight: r.weight } : {};
+    this.services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta }, ...weight });
     return Promise.resolve();
   }
 

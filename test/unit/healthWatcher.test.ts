@@ -15,6 +15,9 @@
  *   change and is not compared;
  * - onLost reports, at once, the instances (node + service ID) the previous
  *   raw answer had and this one lacks; a status change or a hold is no loss;
+ * - onEdited reports, at once, the instances both answers have whose
+ *   registration changed in place (address, port, tags, meta, weight), with
+ *   both versions; a status change or a different tag order is no edit;
  * - setWanted() stops loops of refs no longer wanted and forgets their data.
  */
 import assert from "node:assert/strict";
@@ -42,6 +45,8 @@ interface Setup {
   readonly resets: string[];
   /** onLost calls: the key and the lost service IDs. */
   readonly lost: string[];
+  /** onEdited calls: the key and, per instance, its service ID and tags before -> after. */
+  readonly edited: string[];
   /** The watcher's open query (waits until it is sent). */
   current(): Promise<PendingHealthQuery>;
   /** Answers the open query and returns the next one: by then the answer has been applied. */
@@ -61,6 +66,7 @@ function setup(t: TestContext, refs: readonly ServiceRef[] = [WEB]): Setup {
   const changes: string[] = [];
   const resets: string[] = [];
   const lost: string[] = [];
+  const edited: string[] = [];
   const watcher = new HealthWatcher({
     consul,
     logger: silentLogger(),
@@ -71,6 +77,8 @@ function setup(t: TestContext, refs: readonly ServiceRef[] = [WEB]): Setup {
     onChange: (key) => changes.push(key),
     onIndexReset: (key) => resets.push(key),
     onLost: (key, gone) => lost.push(`${key} ${gone.map((i) => `${i.node}/${i.serviceId}`).join(",")}`),
+    onEdited: (key, changed) =>
+      edited.push(`${key} ${changed.map((e) => `${e.after.serviceId}[${e.before.tags.join(",")}]->[${e.after.tags.join(",")}]`).join(" ")}`),
   });
   t.after(() => watcher.stop());
   watcher.setWanted(refs);
@@ -82,6 +90,7 @@ function setup(t: TestContext, refs: readonly ServiceRef[] = [WEB]): Setup {
     changes,
     resets,
     lost,
+    edited,
     current,
     async answer(instances, index) {
       const q = await current();
@@ -194,6 +203,35 @@ describe("health watcher: lost instances", () => {
     assert.deepEqual(ids(s), ["a:passing", "b:passing"], "held");
     await s.answer([B], "4");
     assert.deepEqual(s.lost, ["/web n/a"]);
+  });
+});
+
+describe("health watcher: registrations edited in place", () => {
+  it("reports an instance whose tags, meta, port or weight changed, with both versions, at once; a status change or another tag order is no edit", async (t) => {
+    const s = setup(t);
+    const a = { ...A, tags: ["x", "y"], meta: { k: "1" } };
+    await s.answer([a, B], "5");
+    await s.answer([{ ...a, tags: ["y", "x"], status: "critical" }, B], "6");
+    assert.deepEqual(s.edited, [], "status and tag order are no edit");
+    await s.answer([{ ...a, tags: ["x", "evil"] }, B], "7");
+    assert.deepEqual(s.edited, ["/web a[y,x]->[x,evil]"], "reported synchronously with the answer, before any debounce");
+    await s.answer(
+      [
+        { ...a, tags: ["x", "evil"], meta: { k: "2" } },
+        { ...B, port: 81 },
+      ],
+      "8",
+    );
+    assert.deepEqual(s.edited.slice(1), ["/web a[x,evil]->[x,evil] b[]->[]"], "meta and port");
+    await s.answer(
+      [
+        { ...a, tags: ["x", "evil"], meta: { k: "2" } },
+        { ...B, port: 81, weight: 5 },
+      ],
+      "9",
+    );
+    assert.deepEqual(s.edited.slice(2), ["/web b[]->[]"], "weight");
+    assert.deepEqual(s.lost, [], "an edit is no loss");
   });
 });
 

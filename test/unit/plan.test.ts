@@ -16,10 +16,10 @@ function reg(id: string, over: Partial<Registration> = {}): Registration {
   };
 }
 
-/** What the Consul agent reports back after `r` was registered (the check is not read back). */
+/** What the Consul agent reports back after `r` was registered (the check is not read back; no weight sent reads back as 1). */
 function registered(r: Registration): RegisteredService {
   const h = withHash(r);
-  return { id: h.id, name: h.name, address: h.address, port: h.port, tags: [...h.tags], meta: { ...h.meta } };
+  return { id: h.id, name: h.name, address: h.address, port: h.port, tags: [...h.tags], meta: { ...h.meta }, weight: h.weight ?? 1 };
 }
 
 describe("registrationHash / withHash", () => {
@@ -122,10 +122,21 @@ describe("planRegistrations", () => {
     assert.equal(planRegistrations([current], [reg("a")]).register.length, 1);
   });
 
+  it("a weight reads back as written, and no weight as Consul's default 1: converged", () => {
+    const desired = [reg("a", { weight: 5 }), reg("b")];
+    assert.deepEqual(planRegistrations(desired.map(registered), desired), { register: [], deregister: [] });
+    const noWeightRead = { ...registered(reg("b")), weight: undefined };
+    assert.deepEqual(planRegistrations([noWeightRead], [reg("b")]).register, [], "an answer without Weights is the default");
+  });
+
   for (const [field, edit] of [
     ["address", { address: "10.9.9.9" }],
     ["port", { port: 1 }],
     ["name", { name: "hijacked" }],
+    ["tags", { tags: ["a", "b", "evil"] }],
+    ["meta: a value", { meta: { ...registered(reg("a")).meta, team: "red" } }],
+    ["meta: a key added", { meta: { ...registered(reg("a")).meta, extra: "1" } }],
+    ["weight", { weight: 100 }],
   ] as [string, Partial<RegisteredService>][]) {
     it(`re-registers a registration edited behind our back (same hash, different ${field})`, () => {
       const current: RegisteredService = { ...registered(reg("a")), ...edit };

@@ -11,7 +11,7 @@ import { ReconcileError } from "../../src/runtime/errors.js";
 import { silentLogger } from "../../src/runtime/logger.js";
 import type { CheckProbe } from "../../src/actuators/probe/checkProbe.js";
 import { PROBE_TIMEOUT_CAP_MS, RegistrationProber } from "../../src/reconcilers/registrationProber.js";
-import { FakeBindings, FakeConsul, FakeContainers, makeBinding, makeContainer } from "../support/fakes.js";
+import { FakeBindings, FakeConsul, FakeContainers, makeBinding, makeContainer, makeInstance } from "../support/fakes.js";
 
 import type { OwnerIdentity } from "../../src/domain/ownership.js";
 
@@ -598,5 +598,40 @@ describe("RegistrarReconciler: ACL token rotated", () => {
     await registrar.reconcile({ kind: "binding", binding: "default/web" });
     assert.equal(consul.writes().filter((w) => w.startsWith("register ")).length, 1);
     assert.equal(consul.services.size, 1);
+  });
+});
+
+describe("RegistrarReconciler: registrations edited behind its back (editedBehindBack)", () => {
+  it("tells another party's edit from its own writes, including a write the agent has not answered yet", async () => {
+    const { consul, containers, bindings, registrar } = setup();
+    bindings.put(binding());
+    containers.put(container(C1));
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    const mine = [...consul.services.values()][0];
+    assert.ok(mine);
+    const seen = (over: Partial<RegisteredService>): ReturnType<typeof makeInstance> => {
+      const s = { ...mine, ...over };
+      return makeInstance(s.id, "passing", {
+        address: s.address,
+        port: s.port,
+        tags: s.tags,
+        meta: s.meta,
+        ...(s.weight !== undefined ? { weight: s.weight } : {}),
+      });
+    };
+    assert.equal(registrar.editedBehindBack(seen({})), false, "its own registration as written");
+    assert.equal(registrar.editedBehindBack(seen({ tags: [...mine.tags, "hijacked"] })), true, "a tag added by another party");
+    assert.equal(registrar.editedBehindBack(seen({ weight: 42 })), true, "another weight");
+    assert.equal(registrar.editedBehindBack(seen({ meta: { ...mine.meta, extra: "1" } })), true, "a meta key added");
+    assert.equal(registrar.editedBehindBack(makeInstance("not-in-the-view")), false, "an ID it does not hold: the full resync decides");
+    let inFlight: boolean | undefined;
+    consul.beforeRegister = (r) => {
+      inFlight = registrar.editedBehindBack(seen({ tags: [...r.tags], meta: { ...r.meta } }));
+    };
+    bindings.put(makeBinding("web", { service: { tags: ["v2"] }, backends: { port: 8080 } }));
+    await registrar.reconcile({ kind: "binding", binding: "default/web" });
+    assert.equal(inFlight, false, "its own rewrite, seen by a watcher before the agent answered");
+    consul.beforeRegister = undefined;
+    assert.equal(registrar.editedBehindBack(seen({ tags: ["v2"], meta: [...consul.services.values()][0]?.meta ?? {} })), false, "and once answered");
   });
 });

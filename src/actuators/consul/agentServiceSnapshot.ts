@@ -88,8 +88,21 @@ export class AgentServiceSnapshot {
     return this.services?.byId.has(id);
   }
 
+  /** Service `id` as the current view holds it (this controller's last write of it, or the last read), without reading the agent. */
+  viewed(id: string): RegisteredService | undefined {
+    return this.services?.byId.get(id);
+  }
+
   recordRegister(r: Registration): void {
-    const s: RegisteredService = { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta } };
+    const s: RegisteredService = {
+      id: r.id,
+      name: r.name,
+      address: r.address,
+      port: r.port,
+      tags: [...r.tags],
+      meta: { ...r.meta },
+      ...(r.weight !== undefined ? { weight: r.weight } : {}),
+    };
     this.record((m) => {
       m.set(s);
     });

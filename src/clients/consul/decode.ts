@@ -78,7 +78,16 @@ export function responseIndex(response: RawResponse): string {
 export function decodeAgentServices(raw: unknown): RegisteredService[] {
   return Object.values(obj(raw)).map((v) => {
     const s = obj(v);
-    return { id: str(s.ID), name: str(s.Service), address: str(s.Address), port: num(s.Port), tags: strArray(s.Tags), meta: strMap(s.Meta) };
+    const passing = obj(s.Weights).Passing;
+    return {
+      id: str(s.ID),
+      name: str(s.Service),
+      address: str(s.Address),
+      port: num(s.Port),
+      tags: strArray(s.Tags),
+      meta: strMap(s.Meta),
+      ...(typeof passing === "number" ? { weight: passing } : {}),
+    };
   });
 }
 

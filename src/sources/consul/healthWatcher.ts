@@ -42,7 +42,8 @@
  */
 import { instanceKey, mergeHeld, type HoldKind } from "../../domain/hold.js";
 import { onlyAddsPassing } from "../../domain/maintenance.js";
-import type { HealthInstance, ServiceRef } from "../../domain/types.js";
+import { sameVisible } from "../../domain/plan.js";
+import type { EditedInstance, HealthInstance, ServiceRef } from "../../domain/types.js";
 import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runtime/backoff.js";
 import { Debouncer } from "../../runtime/debouncer.js";
 import { Limiter } from "../../runtime/limiter.js";
@@ -70,6 +71,13 @@ export interface HealthWatcherOptions {
    * without waiting for a full resync. Compares raw answers, so a hold does not repeat a loss.
    */
   readonly onLost?: (refKey: string, lost: readonly HealthInstance[]) => void;
+  /**
+   * Instances both answers have whose registration changed in place (address, port, tags, meta or
+   * weight: `sameVisible`), called like onLost: the registrar tells its own rewrites from an edit
+   * behind its back (another tool re-registering the ID) and restores the latter without waiting
+   * for a full resync. Must not throw.
+   */
+  readonly onEdited?: (refKey: string, edited: readonly EditedInstance[]) => void;
   /** Max time instances lost by an index reset are kept (default 30 s: re-registration + first passing check). */
   readonly holdMs?: number;
   /** Max refs watched with blocking queries (default MAX_BLOCKING_QUERIES); the rest are polled. */
@@ -107,7 +115,7 @@ interface Loop {
 
 export class HealthWatcher implements HealthStore {
   private readonly snapshots = new Map<string, HealthSnapshot>();
-  /** The last raw answer of each key (before any hold), for onLost. */
+  /** The last raw answer of each key (before any hold), for onLost and onEdited. */
   private readonly answers = new Map<string, readonly HealthInstance[]>();
   private readonly loops = new Map<string, Loop>();
   private readonly holds = new Map<string, Hold>();
@@ -322,19 +330,29 @@ export class HealthWatcher implements HealthStore {
     if (prev !== undefined && prev.stale !== true) this.snapshots.set(key, { ...prev, stale: true });
   }
 
-  /** Reports (onLost) the instances of the previous raw answer of `key` that `fresh` lacks, and keeps `fresh` for the next one. */
-  private reportLost(key: string, fresh: readonly HealthInstance[]): void {
+  /**
+   * Reports the instances of the previous raw answer of `key` that `fresh` lacks (onLost) or holds
+   * with other registration content (onEdited), and keeps `fresh` for the next one.
+   */
+  private reportChanges(key: string, fresh: readonly HealthInstance[]): void {
     const prev = this.answers.get(key);
     this.answers.set(key, fresh);
-    if (prev === undefined || this.opts.onLost === undefined) return;
-    const now = new Set(fresh.map(instanceKey));
-    const lost = prev.filter((i) => !now.has(instanceKey(i)));
-    if (lost.length > 0) this.opts.onLost(key, lost);
+    if (prev === undefined) return;
+    const now = new Map(fresh.map((i) => [instanceKey(i), i]));
+    const lost: HealthInstance[] = [];
+    const edited: EditedInstance[] = [];
+    for (const before of prev) {
+      const after = now.get(instanceKey(before));
+      if (after === undefined) lost.push(before);
+      else if (before.weight !== after.weight || !sameVisible(before, after)) edited.push({ before, after });
+    }
+    if (lost.length > 0) this.opts.onLost?.(key, lost);
+    if (edited.length > 0) this.opts.onEdited?.(key, edited);
   }
 
   /** Stores the answer; true when it differs from the last one (or is the first). */
   private update(key: string, fresh: readonly HealthInstance[]): boolean {
-    this.reportLost(key, fresh);
+    this.reportChanges(key, fresh);
     const instances = this.merge(key, fresh);
     const sorted = [...instances].sort((a, b) => (a.serviceId < b.serviceId ? -1 : a.serviceId > b.serviceId ? 1 : 0));
     const prev = this.snapshots.get(key);
