@@ -155,7 +155,7 @@ export class Metrics {
   });
   readonly consulWrites: Counter<"kind" | "result"> = new Counter({
     name: "dockbind_consul_writes_total",
-    help: "Consul agent write operations by kind (register, deregister) and result",
+    help: "Consul agent write operations by kind (register, deregister, check: a TTL check update) and result",
     labelNames: ["kind", "result"],
     registers: this.registers,
   });
@@ -275,7 +275,7 @@ export class Metrics {
 
   /** Creates the series with fixed label values at zero, so they are exported before the first event. */
   private zeroFixedSeries(): void {
-    for (const kind of ["register", "deregister"]) for (const result of ["success", "error"]) this.consulWrites.inc({ kind, result }, 0);
+    for (const kind of ["register", "deregister", "check"]) for (const result of ["success", "error"]) this.consulWrites.inc({ kind, result }, 0);
     for (const result of ["changed", "unchanged", "error"]) this.lbRenders.inc({ result }, 0);
     for (const result of ["success", "error"]) {
       this.lbValidations.inc({ result }, 0);

@@ -7,7 +7,8 @@
  */
 import type { CheckStatus, HealthInstance, RegisteredService, Registration } from "../domain/types.js";
 
-export type ConsulWriteKind = "register" | "deregister";
+/** Agent writes the registrar makes: service registrations, and TTL check updates (a `docker` health check's refreshes). */
+export type ConsulWriteKind = "register" | "deregister" | "check";
 
 export interface ConsulObserver {
   onWrite?(kind: ConsulWriteKind, ok: boolean): void;

@@ -25,6 +25,7 @@ import { controllerGet } from "../support/controllerHttp.js";
 import { runBackend, type Backend } from "../support/docker.js";
 import { run } from "../support/exec.js";
 import { httpGet } from "../support/http.js";
+import { metricSum } from "../support/metrics.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
@@ -243,15 +244,20 @@ describe("healthCheck.type docker", () => {
     });
     console.log(`docker health: ${REST_CONTAINERS} containers run and passing in ${Date.now() - t0} ms`);
     const before = await restIndex();
+    assert.ok(world.controller);
+    const checkWrites = (): Promise<number> =>
+      world.controller === undefined ? Promise.resolve(0) : metricSum(world.controller, "dockbind_consul_writes_total", { kind: "check" });
+    const metricBefore = await checkWrites();
     const refreshesBefore = world.proxy.writes().filter((w) => w.path.startsWith("/v1/agent/check/pass/")).length;
     const started = Date.now();
     // Blocking query: answers as soon as the service's index moves, else after 60 s.
     const res = await httpGet(`${world.consul.url}/v1/health/service/${REST_SERVICE}?index=${before.index}&wait=60s`, 75_000);
     const waited = Date.now() - started;
     const refreshes = world.proxy.writes().filter((w) => w.path.startsWith("/v1/agent/check/pass/")).length - refreshesBefore;
+    const metricRefreshes = (await checkWrites()) - metricBefore;
     const afterIdx = await restIndex();
     console.log(
-      `docker health at rest: X-Consul-Index ${before.index} -> ${String(res.headers["x-consul-index"])} over ${waited} ms; ${refreshes} TTL refreshes sent meanwhile`,
+      `docker health at rest: X-Consul-Index ${before.index} -> ${String(res.headers["x-consul-index"])} over ${waited} ms; ${refreshes} TTL refreshes sent meanwhile (the controller's metric: ${metricRefreshes})`,
     );
     const flaps = seen.filter((e) => restIds.has(e.id) && e.atMs >= started && e.atMs <= started + waited);
     assert.deepEqual(flaps, [], "Docker reported no health change of these containers meanwhile");
@@ -261,6 +267,12 @@ describe("healthCheck.type docker", () => {
     assert.equal(afterIdx.passing, REST_CONTAINERS);
     // One refresh per check per second nominally (TTL 3 s / 3); at least one per TTL on a loaded machine.
     assert.ok(refreshes >= REST_CONTAINERS * (60_000 / TTL_MS), `${refreshes} refreshes`);
+    // The controller's own count of the same writes. Its window holds the proxy's (read before it
+    // starts and after it ends, each read an HTTP request), so it may add the refreshes of those reads.
+    assert.ok(
+      metricRefreshes >= refreshes && metricRefreshes <= refreshes * 1.1,
+      `dockbind_consul_writes_total{kind="check"} +${metricRefreshes}, the proxy saw ${refreshes}`,
+    );
   });
 
   it("kill -9 of the controller: the checks expire to critical after their TTL; a new controller vouches again", async () => {

@@ -103,7 +103,10 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
     t.consulObserver.onWrite?.("register", true);
     t.consulObserver.onWrite?.("register", true);
     t.consulObserver.onWrite?.("deregister", false);
+    t.consulObserver.onWrite?.("check", true);
     assert.equal(await value(t, "dockbind_consul_writes_total", { kind: "register", result: "success" }), 2);
+    assert.equal(await value(t, "dockbind_consul_writes_total", { kind: "check", result: "success" }), 1);
+    assert.equal(await value(t, "dockbind_consul_writes_total", { kind: "check", result: "error" }), 0);
     assert.equal(await value(t, "dockbind_consul_writes_total", { kind: "deregister", result: "error" }), 1);
     assert.equal(await value(t, "dockbind_consul_writes_total", { kind: "deregister", result: "success" }), 0);
   });

@@ -244,9 +244,9 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
     healthService: (q) => healthService(t, indexOrigin, q),
     async updateTtlCheck(checkId, status) {
       const what = `set check ${checkId} ${status}`;
-      if (status === "passing") await t.call(what, (c) => c.agent.check.pass({ id: checkId, timeout }));
-      else if (status === "warning") await t.call(what, (c) => c.agent.check.warn({ id: checkId, timeout }));
-      else await t.call(what, (c) => c.agent.check.fail({ id: checkId, timeout }));
+      if (status === "passing") await write("check", what, (c) => c.agent.check.pass({ id: checkId, timeout }));
+      else if (status === "warning") await write("check", what, (c) => c.agent.check.warn({ id: checkId, timeout }));
+      else await write("check", what, (c) => c.agent.check.fail({ id: checkId, timeout }));
     },
     async leader() {
       return String(await t.call("status/leader", (c) => c.status.leader({ timeout }), { aclFree: true }));
