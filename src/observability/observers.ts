@@ -116,14 +116,15 @@ export class LbActivity {
  * Behaviour of the wrapped driver is unchanged: results and errors pass through.
  */
 export function observeDriver(inner: LoadBalancerDriver, m: Metrics, activity: LbActivity): LoadBalancerDriver {
-  const track = async (what: "validation" | "reload", fn: () => Promise<void>): Promise<void> => {
+  const track = async <T>(what: "validation" | "reload", fn: () => Promise<T>): Promise<T> => {
     const counter = what === "reload" ? m.lbReloads : m.lbValidations;
     const at = new Date().toISOString();
     try {
-      await fn();
+      const result = await fn();
       counter.inc({ result: "success" });
       if (what === "reload") activity.lastReload = { at, ok: true };
       else activity.lastValidation = { at, ok: true };
+      return result;
     } catch (err) {
       counter.inc({ result: "error" });
       const entry = { at, ok: false, message: errorMessage(err) };

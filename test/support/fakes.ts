@@ -6,7 +6,7 @@
  */
 import { ConsulError } from "../../src/clients/consul/types.js";
 import type { ConsulApi, HealthQuery, HealthResult } from "../../src/ports/consul.js";
-import type { LoadBalancerDriver } from "../../src/actuators/lb/driver.js";
+import type { LiveConfig, LoadBalancerDriver } from "../../src/actuators/lb/driver.js";
 import type { SwarmTask } from "../../src/domain/swarm.js";
 import { matchesSelector } from "../../src/domain/selector.js";
 import {
@@ -325,8 +325,10 @@ export class FakeDriver implements LoadBalancerDriver {
     this.validations++;
     return this.failValidation === undefined ? Promise.resolve() : Promise.reject(this.failValidation);
   }
-  validateLive(): Promise<void> {
-    return this.failValidation === undefined ? Promise.resolve() : Promise.reject(this.failValidation);
+  /** Files the fake LB reports loaded (nginx -T); undefined: it does not report them (haproxy). */
+  loaded: ReadonlySet<string> | undefined;
+  validateLive(): Promise<LiveConfig> {
+    return this.failValidation === undefined ? Promise.resolve(this.loaded === undefined ? {} : { files: this.loaded }) : Promise.reject(this.failValidation);
   }
   reload(): Promise<void> {
     if (this.failReload !== undefined) return Promise.reject(this.failReload);

@@ -169,7 +169,7 @@ describe("actuator and source hooks -> dockbind_* metrics", () => {
     const inner: LoadBalancerDriver = {
       kind: "nginx",
       validateCandidate: (p) => (p.includes("bad") ? Promise.reject(new LbError("ValidationFailed", "nginx: [emerg] bad")) : Promise.resolve()),
-      validateLive: () => Promise.resolve(),
+      validateLive: () => Promise.resolve({}),
       reload: () => (failReload ? Promise.reject(new LbError("ReloadFailed", "no master")) : Promise.resolve()),
     };
     const d = t.observeDriver(inner);

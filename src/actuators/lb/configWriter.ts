@@ -16,6 +16,9 @@
  *   read-only output directory fails at the candidate write (nothing renamed,
  *   the live file byte-identical) or at the rename (the live file untouched).
  * - ReloadRejected (the LB kept its old config) restores the previous file.
+ * - NotIncluded (the live config is valid but does not load this file: no
+ *   `include` covers it) leaves the new file, marks it reload-pending and does
+ *   not reload: once an include covers it, the next apply() reloads.
  * - ReloadFailed leaves the new file (it passed both validations, so it is the
  *   new "last good") and marks the path reload-pending: the next
  *   apply()/remove() of that path retries validateLive + reload even when the
@@ -24,7 +27,8 @@
  *   leaves nginx on the old config until the next change.
  * Idempotent: repeating a successful apply is a no-op.
  */
-import { dirname } from "node:path";
+import { realpath } from "node:fs/promises";
+import { basename, dirname, resolve } from "node:path";
 import {
   commitTemp,
   DEFAULT_FILE_MODE,
@@ -37,9 +41,12 @@ import {
   writeFileAtomic,
   writeTempSibling,
 } from "./atomicFile.js";
-import type { LoadBalancerDriver } from "./driver.js";
+import type { LiveConfig, LoadBalancerDriver } from "./driver.js";
 import { asLbError, errorMessage, fsErrorReason, LbError, type LbErrorReason } from "./errors.js";
 import { afterDeferral, afterReload, INITIAL_PACER, reloadDelayMs, type PacerState, type ReloadPacing } from "./reloadPacer.js";
+
+/** How long one live check answers the retries of files awaiting an include (bounds the LB's checks when many wait). */
+const SHARED_LIVE_CHECK_MS = 2_000;
 
 const FS_FAILURES: ReadonlySet<LbErrorReason> = new Set(["OutputDirFull", "OutputDirReadOnly", "WriteFailed"]);
 
@@ -79,6 +86,11 @@ export interface ApplyOptions {
 
 export class LbConfigWriter {
   private readonly pendingReload = new Set<string>();
+  /** Files on disk the LB's live config was last found not to include (NotIncluded): checked again on every apply. */
+  private readonly unincluded = new Set<string>();
+  /** The last successful live check, shared by the retries of files awaiting an include (SHARED_LIVE_CHECK_MS). */
+  private lastLive: { readonly at: number; readonly live: LiveConfig } | undefined;
+  private readonly sharedLiveCheckMs: number;
   /** Directories where a filesystem failure may have left a temp file (see sweeping). */
   private readonly sweepDirs = new Set<string>();
   /** Reload pacing on the performance.now() clock; `pacing` is the latest apply()'s. */
@@ -90,12 +102,18 @@ export class LbConfigWriter {
   private readonly fileMode: number;
   private readonly fileOwner: FileOwner | undefined;
 
+  /**
+   * `checks.sharedLiveCheckMs`: how long one live check answers the retries of files awaiting an
+   * include (default SHARED_LIVE_CHECK_MS; 0: every retry checks).
+   */
   constructor(
     private readonly driver: LoadBalancerDriver,
     files: { readonly mode?: number; readonly owner?: FileOwner } = {},
+    checks: { readonly sharedLiveCheckMs?: number } = {},
   ) {
     this.fileMode = files.mode ?? DEFAULT_FILE_MODE;
     this.fileOwner = files.owner;
+    this.sharedLiveCheckMs = checks.sharedLiveCheckMs ?? SHARED_LIVE_CHECK_MS;
   }
 
   /** True when `path` changed on disk but the reload after it has not succeeded yet. */
@@ -170,16 +188,30 @@ export class LbConfigWriter {
 
   private async doRemove(path: string): Promise<ApplyResult> {
     const previous = await io(() => readIfExists(path), `read ${path}`);
-    if (previous === undefined) return this.retryPending(path);
-    return this.swapAndReload(path, previous, this.fileMode, `remove ${path}`, async () => {
-      await removeIfExists(path);
-    });
+    if (previous === undefined) return this.retryPending(path, false);
+    return this.swapAndReload(
+      path,
+      previous,
+      this.fileMode,
+      `remove ${path}`,
+      async () => {
+        await removeIfExists(path);
+      },
+      false,
+    );
   }
 
-  /** Equal bytes on disk: only a reload left pending by an earlier failure is retried (after validateLive). */
-  private async retryPending(path: string): Promise<ApplyResult> {
-    if (!this.pendingReload.has(path)) return { changed: false, reloaded: false };
-    await this.validateLive(path);
+  /**
+   * Equal bytes on disk: only a reload left pending by an earlier failure, or a file found not
+   * included, is retried (after validateLive; another file's reload may have cleared the pending flag
+   * meanwhile, but nginx loads a newly included file only on a reload).
+   */
+  private async retryPending(path: string, present = true): Promise<ApplyResult> {
+    const pending = this.pendingReload.has(path);
+    if (!pending && !this.unincluded.has(path)) return { changed: false, reloaded: false };
+    // Only an include is awaited: many such files retrying at once share one recent check of the LB.
+    const recent = this.lastLive !== undefined && performance.now() - this.lastLive.at < this.sharedLiveCheckMs ? this.lastLive.live : undefined;
+    await this.mustBeIncluded(path, present, !pending && recent !== undefined ? recent : await this.validateLive(path));
     await this.reloadAll();
     return { changed: false, reloaded: true };
   }
@@ -191,17 +223,26 @@ export class LbConfigWriter {
    * the disk may differ from what nginx runs; only a successful reload (or a
    * successful restore) clears that.
    */
-  private async swapAndReload(path: string, previous: Buffer | undefined, mode: number, what: string, change: () => Promise<void>): Promise<ApplyResult> {
+  private async swapAndReload(
+    path: string,
+    previous: Buffer | undefined,
+    mode: number,
+    what: string,
+    change: () => Promise<void>,
+    present = true,
+  ): Promise<ApplyResult> {
     const wasPending = this.pendingReload.has(path);
     this.pendingReload.add(path);
     await io(change, what);
+    let live: LiveConfig;
     try {
-      await this.validateLive(path);
+      live = await this.validateLive(path);
     } catch (err: unknown) {
       await restore(path, previous, mode, err, this.fileOwner);
       if (!wasPending) this.pendingReload.delete(path);
       throw err;
     }
+    await this.mustBeIncluded(path, present, live);
     try {
       await this.reloadAll();
     } catch (err: unknown) {
@@ -216,12 +257,28 @@ export class LbConfigWriter {
     return { changed: true, reloaded: true };
   }
 
-  private async validateLive(path: string): Promise<void> {
+  private async validateLive(path: string): Promise<LiveConfig> {
     try {
-      await this.driver.validateLive();
+      const live = await this.driver.validateLive();
+      this.lastLive = { at: performance.now(), live };
+      return live;
     } catch (err: unknown) {
+      this.lastLive = undefined;
       throw asLbError(err, "ValidationFailed", `live config with ${path}`);
     }
+  }
+
+  /** Throws NotIncluded when `path` is on disk (`present`) and the LB listed the files it loaded without it. */
+  private async mustBeIncluded(path: string, present: boolean, live: LiveConfig): Promise<void> {
+    if (!present || live.files === undefined || (await listed(live.files, path))) {
+      this.unincluded.delete(path);
+      return;
+    }
+    this.unincluded.add(path);
+    throw new LbError(
+      "NotIncluded",
+      `${path} is valid and in place, but ${this.driver.kind}'s configuration does not include it, so nothing in it is served: add an include of its directory (nginx: \`include ${dirname(path)}/*.conf;\` in http {}, or in stream {} for the stream directory); it is reloaded once included`,
+    );
   }
 
   /** A successful reload applies every file on disk, so it clears every pending flag. */
@@ -234,6 +291,17 @@ export class LbConfigWriter {
     this.pacer = afterReload(this.pacer, performance.now(), this.pacing);
     this.pendingReload.clear();
   }
+}
+
+/** Whether `files` (as the LB lists them) hold `path`: the same absolute path, or the same file reached through a symlink. */
+async function listed(files: ReadonlySet<string>, path: string): Promise<boolean> {
+  const abs = resolve(path);
+  if (files.has(abs)) return true;
+  const real = await realpath(abs).catch(() => abs);
+  for (const f of files) {
+    if (basename(f) === basename(abs) && (await realpath(f).catch(() => f)) === real) return true;
+  }
+  return false;
 }
 
 /**

@@ -19,15 +19,21 @@
  * - WriteFailed: any other filesystem error while reading/writing/renaming.
  * - StreamModuleMissing: a `protocol: tcp|udp` file for an nginx without the
  *   stream module (nginx -V, or nginx -t's `unknown directive "stream"`).
+ * - NotIncluded: the file is valid and in place, but the live configuration
+ *   does not include it (nginx -T lists the files it loaded), so nothing in it
+ *   is served; not reloaded, left reload-pending. Fixed outside the controller
+ *   (an `include` in nginx.conf): carries `retryCapMs`.
  * The two OutputDir* reasons clear by themselves when the operator frees
  * space or remounts read-write: they carry `retryCapMs` (runtime/errors.ts
  * retryCapOf), so the retry comes at most that long after the fix.
  */
 export type LbErrorReason =
-  "ValidationFailed" | "ReloadFailed" | "ReloadRejected" | "OutputDirFull" | "OutputDirReadOnly" | "WriteFailed" | "StreamModuleMissing";
+  "ValidationFailed" | "ReloadFailed" | "ReloadRejected" | "OutputDirFull" | "OutputDirReadOnly" | "WriteFailed" | "StreamModuleMissing" | "NotIncluded";
 
 /** Longest retry delay of an OutputDirFull / OutputDirReadOnly failure. */
 export const OUTPUT_DIR_RETRY_CAP_MS = 2_000;
+/** Longest retry delay of a NotIncluded failure (each retry runs the LB's config check). */
+export const NOT_INCLUDED_RETRY_CAP_MS = 10_000;
 
 export class LbError extends Error {
   override readonly name = "LbError";
@@ -39,6 +45,7 @@ export class LbError extends Error {
     super(message, options);
     this.reason = reason;
     if (reason === "OutputDirFull" || reason === "OutputDirReadOnly") this.retryCapMs = OUTPUT_DIR_RETRY_CAP_MS;
+    if (reason === "NotIncluded") this.retryCapMs = NOT_INCLUDED_RETRY_CAP_MS;
   }
 }
 

@@ -57,12 +57,13 @@ export async function runFileOutput(
   bin: string,
   args: readonly string[],
   timeoutMs: number,
+  maxBuffer = 1024 * 1024,
 ): Promise<ExecOutcome & { readonly stdout: string; readonly stderr: string }> {
   try {
     const { stdout, stderr } = await execFileAsync(bin, [...args], {
       timeout: timeoutMs,
       killSignal: "SIGKILL",
-      maxBuffer: 1024 * 1024,
+      maxBuffer,
       encoding: "utf8",
       windowsHide: true,
     });

@@ -25,7 +25,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { LoadBalancerDriver } from "./driver.js";
+import type { LiveConfig, LoadBalancerDriver } from "./driver.js";
 import { errorMessage, LbError } from "./errors.js";
 import { runFile } from "./exec.js";
 
@@ -115,9 +115,10 @@ export class HaproxyDriver implements LoadBalancerDriver {
   }
 
   /** `haproxy -c -f <main> -f <dir>`: the whole live configuration. */
-  async validateLive(): Promise<void> {
+  async validateLive(): Promise<LiveConfig> {
     const r = await runFile(this.bin, ["-c", ...this.live], this.timeoutMs);
     if (!r.ok) throw new LbError("ValidationFailed", `haproxy -c (live config) failed: ${r.detail}`);
+    return {}; // haproxy loads every file of the -f directory: nothing to find missing
   }
 
   /** Master CLI `reload`, then waits until `show proc` reports it done (and not failed). */

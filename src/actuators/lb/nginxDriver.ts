@@ -20,7 +20,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { LoadBalancerDriver } from "./driver.js";
+import type { LiveConfig, LoadBalancerDriver } from "./driver.js";
 import { LbError } from "./errors.js";
 import { runFile, runFileOutput } from "./exec.js";
 import { isUnknownStreamDirective, streamModuleMissing, streamSupport, type StreamSupport } from "./nginxStream.js";
@@ -97,6 +97,16 @@ function wrapperConfig(dir: string, candidatePath: string): string {
   ].join("\n");
 }
 
+/** Bound of `nginx -T`'s dump (the whole configuration, every included file). */
+const LIVE_DUMP_MAX_BYTES = 64 * 1024 * 1024;
+
+/** The `# configuration file PATH:` headers of `nginx -T`'s dump: every file nginx loaded. Pure. */
+export function loadedFiles(dump: string): ReadonlySet<string> {
+  const files = new Set<string>();
+  for (const m of dump.matchAll(/^# configuration file (.+):$/gm)) if (m[1] !== undefined) files.add(m[1]);
+  return files;
+}
+
 export class NginxDriver implements LoadBalancerDriver {
   readonly kind = "nginx" as const;
   private readonly bin: string;
@@ -136,11 +146,12 @@ export class NginxDriver implements LoadBalancerDriver {
     }
   }
 
-  /** `nginx -t <args>`: the whole live configuration. */
-  async validateLive(): Promise<void> {
-    const r = await runFile(this.bin, ["-t", ...this.args], this.timeoutMs);
+  /** `nginx -T <args>`: checks the whole live configuration and lists the files it loaded. */
+  async validateLive(): Promise<LiveConfig> {
+    const r = await runFileOutput(this.bin, ["-T", ...this.args], this.timeoutMs, LIVE_DUMP_MAX_BYTES);
     if (!r.ok && isUnknownStreamDirective(r.detail)) throw streamModuleMissing(`nginx -t (live config): ${r.detail}`);
     if (!r.ok) throw new LbError("ValidationFailed", `nginx -t (live config) failed: ${r.detail}`);
+    return { files: loadedFiles(r.stdout) };
   }
 
   /** Cached once found; a missing module is looked for again next time (the operator may install it). */
