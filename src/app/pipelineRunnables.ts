@@ -12,6 +12,7 @@ import { aborted } from "../runtime/manager.js";
 import { controllerRunnable } from "../runtime/controller.js";
 import { decodeRendererRequest, encodeRendererRequest, keyed } from "../runtime/requests.js";
 import { watchTlsFiles } from "../sources/files/tlsFiles.js";
+import { watchOutputDirs } from "../sources/lb/outputWatch.js";
 import type { Components } from "./components.js";
 import { reportingReconciler } from "./reconciledReport.js";
 
@@ -32,6 +33,26 @@ function tlsFilesRunnable(c: Components): Runnable {
         idleIntervalMs: TLS_IDLE_POLL_MS,
         onChange: (keys) => {
           logger.info("TLS files changed; re-rendering", { bindings: keys.join(",") });
+          c.renderRouter.bindingsChanged(keys);
+        },
+      },
+      signal,
+    ),
+  );
+}
+
+/** Generated files changed on disk (edited or deleted by hand, or this controller's own writes): their bindings are rendered again. */
+function outputFilesRunnable(c: Components): Runnable {
+  const { config, logger } = c.opts;
+  return leader("lb-output-watch", (signal) =>
+    watchOutputDirs(
+      {
+        dirs: [config.lbOutputDir, config.nginxStreamDir, config.haproxy.outputDir],
+        logger,
+        onChange: (paths) => {
+          const keys = [...new Set(paths.map((p) => c.renderer.ownerOf(p)).filter((k): k is string => k !== undefined))];
+          if (keys.length === 0) return;
+          logger.debug("generated files changed on disk; re-rendering", { bindings: keys.join(",") });
           c.renderRouter.bindingsChanged(keys);
         },
       },
@@ -133,6 +154,7 @@ export function pipelineRunnables(c: Components): Runnable[] {
     ...consulRunnables(c),
     resync,
     tlsFilesRunnable(c),
+    outputFilesRunnable(c),
     controllerRunnable({
       name: "registrar",
       queue: c.registrarQueue,

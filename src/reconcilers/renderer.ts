@@ -95,6 +95,13 @@ export class RendererReconciler implements RequestReconciler<RendererRequest> {
 
   constructor(private readonly opts: RendererOptions) {}
 
+  /** The binding whose generated file is `path` (as last written or adopted); undefined for any other file. No I/O. */
+  ownerOf(path: string): string | undefined {
+    const abs = resolve(path);
+    for (const [key, p] of this.outputs) if (resolve(p) === abs) return key;
+    return undefined;
+  }
+
   async reconcile(request: RendererRequest): Promise<ReconcileResult> {
     const key = request.binding;
     const { bindings, status } = this.opts;
