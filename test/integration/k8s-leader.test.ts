@@ -157,12 +157,20 @@ describe("two replicas with the chart's ServiceAccount", () => {
       auditOf("replica-b").some((e) => e.objectRef?.resource === "leases" && e.verb === "get"),
       "the standby polls the Lease",
     );
-    const aWrites = new Set(
-      writesOf("replica-a").map(
-        (e) => `${e.verb} ${e.objectRef?.resource ?? ""}${e.objectRef?.subresource !== undefined ? `/${e.objectRef.subresource}` : ""}`,
-      ),
-    );
-    for (const w of ["update leases", "patch servicebindings", "patch servicebindings/status", "create events"]) assert.ok(aWrites.has(w), `leader did ${w}`);
+    // The leader's kinds of writes. A lease renewal comes once per renew period and the API server
+    // writes its audit log asynchronously, so the list is awaited rather than read once.
+    const kinds = (): Set<string> =>
+      new Set(
+        writesOf("replica-a").map(
+          (e) => `${e.verb} ${e.objectRef?.resource ?? ""}${e.objectRef?.subresource !== undefined ? `/${e.objectRef.subresource}` : ""}`,
+        ),
+      );
+    const wanted = ["update leases", "patch servicebindings", "patch servicebindings/status", "create events"];
+    const aWrites = await waitFor(() => (wanted.every((w) => kinds().has(w)) ? kinds() : undefined), {
+      timeoutMs: 20_000,
+      what: "the leader's writes in the audit log",
+    }).catch(() => kinds());
+    for (const w of wanted) assert.ok(aWrites.has(w), `leader did ${w}`);
   });
 
   it("SIGKILL of the leader: the standby takes over within the lease duration (15 s) and converges changes", async () => {
