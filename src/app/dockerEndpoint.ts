@@ -231,13 +231,7 @@ export class DockerEndpointPipeline {
     const self = this.owner;
     if (self === undefined) return;
     const gone = lost.filter((i) => isOwned(i.meta ?? {}, self) && this.registrar.believesRegistered(i.serviceId));
-    if (gone.length === 0) return;
-    this.o.logger.warn("registrations vanished from Consul; re-checking them", { node: this.node, serviceIds: gone.map((i) => i.serviceId).join(",") });
-    this.registrar.invalidateAgentView();
-    for (const i of gone) {
-      const request = ownerRequest(i.meta ?? {});
-      if (request !== undefined) this.o.registrarQueue.add(encodeNodeRequest({ node: this.node, request }));
-    }
+    this.recheck("registrations vanished from Consul; re-checking them", gone);
   }
 
   /**
@@ -251,12 +245,20 @@ export class DockerEndpointPipeline {
     const self = this.owner;
     if (self === undefined) return;
     const changed = edited.filter((e) => isOwned(e.before.meta ?? {}, self) && this.registrar.editedBehindBack(e.after));
-    if (changed.length === 0) return;
-    const serviceIds = changed.map((e) => e.after.serviceId).join(",");
-    this.o.logger.warn("registrations changed in Consul behind the controller's back; re-checking them", { node: this.node, serviceIds });
+    // Queued by the meta this controller wrote (the edit may have dropped it).
+    this.recheck(
+      "registrations changed in Consul behind the controller's back; re-checking them",
+      changed.map((e) => e.before),
+    );
+  }
+
+  /** Drift found by the health watch: says why, re-reads the agent view at the next reconcile and re-queues each instance's owner request. */
+  private recheck(message: string, drifted: readonly HealthInstance[]): void {
+    if (drifted.length === 0) return;
+    this.o.logger.warn(message, { node: this.node, serviceIds: drifted.map((i) => i.serviceId).join(",") });
     this.registrar.invalidateAgentView();
-    for (const e of changed) {
-      const request = ownerRequest(e.before.meta ?? {});
+    for (const i of drifted) {
+      const request = ownerRequest(i.meta ?? {});
       if (request !== undefined) this.o.registrarQueue.add(encodeNodeRequest({ node: this.node, request }));
     }
   }

@@ -344,7 +344,7 @@ export class HealthWatcher implements HealthStore {
     for (const before of prev) {
       const after = now.get(instanceKey(before));
       if (after === undefined) lost.push(before);
-      else if (before.weight !== after.weight || !sameVisible(before, after)) edited.push({ before, after });
+      else if (!sameVisible(before, after)) edited.push({ before, after });
     }
     if (lost.length > 0) this.opts.onLost?.(key, lost);
     if (edited.length > 0) this.opts.onEdited?.(key, edited);
