@@ -105,10 +105,37 @@ test("a blocking query resumes on the new agent without the old index; then bloc
   assert.match(b.seen.at(-1) ?? "", /index=5/);
 });
 
-test("all agents down => one ConsulUnavailable error naming the count", async () => {
+test("all agents down => one ConsulUnavailable error naming the count, and onUnreachable", async () => {
   const urls = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`];
-  const c = createConsulClient({ url: urls[0] ?? "", urls });
+  const unreachable: string[] = [];
+  const c = createConsulClient({ url: urls[0] ?? "", urls, onUnreachable: (e) => unreachable.push(e) });
   await assert.rejects(c.listAgentServices(), (e: unknown) => e instanceof ConsulError && e.reason === "ConsulUnavailable" && /all 2 agents/.test(e.message));
+  assert.equal(unreachable.length, 1);
+  assert.match(unreachable[0] ?? "", /all 2 agents/);
+});
+
+test("a 5xx from every agent is an answer: the call rejects without onUnreachable (another datacenter's servers down)", async () => {
+  const a = await fakeAgent("a", "1");
+  const b = await fakeAgent("b", "1");
+  agents.push(a, b);
+  a.status = 500;
+  b.status = 500;
+  const unreachable: string[] = [];
+  const c = createConsulClient({ url: a.url, urls: [a.url, b.url], onUnreachable: (e) => unreachable.push(e) });
+  await assert.rejects(
+    c.healthService({ service: "web", dc: "dc2", waitMs: 1000 }),
+    (e: unknown) => e instanceof ConsulError && e.reason === "ConsulUnavailable",
+  );
+  assert.ok(
+    b.seen.some((l) => l.includes("dc=dc2")),
+    "tried on the other agent too",
+  );
+  assert.equal(unreachable.length, 0, unreachable.join("; "));
+  // One agent without an answer and the other with a 5xx: an agent answered, so still no onUnreachable.
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  const mixed = createConsulClient({ url: dead, urls: [dead, b.url], onUnreachable: (e) => unreachable.push(e) });
+  await assert.rejects(mixed.healthService({ service: "web", dc: "dc2", waitMs: 1000 }));
+  assert.equal(unreachable.length, 0, unreachable.join("; "));
 });
 
 test("sweepOtherAgents deregisters owned copies through the other agents only", async () => {

@@ -9,8 +9,10 @@
  * agent in order; the first agent that answers becomes current (sticky: no
  * automatic failback, so a flapping agent does not bounce us around) and
  * `onFailover` fires. 4xx answers (ACL denied, bad request) never fail over.
- * A call that every agent failed that way fires `onUnreachable` before it
- * rejects.
+ * A call that got no HTTP answer from any agent fires `onUnreachable` before
+ * it rejects. A 5xx is an answer: the agent is there, only this call failed
+ * (a query for another datacenter whose servers are down answers 500 "rpc
+ * error making call"), so it rejects without `onUnreachable`.
  * A blocking query's index is only meaningful to the agent that issued it:
  * callers get the agent's position (`idx`) to track that (client.ts).
  */
@@ -189,6 +191,7 @@ export function createTransport(opts: ConsulClientOptions): Transport {
       );
     const start = current;
     let lastErr: unknown;
+    let answered = false;
     for (let i = 0; i < endpoints.length; i++) {
       const idx = (start + i) % endpoints.length;
       const ep = endpoints[idx];
@@ -205,10 +208,11 @@ export function createTransport(opts: ConsulClientOptions): Transport {
         if (callOpts.signal?.aborted === true || err instanceof ConsulError || !shouldFailOver(err))
           throw err instanceof ConsulError ? err : toError(err, what);
         lastErr = err;
+        answered ||= httpStatus(err) !== undefined;
       }
     }
     const err = toError(lastErr, endpoints.length > 1 ? `${what} (all ${endpoints.length} agents failed, last)` : what);
-    opts.onUnreachable?.(err.message);
+    if (!answered) opts.onUnreachable?.(err.message);
     throw err;
   }
 

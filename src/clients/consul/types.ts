@@ -35,7 +35,7 @@ export interface ConsulClientOptions {
   readonly tls?: ConsulTls;
   /** Called after calls moved to another agent (from, to: base URLs). Must not throw. */
   readonly onFailover?: (from: string, to: string) => void;
-  /** Called when a call got no usable answer from any agent (no HTTP answer, or a 5xx), with its error message. Must not throw. */
+  /** Called when a call got no HTTP answer from any agent (refused, reset, timeout, TLS failure), with its error message; a 5xx is an answer and does not call it. Must not throw. */
   readonly onUnreachable?: (error: string) => void;
   readonly timeoutMs?: number;
   readonly observer?: ConsulObserver;
