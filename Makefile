@@ -82,16 +82,23 @@ SHARED_FILES = $(SLOW_SHARED) $(sort $(filter-out $(SLOW_SHARED) $(SOAK_FILES) $
 test-integration soak: export DOCKBIND_TEST_ENTRY := built
 
 # Shared files, then the exclusive ones with the soak beside them; every part runs even when an earlier one
-# failed, and the target fails when any did. Ctrl-C (or TERM) stops the soak's session too.
+# failed, and the target fails when any did. Each part's output is also kept (INTEGRATION_LOGS); on a failure
+# test/bed/diagnose.sh ends the output with the state of the shared engine and one line per failing test.
+# Ctrl-C (or TERM) stops the soak's session too.
+SHARED_LOG := test-results/integration-shared.log
+EXCLUSIVE_LOG := test-results/integration-exclusive.log
+INTEGRATION_LOGS := $(SHARED_LOG) $(EXCLUSIVE_LOG) $(SOAK_LOG)
 test-integration: deps testbed build
-	$(RUN_FILES) --concurrency=$(INTEGRATION_JOBS) $(INTEGRATION_TIMEOUT) $(SHARED_FILES); shared=$$?; \
-	  mkdir -p $(dir $(SOAK_LOG)); export SOAK_MINUTES=$${SOAK_MINUTES:-5}; \
+	mkdir -p test-results; \
+	  $(RUN_FILES) --concurrency=$(INTEGRATION_JOBS) $(INTEGRATION_TIMEOUT) $(SHARED_FILES) | tee $(SHARED_LOG); shared=$${PIPESTATUS[0]}; \
+	  export SOAK_MINUTES=$${SOAK_MINUTES:-5}; \
 	  setsid bash test/bed/cpu-priority.sh $(SOAK_RUN) > $(SOAK_LOG) 2>&1 & soak_pid=$$!; \
 	  trap 'kill -TERM -- -$$soak_pid 2>/dev/null; exit 130' INT TERM; \
-	  $(RUN_FILES) --concurrency=1 $(INTEGRATION_TIMEOUT) $(STORM_FILE) $(filter-out $(STORM_FILE),$(EXCLUSIVE_FILES)); exclusive=$$?; \
+	  $(RUN_FILES) --concurrency=1 $(INTEGRATION_TIMEOUT) $(STORM_FILE) $(filter-out $(STORM_FILE),$(EXCLUSIVE_FILES)) | tee $(EXCLUSIVE_LOG); \
+	  exclusive=$${PIPESTATUS[0]}; \
 	  wait $$soak_pid; soak=$$?; echo "--- churn soak ($(SOAK_LOG), ran beside the exclusive files)"; cat $(SOAK_LOG); \
 	  echo "integration: shared files exit $$shared, exclusive files exit $$exclusive, churn soak exit $$soak"; \
-	  [ $$shared -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$soak -eq 0 ]
+	  [ $$shared -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$soak -eq 0 ] || { bash test/bed/diagnose.sh $(INTEGRATION_LOGS); exit 1; }
 
 ## test: everything CI runs — lint, unit tests, integration tests against real dockerd/Consul/nginx
 test: lint test-unit test-integration

@@ -50,7 +50,7 @@ async function startIfNeeded(): Promise<void> {
   while (!tryLock(lock)) {
     // Someone else is starting it: wait for the daemon or for a stale lock.
     if (await dockerReady()) return;
-    if (Date.now() > deadline) throw new Error(`dockerd not ready after ${READY_TIMEOUT_MS} ms; lock ${lock} held`);
+    if (Date.now() > deadline) throw new Error(`dockerd not ready after ${READY_TIMEOUT_MS} ms; lock ${lock} held; ${daemonState()}`);
     await delay(250);
   }
   try {
@@ -60,6 +60,8 @@ async function startIfNeeded(): Promise<void> {
       timeoutMs: READY_TIMEOUT_MS,
       intervalMs: 250,
       what: `docker info (dockerd log: ${DOCKERD_LOG})`,
+    }).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${daemonState()}`);
     });
   } finally {
     rmSync(lock, { recursive: true, force: true });
@@ -74,6 +76,18 @@ function spawnDockerd(): void {
     child.unref();
   } finally {
     closeSync(fd);
+  }
+}
+
+/** "dockerd pid N: state D (disk sleep), wchan X" — why a daemon that does not answer is stuck; "no dockerd process" when none. */
+function daemonState(): string {
+  const pid = readPid(DOCKERD_PIDFILE);
+  if (pid === undefined || !pidFileAlive(DOCKERD_PIDFILE)) return "no dockerd process";
+  try {
+    const state = /^State:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "?";
+    return `dockerd pid ${pid}: state ${state}, wchan ${readFileSync(`/proc/${pid}/wchan`, "utf8") || "-"}`;
+  } catch {
+    return `dockerd pid ${pid}: state unreadable`;
   }
 }
 
