@@ -17,7 +17,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { run, type RunResult } from "./exec.js";
-import { BACKEND_IMAGE, ensureBackendImage } from "./image.js";
+import { ensureBackendImage } from "./image.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
 import { waitFor } from "./wait.js";
 
@@ -83,9 +83,8 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
     return p;
   };
   let proc = await launch();
-  // The backend image, copied from the shared engine (no registry here).
-  await ensureBackendImage();
-  await run("bash", ["-c", `docker save ${BACKEND_IMAGE} | docker -H ${host} load`], { check: true, timeoutMs: 120_000 });
+  // The backend image, imported into this engine from the same recipe (no registry here; the shared engine is not asked).
+  await ensureBackendImage(host);
   return {
     host,
     socket,

@@ -68,21 +68,31 @@ const APPLETS = [
   "nslookup",
 ] as const;
 
-let pending: Promise<string> | undefined;
+/** One build at a time per engine (key: its `-H` host; "" is the shared engine). */
+const pending = new Map<string, Promise<string>>();
 
-/** Ensures the image exists with the current recipe; resolves with its tag. */
-export function ensureBackendImage(): Promise<string> {
-  pending ??= build().catch((err: unknown) => {
-    pending = undefined;
-    throw err;
-  });
-  return pending;
+/**
+ * Ensures the image exists with the current recipe on the shared engine (started if needed), or on
+ * the engine at `host` (a private one, e.g. extraDockerd.ts: imported there directly, so building it
+ * never touches the shared engine); resolves with its tag.
+ */
+export function ensureBackendImage(host = ""): Promise<string> {
+  let p = pending.get(host);
+  if (p === undefined) {
+    p = build(host).catch((err: unknown) => {
+      pending.delete(host);
+      throw err;
+    });
+    pending.set(host, p);
+  }
+  return p;
 }
 
-async function build(): Promise<string> {
-  await ensureDockerd();
+async function build(host: string): Promise<string> {
+  if (host === "") await ensureDockerd();
+  const docker = (args: readonly string[], check = false): ReturnType<typeof run> => run("docker", [...(host === "" ? [] : ["-H", host]), ...args], { check });
   const rev = recipeRevision();
-  const current = await run("docker", ["image", "inspect", "-f", `{{index .Config.Labels "${REV_LABEL}"}}`, BACKEND_IMAGE]);
+  const current = await docker(["image", "inspect", "-f", `{{index .Config.Labels "${REV_LABEL}"}}`, BACKEND_IMAGE]);
   if (current.code === 0 && current.stdout.trim() === rev) return BACKEND_IMAGE;
 
   const root = mkdtempSync(join(ensureBedRoot(), "image-"));
@@ -96,10 +106,9 @@ async function build(): Promise<string> {
     writeFileSync(join(rootfs, "start.sh"), START_SH, { mode: 0o755 });
     const tarball = join(root, "rootfs.tar");
     await run("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", tarball, "."], { check: true });
-    await run(
-      "docker",
+    await docker(
       ["import", "-c", 'CMD ["/bin/sh","/start.sh"]', "-c", "EXPOSE 80", "-c", "ENV PATH=/bin", "-c", `LABEL ${REV_LABEL}=${rev}`, tarball, BACKEND_IMAGE],
-      { check: true },
+      true,
     );
   } finally {
     rmSync(root, { recursive: true, force: true });
