@@ -292,7 +292,7 @@ export class DockerWatcher implements ContainerStore {
     if (before === undefined || !this.drainMarks.mark(id, Date.now())) return;
     const after: ContainerInfo = { ...before, draining: true };
     this.cache.set(id, after);
-    this.opts.logger.info("container draining", { container: id.slice(0, 12), drainDelayMs: this.drainMarks.delayMs });
+    this.opts.logger.debug("container draining", { container: id.slice(0, 12), drainDelayMs: this.drainMarks.delayMs });
     this.opts.onChange({ id, before, after });
     setTimeout(() => {
       this.dirty.add(id);
