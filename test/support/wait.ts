@@ -42,20 +42,38 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T
 }
 
 /**
- * A TCP port that was free on `host` a moment ago (bind port 0, read, close).
- * Racy by nature: callers that bind later should retry on "address in use".
+ * Ports the test bed hands out: below the kernel's ephemeral range (ip_local_port_range, 32768-60999
+ * by default). Docker allocates published host ports sequentially from that range, and the kernel
+ * picks source ports and port-0 binds from it, so a port read from a port-0 bind could be taken by
+ * another file's container before its listener bound it (haproxy once failed to bind 127.0.0.1:32789,
+ * the next port Docker's allocator gave a container).
  */
-export function freePort(host = "127.0.0.1"): Promise<number> {
+const PORT_RANGE = { from: 20_000, to: 32_767 } as const;
+
+/**
+ * A TCP port that was free on `host` a moment ago: a random one of PORT_RANGE that could be bound
+ * (and was closed again). Racy by nature: callers that bind later should retry on "address in use".
+ */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = PORT_RANGE.from + Math.floor(Math.random() * (PORT_RANGE.to - PORT_RANGE.from + 1));
+    if (await canBind(host, port)) return port;
+  }
+  throw new Error(`freePort: no free port on ${host} in ${PORT_RANGE.from}-${PORT_RANGE.to} after 100 tries`);
+}
+
+/** True when `host:port` could be bound exclusively (then closed); false on EADDRINUSE/EACCES. */
+function canBind(host: string, port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
-    srv.once("error", reject);
-    srv.listen({ port: 0, host, exclusive: true }, () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+    srv.once("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE" || err.code === "EACCES") resolve(false);
+      else reject(err);
+    });
+    srv.listen({ port, host, exclusive: true }, () => {
       srv.close(() => {
-        if (port > 0) resolve(port);
-        else reject(new Error(`freePort: no port from ${JSON.stringify(addr)}`));
+        resolve(true);
       });
     });
   });
