@@ -83,7 +83,7 @@ test-integration soak: export DOCKBIND_TEST_ENTRY := built
 
 # Shared files, then the exclusive ones with the soak beside them; every part runs even when an earlier one
 # failed, and the target fails when any did. Each part's output is also kept (INTEGRATION_LOGS); on a failure
-# test/bed/diagnose.sh ends the output with the state of the shared engine and one line per failing test.
+# test/bed/diagnose.sh ends the output with one line per failing test and the state of the shared engine.
 # Ctrl-C (or TERM) stops the soak's session too.
 SHARED_LOG := test-results/integration-shared.log
 EXCLUSIVE_LOG := test-results/integration-exclusive.log
