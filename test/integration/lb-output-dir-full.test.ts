@@ -24,6 +24,8 @@ import { bindingYaml, startWorld, type World } from "../support/world.js";
 
 const KEY = "default/disk";
 const FILE = "disk.conf";
+/** The writer's temp sibling of FILE (atomicFile.ts: `.<basename>.<pid>.<12 hex>.tmp`). */
+const TEMP_SIBLING = /^\.disk\.conf\.\d+\.[0-9a-f]{12}\.tmp$/;
 /** Longer than the renderer's backoff sum over the first failures (0.2+0.4+…+6.4 s): without the cap the next retry would come > 6 s later. */
 const HOLD_MS = 13_000;
 /** Recovery bound: the 2 s retry cap plus a render, validation and confirmed reload on this loaded 2-core machine. */
@@ -72,6 +74,22 @@ function dirNames(): string[] {
   return readdirSync(world.nginx.confDir).sort();
 }
 
+/**
+ * The directory holds `allowed` plus at most the temp siblings of attempts in flight: on ENOSPC the
+ * writer's temp file exists from its open() until its unlink() a moment later, so a poll may catch
+ * one. A temp name still there at the next poll (250 ms later) was left behind. Returns the temp
+ * names seen now.
+ */
+function assertNoLeftover(allowed: readonly string[], tempsBefore: ReadonlySet<string>): Set<string> {
+  const names = dirNames();
+  const temps = names.filter((n) => TEMP_SIBLING.test(n));
+  const others = names.filter((n) => !TEMP_SIBLING.test(n));
+  assert.deepEqual(others, [...allowed].sort(), `no partial or foreign file in the output dir: ${names.join(", ")}`);
+  const left = temps.filter((n) => tempsBefore.has(n));
+  assert.deepEqual(left, [], `temp files left in the output dir: ${left.join(", ")}`);
+  return new Set(temps);
+}
+
 /** Asserts the live file, the condition reason and the directory while the failure lasts; returns when HOLD_MS passed. */
 async function holdFailure(reason: string, lastGood: string, allowed: readonly string[]): Promise<void> {
   const seen = await waitFor(
@@ -86,9 +104,10 @@ async function holdFailure(reason: string, lastGood: string, allowed: readonly s
   assert.equal(lb?.status, "False");
   assert.equal(lb.reason, reason);
   const until = Date.now() + HOLD_MS;
+  let tempsBefore = new Set<string>();
   while (Date.now() < until) {
     assert.equal(world.lbFile(FILE), lastGood, "the last good file stays byte-identical");
-    assert.deepEqual(dirNames(), [...allowed].sort(), "no temp or partial file in the output dir");
+    tempsBefore = assertNoLeftover(allowed, tempsBefore);
     await delay(250);
   }
   const failures = world.controller?.logs().filter((l) => l.message === "reconcile failed, will retry" && l.key === KEY && l.reason === reason) ?? [];
@@ -139,11 +158,14 @@ describe("output directory full or read-only", () => {
     const traffic = startLoad(world.nginx, port, { maxMs: 120_000 });
     const lastGood = readFileSync(join(world.nginx.confDir, FILE), "utf8");
     const filler = fill(world.nginx.confDir);
-    await runBackend({ name: `disk-2-${process.pid}`, labels: { app: "disk-web" }, env: { NAME: "d2" } });
-    await holdFailure("OutputDirFull", lastGood, [FILE, "filler.bin"]);
-    assert.ok(!(await world.sample(port, 6)).includes("d2"), "d2 is not served while its config cannot be written");
-
-    unlinkSync(filler);
+    try {
+      await runBackend({ name: `disk-2-${process.pid}`, labels: { app: "disk-web" }, env: { NAME: "d2" } });
+      await holdFailure("OutputDirFull", lastGood, [FILE, "filler.bin"]);
+      assert.ok(!(await world.sample(port, 6)).includes("d2"), "d2 is not served while its config cannot be written");
+    } finally {
+      // Freed on failure too, so the next test starts from a directory with space.
+      unlinkSync(filler);
+    }
     const ms = await recovered("d2", Date.now());
     figures.push(`OutputDirFull: served the new backend ${ms} ms after the filler was deleted`);
     assert.ok(ms <= RECOVERY_LIMIT_MS, `recovered in ${ms} ms`);
