@@ -128,10 +128,13 @@ describe("maintenance mode", () => {
     const enableStart = Date.now();
     const out = await maint("enable", "--binding", "default/maint", "--container", "maint-m2", "--reason", "release v2");
     const enabledAt = Date.now();
+    // The CLI returns only once the agent holds the maintenance check: the first read after it shows it.
+    assert.ok((await agentMaintenance()).size > 0, "the maintenance check is on the agent when the CLI returns");
     await waitFor(() => (droppedAt > 0 ? true : undefined), { timeoutMs: 10_000, what: "m2 out of the nginx config" }).finally(() => {
       clearInterval(poll);
     });
-    assert.ok(seenAt > 0 && seenAt <= enabledAt, "the maintenance check appeared while the CLI ran");
+    // When it was set: first seen by the 20 ms poll, or (a poll answer delayed on a loaded machine) when the CLI returned.
+    if (seenAt === 0 || seenAt > enabledAt) seenAt = enabledAt;
     assert.match(out, /in maintenance: dockbind:maint:default:maint:/);
     await waitFor(() => (load.samples.filter((s) => s.at > enabledAt + 1_000).length >= 20 ? true : undefined), { timeoutMs: 20_000, what: "1 s of load" });
     const lastM2 = load.samples.filter((s) => s.body === "m2").at(-1)?.at ?? 0;
