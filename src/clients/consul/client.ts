@@ -156,21 +156,16 @@ async function healthService(t: Transport, indexOrigin: Map<string, number>, q: 
   const what = `health of ${q.service}`;
   return t.call(
     what,
-    async (client, idx) => {
+    async (_client, idx, lean) => {
       const blocking = q.index !== undefined && indexOrigin.get(key) === idx;
-      const [response, body] = await cancellable(
-        q.signal,
-        what,
-        (ctx) =>
-          client.health.service({
-            service: q.service,
-            ...(q.dc !== undefined ? { dc: q.dc } : {}),
-            stale: true,
-            ...(blocking ? { index: q.index, wait: `${Math.ceil(q.waitMs / 1000)}s` } : {}),
-            timeout: blocking ? blockingTimeout(q.waitMs) : t.timeoutMs,
-            ctx,
-          }) as Promise<[RawResponse, unknown]>,
-      );
+      const query = {
+        ...(q.dc !== undefined ? { dc: q.dc } : {}),
+        stale: "1",
+        ...(blocking ? { index: q.index, wait: `${String(Math.ceil(q.waitMs / 1000))}s` } : {}),
+      };
+      const path = `/health/service/${encodeURIComponent(q.service)}`;
+      const timeout = blocking ? blockingTimeout(q.waitMs) : t.timeoutMs;
+      const [response, body] = await cancellable(q.signal, what, (ctx) => lean.get("health.service", path, query, timeout, ctx));
       const instances = decodeHealthEntries(body);
       indexOrigin.set(key, idx);
       return { instances, index: responseIndex(response) };
@@ -234,9 +229,7 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
     },
     register(r) {
       const body = encodeRegistration(r);
-      return write("register", `register ${r.id}`, (c) =>
-        c._put({ name: "agent.service.register", path: "/agent/service/register", type: "json", body, timeout }),
-      );
+      return write("register", `register ${r.id}`, (_c, _idx, lean) => lean.put("agent.service.register", "/agent/service/register", body, timeout));
     },
     deregister(id) {
       return write("deregister", `deregister ${id}`, (c) => c.agent.service.deregister({ id, timeout }));

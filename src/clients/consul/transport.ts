@@ -1,7 +1,8 @@
 /**
  * HTTP transport to one or several Consul agents: the `consul` package's
- * clients (TLS, the ACL token header read per request), the revoked-token
- * gate, and agent failover.
+ * clients (TLS, the ACL token header read per request) and, on the same
+ * keep-alive agent, the lean calls for the two per-registration requests
+ * (lean.ts), the revoked-token gate, and agent failover.
  *
  * Failover (several --consul-addr): one agent is "current" and every call
  * goes there. A call that fails without an HTTP answer (connection refused or
@@ -21,6 +22,7 @@ import { EventEmitter } from "node:events";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { httpStatus, shouldFailOver, toError } from "./errors.js";
+import { leanCalls, type LeanCalls } from "./lean.js";
 import { RevokedTokenGate, verdictOf } from "./tokenGate.js";
 import { ConsulError, type ConsulClientOptions, type ConsulTls } from "./types.js";
 import type { ConsulTokenSource } from "../../ports/consul.js";
@@ -31,39 +33,34 @@ interface PapiRequest {
 }
 
 /**
- * papi's client methods (papi README "Extensions" and "Client"), not in the package's typings: `onCreate`
- * runs for every request before it is built; `_put` sends a request the package has no method for.
+ * papi's extension method (papi README "Extensions"), not in the package's typings: `onCreate` runs for
+ * every request before it is built.
  */
 interface PapiExtensible {
   _ext(event: "onCreate", fn: (request: PapiRequest, next: () => void) => void): void;
-  _put: RawClient["_put"];
 }
 
 function isExtensible(c: unknown): c is PapiExtensible {
-  return typeof c === "object" && c !== null && "_ext" in c && typeof c._ext === "function" && "_put" in c && typeof c._put === "function";
+  return typeof c === "object" && c !== null && "_ext" in c && typeof c._ext === "function";
 }
 
-/** The subset of the package's (any-typed) surface the client calls, typed once here. Answers are untrusted `unknown` (decode.ts). */
+/**
+ * The subset of the package's (any-typed) surface the client calls, typed once here. Answers are untrusted
+ * `unknown` (decode.ts). Registrations and health reads go through lean.ts instead (its agent.service.register
+ * would also drop `Weights`).
+ */
 export interface RawClient {
   agent: {
     service: {
       list(o: object): Promise<unknown>;
-      register(o: object): Promise<unknown>;
       deregister(o: object): Promise<unknown>;
       maintenance(o: object): Promise<unknown>;
     };
     check: { pass(o: object): Promise<unknown>; warn(o: object): Promise<unknown>; fail(o: object): Promise<unknown>; list(o: object): Promise<unknown> };
   };
-  health: { service(o: object): Promise<unknown> };
   status: { leader(o: object): Promise<unknown> };
   session: { create(o: object): Promise<unknown>; renew(o: object): Promise<unknown>; destroy(o: object): Promise<unknown> };
   kv: { get(o: object): Promise<unknown>; set(o: object): Promise<unknown>; del(o: object): Promise<unknown> };
-  /**
-   * papi's request method for client subclasses (papi README "Client"): sends `body` as JSON, rejects
-   * with the same errors as the package's calls. For request bodies the package cannot express
-   * (its agent.service.register drops `Weights`).
-   */
-  _put(o: { name: string; path: string; type: "json"; body: object; timeout: number }): Promise<unknown>;
 }
 
 /**
@@ -76,14 +73,18 @@ export interface RawClient {
  */
 const DEFAULT_MAX_SOCKETS = 32;
 
-/** One configured agent: its base URL and its package client. */
+/** One configured agent: its base URL, its package client and the lean calls (lean.ts), both on one keep-alive agent. */
 export interface Endpoint {
   readonly url: string;
   readonly client: RawClient;
+  readonly lean: LeanCalls;
 }
 
-/** A package client for `base`; https:// uses `tls` through its own keep-alive agent. The token is read when each request is created. */
-function rawClient(base: string, token: ConsulTokenSource, tls: ConsulTls | undefined, maxSockets: number): RawClient {
+/**
+ * The package client and the lean calls for `base`; https:// uses `tls` through their keep-alive
+ * agent. The token is read when each request is created.
+ */
+function endpoint(base: string, token: ConsulTokenSource, tls: ConsulTls | undefined, maxSockets: number): Endpoint {
   const url = new URL(base);
   const secure = url.protocol === "https:";
   // The agent caps the connections to one Consul agent (blocking queries each hold one): requests
@@ -104,13 +105,13 @@ function rawClient(base: string, token: ConsulTokenSource, tls: ConsulTls | unde
     agent,
   });
   // Never fixed at construction: a rotated token applies to the next request.
-  if (!isExtensible(client)) throw new Error("consul client: papi methods _ext/_put missing (unsupported package version)");
+  if (!isExtensible(client)) throw new Error("consul client: papi method _ext missing (unsupported package version)");
   client._ext("onCreate", (request, next) => {
     const t = token.current();
     if (t !== undefined && t !== "") request.opts.headers["x-consul-token"] = t;
     next();
   });
-  return client;
+  return { url: base, client, lean: leanCalls(url, agent, token) };
 }
 
 /**
@@ -148,9 +149,9 @@ export interface Transport {
    * Runs `fn` on the current agent, then on each other agent while failures
    * are failover-worthy (see the file comment). Rejects with ConsulError:
    * ConsulRejected for a 4xx or a held-back token, ConsulUnavailable otherwise.
-   * `idx` is the agent's position in `endpoints`.
+   * `idx` is the agent's position in `endpoints`; `lean` sends that agent the calls lean.ts covers.
    */
-  call<T>(what: string, fn: (client: RawClient, idx: number) => Promise<T>, opts?: CallOptions): Promise<T>;
+  call<T>(what: string, fn: (client: RawClient, idx: number, lean: LeanCalls) => Promise<T>, opts?: CallOptions): Promise<T>;
   readonly endpoints: readonly Endpoint[];
   /** Position of the current agent in `endpoints`. */
   current(): number;
@@ -165,14 +166,14 @@ export function createTransport(opts: ConsulClientOptions): Transport {
   const fixed = opts.token;
   const token: ConsulTokenSource = typeof fixed === "object" ? fixed : { current: () => fixed };
   const gate = new RevokedTokenGate();
-  const endpoints: readonly Endpoint[] = urls.map((u) => ({ url: u, client: rawClient(u, token, opts.tls, opts.maxSockets ?? DEFAULT_MAX_SOCKETS) }));
+  const endpoints: readonly Endpoint[] = urls.map((u) => endpoint(u, token, opts.tls, opts.maxSockets ?? DEFAULT_MAX_SOCKETS));
   let current = 0;
 
   /** One call on one agent with the token read now (the request reads the same value): its answer goes to the gate, a 403 to the token source. */
-  async function attempt<T>(fn: (client: RawClient, idx: number) => Promise<T>, idx: number, ep: Endpoint, aclFree: boolean): Promise<T> {
+  async function attempt<T>(fn: (client: RawClient, idx: number, lean: LeanCalls) => Promise<T>, idx: number, ep: Endpoint, aclFree: boolean): Promise<T> {
     const sent = token.current();
     try {
-      const result = await fn(ep.client, idx);
+      const result = await fn(ep.client, idx, ep.lean);
       gate.answered(sent, aclFree ? "no-verdict" : "valid");
       return result;
     } catch (err) {
@@ -182,7 +183,7 @@ export function createTransport(opts: ConsulClientOptions): Transport {
     }
   }
 
-  async function call<T>(what: string, fn: (client: RawClient, idx: number) => Promise<T>, callOpts: CallOptions = {}): Promise<T> {
+  async function call<T>(what: string, fn: (client: RawClient, idx: number, lean: LeanCalls) => Promise<T>, callOpts: CallOptions = {}): Promise<T> {
     const held = gate.admit(token.current());
     if (held > 0)
       throw new ConsulError(
