@@ -34,7 +34,7 @@ SOAK_FILES := $(wildcard test/integration/soak-*.test.ts)
 SOAK_RUN = $(NODE_TEST) --test-concurrency=1 --test-timeout=$$(( (SOAK_MINUTES * 60 + 600) * 1000 )) $(SOAK_FILES)
 SOAK_LOG := test-results/soak-make-test.log
 
-.PHONY: all deps testbed build lint format typecheck test test-unit test-integration demo bench bench-failures soak clean teardown crds flags
+.PHONY: all deps testbed build lint lint-eslint lint-cycles lint-format format typecheck test test-unit test-integration demo bench bench-failures soak clean teardown crds flags
 
 all: build
 
@@ -62,9 +62,14 @@ CYCLE_CHECK := npx madge --circular --extensions ts --ts-config tsconfig.json
 # compiled-controller test, whose own `tsc` then finds nothing to do (tsconfig.json: incremental, the build info
 # is dist/tsconfig.tsbuildinfo).
 ## lint: types, ESLint (typescript-eslint strict, layer imports, functions <= 80 lines in src/), import cycles, Prettier's formatting
-lint: build
+lint: build lint-eslint lint-cycles lint-format
+
+# The parts of lint, each a target so that `make test` runs them beside each other and the unit tests.
+lint-eslint: deps
 	npx eslint .
+lint-cycles: deps
 	$(CYCLE_CHECK) src
+lint-format: deps
 	npx prettier --check .
 
 ## format: rewrite every file Prettier checks (.prettierrc.json, .prettierignore) in place
@@ -101,7 +106,14 @@ test-integration: deps testbed build
 	  [ $$shared -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$soak -eq 0 ] || { bash test/bed/diagnose.sh $(INTEGRATION_LOGS); exit 1; }
 
 ## test: everything CI runs — lint, unit tests, integration tests against real dockerd/Consul/nginx
-test: lint test-unit test-integration
+# The build and the lint parts are independent (none reads another's output) and time nothing: they run side by
+# side, each one's output printed whole when it ends (about 30 s on two cores instead of 50 s one after the other).
+# The unit tests follow alone: some run real timers of a few tens of ms, which a busy machine would stretch.
+PRE_INTEGRATION := build lint-eslint lint-cycles lint-format
+test: deps
+	$(MAKE) --no-print-directory -j$(words $(PRE_INTEGRATION)) --output-sync=target $(PRE_INTEGRATION)
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-integration
 
 ## demo: the registrator + consul-template + nginx walkthrough, live (Ctrl-C tears down); installs only
 ## what it uses (docker.io, nginx, busybox-static, consul), not the whole test bed

@@ -73,7 +73,8 @@ function layerRules() {
 }
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "eslint.config.js", "bin/**"] },
+  // .tmp/ and test-results/ are git-ignored scratch and output directories.
+  { ignores: ["dist/**", "node_modules/**", "eslint.config.js", "bin/**", ".tmp/**", "test-results/**"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
