@@ -1,7 +1,7 @@
 /**
  * HTTP transport to one or several Consul agents: the `consul` package's
  * clients (TLS, the ACL token header read per request) and, on the same
- * keep-alive agent, the lean calls for the two per-registration requests
+ * keep-alive agent, the lean calls for registrations and health reads
  * (lean.ts), the revoked-token gate, and agent failover.
  *
  * Failover (several --consul-addr): one agent is "current" and every call
