@@ -40,6 +40,12 @@ export interface ConsulApi {
    * without a note: the check's output stays empty, so a refresh with an unchanged status is no catalog write).
    */
   updateTtlCheck(checkId: string, status: CheckStatus): Promise<void>;
+  /**
+   * Removes one check of this agent (PUT /v1/agent/check/deregister/:id). Consul keeps an existing
+   * check's status when its service is registered again, so a status that must change on a check that
+   * is not a TTL check is set by removing the check first, then registering the service again.
+   */
+  deregisterCheck(checkId: string): Promise<void>;
 }
 
 /** Multi-agent extras of the real client (fakes in unit tests need not implement them). */

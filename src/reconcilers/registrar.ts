@@ -12,7 +12,7 @@
  * engine's identity is not known yet, nothing is computed: the key is requeued.
  */
 import { AgentServiceSnapshot } from "../actuators/consul/agentServiceSnapshot.js";
-import { DockerHealthTtl } from "../actuators/consul/dockerHealthTtl.js";
+import { DockerHealthTtl, serviceCheckId } from "../actuators/consul/dockerHealthTtl.js";
 import type { CheckProbe } from "../actuators/probe/checkProbe.js";
 import { compatDesired, desiredRegistrations, type NodeWorld } from "../domain/decisions.js";
 import { NO_DOCKER_HEALTHCHECK, type DesiredResult } from "../domain/desired.js";
@@ -255,7 +255,10 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
 
   /**
    * Re-probes this binding's registrations whose backend did not answer its first probe
-   * (RegistrationProber); a pass re-registers the same registration as passing (one write).
+   * (RegistrationProber); a pass re-registers the same registration as passing. Consul keeps an
+   * existing check's status when a service is registered again, so the check is removed first (two
+   * writes); in between the service has no check, which Consul counts as passing — the probe has just
+   * seen the backend answer.
    * True while any follow-up of the binding is left (the caller asks for a recheck).
    */
   private async followUpProbes(bkey: string, desired: readonly Registration[], plan: RegistrationPlan): Promise<boolean> {
@@ -265,6 +268,7 @@ export class RegistrarReconciler implements RequestReconciler<RegistrarRequest> 
     const passed = await this.prober.probeAll(due);
     for (const [i, r] of due.entries()) {
       if (passed[i] !== true) continue;
+      if (r.check !== undefined) await this.opts.consul.deregisterCheck(serviceCheckId(r.id));
       await this.opts.consul.register(asPassing(withHash(r)));
       this.prober.settle(r.id);
       this.opts.logger.info("registered", {

@@ -5,11 +5,15 @@
  * average 30 s to be served. With it, the controller probes the backend
  * itself (and re-probes while it is still starting) and registers it passing:
  * served within seconds. A backend that fails its check stays critical and is
- * never served.
+ * never served. One that starts answering after its first probe is registered
+ * critical, then passing by a re-probe: Consul keeps an existing check's status
+ * when a service is registered again, so only a re-registration that replaces
+ * the check serves it before Consul's own check runs.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { runBackend } from "../support/docker.js";
+import { run } from "../support/exec.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
@@ -89,5 +93,33 @@ describe("healthCheck.probeBeforeRegister", () => {
     assert.ok(!bodies.includes("bad"), bodies.join(","));
     assert.equal((await world.health(SERVICE)).find((e) => e.port === bad.hostPort)?.status, "critical");
     assert.doesNotMatch(world.lbFile("web.conf") ?? "", new RegExp(`:${bad.hostPort ?? -1};`));
+  });
+
+  it("a backend that answers its check only after its first probe is re-probed, registered passing and served within seconds", async () => {
+    const c = world.controller;
+    assert.ok(c);
+    const late = await runBackend({ name: `probe-late-${process.pid}`, labels: { app: "probe-web" }, env: { NAME: "late", FAIL_HEALTH: "1" } });
+    const entry = await waitFor(async () => (await world.health(SERVICE)).find((e) => e.port === late.hostPort), {
+      timeoutMs: 10_000,
+      what: "late backend registered",
+    });
+    assert.equal(entry.status, "critical");
+    await c.waitForLog((l) => l.message === "registered" && l.serviceId === entry.id && l.probe === "failed", "its first probe failed", 5_000);
+    // Its check starts answering; the 60 s check of Consul's own has not run yet when the re-probe passes.
+    const t0 = performance.now();
+    await run("docker", ["exec", late.id, "sh", "-c", "mkdir -p /www/health && printf ok > /www/health/index.html"], { check: true });
+    await waitFor(async () => ((await world.sample(port, 6)).includes("late") ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: "the late backend served through nginx after a re-probe passed",
+    });
+    const servedMs = performance.now() - t0;
+    assert.equal((await world.health(SERVICE)).find((e) => e.port === late.hostPort)?.status, "passing");
+    await c.waitForLog(
+      (l) => l.message === "registered" && l.serviceId === entry.id && l.probe === "passing (follow-up)",
+      "registered passing by a re-probe",
+      5_000,
+    );
+    console.log(`probeBeforeRegister: check answering -> served through nginx in ${servedMs.toFixed(0)} ms (re-probe)`);
   });
 });

@@ -208,6 +208,12 @@ export class FakeConsul implements ConsulApi {
   /** Called with each registration as it is received, before the fake agent answers (a watcher seeing it first). */
   beforeRegister: ((r: Registration) => void) | undefined;
   failWith: Error = new ConsulError("ConsulUnavailable", "list agent services: connect ECONNREFUSED");
+  /**
+   * Status of each service's check (`service:<id>`), as a Consul 1.8 agent keeps it: a registration sets
+   * it only when the check does not exist yet (Consul restores an existing check's status on
+   * re-registration); deregisterCheck and deregister remove it.
+   */
+  readonly checkStatus = new Map<string, CheckStatus>();
   /** Every health query received, in order. */
   readonly healthQueries: HealthQuery[] = [];
   private readonly unclaimed: PendingHealthQuery[] = [];
@@ -234,6 +240,8 @@ export class FakeConsul implements ConsulApi {
     this.beforeRegister?.(r);
     if (this.failOn === "register") return Promise.reject(this.failWith);
     const weight = r.weight !== undefined ? { weight: r.weight } : {};
+    const checkId = `service:${r.id}`;
+    if (r.check !== undefined && !this.checkStatus.has(checkId)) this.checkStatus.set(checkId, r.check.status ?? "critical");
     this.services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta }, ...weight });
     return Promise.resolve();
   }
@@ -242,6 +250,14 @@ export class FakeConsul implements ConsulApi {
     this.calls.push(`deregister ${id}`);
     if (this.failOn === "deregister") return Promise.reject(this.failWith);
     this.services.delete(id);
+    this.checkStatus.delete(`service:${id}`);
+    return Promise.resolve();
+  }
+
+  deregisterCheck(checkId: string): Promise<void> {
+    this.calls.push(`deregister check ${checkId}`);
+    if (this.failOn === "deregister") return Promise.reject(this.failWith);
+    this.checkStatus.delete(checkId);
     return Promise.resolve();
   }
 

@@ -496,13 +496,19 @@ describe("RegistrarReconciler: healthCheck.probeBeforeRegister", () => {
     t.mock.timers.tick(3_000);
     assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), { recheckAfterMs: 200 }, "still not answering: keep re-probing");
     assert.equal(sent.length, 1);
+    const id = sent[0]?.id ?? "";
+    assert.equal(consul.checkStatus.get(`service:${id}`), "critical");
     answering = true;
+    consul.calls.length = 0;
     assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {}, "answered: done");
     assert.deepEqual(
       sent.map((r) => r.check?.status),
       ["critical", "passing"],
     );
     assert.equal(sent[1]?.meta[OWNER_META.hash], sent[0]?.meta[OWNER_META.hash], "same registration, same hash");
+    // Consul keeps an existing check's status on re-registration: the check goes first, so "passing" applies.
+    assert.deepEqual(consul.writes(), [`deregister check service:${id}`, `register ${id}`]);
+    assert.equal(consul.checkStatus.get(`service:${id}`), "passing", "the agent's check is passing");
     consul.calls.length = 0;
     assert.deepEqual(await registrar.reconcile({ kind: "binding", binding: "default/web" }), {});
     assert.deepEqual(consul.writes(), [], "converged");

@@ -235,6 +235,9 @@ export function createConsulClient(opts: ConsulClientOptions): ConsulApi & Consu
       return write("deregister", `deregister ${id}`, (c) => c.agent.service.deregister({ id, timeout }));
     },
     healthService: (q) => healthService(t, indexOrigin, q),
+    deregisterCheck(checkId) {
+      return write("check", `deregister check ${checkId}`, (c) => c.agent.check.deregister({ id: checkId, timeout }));
+    },
     async updateTtlCheck(checkId, status) {
       const what = `set check ${checkId} ${status}`;
       if (status === "passing") await write("check", what, (c) => c.agent.check.pass({ id: checkId, timeout }));

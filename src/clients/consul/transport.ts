@@ -56,7 +56,13 @@ export interface RawClient {
       deregister(o: object): Promise<unknown>;
       maintenance(o: object): Promise<unknown>;
     };
-    check: { pass(o: object): Promise<unknown>; warn(o: object): Promise<unknown>; fail(o: object): Promise<unknown>; list(o: object): Promise<unknown> };
+    check: {
+      pass(o: object): Promise<unknown>;
+      warn(o: object): Promise<unknown>;
+      fail(o: object): Promise<unknown>;
+      list(o: object): Promise<unknown>;
+      deregister(o: object): Promise<unknown>;
+    };
   };
   status: { leader(o: object): Promise<unknown> };
   session: { create(o: object): Promise<unknown>; renew(o: object): Promise<unknown>; destroy(o: object): Promise<unknown> };
