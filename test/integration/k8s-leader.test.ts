@@ -59,9 +59,13 @@ function auditOf(id: string): AuditEvent[] {
   return kube.audit().filter((e) => e.user.username === SA_USER && (e.userAgent ?? "").includes(`(${id})`));
 }
 
+/** Writes of replica `id` the API server received at or after `since` (ISO time). */
 function writesOf(id: string, since = ""): AuditEvent[] {
-  return auditOf(id).filter((e) => WRITES.has(e.verb) && e.stageTimestamp >= since);
+  return auditOf(id).filter((e) => WRITES.has(e.verb) && (e.requestReceivedTimestamp ?? e.stageTimestamp) >= since);
 }
+
+/** How long after a SIGKILLed replica died a request it had already sent may still be received. */
+const IN_FLIGHT_MS = 1_000;
 
 async function health(service: string): Promise<{ id: string; tags: string[] }[]> {
   const res = await httpGet(`${consul.url}/v1/health/service/${service}`);
@@ -179,7 +183,10 @@ describe("two replicas with the chart's ServiceAccount", () => {
     const before = (await getLease(kube, NS))?.transitions ?? 0;
     killedAt = Date.now();
     await running.get("replica-a")?.kill();
-    const since = new Date(killedAt).toISOString();
+    // Once the process is gone it cannot send anything; a request it had already written may still be
+    // handled by the API server a moment later. Anything received from it more than IN_FLIGHT_MS after
+    // it died would be a write of a process that outlived the kill.
+    const since = new Date(Date.now() + IN_FLIGHT_MS).toISOString();
     await waitFor(async () => ((await getLease(kube, NS))?.holder === "replica-b" ? true : undefined), {
       timeoutMs: 25_000,
       intervalMs: 100,

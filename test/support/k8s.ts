@@ -58,6 +58,8 @@ export interface AuditEvent {
     readonly apiGroup?: string;
   };
   readonly responseStatus?: { readonly code?: number };
+  /** When the API server began handling the request (RFC 3339, microseconds). */
+  readonly requestReceivedTimestamp?: string;
   readonly stageTimestamp: string;
 }
 
