@@ -12,11 +12,11 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { runBackend } from "../support/docker.js";
+import { runBackend, type Backend } from "../support/docker.js";
 import { run } from "../support/exec.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
-import { bindingYaml, startWorld, type World } from "../support/world.js";
+import { bindingYaml, startWorld, type HealthEntry, type World } from "../support/world.js";
 
 const SERVICE = "probe-web";
 let world: World;
@@ -38,6 +38,24 @@ after(async () => {
   await world.proxy.close();
   await cleanupAll();
 });
+
+/**
+ * Starts a backend whose health check fails (FAIL_HEALTH) and returns it with its Consul entry once
+ * that is registered critical and the controller logged the failed probe.
+ */
+async function startFailingBackend(name: string): Promise<{ backend: Backend; entry: HealthEntry }> {
+  const c = world.controller;
+  assert.ok(c);
+  const backend = await runBackend({ name: `probe-${name}-${process.pid}`, labels: { app: "probe-web" }, env: { NAME: name, FAIL_HEALTH: "1" } });
+  const entry = await waitFor(async () => (await world.health(SERVICE)).find((e) => e.port === backend.hostPort), {
+    timeoutMs: 10_000,
+    what: `${name} backend registered`,
+  });
+  assert.equal(entry.status, "critical");
+  // The log line may land in the file just after Consul shows the entry: wait for it.
+  await c.waitForLog((l) => l.message === "registered" && l.serviceId === entry.id && l.probe === "failed", `${name}: its probe failed`, 5_000);
+  return { backend, entry };
+}
 
 describe("healthCheck.probeBeforeRegister", () => {
   it("a healthy backend is registered passing by the controller's probe and served within seconds (check interval 60 s)", async () => {
@@ -63,16 +81,7 @@ describe("healthCheck.probeBeforeRegister", () => {
   });
 
   it("a backend failing its check is registered critical and never served", async () => {
-    const c = world.controller;
-    assert.ok(c);
-    const bad = await runBackend({ name: `probe-bad-${process.pid}`, labels: { app: "probe-web" }, env: { NAME: "bad", FAIL_HEALTH: "1" } });
-    const entry = await waitFor(async () => (await world.health(SERVICE)).find((e) => e.port === bad.hostPort), {
-      timeoutMs: 10_000,
-      what: "failing backend registered",
-    });
-    assert.equal(entry.status, "critical");
-    // The log line may land in the file just after Consul shows the entry: wait for it.
-    await c.waitForLog((l) => l.message === "registered" && l.serviceId === entry.id && l.probe === "failed", "its probe failed", 5_000);
+    const { backend: bad } = await startFailingBackend("bad");
     // Re-probes (every 200 ms) keep failing; once the file is rendered from Consul's view it holds the passing instance only.
     await waitFor(
       async () => {
@@ -98,13 +107,7 @@ describe("healthCheck.probeBeforeRegister", () => {
   it("a backend that answers its check only after its first probe is re-probed, registered passing and served within seconds", async () => {
     const c = world.controller;
     assert.ok(c);
-    const late = await runBackend({ name: `probe-late-${process.pid}`, labels: { app: "probe-web" }, env: { NAME: "late", FAIL_HEALTH: "1" } });
-    const entry = await waitFor(async () => (await world.health(SERVICE)).find((e) => e.port === late.hostPort), {
-      timeoutMs: 10_000,
-      what: "late backend registered",
-    });
-    assert.equal(entry.status, "critical");
-    await c.waitForLog((l) => l.message === "registered" && l.serviceId === entry.id && l.probe === "failed", "its first probe failed", 5_000);
+    const { backend: late, entry } = await startFailingBackend("late");
     // Its check starts answering; the 60 s check of Consul's own has not run yet when the re-probe passes.
     const t0 = performance.now();
     await run("docker", ["exec", late.id, "sh", "-c", "mkdir -p /www/health && printf ok > /www/health/index.html"], { check: true });

@@ -136,8 +136,8 @@ function agentArgs(node: string, dataDir: string, p: ConsulPorts, server: boolea
     String(p.server),
     "-grpc-port",
     "-1",
-    // -dev logs at DEBUG: a "Service in sync" line per service and anti-entropy pass (110 MB for one
-    // 1000-service bench run). Request errors (ACL denials the token tests read) are ERROR lines.
+    // -dev logs at DEBUG: a "Service in sync" line per service and anti-entropy pass, which also slows
+    // the agent. Request errors (ACL denials the token tests read) are ERROR lines.
     "-log-level",
     "info",
     "-data-dir",

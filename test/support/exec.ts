@@ -63,3 +63,8 @@ function exitCode(err: (Error & { code?: unknown; signal?: unknown }) | null): n
   if (typeof err.signal === "string") return 137;
   return 1;
 }
+
+/** The docker CLI against the engine at `host` (a `-H` address; "" is the shared engine). */
+export function docker(host: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run("docker", [...(host === "" ? [] : ["-H", host]), ...args], opts);
+}

@@ -16,7 +16,7 @@
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { run, type RunResult } from "./exec.js";
+import { docker, run, type RunResult } from "./exec.js";
 import { ensureBackendImage } from "./image.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
 import { waitFor } from "./wait.js";
@@ -53,8 +53,8 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
   await run("ip", ["addr", "add", opts.bridgeCidr ?? "172.31.251.1/24", "dev", bridge], { check: true });
   await run("ip", ["link", "set", bridge, "up"], { check: true });
 
-  const docker = (args: readonly string[], o: { readonly check?: boolean } = {}): Promise<RunResult> =>
-    run("docker", ["-H", host, ...args], { check: o.check ?? false, timeoutMs: 120_000 });
+  const dockerHere = (args: readonly string[], o: { readonly check?: boolean } = {}): Promise<RunResult> =>
+    docker(host, args, { check: o.check ?? false, timeoutMs: 120_000 });
   const args = [
     "--host",
     host,
@@ -75,7 +75,7 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
   ];
   const launch = async (): Promise<ManagedProcess> => {
     const p = startManaged("dockerd", args, join(dir, "dockerd.log"));
-    await waitFor(async () => ((await docker(["info", "--format", "{{.ServerVersion}}"])).code === 0 ? true : undefined), {
+    await waitFor(async () => ((await dockerHere(["info", "--format", "{{.ServerVersion}}"])).code === 0 ? true : undefined), {
       timeoutMs: 60_000,
       intervalMs: 250,
       what: `extra dockerd ${opts.name} (log ${join(dir, "dockerd.log")})`,
@@ -88,7 +88,7 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
   return {
     host,
     socket,
-    docker,
+    docker: dockerHere,
     restart: async () => {
       await proc.stop("SIGTERM", 30_000);
       proc = await launch();

@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDockerd } from "./dockerd.js";
-import { run } from "./exec.js";
+import { docker, run } from "./exec.js";
 import { ensureBedRoot } from "./procs.js";
 
 export const BACKEND_IMAGE = "local/dockbind-web:1";
@@ -90,9 +90,8 @@ export function ensureBackendImage(host = ""): Promise<string> {
 
 async function build(host: string): Promise<string> {
   if (host === "") await ensureDockerd();
-  const docker = (args: readonly string[], check = false): ReturnType<typeof run> => run("docker", [...(host === "" ? [] : ["-H", host]), ...args], { check });
   const rev = recipeRevision();
-  const current = await docker(["image", "inspect", "-f", `{{index .Config.Labels "${REV_LABEL}"}}`, BACKEND_IMAGE]);
+  const current = await docker(host, ["image", "inspect", "-f", `{{index .Config.Labels "${REV_LABEL}"}}`, BACKEND_IMAGE]);
   if (current.code === 0 && current.stdout.trim() === rev) return BACKEND_IMAGE;
 
   const root = mkdtempSync(join(ensureBedRoot(), "image-"));
@@ -107,8 +106,9 @@ async function build(host: string): Promise<string> {
     const tarball = join(root, "rootfs.tar");
     await run("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", tarball, "."], { check: true });
     await docker(
+      host,
       ["import", "-c", 'CMD ["/bin/sh","/start.sh"]', "-c", "EXPOSE 80", "-c", "ENV PATH=/bin", "-c", `LABEL ${REV_LABEL}=${rev}`, tarball, BACKEND_IMAGE],
-      true,
+      { check: true },
     );
   } finally {
     rmSync(root, { recursive: true, force: true });

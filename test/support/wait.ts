@@ -45,8 +45,7 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T
  * Ports the test bed hands out: below the kernel's ephemeral range (ip_local_port_range, 32768-60999
  * by default). Docker allocates published host ports sequentially from that range, and the kernel
  * picks source ports and port-0 binds from it, so a port read from a port-0 bind could be taken by
- * another file's container before its listener bound it (haproxy once failed to bind 127.0.0.1:32789,
- * the next port Docker's allocator gave a container).
+ * another file's container before its listener bound it.
  */
 const PORT_RANGE = { from: 20_000, to: 32_767 } as const;
 

@@ -26,6 +26,14 @@ const agent = new Agent({ keepAlive: true });
 let token: string | undefined = "t0k3n";
 const lean = (): ReturnType<typeof leanCalls> => leanCalls(base, agent, { current: () => token });
 
+/** What `p` rejected with; fails the test when it resolved. */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => assert.fail("expected the call to reject"),
+    (e: unknown) => e,
+  );
+}
+
 before(async () => {
   server = createServer((req, res) => {
     let body = "";
@@ -94,12 +102,7 @@ describe("lean Consul calls", () => {
       res.setHeader("content-type", "text/plain");
       res.end("ACL not found");
     };
-    const denied = await lean()
-      .put("agent.service.register", "/agent/service/register", {}, 2_000)
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const denied = await rejection(lean().put("agent.service.register", "/agent/service/register", {}, 2_000));
     assert.equal(httpStatus(denied), 403);
     assert.equal(shouldFailOver(denied), false);
     assert.equal(toError(denied, "register x").message, "register x: HTTP 403: consul: agent.service.register: ACL not found");
@@ -110,12 +113,7 @@ describe("lean Consul calls", () => {
       res.setHeader("content-type", "application/json");
       res.end("{}");
     };
-    const failed = await lean()
-      .get("health.service", "/health/service/x", {}, 2_000)
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const failed = await rejection(lean().get("health.service", "/health/service/x", {}, 2_000));
     assert.equal(httpStatus(failed), 500);
     assert.equal(shouldFailOver(failed), true);
     assert.match((failed as Error).message, /^consul: health\.service: internal server error$/);
@@ -123,22 +121,14 @@ describe("lean Consul calls", () => {
 
   it("no answer (refused, timeout) rejects without a status, so the call may fail over", async () => {
     const dead = leanCalls(new URL("http://127.0.0.1:1"), agent, { current: () => undefined });
-    const refused = await dead.put("agent.service.register", "/agent/service/register", {}, 2_000).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const refused = await rejection(dead.put("agent.service.register", "/agent/service/register", {}, 2_000));
     assert.equal(httpStatus(refused), undefined);
     assert.equal(shouldFailOver(refused), true);
     assert.match((refused as Error).message, /^consul: agent\.service\.register: .*ECONNREFUSED/);
 
     answer = () => undefined; // never answers
     const started = performance.now();
-    const timedOut = await lean()
-      .get("health.service", "/health/service/x", {}, 200)
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const timedOut = await rejection(lean().get("health.service", "/health/service/x", {}, 200));
     assert.equal(httpStatus(timedOut), undefined);
     assert.equal((timedOut as Error).message, "consul: health.service: request timed out (200ms)");
     assert.ok(performance.now() - started < 2_000, "the timeout ended the request");
@@ -151,12 +141,7 @@ describe("lean Consul calls", () => {
       arrived(); // a blocking query that does not end by itself
     };
     const ctx = new EventEmitter();
-    const pending = lean()
-      .get("health.service", "/health/service/x", { index: "9", wait: "60s" }, 60_000, ctx)
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const pending = rejection(lean().get("health.service", "/health/service/x", { index: "9", wait: "60s" }, 60_000, ctx));
     await atServer;
     ctx.emit("cancel");
     const err = await pending;

@@ -87,7 +87,8 @@ export function leanCalls(base: URL, agent: HttpAgent | HttpsAgent, token: Consu
       };
       ctx?.once("cancel", cancel);
       req.on("error", (err) => {
-        fail(err.message.startsWith("consul: ") ? err : new LeanHttpError(`consul: ${name}: ${err.message}`));
+        // Our own timeout and cancel destroy the request with a LeanHttpError; Node's errors get the call's name.
+        fail(err instanceof LeanHttpError ? err : new LeanHttpError(`consul: ${name}: ${err.message}`));
       });
       req.on("response", (res) => {
         const chunks: Buffer[] = [];

@@ -10,8 +10,8 @@ import type { DockerTls } from "../../config/config.js";
 
 /**
  * dockerode, when first required, loads its BuildKit session support (@grpc/grpc-js,
- * @grpc/proto-loader, protobufjs, uuid) and docker-modem its ssh:// transport (ssh2): about 175
- * modules dockbind never runs (it builds no image and takes no ssh:// address), loaded by every
+ * @grpc/proto-loader, protobufjs, uuid) and docker-modem its ssh:// transport (ssh2): modules
+ * dockbind never runs (it builds no image and takes no ssh:// address), loaded by every
  * controller and CLI start. Before dockerode is required, those two files are entered in
  * require.cache as modules whose export throws when called. A dockerode whose files moved simply
  * loads in full.
