@@ -4,29 +4,28 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Node 20's --test does not expand globs: make does (test/unit/*.test.ts, test/integration/*.test.ts).
 # Integration files share one dockerd; each starts its own Consul, nginx and controllers, names its
 # containers and label selectors after itself and removes only its own containers (label dockbind-test.pid).
-# EXCLUSIVE files change or load that dockerd for everyone: they restart it, put it in Swarm mode, start a
-# 200-container storm, or run a --registrator-compat controller (it registers ANY container of the engine,
-# so another file's containers would count as its writes). They run one at a time with no other file on the
-# shared engine; the others run INTEGRATION_JOBS files at a time. The churn soak runs beside the exclusive files: it has its own
-# private dockerd, Consul and nginx and touches nothing of theirs. It asserts its controller's event-loop lag,
-# which the other files' load on the same two cores would raise (lag p99 p90 of 58 ms beside four shared
-# files), so it runs in its own session with a raised CPU share (test/bed/cpu-priority.sh); its output is
-# printed when it ends (SOAK_LOG).
+# EXCLUSIVE files change or load that dockerd for everyone: they restart it, put it in Swarm mode, or run a
+# --registrator-compat controller (it registers ANY container of the engine, so another file's containers would
+# count as its writes). They run one at a time with no other file on the shared engine; the others run
+# INTEGRATION_JOBS files at a time. Files with a private engine of their own (test/support/extraDockerd.ts) touch
+# nothing of the shared one: the event storm (200 containers at once) runs beside the exclusive files.
+# The churn soak has its own private dockerd, Consul and nginx too and runs beside the shared files. It asserts its
+# controller's event-loop lag, which the other files' load on the same two cores would raise, so it runs in its
+# own session with a raised CPU share (test/bed/cpu-priority.sh); its output is printed when it ends (SOAK_LOG),
+# like the storm's (STORM_LOG).
 INTEGRATION_TIMEOUT := --timeout=300000
 INTEGRATION_JOBS ?= 3
 EXCLUSIVE_FILES := $(addprefix test/integration/,compat-at-rest.test.ts docker-endpoints-swarm.test.ts \
   docker-healthcheck-swarm.test.ts docker-list-vs-inspect.test.ts docker-only-lifecycle.test.ts faults-dockerd.test.ts \
-  faults-storm.test.ts hostile.test.ts plan-world.test.ts swarm.test.ts)
+  plan-world.test.ts swarm.test.ts)
 # Integration files run through test/bed/run-files.ts, which keeps the order it is given (`node --test` sorts its
 # files, so an order there does nothing).
 RUN_FILES := node --import tsx test/bed/run-files.ts
-# The 200-container storm is the first exclusive file: it is the heaviest neighbour the soak has (its controller's
-# lag p99 reached 75 ms beside it, p90 33-35 ms), and first it falls in the soak's set-up and warm-up, whose
-# samples are not judged.
 STORM_FILE := test/integration/faults-storm.test.ts
+STORM_LOG := test-results/integration-storm.log
 # The longest shared files (40-90 s of tests each, measured) start first, so none of them starts last and runs
 # alone at the end of the shared phase.
-SLOW_SHARED := $(addprefix test/integration/,docker-healthcheck.test.ts watch-stall-k8s.test.ts node-identity.test.ts \
+SLOW_SHARED := $(addprefix test/integration/,docker-healthcheck.test.ts hostile.test.ts watch-stall-k8s.test.ts node-identity.test.ts \
   docker-only-leader.test.ts k8s-leader.test.ts faults-kill.test.ts file-transients.test.ts lb-output-dir-full.test.ts)
 # The churn soak (test/integration/soak-*) runs SOAK_MINUTES (whole minutes; 5 in `make test`, 60 in `make soak`) in its
 # own invocation: Node 20's --test-timeout is per file, so its timeout is fitted to its length (+10 min for set-up and checks).
@@ -80,30 +79,31 @@ format: deps
 test-unit: deps
 	$(NODE_TEST) --test-concurrency=3 --test-timeout=60000 $(sort $(wildcard test/unit/*.test.ts))
 
-SHARED_FILES = $(SLOW_SHARED) $(sort $(filter-out $(SLOW_SHARED) $(SOAK_FILES) $(EXCLUSIVE_FILES),$(wildcard test/integration/*.test.ts)))
+SHARED_FILES = $(SLOW_SHARED) $(sort $(filter-out $(SLOW_SHARED) $(SOAK_FILES) $(EXCLUSIVE_FILES) $(STORM_FILE),$(wildcard test/integration/*.test.ts)))
 
 # Controllers and CLI runs under test start from the compiled dist/ (built first): each start costs about half
 # the CPU of one through tsx, and a run starts dozens (test/support/controller.ts: controllerCommand).
 test-integration soak: export DOCKBIND_TEST_ENTRY := built
 
-# Shared files, then the exclusive ones with the soak beside them; every part runs even when an earlier one
-# failed, and the target fails when any did. Each part's output is also kept (INTEGRATION_LOGS); on a failure
-# test/bed/diagnose.sh ends the output with one line per failing test and the state of the shared engine.
-# Ctrl-C (or TERM) stops the soak's session too.
+# The shared files with the soak beside them, then the exclusive files with the storm beside them; every part runs
+# even when an earlier one failed, and the target fails when any did. Each part's output is also kept
+# (INTEGRATION_LOGS); on a failure test/bed/diagnose.sh ends the output with one line per failing test and the state
+# of the shared engine. Ctrl-C (or TERM) stops the soak's session and the storm too.
 SHARED_LOG := test-results/integration-shared.log
 EXCLUSIVE_LOG := test-results/integration-exclusive.log
-INTEGRATION_LOGS := $(SHARED_LOG) $(EXCLUSIVE_LOG) $(SOAK_LOG)
+INTEGRATION_LOGS := $(SHARED_LOG) $(EXCLUSIVE_LOG) $(STORM_LOG) $(SOAK_LOG)
 test-integration: deps testbed build
 	mkdir -p test-results; \
-	  $(RUN_FILES) --concurrency=$(INTEGRATION_JOBS) $(INTEGRATION_TIMEOUT) $(SHARED_FILES) | tee $(SHARED_LOG); shared=$${PIPESTATUS[0]}; \
-	  export SOAK_MINUTES=$${SOAK_MINUTES:-5}; \
+	  export SOAK_MINUTES=$${SOAK_MINUTES:-5}; storm_pid=; \
 	  setsid bash test/bed/cpu-priority.sh $(SOAK_RUN) > $(SOAK_LOG) 2>&1 & soak_pid=$$!; \
-	  trap 'kill -TERM -- -$$soak_pid 2>/dev/null; exit 130' INT TERM; \
-	  $(RUN_FILES) --concurrency=1 $(INTEGRATION_TIMEOUT) $(STORM_FILE) $(filter-out $(STORM_FILE),$(EXCLUSIVE_FILES)) | tee $(EXCLUSIVE_LOG); \
-	  exclusive=$${PIPESTATUS[0]}; \
-	  wait $$soak_pid; soak=$$?; echo "--- churn soak ($(SOAK_LOG), ran beside the exclusive files)"; cat $(SOAK_LOG); \
-	  echo "integration: shared files exit $$shared, exclusive files exit $$exclusive, churn soak exit $$soak"; \
-	  [ $$shared -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$soak -eq 0 ] || { bash test/bed/diagnose.sh $(INTEGRATION_LOGS); exit 1; }
+	  trap 'kill -TERM -- -$$soak_pid $$storm_pid 2>/dev/null; exit 130' INT TERM; \
+	  $(RUN_FILES) --concurrency=$(INTEGRATION_JOBS) $(INTEGRATION_TIMEOUT) $(SHARED_FILES) | tee $(SHARED_LOG); shared=$${PIPESTATUS[0]}; \
+	  $(RUN_FILES) $(INTEGRATION_TIMEOUT) $(STORM_FILE) > $(STORM_LOG) 2>&1 & storm_pid=$$!; \
+	  $(RUN_FILES) --concurrency=1 $(INTEGRATION_TIMEOUT) $(EXCLUSIVE_FILES) | tee $(EXCLUSIVE_LOG); exclusive=$${PIPESTATUS[0]}; \
+	  wait $$storm_pid; storm=$$?; echo "--- event storm ($(STORM_LOG), ran beside the exclusive files)"; cat $(STORM_LOG); \
+	  wait $$soak_pid; soak=$$?; echo "--- churn soak ($(SOAK_LOG), ran beside the shared files)"; cat $(SOAK_LOG); \
+	  echo "integration: shared files exit $$shared, exclusive files exit $$exclusive, storm exit $$storm, churn soak exit $$soak"; \
+	  [ $$shared -eq 0 ] && [ $$exclusive -eq 0 ] && [ $$storm -eq 0 ] && [ $$soak -eq 0 ] || { bash test/bed/diagnose.sh $(INTEGRATION_LOGS); exit 1; }
 
 ## test: everything CI runs — lint, unit tests, integration tests against real dockerd/Consul/nginx
 # The build and the lint parts are independent (none reads another's output) and time nothing: they run side by

@@ -5,12 +5,17 @@
  * states must be exact (Consul and the LB file), the number of nginx reloads
  * bounded by the render debounce, and the controller's RSS must not grow
  * without bound (< 2x its warm value). Figures are printed.
+ *
+ * The storm runs on a private engine of its own (test/support/extraDockerd.ts)
+ * so that it loads no other file's dockerd: `make test` runs it beside the
+ * files that need the shared engine alone.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { TEST_LABEL } from "../support/docker.js";
-import { apiRemoveContainer, apiRunContainer } from "../support/dockerProxy.js";
+import { apiRemoveContainer, apiRunContainer, type DockerEndpoint } from "../support/dockerProxy.js";
+import { startExtraDockerd, type ExtraDockerd } from "../support/extraDockerd.js";
 import { upstreamServers } from "../support/fsWatch.js";
 import { ensureBackendImage } from "../support/image.js";
 import { cleanupAll } from "../support/teardown.js";
@@ -25,6 +30,8 @@ const WAIT_MIN_S = 0.5;
 const WAIT_MAX_S = 2;
 let world: World;
 let port: number;
+let engine: ExtraDockerd;
+let endpoint: DockerEndpoint;
 
 function rssMb(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0");
@@ -35,6 +42,21 @@ async function ownedCount(): Promise<number> {
   const r = await fetch(`${world.consul.url}/v1/agent/services`);
   const all = (await r.json()) as Record<string, { Meta?: Record<string, string> | null }>;
   return Object.values(all).filter((s) => s.Meta?.dockbind_node === world.node).length;
+}
+
+/**
+ * A host port for one container of the private engine: freePort's pick (outside the range every engine's own
+ * allocator walks, where the shared engine's containers hold ports), never one this file already handed out.
+ */
+const handedOut = new Set<number>();
+async function hostPort(): Promise<number> {
+  for (;;) {
+    const p = await freePort();
+    if (!handedOut.has(p)) {
+      handedOut.add(p);
+      return p;
+    }
+  }
 }
 
 async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
@@ -51,9 +73,12 @@ async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<
 
 before(async () => {
   world = await startWorld("faults-storm");
+  // A /23: the storm's containers and the warm-up's must all get an address.
+  engine = await startExtraDockerd({ name: "storm", bridgeCidr: "172.31.246.1/23" });
+  endpoint = { socketPath: engine.socket };
   port = await freePort();
   world.writeFile("storm.yaml", bindingYaml({ name: "storm", service: SERVICE, app: SERVICE, listenPort: port, check: "none" }));
-  await world.startController(["--wait-min", `${WAIT_MIN_S * 1000}ms`, "--wait-max", `${WAIT_MAX_S}s`, "--resync", "30s"]);
+  await world.startController(["--docker-host", engine.host, "--wait-min", `${WAIT_MIN_S * 1000}ms`, "--wait-max", `${WAIT_MAX_S}s`, "--resync", "30s"]);
   await waitFor(() => world.lbFile("storm.conf"), { timeoutMs: 20_000, what: "initial (empty) LB file" });
 });
 
@@ -61,26 +86,31 @@ after(async () => {
   await world.controller?.stop();
   await world.proxy.close();
   await cleanupAll();
+  await engine.stop();
 });
 
 describe("event storm", () => {
   it(`${N} containers started and removed in a burst: exact final state, bounded reloads, bounded memory`, async () => {
     const c = world.controller;
     assert.ok(c);
-    const image = await ensureBackendImage();
+    const image = await ensureBackendImage(engine.host);
     // Warm-up (20 containers up and down) so "before" is a working controller's RSS, not a fresh process's.
     const warm: string[] = [];
     await pool([...Array(20).keys()], CONCURRENCY, async (i) => {
       warm.push(
-        await apiRunContainer({
-          name: `fs-warm-${process.pid}-${i}`,
-          image,
-          labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE },
-        }),
+        await apiRunContainer(
+          {
+            name: `fs-warm-${process.pid}-${i}`,
+            image,
+            hostPort: await hostPort(),
+            labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE },
+          },
+          endpoint,
+        ),
       );
     });
     await waitFor(async () => ((await ownedCount()) === warm.length ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: "warm-up registrations" });
-    await pool(warm, CONCURRENCY, (id) => apiRemoveContainer(id));
+    await pool(warm, CONCURRENCY, (id) => apiRemoveContainer(id, endpoint));
     await waitFor(async () => ((await ownedCount()) === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: "warm-up gone" });
     await world.nginx.settled(20_000);
     const rssBefore = rssMb(c.proc.pid);
@@ -90,7 +120,15 @@ describe("event storm", () => {
     const ids: string[] = [];
     await pool([...Array(N).keys()], CONCURRENCY, async (i) => {
       ids.push(
-        await apiRunContainer({ name: `fs-${process.pid}-${i}`, image, labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE } }),
+        await apiRunContainer(
+          {
+            name: `fs-${process.pid}-${i}`,
+            image,
+            hostPort: await hostPort(),
+            labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE },
+          },
+          endpoint,
+        ),
       );
     });
     const startedS = (Date.now() - t0) / 1000;
@@ -105,7 +143,7 @@ describe("event storm", () => {
     const rssPeak = rssMb(c.proc.pid);
 
     const t1 = Date.now();
-    await pool(ids, CONCURRENCY * 2, (id) => apiRemoveContainer(id));
+    await pool(ids, CONCURRENCY * 2, (id) => apiRemoveContainer(id, endpoint));
     await waitFor(async () => ((await ownedCount()) === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, what: "0 registrations" });
     await waitFor(
       () => (world.lbFile("storm.conf")?.includes("return 503;") === true && upstreamServers(world.lbFile("storm.conf")).length === 0) || undefined,

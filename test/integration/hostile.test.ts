@@ -10,6 +10,11 @@
  * - container labels/env (registrator-compat, and labels of selected
  *   containers): hostile values are dropped and reported, never rendered;
  * - the live nginx config passes `nginx -t` throughout.
+ *
+ * Its containers run on a private engine of its own (test/support/extraDockerd.ts):
+ * a registrator-compat controller registers every published container of its
+ * engine, so on the shared one other files' containers would make writes this
+ * file cannot attribute.
  */
 import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,6 +23,7 @@ import { after, before, describe, it } from "node:test";
 import { controllerCommand, type ControllerHandle, type LogLine } from "../support/controller.js";
 import { TEST_LABEL, runBackend } from "../support/docker.js";
 import { apiRunContainer } from "../support/dockerProxy.js";
+import { startExtraDockerd, type ExtraDockerd } from "../support/extraDockerd.js";
 import { run } from "../support/exec.js";
 import { upstreamServers } from "../support/fsWatch.js";
 import { ensureBackendImage } from "../support/image.js";
@@ -67,7 +73,8 @@ const BASE_FILES = ["base-a.conf", "base-b.conf", "sink.conf", "sink2.conf"];
 const SAFE_TAG = /^[A-Za-z0-9._:/=@+-]{1,255}$/;
 
 let world: World;
-const CONTROLLER_ARGS = ["--template-dir", join(FIXTURES, "templates")];
+let engine: ExtraDockerd;
+const controllerArgs = (): string[] => ["--docker-host", engine.host, "--template-dir", join(FIXTURES, "templates")];
 
 function baseYaml(portB: number, portSink: number, portSink2: number): string {
   const doc = (name: string, service: string, app: string, port: number): string => `apiVersion: dockbind.io/v1alpha1
@@ -156,15 +163,15 @@ before(async () => {
   world = await startWorld("hostile");
   const [pb, ps, ps2] = [await freePort(), await freePort(), await freePort()];
   world.writeFile("00-base.yaml", baseYaml(pb, ps, ps2));
-  // Without registrator-compat first: compat registers EVERY published container on the host, and other
-  // suites' containers would then make writes this file cannot attribute. The container cases restart with it.
-  await world.startController(CONTROLLER_ARGS);
+  engine = await startExtraDockerd({ name: "hostile", bridgeCidr: "172.31.249.1/24" });
+  // Without registrator-compat first; the container cases restart the controller with it.
+  await world.startController(controllerArgs());
   for (const [name, app] of [
     ["hb-a1", "hostile-base-a"],
     ["hb-a2", "hostile-base-a"],
     ["hb-b1", "hostile-base-b"],
   ] as const) {
-    await runBackend({ name, labels: { app }, env: { NAME: name } });
+    await runBackend({ name, labels: { app }, env: { NAME: name }, dockerHost: engine.host, hostPort: await freePort() });
   }
   await waitFor(() => (upstreamServers(world.lbFile("base-a.conf")).length === 2 && upstreamServers(world.lbFile("base-b.conf")).length === 1) || undefined, {
     timeoutMs: 30_000,
@@ -176,6 +183,7 @@ after(async () => {
   await world.controller?.stop();
   await world.proxy.close();
   await cleanupAll();
+  await engine.stop();
 });
 
 describe("hostile input corpus", () => {
@@ -234,18 +242,22 @@ describe("hostile input corpus", () => {
   });
 
   it(`container labels and env: hostile values dropped and reported, never rendered (${containerCases.length} cases)`, async () => {
-    const image = await ensureBackendImage();
+    const image = await ensureBackendImage(engine.host);
     await controller().stop();
-    await world.startController([...CONTROLLER_ARGS, "--registrator-compat"]);
+    await world.startController([...controllerArgs(), "--registrator-compat"]);
     let n = 0;
     for (const c of containerCases) {
       const before = await snapshot();
-      const id = await apiRunContainer({
-        name: `hostile-${process.pid}-${n++}`,
-        image,
-        labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), ...(c.labels ?? {}) },
-        ...(c.env !== undefined ? { env: c.env } : {}),
-      });
+      const id = await apiRunContainer(
+        {
+          name: `hostile-${process.pid}-${n++}`,
+          image,
+          labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), ...(c.labels ?? {}) },
+          ...(c.env !== undefined ? { env: c.env } : {}),
+          hostPort: await freePort(),
+        },
+        { socketPath: engine.socket },
+      );
       if (c.field !== "") {
         const line = await controller().waitForLog(
           (l) => l.message === "registrator label ignored" && l.container === id.slice(0, 12) && l.field === c.field,
@@ -255,7 +267,7 @@ describe("hostile input corpus", () => {
         assert.match(String(line.reason), new RegExp(c.message), `${c.id}: reason`);
       }
       if (c.rendersInto !== undefined) {
-        const port = Number(/127\.0\.0\.1:(\d+)/.exec((await run("docker", ["port", id, "80/tcp"], { check: true })).stdout)?.[1] ?? "0");
+        const port = Number(/127\.0\.0\.1:(\d+)/.exec((await engine.docker(["port", id, "80/tcp"], { check: true })).stdout)?.[1] ?? "0");
         const file = c.rendersInto;
         await waitFor(() => upstreamServers(world.lbFile(file)).includes(`127.0.0.1:${port}`) || undefined, {
           timeoutMs: 20_000,

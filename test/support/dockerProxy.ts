@@ -59,6 +59,8 @@ export interface ApiContainerOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Publish container port 80 on 127.0.0.1 (random host port). Default true. */
   readonly publish?: boolean;
+  /** The host port to publish on instead of the engine's pick (a private engine's pick may be one the shared engine holds). */
+  readonly hostPort?: number;
 }
 
 /** create + start through the API (labels must include the test cleanup labels). Returns the id. */
@@ -69,7 +71,7 @@ export async function apiRunContainer(o: ApiContainerOptions, endpoint: DockerEn
     Labels: o.labels,
     Env: Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`),
     ExposedPorts: { "80/tcp": {} },
-    HostConfig: publish ? { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] } } : {},
+    HostConfig: publish ? { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: o.hostPort !== undefined ? String(o.hostPort) : "" }] } } : {},
   });
   if (created.status !== 201) throw new Error(`create ${o.name}: HTTP ${created.status} ${created.body}`);
   const id = (JSON.parse(created.body) as { Id: string }).Id;
