@@ -15,9 +15,8 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # like the storm's (STORM_LOG).
 INTEGRATION_TIMEOUT := --timeout=300000
 INTEGRATION_JOBS ?= 3
-EXCLUSIVE_FILES := $(addprefix test/integration/,compat-at-rest.test.ts docker-endpoints-swarm.test.ts \
-  docker-healthcheck-swarm.test.ts docker-list-vs-inspect.test.ts docker-only-lifecycle.test.ts faults-dockerd.test.ts \
-  plan-world.test.ts swarm.test.ts)
+EXCLUSIVE_FILES := $(addprefix test/integration/,docker-endpoints-swarm.test.ts docker-healthcheck-swarm.test.ts \
+  docker-list-vs-inspect.test.ts faults-dockerd.test.ts plan-world.test.ts swarm.test.ts)
 # Integration files run through test/bed/run-files.ts, which keeps the order it is given (`node --test` sorts its
 # files, so an order there does nothing).
 RUN_FILES := node --import tsx test/bed/run-files.ts

@@ -7,6 +7,8 @@
  * onlyPassing, even next to a second controller using the same node name.
  * And every binding's instances show Consul's health, whether or not the
  * binding renders a load balancer.
+ * The containers run on a private engine of its own (test/support/extraDockerd.ts):
+ * registrator-compat registers every published container of its engine.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -15,8 +17,8 @@ import { after, before, describe, it } from "node:test";
 import type { StatusDocument } from "../../src/observability/statusModel.js";
 import { controllerCommand, startController } from "../support/controller.js";
 import { controllerGet, controllerHttpAddr } from "../support/controllerHttp.js";
-import { runBackend } from "../support/docker.js";
 import { run } from "../support/exec.js";
+import { startExtraDockerd, type ExtraDockerd } from "../support/extraDockerd.js";
 import { httpGet } from "../support/http.js";
 import { metricSum } from "../support/metrics.js";
 import { ensureBedRoot } from "../support/procs.js";
@@ -27,6 +29,7 @@ import { bindingYaml, startWorld, type World } from "../support/world.js";
 const SERVICE = "compat-rest-web";
 const RESYNC_MS = 2000;
 let world: World;
+let engine: ExtraDockerd;
 let port: number;
 
 interface CheckState {
@@ -53,16 +56,18 @@ async function status(): Promise<StatusDocument> {
 
 before(async () => {
   world = await startWorld("compatrest");
+  engine = await startExtraDockerd({ name: "compat", bridgeCidr: "172.31.250.1/24" });
   port = await freePort();
   // Selects no container: renders whatever Consul holds for the service, i.e. the compat instances.
   world.writeFile("lb.yaml", bindingYaml({ name: "lb", service: SERVICE, app: "compat-rest-nothing", listenPort: port }));
-  await world.startController(["--registrator-compat", "--log-level", "debug"]);
+  await world.startController(["--docker-host", engine.host, "--registrator-compat", "--log-level", "debug"]);
 });
 
 after(async () => {
   await world.controller?.stop();
   await world.proxy.close();
   await cleanupAll();
+  await engine.stop();
 });
 
 describe("registrator-compat at rest", () => {
@@ -71,9 +76,9 @@ describe("registrator-compat at rest", () => {
     assert.ok(c);
     // The issue's containers: registrator env as `docker run -e`, one with labels instead.
     const env = { SERVICE_80_NAME: SERVICE, SERVICE_TAGS: "backend-1", SERVICE_CHECK_HTTP: "/health/", SERVICE_CHECK_INTERVAL: "2s" };
-    await runBackend({ name: "compatrest-w1", env: { ...env, NAME: "w1" } });
-    await runBackend({ name: "compatrest-w2", env: { ...env, NAME: "w2" } });
-    await runBackend({ name: "compatrest-w3", labels: env, env: { NAME: "w3" } });
+    await engine.runBackend({ name: "compatrest-w1", env: { ...env, NAME: "w1" } });
+    await engine.runBackend({ name: "compatrest-w2", env: { ...env, NAME: "w2" } });
+    await engine.runBackend({ name: "compatrest-w3", labels: env, env: { NAME: "w3" } });
     await waitFor(async () => ((await healthIndex()).checks.filter((k) => k.status === "passing").length === 3 ? true : undefined), {
       timeoutMs: 30_000,
       what: "3 compat checks passing",
@@ -128,7 +133,7 @@ describe("registrator-compat next to another controller with the same node name"
       outputDir: mkdtempSync(join(ensureBedRoot(), "out-compatrest-other-")),
       nginxArgs: world.nginx.nginxArgs,
       node: world.node,
-      extraArgs: ["--resync", `${RESYNC_MS}ms`],
+      extraArgs: ["--docker-host", engine.host, "--resync", `${RESYNC_MS}ms`],
       logName: `controller-compatrest-other-${process.pid}.log`,
     });
     try {
@@ -151,8 +156,8 @@ describe("backend health of bindings without a load balancer", () => {
     const c = world.controller;
     assert.ok(c);
     world.writeFile("plain.yaml", bindingYaml({ name: "plain", service: "compat-rest-plain", app: "compat-rest-plain" }));
-    await runBackend({ name: "compatrest-plain-ok", labels: { app: "compat-rest-plain" }, env: { NAME: "ok" } });
-    await runBackend({ name: "compatrest-plain-bad", labels: { app: "compat-rest-plain" }, env: { NAME: "bad", FAIL_HEALTH: "1" } });
+    await engine.runBackend({ name: "compatrest-plain-ok", labels: { app: "compat-rest-plain" }, env: { NAME: "ok" } });
+    await engine.runBackend({ name: "compatrest-plain-bad", labels: { app: "compat-rest-plain" }, env: { NAME: "bad", FAIL_HEALTH: "1" } });
     const view = await waitFor(
       async () => {
         const b = (await status()).bindings.find((x) => x.key === "default/plain");

@@ -1,22 +1,26 @@
 /**
  * Issue #2 acceptance: registrator compatibility, binding deletion and
  * "Docker unreachable is not no containers", on real dockerd/Consul/nginx.
+ * The containers run on a private engine of its own (test/support/extraDockerd.ts):
+ * registrator-compat registers every published container of its engine.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runBackend, stopContainer } from "../support/docker.js";
+import { startExtraDockerd, type ExtraDockerd } from "../support/extraDockerd.js";
 import { startSocketProxy, type SocketProxy } from "../support/socketProxy.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
 
 let world: World;
+let engine: ExtraDockerd;
 let docker: SocketProxy;
 
 before(async () => {
   world = await startWorld("lifecycle");
-  docker = await startSocketProxy(join(world.bindingsDir, "..", `docker-lifecycle-${process.pid}.sock`));
+  engine = await startExtraDockerd({ name: "lifecyc", bridgeCidr: "172.31.248.1/24" });
+  docker = await startSocketProxy(join(world.bindingsDir, "..", `docker-lifecycle-${process.pid}.sock`), engine.socket);
   await world.startController(["--registrator-compat", "--docker-host", `unix://${docker.path}`]);
 });
 
@@ -25,11 +29,12 @@ after(async () => {
   await docker.cut();
   await world.proxy.close();
   await cleanupAll();
+  await engine.stop();
 });
 
 describe("registrator compatibility", () => {
   it("registers a container from registrator's SERVICE_* labels and env without any binding file", async () => {
-    const c = await runBackend({
+    const c = await engine.runBackend({
       name: "lifecycle-compat",
       labels: { SERVICE_NAME: "legacy-web", SERVICE_TAGS: "blue,v1" },
       env: { NAME: "compat", SERVICE_CHECK_HTTP: "/health/", SERVICE_CHECK_INTERVAL: "1s" },
@@ -41,14 +46,14 @@ describe("registrator compatibility", () => {
     assert.equal(entry.id, "lifecycle:lifecycle-compat:80");
     assert.equal(entry.port, c.hostPort);
     assert.equal(entry.meta.dockbind_binding, "registrator-compat");
-    await stopContainer(c.id);
+    await engine.docker(["stop", c.id], { check: true });
     await waitFor(async () => ((await world.health("legacy-web")).length === 0 ? true : undefined), { timeoutMs: 20_000, what: "legacy-web gone" });
   });
 
   it("ignores containers with SERVICE_IGNORE", async () => {
-    await runBackend({ name: "lifecycle-ignored", labels: { SERVICE_NAME: "ignored-web", SERVICE_IGNORE: "true" }, env: { NAME: "x" } });
+    await engine.runBackend({ name: "lifecycle-ignored", labels: { SERVICE_NAME: "ignored-web", SERVICE_IGNORE: "true" }, env: { NAME: "x" } });
     // A container started after it is registered: by then the ignored one has been processed too.
-    await runBackend({ name: "lifecycle-after", labels: { SERVICE_NAME: "after-web" }, env: { NAME: "y" } });
+    await engine.runBackend({ name: "lifecycle-after", labels: { SERVICE_NAME: "after-web" }, env: { NAME: "y" } });
     await waitFor(async () => ((await world.health("after-web")).length === 1 ? true : undefined), { timeoutMs: 20_000, what: "after-web registered" });
     assert.equal((await world.health("ignored-web")).length, 0);
   });
@@ -58,12 +63,12 @@ describe("binding lifecycle", () => {
   it("deleting a binding file deregisters its instances and removes its generated config", async () => {
     const port = await freePort();
     world.writeFile("gone.yaml", bindingYaml({ name: "gone", service: "gone-web", app: "gone-web", listenPort: port }));
-    const only = await runBackend({ name: "lifecycle-gone", labels: { app: "gone-web" }, env: { NAME: "gone" } });
+    const only = await engine.runBackend({ name: "lifecycle-gone", labels: { app: "gone-web" }, env: { NAME: "gone" } });
     await waitFor(async () => ((await world.health("gone-web")).length === 1 ? true : undefined), { timeoutMs: 20_000, what: "gone-web registered" });
     await waitFor(() => (world.lbFile("gone.conf")?.includes("upstream") === true ? true : undefined), { timeoutMs: 20_000, what: "gone.conf rendered" });
     await waitFor(async () => ((await world.nginx.get(port)).body === "gone" ? true : undefined), { timeoutMs: 20_000, what: "gone served" });
     // No healthy backend left: never an empty upstream (nginx would reject it); the server answers 503.
-    await stopContainer(only.id);
+    await engine.docker(["stop", only.id], { check: true });
     await waitFor(() => (world.lbFile("gone.conf")?.includes("return 503;") === true ? true : undefined), {
       timeoutMs: 20_000,
       what: "503 placeholder rendered",
@@ -79,8 +84,8 @@ describe("binding lifecycle", () => {
     const controller = world.controller;
     assert.ok(controller);
     world.writeFile("keep.yaml", bindingYaml({ name: "keep", service: "keep-web", app: "keep-web" }));
-    const first = await runBackend({ name: "lifecycle-keep-1", labels: { app: "keep-web" }, env: { NAME: "k1" } });
-    const second = await runBackend({ name: "lifecycle-keep-2", labels: { app: "keep-web" }, env: { NAME: "k2" } });
+    const first = await engine.runBackend({ name: "lifecycle-keep-1", labels: { app: "keep-web" }, env: { NAME: "k1" } });
+    const second = await engine.runBackend({ name: "lifecycle-keep-2", labels: { app: "keep-web" }, env: { NAME: "k2" } });
     await waitFor(async () => ((await world.health("keep-web")).length === 2 ? true : undefined), { timeoutMs: 20_000, what: "2 keep-web instances" });
     const deregsBefore = world.proxy.writes().filter((w) => w.path.includes("deregister")).length;
     await docker.cut();
@@ -89,7 +94,7 @@ describe("binding lifecycle", () => {
       "docker loss noticed",
     );
     // While Docker is away: one backend dies. Nothing may be deregistered until Docker answers again.
-    await stopContainer(first.id);
+    await engine.docker(["stop", first.id], { check: true });
     // Several failed reconnects (backoff 200, 400, 800 ms): registrar keys are re-checked meanwhile.
     await waitFor(() => (controller.logs().filter((l) => l.message === "docker unreachable; keeping last known containers").length >= 3 ? true : undefined), {
       timeoutMs: 20_000,

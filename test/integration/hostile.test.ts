@@ -21,7 +21,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { controllerCommand, type ControllerHandle, type LogLine } from "../support/controller.js";
-import { TEST_LABEL, runBackend } from "../support/docker.js";
+import { TEST_LABEL } from "../support/docker.js";
 import { apiRunContainer } from "../support/dockerProxy.js";
 import { startExtraDockerd, type ExtraDockerd } from "../support/extraDockerd.js";
 import { run } from "../support/exec.js";
@@ -171,7 +171,7 @@ before(async () => {
     ["hb-a2", "hostile-base-a"],
     ["hb-b1", "hostile-base-b"],
   ] as const) {
-    await runBackend({ name, labels: { app }, env: { NAME: name }, dockerHost: engine.host, hostPort: await freePort() });
+    await engine.runBackend({ name, labels: { app }, env: { NAME: name } });
   }
   await waitFor(() => (upstreamServers(world.lbFile("base-a.conf")).length === 2 && upstreamServers(world.lbFile("base-b.conf")).length === 1) || undefined, {
     timeoutMs: 30_000,

@@ -11,15 +11,20 @@
  * ones come back (on new host ports when published on port 0). It touches
  * only this private engine, never the shared one.
  *
+ * runBackend() publishes on a port freePort handed out, not on the engine's
+ * own pick: every engine walks the same range of host ports from its start,
+ * so a private engine's next pick is often a port the shared engine holds.
+ *
  * stop() stops the daemon (and its containers), deletes the bridge and the
  * state directory. A test MUST call it in after().
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { runBackend, type Backend, type BackendOptions } from "./docker.js";
 import { docker, run, type RunResult } from "./exec.js";
 import { ensureBackendImage } from "./image.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
-import { waitFor } from "./wait.js";
+import { freePort, waitFor } from "./wait.js";
 
 export interface ExtraDockerd {
   /** unix:///…/docker.sock */
@@ -28,6 +33,8 @@ export interface ExtraDockerd {
   readonly socket: string;
   /** Runs the docker CLI against this engine. */
   docker(args: readonly string[], opts?: { readonly check?: boolean }): Promise<RunResult>;
+  /** test/support/docker.ts's runBackend on this engine; published on a port freePort handed out unless `hostPort` is given. */
+  runBackend(opts: Omit<BackendOptions, "dockerHost">): Promise<Backend>;
   /** Stops the daemon (SIGTERM: it stops its containers) and starts it again on the same socket and state; resolves once it answers. */
   restart(): Promise<void>;
   /** Stops the daemon and removes the bridge and all of its state. */
@@ -89,6 +96,8 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
     host,
     socket,
     docker: dockerHere,
+    runBackend: async (o) =>
+      runBackend({ ...o, dockerHost: host, ...((o.publish ?? "published") === "published" ? { hostPort: o.hostPort ?? (await freePort()) } : {}) }),
     restart: async () => {
       await proc.stop("SIGTERM", 30_000);
       proc = await launch();
