@@ -4,11 +4,11 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # Node 20's --test does not expand globs: make does (test/unit/*.test.ts, test/integration/*.test.ts).
 # Integration files share one dockerd; each starts its own Consul, nginx and controllers, names its
 # containers and label selectors after itself and removes only its own containers (label dockbind-test.pid).
-# EXCLUSIVE files change or load that dockerd for everyone: they restart it, put it in Swarm mode, or run a
-# --registrator-compat controller (it registers ANY container of the engine, so another file's containers would
-# count as its writes). They run one at a time with no other file on the shared engine; the others run
-# INTEGRATION_JOBS files at a time. Files with a private engine of their own (test/support/extraDockerd.ts) touch
-# nothing of the shared one: the event storm (200 containers at once) runs beside the exclusive files.
+# EXCLUSIVE files change that dockerd for everyone: they restart it or put it in Swarm mode. They run one at a
+# time with no other file on the shared engine; the others run INTEGRATION_JOBS files at a time. A file that would
+# disturb the shared engine or be disturbed by other files' containers otherwise (a --registrator-compat controller
+# registers ANY container of its engine; the event storm starts 200 containers at once) runs its containers on a
+# private engine of its own (test/support/extraDockerd.ts). The storm runs beside the exclusive files.
 # The churn soak has its own private dockerd, Consul and nginx too and runs beside the shared files. It asserts its
 # controller's event-loop lag, which the other files' load on the same two cores would raise, so it runs in its
 # own session with a raised CPU share (test/bed/cpu-priority.sh); its output is printed when it ends (SOAK_LOG),
@@ -16,7 +16,7 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 INTEGRATION_TIMEOUT := --timeout=300000
 INTEGRATION_JOBS ?= 3
 EXCLUSIVE_FILES := $(addprefix test/integration/,docker-endpoints-swarm.test.ts docker-healthcheck-swarm.test.ts \
-  docker-list-vs-inspect.test.ts faults-dockerd.test.ts plan-world.test.ts swarm.test.ts)
+  faults-dockerd.test.ts plan-world.test.ts swarm.test.ts)
 # Integration files run through test/bed/run-files.ts, which keeps the order it is given (`node --test` sorts its
 # files, so an order there does nothing).
 RUN_FILES := node --import tsx test/bed/run-files.ts
