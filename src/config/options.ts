@@ -254,7 +254,14 @@ export const OPTIONS = {
     group: "run",
     help: "where `loadBalancer.tls` certificate and key files are read (Kubernetes: a mounted kubernetes.io/tls Secret)",
   },
-  "nginx-bin": { type: "string", arg: "PATH", env: ["DOCKBIND_NGINX_BIN"], default: "nginx", group: "run", help: "nginx binary used for `-t` and `-s reload`" },
+  "nginx-bin": {
+    type: "string",
+    arg: "PATH",
+    env: ["DOCKBIND_NGINX_BIN"],
+    default: "nginx",
+    group: "run",
+    help: "nginx binary used for `-t` (and `-s reload` when its pid file names no running master)",
+  },
   "nginx-prefix": {
     type: "string",
     arg: "DIR",
@@ -262,7 +269,7 @@ export const OPTIONS = {
     defaultText: "nginx's own",
     parse: absolutePath,
     group: "run",
-    help: "`-p` passed to `nginx -t` and `nginx -s reload`",
+    help: "`-p` passed to `nginx -t`; with `-c`, where the master's pid file is found",
   },
   "nginx-conf": {
     type: "string",
@@ -271,7 +278,7 @@ export const OPTIONS = {
     defaultText: "nginx's own",
     parse: absolutePath,
     group: "run",
-    help: "`-c` passed to `nginx -t` and `nginx -s reload`",
+    help: "`-c` passed to `nginx -t`; with `-p`, where the master's pid file is found",
   },
   "haproxy-bin": { type: "string", arg: "PATH", env: ["DOCKBIND_HAPROXY_BIN"], default: "haproxy", group: "run", help: "haproxy binary used for `haproxy -c`" },
   "haproxy-config": {

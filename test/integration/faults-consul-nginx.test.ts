@@ -5,7 +5,7 @@
  * Knobs (make soak raises them): FAULT_CONSUL_RESTARTS (default 2).
  */
 import assert from "node:assert/strict";
-import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ControllerHandle } from "../support/controller.js";
@@ -13,7 +13,7 @@ import { removeContainer, runBackend, stopContainer } from "../support/docker.js
 import { run } from "../support/exec.js";
 import { upstreamServers, watchFile } from "../support/fsWatch.js";
 import { httpGet } from "../support/http.js";
-import { ensureBedRoot, startManaged } from "../support/procs.js";
+import { startManaged } from "../support/procs.js";
 import { cleanupAll } from "../support/teardown.js";
 import { freePort, waitFor } from "../support/wait.js";
 import { bindingYaml, startWorld, type World } from "../support/world.js";
@@ -22,7 +22,8 @@ const RESTARTS = Number(process.env.FAULT_CONSUL_RESTARTS ?? "2");
 const SERVICE = "fault-web";
 let world: World;
 let port: number;
-let flag: string;
+/** The nginx master's pid, kept while the pid file is made stale (staleNginxPidFile). */
+let masterPid: string;
 const backends: { name: string; id: string; hostPort: number }[] = [];
 
 async function served(expected: readonly string[]): Promise<void> {
@@ -68,21 +69,24 @@ async function degraded(): Promise<string | undefined> {
   return doc.bindings.find((b) => b.key === "default/web")?.conditions.find((c) => c.type === "Degraded")?.status;
 }
 
+/**
+ * Reloads fail while on: nginx's pid file names a pid above the kernel's pid_max (no process), as a
+ * stale pid file would, so neither the controller's signal nor `nginx -s reload` reaches the master,
+ * which keeps running its config. Off: the master's pid again.
+ */
+function staleNginxPidFile(on: boolean): void {
+  const noProcess = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8").trim()) + 1;
+  writeFileSync(world.nginx.pidFile, `${on ? String(noProcess) : masterPid}\n`);
+}
+
 before(async () => {
   world = await startWorld("faults-consul");
   port = await freePort();
-  // An nginx wrapper whose `-s reload` fails while the flag file exists (nginx itself keeps running).
-  flag = join(ensureBedRoot(), `reload-fails-${process.pid}`);
-  const wrapper = join(world.bindingsDir, "..", `nginx-wrapper-${process.pid}.sh`);
-  writeFileSync(
-    wrapper,
-    `#!/bin/sh\ncase " $* " in *" -s reload "*) if [ -e '${flag}' ]; then echo "reload refused by test flag" >&2; exit 1; fi;; esac\nexec nginx "$@"\n`,
-  );
-  chmodSync(wrapper, 0o755);
+  masterPid = readFileSync(world.nginx.pidFile, "utf8").trim();
   world.writeFile("web.yaml", bindingYaml({ name: "web", service: SERVICE, app: SERVICE, listenPort: port }));
   // The production resync period (30 s, the last --resync wins): re-assertion within 5 s must come from
   // detecting the agent restart, not from a periodic resync.
-  await world.startController(["--nginx-bin", wrapper, "--resync", "30s"]);
+  await world.startController(["--resync", "30s"]);
   for (const name of ["fc-a", "fc-b", "fc-c"]) {
     const b = await runBackend({ name, labels: { app: SERVICE }, env: { NAME: name } });
     backends.push({ name, id: b.id, hostPort: b.hostPort ?? 0 });
@@ -91,7 +95,6 @@ before(async () => {
 });
 
 after(async () => {
-  rmSync(flag, { force: true });
   await world.controller?.stop();
   await world.proxy.close();
   await cleanupAll();
@@ -157,7 +160,7 @@ describe("Consul agent restart with lost state", () => {
 describe("nginx reload failing / nginx down", () => {
   it("keeps the running config, reports Degraded, retries with backoff and recovers when reloads work again", async () => {
     const c = controller();
-    writeFileSync(flag, "");
+    staleNginxPidFile(true);
     const late = await runBackend({ name: "fc-d", labels: { app: SERVICE }, env: { NAME: "fc-d" } });
     backends.push({ name: "fc-d", id: late.id, hostPort: late.hostPort ?? 0 });
     const mark = c.logs().length;
@@ -178,7 +181,7 @@ describe("nginx reload failing / nginx down", () => {
     assert.ok(!seen.has("fc-d") && seen.has("fc-a"), `old config still served: ${[...seen].join(",")}`);
     // The file on disk is valid nginx config (validated before the swap).
     assert.equal((await run("nginx", ["-t", ...world.nginx.nginxArgs])).code, 0);
-    rmSync(flag);
+    staleNginxPidFile(false);
     await served(backends.map((b) => b.name));
     await waitFor(async () => ((await degraded()) ?? "False") === "False" || undefined, { timeoutMs: 20_000, what: "Degraded cleared" });
   });

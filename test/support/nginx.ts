@@ -26,6 +26,8 @@ export interface NginxHandle {
   readonly streamDir?: string;
   readonly mainConf: string;
   readonly errorLog: string;
+  /** The master's pid file (the main config's `pid`); it holds the master's pid once startNginx resolved. */
+  readonly pidFile: string;
   /** `['-p', prefix, '-c', mainConf]`: append `-t` or `-s reload`. */
   readonly nginxArgs: readonly string[];
   /** Reloads (SIGHUPs) the master has taken, counted from its "reconfiguring" log lines. Reload is async: poll. */
@@ -104,6 +106,7 @@ export async function startNginx(opts: StartNginxOptions = {}): Promise<NginxHan
     ...(streamDir !== undefined ? { streamDir } : {}),
     mainConf,
     errorLog,
+    pidFile,
     nginxArgs,
     reloadCount: () => Promise.resolve(countReloads(errorLog)),
     get: async (port, path = "/") => {

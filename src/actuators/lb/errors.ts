@@ -6,7 +6,7 @@
  * - ValidationFailed: `nginx -t` rejected the candidate or the live config
  *   (message carries nginx's trimmed stderr). Nothing was changed.
  * - ReloadFailed: the new file is in place and valid but the reload could not
- *   be asked for (`nginx -s reload` failed, nginx down); the writer keeps a
+ *   be asked for (the master could not be signalled, nginx down); the writer keeps a
  *   pending-reload flag and retries on next apply.
  * - ReloadRejected: the load balancer got the reload and kept its previous
  *   configuration (e.g. a listen address taken by another process, which

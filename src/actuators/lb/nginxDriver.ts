@@ -1,27 +1,30 @@
 /**
- * LoadBalancerDriver for nginx. Blocking: each method spawns the nginx binary
- * (execFile, never a shell) and waits for it, up to `timeoutMs`. No method
- * touches generated files; all are idempotent.
+ * LoadBalancerDriver for nginx. Blocking: the validations spawn the nginx
+ * binary (execFile, never a shell) and wait for it, up to `timeoutMs`; a
+ * reload signals the master itself. No method touches generated files; all
+ * are idempotent.
  *
  * nginx facts this relies on:
  * - `nginx -t` really binds listen sockets; EADDRINUSE is tolerated in test
  *   mode (so a running nginx does not break it) but EADDRNOTAVAIL / EACCES are
  *   fatal: a listen address not configured on this host fails validation.
- * - `nginx -s reload` only signals the master (SIGHUP via the pid file) and
- *   exits 0 even if the master then rejects the new config and keeps the old
- *   one (e.g. a listen address taken by another process, which `nginx -t`
- *   tolerates); that is why the writer runs validateLive() before reload(),
- *   and why reload() confirms it: a master that applied a new config starts
- *   new worker processes, one that rejected it keeps the old ones.
- * - `-s reload` parses the config to find the pid file, so `args`
- *   (-p/-c) must match the running master.
+ * - `nginx -s reload` only sends SIGHUP to the master named by the pid file,
+ *   after parsing the whole configuration to find that file; reload() sends
+ *   the signal itself (the pid file is found once, see pidFile). Either way
+ *   the master may reject the new config and keep the old one (e.g. a listen
+ *   address taken by another process, which `nginx -t` tolerates); that is
+ *   why the writer runs validateLive() before reload(), and why reload()
+ *   confirms it: a master that applied a new config starts new worker
+ *   processes, one that rejected it keeps the old ones.
+ * - The pid file is found from `args` (-p/-c), so they must match the
+ *   running master.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LiveConfig, LoadBalancerDriver } from "./driver.js";
-import { LbError } from "./errors.js";
+import { errorMessage, LbError } from "./errors.js";
 import { runFile, runFileOutput } from "./exec.js";
 import { isUnknownStreamDirective, streamModuleMissing, streamSupport, type StreamSupport } from "./nginxStream.js";
 import { childPids, processAlive } from "./procfs.js";
@@ -163,18 +166,26 @@ export class NginxDriver implements LoadBalancerDriver {
   }
 
   /**
-   * `nginx -s reload <args>`, confirmed: resolves once the master has started a
-   * new worker process; ReloadRejected when it kept its old workers for
-   * `reloadConfirmMs` (it rejected the config), ReloadFailed when the signal
-   * could not be sent or the master died. Without a readable pid file the
-   * signal is sent and the reload resolves unconfirmed.
+   * SIGHUP to the master named by the pid file, confirmed: resolves once the master has
+   * started a new worker process; ReloadRejected when it kept its old workers for
+   * `reloadConfirmMs` (it rejected the config), ReloadFailed when the signal could not
+   * be sent or the master died. When the pid file names no live process it runs
+   * `nginx -s reload <args>` (nginx's own lookup) and, if that succeeds, resolves unconfirmed.
    */
   async reload(): Promise<void> {
     const master = await this.masterPid();
-    const before = master === undefined ? undefined : new Set(childPids(master));
-    const r = await runFile(this.bin, ["-s", "reload", ...this.args], this.timeoutMs);
-    if (!r.ok) throw new LbError("ReloadFailed", `nginx -s reload failed: ${r.detail}`);
-    if (master !== undefined && before !== undefined) await this.confirm(master, before);
+    if (master === undefined) {
+      const r = await runFile(this.bin, ["-s", "reload", ...this.args], this.timeoutMs);
+      if (!r.ok) throw new LbError("ReloadFailed", `nginx -s reload failed: ${r.detail}`);
+      return;
+    }
+    const before = new Set(childPids(master));
+    try {
+      process.kill(master, "SIGHUP");
+    } catch (err) {
+      throw new LbError("ReloadFailed", `reload signal to the nginx master ${master} failed: ${errorMessage(err)}`);
+    }
+    await this.confirm(master, before);
   }
 
   private async confirm(master: number, before: ReadonlySet<number>): Promise<void> {
@@ -205,7 +216,7 @@ export class NginxDriver implements LoadBalancerDriver {
   }
 
   /**
-   * Where `nginx -s reload` finds the master: the `pid` directive of the main
+   * Where nginx keeps the master's pid (as `nginx -s reload` finds it): the `pid` directive of the main
    * config (-c, else the compiled --conf-path), else the compiled --pid-path;
    * relative to the prefix (-p, else --prefix). Resolved once.
    */
