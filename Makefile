@@ -11,8 +11,8 @@ NODE_TEST := node --import tsx --test --test-reporter=spec
 # private engine of its own (test/support/extraDockerd.ts). The storm runs beside the exclusive files.
 # The churn soak has its own private dockerd, Consul and nginx too and runs beside the shared files. It asserts its
 # controller's event-loop lag, which the other files' load on the same two cores would raise, so it runs in its
-# own session with a raised CPU share (test/bed/cpu-priority.sh); its output is printed when it ends (SOAK_LOG),
-# like the storm's (STORM_LOG).
+# own session with a raised CPU share (test/bed/cpu-priority.sh), and raises its controller's own (the controller
+# leads a session of its own); its output is printed when it ends (SOAK_LOG), like the storm's (STORM_LOG).
 INTEGRATION_TIMEOUT := --timeout=300000
 INTEGRATION_JOBS ?= 3
 EXCLUSIVE_FILES := $(addprefix test/integration/,docker-endpoints-swarm.test.ts docker-healthcheck-swarm.test.ts \

@@ -10,7 +10,7 @@
  * alive (the exit hook then kills it).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 
 /** Root of everything the test bed writes; teardown.sh kills processes whose command line contains it. */
 export const BED_ROOT = "/tmp/dockbind-testbed";
@@ -46,6 +46,22 @@ export function liveProcesses(): readonly ManagedProcess[] {
 export function ensureBedRoot(): string {
   mkdirSync(BED_ROOT, { recursive: true, mode: 0o755 });
   return BED_ROOT;
+}
+
+/**
+ * Raises the CPU share of `pid`'s autogroup to `nice` (sched(7), "The autogroup feature"). A managed
+ * process leads its own session, hence its own autogroup, which competes with every other session as a
+ * whole whatever the process's own nice value: a test that asserts a child's timing (the churn soak's
+ * controller) raises that group. Needs CAP_SYS_NICE (the test bed runs as root). Returns false when the
+ * kernel or the permissions refuse; the process then keeps the normal share.
+ */
+export function raiseCpuShare(pid: number, nice = -10): boolean {
+  try {
+    writeFileSync(`/proc/${String(pid)}/autogroup`, String(nice));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Spawns `cmd args` with stdout+stderr appended to `logFile`, tracked as described above. */
