@@ -44,21 +44,6 @@ async function ownedCount(): Promise<number> {
   return Object.values(all).filter((s) => s.Meta?.dockbind_node === world.node).length;
 }
 
-/**
- * A host port for one container of the private engine: freePort's pick (outside the range every engine's own
- * allocator walks, where the shared engine's containers hold ports), never one this file already handed out.
- */
-const handedOut = new Set<number>();
-async function hostPort(): Promise<number> {
-  for (;;) {
-    const p = await freePort();
-    if (!handedOut.has(p)) {
-      handedOut.add(p);
-      return p;
-    }
-  }
-}
-
 async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -102,7 +87,7 @@ describe("event storm", () => {
           {
             name: `fs-warm-${process.pid}-${i}`,
             image,
-            hostPort: await hostPort(),
+            hostPort: await engine.hostPort(),
             labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE },
           },
           endpoint,
@@ -124,7 +109,7 @@ describe("event storm", () => {
           {
             name: `fs-${process.pid}-${i}`,
             image,
-            hostPort: await hostPort(),
+            hostPort: await engine.hostPort(),
             labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), app: SERVICE },
           },
           endpoint,

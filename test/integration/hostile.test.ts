@@ -254,7 +254,7 @@ describe("hostile input corpus", () => {
           image,
           labels: { [TEST_LABEL]: "1", "dockbind-test.pid": String(process.pid), ...(c.labels ?? {}) },
           ...(c.env !== undefined ? { env: c.env } : {}),
-          hostPort: await freePort(),
+          hostPort: await engine.hostPort(),
         },
         { socketPath: engine.socket },
       );

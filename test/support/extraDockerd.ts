@@ -11,9 +11,10 @@
  * ones come back (on new host ports when published on port 0). It touches
  * only this private engine, never the shared one.
  *
- * runBackend() publishes on a port freePort handed out, not on the engine's
- * own pick: every engine walks the same range of host ports from its start,
- * so a private engine's next pick is often a port the shared engine holds.
+ * Containers of a private engine publish on hostPort()'s ports, not on the
+ * engine's own pick: every engine walks the same range of host ports from its
+ * start, so a private engine's next pick is often a port the shared engine
+ * holds. runBackend() does so by itself.
  *
  * stop() stops the daemon (and its containers), deletes the bridge and the
  * state directory. A test MUST call it in after().
@@ -33,7 +34,12 @@ export interface ExtraDockerd {
   readonly socket: string;
   /** Runs the docker CLI against this engine. */
   docker(args: readonly string[], opts?: { readonly check?: boolean }): Promise<RunResult>;
-  /** test/support/docker.ts's runBackend on this engine; published on a port freePort handed out unless `hostPort` is given. */
+  /**
+   * A host port for one of this engine's containers: freePort's pick (outside the range engines allocate
+   * from), never one this engine was already given, so concurrent starts cannot be handed the same port.
+   */
+  hostPort(): Promise<number>;
+  /** test/support/docker.ts's runBackend on this engine; published on hostPort() unless `hostPort` is given. */
   runBackend(opts: Omit<BackendOptions, "dockerHost">): Promise<Backend>;
   /** Stops the daemon (SIGTERM: it stops its containers) and starts it again on the same socket and state; resolves once it answers. */
   restart(): Promise<void>;
@@ -89,6 +95,16 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
     });
     return p;
   };
+  const handedOut = new Set<number>();
+  const hostPort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      if (!handedOut.has(port)) {
+        handedOut.add(port);
+        return port;
+      }
+    }
+  };
   let proc = await launch();
   // The backend image, imported into this engine from the same recipe (no registry here; the shared engine is not asked).
   await ensureBackendImage(host);
@@ -96,8 +112,9 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
     host,
     socket,
     docker: dockerHere,
+    hostPort,
     runBackend: async (o) =>
-      runBackend({ ...o, dockerHost: host, ...((o.publish ?? "published") === "published" ? { hostPort: o.hostPort ?? (await freePort()) } : {}) }),
+      runBackend({ ...o, dockerHost: host, ...((o.publish ?? "published") === "published" ? { hostPort: o.hostPort ?? (await hostPort()) } : {}) }),
     restart: async () => {
       await proc.stop("SIGTERM", 30_000);
       proc = await launch();

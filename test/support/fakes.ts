@@ -4,6 +4,7 @@
  * overridden. Fakes hold plain state the test sets and reads back; none of
  * them sleeps, and none is a stand-in for behaviour a test claims to check.
  */
+import { serviceCheckId } from "../../src/actuators/consul/dockerHealthTtl.js";
 import { ConsulError } from "../../src/clients/consul/types.js";
 import type { ConsulApi, HealthQuery, HealthResult } from "../../src/ports/consul.js";
 import type { LiveConfig, LoadBalancerDriver } from "../../src/actuators/lb/driver.js";
@@ -240,7 +241,7 @@ export class FakeConsul implements ConsulApi {
     this.beforeRegister?.(r);
     if (this.failOn === "register") return Promise.reject(this.failWith);
     const weight = r.weight !== undefined ? { weight: r.weight } : {};
-    const checkId = `service:${r.id}`;
+    const checkId = serviceCheckId(r.id);
     if (r.check !== undefined && !this.checkStatus.has(checkId)) this.checkStatus.set(checkId, r.check.status ?? "critical");
     this.services.set(r.id, { id: r.id, name: r.name, address: r.address, port: r.port, tags: [...r.tags], meta: { ...r.meta }, ...weight });
     return Promise.resolve();
@@ -250,7 +251,7 @@ export class FakeConsul implements ConsulApi {
     this.calls.push(`deregister ${id}`);
     if (this.failOn === "deregister") return Promise.reject(this.failWith);
     this.services.delete(id);
-    this.checkStatus.delete(`service:${id}`);
+    this.checkStatus.delete(serviceCheckId(id));
     return Promise.resolve();
   }
 
