@@ -27,6 +27,15 @@ export interface FakeDocker {
   lastRequestAt(): number;
   /** Sets `running` and pushes a "start" or "die" event. */
   emit(id: string, action: "start" | "die"): void;
+  /** Pushes a network event naming container `id` (sent by `docker network connect/disconnect`, and while a container starts or stops). */
+  emitNetwork(id: string, action: "connect" | "disconnect"): void;
+  /**
+   * Holds every inspect answer until the returned function is called. `at`:
+   * "release" answers the state at release (dockerd answers an inspect only
+   * once a container's start has completed), "request" the state when asked
+   * (a slow answer that later reads overtake).
+   */
+  holdInspects(at: "request" | "release"): () => void;
   close(): Promise<void>;
 }
 
@@ -187,6 +196,11 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export async function startFakeDocker(containers: Map<string, FakeContainer>, engineId = "FAKE:ENGINE:0001"): Promise<FakeDocker> {
   const streams = new Set<ServerResponse>();
   const hits = { list: 0, inspect: 0, events: 0, other: 0 };
+  let held: { readonly at: "request" | "release"; readonly waiting: (() => void)[] } | undefined;
+  const push = (ev: object): void => {
+    const line = `${JSON.stringify(ev)}\n`;
+    for (const s of streams) s.write(line);
+  };
   let last = performance.now();
   const server: Server = createServer((req, res) => {
     last = performance.now();
@@ -232,9 +246,23 @@ export async function startFakeDocker(containers: Map<string, FakeContainer>, en
     const m = /^\/containers\/([^/]+)\/json$/.exec(path);
     if (m?.[1] !== undefined) {
       hits.inspect++;
-      const c = containers.get(m[1]);
-      if (c === undefined) json(res, 404, { message: `No such container: ${m[1]}` });
-      else json(res, 200, inspect(c));
+      const id = m[1];
+      const answer = (c: FakeContainer | undefined): void => {
+        if (c === undefined) json(res, 404, { message: `No such container: ${id}` });
+        else json(res, 200, inspect(c));
+      };
+      const now = containers.get(id);
+      if (held === undefined) answer(now);
+      else if (held.at === "release") {
+        held.waiting.push(() => {
+          answer(containers.get(id));
+        });
+      } else {
+        const snapshot = now === undefined ? undefined : { ...now };
+        held.waiting.push(() => {
+          answer(snapshot);
+        });
+      }
       return;
     }
     if (path === "/events") {
@@ -271,8 +299,26 @@ export async function startFakeDocker(containers: Map<string, FakeContainer>, en
         time: Math.floor(now / 1000),
         timeNano: now * 1_000_000,
       };
-      const line = `${JSON.stringify(ev)}\n`;
-      for (const s of streams) s.write(line);
+      push(ev);
+    },
+    emitNetwork(id, action) {
+      const now = Date.now();
+      push({
+        Type: "network",
+        Action: action,
+        Actor: { ID: "n".repeat(64), Attributes: { container: id, name: NET, type: "bridge" } },
+        scope: "local",
+        time: Math.floor(now / 1000),
+        timeNano: now * 1_000_000,
+      });
+    },
+    holdInspects(at) {
+      const mine = { at, waiting: [] as (() => void)[] };
+      held = mine;
+      return () => {
+        if (held === mine) held = undefined;
+        for (const answer of mine.waiting.splice(0)) answer();
+      };
     },
     close: () =>
       new Promise<void>((resolve) => {

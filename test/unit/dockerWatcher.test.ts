@@ -183,4 +183,67 @@ describe("DockerWatcher (simulated Docker API)", () => {
       await running;
     }
   });
+  it("a network connect reads the container at once with inspect (answered when its start completes): reported before any start event, equal to its list view", async () => {
+    const changes: ContainerChange[] = [];
+    const w = watcher({ resyncIntervalMs: 60_000, onChange: (c) => changes.push(c) });
+    const abort = new AbortController();
+    const running = w.run(abort.signal);
+    const target = [...containers.values()][9];
+    assert.ok(target !== undefined);
+    try {
+      await waitFor(() => w.synced(), { timeoutMs: 10_000, intervalMs: 10, what: "synced" });
+      target.running = false;
+      fake.emit(target.id, "die");
+      await waitFor(() => w.get(target.id) === undefined, { timeoutMs: 10_000, intervalMs: 10, what: "stopped" });
+      changes.length = 0;
+      const release = fake.holdInspects("release");
+      const inspects = fake.hits.inspect;
+      fake.emitNetwork(target.id, "connect"); // the container is starting: dockerd answers the inspect once it runs
+      await waitFor(() => fake.hits.inspect > inspects, { timeoutMs: 10_000, intervalMs: 5, what: "inspect asked" });
+      target.running = true; // started; no start event is ever sent
+      release();
+      await waitFor(() => changes.length > 0, { timeoutMs: 10_000, intervalMs: 5, what: "reported" });
+      const [change] = changes;
+      assert.equal(change?.id, target.id);
+      assert.equal(change.before, undefined);
+      assert.deepEqual(change.after?.networks, { "bench-sim": target.ip });
+      fake.emit(target.id, "start"); // the start event's list read finds the same container: nothing new to report
+      const lists = fake.hits.inspect;
+      await waitFor(() => fake.hits.inspect > lists, { timeoutMs: 10_000, intervalMs: 5, what: "start read" });
+      await w.resync();
+      assert.equal(changes.length, 1, "inspect and list views of one container compare equal");
+    } finally {
+      abort.abort();
+      await running;
+      target.running = true;
+    }
+  });
+
+  it("a slow read overtaken by a newer one is not applied: the container that died stays gone", async () => {
+    const w = watcher({ resyncIntervalMs: 60_000 });
+    const abort = new AbortController();
+    const running = w.run(abort.signal);
+    const target = [...containers.values()][11];
+    assert.ok(target !== undefined);
+    try {
+      await waitFor(() => w.synced(), { timeoutMs: 10_000, intervalMs: 10, what: "synced" });
+      const release = fake.holdInspects("request");
+      const inspects = fake.hits.inspect;
+      fake.emitNetwork(target.id, "connect"); // read while running, answered late
+      await waitFor(() => fake.hits.inspect > inspects, { timeoutMs: 10_000, intervalMs: 5, what: "inspect asked" });
+      target.running = false;
+      fake.emit(target.id, "die");
+      await waitFor(() => w.get(target.id) === undefined, { timeoutMs: 10_000, intervalMs: 5, what: "died" });
+      release(); // the stale "running" answer arrives last
+      const settled = fake.hits.inspect;
+      fake.emitNetwork("0".repeat(64), "disconnect"); // a read of an unknown container after the stale answer: a marker
+      await waitFor(() => fake.hits.inspect > settled, { timeoutMs: 10_000, intervalMs: 5, what: "marker read" });
+      await new Promise<void>((r) => setImmediate(r));
+      assert.equal(w.get(target.id), undefined, "the older answer did not bring the container back");
+    } finally {
+      abort.abort();
+      await running;
+      target.running = true;
+    }
+  });
 });

@@ -4,7 +4,15 @@
  *
  * Contract:
  * - events are hints: an event marks a container dirty and the latest state is
- *   re-read with `inspect` (level-based, coalesces bursts);
+ *   re-read (level-based, coalesces bursts); reads of one container that
+ *   overlap are applied newest-issued last (ReadOrder);
+ * - a network connect or disconnect re-reads the container it names (its
+ *   addresses changed). A connect is read at once with `inspect`, which dockerd
+ *   answers only once a starting container's start has completed: a new
+ *   container is read the moment it runs, without waiting for its start event
+ *   and a read after it. Best effort: at most CONNECT_READS at once, each given
+ *   up after CONNECT_READ_TIMEOUT_MS (the dirty queue re-reads the container
+ *   then; its start event re-reads it anyway);
  * - subscribe first, then list (nothing is missed between the two); a full
  *   resync follows every (re)connect and runs every `resyncIntervalMs`;
  * - when the event stream is lost the cache is kept but `synced()` turns false
@@ -39,8 +47,9 @@ import { backoffDelay, isAborted, sleep, type BackoffOptions } from "../../runti
 import { errorMessage, type Logger } from "../../runtime/logger.js";
 import { DrainTracker, isStopEvent } from "./drain.js";
 import { ContainerIndex } from "./containerIndex.js";
-import { fromInspect, fromListEntry, healthFromListStatus, sameContainer } from "./inspect.js";
+import { asListed, fromInspect, fromListEntry, healthFromListStatus, sameContainer } from "./inspect.js";
 import { streamContainerList } from "../../clients/docker/listStream.js";
+import { ReadOrder } from "./readOrder.js";
 
 export interface DockerWatcherObserver {
   onEvent?(action: string): void;
@@ -53,6 +62,10 @@ export interface DockerWatcherObserver {
 export const STALL_GRACE_MS = 5_000;
 /** Limit of one list or inspect request to Docker. */
 export const REQUEST_TIMEOUT_MS = 60_000;
+/** Most reads on a network connect in flight at once (each may wait for a container start to finish). */
+const CONNECT_READS = 4;
+/** A read on a network connect not answered by then is given up (a start this slow is read on its start event). */
+const CONNECT_READ_TIMEOUT_MS = 5_000;
 
 export interface DockerWatcherOptions {
   readonly docker: Dockerode;
@@ -84,6 +97,14 @@ export interface DockerWatcherOptions {
 }
 
 const EVENT_ACTIONS = new Set(["start", "die", "kill", "stop", "destroy", "pause", "unpause", "rename", "update", "restart"]);
+/** Network events that change a container's addresses; the container's id is in Actor.Attributes.container. */
+const NETWORK_ACTIONS = new Set(["connect", "disconnect"]);
+
+/** One container's state as read: `after` undefined = not running or gone; `fingerprint` for inspected containers when env is needed. */
+interface Read {
+  readonly after: ContainerInfo | undefined;
+  readonly fingerprint?: string;
+}
 
 interface DockerEvent {
   readonly Type?: string;
@@ -98,6 +119,9 @@ export class DockerWatcher implements ContainerStore {
   /** Fingerprint (state + health) of each container at its last inspect, for cheap resync diffs. */
   private readonly fingerprints = new Map<string, string>();
   private readonly dirty = new Set<string>();
+  private readonly reads = new ReadOrder();
+  /** Reads on a network connect in flight (at most CONNECT_READS). */
+  private connectReads = 0;
   /** While a resync streams the list: containers re-read since it started (their state is newer than the list's). */
   private rereadDuringList: Set<string> | undefined;
   private draining: Promise<void> | undefined;
@@ -155,7 +179,10 @@ export class DockerWatcher implements ContainerStore {
         signal.addEventListener("abort", stop, { once: true });
         try {
           // dockerode types getEvents as NodeJS.ReadableStream; it is a node:stream Readable at run time.
-          const stream = (await this.opts.docker.getEvents({ filters: { type: ["container"] }, abortSignal: streamSignal } as object)) as unknown as Readable;
+          const stream = (await this.opts.docker.getEvents({
+            filters: { type: ["container", "network"] },
+            abortSignal: streamSignal,
+          } as object)) as unknown as Readable;
           this.connected = true;
           this.stream = ctl;
           this.unreported.clear();
@@ -266,19 +293,54 @@ export class DockerWatcher implements ContainerStore {
     try {
       for await (const line of lines) {
         const event = parseEvent(line);
-        const action = (event?.Action ?? event?.status ?? "").split(":")[0] ?? "";
-        const id = event?.Actor?.ID ?? event?.id;
-        if (event === undefined || id === undefined || (event.Type !== undefined && event.Type !== "container")) continue;
-        this.opts.observer?.onEvent?.(action);
-        this.unreported.delete(id);
-        if (!EVENT_ACTIONS.has(action) && action !== "health_status") continue;
-        if (isStopEvent(action, event.Actor?.Attributes)) this.markDraining(id);
-        this.dirty.add(id);
-        void this.drain();
+        if (event !== undefined) this.onEvent(event);
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Handles one event of the stream (see the contract above). */
+  private onEvent(event: DockerEvent): void {
+    const action = (event.Action ?? event.status ?? "").split(":")[0] ?? "";
+    if (event.Type === "network") {
+      const id = event.Actor?.Attributes?.container;
+      if (id === undefined || !NETWORK_ACTIONS.has(action)) return;
+      this.opts.observer?.onEvent?.(action);
+      this.unreported.delete(id);
+      if (action === "connect") this.connectRead(id);
+      else this.markDirty(id);
+      return;
+    }
+    const id = event.Actor?.ID ?? event.id;
+    if (id === undefined || (event.Type !== undefined && event.Type !== "container")) return;
+    this.opts.observer?.onEvent?.(action);
+    this.unreported.delete(id);
+    if (!EVENT_ACTIONS.has(action) && action !== "health_status") return;
+    if (isStopEvent(action, event.Actor?.Attributes)) this.markDraining(id);
+    this.markDirty(id);
+  }
+
+  private markDirty(id: string): void {
+    this.dirty.add(id);
+    void this.drain();
+  }
+
+  /** Reads a container named by a network connect at once, with inspect (see the contract above). Never throws. */
+  private connectRead(id: string): void {
+    if (this.connectReads >= CONNECT_READS) {
+      this.markDirty(id);
+      return;
+    }
+    this.connectReads++;
+    void this.refresh(id, "inspect", CONNECT_READ_TIMEOUT_MS)
+      .catch((err: unknown) => {
+        this.opts.logger.debug("docker read on network connect failed; re-reading through the queue", { container: id.slice(0, 12), error: errorMessage(err) });
+        this.markDirty(id);
+      })
+      .finally(() => {
+        this.connectReads--;
+      });
   }
 
   /**
@@ -295,31 +357,40 @@ export class DockerWatcher implements ContainerStore {
     this.opts.logger.debug("container draining", { container: id.slice(0, 12), drainDelayMs: this.drainMarks.delayMs });
     this.opts.onChange({ id, before, after });
     setTimeout(() => {
-      this.dirty.add(id);
-      void this.drain();
+      this.markDirty(id);
     }, this.drainMarks.delayMs + 10).unref();
   }
 
-  /** Inspects dirty containers (bounded concurrency). Concurrent callers share one drain. */
+  /**
+   * Re-reads dirty containers (bounded concurrency). Concurrent callers share
+   * one drain; it resolves once the dirty set is empty, and a container marked
+   * dirty while the drain ends is read by it or by a new drain (the drain is
+   * cleared synchronously after its last check of the set).
+   */
   private drain(): Promise<void> {
-    this.draining ??= this.drainLoop().finally(() => {
-      this.draining = undefined;
-    });
+    this.draining ??= this.drainLoop();
     return this.draining;
   }
 
   private async drainLoop(): Promise<void> {
-    const workers = Array.from({ length: this.opts.concurrency ?? 8 }, async () => {
-      for (let id = this.nextDirty(); id !== undefined; id = this.nextDirty()) {
-        try {
-          await this.refresh(id);
-        } catch (err) {
-          // Docker went away mid-drain: the stream loop notices and resyncs on reconnect.
-          this.opts.logger.warn("docker inspect failed", { container: id.slice(0, 12), error: errorMessage(err) });
-        }
+    try {
+      do {
+        await Promise.all(Array.from({ length: this.opts.concurrency ?? 8 }, () => this.drainWorker()));
+      } while (this.dirty.size > 0);
+    } finally {
+      this.draining = undefined;
+    }
+  }
+
+  private async drainWorker(): Promise<void> {
+    for (let id = this.nextDirty(); id !== undefined; id = this.nextDirty()) {
+      try {
+        await this.refresh(id);
+      } catch (err) {
+        // Docker went away mid-drain: the stream loop notices and resyncs on reconnect.
+        this.opts.logger.warn("docker read failed", { container: id.slice(0, 12), error: errorMessage(err) });
       }
-    });
-    await Promise.all(workers);
+    }
   }
 
   private nextDirty(): string | undefined {
@@ -329,24 +400,42 @@ export class DockerWatcher implements ContainerStore {
     return first.value;
   }
 
-  /** Re-reads one container (inspect when env is needed, else a list filtered by id). */
-  private async refresh(id: string): Promise<void> {
-    let after: ContainerInfo | undefined;
-    if (this.opts.needsEnv === true) {
-      try {
-        const info = await this.opts.docker.getContainer(id).inspect({ abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-        after = info.State.Running ? fromInspect(info) : undefined;
-        this.fingerprints.set(id, `${info.State.Status}/${info.State.Health?.Status ?? "none"}`);
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-        after = undefined;
-      }
-    } else {
-      const [entry] = await this.opts.docker.listContainers({ all: true, filters: { id: [id] }, abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      after = entry !== undefined && entry.Id === id && entry.State === "running" ? fromListEntry(entry) : undefined;
+  /**
+   * Re-reads one container and applies its state unless a read of it issued
+   * later was applied first (ReadOrder). `how`: inspect when env is needed,
+   * else a list filtered by id (cheaper); a connect read inspects either way.
+   * Rejects when Docker fails to answer (nothing applied).
+   */
+  private async refresh(id: string, how: "inspect" | "list" = this.opts.needsEnv === true ? "inspect" : "list", timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
+    const ticket = this.reads.begin(id);
+    let read: Read | undefined;
+    try {
+      read = how === "inspect" ? await this.inspect(id, timeoutMs) : await this.listOne(id, timeoutMs);
+    } finally {
+      if (!this.reads.end(id, ticket, read !== undefined)) read = undefined;
     }
+    if (read === undefined) return;
+    if (read.fingerprint !== undefined) this.fingerprints.set(id, read.fingerprint);
     this.rereadDuringList?.add(id);
-    this.store(id, after);
+    this.store(id, read.after);
+  }
+
+  private async inspect(id: string, timeoutMs: number): Promise<Read> {
+    try {
+      const info = await this.opts.docker.getContainer(id).inspect({ abortSignal: AbortSignal.timeout(timeoutMs) });
+      if (!info.State.Running) return { after: undefined };
+      const after = fromInspect(info);
+      if (this.opts.needsEnv !== true) return { after: asListed(after) };
+      return { after, fingerprint: `${info.State.Status}/${info.State.Health?.Status ?? "none"}` };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      return { after: undefined };
+    }
+  }
+
+  private async listOne(id: string, timeoutMs: number): Promise<Read> {
+    const [entry] = await this.opts.docker.listContainers({ all: true, filters: { id: [id] }, abortSignal: AbortSignal.timeout(timeoutMs) });
+    return { after: entry !== undefined && entry.Id === id && entry.State === "running" ? fromListEntry(entry) : undefined };
   }
 
   /**

@@ -63,6 +63,16 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo): ContainerInfo
   };
 }
 
+/**
+ * The list view of an inspected container: what fromListEntry makes of the
+ * same container (no env, the short id as hostname). A watcher that builds
+ * its cache from the list uses it for the containers it inspects, so one
+ * unchanged container read either way compares equal (sameContainer).
+ */
+export function asListed(c: ContainerInfo): ContainerInfo {
+  return { ...c, env: {}, hostname: c.id.slice(0, 12) };
+}
+
 /** Health from a list entry's Status text ("Up 5 minutes (healthy)", "(health: starting)"); "none" without a healthcheck. */
 export function healthFromListStatus(status: string): ContainerHealth {
   const m = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1];
