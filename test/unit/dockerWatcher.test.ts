@@ -183,6 +183,7 @@ describe("DockerWatcher (simulated Docker API)", () => {
       await running;
     }
   });
+
   it("a network connect reads the container at once with inspect (answered when its start completes): reported before any start event, equal to its list view", async () => {
     const changes: ContainerChange[] = [];
     const w = watcher({ resyncIntervalMs: 60_000, onChange: (c) => changes.push(c) });
