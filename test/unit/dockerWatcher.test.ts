@@ -184,67 +184,138 @@ describe("DockerWatcher (simulated Docker API)", () => {
     }
   });
 
-  it("a network connect reads the container at once with inspect (answered when its start completes): reported before any start event, equal to its list view", async () => {
+  /** Runs `body` with a running, synced watcher (stopped after); `target` is stopped by the body at will and running again after. */
+  async function withWatcher(target: FakeContainer, body: (w: DockerWatcher, changes: ContainerChange[]) => Promise<void>): Promise<void> {
     const changes: ContainerChange[] = [];
     const w = watcher({ resyncIntervalMs: 60_000, onChange: (c) => changes.push(c) });
     const abort = new AbortController();
     const running = w.run(abort.signal);
-    const target = [...containers.values()][9];
-    assert.ok(target !== undefined);
     try {
       await waitFor(() => w.synced(), { timeoutMs: 10_000, intervalMs: 10, what: "synced" });
-      target.running = false;
-      fake.emit(target.id, "die");
-      await waitFor(() => w.get(target.id) === undefined, { timeoutMs: 10_000, intervalMs: 10, what: "stopped" });
+      await body(w, changes);
+    } finally {
+      abort.abort();
+      await running;
+      target.running = true;
+    }
+  }
+
+  /** Stops `target` (die event) and waits until the watcher dropped it. */
+  async function stop(w: DockerWatcher, target: FakeContainer): Promise<void> {
+    target.running = false;
+    fake.emit(target.id, "die");
+    await waitFor(() => w.get(target.id) === undefined, { timeoutMs: 10_000, intervalMs: 5, what: "stopped" });
+  }
+
+  /**
+   * Single-container reads (inspects and filtered lists) the watcher sends for `events`, counted
+   * once a marker read (a start event of a cached container) was seen and a full list has gone
+   * round after it: events are handled in order, so every read of `events` was sent by then.
+   */
+  async function readsFor(w: DockerWatcher, events: () => void): Promise<number> {
+    const marker = [...containers.values()][0];
+    assert.ok(marker !== undefined);
+    const before = fake.hits.inspect;
+    events();
+    fake.emit(marker.id, "start");
+    await waitFor(() => fake.hits.inspect > before, { timeoutMs: 10_000, intervalMs: 5, what: "marker read" });
+    await w.resync();
+    return fake.hits.inspect - before - 1;
+  }
+
+  it("a network connect reads the container at once with inspect (answered when its start completes): reported before its start event, which is not read again", async () => {
+    const target = [...containers.values()][9];
+    assert.ok(target !== undefined);
+    await withWatcher(target, async (w, changes) => {
+      await stop(w, target);
       changes.length = 0;
       const release = fake.holdInspects("release");
       const inspects = fake.hits.inspect;
       fake.emitNetwork(target.id, "connect"); // the container is starting: dockerd answers the inspect once it runs
       await waitFor(() => fake.hits.inspect > inspects, { timeoutMs: 10_000, intervalMs: 5, what: "inspect asked" });
-      target.running = true; // started; no start event is ever sent
+      target.running = true;
       release();
       await waitFor(() => changes.length > 0, { timeoutMs: 10_000, intervalMs: 5, what: "reported" });
       const [change] = changes;
       assert.equal(change?.id, target.id);
       assert.equal(change.before, undefined);
       assert.deepEqual(change.after?.networks, { "bench-sim": target.ip });
-      fake.emit(target.id, "start"); // the start event's list read finds the same container: nothing new to report
-      const lists = fake.hits.inspect;
-      await waitFor(() => fake.hits.inspect > lists, { timeoutMs: 10_000, intervalMs: 5, what: "start read" });
-      await w.resync();
-      assert.equal(changes.length, 1, "inspect and list views of one container compare equal");
-    } finally {
-      abort.abort();
-      await running;
+      assert.equal(
+        await readsFor(w, () => {
+          fake.emit(target.id, "start");
+        }),
+        0,
+        "the start event after a connect read that found it running",
+      );
+      assert.equal(changes.length, 1, "the resync's list view of the container equals the inspected one");
+    });
+  });
+
+  it("a start event is read when the connect read found the container not running, or when another event came in between", async () => {
+    const target = [...containers.values()][10];
+    assert.ok(target !== undefined);
+    await withWatcher(target, async (w) => {
+      await stop(w, target);
+      // Answered before the container runs (an engine whose inspect does not wait for the start).
+      const early = await readsFor(w, () => {
+        fake.emitNetwork(target.id, "connect");
+      });
+      assert.equal(early, 1);
       target.running = true;
-    }
+      assert.equal(
+        await readsFor(w, () => {
+          fake.emit(target.id, "start");
+        }),
+        1,
+      );
+      assert.ok(w.get(target.id) !== undefined, "read by its start event");
+
+      await stop(w, target);
+      target.running = true;
+      const interleaved = await readsFor(w, () => {
+        fake.emitNetwork(target.id, "connect");
+        fake.emit(target.id, "die"); // an event between the connect and the start
+        fake.emit(target.id, "start");
+      });
+      assert.equal(interleaved, 3, "connect, die and start each read");
+      assert.ok(w.get(target.id) !== undefined);
+    });
+  });
+
+  it("a disconnect reads a cached container and skips one that is neither cached nor being read", async () => {
+    const target = [...containers.values()][12];
+    assert.ok(target !== undefined);
+    await withWatcher(target, async (w) => {
+      assert.equal(
+        await readsFor(w, () => {
+          fake.emitNetwork(target.id, "disconnect");
+        }),
+        1,
+        "running: its addresses may have changed",
+      );
+      await stop(w, target);
+      assert.equal(
+        await readsFor(w, () => {
+          fake.emitNetwork(target.id, "disconnect");
+        }),
+        0,
+        "stopped and dropped: nothing to read",
+      );
+    });
   });
 
   it("a slow read overtaken by a newer one is not applied: the container that died stays gone", async () => {
-    const w = watcher({ resyncIntervalMs: 60_000 });
-    const abort = new AbortController();
-    const running = w.run(abort.signal);
     const target = [...containers.values()][11];
     assert.ok(target !== undefined);
-    try {
-      await waitFor(() => w.synced(), { timeoutMs: 10_000, intervalMs: 10, what: "synced" });
+    await withWatcher(target, async (w) => {
       const release = fake.holdInspects("request");
       const inspects = fake.hits.inspect;
       fake.emitNetwork(target.id, "connect"); // read while running, answered late
       await waitFor(() => fake.hits.inspect > inspects, { timeoutMs: 10_000, intervalMs: 5, what: "inspect asked" });
-      target.running = false;
-      fake.emit(target.id, "die");
-      await waitFor(() => w.get(target.id) === undefined, { timeoutMs: 10_000, intervalMs: 5, what: "died" });
+      await stop(w, target);
       release(); // the stale "running" answer arrives last
-      const settled = fake.hits.inspect;
-      fake.emitNetwork("0".repeat(64), "disconnect"); // a read of an unknown container after the stale answer: a marker
-      await waitFor(() => fake.hits.inspect > settled, { timeoutMs: 10_000, intervalMs: 5, what: "marker read" });
-      await new Promise<void>((r) => setImmediate(r));
+      await readsFor(w, () => undefined);
       assert.equal(w.get(target.id), undefined, "the older answer did not bring the container back");
-    } finally {
-      abort.abort();
-      await running;
-      target.running = true;
-    }
+    });
   });
 });

@@ -35,6 +35,8 @@ describe("ReadOrder", () => {
     assert.equal(o.end("d", d1, true), true);
     assert.equal(o.end("c", c1, true), true, "a newer read of another container does not count");
     const c2 = o.begin("c");
+    assert.equal(o.inFlight("c"), true);
     assert.equal(o.end("c", c2, true), true, "a read after all earlier ones ended starts afresh");
+    assert.equal(o.inFlight("c"), false);
   });
 });

@@ -7,12 +7,16 @@
  *   re-read (level-based, coalesces bursts); reads of one container that
  *   overlap are applied newest-issued last (ReadOrder);
  * - a network connect or disconnect re-reads the container it names (its
- *   addresses changed). A connect is read at once with `inspect`, which dockerd
- *   answers only once a starting container's start has completed: a new
- *   container is read the moment it runs, without waiting for its start event
- *   and a read after it. Best effort: at most CONNECT_READS at once, each given
- *   up after CONNECT_READ_TIMEOUT_MS (the dirty queue re-reads the container
- *   then; its start event re-reads it anyway);
+ *   addresses changed); a disconnect of a container neither cached nor being
+ *   read (one that stopped) changes nothing and is not read. A connect is read
+ *   at once with `inspect`, which dockerd answers only once a starting
+ *   container's start has completed: a new container is read the moment it
+ *   runs, without waiting for its start event. So the start event that follows
+ *   a connect read which found the container running (with no other event of
+ *   the container in between) is not read again; a connect read that finds it
+ *   not running, fails or is overtaken leaves the start event its own read.
+ *   Best effort: at most CONNECT_READS at once, each given up after
+ *   CONNECT_READ_TIMEOUT_MS (the dirty queue re-reads the container then);
  * - subscribe first, then list (nothing is missed between the two); a full
  *   resync follows every (re)connect and runs every `resyncIntervalMs`;
  * - when the event stream is lost the cache is kept but `synced()` turns false
@@ -100,6 +104,12 @@ const EVENT_ACTIONS = new Set(["start", "die", "kill", "stop", "destroy", "pause
 /** Network events that change a container's addresses; the container's id is in Actor.Attributes.container. */
 const NETWORK_ACTIONS = new Set(["connect", "disconnect"]);
 
+/** A read on a network connect: `found` once answered (true: applied, the container running); `then` waits for it. */
+interface ConnectRead {
+  found?: boolean;
+  readonly then: ((found: boolean) => void)[];
+}
+
 /** One container's state as read: `after` undefined = not running or gone; `fingerprint` for inspected containers when env is needed. */
 interface Read {
   readonly after: ContainerInfo | undefined;
@@ -122,6 +132,8 @@ export class DockerWatcher implements ContainerStore {
   private readonly reads = new ReadOrder();
   /** Reads on a network connect in flight (at most CONNECT_READS). */
   private connectReads = 0;
+  /** The connect read of each container since its last other event (see the contract above). */
+  private readonly connectReadOf = new Map<string, ConnectRead>();
   /** While a resync streams the list: containers re-read since it started (their state is newer than the list's). */
   private rereadDuringList: Set<string> | undefined;
   private draining: Promise<void> | undefined;
@@ -245,6 +257,9 @@ export class DockerWatcher implements ContainerStore {
       if (periodic && !reread.has(id)) missed.push(id);
     }
     if (missed.length > 0) this.suspectStall(missed);
+    // An answered connect read whose start event has not come by now never had one coming (a connect
+    // of a running container): forget it, so entries live one resync at most.
+    for (const [id, c] of this.connectReadOf) if (c.found !== undefined) this.connectReadOf.delete(id);
     await this.drain();
     this.listed = true;
     this.opts.onResync();
@@ -308,17 +323,30 @@ export class DockerWatcher implements ContainerStore {
       if (id === undefined || !NETWORK_ACTIONS.has(action)) return;
       this.opts.observer?.onEvent?.(action);
       this.unreported.delete(id);
+      this.connectReadOf.delete(id);
       if (action === "connect") this.connectRead(id);
-      else this.markDirty(id);
+      else if (this.cache.get(id) !== undefined || this.reads.inFlight(id)) this.markDirty(id);
       return;
     }
     const id = event.Actor?.ID ?? event.id;
     if (id === undefined || (event.Type !== undefined && event.Type !== "container")) return;
     this.opts.observer?.onEvent?.(action);
     this.unreported.delete(id);
+    const connect = this.connectReadOf.get(id);
+    this.connectReadOf.delete(id);
     if (!EVENT_ACTIONS.has(action) && action !== "health_status") return;
     if (isStopEvent(action, event.Actor?.Attributes)) this.markDraining(id);
-    this.markDirty(id);
+    if (action === "start" && connect !== undefined) this.afterConnectRead(id, connect);
+    else this.markDirty(id);
+  }
+
+  /** A start event after connect read `c`: read again only if `c` did not find the container running. */
+  private afterConnectRead(id: string, c: ConnectRead): void {
+    const readUnlessFound = (found: boolean): void => {
+      if (!found) this.markDirty(id);
+    };
+    if (c.found === undefined) c.then.push(readUnlessFound);
+    else readUnlessFound(c.found);
   }
 
   private markDirty(id: string): void {
@@ -333,13 +361,18 @@ export class DockerWatcher implements ContainerStore {
       return;
     }
     this.connectReads++;
+    const c: ConnectRead = { then: [] };
+    this.connectReadOf.set(id, c);
     void this.refresh(id, "inspect", CONNECT_READ_TIMEOUT_MS)
       .catch((err: unknown) => {
         this.opts.logger.debug("docker read on network connect failed; re-reading through the queue", { container: id.slice(0, 12), error: errorMessage(err) });
         this.markDirty(id);
+        return false;
       })
-      .finally(() => {
+      .then((found) => {
         this.connectReads--;
+        c.found = found;
+        for (const f of c.then.splice(0)) f(found);
       });
   }
 
@@ -404,9 +437,14 @@ export class DockerWatcher implements ContainerStore {
    * Re-reads one container and applies its state unless a read of it issued
    * later was applied first (ReadOrder). `how`: inspect when env is needed,
    * else a list filtered by id (cheaper); a connect read inspects either way.
+   * Resolves true when the state read was applied and the container runs.
    * Rejects when Docker fails to answer (nothing applied).
    */
-  private async refresh(id: string, how: "inspect" | "list" = this.opts.needsEnv === true ? "inspect" : "list", timeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
+  private async refresh(
+    id: string,
+    how: "inspect" | "list" = this.opts.needsEnv === true ? "inspect" : "list",
+    timeoutMs = REQUEST_TIMEOUT_MS,
+  ): Promise<boolean> {
     const ticket = this.reads.begin(id);
     let read: Read | undefined;
     try {
@@ -414,10 +452,11 @@ export class DockerWatcher implements ContainerStore {
     } finally {
       if (!this.reads.end(id, ticket, read !== undefined)) read = undefined;
     }
-    if (read === undefined) return;
+    if (read === undefined) return false;
     if (read.fingerprint !== undefined) this.fingerprints.set(id, read.fingerprint);
     this.rereadDuringList?.add(id);
     this.store(id, read.after);
+    return read.after !== undefined;
   }
 
   private async inspect(id: string, timeoutMs: number): Promise<Read> {

@@ -32,6 +32,11 @@ export class ReadOrder {
     return ++this.last;
   }
 
+  /** True while a read of `id` is in flight. */
+  inFlight(id: string): boolean {
+    return this.byId.has(id);
+  }
+
   /**
    * Ends read `ticket` of `id`. With `answered` (the read returned a state),
    * returns true when that state is to be applied: no read issued after it
