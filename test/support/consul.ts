@@ -12,7 +12,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { httpGet } from "./http.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
-import { freePort, waitFor } from "./wait.js";
+import { distinctPorts, waitFor } from "./wait.js";
 
 export interface ConsulOptions {
   /** Node name (default `dockbind-testbed`). */
@@ -97,16 +97,7 @@ export async function startConsul(opts: ConsulOptions = {}): Promise<ConsulHandl
 }
 
 async function pickPorts(): Promise<ConsulPorts> {
-  const seen = new Set<number>();
-  const next = async (): Promise<number> => {
-    for (;;) {
-      const p = await freePort();
-      if (!seen.has(p)) {
-        seen.add(p);
-        return p;
-      }
-    }
-  };
+  const next = distinctPorts();
   return { http: await next(), dns: await next(), serfLan: await next(), serfWan: await next(), server: await next() };
 }
 

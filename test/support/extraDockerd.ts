@@ -25,7 +25,7 @@ import { runBackend, type Backend, type BackendOptions } from "./docker.js";
 import { docker, run, type RunResult } from "./exec.js";
 import { ensureBackendImage } from "./image.js";
 import { ensureBedRoot, startManaged, type ManagedProcess } from "./procs.js";
-import { freePort, waitFor } from "./wait.js";
+import { distinctPorts, waitFor } from "./wait.js";
 
 export interface ExtraDockerd {
   /** unix:///…/docker.sock */
@@ -95,16 +95,7 @@ export async function startExtraDockerd(opts: ExtraDockerdOptions): Promise<Extr
     });
     return p;
   };
-  const handedOut = new Set<number>();
-  const hostPort = async (): Promise<number> => {
-    for (;;) {
-      const port = await freePort();
-      if (!handedOut.has(port)) {
-        handedOut.add(port);
-        return port;
-      }
-    }
-  };
+  const hostPort = distinctPorts();
   let proc = await launch();
   // The backend image, imported into this engine from the same recipe (no registry here; the shared engine is not asked).
   await ensureBackendImage(host);

@@ -61,6 +61,24 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
   throw new Error(`freePort: no free port on ${host} in ${PORT_RANGE.from}-${PORT_RANGE.to} after 100 tries`);
 }
 
+/**
+ * A picker of freePort ports that never hands out one it handed out before: callers that start several
+ * listeners before any of them binds (a Consul agent's five ports, a private engine's containers) cannot
+ * be given the same port twice.
+ */
+export function distinctPorts(host = "127.0.0.1"): () => Promise<number> {
+  const handedOut = new Set<number>();
+  return async () => {
+    for (;;) {
+      const port = await freePort(host);
+      if (!handedOut.has(port)) {
+        handedOut.add(port);
+        return port;
+      }
+    }
+  };
+}
+
 /** True when `host:port` could be bound exclusively (then closed); false on EADDRINUSE/EACCES. */
 function canBind(host: string, port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {

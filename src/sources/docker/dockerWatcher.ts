@@ -104,10 +104,10 @@ const EVENT_ACTIONS = new Set(["start", "die", "kill", "stop", "destroy", "pause
 /** Network events that change a container's addresses; the container's id is in Actor.Attributes.container. */
 const NETWORK_ACTIONS = new Set(["connect", "disconnect"]);
 
-/** A read on a network connect: `found` once answered (true: applied, the container running); `then` waits for it. */
+/** A read on a network connect: `found` settles true when it applied a running container; `answered` once it settled. */
 interface ConnectRead {
-  found?: boolean;
-  readonly then: ((found: boolean) => void)[];
+  readonly found: Promise<boolean>;
+  answered: boolean;
 }
 
 /** One container's state as read: `after` undefined = not running or gone; `fingerprint` for inspected containers when env is needed. */
@@ -259,7 +259,7 @@ export class DockerWatcher implements ContainerStore {
     if (missed.length > 0) this.suspectStall(missed);
     // An answered connect read whose start event has not come by now never had one coming (a connect
     // of a running container): forget it, so entries live one resync at most.
-    for (const [id, c] of this.connectReadOf) if (c.found !== undefined) this.connectReadOf.delete(id);
+    for (const [id, c] of this.connectReadOf) if (c.answered) this.connectReadOf.delete(id);
     await this.drain();
     this.listed = true;
     this.opts.onResync();
@@ -342,11 +342,9 @@ export class DockerWatcher implements ContainerStore {
 
   /** A start event after connect read `c`: read again only if `c` did not find the container running. */
   private afterConnectRead(id: string, c: ConnectRead): void {
-    const readUnlessFound = (found: boolean): void => {
+    void c.found.then((found) => {
       if (!found) this.markDirty(id);
-    };
-    if (c.found === undefined) c.then.push(readUnlessFound);
-    else readUnlessFound(c.found);
+    });
   }
 
   private markDirty(id: string): void {
@@ -361,19 +359,19 @@ export class DockerWatcher implements ContainerStore {
       return;
     }
     this.connectReads++;
-    const c: ConnectRead = { then: [] };
-    this.connectReadOf.set(id, c);
-    void this.refresh(id, "inspect", CONNECT_READ_TIMEOUT_MS)
+    const found = this.refresh(id, "inspect", CONNECT_READ_TIMEOUT_MS)
       .catch((err: unknown) => {
         this.opts.logger.debug("docker read on network connect failed; re-reading through the queue", { container: id.slice(0, 12), error: errorMessage(err) });
         this.markDirty(id);
         return false;
       })
-      .then((found) => {
+      .finally(() => {
+        // Runs after this method returned (refresh is async): `c` below exists by then.
         this.connectReads--;
-        c.found = found;
-        for (const f of c.then.splice(0)) f(found);
+        c.answered = true;
       });
+    const c: ConnectRead = { found, answered: false };
+    this.connectReadOf.set(id, c);
   }
 
   /**
